@@ -1,0 +1,346 @@
+/* mod_scep core: CA/RA material and certificate issuance. */
+#include <string.h>
+#include <apr_strings.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <openssl/cms.h>
+
+#include "scep_ca.h"
+#include "scep_ossl.h"
+
+/* What clients are told we can do: only what is implemented. Apple ignores
+ * SCEPStandard, so its parts are listed one by one too. */
+static const char caps_body[] =
+    "AES\n"
+    "DES3\n"
+    "POSTPKIOperation\n"
+    "SHA-1\n"
+    "SHA-256\n"
+    "SHA-512\n"
+    "SCEPStandard\n";
+
+static int key_usage_has(X509 *x, uint32_t bits)
+{
+    /* no keyUsage extension means no restriction */
+    if (!(X509_get_extension_flags(x) & EXFLAG_KUSAGE)) {
+        return 1;
+    }
+    return (X509_get_key_usage(x) & bits) == bits;
+}
+
+static int is_self_signed(X509 *x)
+{
+    return X509_check_issued(x, x) == X509_V_OK;
+}
+
+static apr_status_t check_chain(apr_pool_t *p, X509 *cert,
+                                STACK_OF(X509) *chain, const char **perr)
+{
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *sctx = X509_STORE_CTX_new();
+    apr_status_t rv = APR_EINVAL;
+    int i, roots = 0;
+
+    if (!store || !sctx) {
+        *perr = "out of memory";
+        goto leave;
+    }
+    for (i = 0; i < sk_X509_num(chain); i++) {
+        X509 *c = sk_X509_value(chain, i);
+        if (is_self_signed(c)) {
+            X509_STORE_add_cert(store, c);
+            roots++;
+        }
+    }
+    if (is_self_signed(cert)) {
+        X509_STORE_add_cert(store, cert);
+        roots++;
+    }
+    if (roots == 0) {
+        *perr = "the chain does not end in a self-signed root certificate";
+        goto leave;
+    }
+    ERR_clear_error();
+    if (!X509_STORE_CTX_init(sctx, store, cert, chain)) {
+        *perr = scep_ossl_errors(p);
+        goto leave;
+    }
+    if (X509_verify_cert(sctx) != 1) {
+        *perr = apr_psprintf(p, "the CA certificate does not chain to a root: %s",
+                             X509_verify_cert_error_string(X509_STORE_CTX_get_error(sctx)));
+        goto leave;
+    }
+    rv = APR_SUCCESS;
+leave:
+    X509_STORE_CTX_free(sctx);
+    X509_STORE_free(store);
+    ERR_clear_error();
+    return rv;
+}
+
+/* Degenerate certs-only SignedData, content omitted (RFC 8894 §4.2). */
+static apr_status_t build_bundle(unsigned char **pder, apr_size_t *plen,
+                                 apr_pool_t *p, STACK_OF(X509) *certs)
+{
+    CMS_ContentInfo *cms;
+    unsigned char *der = NULL;
+    int len;
+
+    ERR_clear_error();
+    cms = CMS_sign(NULL, NULL, certs, NULL,
+                   CMS_BINARY | CMS_PARTIAL | CMS_DETACHED);
+    if (!cms) {
+        return APR_EGENERAL;
+    }
+    len = i2d_CMS_ContentInfo(cms, &der);
+    CMS_ContentInfo_free(cms);
+    if (len <= 0) {
+        return APR_EGENERAL;
+    }
+    *pder = apr_pmemdup(p, der, (apr_size_t)len);
+    *plen = (apr_size_t)len;
+    OPENSSL_free(der);
+    return APR_SUCCESS;
+}
+
+static int expired(X509 *x)
+{
+    return X509_cmp_current_time(X509_get0_notAfter(x)) <= 0;
+}
+
+apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
+                          const scep_ca_files_t *files,
+                          const char **perr, scep_ca_file_t *pwhich)
+{
+    scep_ca_t *ca = apr_pcalloc(p, sizeof(*ca));
+    STACK_OF(X509) *bundle = NULL;
+    apr_status_t rv;
+    unsigned char *der;
+    apr_size_t len;
+    int i;
+
+#define FAIL(which, ...) do { *pwhich = (which); *perr = apr_psprintf(p, __VA_ARGS__); \
+                              rv = APR_EINVAL; goto leave; } while (0)
+
+    *pwhich = SCEP_CA_FILE_CERT;
+    if ((rv = scep_load_cert(&ca->cert, p, files->cert, perr)) != APR_SUCCESS) {
+        goto leave;
+    }
+    *pwhich = SCEP_CA_FILE_KEY;
+    if ((rv = scep_load_key(&ca->key, p, files->key, perr)) != APR_SUCCESS) {
+        goto leave;
+    }
+    if (X509_check_private_key(ca->cert, ca->key) != 1) {
+        ERR_clear_error();
+        FAIL(SCEP_CA_FILE_KEY, "the key in %s does not match the CA certificate %s",
+             files->key, files->cert);
+    }
+    if (X509_check_ca(ca->cert) < 1 || !key_usage_has(ca->cert, KU_KEY_CERT_SIGN)) {
+        FAIL(SCEP_CA_FILE_CERT, "%s is not a CA certificate (needs basicConstraints "
+             "CA:TRUE and keyUsage keyCertSign)", files->cert);
+    }
+    if (expired(ca->cert)) {
+        FAIL(SCEP_CA_FILE_CERT, "the CA certificate %s has expired", files->cert);
+    }
+
+    ca->chain = scep_own_x509_stack(p, sk_X509_new_null());
+    if (files->chain) {
+        STACK_OF(X509) *extra;
+        *pwhich = SCEP_CA_FILE_CHAIN;
+        if ((rv = scep_load_certs(&extra, p, files->chain, perr)) != APR_SUCCESS) {
+            goto leave;
+        }
+        for (i = 0; i < sk_X509_num(extra); i++) {
+            X509 *c = sk_X509_value(extra, i);
+            if (X509_cmp(c, ca->cert) != 0) {
+                X509_up_ref(c);
+                sk_X509_push(ca->chain, c);
+            }
+        }
+    }
+    if (files->chain || !is_self_signed(ca->cert)) {
+        if (check_chain(p, ca->cert, ca->chain, perr) != APR_SUCCESS) {
+            FAIL(files->chain ? SCEP_CA_FILE_CHAIN : SCEP_CA_FILE_CERT,
+                 "%s%s", *perr, files->chain ? "" :
+                 " (the CA is not self-signed: name its issuers in SCEPCAChainFile)");
+        }
+    }
+
+    if (files->ra_cert || files->ra_key) {
+        if (!files->ra_cert || !files->ra_key) {
+            FAIL(files->ra_cert ? SCEP_CA_FILE_RA_CERT : SCEP_CA_FILE_RA_KEY,
+                 "an RA needs both a certificate and a key");
+        }
+        *pwhich = SCEP_CA_FILE_RA_CERT;
+        if ((rv = scep_load_cert(&ca->ra_cert, p, files->ra_cert, perr)) != APR_SUCCESS) {
+            goto leave;
+        }
+        *pwhich = SCEP_CA_FILE_RA_KEY;
+        if ((rv = scep_load_key(&ca->ra_key, p, files->ra_key, perr)) != APR_SUCCESS) {
+            goto leave;
+        }
+        if (X509_check_private_key(ca->ra_cert, ca->ra_key) != 1) {
+            ERR_clear_error();
+            FAIL(SCEP_CA_FILE_RA_KEY, "the key in %s does not match the RA certificate %s",
+                 files->ra_key, files->ra_cert);
+        }
+        if (!scep_ca_issued(ca, ca->ra_cert)) {
+            FAIL(SCEP_CA_FILE_RA_CERT, "the RA certificate %s was not issued by the CA %s",
+                 files->ra_cert, files->cert);
+        }
+        if (!key_usage_has(ca->ra_cert, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)) {
+            FAIL(SCEP_CA_FILE_RA_CERT, "the RA certificate %s needs keyUsage "
+                 "digitalSignature and keyEncipherment (it signs replies and "
+                 "decrypts requests)", files->ra_cert);
+        }
+        if (EVP_PKEY_get_base_id(ca->ra_key) != EVP_PKEY_RSA) {
+            FAIL(SCEP_CA_FILE_RA_KEY, "the RA key %s must be RSA (SCEP clients "
+                 "encrypt to it with RSA key transport)", files->ra_key);
+        }
+        if (expired(ca->ra_cert)) {
+            FAIL(SCEP_CA_FILE_RA_CERT, "the RA certificate %s has expired", files->ra_cert);
+        }
+        ca->has_ra = 1;
+    }
+    else {
+        if (!key_usage_has(ca->cert, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)) {
+            FAIL(SCEP_CA_FILE_CERT, "without an RA the CA certificate %s signs replies "
+                 "and decrypts requests, so it needs keyUsage digitalSignature and "
+                 "keyEncipherment; add them or configure SCEPRACertificateFile",
+                 files->cert);
+        }
+        if (EVP_PKEY_get_base_id(ca->key) != EVP_PKEY_RSA) {
+            FAIL(SCEP_CA_FILE_KEY, "without an RA the CA key %s must be RSA; "
+                 "configure an RSA RA (SCEPRACertificateFile)", files->key);
+        }
+        ca->ra_cert = ca->cert;
+        ca->ra_key = ca->key;
+    }
+
+    ca->fingerprint = scep_cert_fingerprint(p, ca->cert);
+    ca->subject = scep_name_str(p, X509_get_subject_name(ca->cert));
+    ca->not_after = scep_asn1_time_epoch(X509_get0_notAfter(ca->cert));
+    ca->caps = caps_body;
+
+    if (!ca->has_ra && sk_X509_num(ca->chain) == 0) {
+        scep_x509_der(&der, &len, p, ca->cert);
+        ca->cacert_type = "application/x-x509-ca-cert";
+    }
+    else {
+        /* RA first (clients pick it by key usage), then the CA, then above */
+        bundle = sk_X509_new_null();
+        if (ca->has_ra) sk_X509_push(bundle, ca->ra_cert);
+        sk_X509_push(bundle, ca->cert);
+        for (i = 0; i < sk_X509_num(ca->chain); i++) {
+            sk_X509_push(bundle, sk_X509_value(ca->chain, i));
+        }
+        if (build_bundle(&der, &len, p, bundle) != APR_SUCCESS) {
+            FAIL(SCEP_CA_FILE_CERT, "cannot build the GetCACert bundle: %s",
+                 scep_ossl_errors(p));
+        }
+        ca->cacert_type = "application/x-x509-ca-ra-cert";
+    }
+    ca->cacert_body = der;
+    ca->cacert_len = len;
+    *pca = ca;
+    rv = APR_SUCCESS;
+#undef FAIL
+leave:
+    sk_X509_free(bundle);   /* borrowed references only */
+    return rv;
+}
+
+int scep_ca_issued(const scep_ca_t *ca, X509 *cert)
+{
+    EVP_PKEY *pub = X509_get0_pubkey(ca->cert);
+    int ok;
+
+    ERR_clear_error();
+    ok = X509_check_issued(ca->cert, cert) == X509_V_OK
+         && pub && X509_verify(cert, pub) == 1;
+    ERR_clear_error();
+    return ok;
+}
+
+static int add_ext(X509 *cert, X509V3_CTX *v3, int nid, const char *value)
+{
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, v3, nid, value);
+    int ok = ext && X509_add_ext(cert, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+static int random_serial(ASN1_INTEGER *serial)
+{
+    unsigned char buf[16];
+    BIGNUM *bn = NULL;
+    int ok;
+
+    /* 127 random bits, positive, never shorter than 64 bits of entropy */
+    if (RAND_bytes(buf, sizeof(buf)) != 1) {
+        return 0;
+    }
+    buf[0] &= 0x7f;
+    buf[0] |= 0x40;
+    bn = BN_bin2bn(buf, sizeof(buf), NULL);
+    ok = bn && BN_to_ASN1_INTEGER(bn, serial) != NULL;
+    BN_free(bn);
+    return ok;
+}
+
+apr_status_t scep_ca_issue(X509 **pcert, const char **perr, apr_pool_t *p,
+                           const scep_ca_t *ca, X509_REQ *csr,
+                           const scep_issue_params_t *params)
+{
+    X509 *cert = X509_new();
+    EVP_PKEY *pub;
+    X509V3_CTX v3;
+    apr_status_t rv = APR_EGENERAL;
+    time_t now = time(NULL);
+    apr_int64_t not_after = (apr_int64_t)now + params->validity;
+
+    ERR_clear_error();
+    if (!cert || !(pub = X509_REQ_get0_pubkey(csr))) {
+        *perr = "cannot read the request's public key";
+        goto leave;
+    }
+    if (not_after > ca->not_after) {
+        not_after = ca->not_after;   /* never outlive the CA */
+    }
+    if (!X509_set_version(cert, X509_VERSION_3)
+        || !random_serial(X509_get_serialNumber(cert))
+        || !X509_set_issuer_name(cert, X509_get_subject_name(ca->cert))
+        || !X509_set_subject_name(cert, X509_REQ_get_subject_name(csr))
+        || !X509_set_pubkey(cert, pub)
+        || !ASN1_TIME_set(X509_getm_notBefore(cert), now - params->backdate)
+        || !ASN1_TIME_set(X509_getm_notAfter(cert), (time_t)not_after)) {
+        *perr = "cannot fill in the certificate";
+        goto leave;
+    }
+    X509V3_set_ctx(&v3, ca->cert, cert, NULL, NULL, 0);
+    if (!add_ext(cert, &v3, NID_basic_constraints, "critical,CA:FALSE")
+        || !add_ext(cert, &v3, NID_subject_key_identifier, "hash")
+        || !add_ext(cert, &v3, NID_authority_key_identifier, "keyid:always")
+        || !add_ext(cert, &v3, NID_key_usage,
+                    EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA
+                    ? "critical,digitalSignature,keyEncipherment"
+                    : "critical,digitalSignature")
+        || !add_ext(cert, &v3, NID_ext_key_usage, "clientAuth")) {
+        *perr = "cannot add the certificate extensions";
+        goto leave;
+    }
+    if (X509_sign(cert, ca->key, params->md) <= 0) {
+        *perr = "signing the certificate failed";
+        goto leave;
+    }
+    *pcert = scep_own_x509(p, cert);
+    cert = NULL;
+    rv = APR_SUCCESS;
+leave:
+    if (rv != APR_SUCCESS) {
+        *perr = apr_pstrcat(p, *perr, ": ", scep_ossl_errors(p), NULL);
+    }
+    X509_free(cert);
+    return rv;
+}

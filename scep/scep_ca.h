@@ -1,0 +1,67 @@
+/**
+ * @file scep_ca.h
+ * @brief CA and RA material: loading, start-up checks, the GetCACaps and
+ * GetCACert bodies (built once), and certificate issuance.
+ */
+#ifndef SCEP_CA_H
+#define SCEP_CA_H
+
+#include <openssl/x509.h>
+#include "scep.h"
+
+/** Which configured file an error is about (the glue names the directive). */
+typedef enum {
+    SCEP_CA_FILE_CERT, SCEP_CA_FILE_KEY, SCEP_CA_FILE_CHAIN,
+    SCEP_CA_FILE_RA_CERT, SCEP_CA_FILE_RA_KEY
+} scep_ca_file_t;
+
+typedef struct scep_ca_files_t {
+    const char *cert;
+    const char *key;
+    const char *chain;      /* may be NULL */
+    const char *ra_cert;    /* may be NULL: the CA signs and decrypts */
+    const char *ra_key;
+} scep_ca_files_t;
+
+typedef struct scep_ca_t {
+    X509 *cert;
+    EVP_PKEY *key;
+    STACK_OF(X509) *chain;       /**< intermediates/root above the CA; never NULL */
+    X509 *ra_cert;               /**< signs replies, decrypts requests (== cert without RA) */
+    EVP_PKEY *ra_key;
+    int has_ra;
+    const char *fingerprint;     /**< hex SHA-256 of the CA cert: the CA's id in records */
+    const char *subject;
+    apr_int64_t not_after;
+    const unsigned char *cacert_body;  /**< GetCACert reply, built once */
+    apr_size_t cacert_len;
+    const char *cacert_type;
+    const char *caps;                  /**< GetCACaps reply, built once */
+} scep_ca_t;
+
+/**
+ * Load and check CA/RA material. On failure *perr says why and *pwhich
+ * names the file it is about.
+ */
+apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
+                          const scep_ca_files_t *files,
+                          const char **perr, scep_ca_file_t *pwhich);
+
+typedef struct scep_issue_params_t {
+    apr_int64_t validity;   /**< seconds */
+    apr_int64_t backdate;   /**< seconds subtracted from notBefore for clock skew */
+    const EVP_MD *md;       /**< signature digest */
+} scep_issue_params_t;
+
+/**
+ * Issue a certificate for the CSR's subject and key. The certificate is
+ * never valid beyond the CA itself.
+ */
+apr_status_t scep_ca_issue(X509 **pcert, const char **perr, apr_pool_t *p,
+                           const scep_ca_t *ca, X509_REQ *csr,
+                           const scep_issue_params_t *params);
+
+/** Did this CA issue the certificate (name and signature)? */
+int scep_ca_issued(const scep_ca_t *ca, X509 *cert);
+
+#endif

@@ -1,0 +1,431 @@
+/* mod_scep core: pkiMessage parsing and CertRep construction. */
+#include <string.h>
+#include <apr_strings.h>
+#include <openssl/err.h>
+#include <openssl/pkcs7.h>
+#include <openssl/rand.h>
+#include <openssl/bio.h>
+
+#include "scep_msg.h"
+#include "scep_ossl.h"
+#include "scep_util.h"
+
+static apr_status_t make_oid(ASN1_OBJECT **pobj, apr_pool_t *p, const char *txt)
+{
+    ASN1_OBJECT *o = OBJ_txt2obj(txt, 1);
+    if (!o) {
+        return APR_EGENERAL;
+    }
+    *pobj = scep_own_obj(p, o);
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_oids_make(scep_oids_t **poids, apr_pool_t *p)
+{
+    scep_oids_t *o = apr_pcalloc(p, sizeof(*o));
+
+    if (make_oid(&o->message_type, p, "2.16.840.1.113733.1.9.2")
+        || make_oid(&o->pki_status, p, "2.16.840.1.113733.1.9.3")
+        || make_oid(&o->fail_info, p, "2.16.840.1.113733.1.9.4")
+        || make_oid(&o->sender_nonce, p, "2.16.840.1.113733.1.9.5")
+        || make_oid(&o->recipient_nonce, p, "2.16.840.1.113733.1.9.6")
+        || make_oid(&o->transaction_id, p, "2.16.840.1.113733.1.9.7")
+        || make_oid(&o->fail_info_text, p, "1.3.6.1.5.5.7.24.1")) {
+        return APR_EGENERAL;
+    }
+    *poids = o;
+    return APR_SUCCESS;
+}
+
+/* The single value of a signed attribute, or NULL. */
+static ASN1_TYPE *signed_attr(CMS_SignerInfo *si, const ASN1_OBJECT *obj)
+{
+    int idx = CMS_signed_get_attr_by_OBJ(si, obj, -1);
+    X509_ATTRIBUTE *attr;
+
+    if (idx < 0 || !(attr = CMS_signed_get_attr(si, idx))
+        || X509_ATTRIBUTE_count(attr) != 1) {
+        return NULL;
+    }
+    return X509_ATTRIBUTE_get0_type(attr, 0);
+}
+
+static int is_string_type(int type)
+{
+    return type == V_ASN1_PRINTABLESTRING || type == V_ASN1_UTF8STRING
+           || type == V_ASN1_IA5STRING || type == V_ASN1_T61STRING;
+}
+
+static int printable(const unsigned char *s, apr_size_t len)
+{
+    apr_size_t i;
+    for (i = 0; i < len; i++) {
+        if (s[i] < 0x20 || s[i] >= 0x7f) return 0;
+    }
+    return 1;
+}
+
+apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
+                            apr_pool_t *p, const scep_oids_t *oids,
+                            const unsigned char *der, apr_size_t len)
+{
+    scep_msg_t *msg = apr_pcalloc(p, sizeof(*msg));
+    const unsigned char *q = der;
+    CMS_ContentInfo *cms = NULL;
+    STACK_OF(CMS_SignerInfo) *sis;
+    STACK_OF(X509) *certs = NULL;
+    CMS_SignerInfo *si;
+    ASN1_TYPE *t;
+    ASN1_OCTET_STRING **pcontent;
+    X509_ALGOR *dig = NULL;
+    apr_status_t rv = SCEP_EUNREADABLE;
+    int i;
+
+    ERR_clear_error();
+    if (len > LONG_MAX
+        || !(cms = d2i_CMS_ContentInfo(NULL, &q, (long)len))) {
+        *perr = "not a CMS ContentInfo";
+        goto leave;
+    }
+    scep_own_cms(p, cms);
+    if (q != der + len) {
+        *perr = "trailing bytes after the CMS ContentInfo";
+        goto leave;
+    }
+    if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
+        *perr = "not a CMS SignedData";
+        goto leave;
+    }
+    sis = CMS_get0_SignerInfos(cms);
+    if (!sis || sk_CMS_SignerInfo_num(sis) != 1) {
+        *perr = "a pkiMessage needs exactly one signer";
+        goto leave;
+    }
+    si = sk_CMS_SignerInfo_value(sis, 0);
+    if (CMS_signed_get_attr_count(si) <= 0) {
+        *perr = "the signer has no signed attributes";
+        goto leave;
+    }
+
+    /* The three attributes without which no answer can be addressed. */
+    t = signed_attr(si, oids->transaction_id);
+    if (!t || !is_string_type(t->type) || t->value.asn1_string->length <= 0
+        || t->value.asn1_string->length > SCEP_MAX_TID_LEN) {
+        *perr = "no usable transactionID";
+        goto leave;
+    }
+    msg->tid = scep_own_string(p, ASN1_STRING_dup(t->value.asn1_string));
+    {
+        const unsigned char *d = ASN1_STRING_get0_data(msg->tid);
+        apr_size_t dl = (apr_size_t)ASN1_STRING_length(msg->tid);
+        msg->tid_str = printable(d, dl) ? apr_pstrndup(p, (const char *)d, dl)
+                                        : apr_pstrcat(p, "hex:", scep_hex(p, d, dl), NULL);
+    }
+    t = signed_attr(si, oids->sender_nonce);
+    if (!t || t->type != V_ASN1_OCTET_STRING || t->value.octet_string->length <= 0
+        || t->value.octet_string->length > SCEP_MAX_NONCE_LEN) {
+        *perr = "no usable senderNonce";
+        goto leave;
+    }
+    msg->sender_nonce = apr_pmemdup(p, ASN1_STRING_get0_data(t->value.octet_string),
+                                    (apr_size_t)t->value.octet_string->length);
+    msg->sender_nonce_len = (apr_size_t)t->value.octet_string->length;
+    t = signed_attr(si, oids->message_type);
+    if (!t || !is_string_type(t->type) || t->value.asn1_string->length <= 0
+        || t->value.asn1_string->length > 8) {
+        *perr = "no usable messageType";
+        goto leave;
+    }
+    {
+        const char *s = apr_pstrndup(p, (const char *)ASN1_STRING_get0_data(t->value.asn1_string),
+                                     (apr_size_t)t->value.asn1_string->length);
+        char *end;
+        long v = strtol(s, &end, 10);
+        msg->type_str = scep_log_safe(p, s, strlen(s));
+        msg->type = (*s && !*end && v >= 0 && v < 1000) ? (int)v : -1;
+    }
+
+    /* From here on every problem is answered with a signed FAILURE. */
+    rv = APR_SUCCESS;
+    CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, NULL);
+    msg->md_nid = dig ? OBJ_obj2nid(dig->algorithm) : NID_undef;
+
+    certs = CMS_get1_certs(cms);
+    if (sk_X509_num(certs) > SCEP_MAX_CERTS) {
+        msg->signature_error = "too many certificates in the message";
+        goto leave;
+    }
+    for (i = 0; i < sk_X509_num(certs); i++) {
+        if (CMS_SignerInfo_cert_cmp(si, sk_X509_value(certs, i)) == 0) {
+            msg->signer = sk_X509_value(certs, i);
+            X509_up_ref(msg->signer);
+            scep_own_x509(p, msg->signer);
+            break;
+        }
+    }
+    if (!msg->signer) {
+        msg->signature_error = "the signer certificate is not in the message";
+        goto leave;
+    }
+    pcontent = CMS_get0_content(cms);
+    if (!pcontent || !*pcontent || ASN1_STRING_length(*pcontent) <= 0) {
+        msg->signature_error = "the message has no content";
+        goto leave;
+    }
+    msg->content = ASN1_STRING_get0_data(*pcontent);
+    msg->content_len = (apr_size_t)ASN1_STRING_length(*pcontent);
+
+    ERR_clear_error();
+    CMS_SignerInfo_set1_signer_cert(si, msg->signer);
+    if (CMS_SignerInfo_verify(si) != 1) {
+        msg->signature_error = apr_pstrcat(p, "signature over the signed attributes "
+                                           "does not verify: ", scep_ossl_errors(p), NULL);
+        goto leave;
+    }
+    /* signed attributes already checked: now messageDigest vs eContent */
+    if (CMS_verify(cms, NULL, NULL, NULL, NULL, CMS_NO_SIGNER_CERT_VERIFY
+                   | CMS_BINARY | CMS_NO_ATTR_VERIFY) != 1) {
+        msg->signature_error = apr_pstrcat(p, "messageDigest does not match the "
+                                           "content: ", scep_ossl_errors(p), NULL);
+        goto leave;
+    }
+    msg->signature_ok = 1;
+leave:
+    if (rv == APR_SUCCESS) {
+        *pmsg = msg;
+    }
+    sk_X509_pop_free(certs, X509_free);
+    ERR_clear_error();
+    return rv;
+}
+
+int scep_msg_digest_allowed(int md_nid, int allow_legacy)
+{
+    switch (md_nid) {
+    case NID_sha1: case NID_sha224: case NID_sha256: case NID_sha384: case NID_sha512:
+        return 1;
+    case NID_md5:
+        return allow_legacy;
+    default:
+        return 0;
+    }
+}
+
+static int cipher_allowed(int nid, int allow_legacy)
+{
+    switch (nid) {
+    case NID_des_ede3_cbc: case NID_aes_128_cbc: case NID_aes_192_cbc: case NID_aes_256_cbc:
+        return 1;
+    case NID_des_cbc:
+        return allow_legacy;
+    default:
+        return 0;
+    }
+}
+
+apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
+                              const char **perr, apr_pool_t *p,
+                              X509 *ra_cert, EVP_PKEY *ra_key,
+                              int allow_legacy)
+{
+    const unsigned char *q = msg->content;
+    PKCS7 *p7 = NULL;
+    CMS_ContentInfo *env = NULL;
+    BIO *out = NULL;
+    apr_status_t rv = APR_EGENERAL;
+    char *data;
+    long dlen;
+
+    ERR_clear_error();
+    *pfail = SCEP_FAIL_BADMESSAGECHECK;
+    /* Peek at the content cipher first: refuse before any key operation. */
+    p7 = d2i_PKCS7(NULL, &q, (long)msg->content_len);
+    if (!p7 || !PKCS7_type_is_enveloped(p7) || !p7->d.enveloped
+        || !p7->d.enveloped->enc_data || !p7->d.enveloped->enc_data->algorithm) {
+        *perr = "the content is not a CMS EnvelopedData";
+        goto leave;
+    }
+    msg->cipher_nid = OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);
+    if (!cipher_allowed(msg->cipher_nid, allow_legacy)) {
+        *pfail = SCEP_FAIL_BADALG;
+        *perr = apr_psprintf(p, "content encryption %s is not allowed%s",
+                             msg->cipher_nid == NID_undef ? "(unknown)"
+                             : OBJ_nid2sn(msg->cipher_nid),
+                             msg->cipher_nid == NID_des_cbc
+                             ? " (single DES needs SCEPLegacyAlgorithms on)" : "");
+        goto leave;
+    }
+    q = msg->content;
+    env = d2i_CMS_ContentInfo(NULL, &q, (long)msg->content_len);
+    out = BIO_new(BIO_s_mem());
+    if (!env || !out) {
+        *perr = "the content is not a CMS EnvelopedData";
+        goto leave;
+    }
+    /* Passing our certificate makes OpenSSL pick our RecipientInfo among
+     * several (micromdm encrypts to every GetCACert certificate). */
+    if (CMS_decrypt(env, ra_key, ra_cert, NULL, out, CMS_BINARY) != 1) {
+        *perr = apr_pstrcat(p, "cannot decrypt the envelope with the RA key: ",
+                            scep_ossl_errors(p), NULL);
+        goto leave;
+    }
+    dlen = BIO_get_mem_data(out, &data);
+    if (dlen <= 0) {
+        *perr = "the envelope is empty";
+        goto leave;
+    }
+    msg->payload = apr_pmemdup(p, data, (apr_size_t)dlen);
+    msg->payload_len = (apr_size_t)dlen;
+    rv = APR_SUCCESS;
+leave:
+    PKCS7_free(p7);
+    CMS_ContentInfo_free(env);
+    BIO_free(out);
+    ERR_clear_error();
+    return rv;
+}
+
+static int add_string_attr(CMS_SignerInfo *si, const ASN1_OBJECT *obj, int type,
+                           const void *data, int len)
+{
+    return CMS_signed_add1_attr_by_OBJ(si, obj, type, data, len) == 1;
+}
+
+/* DER of an EnvelopedData, for the requester, holding a certs-only bundle. */
+static apr_status_t envelope_certs(unsigned char **pder, int *plen,
+                                   const scep_msg_t *req,
+                                   const scep_reply_t *reply)
+{
+    STACK_OF(X509) *bundle_certs = sk_X509_new_null();
+    STACK_OF(X509) *recips = sk_X509_new_null();
+    CMS_ContentInfo *bundle = NULL, *env = NULL;
+    BIO *in = NULL;
+    unsigned char *bder = NULL;
+    int blen, i;
+    const EVP_CIPHER *cipher = EVP_get_cipherbynid(req->cipher_nid);
+    apr_status_t rv = APR_EGENERAL;
+
+    if (!bundle_certs || !recips || !cipher) {
+        goto leave;
+    }
+    sk_X509_push(bundle_certs, reply->issued);    /* issued first: clients take [0] */
+    for (i = 0; reply->extra && i < sk_X509_num(reply->extra); i++) {
+        sk_X509_push(bundle_certs, sk_X509_value(reply->extra, i));
+    }
+    bundle = CMS_sign(NULL, NULL, bundle_certs, NULL,
+                      CMS_BINARY | CMS_PARTIAL | CMS_DETACHED);
+    if (!bundle || (blen = i2d_CMS_ContentInfo(bundle, &bder)) <= 0) {
+        goto leave;
+    }
+    sk_X509_push(recips, req->signer);
+    in = BIO_new_mem_buf(bder, blen);
+    env = in ? CMS_encrypt(recips, in, cipher, CMS_BINARY) : NULL;
+    if (!env || (*plen = i2d_CMS_ContentInfo(env, pder)) <= 0) {
+        goto leave;
+    }
+    rv = APR_SUCCESS;
+leave:
+    sk_X509_free(bundle_certs);
+    sk_X509_free(recips);
+    CMS_ContentInfo_free(bundle);
+    CMS_ContentInfo_free(env);
+    BIO_free(in);
+    OPENSSL_free(bder);
+    return rv;
+}
+
+apr_status_t scep_msg_certrep(unsigned char **pder, apr_size_t *plen,
+                              const char **perr, apr_pool_t *p,
+                              const scep_oids_t *oids, const scep_ca_t *ca,
+                              const scep_msg_t *req, const scep_reply_t *reply)
+{
+    CMS_ContentInfo *cms = NULL;
+    CMS_SignerInfo *si;
+    BIO *content = NULL;
+    unsigned char *env_der = NULL, *der = NULL, nonce[16];
+    int env_len = 0, len, i;
+    const EVP_MD *md;
+    char num[8];
+    apr_status_t rv = APR_EGENERAL;
+
+    ERR_clear_error();
+    /* Mirror the requester's digest where allowed, else SHA-256. */
+    md = (req->md_nid != NID_undef && scep_msg_digest_allowed(req->md_nid, 1))
+         ? EVP_get_digestbynid(req->md_nid) : NULL;
+    if (!md) {
+        md = EVP_sha256();
+    }
+    if (reply->status == SCEP_STATUS_SUCCESS
+        && envelope_certs(&env_der, &env_len, req, reply) != APR_SUCCESS) {
+        *perr = apr_pstrcat(p, "cannot encrypt the reply to the requester: ",
+                            scep_ossl_errors(p), NULL);
+        goto leave;
+    }
+    cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_BINARY);
+    if (!cms) {
+        goto fail;
+    }
+    si = CMS_add1_signer(cms, ca->ra_cert, ca->ra_key, md,
+                         CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP);
+    if (!si) {
+        goto fail;
+    }
+    /* certmonger looks for the signer's issuer in the message itself */
+    if (ca->has_ra && CMS_add1_cert(cms, ca->cert) != 1) {
+        goto fail;
+    }
+    for (i = 0; i < sk_X509_num(ca->chain); i++) {
+        if (CMS_add1_cert(cms, sk_X509_value(ca->chain, i)) != 1) {
+            goto fail;
+        }
+    }
+    if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+        goto fail;
+    }
+    apr_snprintf(num, sizeof(num), "%d", SCEP_MSG_CERTREP);
+    if (!add_string_attr(si, oids->message_type, V_ASN1_PRINTABLESTRING, num, -1)
+        || !add_string_attr(si, oids->transaction_id, ASN1_STRING_type(req->tid),
+                            ASN1_STRING_get0_data(req->tid), ASN1_STRING_length(req->tid))
+        || !add_string_attr(si, oids->sender_nonce, V_ASN1_OCTET_STRING, nonce, sizeof(nonce))
+        || !add_string_attr(si, oids->recipient_nonce, V_ASN1_OCTET_STRING,
+                            req->sender_nonce, (int)req->sender_nonce_len)) {
+        goto fail;
+    }
+    apr_snprintf(num, sizeof(num), "%d", (int)reply->status);
+    if (!add_string_attr(si, oids->pki_status, V_ASN1_PRINTABLESTRING, num, -1)) {
+        goto fail;
+    }
+    if (reply->status == SCEP_STATUS_FAILURE) {
+        apr_snprintf(num, sizeof(num), "%d", (int)reply->fail_info);
+        if (!add_string_attr(si, oids->fail_info, V_ASN1_PRINTABLESTRING, num, -1)) {
+            goto fail;
+        }
+        if (reply->fail_text && *reply->fail_text
+            && !add_string_attr(si, oids->fail_info_text, V_ASN1_UTF8STRING,
+                                reply->fail_text, -1)) {
+            goto fail;
+        }
+    }
+    /* FAILURE and PENDING carry an empty (not absent) eContent */
+    content = BIO_new_mem_buf(env_der ? (const void *)env_der : (const void *)"",
+                              env_len);
+    if (!content || CMS_final(cms, content, NULL, CMS_BINARY) != 1) {
+        goto fail;
+    }
+    if ((len = i2d_CMS_ContentInfo(cms, &der)) <= 0) {
+        goto fail;
+    }
+    *pder = apr_pmemdup(p, der, (apr_size_t)len);
+    *plen = (apr_size_t)len;
+    rv = APR_SUCCESS;
+    goto leave;
+fail:
+    *perr = apr_pstrcat(p, "cannot build the CertRep: ", scep_ossl_errors(p), NULL);
+leave:
+    CMS_ContentInfo_free(cms);
+    BIO_free(content);
+    OPENSSL_free(env_der);
+    OPENSSL_free(der);
+    ERR_clear_error();
+    return rv;
+}

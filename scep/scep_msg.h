@@ -1,0 +1,88 @@
+/**
+ * @file scep_msg.h
+ * @brief pkiMessage bytes <-> structs: parse, verify, decrypt; CertRep build.
+ */
+#ifndef SCEP_MSG_H
+#define SCEP_MSG_H
+
+#include <openssl/cms.h>
+#include <openssl/x509.h>
+#include "scep.h"
+#include "scep_ca.h"
+
+/** The SCEP attribute OIDs, created once per configuration. */
+typedef struct scep_oids_t {
+    ASN1_OBJECT *message_type;     /* 2.16.840.1.113733.1.9.2 */
+    ASN1_OBJECT *pki_status;       /* .3 */
+    ASN1_OBJECT *fail_info;        /* .4 */
+    ASN1_OBJECT *sender_nonce;     /* .5 */
+    ASN1_OBJECT *recipient_nonce;  /* .6 */
+    ASN1_OBJECT *transaction_id;   /* .7 */
+    ASN1_OBJECT *fail_info_text;   /* 1.3.6.1.5.5.7.24.1 */
+} scep_oids_t;
+
+apr_status_t scep_oids_make(scep_oids_t **poids, apr_pool_t *p);
+
+/** Bounds on what a request may carry. */
+#define SCEP_MAX_TID_LEN     1024
+#define SCEP_MAX_NONCE_LEN   256
+#define SCEP_MAX_CERTS       16
+
+/** A parsed request pkiMessage. */
+typedef struct scep_msg_t {
+    int type;                        /**< messageType, -1 if not a number */
+    const char *type_str;            /**< as sent, printable */
+    ASN1_STRING *tid;                /**< transactionID, echoed with its type */
+    const char *tid_str;             /**< printable form for records and logs */
+    const unsigned char *sender_nonce;
+    apr_size_t sender_nonce_len;
+    X509 *signer;                    /**< NULL if the message did not carry it */
+    int md_nid;                      /**< signer digest */
+    int signature_ok;                /**< signature and messageDigest verified */
+    const char *signature_error;
+    const unsigned char *content;    /**< eContent: DER EnvelopedData */
+    apr_size_t content_len;
+    int cipher_nid;                  /**< of the envelope, after scep_msg_decrypt */
+    const unsigned char *payload;    /**< decrypted messageData */
+    apr_size_t payload_len;
+} scep_msg_t;
+
+/**
+ * Parse a pkiMessage and check its signature. Returns SCEP_EUNREADABLE (and
+ * *perr) when nothing can be answered: not CMS SignedData, not one signer,
+ * or no messageType/transactionID/senderNonce. Otherwise APR_SUCCESS; the
+ * caller looks at msg->signature_ok.
+ */
+apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
+                            apr_pool_t *p, const scep_oids_t *oids,
+                            const unsigned char *der, apr_size_t len);
+
+/** Is the signer digest acceptable (MD5 only with legacy on)? */
+int scep_msg_digest_allowed(int md_nid, int allow_legacy);
+
+/**
+ * Decrypt the envelope with the RA key. On failure *pfail holds the
+ * failInfo to answer (badAlg for a cipher we refuse, badMessageCheck for
+ * anything we cannot decrypt).
+ */
+apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
+                              const char **perr, apr_pool_t *p,
+                              X509 *ra_cert, EVP_PKEY *ra_key,
+                              int allow_legacy);
+
+/** What to answer. */
+typedef struct scep_reply_t {
+    scep_pki_status_t status;
+    scep_fail_info_t fail_info;
+    const char *fail_text;           /**< optional failInfoText */
+    X509 *issued;                    /**< SUCCESS: first in the bundle */
+    STACK_OF(X509) *extra;           /**< SUCCESS: chain after it (may be NULL) */
+} scep_reply_t;
+
+/** Build the signed CertRep for a request. */
+apr_status_t scep_msg_certrep(unsigned char **pder, apr_size_t *plen,
+                              const char **perr, apr_pool_t *p,
+                              const scep_oids_t *oids, const scep_ca_t *ca,
+                              const scep_msg_t *req, const scep_reply_t *reply);
+
+#endif

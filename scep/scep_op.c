@@ -1,0 +1,468 @@
+/* mod_scep core: the engine, one function per step of an enrollment. */
+#include <string.h>
+#include <apr_strings.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+#include "scep_op.h"
+#include "scep_ossl.h"
+#include "scep_util.h"
+
+#define CT_TEXT "text/plain"
+#define CT_PKI  "application/x-pki-message"
+
+static void http_text(scep_http_out_t *out, apr_pool_t *p, int status,
+                      const char *text)
+{
+    out->status = status;
+    out->content_type = CT_TEXT;
+    out->body = (const unsigned char *)apr_pstrcat(p, text, "\n", NULL);
+    out->len = strlen((const char *)out->body);
+}
+
+/* State of one PKIOperation as it moves through the steps. */
+typedef struct enroll_t {
+    scep_ctx_t *ctx;
+    const scep_service_t *svc;
+    const scep_http_in_t *in;
+    scep_store_t *store;
+    scep_msg_t *msg;
+    X509_REQ *csr;
+    scep_txn_t txn;
+    scep_reply_t reply;
+    const char *refusal;    /* why we answer FAILURE (for the log) */
+} enroll_t;
+
+static apr_status_t open_store(enroll_t *e)
+{
+    if (!e->store && e->svc->open_store) {
+        if (e->svc->open_store(e->svc->store_baton, &e->store) != APR_SUCCESS) {
+            e->store = NULL;
+        }
+    }
+    return e->store ? APR_SUCCESS : SCEP_EDB;
+}
+
+/* Decide FAILURE: remember why, record it, log once. */
+static apr_status_t refuse(enroll_t *e, scep_fail_info_t fail, const char *why)
+{
+    static const char *const names[] = {
+        "badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId"
+    };
+    scep_ctx_t *ctx = e->ctx;
+
+    e->reply.status = SCEP_STATUS_FAILURE;
+    e->reply.fail_info = fail;
+    e->reply.fail_text = why;
+    e->refusal = why;
+    SCEP_LOG(ctx, SCEP_LOG_NOTICE, 0, SCEPLOGNO(00201)
+             "refused transaction %s from %s (profile %s): %s: %s",
+             scep_log_safe(ctx->pool, e->msg->tid_str, strlen(e->msg->tid_str)),
+             e->in->client_addr ? e->in->client_addr : "-",
+             e->svc->profile->name, names[fail], why);
+    e->txn.status = "REJECTED";
+    e->txn.dedup_key = NULL;
+    e->txn.fail_info = (int)fail;
+    e->txn.fail_text = why;
+    if (open_store(e) == APR_SUCCESS) {
+        if (scep_store_record_rejected(ctx, e->store, &e->txn) != APR_SUCCESS) {
+            SCEP_LOG(ctx, SCEP_LOG_WARNING, 0, SCEPLOGNO(00202)
+                     "could not record the refusal of transaction %s",
+                     e->msg->tid_str);
+        }
+    }
+    return SCEP_EFAILURE;
+}
+
+/* Step: the request's bytes, from a POST body or a GET message=. */
+static apr_status_t read_message(const unsigned char **pder, apr_size_t *plen,
+                                 const char **perr, apr_pool_t *p,
+                                 const scep_http_in_t *in)
+{
+    unsigned char *der;
+    apr_size_t len;
+
+    if (in->is_post) {
+        if (in->body_len == 0) {
+            *perr = "empty request body";
+            return SCEP_EUNREADABLE;
+        }
+        if (in->body[0] == 0x30) {
+            *pder = in->body;
+            *plen = in->body_len;
+            return APR_SUCCESS;
+        }
+        /* some clients POST base64 */
+        if (scep_b64_decode(&der, &len, p, (const char *)in->body, in->body_len)
+            != APR_SUCCESS) {
+            *perr = "the request body is neither DER nor base64";
+            return SCEP_EUNREADABLE;
+        }
+    }
+    else {
+        if (!in->message || !*in->message) {
+            *perr = "PKIOperation by GET needs a message parameter";
+            return SCEP_EUNREADABLE;
+        }
+        if (scep_b64_decode(&der, &len, p, in->message, strlen(in->message))
+            != APR_SUCCESS) {
+            *perr = "the message parameter is not base64";
+            return SCEP_EUNREADABLE;
+        }
+    }
+    *pder = der;
+    *plen = len;
+    return APR_SUCCESS;
+}
+
+static const char *challenge_of(apr_pool_t *p, X509_REQ *csr, apr_size_t *plen)
+{
+    int idx = X509_REQ_get_attr_by_NID(csr, NID_pkcs9_challengePassword, -1);
+    X509_ATTRIBUTE *attr;
+    ASN1_TYPE *t;
+
+    if (idx < 0 || !(attr = X509_REQ_get_attr(csr, idx))
+        || !(t = X509_ATTRIBUTE_get0_type(attr, 0))) {
+        return NULL;
+    }
+    switch (t->type) {
+    case V_ASN1_PRINTABLESTRING: case V_ASN1_UTF8STRING: case V_ASN1_IA5STRING:
+    case V_ASN1_T61STRING: case V_ASN1_BMPSTRING:
+        break;
+    default:
+        return NULL;
+    }
+    *plen = (apr_size_t)ASN1_STRING_length(t->value.asn1_string);
+    return apr_pstrmemdup(p, (const char *)ASN1_STRING_get0_data(t->value.asn1_string),
+                          *plen);
+}
+
+/* Step: read and check the PKCS#10 request and the proof of possession. */
+static apr_status_t check_csr(enroll_t *e)
+{
+    apr_pool_t *p = e->ctx->pool;
+    const unsigned char *q = e->msg->payload;
+    EVP_PKEY *csr_key;
+    X509 *signer = e->msg->signer;
+    unsigned char *der = NULL;
+    int len;
+
+    ERR_clear_error();
+    e->csr = d2i_X509_REQ(NULL, &q, (long)e->msg->payload_len);
+    if (!e->csr) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, "the envelope does not hold a PKCS#10 request");
+    }
+    scep_own_req(p, e->csr);
+    if (q != e->msg->payload + e->msg->payload_len) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, "trailing bytes after the PKCS#10 request");
+    }
+    if ((len = i2d_X509_REQ(e->csr, &der)) > 0) {
+        e->txn.csr = scep_b64_encode(p, der, (apr_size_t)len);
+        OPENSSL_free(der);
+    }
+    e->txn.subject = scep_name_str(p, X509_REQ_get_subject_name(e->csr));
+    csr_key = X509_REQ_get0_pubkey(e->csr);
+    if (!csr_key || X509_REQ_verify(e->csr, csr_key) != 1) {
+        ERR_clear_error();
+        return refuse(e, SCEP_FAIL_BADREQUEST, "the PKCS#10 request's signature does not verify");
+    }
+    e->txn.key_fp = scep_pubkey_fingerprint(p, csr_key);
+    if (X509_NAME_entry_count(X509_REQ_get_subject_name(e->csr)) == 0) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, "the request has an empty subject");
+    }
+    if (X509_check_issued(signer, signer) == X509_V_OK) {
+        /* first enrollment: the self-signed signer proves the CSR key */
+        if (EVP_PKEY_eq(X509_get0_pubkey(signer), csr_key) != 1) {
+            ERR_clear_error();
+            return refuse(e, SCEP_FAIL_BADREQUEST,
+                          "the self-signed signer certificate's key differs from the request's key");
+        }
+        e->txn.renewal_of = "";
+    }
+    else if (scep_ca_issued(e->svc->ca, signer)) {
+        if (X509_cmp_current_time(X509_get0_notAfter(signer)) <= 0) {
+            return refuse(e, SCEP_FAIL_BADREQUEST, "the signer certificate has expired");
+        }
+        e->txn.renewal_of = scep_serial_hex(p, X509_get0_serialNumber(signer));
+    }
+    else {
+        ERR_clear_error();
+        return refuse(e, SCEP_FAIL_BADREQUEST,
+                      "the signer certificate is neither self-signed nor issued by this CA");
+    }
+    e->txn.dedup_key = scep_sha256_hex(p, (const unsigned char *)
+                                       apr_pstrcat(p, e->txn.ca, "|", e->txn.tid, "|",
+                                                   e->txn.key_fp, "|", e->txn.renewal_of,
+                                                   NULL),
+                                       strlen(e->txn.ca) + strlen(e->txn.tid)
+                                       + strlen(e->txn.key_fp) + strlen(e->txn.renewal_of) + 3);
+    return APR_SUCCESS;
+}
+
+/* Answer SUCCESS with a certificate we already issued (base64 DER). */
+static apr_status_t reply_stored(enroll_t *e, const char *b64)
+{
+    unsigned char *der;
+    const unsigned char *q;
+    apr_size_t len;
+    X509 *cert;
+
+    if (!b64 || scep_b64_decode(&der, &len, e->ctx->pool, b64, strlen(b64)) != APR_SUCCESS
+        || !(q = der, cert = d2i_X509(NULL, &q, (long)len))) {
+        SCEP_LOG(e->ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00203)
+                 "stored certificate for transaction %s is unreadable", e->txn.tid);
+        return refuse(e, SCEP_FAIL_BADREQUEST, "the stored certificate is unreadable");
+    }
+    e->reply.status = SCEP_STATUS_SUCCESS;
+    e->reply.issued = scep_own_x509(e->ctx->pool, cert);
+    return APR_SUCCESS;
+}
+
+/* Step: a transactionID we know. Resent: same answer. Other key: refused.
+ * Returns APR_SUCCESS when the reply is decided, APR_NOTFOUND to go on. */
+static apr_status_t check_known(enroll_t *e)
+{
+    apr_array_header_t *rows;
+    int i;
+
+    if (open_store(e) != APR_SUCCESS) {
+        return SCEP_EDB;
+    }
+    if (scep_store_find_live(&rows, e->ctx, e->store, e->txn.ca, e->txn.tid) != APR_SUCCESS) {
+        return SCEP_EDB;
+    }
+    for (i = 0; i < rows->nelts; i++) {
+        scep_live_t *l = &APR_ARRAY_IDX(rows, i, scep_live_t);
+        if (!strcmp(l->dedup_key, e->txn.dedup_key)) {
+            SCEP_LOG(e->ctx, SCEP_LOG_INFO, 0, SCEPLOGNO(00204)
+                     "transaction %s resent: answering as before (%s, serial %s)",
+                     e->msg->tid_str, l->status, l->serial);
+            return reply_stored(e, l->cert_der) == APR_SUCCESS ? APR_SUCCESS : SCEP_EFAILURE;
+        }
+    }
+    for (i = 0; i < rows->nelts; i++) {
+        scep_live_t *l = &APR_ARRAY_IDX(rows, i, scep_live_t);
+        if (strcmp(l->key_fp, e->txn.key_fp) && !*e->txn.renewal_of) {
+            return refuse(e, SCEP_FAIL_BADREQUEST,
+                          "this transactionID was already used with a different key");
+        }
+    }
+    return APR_NOTFOUND;
+}
+
+/* Step: is the requester allowed to enroll here? */
+static apr_status_t authorize(enroll_t *e)
+{
+    const scep_profile_t *prof = e->svc->profile;
+    const char *given;
+    apr_size_t len = 0;
+
+    if (!prof->challenge) {
+        return refuse(e, SCEP_FAIL_BADREQUEST,
+                      "this enrollment point has no challenge password configured");
+    }
+    given = challenge_of(e->ctx->pool, e->csr, &len);
+    if (!given) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, "the request has no challengePassword");
+    }
+    if (!scep_secret_equal((const unsigned char *)given, len, prof->challenge,
+                           prof->challenge_len)) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, "the challengePassword is wrong");
+    }
+    return APR_SUCCESS;
+}
+
+/* Step: sign the certificate and commit it before anyone sees it. */
+static apr_status_t issue(enroll_t *e)
+{
+    apr_pool_t *p = e->ctx->pool;
+    scep_issue_params_t params;
+    scep_cert_t rec;
+    X509 *cert;
+    unsigned char *der;
+    apr_size_t len;
+    const char *err = "";
+    apr_status_t rv;
+
+    params.validity = e->svc->profile->validity;
+    params.backdate = 300;
+    params.md = EVP_sha256();
+    if (scep_ca_issue(&cert, &err, p, e->svc->ca, e->csr, &params) != APR_SUCCESS) {
+        SCEP_LOG(e->ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00205)
+                 "issuing for transaction %s failed: %s", e->txn.tid, err);
+        return refuse(e, SCEP_FAIL_BADREQUEST, "the CA could not sign the certificate");
+    }
+    scep_x509_der(&der, &len, p, cert);
+    rec.ca = e->txn.ca;
+    rec.serial = scep_serial_hex(p, X509_get0_serialNumber(cert));
+    rec.subject = scep_name_str(p, X509_get_subject_name(cert));
+    rec.not_before = scep_asn1_time_epoch(X509_get0_notBefore(cert));
+    rec.not_after = scep_asn1_time_epoch(X509_get0_notAfter(cert));
+    rec.der = scep_b64_encode(p, der, len);
+    e->txn.status = "ISSUED";
+    e->txn.serial = rec.serial;
+    e->txn.fail_info = -1;
+
+    rv = scep_store_record_issued(e->ctx, e->store, &e->txn, &rec);
+    if (rv == SCEP_ECONFLICT) {
+        /* an identical request won the race: answer with its certificate */
+        return check_known(e) == APR_SUCCESS ? APR_SUCCESS : SCEP_EFAILURE;
+    }
+    if (rv != APR_SUCCESS) {
+        SCEP_LOG(e->ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00206)
+                 "certificate %s for transaction %s was not recorded: not sent",
+                 rec.serial, e->txn.tid);
+        e->txn.serial = NULL;
+        return refuse(e, SCEP_FAIL_BADREQUEST,
+                      "the server could not record the enrollment; try again later");
+    }
+    SCEP_LOG(e->ctx, SCEP_LOG_INFO, 0, SCEPLOGNO(00207)
+             "issued serial %s to %s for transaction %s from %s (profile %s)",
+             rec.serial, rec.subject, e->msg->tid_str,
+             e->in->client_addr ? e->in->client_addr : "-", e->svc->profile->name);
+    e->reply.status = SCEP_STATUS_SUCCESS;
+    e->reply.issued = cert;
+    return APR_SUCCESS;
+}
+
+static void pkcsreq(enroll_t *e)
+{
+    apr_status_t rv;
+
+    if (check_csr(e) != APR_SUCCESS) {
+        return;
+    }
+    rv = check_known(e);
+    if (rv == APR_SUCCESS || rv == SCEP_EFAILURE || rv == SCEP_EDB) {
+        return;
+    }
+    if (authorize(e) != APR_SUCCESS) {
+        return;
+    }
+    issue(e);
+}
+
+static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
+                          const scep_http_in_t *in, scep_http_out_t *out)
+{
+    apr_pool_t *p = ctx->pool;
+    const unsigned char *der;
+    apr_size_t len;
+    const char *err = NULL;
+    scep_fail_info_t fail;
+    unsigned char *rep;
+    apr_size_t rep_len;
+    enroll_t e;
+
+    memset(&e, 0, sizeof(e));
+    e.ctx = ctx;
+    e.svc = svc;
+    e.in = in;
+    if (read_message(&der, &len, &err, p, in) != APR_SUCCESS
+        || scep_msg_parse(&e.msg, &err, p, svc->oids, der, len) != APR_SUCCESS) {
+        SCEP_LOG(ctx, SCEP_LOG_INFO, 0, SCEPLOGNO(00208)
+                 "unreadable PKIOperation from %s: %s",
+                 in->client_addr ? in->client_addr : "-", err);
+        http_text(out, p, 400, apr_pstrcat(p, "Bad Request: ", err, NULL));
+        return;
+    }
+    e.txn.ca = svc->ca->fingerprint;
+    e.txn.tid = e.msg->tid_str;
+    e.txn.msg_type = e.msg->type;
+    e.txn.profile = svc->profile->name;
+    e.txn.client_addr = in->client_addr;
+    e.txn.fail_info = -1;
+    e.txn.renewal_of = "";
+    if (e.msg->signer) {
+        unsigned char *sder;
+        apr_size_t slen;
+        e.txn.signer_fp = scep_cert_fingerprint(p, e.msg->signer);
+        if (scep_x509_der(&sder, &slen, p, e.msg->signer) == APR_SUCCESS) {
+            e.txn.signer_cert = scep_b64_encode(p, sder, slen);
+        }
+    }
+
+    if (!e.msg->signature_ok) {
+        refuse(&e, SCEP_FAIL_BADMESSAGECHECK, e.msg->signature_error);
+    }
+    else if (!scep_msg_digest_allowed(e.msg->md_nid, svc->profile->allow_legacy)) {
+        refuse(&e, SCEP_FAIL_BADALG, apr_psprintf(p, "digest %s is not allowed%s",
+               e.msg->md_nid == NID_undef ? "(unknown)" : OBJ_nid2sn(e.msg->md_nid),
+               e.msg->md_nid == NID_md5 ? " (MD5 needs SCEPLegacyAlgorithms on)" : ""));
+    }
+    else if (e.msg->type != SCEP_MSG_PKCSREQ) {
+        /* strict allow-list: anything not implemented is refused, never
+         * handled like a request we know */
+        refuse(&e, SCEP_FAIL_BADREQUEST,
+               apr_psprintf(p, "messageType %s is not supported here", e.msg->type_str));
+    }
+    else if (scep_msg_decrypt(e.msg, &fail, &err, p, svc->ca->ra_cert, svc->ca->ra_key,
+                              svc->profile->allow_legacy) != APR_SUCCESS) {
+        refuse(&e, fail, err);
+    }
+    else {
+        pkcsreq(&e);
+    }
+
+    if (e.reply.status != SCEP_STATUS_FAILURE && !e.reply.issued) {
+        /* no store: nothing may be issued without a record */
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00209)
+                 "the enrollment database is unavailable; transaction %s not served",
+                 e.msg->tid_str);
+        http_text(out, p, 503, "Service Unavailable: enrollment database unavailable");
+        return;
+    }
+    if (scep_msg_certrep(&rep, &rep_len, &err, p, svc->oids, svc->ca, e.msg, &e.reply)
+        != APR_SUCCESS) {
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00210)
+                 "transaction %s: %s", e.msg->tid_str, err);
+        http_text(out, p, 500, "Internal Server Error: cannot build the reply");
+        return;
+    }
+    out->status = 200;
+    out->content_type = CT_PKI;
+    out->body = rep;
+    out->len = rep_len;
+}
+
+void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc,
+                    const scep_http_in_t *in, scep_http_out_t *out)
+{
+    const char *op = in->operation;
+    apr_pool_t *p = ctx->pool;
+
+    if (op && !strcasecmp(op, "GetCACaps")) {
+        if (in->is_post) {
+            http_text(out, p, 405, "Method Not Allowed: GetCACaps is a GET");
+            return;
+        }
+        out->status = 200;
+        out->content_type = CT_TEXT;
+        out->body = (const unsigned char *)svc->ca->caps;
+        out->len = strlen(svc->ca->caps);
+    }
+    else if (op && !strcasecmp(op, "GetCACert")) {
+        if (in->is_post) {
+            http_text(out, p, 405, "Method Not Allowed: GetCACert is a GET");
+            return;
+        }
+        out->status = 200;
+        out->content_type = svc->ca->cacert_type;
+        out->body = svc->ca->cacert_body;
+        out->len = svc->ca->cacert_len;
+    }
+    else if ((op && !strcasecmp(op, "PKIOperation")) || in->is_post) {
+        /* a POST is a PKIOperation whatever operation it names */
+        pki_operation(ctx, svc, in, out);
+    }
+    else if (op && !strcasecmp(op, "GetNextCACert")) {
+        http_text(out, p, 404, "Not Found: no CA rollover certificate");
+    }
+    else if (!op) {
+        http_text(out, p, 400, "Bad Request: missing operation parameter");
+    }
+    else {
+        http_text(out, p, 400, apr_pstrcat(p, "Bad Request: unknown operation ",
+                                           scep_log_safe(p, op, strlen(op)), NULL));
+    }
+}

@@ -1,0 +1,54 @@
+/**
+ * @file scep_op.h
+ * @brief The engine: (operation, parameters, body) -> (HTTP status, type,
+ * bytes). It never sees a request_rec.
+ */
+#ifndef SCEP_OP_H
+#define SCEP_OP_H
+
+#include "scep.h"
+#include "scep_ca.h"
+#include "scep_msg.h"
+#include "scep_store.h"
+
+/** The enrollment policy of one Location. */
+typedef struct scep_profile_t {
+    const char *name;                  /**< recorded with each transaction */
+    const unsigned char *challenge;    /**< static secret; NULL = none configured */
+    apr_size_t challenge_len;
+    apr_int64_t validity;              /**< seconds */
+    int allow_legacy;                  /**< single DES and MD5 */
+} scep_profile_t;
+
+/** Opens the database only when an operation needs it. */
+typedef apr_status_t scep_store_open_fn(void *baton, scep_store_t **pstore);
+
+typedef struct scep_service_t {
+    const scep_ca_t *ca;
+    const scep_oids_t *oids;
+    const scep_profile_t *profile;
+    scep_store_open_fn *open_store;
+    void *store_baton;
+} scep_service_t;
+
+typedef struct scep_http_in_t {
+    int is_post;
+    const char *operation;             /**< NULL if absent */
+    const char *message;               /**< GET message=, NULL if absent */
+    const unsigned char *body;         /**< POST body */
+    apr_size_t body_len;
+    const char *client_addr;
+} scep_http_in_t;
+
+typedef struct scep_http_out_t {
+    int status;                        /**< HTTP status */
+    const char *content_type;
+    const unsigned char *body;
+    apr_size_t len;
+} scep_http_out_t;
+
+/** Answer one SCEP HTTP request. Always fills *out. */
+void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc,
+                    const scep_http_in_t *in, scep_http_out_t *out);
+
+#endif

@@ -1,0 +1,236 @@
+/* mod_scep core: OpenSSL ownership, loading and error handling. */
+#include <string.h>
+#include <apr_strings.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/bio.h>
+#include <openssl/sha.h>
+
+#include "scep_ossl.h"
+#include "scep_util.h"
+
+#define OWN(name, type, freefn)                                          \
+    static apr_status_t name##_cleanup(void *data)                       \
+    {                                                                    \
+        freefn((type *)data);                                            \
+        return APR_SUCCESS;                                              \
+    }                                                                    \
+    type *scep_own_##name(apr_pool_t *p, type *obj)                      \
+    {                                                                    \
+        if (obj) {                                                       \
+            apr_pool_cleanup_register(p, obj, name##_cleanup,            \
+                                      apr_pool_cleanup_null);            \
+        }                                                                \
+        return obj;                                                      \
+    }
+
+OWN(x509, X509, X509_free)
+OWN(pkey, EVP_PKEY, EVP_PKEY_free)
+OWN(req, X509_REQ, X509_REQ_free)
+OWN(crl, X509_CRL, X509_CRL_free)
+OWN(cms, CMS_ContentInfo, CMS_ContentInfo_free)
+OWN(obj, ASN1_OBJECT, ASN1_OBJECT_free)
+OWN(string, ASN1_STRING, ASN1_STRING_free)
+
+static apr_status_t x509_stack_cleanup(void *data)
+{
+    sk_X509_pop_free((STACK_OF(X509) *)data, X509_free);
+    return APR_SUCCESS;
+}
+
+STACK_OF(X509) *scep_own_x509_stack(apr_pool_t *p, STACK_OF(X509) *s)
+{
+    if (s) {
+        apr_pool_cleanup_register(p, s, x509_stack_cleanup,
+                                  apr_pool_cleanup_null);
+    }
+    return s;
+}
+
+const char *scep_ossl_errors(apr_pool_t *p)
+{
+    const char *out = "";
+    unsigned long e;
+    char buf[256];
+
+    while ((e = ERR_get_error()) != 0) {
+        ERR_error_string_n(e, buf, sizeof(buf));
+        out = *out ? apr_pstrcat(p, out, "; ", buf, NULL) : apr_pstrdup(p, buf);
+    }
+    return out;
+}
+
+static BIO *open_file(apr_pool_t *p, const char *path, const char **perr)
+{
+    BIO *bio;
+
+    ERR_clear_error();
+    bio = BIO_new_file(path, "rb");
+    if (!bio) {
+        *perr = apr_psprintf(p, "cannot read %s: %s", path, scep_ossl_errors(p));
+    }
+    return bio;
+}
+
+apr_status_t scep_load_certs(STACK_OF(X509) **pcerts, apr_pool_t *p,
+                             const char *path, const char **perr)
+{
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    apr_status_t rv = APR_EINVAL;
+    BIO *bio = NULL;
+    X509 *x;
+
+    if (!certs || !(bio = open_file(p, path, perr))) {
+        goto leave;
+    }
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        sk_X509_push(certs, x);
+    }
+    if (sk_X509_num(certs) == 0) {
+        /* not PEM: try one DER certificate */
+        ERR_clear_error();
+        (void)BIO_reset(bio);
+        if ((x = d2i_X509_bio(bio, NULL)) != NULL) {
+            sk_X509_push(certs, x);
+        }
+    }
+    if (sk_X509_num(certs) == 0) {
+        *perr = apr_psprintf(p, "%s holds no certificate (PEM or DER): %s",
+                             path, scep_ossl_errors(p));
+        goto leave;
+    }
+    ERR_clear_error();  /* PEM end-of-file */
+    *pcerts = scep_own_x509_stack(p, certs);
+    certs = NULL;
+    rv = APR_SUCCESS;
+leave:
+    if (certs) sk_X509_pop_free(certs, X509_free);
+    BIO_free(bio);
+    return rv;
+}
+
+apr_status_t scep_load_cert(X509 **pcert, apr_pool_t *p, const char *path,
+                            const char **perr)
+{
+    STACK_OF(X509) *certs;
+    apr_status_t rv = scep_load_certs(&certs, p, path, perr);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (sk_X509_num(certs) != 1) {
+        *perr = apr_psprintf(p, "%s holds %d certificates, expected exactly one",
+                             path, sk_X509_num(certs));
+        return APR_EINVAL;
+    }
+    *pcert = sk_X509_value(certs, 0);
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_load_key(EVP_PKEY **pkey, apr_pool_t *p, const char *path,
+                           const char **perr)
+{
+    EVP_PKEY *k = NULL;
+    BIO *bio = open_file(p, path, perr);
+
+    if (!bio) {
+        return APR_EINVAL;
+    }
+    k = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
+    if (!k) {
+        (void)BIO_reset(bio);
+        k = d2i_PrivateKey_bio(bio, NULL);
+    }
+    BIO_free(bio);
+    if (!k) {
+        *perr = apr_psprintf(p, "%s holds no readable unencrypted private key: %s",
+                             path, scep_ossl_errors(p));
+        return APR_EINVAL;
+    }
+    ERR_clear_error();
+    *pkey = scep_own_pkey(p, k);
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_x509_der(unsigned char **pder, apr_size_t *plen,
+                           apr_pool_t *p, X509 *x)
+{
+    int len = i2d_X509(x, NULL);
+    unsigned char *der, *q;
+
+    if (len <= 0) {
+        return APR_EINVAL;
+    }
+    der = q = apr_palloc(p, (apr_size_t)len);
+    i2d_X509(x, &q);
+    *pder = der;
+    *plen = (apr_size_t)len;
+    return APR_SUCCESS;
+}
+
+const char *scep_name_str(apr_pool_t *p, const X509_NAME *n)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    const char *out = "";
+    char *data;
+    long len;
+
+    if (!bio) {
+        return out;
+    }
+    if (X509_NAME_print_ex(bio, n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+        len = BIO_get_mem_data(bio, &data);
+        out = apr_pstrndup(p, data, (apr_size_t)len);
+    }
+    BIO_free(bio);
+    return out;
+}
+
+const char *scep_cert_fingerprint(apr_pool_t *p, X509 *x)
+{
+    unsigned char *der;
+    apr_size_t len;
+
+    if (scep_x509_der(&der, &len, p, x) != APR_SUCCESS) {
+        return "";
+    }
+    return scep_sha256_hex(p, der, len);
+}
+
+const char *scep_pubkey_fingerprint(apr_pool_t *p, EVP_PKEY *k)
+{
+    int len = i2d_PUBKEY(k, NULL);
+    unsigned char *der, *q;
+
+    if (len <= 0) {
+        return "";
+    }
+    der = q = apr_palloc(p, (apr_size_t)len);
+    i2d_PUBKEY(k, &q);
+    return scep_sha256_hex(p, der, (apr_size_t)len);
+}
+
+const char *scep_serial_hex(apr_pool_t *p, const ASN1_INTEGER *serial)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
+    const char *out = "";
+    char *hex;
+
+    if (bn && (hex = BN_bn2hex(bn)) != NULL) {
+        out = apr_pstrdup(p, hex);
+        OPENSSL_free(hex);
+    }
+    BN_free(bn);
+    return out;
+}
+
+apr_int64_t scep_asn1_time_epoch(const ASN1_TIME *t)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    if (!ASN1_TIME_to_tm(t, &tm)) {
+        return 0;
+    }
+    return (apr_int64_t)timegm(&tm);
+}

@@ -1,0 +1,50 @@
+/**
+ * @file scep_ossl.h
+ * @brief OpenSSL objects owned by APR pools, loaders, error draining.
+ */
+#ifndef SCEP_OSSL_H
+#define SCEP_OSSL_H
+
+#include <openssl/x509.h>
+#include <openssl/evp.h>
+#include <openssl/cms.h>
+#include "scep.h"
+
+/* Hand an object to a pool: it is freed when the pool is cleared. */
+X509 *scep_own_x509(apr_pool_t *p, X509 *x);
+EVP_PKEY *scep_own_pkey(apr_pool_t *p, EVP_PKEY *k);
+X509_REQ *scep_own_req(apr_pool_t *p, X509_REQ *r);
+X509_CRL *scep_own_crl(apr_pool_t *p, X509_CRL *c);
+CMS_ContentInfo *scep_own_cms(apr_pool_t *p, CMS_ContentInfo *c);
+STACK_OF(X509) *scep_own_x509_stack(apr_pool_t *p, STACK_OF(X509) *s);
+ASN1_OBJECT *scep_own_obj(apr_pool_t *p, ASN1_OBJECT *o);
+ASN1_STRING *scep_own_string(apr_pool_t *p, ASN1_STRING *s);
+
+/** Drain the thread's OpenSSL error queue into one string ("" if empty). */
+const char *scep_ossl_errors(apr_pool_t *p);
+
+/** Load every certificate of a PEM (or one DER) file. *perr says why not. */
+apr_status_t scep_load_certs(STACK_OF(X509) **pcerts, apr_pool_t *p,
+                             const char *path, const char **perr);
+/** Load exactly one certificate. */
+apr_status_t scep_load_cert(X509 **pcert, apr_pool_t *p, const char *path,
+                            const char **perr);
+/** Load an unencrypted private key (PEM or DER). */
+apr_status_t scep_load_key(EVP_PKEY **pkey, apr_pool_t *p, const char *path,
+                           const char **perr);
+
+/** DER of an object, allocated in the pool. */
+apr_status_t scep_x509_der(unsigned char **pder, apr_size_t *plen,
+                           apr_pool_t *p, X509 *x);
+/** One-line RFC 2253 rendering of a name. */
+const char *scep_name_str(apr_pool_t *p, const X509_NAME *n);
+/** Uppercase hex SHA-256 of a certificate's DER. */
+const char *scep_cert_fingerprint(apr_pool_t *p, X509 *x);
+/** Uppercase hex SHA-256 of a public key's SubjectPublicKeyInfo DER. */
+const char *scep_pubkey_fingerprint(apr_pool_t *p, EVP_PKEY *k);
+/** Serial number as uppercase hex. */
+const char *scep_serial_hex(apr_pool_t *p, const ASN1_INTEGER *serial);
+/** Seconds since the epoch of an ASN1_TIME. */
+apr_int64_t scep_asn1_time_epoch(const ASN1_TIME *t);
+
+#endif
