@@ -31,7 +31,7 @@ static int key_usage_has(X509 *x, uint32_t bits)
 
 static int is_self_signed(X509 *x)
 {
-    return X509_check_issued(x, x) == X509_V_OK;
+    return X509_self_signed(x, 0) == 1;
 }
 
 static apr_status_t check_chain(apr_pool_t *p, X509 *cert,

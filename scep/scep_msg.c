@@ -285,9 +285,13 @@ leave:
     return rv;
 }
 
+/* len -1 means a C string; OpenSSL would read -1 as "data is an ASN1 object" */
 static int add_string_attr(CMS_SignerInfo *si, const ASN1_OBJECT *obj, int type,
                            const void *data, int len)
 {
+    if (len < 0) {
+        len = (int)strlen(data);
+    }
     return CMS_signed_add1_attr_by_OBJ(si, obj, type, data, len) == 1;
 }
 

@@ -170,7 +170,7 @@ static apr_status_t check_csr(enroll_t *e)
     if (X509_NAME_entry_count(X509_REQ_get_subject_name(e->csr)) == 0) {
         return refuse(e, SCEP_FAIL_BADREQUEST, "the request has an empty subject");
     }
-    if (X509_check_issued(signer, signer) == X509_V_OK) {
+    if (X509_self_signed(signer, 1) == 1) {
         /* first enrollment: the self-signed signer proves the CSR key */
         if (EVP_PKEY_eq(X509_get0_pubkey(signer), csr_key) != 1) {
             ERR_clear_error();

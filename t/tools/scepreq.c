@@ -614,7 +614,7 @@ done:
 
 /* DER SEQUENCE { a, b } from two already DER-encoded elements. */
 SCEPREQ_API int der_sequence2(const unsigned char *a, int alen, const unsigned char *b, int blen,
-                         unsigned char **out, int *outlen)
+                              unsigned char **out, int *outlen)
 {
     int total = ASN1_object_size(1, alen + blen, V_ASN1_SEQUENCE);
     unsigned char *buf, *p;
@@ -648,7 +648,7 @@ SCEPREQ_API int der_issuer_and_serial(X509 *cert, unsigned char **out, int *outl
 
 /* IssuerAndSubject ::= SEQUENCE { issuer Name, subject Name } (CertPoll). */
 SCEPREQ_API int der_issuer_and_subject(const X509_NAME *issuer, const X509_NAME *subject,
-                           unsigned char **out, int *outlen)
+                                       unsigned char **out, int *outlen)
 {
     unsigned char *i = NULL, *s = NULL;
     int ilen, slen, ok;
@@ -670,30 +670,32 @@ SCEPREQ_API int der_issuer_and_subject(const X509_NAME *issuer, const X509_NAME 
 SCEPREQ_API STACK_OF(X509) *recipients_select(STACK_OF(X509) *all, int everyone)
 {
     STACK_OF(X509) *r = sk_X509_new_null();
-    int i;
+    int i, ok = 0;
 
     if (r == NULL)
-        return NULL;
+        goto done;
     for (i = 0; i < sk_X509_num(all); i++) {
         X509 *x = sk_X509_value(all, i);
 
         /* X509_get_key_usage() returns all bits set when KU is absent. */
-        if (everyone || (X509_get_key_usage(x) & KU_KEY_ENCIPHERMENT))
-            if (!sk_X509_push(r, x))
-                goto err;
+        if ((everyone || (X509_get_key_usage(x) & KU_KEY_ENCIPHERMENT)) && !sk_X509_push(r, x))
+            goto done;
     }
     if (sk_X509_num(r) == 0 && sk_X509_num(all) > 0 && !sk_X509_push(r, sk_X509_value(all, 0)))
-        goto err;
+        goto done;
+    ok = 1;
+done:
+    if (!ok) {
+        sk_X509_free(r);
+        r = NULL;
+    }
     return r;
-err:
-    sk_X509_free(r);
-    return NULL;
 }
 
 /* EnvelopedData (KeyTransRecipientInfo, RSA PKCS#1 v1.5) of the plaintext,
  * DER-encoded into *out. */
 SCEPREQ_API int envelope_build(const unsigned char *pt, int ptlen, STACK_OF(X509) *recips,
-                   const EVP_CIPHER *cipher, unsigned char **out, int *outlen)
+                               const EVP_CIPHER *cipher, unsigned char **out, int *outlen)
 {
     BIO *in = BIO_new_mem_buf(ptlen > 0 ? pt : (const unsigned char *)"", ptlen);
     CMS_ContentInfo *env = NULL;
@@ -749,8 +751,9 @@ SCEPREQ_API int flip_last_byte(ASN1_STRING *s)
  * messageDigest and signingTime), optionally tampered after signing.
  */
 SCEPREQ_API int pkimessage_sign(const unsigned char *content, int clen, X509 *cert, EVP_PKEY *key,
-                    STACK_OF(X509) *chain, const EVP_MD *md, const struct scep_attr *attrs,
-                    int nattrs, unsigned tamper, unsigned char **out, int *outlen)
+                                STACK_OF(X509) *chain, const EVP_MD *md,
+                                const struct scep_attr *attrs, int nattrs, unsigned tamper,
+                                unsigned char **out, int *outlen)
 {
     const unsigned flags = CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP;
     CMS_ContentInfo *cms = NULL;
@@ -910,7 +913,8 @@ SCEPREQ_API ASN1_STRING *si_attr(CMS_SignerInfo *si, int nid, int *type)
  * could be parsed (r->verified tells the verification outcome), 0 on parse
  * errors.
  */
-SCEPREQ_API int reply_parse(const unsigned char *der, long len, X509_STORE *store, struct scep_reply *r)
+SCEPREQ_API int reply_parse(const unsigned char *der, long len, X509_STORE *store,
+                            struct scep_reply *r)
 {
     const unsigned char *p = der;
     CMS_ContentInfo *cms = NULL;
@@ -981,7 +985,7 @@ done:
 /* Reads a DER TLV header at *p (bounded by end), leaving *p at the contents.
  * Fails on errors, indefinite lengths (not DER), or an unexpected tag. */
 SCEPREQ_API int der_enter(const unsigned char **p, const unsigned char *end, int tag, int cls,
-                     long *len)
+                          long *len)
 {
     int t, c, r;
 
@@ -1045,8 +1049,8 @@ done:
  * cert of the request) selects the RecipientInfo.  Returns the plaintext
  * (OPENSSL_malloc'd) and the content-encryption algorithm name.
  */
-SCEPREQ_API int envelope_open(const unsigned char *der, long len, EVP_PKEY *key, X509 *cert, char *cipher,
-                  int cipherlen, unsigned char **pt, long *ptlen)
+SCEPREQ_API int envelope_open(const unsigned char *der, long len, EVP_PKEY *key, X509 *cert,
+                              char *cipher, int cipherlen, unsigned char **pt, long *ptlen)
 {
     const unsigned char *p = der;
     CMS_ContentInfo *env = NULL;
@@ -1090,7 +1094,7 @@ done:
 /* Certs and CRLs of a degenerate certs-only SignedData.  Both returned
  * stacks are non-NULL (possibly empty) on success. */
 SCEPREQ_API int bundle_parse(const unsigned char *der, long len, STACK_OF(X509) **certs,
-                 STACK_OF(X509_CRL) **crls)
+                             STACK_OF(X509_CRL) **crls)
 {
     const unsigned char *p = der;
     CMS_ContentInfo *cms = NULL;
@@ -1272,12 +1276,18 @@ static int cmd_build(int argc, char **argv)
             if (strcmp(w, "tid") == 0) o.omit_tid = 1;
             else if (strcmp(w, "nonce") == 0) o.omit_nonce = 1;
             else if (strcmp(w, "type") == 0) o.omit_type = 1;
-            else { fprintf(stderr, "scepreq: --omit %s: expected tid|nonce|type\n", w); goto usage; }
+            else {
+                fprintf(stderr, "scepreq: --omit %s: expected tid|nonce|type\n", w);
+                goto usage;
+            }
         } else if (OPT("--tamper")) {
             TAKE(w);
             if (strcmp(w, "signature") == 0) o.tamper |= TAMPER_SIGNATURE;
             else if (strcmp(w, "content") == 0) o.tamper |= TAMPER_CONTENT;
-            else { fprintf(stderr, "scepreq: --tamper %s: expected signature|content\n", w); goto usage; }
+            else {
+                fprintf(stderr, "scepreq: --tamper %s: expected signature|content\n", w);
+                goto usage;
+            }
         } else {
             fprintf(stderr, "scepreq: build: unknown option %s\n", a);
             goto usage;
@@ -1500,7 +1510,7 @@ static int cmd_parse(int argc, char **argv)
     const char *in = NULL, *verify = NULL, *keyfile = NULL, *certfile = NULL;
     const char *out_cert = NULL, *out_crl = NULL, *expect_nonce = NULL;
     struct scep_reply r;
-    int have_reply = 0, i, rc = 2;
+    int have_reply = 0, success, i, rc = 2;
     unsigned char *der = NULL, *want = NULL, *pt = NULL;
     long der_len = 0, want_len = 0, pt_len = 0;
     STACK_OF(X509) *trust = NULL, *mycert = NULL, *certs = NULL;
@@ -1571,10 +1581,13 @@ static int cmd_parse(int argc, char **argv)
             goto done;
         printf("signerSubject=%s\n", subj);
     }
-    if (want != NULL)
-        printf("nonceMatch=%d\n",
-               r.recipient_nonce != NULL && ASN1_STRING_length(r.recipient_nonce) == want_len
-                   && memcmp(ASN1_STRING_get0_data(r.recipient_nonce), want, (size_t)want_len) == 0);
+    if (want != NULL) {
+        const ASN1_STRING *rn = r.recipient_nonce;
+
+        printf("nonceMatch=%d\n", rn != NULL && ASN1_STRING_length(rn) == want_len
+                                      && memcmp(ASN1_STRING_get0_data(rn), want,
+                                                (size_t)want_len) == 0);
+    }
     fflush(stdout);
 
     if (!r.verified) {
@@ -1583,8 +1596,11 @@ static int cmd_parse(int argc, char **argv)
     }
 
     /* SUCCESS: open the envelope and list the bundle. */
-    if (r.pki_status != NULL && ASN1_STRING_length(r.pki_status) == 1
-        && ASN1_STRING_get0_data(r.pki_status)[0] == '0' && keyfile != NULL && certfile != NULL) {
+    success = r.pki_status != NULL && ASN1_STRING_length(r.pki_status) == 1
+              && ASN1_STRING_get0_data(r.pki_status)[0] == '0';
+    if (success && (keyfile == NULL) != (certfile == NULL))
+        fprintf(stderr, "scepreq: decrypting needs both --key and --signer-cert\n");
+    if (success && keyfile != NULL && certfile != NULL) {
         if (r.econtent == NULL || ASN1_STRING_length(r.econtent) == 0) {
             fprintf(stderr, "scepreq: SUCCESS reply without EnvelopedData\n");
             goto done;

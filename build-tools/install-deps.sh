@@ -1,0 +1,29 @@
+#!/bin/sh
+# Install the Debian packages mod_scep needs (as root), only if missing.
+#   install-deps.sh build   compiler, httpd, APR, OpenSSL, SQLite
+#   install-deps.sh test    plus Apache::Test, PostgreSQL, the real SCEP clients
+set -eu
+pkgs="build-essential autoconf automake libtool pkg-config apache2 apache2-dev
+      libaprutil1-dev libaprutil1-dbd-sqlite3 libssl-dev sqlite3 openssl"
+if [ "${1:-build}" = test ]; then
+    pkgs="$pkgs check libapache2-mod-perl2 libwww-perl libaprutil1-dbd-pgsql postgresql
+          scep certmonger dbus"
+fi
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+        || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "missing Debian packages:$missing (run as root to install them)" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# policy-rc.d keeps the packages' own services (apache2, postgresql) from starting
+had_policy=0
+[ -e /usr/sbin/policy-rc.d ] && had_policy=1
+[ "$had_policy" = 1 ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }
+apt-get install -y -q --no-install-recommends $missing
+[ "$had_policy" = 1 ] || rm -f /usr/sbin/policy-rc.d

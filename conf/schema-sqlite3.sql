@@ -1,0 +1,45 @@
+-- mod_scep records for SQLite (apr_dbd driver "sqlite3").
+-- Load before starting httpd: sqlite3 /var/lib/mod_scep/scep.sqlite < schema-sqlite3.sql
+-- mod_dbd prepares statements when it connects, so the tables must exist first.
+PRAGMA journal_mode = WAL;
+
+-- Every certificate this CA issued. The row is committed before the reply
+-- carrying the certificate is sent.
+CREATE TABLE IF NOT EXISTS scep_certificates (
+    ca                TEXT    NOT NULL,          -- hex SHA-256 of the CA certificate
+    serial            TEXT    NOT NULL,          -- uppercase hex
+    subject           TEXT    NOT NULL,          -- RFC 2253
+    not_before        INTEGER NOT NULL,          -- seconds since the epoch
+    not_after         INTEGER NOT NULL,
+    der               TEXT    NOT NULL,          -- base64 DER
+    issued_at         INTEGER NOT NULL,
+    revoked_at        INTEGER,
+    revocation_reason INTEGER,
+    PRIMARY KEY (ca, serial)
+);
+CREATE INDEX IF NOT EXISTS scep_certificates_not_after ON scep_certificates (ca, not_after);
+
+-- Every enrollment attempt that reached a decision.
+CREATE TABLE IF NOT EXISTS scep_transactions (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    ca             TEXT    NOT NULL,
+    transaction_id TEXT    NOT NULL,             -- as sent ("hex:..." if not printable)
+    message_type   INTEGER NOT NULL,
+    status         TEXT    NOT NULL CHECK (status IN ('PENDING', 'ISSUED', 'REJECTED')),
+    dedup_key      TEXT    UNIQUE,               -- set on live rows: one answer per request
+    key_fp         TEXT,                         -- hex SHA-256 of the request's public key
+    signer_fp      TEXT,                         -- hex SHA-256 of the signer certificate
+    signer_cert    TEXT,                         -- base64 DER
+    csr            TEXT,                         -- base64 DER
+    subject        TEXT,
+    renewal_of     TEXT,                         -- serial of the signer if we issued it
+    profile        TEXT,                         -- the Location
+    client_addr    TEXT,
+    serial         TEXT,                         -- issued certificate
+    fail_info      INTEGER,
+    fail_text      TEXT,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    FOREIGN KEY (ca, serial) REFERENCES scep_certificates (ca, serial)
+);
+CREATE INDEX IF NOT EXISTS scep_transactions_tid ON scep_transactions (ca, transaction_id);
