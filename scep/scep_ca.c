@@ -321,7 +321,7 @@ apr_status_t scep_ca_issue(X509 **pcert, const char **perr, apr_pool_t *p,
     X509V3_set_ctx(&v3, ca->cert, cert, NULL, NULL, 0);
     if (!add_ext(cert, &v3, NID_basic_constraints, "critical,CA:FALSE")
         || !add_ext(cert, &v3, NID_subject_key_identifier, "hash")
-        || !add_ext(cert, &v3, NID_authority_key_identifier, "keyid:always")
+        || !add_ext(cert, &v3, NID_authority_key_identifier, "keyid,issuer")
         || !add_ext(cert, &v3, NID_key_usage,
                     EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA
                     ? "critical,digitalSignature,keyEncipherment"

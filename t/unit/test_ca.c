@@ -1,0 +1,187 @@
+/* Unit tests: CA/RA loading and its start-up checks, certificate issuance. */
+#include <string.h>
+#include <openssl/x509v3.h>
+#include "tests.h"
+#include "scep_ca.h"
+#include "scep_ossl.h"
+
+static EVP_PKEY *ca_key, *ra_key, *other_key;
+static X509 *ca, *ra, *ra_no_ke, *foreign_ra, *ca_sign_only;
+static const char *dir;
+
+static void setup(void)
+{
+    if (ca) return;
+    dir = t_tmpdir();
+    ca_key = t_rsa_key(2048);
+    ra_key = t_rsa_key(2048);
+    other_key = t_rsa_key(2048);
+    ca = t_cert(ca_key, NULL, NULL, "Unit CA",
+                "critical,keyCertSign,cRLSign,digitalSignature,keyEncipherment", 1, 3650);
+    ca_sign_only = t_cert(ca_key, NULL, NULL, "Unit CA", "critical,keyCertSign,cRLSign", 1, 3650);
+    ra = t_cert(ra_key, ca, ca_key, "Unit RA", "critical,digitalSignature,keyEncipherment", 0, 365);
+    ra_no_ke = t_cert(ra_key, ca, ca_key, "Unit RA", "critical,digitalSignature", 0, 365);
+    foreign_ra = t_cert(ra_key, NULL, NULL, "Unit RA", "critical,digitalSignature,keyEncipherment", 0, 365);
+    t_write_pem(dir, "ca.pem", ca, NULL);
+    t_write_pem(dir, "ca-sign-only.pem", ca_sign_only, NULL);
+    t_write_pem(dir, "ca.key", NULL, ca_key);
+    t_write_pem(dir, "other.key", NULL, other_key);
+    t_write_pem(dir, "ra.pem", ra, NULL);
+    t_write_pem(dir, "ra-no-ke.pem", ra_no_ke, NULL);
+    t_write_pem(dir, "foreign-ra.pem", foreign_ra, NULL);
+    t_write_pem(dir, "ra.key", NULL, ra_key);
+}
+
+static const char *f(const char *name)
+{
+    return name ? apr_pstrcat(test_pool, dir, "/", name, NULL) : NULL;
+}
+
+static apr_status_t load(scep_ca_t **pca, const char *cert, const char *key,
+                         const char *ra_cert, const char *ra_key_file,
+                         scep_ca_file_t *which, const char **err)
+{
+    scep_ca_files_t files = { f(cert), f(key), NULL, f(ra_cert), f(ra_key_file) };
+    return scep_ca_load(pca, test_pool, &files, err, which);
+}
+
+START_TEST(ra_mode_builds_bundle_and_caps)
+{
+    scep_ca_t *c;
+    scep_ca_file_t which;
+    const char *err = NULL;
+    const unsigned char *q;
+    CMS_ContentInfo *cms;
+    STACK_OF(X509) *certs;
+
+    ck_assert_int_eq(load(&c, "ca.pem", "ca.key", "ra.pem", "ra.key", &which, &err), APR_SUCCESS);
+    ck_assert_str_eq(c->cacert_type, "application/x-x509-ca-ra-cert");
+    ck_assert(c->has_ra);
+    ck_assert_ptr_nonnull(strstr(c->caps, "AES\n"));
+    ck_assert_ptr_nonnull(strstr(c->caps, "POSTPKIOperation\n"));
+    ck_assert_ptr_nonnull(strstr(c->caps, "SHA-256\n"));
+    ck_assert_ptr_null(strstr(c->caps, "Renewal"));
+    ck_assert_ptr_null(strstr(c->caps, "GetNextCACert"));
+    q = c->cacert_body;
+    cms = d2i_CMS_ContentInfo(NULL, &q, (long)c->cacert_len);
+    ck_assert_ptr_nonnull(cms);
+    certs = CMS_get1_certs(cms);
+    ck_assert_int_eq(sk_X509_num(certs), 2);
+    ck_assert_int_eq(X509_cmp(sk_X509_value(certs, 0), ra), 0);   /* RA first */
+    ck_assert_int_eq(X509_cmp(sk_X509_value(certs, 1), ca), 0);
+    ck_assert_int_eq(sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)), 0);
+    ck_assert_ptr_null(*CMS_get0_content(cms));                   /* content omitted */
+    sk_X509_pop_free(certs, X509_free);
+    CMS_ContentInfo_free(cms);
+}
+END_TEST
+
+START_TEST(single_ca_mode_is_der)
+{
+    scep_ca_t *c;
+    scep_ca_file_t which;
+    const char *err = NULL;
+    const unsigned char *q;
+    X509 *x;
+
+    ck_assert_int_eq(load(&c, "ca.pem", "ca.key", NULL, NULL, &which, &err), APR_SUCCESS);
+    ck_assert_str_eq(c->cacert_type, "application/x-x509-ca-cert");
+    q = c->cacert_body;
+    x = d2i_X509(NULL, &q, (long)c->cacert_len);
+    ck_assert_int_eq(X509_cmp(x, ca), 0);
+    ck_assert_ptr_eq(c->ra_cert, c->cert);
+    X509_free(x);
+}
+END_TEST
+
+START_TEST(startup_checks_name_the_file)
+{
+    scep_ca_t *c;
+    scep_ca_file_t which;
+    const char *err = NULL;
+
+    ck_assert_int_ne(load(&c, "ca.pem", "other.key", NULL, NULL, &which, &err), APR_SUCCESS);
+    ck_assert_int_eq(which, SCEP_CA_FILE_KEY);
+    ck_assert_ptr_nonnull(strstr(err, "does not match"));
+
+    ck_assert_int_ne(load(&c, "ca.pem", "ca.key", "foreign-ra.pem", "ra.key", &which, &err), APR_SUCCESS);
+    ck_assert_int_eq(which, SCEP_CA_FILE_RA_CERT);
+    ck_assert_ptr_nonnull(strstr(err, "not issued by the CA"));
+
+    ck_assert_int_ne(load(&c, "ca.pem", "ca.key", "ra-no-ke.pem", "ra.key", &which, &err), APR_SUCCESS);
+    ck_assert_int_eq(which, SCEP_CA_FILE_RA_CERT);
+    ck_assert_ptr_nonnull(strstr(err, "keyEncipherment"));
+
+    ck_assert_int_ne(load(&c, "ca.pem", "ca.key", "ra.pem", "other.key", &which, &err), APR_SUCCESS);
+    ck_assert_int_eq(which, SCEP_CA_FILE_RA_KEY);
+
+    ck_assert_int_ne(load(&c, "ca.pem", "ca.key", "ra.pem", NULL, &which, &err), APR_SUCCESS);
+    ck_assert_int_eq(which, SCEP_CA_FILE_RA_CERT);
+
+    ck_assert_int_ne(load(&c, "ca-sign-only.pem", "ca.key", NULL, NULL, &which, &err), APR_SUCCESS);
+    ck_assert_int_eq(which, SCEP_CA_FILE_CERT);
+    ck_assert_ptr_nonnull(strstr(err, "SCEPRACertificateFile"));
+
+    /* with an RA, a sign-only CA is fine */
+    ck_assert_int_eq(load(&c, "ca-sign-only.pem", "ca.key", "ra.pem", "ra.key", &which, &err), APR_SUCCESS);
+
+    ck_assert_int_ne(load(&c, "missing.pem", "ca.key", NULL, NULL, &which, &err), APR_SUCCESS);
+    ck_assert_int_eq(which, SCEP_CA_FILE_CERT);
+    ck_assert_ptr_nonnull(strstr(err, "missing.pem"));
+
+    ck_assert_int_ne(load(&c, "ra.pem", "ra.key", NULL, NULL, &which, &err), APR_SUCCESS);
+    ck_assert_int_eq(which, SCEP_CA_FILE_CERT);
+    ck_assert_ptr_nonnull(strstr(err, "not a CA"));
+}
+END_TEST
+
+START_TEST(issue_follows_the_seam)
+{
+    scep_ca_t *c;
+    scep_ca_file_t which;
+    const char *err = NULL;
+    X509_REQ *req = X509_REQ_new();
+    EVP_PKEY *k = t_rsa_key(2048);
+    X509_NAME *n = X509_NAME_new();
+    scep_issue_params_t params = { 10 * 365 * 86400LL * 2, 300, EVP_sha256() };
+    X509 *cert;
+    BIGNUM *serial;
+
+    ck_assert_int_eq(load(&c, "ca.pem", "ca.key", "ra.pem", "ra.key", &which, &err), APR_SUCCESS);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"device", -1, -1, 0);
+    X509_REQ_set_subject_name(req, n);
+    X509_REQ_set_pubkey(req, k);
+    X509_REQ_sign(req, k, EVP_sha256());
+    ck_assert_msg(scep_ca_issue(&cert, &err, test_pool, c, req, &params) == APR_SUCCESS, "%s", err);
+    ck_assert_int_eq(X509_verify(cert, ca_key), 1);
+    ck_assert(scep_ca_issued(c, cert));
+    ck_assert(!scep_ca_issued(c, foreign_ra));
+    serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    ck_assert(!BN_is_negative(serial));
+    ck_assert_int_ge(BN_num_bits(serial), 64);
+    BN_free(serial);
+    /* 20 years asked: capped at the CA's own expiry */
+    ck_assert_int_le(ASN1_TIME_compare(X509_get0_notAfter(cert), X509_get0_notAfter(ca)), 0);
+    ck_assert_int_eq(X509_check_ca(cert), 0);
+    ck_assert(X509_get_key_usage(cert) & KU_DIGITAL_SIGNATURE);
+    ck_assert(X509_get_extended_key_usage(cert) & XKU_SSL_CLIENT);
+    ck_assert_int_eq(X509_NAME_cmp(X509_get_subject_name(cert), n), 0);
+    X509_NAME_free(n);
+    X509_REQ_free(req);
+    EVP_PKEY_free(k);
+}
+END_TEST
+
+Suite *ca_suite(void)
+{
+    Suite *s = suite_create("ca");
+    TCase *tc = tcase_create("ca");
+    tcase_add_unchecked_fixture(tc, setup, NULL);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, ra_mode_builds_bundle_and_caps);
+    tcase_add_test(tc, single_ca_mode_is_der);
+    tcase_add_test(tc, startup_checks_name_the_file);
+    tcase_add_test(tc, issue_follows_the_seam);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,95 @@
+/* mod_scep unit tests: runner and fixtures. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <apr_general.h>
+#include <apr_strings.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
+
+#include "tests.h"
+
+apr_pool_t *test_pool;
+
+EVP_PKEY *t_rsa_key(int bits)
+{
+    return EVP_RSA_gen((unsigned int)bits);
+}
+
+X509 *t_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
+             const char *cn, const char *ku, int is_ca, long days)
+{
+    X509 *x = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    X509V3_CTX v3;
+    X509_EXTENSION *ext;
+    unsigned char serial[8];
+
+    RAND_bytes(serial, sizeof(serial));
+    serial[0] &= 0x7f;
+    ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), 0);
+    {
+        BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
+        BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+        BN_free(bn);
+    }
+    X509_set_version(x, X509_VERSION_3);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_subject_name(x, name);
+    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+    X509_NAME_free(name);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), days * 86400);
+    X509_set_pubkey(x, key);
+    X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
+                              is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    if (ku) {
+        ext = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage, ku);
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256());
+    return x;
+}
+
+const char *t_write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY *key)
+{
+    const char *path = apr_pstrcat(test_pool, dir, "/", name, NULL);
+    FILE *f = fopen(path, "w");
+
+    ck_assert_ptr_nonnull(f);
+    if (cert) PEM_write_X509(f, cert);
+    if (key) PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+    fclose(f);
+    return path;
+}
+
+const char *t_tmpdir(void)
+{
+    char *tmpl = apr_pstrdup(test_pool, "/tmp/scep-unit-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpl));
+    return tmpl;
+}
+
+int main(void)
+{
+    SRunner *sr;
+    int failed;
+
+    apr_initialize();
+    apr_pool_create(&test_pool, NULL);
+    sr = srunner_create(util_suite());
+    srunner_add_suite(sr, ca_suite());
+    srunner_add_suite(sr, msg_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    apr_pool_destroy(test_pool);
+    apr_terminate();
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

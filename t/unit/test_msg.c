@@ -1,0 +1,283 @@
+/* Unit tests: pkiMessage parsing, decryption policy, CertRep shape. The
+ * requests are built here with plain OpenSSL, not with the library. */
+#include <string.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include "tests.h"
+#include "scep_msg.h"
+#include "scep_ossl.h"
+
+static EVP_PKEY *ca_key, *dev_key;
+static X509 *ca, *dev_self;
+static scep_ca_t *sca;
+static scep_oids_t *oids;
+static const unsigned char nonce[16] = "0123456789abcdef";
+
+static void setup(void)
+{
+    const char *dir, *err;
+    scep_ca_files_t files = { NULL, NULL, NULL, NULL, NULL };
+    scep_ca_file_t which;
+
+    if (sca) return;
+    dir = t_tmpdir();
+    ca_key = t_rsa_key(2048);
+    dev_key = t_rsa_key(2048);
+    ca = t_cert(ca_key, NULL, NULL, "Msg CA",
+                "critical,keyCertSign,cRLSign,digitalSignature,keyEncipherment", 1, 3650);
+    dev_self = t_cert(dev_key, NULL, NULL, "SCEP SIGNER", "digitalSignature", 0, 1);
+    files.cert = t_write_pem(dir, "ca.pem", ca, NULL);
+    files.key = t_write_pem(dir, "ca.key", NULL, ca_key);
+    ck_assert_int_eq(scep_ca_load(&sca, test_pool, &files, &err, &which), APR_SUCCESS);
+    ck_assert_int_eq(scep_oids_make(&oids, test_pool), APR_SUCCESS);
+}
+
+/* A PKCSReq-shaped message: envelope of `payload` to the CA, signed. */
+static unsigned char *build(apr_size_t *plen, const char *type, const EVP_CIPHER *cipher,
+                            const EVP_MD *md, int with_tid)
+{
+    STACK_OF(X509) *recips = sk_X509_new_null();
+    BIO *in = BIO_new_mem_buf("payload-bytes", 13), *envbio;
+    CMS_ContentInfo *env, *sd;
+    CMS_SignerInfo *si;
+    unsigned char *envder = NULL, *der = NULL, *out;
+    int envlen, len;
+
+    sk_X509_push(recips, ca);
+    env = CMS_encrypt(recips, in, cipher, CMS_BINARY);
+    ck_assert_ptr_nonnull(env);
+    envlen = i2d_CMS_ContentInfo(env, &envder);
+    sd = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_BINARY);
+    si = CMS_add1_signer(sd, dev_self, dev_key, md, CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP);
+    ck_assert_ptr_nonnull(si);
+    CMS_signed_add1_attr_by_OBJ(si, oids->message_type, V_ASN1_PRINTABLESTRING, type, (int)strlen(type));
+    if (with_tid)
+        CMS_signed_add1_attr_by_OBJ(si, oids->transaction_id, V_ASN1_PRINTABLESTRING, "TID-1", 5);
+    CMS_signed_add1_attr_by_OBJ(si, oids->sender_nonce, V_ASN1_OCTET_STRING, nonce, 16);
+    envbio = BIO_new_mem_buf(envder, envlen);
+    ck_assert_int_eq(CMS_final(sd, envbio, NULL, CMS_BINARY), 1);
+    len = i2d_CMS_ContentInfo(sd, &der);
+    out = apr_pmemdup(test_pool, der, (apr_size_t)len);
+    *plen = (apr_size_t)len;
+    OPENSSL_free(der);
+    OPENSSL_free(envder);
+    BIO_free(envbio);
+    BIO_free(in);
+    CMS_ContentInfo_free(env);
+    CMS_ContentInfo_free(sd);
+    sk_X509_free(recips);
+    return out;
+}
+
+START_TEST(garbage_is_unreadable)
+{
+    scep_msg_t *m;
+    const char *err = NULL;
+    const unsigned char junk[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+    ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, junk, sizeof(junk)), SCEP_EUNREADABLE);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, junk, 1), SCEP_EUNREADABLE);
+}
+END_TEST
+
+START_TEST(parse_verify_decrypt)
+{
+    apr_size_t len;
+    unsigned char *der = build(&len, "19", EVP_aes_128_cbc(), EVP_sha256(), 1);
+    scep_msg_t *m;
+    scep_fail_info_t fail;
+    const char *err = NULL;
+
+    ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+    ck_assert_int_eq(m->type, 19);
+    ck_assert_str_eq(m->tid_str, "TID-1");
+    ck_assert_uint_eq(m->sender_nonce_len, 16);
+    ck_assert(m->signature_ok);
+    ck_assert_int_eq(m->md_nid, NID_sha256);
+    ck_assert_int_eq(scep_msg_decrypt(m, &fail, &err, test_pool, sca->ra_cert, sca->ra_key, 0),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(m->payload_len, 13);
+    ck_assert(memcmp(m->payload, "payload-bytes", 13) == 0);
+    ck_assert_int_eq(m->cipher_nid, NID_aes_128_cbc);
+}
+END_TEST
+
+START_TEST(tampered_content_fails_signature)
+{
+    apr_size_t len;
+    unsigned char *der = build(&len, "19", EVP_aes_128_cbc(), EVP_sha256(), 1);
+    scep_msg_t *m;
+    const char *err = NULL;
+    unsigned char *hit = NULL;
+    apr_size_t i;
+
+    /* flip a byte in the middle of the eContent (the envelope) */
+    {
+        const unsigned char *q = der;
+        CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
+        ASN1_OCTET_STRING *c = *CMS_get0_content(cms);
+        const unsigned char *cd = ASN1_STRING_get0_data(c);
+        apr_size_t clen = (apr_size_t)ASN1_STRING_length(c);
+        for (i = 0; i + clen <= len; i++) {
+            if (memcmp(der + i, cd, clen) == 0) { hit = der + i + clen / 2; break; }
+        }
+        CMS_ContentInfo_free(cms);
+    }
+    ck_assert_ptr_nonnull(hit);
+    *hit ^= 0xff;
+    if (scep_msg_parse(&m, &err, test_pool, oids, der, len) == APR_SUCCESS) {
+        ck_assert(!m->signature_ok);
+        ck_assert_ptr_nonnull(m->signature_error);
+    }
+}
+END_TEST
+
+START_TEST(missing_tid_is_unreadable)
+{
+    apr_size_t len;
+    unsigned char *der = build(&len, "19", EVP_aes_128_cbc(), EVP_sha256(), 0);
+    scep_msg_t *m;
+    const char *err = NULL;
+    ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), SCEP_EUNREADABLE);
+    ck_assert_ptr_nonnull(strstr(err, "transactionID"));
+}
+END_TEST
+
+START_TEST(policy_refuses_weak_and_unknown)
+{
+    apr_size_t len;
+    unsigned char *der = build(&len, "19", EVP_des_ede3_cbc(), EVP_sha1(), 1);
+    scep_msg_t *m;
+    scep_fail_info_t fail;
+    const char *err = NULL;
+
+    ck_assert(scep_msg_digest_allowed(NID_sha1, 0));
+    ck_assert(!scep_msg_digest_allowed(NID_md5, 0));
+    ck_assert(scep_msg_digest_allowed(NID_md5, 1));
+    ck_assert(!scep_msg_digest_allowed(NID_undef, 1));
+    ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+    ck_assert_int_eq(scep_msg_decrypt(m, &fail, &err, test_pool, sca->ra_cert, sca->ra_key, 0),
+                     APR_SUCCESS);
+    ck_assert_int_eq(m->cipher_nid, NID_des_ede3_cbc);
+}
+END_TEST
+
+static CMS_ContentInfo *reply_for(scep_msg_t *m, scep_reply_t *rep)
+{
+    unsigned char *der;
+    const unsigned char *q;
+    apr_size_t len;
+    const char *err = NULL;
+    CMS_ContentInfo *cms;
+
+    ck_assert_int_eq(scep_msg_certrep(&der, &len, &err, test_pool, oids, sca, m, rep), APR_SUCCESS);
+    q = der;
+    cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
+    ck_assert_ptr_nonnull(cms);
+    /* verifies against the CA alone, as certmonger does */
+    {
+        X509_STORE *st = X509_STORE_new();
+        X509_STORE_add_cert(st, ca);
+        ck_assert_int_eq(CMS_verify(cms, NULL, st, NULL, NULL, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY), 1);
+        X509_STORE_free(st);
+    }
+    return cms;
+}
+
+static ASN1_STRING *attr(CMS_ContentInfo *cms, ASN1_OBJECT *obj)
+{
+    CMS_SignerInfo *si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0);
+    int idx = CMS_signed_get_attr_by_OBJ(si, obj, -1);
+    ASN1_TYPE *t;
+    if (idx < 0) return NULL;
+    t = X509_ATTRIBUTE_get0_type(CMS_signed_get_attr(si, idx), 0);
+    return t->value.asn1_string;
+}
+
+START_TEST(failure_reply_shape)
+{
+    apr_size_t len;
+    unsigned char *der = build(&len, "19", EVP_aes_128_cbc(), EVP_sha512(), 1);
+    scep_msg_t *m;
+    const char *err = NULL;
+    scep_reply_t rep = { SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, "wrong challenge", NULL, NULL };
+    CMS_ContentInfo *cms;
+    ASN1_OCTET_STRING **content;
+    X509_ALGOR *dig;
+
+    ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+    cms = reply_for(m, &rep);
+    ck_assert_mem_eq(ASN1_STRING_get0_data(attr(cms, oids->message_type)), "3", 1);
+    ck_assert_mem_eq(ASN1_STRING_get0_data(attr(cms, oids->pki_status)), "2", 1);
+    ck_assert_mem_eq(ASN1_STRING_get0_data(attr(cms, oids->fail_info)), "2", 1);
+    ck_assert_int_eq(ASN1_STRING_length(attr(cms, oids->fail_info_text)), 15);
+    ck_assert_int_eq(ASN1_STRING_type(attr(cms, oids->transaction_id)), V_ASN1_PRINTABLESTRING);
+    ck_assert_mem_eq(ASN1_STRING_get0_data(attr(cms, oids->recipient_nonce)), nonce, 16);
+    ck_assert_int_eq(ASN1_STRING_length(attr(cms, oids->sender_nonce)), 16);
+    ck_assert(memcmp(ASN1_STRING_get0_data(attr(cms, oids->sender_nonce)), nonce, 16) != 0);
+    content = CMS_get0_content(cms);
+    ck_assert_ptr_nonnull(*content);                 /* empty, not absent */
+    ck_assert_int_eq(ASN1_STRING_length(*content), 0);
+    CMS_SignerInfo_get0_algs(sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0),
+                             NULL, NULL, &dig, NULL);
+    ck_assert_int_eq(OBJ_obj2nid(dig->algorithm), NID_sha512);   /* mirrored */
+    CMS_ContentInfo_free(cms);
+}
+END_TEST
+
+START_TEST(success_reply_is_encrypted_to_signer)
+{
+    apr_size_t len;
+    unsigned char *der = build(&len, "19", EVP_aes_256_cbc(), EVP_sha256(), 1);
+    scep_msg_t *m;
+    scep_fail_info_t fail;
+    const char *err = NULL;
+    X509 *issued = t_cert(dev_key, ca, ca_key, "device", "digitalSignature", 0, 30);
+    scep_reply_t rep = { SCEP_STATUS_SUCCESS, 0, NULL, issued, NULL };
+    CMS_ContentInfo *cms, *env, *bundle;
+    ASN1_OCTET_STRING **content;
+    const unsigned char *q;
+    BIO *out = BIO_new(BIO_s_mem());
+    char *plain;
+    long plen;
+    STACK_OF(X509) *certs;
+
+    ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+    ck_assert_int_eq(scep_msg_decrypt(m, &fail, &err, test_pool, sca->ra_cert, sca->ra_key, 0),
+                     APR_SUCCESS);
+    cms = reply_for(m, &rep);
+    content = CMS_get0_content(cms);
+    q = ASN1_STRING_get0_data(*content);
+    env = d2i_CMS_ContentInfo(NULL, &q, ASN1_STRING_length(*content));
+    ck_assert_ptr_nonnull(env);
+    ck_assert_int_eq(CMS_decrypt(env, dev_key, dev_self, NULL, out, CMS_BINARY), 1);
+    plen = BIO_get_mem_data(out, &plain);
+    q = (const unsigned char *)plain;
+    bundle = d2i_CMS_ContentInfo(NULL, &q, plen);
+    certs = CMS_get1_certs(bundle);
+    ck_assert_int_eq(X509_cmp(sk_X509_value(certs, 0), issued), 0);   /* issued first */
+    sk_X509_pop_free(certs, X509_free);
+    CMS_ContentInfo_free(bundle);
+    CMS_ContentInfo_free(env);
+    CMS_ContentInfo_free(cms);
+    BIO_free(out);
+    X509_free(issued);
+}
+END_TEST
+
+Suite *msg_suite(void)
+{
+    Suite *s = suite_create("msg");
+    TCase *tc = tcase_create("msg");
+    tcase_add_unchecked_fixture(tc, setup, NULL);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, garbage_is_unreadable);
+    tcase_add_test(tc, parse_verify_decrypt);
+    tcase_add_test(tc, tampered_content_fails_signature);
+    tcase_add_test(tc, missing_tid_is_unreadable);
+    tcase_add_test(tc, policy_refuses_weak_and_unknown);
+    tcase_add_test(tc, failure_reply_shape);
+    tcase_add_test(tc, success_reply_is_encrypted_to_signer);
+    suite_add_tcase(s, tc);
+    return s;
+}
