@@ -1,0 +1,117 @@
+#!/bin/sh
+# Build mod_scep and run every test: the C unit tests of scep/, then the
+# Apache::Test suite in t/ against a real httpd with SQLite and with a
+# private PostgreSQL server started here. Ends with "N passed, N failed".
+#
+# As root on Debian 12 it installs what it needs and runs the httpd tests
+# as the unprivileged user "scep-test" (Apache::Test refuses root).
+#   SCEP_TEST_KEEP=1     keep the scratch folder even when everything passed
+#   SCEP_TEST_PG_PORT    PostgreSQL port (default 54329)
+set -u
+cd "$(dirname "$0")"
+top=$(pwd)
+passed=0
+failed=0
+note() { printf '== %s\n' "$*"; }
+
+./build-tools/install-deps.sh test || exit 1
+if [ ! -f Makefile ]; then
+    ./autogen.sh >/dev/null && ./configure -q || exit 1
+fi
+make -s || exit 1
+make -s -C t/tools || exit 1
+
+# ---- 1. unit tests and static checks ---------------------------------------
+note "unit tests (Check) and static checks"
+make -s check > /tmp/scep-make-check.$$ 2>&1
+cat t/unit/test_scep.log 2>/dev/null | grep -E '^[0-9]+%|:[FE]:'
+grep -E '^(PASS|FAIL): scep/|^(PASS|FAIL): [0-9]+ unique|^FAIL: log' /tmp/scep-make-check.$$
+summary=$(grep -E '^[0-9]+%: Checks' t/unit/test_scep.log 2>/dev/null | tail -1)
+if [ -n "$summary" ]; then
+    n=$(echo "$summary" | sed -E 's/.*Checks: ([0-9]+).*/\1/')
+    f=$(echo "$summary" | sed -E 's/.*Failures: ([0-9]+).*/\1/')
+    e=$(echo "$summary" | sed -E 's/.*Errors: ([0-9]+).*/\1/')
+    passed=$((passed + n - f - e))
+    failed=$((failed + f + e))
+else
+    echo "unit tests did not run:"; tail -20 /tmp/scep-make-check.$$
+    failed=$((failed + 1))
+fi
+for check in "scep/ has no httpd headers" "unique log tags"; do
+    if grep -q "^PASS: .*$check" /tmp/scep-make-check.$$; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+done
+rm -f /tmp/scep-make-check.$$
+
+# ---- 2. Apache::Test suite, as an unprivileged user --------------------------
+work=$(mktemp -d /tmp/mod_scep-test.XXXXXX)
+runas=""
+if [ "$(id -u)" = 0 ]; then
+    id scep-test >/dev/null 2>&1 || useradd -M -d /nonexistent -s /bin/sh scep-test
+    runas="runuser -u scep-test --"
+fi
+# a copy the test user owns: t/ writes its logs and generated config there
+mkdir "$work/tree"
+tar -C "$top" --exclude=./.git --exclude=./demo -cf - . | tar -C "$work/tree" -xf -
+[ -n "$runas" ] && chown -R scep-test "$work"
+chmod 755 "$work"
+
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+pgport=${SCEP_TEST_PG_PORT:-54329}
+pgdir="$work/pg"
+pg_started=0
+note "starting PostgreSQL on port $pgport (socket in $pgdir)"
+if $runas "$pgbin/initdb" -D "$pgdir" -A trust -U scep >"$work/pg-init.log" 2>&1 \
+   && $runas "$pgbin/pg_ctl" -D "$pgdir" -w -t 60 -l "$work/pg.log" \
+        -o "-k $pgdir -p $pgport -c listen_addresses=''" start >/dev/null \
+   && $runas "$pgbin/createdb" -h "$pgdir" -p "$pgport" -U scep scep; then
+    pg_started=1
+    export SCEP_TEST_PGSQL="host=$pgdir port=$pgport dbname=scep user=scep"
+else
+    echo "PostgreSQL did not start:"; tail -5 "$work/pg-init.log" "$work/pg.log" 2>/dev/null
+    failed=$((failed + 1))
+fi
+
+note "Apache::Test suite (httpd $(apxs -q SBINDIR)/$(apxs -q TARGET))"
+httpd=$(apxs -q SBINDIR)/$(apxs -q TARGET)
+(
+    cd "$work/tree" || exit 1
+    $runas env HOME="$work" APACHE_TEST_NO_STICKY_PREFERENCES=1 \
+        SCEP_TEST_PGSQL="${SCEP_TEST_PGSQL:-}" \
+        perl -MApache::TestMM -e 'Apache::TestMM::generate_script("t/TEST")' >/dev/null
+    $runas env HOME="$work" APACHE_TEST_NO_STICKY_PREFERENCES=1 \
+        SCEP_TEST_PGSQL="${SCEP_TEST_PGSQL:-}" \
+        perl t/TEST -apxs "$(command -v apxs)" -httpd "$httpd" -verbose=0
+) > "$work/t.log" 2>&1
+cat "$work/t.log" | grep -vE '^\[  info\]|^\s*$' | tail -60
+
+if [ "$pg_started" = 1 ]; then
+    $runas "$pgbin/pg_ctl" -D "$pgdir" -m fast stop >/dev/null 2>&1
+fi
+
+# Test::Harness: "Files=N, Tests=M" and, on failure, "Failed X/M subtests"
+total=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$work/t.log" | sed -E 's/.*Tests=([0-9]+).*/\1/' | tail -1)
+bad=$(grep -E 'Failed [0-9]+/[0-9]+ subtests' "$work/t.log" | sed -E 's/.*Failed ([0-9]+)\/.*/\1/' \
+      | awk '{s+=$1} END {print s+0}')
+dubious=$(grep -cE 'Dubious|Bad plan|No subtests run|exited [1-9]' "$work/t.log")
+if [ -z "$total" ]; then
+    echo "the Apache::Test suite did not complete; see $work/t.log"
+    failed=$((failed + 1))
+else
+    passed=$((passed + total - bad))
+    failed=$((failed + bad))
+    if [ "$bad" = 0 ] && [ "$dubious" != 0 ]; then
+        failed=$((failed + dubious))
+    fi
+fi
+
+if [ "$failed" = 0 ] && [ -z "${SCEP_TEST_KEEP:-}" ]; then
+    rm -rf "$work"
+else
+    echo "scratch folder kept: $work (t.log, tree/t/logs/error_log, pg.log)"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
