@@ -34,6 +34,9 @@
 #include "scep/scep_op.h"
 #include "scep/scep_store.h"
 #include "scep/scep_util.h"
+#include "scep/scep_ossl.h"
+#include "scep/scep_policy.h"
+#include "ap_expr.h"
 
 module AP_MODULE_DECLARE_DATA scep_module;
 APLOG_USE_MODULE(scep);
@@ -55,19 +58,37 @@ typedef struct scep_srv_conf_t {
     server_rec *s;
     scep_setting_t ca_cert, ca_key, ca_chain, ra_cert, ra_key;
     int legacy_wanted;        /* some Location enables legacy algorithms */
+    apr_array_header_t *locations;  /* scep_dir_conf_t * with profile directives */
     scep_ca_t *ca;            /* loaded in check_config, read-only after */
     scep_oids_t *oids;
+    apr_hash_t *named;        /* profile name -> scep_policy_t *, built at start-up */
 } scep_srv_conf_t;
+
+/* Which policy fields a section sets itself (the rest is inherited). */
+enum {
+    SET_SUBJECT = 1 << 0, SET_SUBJECT_EXCESS = 1 << 1, SET_SAN = 1 << 2,
+    SET_SAN_EXCESS = 1 << 3, SET_KEY_ALGS = 1 << 4, SET_RSA_SIZE = 1 << 5,
+    SET_VALIDITY = 1 << 6, SET_BACKDATE = 1 << 7, SET_CAP = 1 << 8, SET_MD = 1 << 9,
+    SET_KU = 1 << 10, SET_EKU = 1 << 11, SET_HONOUR = 1 << 12, SET_POLICIES = 1 << 13,
+    SET_CRL = 1 << 14, SET_OCSP = 1 << 15, SET_CAISSUERS = 1 << 16, SET_TEMPLATE = 1 << 17
+};
 
 typedef struct scep_dir_conf_t {
     const char *path;
+    const char *where;        /* file:line of the section's first SCEP directive */
+    const char *profile_name; /* SCEPProfileName */
     const char *challenge;    /* static secret, never logged */
     apr_size_t challenge_len;
     int challenge_set;
-    apr_int64_t validity;
     int legacy;
     apr_int64_t max_body;
-    scep_profile_t *profile;  /* built at merge: read-only per request */
+    unsigned set;             /* SET_* */
+    int own_subject, own_san; /* rule lists started in this section */
+    /* list directives: each line replaces what came before it */
+    const ap_directive_t *algs_line, *ku_line, *eku_line, *policies_line, *honour_line;
+    scep_policy_t *policy;    /* defaults + this section's settings */
+    apr_hash_t *templates;    /* template name -> profile name */
+    scep_profile_t *profile;  /* what a request here is served with */
 } scep_dir_conf_t;
 
 /* Optional functions of mod_dbd: the only statics, reset every generation. */
@@ -79,6 +100,7 @@ static void *create_srv_conf(apr_pool_t *p, server_rec *s)
     scep_srv_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
     conf->s = s;
     conf->legacy_wanted = UNSET;
+    conf->locations = apr_array_make(p, 4, sizeof(scep_dir_conf_t *));
     return conf;
 }
 
@@ -97,29 +119,67 @@ static void *merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_SETTING(ra_key);
     conf->legacy_wanted = add->legacy_wanted != UNSET ? add->legacy_wanted
                                                       : base->legacy_wanted;
+    conf->locations = add->locations;
     return conf;
 }
 
-static scep_profile_t *make_profile(apr_pool_t *p, const scep_dir_conf_t *d)
+static const char *profile_name_of(const scep_dir_conf_t *d)
+{
+    return d->profile_name ? d->profile_name : d->path ? d->path : "/";
+}
+
+static void make_profile(apr_pool_t *p, scep_dir_conf_t *d)
 {
     scep_profile_t *prof = apr_pcalloc(p, sizeof(*prof));
-    prof->name = d->path ? d->path : "/";
+    prof->name = profile_name_of(d);
     prof->challenge = (const unsigned char *)d->challenge;
     prof->challenge_len = d->challenge_len;
-    prof->validity = d->validity != UNSET ? d->validity : DEFAULT_VALIDITY;
     prof->allow_legacy = d->legacy == 1;
-    return prof;
+    d->policy->name = prof->name;
+    prof->policy = d->policy;
+    prof->templates = d->templates;
+    d->profile = prof;
 }
 
 static void *create_dir_conf(apr_pool_t *p, char *dir)
 {
     scep_dir_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
     conf->path = dir ? apr_pstrdup(p, dir) : NULL;
-    conf->validity = UNSET;
     conf->legacy = UNSET;
     conf->max_body = UNSET;
-    conf->profile = make_profile(p, conf);
+    conf->policy = scep_policy_make(p, NULL);
+    make_profile(p, conf);
     return conf;
+}
+
+/* A section's own settings over its parent's; runs per request, so it only
+ * copies pointers and numbers. */
+static void merge_policy(scep_policy_t *out, const scep_policy_t *base,
+                         const scep_policy_t *add, unsigned set)
+{
+    *out = *base;
+#define TAKE(bit, field) if (set & (bit)) out->field = add->field
+    TAKE(SET_SUBJECT, subject);
+    TAKE(SET_SUBJECT_EXCESS, subject_excess);
+    TAKE(SET_SAN, san);
+    TAKE(SET_SAN_EXCESS, san_excess);
+    TAKE(SET_KEY_ALGS, key_algs);
+    TAKE(SET_RSA_SIZE, rsa_min_bits);
+    TAKE(SET_RSA_SIZE, rsa_max_bits);
+    TAKE(SET_VALIDITY, validity);
+    TAKE(SET_BACKDATE, backdate);
+    TAKE(SET_CAP, cap_at_ca);
+    TAKE(SET_MD, md_nid);
+    TAKE(SET_KU, key_usage);
+    TAKE(SET_KU, key_usage_ec);
+    TAKE(SET_EKU, eku);
+    TAKE(SET_HONOUR, honour_requested);
+    TAKE(SET_POLICIES, policies);
+    TAKE(SET_CRL, crl_urls);
+    TAKE(SET_OCSP, ocsp_urls);
+    TAKE(SET_CAISSUERS, ca_issuer_urls);
+    TAKE(SET_TEMPLATE, include_template);
+#undef TAKE
 }
 
 static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
@@ -128,6 +188,9 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     scep_dir_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
 
     conf->path = add->path ? add->path : base->path;
+    conf->where = add->where ? add->where : base->where;
+    conf->profile_name = add->profile_name ? add->profile_name
+                         : add->path ? NULL : base->profile_name;
     if (add->challenge_set) {
         conf->challenge = add->challenge;
         conf->challenge_len = add->challenge_len;
@@ -138,10 +201,13 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
         conf->challenge_len = base->challenge_len;
         conf->challenge_set = base->challenge_set;
     }
-    conf->validity = add->validity != UNSET ? add->validity : base->validity;
     conf->legacy = add->legacy != UNSET ? add->legacy : base->legacy;
     conf->max_body = add->max_body != UNSET ? add->max_body : base->max_body;
-    conf->profile = make_profile(p, conf);
+    conf->set = add->set | base->set;
+    conf->policy = apr_palloc(p, sizeof(*conf->policy));
+    merge_policy(conf->policy, base->policy, add->policy, add->set);
+    conf->templates = add->templates ? add->templates : base->templates;
+    make_profile(p, conf);
     return conf;
 }
 
@@ -149,6 +215,21 @@ static const char *where(cmd_parms *cmd)
 {
     return apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
                         cmd->directive->line_num);
+}
+
+/* Every section that shapes a profile is remembered by its server, so the
+ * profiles can be checked (and found by name) at start-up. */
+static scep_dir_conf_t *touch(cmd_parms *cmd, void *dirconf, unsigned set)
+{
+    scep_dir_conf_t *conf = dirconf;
+    scep_srv_conf_t *sconf = ap_get_module_config(cmd->server->module_config,
+                                                  &scep_module);
+    if (!conf->where) {
+        conf->where = where(cmd);
+        APR_ARRAY_PUSH(sconf->locations, scep_dir_conf_t *) = conf;
+    }
+    conf->set |= set;
+    return conf;
 }
 
 static const char *set_file(cmd_parms *cmd, void *dummy, const char *arg)
@@ -173,7 +254,7 @@ static const char *set_file(cmd_parms *cmd, void *dummy, const char *arg)
 
 static const char *set_challenge(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    scep_dir_conf_t *conf = dirconf;
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
 
     if (!*arg) {
         return "SCEPChallengePassword must not be empty";
@@ -181,13 +262,13 @@ static const char *set_challenge(cmd_parms *cmd, void *dirconf, const char *arg)
     conf->challenge = apr_pstrdup(cmd->pool, arg);
     conf->challenge_len = strlen(arg);
     conf->challenge_set = 1;
-    conf->profile = make_profile(cmd->pool, conf);
+    make_profile(cmd->pool, conf);
     return NULL;
 }
 
 static const char *set_challenge_file(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    scep_dir_conf_t *conf = dirconf;
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
     const char *path = ap_server_root_relative(cmd->pool, arg);
     apr_file_t *f = NULL;
     apr_finfo_t fi;
@@ -229,35 +310,54 @@ static const char *set_challenge_file(cmd_parms *cmd, void *dirconf, const char 
     conf->challenge = buf;
     conf->challenge_len = len;
     conf->challenge_set = 1;
-    conf->profile = make_profile(cmd->pool, conf);
+    make_profile(cmd->pool, conf);
+    return NULL;
+}
+
+static const char *duration_arg(cmd_parms *cmd, const char *arg, apr_int64_t min,
+                                apr_int64_t *out)
+{
+    if (scep_parse_duration(out, arg) != APR_SUCCESS || *out < min) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a duration of at least %"
+                            APR_INT64_T_FMT "s (a number with unit s, m, h or d; "
+                            "default unit d)", cmd->cmd->name, arg, min);
+    }
     return NULL;
 }
 
 static const char *set_validity(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    scep_dir_conf_t *conf = dirconf;
-    apr_int64_t secs;
+    scep_dir_conf_t *conf = touch(cmd, dirconf, SET_VALIDITY);
+    const char *err = duration_arg(cmd, arg, 60, &conf->policy->validity);
+    return err;
+}
 
-    if (scep_parse_duration(&secs, arg) != APR_SUCCESS || secs < 60) {
-        return apr_pstrcat(cmd->pool, "SCEPValidity: '", arg, "' is not a duration "
-                           "of at least 60s (a number with unit s, m, h or d; "
-                           "default unit d)", NULL);
+static const char *set_backdate(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, SET_BACKDATE);
+    if (!strcmp(arg, "0")) {
+        conf->policy->backdate = 0;
+        return NULL;
     }
-    conf->validity = secs;
-    conf->profile = make_profile(cmd->pool, conf);
+    return duration_arg(cmd, arg, 1, &conf->policy->backdate);
+}
+
+static const char *set_cap(cmd_parms *cmd, void *dirconf, int flag)
+{
+    touch(cmd, dirconf, SET_CAP)->policy->cap_at_ca = flag;
     return NULL;
 }
 
 static const char *set_legacy(cmd_parms *cmd, void *dirconf, int flag)
 {
-    scep_dir_conf_t *conf = dirconf;
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
     scep_srv_conf_t *sconf = ap_get_module_config(cmd->server->module_config,
                                                   &scep_module);
     conf->legacy = flag;
     if (flag) {
         sconf->legacy_wanted = 1;   /* so post_config loads the legacy provider */
     }
-    conf->profile = make_profile(cmd->pool, conf);
+    make_profile(cmd->pool, conf);
     return NULL;
 }
 
@@ -275,9 +375,316 @@ static const char *set_max_body(cmd_parms *cmd, void *dirconf, const char *arg)
     return NULL;
 }
 
+static const char *set_profile_name(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    conf->profile_name = apr_pstrdup(cmd->pool, arg);
+    make_profile(cmd->pool, conf);
+    return NULL;
+}
+
+static const char *excess_arg(cmd_parms *cmd, const char *arg, scep_excess_t *out)
+{
+    if (!strcasecmp(arg, "drop")) *out = SCEP_EXCESS_DROP;
+    else if (!strcasecmp(arg, "refuse")) *out = SCEP_EXCESS_REFUSE;
+    else return apr_pstrcat(cmd->pool, cmd->cmd->name, ": '", arg,
+                            "' must be drop or refuse", NULL);
+    return NULL;
+}
+
+static const char *set_subject_excess(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    return excess_arg(cmd, arg, &touch(cmd, dirconf, SET_SUBJECT_EXCESS)->policy->subject_excess);
+}
+
+static const char *set_san_excess(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    return excess_arg(cmd, arg, &touch(cmd, dirconf, SET_SAN_EXCESS)->policy->san_excess);
+}
+
+/* "request [pattern]" or "value expression" */
+static const char *parse_rule(cmd_parms *cmd, scep_rule_t *rule, const char *source,
+                              const char *arg)
+{
+    const char *err = NULL;
+
+    if (!strcasecmp(source, "request")) {
+        rule->source = SCEP_FROM_REQUEST;
+        if (arg) {
+            rule->pattern_text = apr_pstrdup(cmd->pool, arg);
+            if (!(rule->pattern = scep_policy_regex(cmd->pool, arg, &err))) {
+                return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+            }
+        }
+        return NULL;
+    }
+    if (!strcasecmp(source, "value")) {
+        ap_expr_info_t *expr;
+        if (!arg) {
+            return apr_pstrcat(cmd->pool, cmd->cmd->name, ": 'value' needs a value or "
+                               "expression", NULL);
+        }
+        rule->source = SCEP_FROM_VALUE;
+        rule->expr_text = apr_pstrdup(cmd->pool, arg);
+        expr = ap_expr_parse_cmd(cmd, arg, AP_EXPR_FLAG_STRING_RESULT, &err, NULL);
+        if (err) {
+            return apr_pstrcat(cmd->pool, cmd->cmd->name, ": cannot parse '", arg,
+                               "': ", err, NULL);
+        }
+        rule->expr = expr;
+        return NULL;
+    }
+    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": '", source,
+                       "' must be 'request [pattern]' or 'value expression'", NULL);
+}
+
+static const char *set_subject(cmd_parms *cmd, void *dirconf, const char *attr,
+                               const char *source, const char *arg)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, SET_SUBJECT);
+    scep_rule_t rule;
+    const char *err;
+
+    memset(&rule, 0, sizeof(rule));
+    if ((rule.nid = scep_policy_subject_nid(attr)) == NID_undef) {
+        return apr_pstrcat(cmd->pool, "SCEPSubject: unknown attribute '", attr,
+                           "' (CN, O, OU, C, L, ST, emailAddress, serialNumber, DC, "
+                           "UID, ...)", NULL);
+    }
+    if ((err = parse_rule(cmd, &rule, source, arg)) != NULL) {
+        return err;
+    }
+    /* a section's rules replace inherited ones: start its own list */
+    if (!conf->own_subject) {
+        conf->policy->subject = apr_array_make(cmd->pool, 4, sizeof(scep_rule_t));
+        conf->own_subject = 1;
+    }
+    APR_ARRAY_PUSH(conf->policy->subject, scep_rule_t) = rule;
+    return NULL;
+}
+
+static const char *set_san(cmd_parms *cmd, void *dirconf, const char *type,
+                           const char *source, const char *arg)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, SET_SAN);
+    scep_rule_t rule;
+    const char *err;
+    int t = scep_policy_san_type(type);
+
+    memset(&rule, 0, sizeof(rule));
+    if (t < 0) {
+        return apr_pstrcat(cmd->pool, "SCEPSubjectAltName: unknown type '", type,
+                           "' (dns, email, uri, ip, upn)", NULL);
+    }
+    rule.san_type = (scep_san_type_t)t;
+    if ((err = parse_rule(cmd, &rule, source, arg)) != NULL) {
+        return err;
+    }
+    if (!conf->own_san) {
+        conf->policy->san = apr_array_make(cmd->pool, 4, sizeof(scep_rule_t));
+        conf->own_san = 1;
+    }
+    APR_ARRAY_PUSH(conf->policy->san, scep_rule_t) = rule;
+    return NULL;
+}
+
+/* The first argument of a list directive's line starts a fresh list. */
+static int new_line(cmd_parms *cmd, void *dirconf, unsigned bit,
+                    const ap_directive_t **line)
+{
+    if (*line == cmd->directive) {
+        return 0;
+    }
+    touch(cmd, dirconf, bit);
+    *line = cmd->directive;
+    return 1;
+}
+
+static const char *set_key_algs(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    scep_dir_conf_t *conf = dirconf;
+
+    if (new_line(cmd, dirconf, SET_KEY_ALGS, &conf->algs_line)) {
+        conf->policy->key_algs = 0;
+    }
+    if (!strcasecmp(arg, "rsa")) conf->policy->key_algs |= SCEP_KEY_RSA;
+    else if (!strcasecmp(arg, "ec-p256") || !strcasecmp(arg, "p256"))
+        conf->policy->key_algs |= SCEP_KEY_P256;
+    else if (!strcasecmp(arg, "ec-p384") || !strcasecmp(arg, "p384"))
+        conf->policy->key_algs |= SCEP_KEY_P384;
+    else return apr_pstrcat(cmd->pool, "SCEPKeyAlgorithms: unknown key type '", arg,
+                            "' (rsa, ec-p256, ec-p384)", NULL);
+    return NULL;
+}
+
+static const char *set_rsa_size(cmd_parms *cmd, void *dirconf, const char *min,
+                                const char *max)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, SET_RSA_SIZE);
+    char *end;
+    long lo = strtol(min, &end, 10), hi;
+
+    if (*end || lo < 1024 || lo > 16384) {
+        return apr_pstrcat(cmd->pool, "SCEPRSAKeySize: '", min,
+                           "' must be a number of bits from 1024 to 16384", NULL);
+    }
+    hi = max ? strtol(max, &end, 10) : 8192;
+    if ((max && *end) || hi < lo || hi > 16384) {
+        return apr_pstrcat(cmd->pool, "SCEPRSAKeySize: the maximum '", max ? max : "8192",
+                           "' must be a number of bits not below the minimum", NULL);
+    }
+    conf->policy->rsa_min_bits = (int)lo;
+    conf->policy->rsa_max_bits = (int)hi;
+    return NULL;
+}
+
+static const char *set_digest(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, SET_MD);
+    int nid = scep_policy_digest_nid(arg);
+    if (nid == NID_undef) {
+        return apr_pstrcat(cmd->pool, "SCEPSignatureDigest: '", arg,
+                           "' must be sha256, sha384 or sha512", NULL);
+    }
+    conf->policy->md_nid = nid;
+    return NULL;
+}
+
+static const char *set_type(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, SET_KU | SET_EKU);
+    if (scep_policy_set_type(conf->policy, cmd->pool, arg) != APR_SUCCESS) {
+        return apr_pstrcat(cmd->pool, "SCEPCertificateType: '", arg, "' must be client, "
+                           "server, client+server, email or ipsec", NULL);
+    }
+    return NULL;
+}
+
+static const char *set_key_usage(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    scep_dir_conf_t *conf = dirconf;
+    unsigned bit = scep_policy_key_usage_bit(arg);
+
+    if (!bit) {
+        return apr_pstrcat(cmd->pool, "SCEPKeyUsage: unknown key usage '", arg,
+                           "' (digitalSignature, nonRepudiation, keyEncipherment, "
+                           "dataEncipherment, keyAgreement, encipherOnly, decipherOnly)", NULL);
+    }
+    if (new_line(cmd, dirconf, SET_KU, &conf->ku_line)) {
+        conf->policy->key_usage = conf->policy->key_usage_ec = 0;
+    }
+    conf->policy->key_usage |= bit;
+    /* an EC key cannot encipher keys: those bits only go on RSA certificates */
+    if (!(bit & (KU_KEY_ENCIPHERMENT | KU_DATA_ENCIPHERMENT))) {
+        conf->policy->key_usage_ec |= bit;
+    }
+    return NULL;
+}
+
+static const char *oid_list(cmd_parms *cmd, scep_dir_conf_t *conf, unsigned bit,
+                            const ap_directive_t **line, apr_array_header_t **plist,
+                            const char *arg)
+{
+    ASN1_OBJECT *o = scep_policy_oid(cmd->pool, arg);
+
+    if (!o) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": unknown name or OID '", arg, "'", NULL);
+    }
+    if (new_line(cmd, conf, bit, line)) {
+        *plist = apr_array_make(cmd->pool, 2, sizeof(ASN1_OBJECT *));
+    }
+    APR_ARRAY_PUSH(*plist, ASN1_OBJECT *) = o;
+    return NULL;
+}
+
+static const char *set_eku(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    scep_dir_conf_t *conf = dirconf;
+    return oid_list(cmd, conf, SET_EKU, &conf->eku_line, &conf->policy->eku, arg);
+}
+
+static const char *set_policies(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    scep_dir_conf_t *conf = dirconf;
+    return oid_list(cmd, conf, SET_POLICIES, &conf->policies_line, &conf->policy->policies, arg);
+}
+
+static const char *set_honour(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    scep_dir_conf_t *conf = dirconf;
+
+    if (new_line(cmd, dirconf, SET_HONOUR, &conf->honour_line)) {
+        conf->policy->honour_requested = 0;
+    }
+    if (!strcasecmp(arg, "keyUsage")) conf->policy->honour_requested |= SCEP_REQ_EXT_KEY_USAGE;
+    else if (!strcasecmp(arg, "extendedKeyUsage"))
+        conf->policy->honour_requested |= SCEP_REQ_EXT_EKU;
+    else if (strcasecmp(arg, "none"))
+        return apr_pstrcat(cmd->pool, "SCEPRequestedExtensions: '", arg,
+                           "' must be keyUsage, extendedKeyUsage or none", NULL);
+    return NULL;
+}
+
+static const char *url_list(cmd_parms *cmd, void *dirconf, unsigned bit,
+                            apr_array_header_t **plist, const char *arg)
+{
+    scep_dir_conf_t *conf = dirconf;
+
+    if (strncasecmp(arg, "http://", 7) && strncasecmp(arg, "https://", 8)
+        && strncasecmp(arg, "ldap://", 7)) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": '", arg,
+                           "' is not an http, https or ldap URL", NULL);
+    }
+    if (!(conf->set & bit)) {
+        touch(cmd, dirconf, bit);
+        *plist = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(*plist, const char *) = apr_pstrdup(cmd->pool, arg);
+    return NULL;
+}
+
+static const char *set_crl_url(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    return url_list(cmd, dirconf, SET_CRL, &((scep_dir_conf_t *)dirconf)->policy->crl_urls, arg);
+}
+
+static const char *set_ocsp_url(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    return url_list(cmd, dirconf, SET_OCSP, &((scep_dir_conf_t *)dirconf)->policy->ocsp_urls, arg);
+}
+
+static const char *set_ca_issuers_url(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    return url_list(cmd, dirconf, SET_CAISSUERS,
+                    &((scep_dir_conf_t *)dirconf)->policy->ca_issuer_urls, arg);
+}
+
+static const char *set_template(cmd_parms *cmd, void *dirconf, const char *tmpl,
+                                const char *profile)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+
+    if (!conf->templates) {
+        conf->templates = apr_hash_make(cmd->pool);
+    }
+    /* without a profile name, the template selects this section's profile;
+     * resolved at start-up, when every profile is known */
+    apr_hash_set(conf->templates, apr_pstrdup(cmd->pool, tmpl), APR_HASH_KEY_STRING,
+                 profile ? apr_pstrdup(cmd->pool, profile) : "");
+    make_profile(cmd->pool, conf);
+    return NULL;
+}
+
+static const char *set_include_template(cmd_parms *cmd, void *dirconf, int flag)
+{
+    touch(cmd, dirconf, SET_TEMPLATE)->policy->include_template = flag;
+    return NULL;
+}
+
 #define SRV_FILE(name, field, help) \
     AP_INIT_TAKE1(name, set_file, (void *)APR_OFFSETOF(scep_srv_conf_t, field), \
                   RSRC_CONF, help)
+#define LOC RSRC_CONF | ACCESS_CONF
 
 static const command_rec scep_cmds[] = {
     SRV_FILE("SCEPCACertificateFile", ca_cert, "the issuing CA certificate (PEM)"),
@@ -285,17 +692,56 @@ static const command_rec scep_cmds[] = {
     SRV_FILE("SCEPCAChainFile", ca_chain, "certificates above the CA, up to the root (PEM)"),
     SRV_FILE("SCEPRACertificateFile", ra_cert, "RA certificate: signs replies, decrypts requests"),
     SRV_FILE("SCEPRACertificateKeyFile", ra_key, "RA private key (PEM)"),
-    AP_INIT_TAKE1("SCEPChallengePassword", set_challenge, NULL, RSRC_CONF | ACCESS_CONF,
+    AP_INIT_TAKE1("SCEPChallengePassword", set_challenge, NULL, LOC,
                   "static challenge password for this enrollment point"),
-    AP_INIT_TAKE1("SCEPChallengePasswordFile", set_challenge_file, NULL,
-                  RSRC_CONF | ACCESS_CONF,
+    AP_INIT_TAKE1("SCEPChallengePasswordFile", set_challenge_file, NULL, LOC,
                   "file holding the static challenge password"),
-    AP_INIT_TAKE1("SCEPValidity", set_validity, NULL, RSRC_CONF | ACCESS_CONF,
-                  "validity of issued certificates, e.g. 365d, 12h"),
-    AP_INIT_FLAG("SCEPLegacyAlgorithms", set_legacy, NULL, RSRC_CONF | ACCESS_CONF,
+    AP_INIT_FLAG("SCEPLegacyAlgorithms", set_legacy, NULL, LOC,
                  "accept single DES and MD5 (micromdm scepclient, old Cisco)"),
-    AP_INIT_TAKE1("SCEPMaxRequestBody", set_max_body, NULL, RSRC_CONF | ACCESS_CONF,
+    AP_INIT_TAKE1("SCEPMaxRequestBody", set_max_body, NULL, LOC,
                   "largest PKIOperation body accepted, in bytes"),
+    AP_INIT_TAKE1("SCEPProfileName", set_profile_name, NULL, LOC,
+                  "name of this Location's profile (default: its path)"),
+    AP_INIT_TAKE23("SCEPSubject", set_subject, NULL, LOC,
+                   "attribute request [pattern] | attribute value expression"),
+    AP_INIT_TAKE1("SCEPSubjectExcess", set_subject_excess, NULL, LOC,
+                  "drop or refuse subject attributes no rule allows"),
+    AP_INIT_TAKE23("SCEPSubjectAltName", set_san, NULL, LOC,
+                   "type request [pattern] | type value expression"),
+    AP_INIT_TAKE1("SCEPSubjectAltNameExcess", set_san_excess, NULL, LOC,
+                  "drop or refuse subjectAltNames no rule allows"),
+    AP_INIT_ITERATE("SCEPKeyAlgorithms", set_key_algs, NULL, LOC,
+                    "allowed key types: rsa ec-p256 ec-p384"),
+    AP_INIT_TAKE12("SCEPRSAKeySize", set_rsa_size, NULL, LOC,
+                   "minimum [maximum] RSA key size in bits"),
+    AP_INIT_TAKE1("SCEPValidity", set_validity, NULL, LOC,
+                  "validity of issued certificates, e.g. 365d, 12h"),
+    AP_INIT_TAKE1("SCEPValidityBackdate", set_backdate, NULL, LOC,
+                  "notBefore this far in the past, for clock skew"),
+    AP_INIT_FLAG("SCEPValidityCapAtCA", set_cap, NULL, LOC,
+                 "on: cut validity at the CA's expiry; off: refuse such requests"),
+    AP_INIT_TAKE1("SCEPSignatureDigest", set_digest, NULL, LOC,
+                  "digest for signing certificates: sha256 sha384 sha512"),
+    AP_INIT_TAKE1("SCEPCertificateType", set_type, NULL, LOC,
+                  "client, server, client+server, email or ipsec"),
+    AP_INIT_ITERATE("SCEPKeyUsage", set_key_usage, NULL, LOC,
+                    "keyUsage bits of issued certificates"),
+    AP_INIT_ITERATE("SCEPExtendedKeyUsage", set_eku, NULL, LOC,
+                    "extendedKeyUsage names or OIDs"),
+    AP_INIT_ITERATE("SCEPRequestedExtensions", set_honour, NULL, LOC,
+                    "requested extensions that may narrow the profile: keyUsage extendedKeyUsage"),
+    AP_INIT_ITERATE("SCEPCertificatePolicies", set_policies, NULL, LOC,
+                    "certificatePolicies OIDs"),
+    AP_INIT_ITERATE("SCEPCRLDistributionPoint", set_crl_url, NULL, LOC,
+                    "CRL distribution point URLs"),
+    AP_INIT_ITERATE("SCEPOCSPResponder", set_ocsp_url, NULL, LOC,
+                    "OCSP responder URLs (authorityInfoAccess)"),
+    AP_INIT_ITERATE("SCEPCAIssuersURL", set_ca_issuers_url, NULL, LOC,
+                    "CA certificate URLs (authorityInfoAccess caIssuers)"),
+    AP_INIT_TAKE12("SCEPTemplate", set_template, NULL, LOC,
+                   "Microsoft template name [profile name] this Location accepts"),
+    AP_INIT_FLAG("SCEPIncludeTemplateName", set_include_template, NULL, LOC,
+                 "copy the requested template name into the certificate"),
     { NULL }
 };
 
@@ -331,6 +777,79 @@ static const char *vhost_name(apr_pool_t *p, server_rec *s)
     }
     return apr_psprintf(p, "%s (%s:%u)", s->server_hostname ? s->server_hostname : "",
                         s->defn_name, s->defn_line_number);
+}
+
+/* Every Location's profile as requests there will see it (server defaults
+ * plus the section), checked against the CA, and indexed by name so that
+ * SCEPTemplate can point at it. */
+static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
+{
+    scep_srv_conf_t *c = ap_get_module_config(sp->module_config, &scep_module);
+    scep_dir_conf_t *defaults = ap_get_module_config(sp->lookup_defaults, &scep_module);
+    apr_int64_t lifetime = 0;
+    int i;
+
+    if (c->ca) {
+        lifetime = scep_asn1_time_epoch(X509_get0_notAfter(c->ca->cert))
+                   - scep_asn1_time_epoch(X509_get0_notBefore(c->ca->cert));
+    }
+    c->named = apr_hash_make(pconf);
+    for (i = -1; i < c->locations->nelts; i++) {
+        scep_dir_conf_t *d = i < 0 ? defaults : APR_ARRAY_IDX(c->locations, i, scep_dir_conf_t *);
+        scep_policy_t *pol = apr_palloc(pconf, sizeof(*pol));
+        const char *name = profile_name_of(d), *problem;
+        scep_dir_conf_t *other;
+
+        if (i >= 0 && d == defaults) {
+            continue;
+        }
+        if (i < 0) {
+            *pol = *d->policy;
+        }
+        else {
+            merge_policy(pol, defaults->policy, d->policy, d->set);
+        }
+        pol->name = name;
+        if ((problem = scep_policy_check(pol, ptemp, lifetime)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00008)
+                         "profile %s (%s, in %s): %s", name, d->where ? d->where : "-",
+                         vhost_name(ptemp, sp), problem);
+            return !OK;
+        }
+        other = apr_hash_get(c->named, name, APR_HASH_KEY_STRING);
+        if (other && i >= 0) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00009)
+                         "SCEPProfileName %s (%s, in %s) is already used by another "
+                         "Location of this server", name, d->where ? d->where : "-",
+                         vhost_name(ptemp, sp));
+            return !OK;
+        }
+        apr_hash_set(c->named, name, APR_HASH_KEY_STRING, pol);
+    }
+    for (i = 0; i < c->locations->nelts; i++) {
+        scep_dir_conf_t *d = APR_ARRAY_IDX(c->locations, i, scep_dir_conf_t *);
+        apr_hash_index_t *hi;
+        if (!d->templates) {
+            continue;
+        }
+        for (hi = apr_hash_first(ptemp, d->templates); hi; hi = apr_hash_next(hi)) {
+            const void *key;
+            void *val;
+            apr_hash_this(hi, &key, NULL, &val);
+            if (!*(const char *)val) {
+                apr_hash_set(d->templates, key, APR_HASH_KEY_STRING, profile_name_of(d));
+            }
+            else if (!apr_hash_get(c->named, val, APR_HASH_KEY_STRING)) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00010)
+                             "SCEPTemplate %s %s (%s, in %s): no Location of this server "
+                             "has SCEPProfileName %s", (const char *)key,
+                             (const char *)val, d->where ? d->where : "-",
+                             vhost_name(ptemp, sp), (const char *)val);
+                return !OK;
+            }
+        }
+    }
+    return OK;
 }
 
 /* Load every server's CA material as root, before privileges are dropped.
@@ -395,6 +914,11 @@ static int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             apr_hash_set(loaded, key, APR_HASH_KEY_STRING, ca);
         }
         c->ca = ca;
+    }
+    for (sp = s; sp; sp = sp->next) {
+        if (check_profiles(pconf, ptemp, sp) != OK) {
+            return !OK;
+        }
     }
     return OK;
 }
@@ -484,6 +1008,20 @@ static void log_bridge(void *baton, const char *file, int line,
 {
     request_rec *r = baton;
     ap_log_rerror(file, line, APLOG_MODULE_INDEX, (int)level, rv, r, "%s", msg);
+}
+
+/* The profile's "value" rules are ap_expr strings, evaluated per request. */
+static const char *eval_expr(void *baton, const void *expr, const char **perr)
+{
+    request_rec *r = baton;
+    const char *err = NULL;
+    const char *v = ap_expr_str_exec(r, expr, &err);
+
+    if (err) {
+        *perr = err;
+        return NULL;
+    }
+    return v ? v : "";
 }
 
 static apr_status_t open_store(void *baton, scep_store_t **pstore)
@@ -576,6 +1114,7 @@ static int scep_handler(request_rec *r)
     scep_service_t svc;
     scep_http_in_t in;
     scep_http_out_t out;
+    scep_profile_t profile;
     int rc;
 
     if (!r->handler || strcmp(r->handler, "scep")) {
@@ -624,9 +1163,13 @@ static int scep_handler(request_rec *r)
     ctx.log_level = (scep_log_level_t)ap_get_request_module_loglevel(r, APLOG_MODULE_INDEX);
     svc.ca = sconf->ca;
     svc.oids = sconf->oids;
-    svc.profile = dconf->profile;
+    profile = *dconf->profile;
+    profile.named = sconf->named;
+    svc.profile = &profile;
     svc.open_store = open_store;
     svc.store_baton = r;
+    svc.eval = eval_expr;
+    svc.eval_baton = r;
     scep_op_handle(&ctx, &svc, &in, &out);
 
     r->status = out.status;

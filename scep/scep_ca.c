@@ -271,6 +271,11 @@ static int add_ext(X509 *cert, X509V3_CTX *v3, int nid, const char *value)
     return ok;
 }
 
+static int add_ext_obj(X509 *cert, int nid, int critical, void *obj)
+{
+    return X509_add1_ext_i2d(cert, nid, obj, critical, X509V3_ADD_DEFAULT) == 1;
+}
+
 static int random_serial(ASN1_INTEGER *serial)
 {
     unsigned char buf[16];
@@ -289,31 +294,144 @@ static int random_serial(ASN1_INTEGER *serial)
     return ok;
 }
 
-apr_status_t scep_ca_issue(X509 **pcert, const char **perr, apr_pool_t *p,
-                           const scep_ca_t *ca, X509_REQ *csr,
-                           const scep_issue_params_t *params)
+static int add_key_usage(X509 *cert, unsigned ku)
 {
+    ASN1_BIT_STRING *bits = ASN1_BIT_STRING_new();
+    int ok = bits != NULL, i;
+
+    for (i = 0; ok && i < 16; i++) {
+        /* KU_* are the DER bit-string bytes: bit 0x80 of byte 0 is bit 0 */
+        int byte = i / 8, mask = 0x80 >> (i % 8);
+        if (ku & ((unsigned)mask << (8 * byte))) {
+            ok = ASN1_BIT_STRING_set_bit(bits, i, 1);
+        }
+    }
+    ok = ok && add_ext_obj(cert, NID_key_usage, 1, bits);
+    ASN1_BIT_STRING_free(bits);
+    return ok;
+}
+
+static int add_eku(X509 *cert, const apr_array_header_t *eku)
+{
+    EXTENDED_KEY_USAGE *ext;
+    int ok = 1, i;
+
+    if (!eku || eku->nelts == 0) {
+        return 1;
+    }
+    ext = sk_ASN1_OBJECT_new_null();
+    for (i = 0; ext && ok && i < eku->nelts; i++) {
+        ok = sk_ASN1_OBJECT_push(ext, OBJ_dup(APR_ARRAY_IDX(eku, i, ASN1_OBJECT *))) > 0;
+    }
+    ok = ext && ok && add_ext_obj(cert, NID_ext_key_usage, 0, ext);
+    sk_ASN1_OBJECT_pop_free(ext, ASN1_OBJECT_free);
+    return ok;
+}
+
+static int add_policies(X509 *cert, const apr_array_header_t *oids)
+{
+    CERTIFICATEPOLICIES *pols;
+    int ok = 1, i;
+
+    if (!oids || oids->nelts == 0) {
+        return 1;
+    }
+    pols = sk_POLICYINFO_new_null();
+    for (i = 0; pols && ok && i < oids->nelts; i++) {
+        POLICYINFO *pi = POLICYINFO_new();
+        ok = pi != NULL;
+        if (ok) {
+            ASN1_OBJECT_free(pi->policyid);
+            pi->policyid = OBJ_dup(APR_ARRAY_IDX(oids, i, ASN1_OBJECT *));
+            ok = sk_POLICYINFO_push(pols, pi) > 0;
+            if (!ok) POLICYINFO_free(pi);
+        }
+    }
+    ok = pols && ok && add_ext_obj(cert, NID_certificate_policies, 0, pols);
+    sk_POLICYINFO_pop_free(pols, POLICYINFO_free);
+    return ok;
+}
+
+static int add_urls(X509 *cert, X509V3_CTX *v3, apr_pool_t *p, int nid,
+                    const apr_array_header_t *a, const apr_array_header_t *b)
+{
+    const char *value = NULL;
+    int i;
+
+    for (i = 0; a && i < a->nelts; i++) {
+        const char *item = nid == NID_info_access
+            ? apr_pstrcat(p, "OCSP;URI:", APR_ARRAY_IDX(a, i, const char *), NULL)
+            : apr_pstrcat(p, "URI:", APR_ARRAY_IDX(a, i, const char *), NULL);
+        value = value ? apr_pstrcat(p, value, ",", item, NULL) : item;
+    }
+    for (i = 0; b && i < b->nelts; i++) {
+        const char *item = apr_pstrcat(p, "caIssuers;URI:", APR_ARRAY_IDX(b, i, const char *), NULL);
+        value = value ? apr_pstrcat(p, value, ",", item, NULL) : item;
+    }
+    return !value || add_ext(cert, v3, nid, value);
+}
+
+static int add_template(X509 *cert, const char *name)
+{
+    ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.4.1.311.20.2", 1);
+    ASN1_STRING *bmp = ASN1_STRING_type_new(V_ASN1_BMPSTRING);
+    ASN1_OCTET_STRING *data = ASN1_OCTET_STRING_new();
+    X509_EXTENSION *ext = NULL;
+    unsigned char *der = NULL;
+    int len, ok = 0;
+    apr_size_t i, n = strlen(name);
+    unsigned char *ucs2 = OPENSSL_malloc(n * 2 + 1);
+
+    if (!oid || !bmp || !data || !ucs2) goto leave;
+    for (i = 0; i < n; i++) {           /* template names are ASCII */
+        ucs2[2 * i] = 0;
+        ucs2[2 * i + 1] = (unsigned char)name[i];
+    }
+    if (!ASN1_STRING_set(bmp, ucs2, (int)(n * 2))) goto leave;
+    len = i2d_ASN1_BMPSTRING(bmp, &der);
+    if (len <= 0 || !ASN1_OCTET_STRING_set(data, der, len)) goto leave;
+    ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, data);
+    ok = ext && X509_add_ext(cert, ext, -1);
+leave:
+    X509_EXTENSION_free(ext);
+    ASN1_OBJECT_free(oid);
+    ASN1_STRING_free(bmp);
+    ASN1_OCTET_STRING_free(data);
+    OPENSSL_free(der);
+    OPENSSL_free(ucs2);
+    return ok;
+}
+
+apr_status_t scep_ca_issue(X509 **pcert, const char **perr, apr_pool_t *p,
+                           const scep_ca_t *ca, const scep_cert_plan_t *plan)
+{
+    const scep_policy_t *pol = plan->policy;
     X509 *cert = X509_new();
-    EVP_PKEY *pub;
     X509V3_CTX v3;
     apr_status_t rv = APR_EGENERAL;
     time_t now = time(NULL);
-    apr_int64_t not_after = (apr_int64_t)now + params->validity;
+    apr_int64_t not_after = (apr_int64_t)now + plan->validity;
 
     ERR_clear_error();
-    if (!cert || !(pub = X509_REQ_get0_pubkey(csr))) {
-        *perr = "cannot read the request's public key";
-        goto leave;
-    }
+    *perr = "";
     if (not_after > ca->not_after) {
+        if (!plan->cap_at_ca) {
+            *perr = "the certificate would outlive the CA (SCEPValidityCapAtCA off)";
+            rv = SCEP_EFAILURE;
+            goto leave;
+        }
         not_after = ca->not_after;   /* never outlive the CA */
+    }
+    if (!cert) {
+        *perr = "out of memory";
+        goto leave;
     }
     if (!X509_set_version(cert, X509_VERSION_3)
         || !random_serial(X509_get_serialNumber(cert))
         || !X509_set_issuer_name(cert, X509_get_subject_name(ca->cert))
-        || !X509_set_subject_name(cert, X509_REQ_get_subject_name(csr))
-        || !X509_set_pubkey(cert, pub)
-        || !ASN1_TIME_set(X509_getm_notBefore(cert), now - params->backdate)
+        || !X509_set_subject_name(cert, plan->subject)
+        || !X509_set_pubkey(cert, plan->pubkey)
+        || !ASN1_TIME_set(X509_getm_notBefore(cert), now - plan->backdate)
         || !ASN1_TIME_set(X509_getm_notAfter(cert), (time_t)not_after)) {
         *perr = "cannot fill in the certificate";
         goto leave;
@@ -322,15 +440,20 @@ apr_status_t scep_ca_issue(X509 **pcert, const char **perr, apr_pool_t *p,
     if (!add_ext(cert, &v3, NID_basic_constraints, "critical,CA:FALSE")
         || !add_ext(cert, &v3, NID_subject_key_identifier, "hash")
         || !add_ext(cert, &v3, NID_authority_key_identifier, "keyid,issuer")
-        || !add_ext(cert, &v3, NID_key_usage,
-                    EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA
-                    ? "critical,digitalSignature,keyEncipherment"
-                    : "critical,digitalSignature")
-        || !add_ext(cert, &v3, NID_ext_key_usage, "clientAuth")) {
+        || (plan->key_usage && !add_key_usage(cert, plan->key_usage))
+        || !add_eku(cert, plan->eku)
+        || (plan->san && sk_GENERAL_NAME_num(plan->san) > 0
+            && !add_ext_obj(cert, NID_subject_alt_name,
+                            X509_NAME_entry_count(plan->subject) == 0, plan->san))
+        || (pol && !add_policies(cert, pol->policies))
+        || (pol && !add_urls(cert, &v3, p, NID_crl_distribution_points, pol->crl_urls, NULL))
+        || (pol && !add_urls(cert, &v3, p, NID_info_access, pol->ocsp_urls, pol->ca_issuer_urls))
+        || (pol && pol->include_template && plan->template_name && *plan->template_name
+            && !add_template(cert, plan->template_name))) {
         *perr = "cannot add the certificate extensions";
         goto leave;
     }
-    if (X509_sign(cert, ca->key, params->md) <= 0) {
+    if (X509_sign(cert, ca->key, plan->md ? plan->md : EVP_sha256()) <= 0) {
         *perr = "signing the certificate failed";
         goto leave;
     }
@@ -338,9 +461,10 @@ apr_status_t scep_ca_issue(X509 **pcert, const char **perr, apr_pool_t *p,
     cert = NULL;
     rv = APR_SUCCESS;
 leave:
-    if (rv != APR_SUCCESS) {
+    if (rv == APR_EGENERAL) {
         *perr = apr_pstrcat(p, *perr, ": ", scep_ossl_errors(p), NULL);
     }
     X509_free(cert);
+    ERR_clear_error();
     return rv;
 }

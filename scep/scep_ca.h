@@ -8,6 +8,7 @@
 
 #include <openssl/x509.h>
 #include "scep.h"
+#include "scep_policy.h"
 
 /** Which configured file an error is about (the glue names the directive). */
 typedef enum {
@@ -47,19 +48,13 @@ apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
                           const scep_ca_files_t *files,
                           const char **perr, scep_ca_file_t *pwhich);
 
-typedef struct scep_issue_params_t {
-    apr_int64_t validity;   /**< seconds */
-    apr_int64_t backdate;   /**< seconds subtracted from notBefore for clock skew */
-    const EVP_MD *md;       /**< signature digest */
-} scep_issue_params_t;
-
 /**
- * Issue a certificate for the CSR's subject and key. The certificate is
- * never valid beyond the CA itself.
+ * Issue a certificate as the plan says (see scep_policy_apply). It is never
+ * valid beyond the CA itself: cut at the CA's expiry when the plan allows,
+ * otherwise refused (*perr says why, SCEP_EFAILURE).
  */
 apr_status_t scep_ca_issue(X509 **pcert, const char **perr, apr_pool_t *p,
-                           const scep_ca_t *ca, X509_REQ *csr,
-                           const scep_issue_params_t *params);
+                           const scep_ca_t *ca, const scep_cert_plan_t *plan);
 
 /** Did this CA issue the certificate (name and signature)? */
 int scep_ca_issued(const scep_ca_t *ca, X509 *cert);

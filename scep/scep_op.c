@@ -272,11 +272,40 @@ static apr_status_t authorize(enroll_t *e)
     return APR_SUCCESS;
 }
 
+/* Step: the profile decides what the certificate contains. A Microsoft
+ * template name in the request selects among the profiles mapped here. */
+static apr_status_t apply_policy(enroll_t *e, scep_cert_plan_t **pplan)
+{
+    const scep_profile_t *prof = e->svc->profile;
+    const scep_policy_t *pol = prof->policy;
+    const char *tmpl = scep_policy_requested_template(e->ctx->pool, e->csr);
+    const char *refusal = NULL;
+
+    if (tmpl) {
+        const char *target = prof->templates
+                             ? apr_hash_get(prof->templates, tmpl, APR_HASH_KEY_STRING) : NULL;
+        pol = target && prof->named ? apr_hash_get(prof->named, target, APR_HASH_KEY_STRING)
+                                    : NULL;
+        if (!pol) {
+            return refuse(e, SCEP_FAIL_BADREQUEST, apr_psprintf(e->ctx->pool,
+                          "certificate template '%s' is not mapped at this enrollment "
+                          "point (SCEPTemplate)",
+                          scep_log_safe(e->ctx->pool, tmpl, strlen(tmpl))));
+        }
+    }
+    if (scep_policy_apply(pplan, &refusal, e->ctx->pool, pol, e->csr,
+                          e->svc->eval, e->svc->eval_baton) != APR_SUCCESS) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, apr_pstrcat(e->ctx->pool, "profile ",
+                      pol->name ? pol->name : prof->name, ": ", refusal, NULL));
+    }
+    e->txn.profile = pol->name ? pol->name : prof->name;
+    return APR_SUCCESS;
+}
+
 /* Step: sign the certificate and commit it before anyone sees it. */
-static apr_status_t issue(enroll_t *e)
+static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
 {
     apr_pool_t *p = e->ctx->pool;
-    scep_issue_params_t params;
     scep_cert_t rec;
     X509 *cert;
     unsigned char *der;
@@ -284,10 +313,11 @@ static apr_status_t issue(enroll_t *e)
     const char *err = "";
     apr_status_t rv;
 
-    params.validity = e->svc->profile->validity;
-    params.backdate = 300;
-    params.md = EVP_sha256();
-    if (scep_ca_issue(&cert, &err, p, e->svc->ca, e->csr, &params) != APR_SUCCESS) {
+    rv = scep_ca_issue(&cert, &err, p, e->svc->ca, plan);
+    if (rv == SCEP_EFAILURE) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, err);
+    }
+    if (rv != APR_SUCCESS) {
         SCEP_LOG(e->ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00205)
                  "issuing for transaction %s failed: %s", e->txn.tid, err);
         return refuse(e, SCEP_FAIL_BADREQUEST, "the CA could not sign the certificate");
@@ -319,7 +349,7 @@ static apr_status_t issue(enroll_t *e)
     SCEP_LOG(e->ctx, SCEP_LOG_INFO, 0, SCEPLOGNO(00207)
              "issued serial %s to %s for transaction %s from %s (profile %s)",
              rec.serial, rec.subject, e->msg->tid_str,
-             e->in->client_addr ? e->in->client_addr : "-", e->svc->profile->name);
+             e->in->client_addr ? e->in->client_addr : "-", e->txn.profile);
     e->reply.status = SCEP_STATUS_SUCCESS;
     e->reply.issued = cert;
     return APR_SUCCESS;
@@ -327,6 +357,7 @@ static apr_status_t issue(enroll_t *e)
 
 static void pkcsreq(enroll_t *e)
 {
+    scep_cert_plan_t *plan;
     apr_status_t rv;
 
     if (check_csr(e) != APR_SUCCESS) {
@@ -336,10 +367,10 @@ static void pkcsreq(enroll_t *e)
     if (rv == APR_SUCCESS || rv == SCEP_EFAILURE || rv == SCEP_EDB) {
         return;
     }
-    if (authorize(e) != APR_SUCCESS) {
+    if (authorize(e) != APR_SUCCESS || apply_policy(e, &plan) != APR_SUCCESS) {
         return;
     }
-    issue(e);
+    issue(e, plan);
 }
 
 static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,

@@ -10,14 +10,17 @@
 #include "scep_ca.h"
 #include "scep_msg.h"
 #include "scep_store.h"
+#include "scep_policy.h"
 
-/** The enrollment policy of one Location. */
+/** One enrollment point (a Location): who may enroll, and how. */
 typedef struct scep_profile_t {
     const char *name;                  /**< recorded with each transaction */
     const unsigned char *challenge;    /**< static secret; NULL = none configured */
     apr_size_t challenge_len;
-    apr_int64_t validity;              /**< seconds */
     int allow_legacy;                  /**< single DES and MD5 */
+    const scep_policy_t *policy;       /**< what certificates contain */
+    apr_hash_t *templates;             /**< Microsoft template name -> profile name */
+    apr_hash_t *named;                 /**< profile name -> const scep_policy_t * */
 } scep_profile_t;
 
 /** Opens the database only when an operation needs it. */
@@ -29,6 +32,8 @@ typedef struct scep_service_t {
     const scep_profile_t *profile;
     scep_store_open_fn *open_store;
     void *store_baton;
+    scep_eval_fn *eval;                /**< evaluates the profile's expressions */
+    void *eval_baton;
 } scep_service_t;
 
 typedef struct scep_http_in_t {

@@ -143,7 +143,8 @@ START_TEST(issue_follows_the_seam)
     X509_REQ *req = X509_REQ_new();
     EVP_PKEY *k = t_rsa_key(2048);
     X509_NAME *n = X509_NAME_new();
-    scep_issue_params_t params = { 10 * 365 * 86400LL * 2, 300, EVP_sha256() };
+    scep_policy_t *pol = scep_policy_make(test_pool, "unit");
+    scep_cert_plan_t *plan;
     X509 *cert;
     BIGNUM *serial;
 
@@ -152,7 +153,9 @@ START_TEST(issue_follows_the_seam)
     X509_REQ_set_subject_name(req, n);
     X509_REQ_set_pubkey(req, k);
     X509_REQ_sign(req, k, EVP_sha256());
-    ck_assert_msg(scep_ca_issue(&cert, &err, test_pool, c, req, &params) == APR_SUCCESS, "%s", err);
+    pol->validity = 20 * 365 * 86400LL;
+    ck_assert_int_eq(scep_policy_apply(&plan, &err, test_pool, pol, req, NULL, NULL), APR_SUCCESS);
+    ck_assert_msg(scep_ca_issue(&cert, &err, test_pool, c, plan) == APR_SUCCESS, "%s", err);
     ck_assert_int_eq(X509_verify(cert, ca_key), 1);
     ck_assert(scep_ca_issued(c, cert));
     ck_assert(!scep_ca_issued(c, foreign_ra));
@@ -166,6 +169,10 @@ START_TEST(issue_follows_the_seam)
     ck_assert(X509_get_key_usage(cert) & KU_DIGITAL_SIGNATURE);
     ck_assert(X509_get_extended_key_usage(cert) & XKU_SSL_CLIENT);
     ck_assert_int_eq(X509_NAME_cmp(X509_get_subject_name(cert), n), 0);
+    /* the same plan with capping off is refused */
+    plan->cap_at_ca = 0;
+    ck_assert_int_eq(scep_ca_issue(&cert, &err, test_pool, c, plan), SCEP_EFAILURE);
+    ck_assert_ptr_nonnull(strstr(err, "outlive"));
     X509_NAME_free(n);
     X509_REQ_free(req);
     EVP_PKEY_free(k);

@@ -1,0 +1,132 @@
+/**
+ * @file scep_policy.h
+ * @brief Certificate profiles: what a certificate may contain, decided by
+ * the administrator, never by the requester. A profile turns a checked
+ * PKCS#10 request into a certificate plan, or refuses it with the rule
+ * that refused it.
+ */
+#ifndef SCEP_POLICY_H
+#define SCEP_POLICY_H
+
+#include <regex.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include "scep.h"
+
+/** Where a subject attribute or SAN comes from. */
+typedef enum {
+    SCEP_FROM_REQUEST,     /**< copied from the CSR, optionally matched by a pattern */
+    SCEP_FROM_VALUE        /**< set by the server: an expression the glue evaluates */
+} scep_source_t;
+
+typedef enum {
+    SCEP_SAN_DNS, SCEP_SAN_EMAIL, SCEP_SAN_URI, SCEP_SAN_IP, SCEP_SAN_UPN,
+    SCEP_SAN_TYPES
+} scep_san_type_t;
+
+/** One subject attribute or SAN rule; rules keep their configured order. */
+typedef struct scep_rule_t {
+    int nid;                       /**< subject attribute (subject rules) */
+    scep_san_type_t san_type;      /**< SAN type (SAN rules) */
+    scep_source_t source;
+    regex_t *pattern;              /**< FROM_REQUEST: NULL = any value */
+    const char *pattern_text;
+    const void *expr;              /**< FROM_VALUE: opaque, evaluated by the glue */
+    const char *expr_text;
+} scep_rule_t;
+
+/** What to do with something the request asks for and the profile does not allow. */
+typedef enum { SCEP_EXCESS_DROP = 0, SCEP_EXCESS_REFUSE = 1 } scep_excess_t;
+
+#define SCEP_KEY_RSA   0x1
+#define SCEP_KEY_P256  0x2
+#define SCEP_KEY_P384  0x4
+
+/** Requested extensions a profile may honour. */
+#define SCEP_REQ_EXT_KEY_USAGE  0x1
+#define SCEP_REQ_EXT_EKU        0x2
+
+typedef struct scep_policy_t {
+    const char *name;
+    apr_array_header_t *subject;   /**< scep_rule_t; NULL = CN from the request */
+    scep_excess_t subject_excess;
+    apr_array_header_t *san;       /**< scep_rule_t; NULL/empty = no SAN */
+    scep_excess_t san_excess;
+    unsigned key_algs;             /**< SCEP_KEY_* */
+    int rsa_min_bits, rsa_max_bits;
+    apr_int64_t validity;          /**< seconds */
+    apr_int64_t backdate;          /**< seconds */
+    int cap_at_ca;                 /**< 1: cut at the CA's notAfter; 0: refuse */
+    int md_nid;                    /**< signature digest of issued certificates */
+    unsigned key_usage;            /**< KU_* bits for RSA keys */
+    unsigned key_usage_ec;         /**< KU_* bits for EC keys */
+    apr_array_header_t *eku;       /**< ASN1_OBJECT * */
+    unsigned honour_requested;     /**< SCEP_REQ_EXT_* */
+    apr_array_header_t *policies;  /**< ASN1_OBJECT *: certificatePolicies */
+    apr_array_header_t *crl_urls;  /**< const char *: CRL distribution points */
+    apr_array_header_t *ocsp_urls; /**< const char *: AIA OCSP */
+    apr_array_header_t *ca_issuer_urls; /**< const char *: AIA caIssuers */
+    int include_template;          /**< copy the Microsoft template name into the cert */
+} scep_policy_t;
+
+/** A policy with the defaults: CN from the request, RSA >= 2048, 1 year,
+ *  SHA-256, a client certificate. */
+scep_policy_t *scep_policy_make(apr_pool_t *p, const char *name);
+
+/* ---- parsing configuration values (used by the glue's directives) ---- */
+
+/** Subject attribute name (CN, O, OU, C, L, ST, emailAddress, serialNumber,
+ *  DC, UID, ...) to NID. NID_undef if unknown. */
+int scep_policy_subject_nid(const char *name);
+/** SAN type name: dns, email, uri, ip, upn. -1 if unknown. */
+int scep_policy_san_type(const char *name);
+const char *scep_policy_san_name(scep_san_type_t t);
+/** Compile a POSIX extended regex owned by the pool. NULL + *perr on error. */
+regex_t *scep_policy_regex(apr_pool_t *p, const char *re, const char **perr);
+/** "client", "server", "client+server", "email", "ipsec": set usages. */
+apr_status_t scep_policy_set_type(scep_policy_t *pol, apr_pool_t *p, const char *type);
+/** One keyUsage name to its KU_* bit, 0 if unknown. */
+unsigned scep_policy_key_usage_bit(const char *name);
+/** An EKU name (serverAuth, clientAuth, emailProtection, ipsecIKE, ...) or
+ *  dotted OID to an object owned by the pool; NULL if unknown. */
+ASN1_OBJECT *scep_policy_oid(apr_pool_t *p, const char *name);
+/** Digest name (sha256, sha384, sha512) to NID; NID_undef if not allowed. */
+int scep_policy_digest_nid(const char *name);
+
+/** Cross-setting checks for start-up: contradictions, limits beyond the
+ *  CA (lifetime in seconds). NULL if fine, else the problem. */
+const char *scep_policy_check(const scep_policy_t *pol, apr_pool_t *p,
+                              apr_int64_t ca_lifetime);
+
+/* ---- applying a policy to a request ---- */
+
+/** Evaluates a FROM_VALUE expression for this request (the glue's ap_expr). */
+typedef const char *scep_eval_fn(void *baton, const void *expr, const char **perr);
+
+/** Everything the CA needs to sign. Objects are owned by the pool. */
+typedef struct scep_cert_plan_t {
+    X509_NAME *subject;
+    GENERAL_NAMES *san;            /**< NULL when none */
+    EVP_PKEY *pubkey;              /**< borrowed from the CSR */
+    unsigned key_usage;
+    apr_array_header_t *eku;       /**< ASN1_OBJECT * */
+    const scep_policy_t *policy;
+    const char *template_name;     /**< from the request, NULL if none */
+    const EVP_MD *md;
+    apr_int64_t validity, backdate;
+    int cap_at_ca;
+} scep_cert_plan_t;
+
+/**
+ * Decide what the certificate for this CSR contains. Returns APR_SUCCESS
+ * and the plan, or SCEP_EFAILURE with *prefusal naming the rule.
+ */
+apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
+                               apr_pool_t *p, const scep_policy_t *pol,
+                               X509_REQ *csr, scep_eval_fn *eval, void *baton);
+
+/** The Microsoft certificate template name a request carries (1.3.6.1.4.1.311.20.2),
+ *  NULL if none. */
+const char *scep_policy_requested_template(apr_pool_t *p, X509_REQ *csr);
+
+#endif

@@ -1,0 +1,697 @@
+package SCEPTest;
+# Helpers for mod_scep's Apache::Test suite: raw HTTP to 127.0.0.1, the
+# scepreq tool, certmonger and micromdm scepclient runs in scratch
+# directories, database queries (SQLite and PostgreSQL), DER/PEM utilities,
+# private httpd instances, and the error_log police.
+#
+# Every helper talks to 127.0.0.1 only. Scratch files go to
+# t/logs/work/<test file>/, which is emptied when a test file starts.
+use strict;
+use warnings;
+
+use Exporter 'import';
+use Apache::Test ();
+use Apache::TestConfig ();
+use Carp qw(croak);
+use File::Basename qw(basename dirname);
+use File::Path qw(mkpath rmtree);
+use File::Spec::Functions qw(catfile catdir);
+use IO::Socket::INET ();
+use JSON::PP ();
+use MIME::Base64 qw(encode_base64 decode_base64);
+use POSIX ();
+use Test::More ();
+
+our @EXPORT_OK = qw(
+    t_dir pki challenge port base_url work_dir work_file
+    http get_caps http10
+    run_cmd scepreq scepreq_bin new_key build_request send_request parse_reply enroll
+    b64_std b64_escaped b64_wrapped b64_url
+    certmonger_enroll certmonger_submit micromdm_enroll
+    db_rows db_value pg_conninfo sqlite_file
+    read_file write_file pem_certs_der pem_file_der cert_info cert_serial_info
+    openssl_verify asn1parse der_serial_bytes norm_serial
+    free_port private_httpd private_httpd_stop httpd_bin modules_dir
+    log_mark error_log_lines error_log_clean
+);
+our %EXPORT_TAGS = (all => \@EXPORT_OK);
+
+$SIG{PIPE} = 'IGNORE';
+
+######################################################################
+# paths and configuration
+
+sub vars { Apache::Test::vars(@_) }
+
+sub t_dir { vars('t_dir') }
+
+# pki('ca.pem') -> t/conf/scep/ca.pem
+sub pki { catfile(vars('scep_pki'), @_) }
+
+sub sqlite_file { vars('scep_db') }
+
+sub challenge {
+    my $c = read_file(pki('challenge'));
+    $c =~ s/\s+\z//;
+    return $c;
+}
+
+# Port of the main server, or of a <VirtualHost NAME> section.
+sub port {
+    my $vhost = shift;
+    my $cfg = Apache::Test::config();
+    return $cfg->{vars}->{port} unless $vhost;
+    my $vh = $cfg->{vhosts}->{$vhost} or croak "no vhost $vhost in the test config";
+    return $vh->{port};
+}
+
+sub base_url {
+    my $vhost = shift;
+    return 'http://127.0.0.1:' . port($vhost);
+}
+
+my $WORK;
+my $SEQ = 0;
+
+# t/logs/work/<test file basename>/ (fresh for each test file)
+sub work_dir {
+    unless ($WORK) {
+        (my $name = basename($0)) =~ s/\.t\z//;
+        $WORK = catdir(vars('t_logs'), 'work', $name);
+        rmtree($WORK) if -d $WORK;
+        mkpath($WORK);
+    }
+    return $WORK;
+}
+
+# A new unique path in the work dir: work_file('req', 'der') -> .../req-7.der
+sub work_file {
+    my ($stem, $ext) = @_;
+    $SEQ++;
+    return catfile(work_dir(), "$stem-$SEQ" . (defined $ext ? ".$ext" : ''));
+}
+
+sub read_file {
+    my $f = shift;
+    open my $fh, '<:raw', $f or croak "$f: $!";
+    local $/;
+    my $d = <$fh>;
+    return defined $d ? $d : '';
+}
+
+sub write_file {
+    my ($f, $data) = @_;
+    open my $fh, '>:raw', $f or croak "$f: $!";
+    print $fh $data;
+    close $fh or croak "$f: $!";
+    return $f;
+}
+
+######################################################################
+# HTTP: a small raw client, so that request lines, headers and bodies are
+# sent exactly as written (literal '+', no Content-Type, HTTP/1.0 ...).
+
+# http(method => 'GET', path => '/scep?operation=GetCACaps', vhost => undef,
+#      port => N, headers => [Name => value, ...], body => BYTES,
+#      version => '1.1' | '1.0', host => 1)
+# Returns { status, reason, protocol, headers => {lc name => value},
+#           body, head, error }.
+sub http {
+    my %a = @_;
+    my $method = $a{method} || 'GET';
+    my $port = $a{port} || port($a{vhost});
+    my $version = $a{version} || '1.1';
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                     Proto => 'tcp', Timeout => 30)
+        or return { status => 0, error => "connect 127.0.0.1:$port: $!" };
+    binmode $sock;
+    my $req = "$method $a{path} HTTP/$version\r\n";
+    my @h = @{ $a{headers} || [] };
+    $req .= "Host: 127.0.0.1:$port\r\n" if $version ne '1.0' || $a{host};
+    $req .= "Connection: close\r\n" if $version ne '1.0';
+    while (my ($k, $v) = splice @h, 0, 2) {
+        $req .= "$k: $v\r\n";
+    }
+    $req .= "Content-Length: " . length($a{body}) . "\r\n"
+        if defined $a{body} && !$a{no_length};
+    $req .= "\r\n";
+    $req .= $a{body} if defined $a{body};
+
+    my $resp = '';
+    eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm($a{timeout} || 60);
+        my $off = 0;
+        while ($off < length $req) {
+            my $n = syswrite($sock, $req, 65536, $off);
+            last unless $n;    # the server may close early (413)
+            $off += $n;
+        }
+        while (1) {
+            my $n = sysread($sock, my $buf, 65536);
+            last unless $n;
+            $resp .= $buf;
+        }
+        alarm 0;
+    };
+    alarm 0;
+    close $sock;
+    my $err = $@;
+    my %r = (status => 0, headers => {}, body => '', raw => $resp);
+    $r{error} = $err if $err;
+    my $i = index($resp, "\r\n\r\n");
+    return \%r if $i < 0;
+    my $head = substr($resp, 0, $i);
+    my $body = substr($resp, $i + 4);
+    my ($status_line, @lines) = split /\r\n/, $head;
+    @r{qw(protocol status reason)} = $status_line =~ m{^(HTTP/\d\.\d) (\d{3}) ?(.*)$};
+    $r{status} ||= 0;
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+        $k = lc $k;
+        $r{headers}{$k} = exists $r{headers}{$k} ? "$r{headers}{$k}, $v" : $v;
+    }
+    if (($r{headers}{'transfer-encoding'} || '') =~ /chunked/i) {
+        my $out = '';
+        while ($body =~ s/\A([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+            my $len = hex $1;
+            last if $len == 0;
+            $out .= substr($body, 0, $len, '');
+            $body =~ s/\A\r\n//;
+        }
+        $body = $out;
+    }
+    $r{head} = $head;
+    $r{body} = $body;
+    return \%r;
+}
+
+sub http10 { http(@_, version => '1.0') }
+
+sub get_caps {
+    my %a = @_;
+    my $q = 'operation=GetCACaps';
+    $q .= "&message=$a{message}" if defined $a{message};
+    return http(path => ($a{path} || '/scep') . "?$q", vhost => $a{vhost});
+}
+
+######################################################################
+# running programs
+
+# run_cmd([prog, args...], timeout => 60, env => {K => V}, cwd => DIR,
+#         stdin => FILE) -> { rc, signal, out, err, timed_out, cmd }
+sub run_cmd {
+    my ($cmd, %o) = @_;
+    my $out = work_file('cmd', 'out');
+    my $err = work_file('cmd', 'err');
+    my $pid = fork;
+    croak "fork: $!" unless defined $pid;
+    if (!$pid) {
+        POSIX::setpgid(0, 0);
+        chdir $o{cwd} or POSIX::_exit(126) if $o{cwd};
+        open STDIN, '<', ($o{stdin} || '/dev/null');
+        open STDOUT, '>', $out;
+        open STDERR, '>', $err;
+        while (my ($k, $v) = each %{ $o{env} || {} }) {
+            if (defined $v) { $ENV{$k} = $v } else { delete $ENV{$k} }
+        }
+        { no warnings 'exec'; exec { $cmd->[0] } @$cmd; }
+        print STDERR "exec $cmd->[0]: $!\n";
+        POSIX::_exit(127);
+    }
+    my $timed_out = 0;
+    eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm($o{timeout} || 60);
+        waitpid($pid, 0);
+        alarm 0;
+    };
+    alarm 0;
+    if ($@) {
+        $timed_out = 1;
+        kill 'KILL', -$pid;
+        waitpid($pid, 0);
+    }
+    my $st = $?;
+    kill 'TERM', -$pid;    # leftovers in the process group
+    return {
+        cmd => join(' ', @$cmd),
+        rc => $st >> 8, signal => $st & 127, timed_out => $timed_out,
+        out => read_file($out), err => read_file($err),
+    };
+}
+
+# openssl genrsa; traditional => 1 for PKCS#1 (micromdm scepclient)
+sub new_key {
+    my %o = @_;
+    my $f = $o{file} || work_file('key', 'pem');
+    my $r = run_cmd(['openssl', 'genrsa', ($o{traditional} ? '-traditional' : ()),
+                     '-out', $f, $o{bits} || 2048]);
+    croak "openssl genrsa failed: $r->{err}" if $r->{rc};
+    return $f;
+}
+
+sub scepreq_bin {
+    my $b = catfile(t_dir(), 'tools', 'scepreq');
+    croak "$b is missing: run make -C t/tools" unless -x $b;
+    return $b;
+}
+
+sub scepreq { run_cmd([scepreq_bin(), @_]) }
+
+# build_request(key => FILE (new one if absent), subject => '/CN=x',
+#   challenge => S (default: the test challenge; undef for none),
+#   cipher, digest, type, tid, nonce, signer_self_key, tamper => [..],
+#   omit => [..], all_recipients => 1, recipient => FILE, args => [..])
+# -> { der, file, key, signer, tid, nonce, subject }
+sub build_request {
+    my %o = @_;
+    my $key = $o{key} || new_key();
+    my $file = work_file('req', 'der');
+    my $signer = work_file('signer', 'pem');
+    my @a = ('build', '--recipient', $o{recipient} || pki('all.pem'), '--key', $key,
+             '--signer-out', $signer, '--print', '-o', $file);
+    my $subject = exists $o{subject} ? $o{subject} : '/CN=scep-test-' . $SEQ;
+    push @a, '--subject', $subject if defined $subject;
+    my $chal = exists $o{challenge} ? $o{challenge} : challenge();
+    push @a, '--challenge', $chal if defined $chal;
+    for my $opt (qw(cipher digest type tid nonce)) {
+        push @a, "--$opt", $o{$opt} if defined $o{$opt};
+    }
+    push @a, '--signer-self-key', $o{signer_self_key} if $o{signer_self_key};
+    push @a, '--all-recipients' if $o{all_recipients};
+    push @a, '--tamper', $_ for @{ $o{tamper} || [] };
+    push @a, '--omit', $_ for @{ $o{omit} || [] };
+    push @a, @{ $o{args} || [] };
+    my $r = scepreq(@a);
+    croak "scepreq build failed ($r->{rc}): $r->{err}" if $r->{rc};
+    my %p = $r->{out} =~ /^(\w+)=(.*)$/mg;
+    return { der => read_file($file), file => $file, key => $key, signer => $signer,
+             tid => $p{tid}, nonce => $p{nonce}, subject => $subject };
+}
+
+# Base64 forms of a GET message= value, as the clients send them.
+sub b64_std { my $b = encode_base64($_[0], ''); return $b }
+
+# certmonger: standard base64, '+', '/', '=' %-escaped, no line breaks
+sub b64_escaped {
+    my $b = b64_std($_[0]);
+    $b =~ s/([+\/=])/sprintf('%%%02X', ord $1)/ge;
+    return $b;
+}
+
+# sscep/Cisco: 64 columns joined by %0A; '+', '=' escaped, '/' literal
+sub b64_wrapped {
+    my $b = encode_base64($_[0]);    # 76 columns; re-wrap to 64
+    $b =~ s/\n//g;
+    my @l = $b =~ /(.{1,64})/g;
+    $b = join("\n", @l) . "\n";
+    $b =~ s/([+=\n])/sprintf('%%%02X', ord $1)/ge;
+    return $b;
+}
+
+# micromdm <= 2.3: URL-safe alphabet, no padding
+sub b64_url {
+    my $b = b64_std($_[0]);
+    $b =~ tr{+/}{-_};
+    $b =~ s/=+\z//;
+    return $b;
+}
+
+# send_request($req_or_der, method => 'POST'|'GET', path => '/scep',
+#   vhost, query => 'operation=PKIOperation' (POST), content_type => CT
+#   (undef: no header), encode => \&b64_escaped (GET), get_query => sub)
+sub send_request {
+    my ($req, %o) = @_;
+    my $der = ref $req ? $req->{der} : $req;
+    my $path = $o{path} || '/scep';
+    my $method = $o{method} || 'POST';
+    if ($method eq 'GET') {
+        my $enc = $o{encode} || \&b64_escaped;
+        my $msg = $enc->($der);
+        my $q = $o{message_first} ? "message=$msg&operation=PKIOperation"
+                                  : "operation=PKIOperation&message=$msg";
+        return http(method => 'GET', path => "$path?$q", vhost => $o{vhost});
+    }
+    my $q = exists $o{query} ? $o{query} : 'operation=PKIOperation';
+    my @h;
+    my $ct = exists $o{content_type} ? $o{content_type} : 'application/x-pki-message';
+    push @h, 'Content-Type' => $ct if defined $ct;
+    return http(method => 'POST', path => $path . (defined $q ? "?$q" : ''),
+                vhost => $o{vhost}, headers => \@h, body => $der);
+}
+
+# parse_reply($http_response_or_bytes, $req, trust => FILE, decrypt => 1)
+# -> { rc, raw_out, err, cert_file, %key=value from scepreq parse }
+sub parse_reply {
+    my ($resp, $req, %o) = @_;
+    my $body = ref $resp ? $resp->{body} : $resp;
+    my $in = write_file(work_file('rep', 'der'), $body);
+    my @a = ('parse', '-i', $in, '--verify', $o{trust} || pki('all.pem'));
+    my $cert;
+    if ($req && !(exists $o{decrypt} && !$o{decrypt})) {
+        $cert = work_file('issued', 'pem');
+        push @a, '--key', $req->{key}, '--signer-cert', $req->{signer}, '--out-cert', $cert;
+    }
+    push @a, '--expect-nonce', $req->{nonce} if $req && $req->{nonce};
+    my $r = scepreq(@a);
+    my %p = $r->{out} =~ /^(\w+)=(.*)$/mg;
+    $p{rc} = $r->{rc};
+    $p{err} = $r->{err};
+    $p{raw_out} = $r->{out};
+    $p{cert_file} = $cert if $cert && -s $cert;
+    return \%p;
+}
+
+# build + send + parse in one go: enroll(build => {...}, send => {...})
+sub enroll {
+    my %o = @_;
+    my $req = build_request(%{ $o{build} || {} });
+    my $resp = send_request($req, %{ $o{send} || {} });
+    my $rep = $resp->{status} == 200 ? parse_reply($resp, $req, %{ $o{parse} || {} }) : {};
+    return ($req, $resp, $rep);
+}
+
+######################################################################
+# real clients
+
+# certmonger in a private session bus with private state:
+# certmonger_enroll(url => URL, cn => NAME, challenge => S|undef, ca => FILE)
+# -> { status, list, cert, key, rc, out, err, dir }
+sub certmonger_enroll {
+    my %o = @_;
+    my $d = work_file('certmonger');
+    mkpath("$d/$_") for qw(config requests cas local tmp out);
+    my $timeout = $o{timeout} || $ENV{SCEP_TEST_CERTMONGER_TIMEOUT} || 60;
+    my $ca = $o{ca} || pki('ca.pem');
+    my $chal = exists $o{challenge} ? $o{challenge} : challenge();
+    my $q = sub { my $s = shift; $s =~ s/'/'\\''/g; "'$s'" };
+    my $script = catfile($d, 'run.sh');
+    # certmonger-session is started by D-Bus activation (a certmonger -s
+    # started by hand needs /var/lib/certmonger/lock, i.e. root)
+    write_file($script, join "\n",
+        'set -u',
+        "getcert add-scep-ca -s -c scep-test -u " . $q->($o{url}) . " -N " . $q->($ca),
+        "timeout $timeout getcert request -s -c scep-test -f $d/out/cert.pem -k $d/out/key.pem"
+            . (defined $chal ? ' -L ' . $q->($chal) : '')
+            . ' -N ' . $q->("CN=$o{cn}") . ' -w -v',
+        'echo "getcert-request-rc=$?"',
+        'getcert list -s',
+        '');
+    my %env = (
+        HOME => $d,
+        CERTMONGER_CONFIG_DIR => "$d/config",
+        CERTMONGER_REQUESTS_DIR => "$d/requests",
+        CERTMONGER_CAS_DIR => "$d/cas",
+        CERTMONGER_LOCAL_CA_DIR => "$d/local",
+        CERTMONGER_TMPDIR => "$d/tmp",
+        XDG_RUNTIME_DIR => undef,
+        DBUS_SESSION_BUS_ADDRESS => undef,
+    );
+    my $r = run_cmd(['dbus-run-session', '--', 'sh', $script],
+                    env => \%env, timeout => $timeout + 20);
+    my ($status) = $r->{out} =~ /^\s*status:\s*(\S+)/m;
+    return { %$r, status => $status || '', dir => $d,
+             cert => "$d/out/cert.pem", key => "$d/out/key.pem" };
+}
+
+# scep-submit (no daemon): certmonger_submit(url => URL, '-c') ...
+sub certmonger_submit {
+    my ($url, @args) = @_;
+    return run_cmd(['/usr/lib/certmonger/scep-submit', '-u', $url, @args], timeout => 30);
+}
+
+# micromdm scepclient. It keeps csr.pem and self.pem in its working
+# directory and reuses them, so each identity gets its own dir.
+# micromdm_enroll(url => URL, dir => DIR (new if absent), key => FILE (new
+# PKCS#1 key if absent), cn => NAME, challenge => S, out => 'cert.pem')
+sub micromdm_enroll {
+    my %o = @_;
+    my $d = $o{dir} || work_file('micromdm');
+    mkpath($d) unless -d $d;
+    my $key = $o{key} || "$d/key.pem";
+    new_key(file => $key, traditional => 1) unless -e $key;
+    my $cert = catfile($d, $o{out} || 'cert.pem');
+    my $chal = exists $o{challenge} ? $o{challenge} : challenge();
+    my $r = run_cmd(['scepclient', '-server-url', $o{url}, '-private-key', $key,
+                     '-certificate', $cert, (defined $chal ? ('-challenge', $chal) : ()),
+                     '-cn', $o{cn} || 'scepclient'],
+                    cwd => $d, timeout => $o{timeout} || 60);
+    return { %$r, dir => $d, key => $key, cert => $cert };
+}
+
+######################################################################
+# databases
+
+sub pg_conninfo { $ENV{SCEP_TEST_PGSQL} }
+
+# db_rows($sql, pg => 1) -> [ {column => value}, ... ]
+sub db_rows {
+    my ($sql, %o) = @_;
+    my $r;
+    if ($o{pg}) {
+        my $ci = pg_conninfo() or croak 'SCEP_TEST_PGSQL is not set';
+        $r = run_cmd(['psql', $ci, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c',
+                      "SELECT coalesce(json_agg(q), '[]'::json) FROM ($sql) q"]);
+    }
+    else {
+        $r = run_cmd(['sqlite3', '-bail', '-json', '-cmd', '.timeout 10000',
+                      sqlite_file(), $sql]);
+    }
+    croak "query failed ($sql): $r->{err}" if $r->{rc};
+    my $out = $r->{out};
+    return [] unless $out =~ /\S/;
+    return JSON::PP->new->decode($out);
+}
+
+# first column of the first row
+sub db_value {
+    my $rows = db_rows(@_);
+    return undef unless @$rows;
+    my ($k) = keys %{ $rows->[0] };
+    return $rows->[0]{$k};
+}
+
+######################################################################
+# certificates and DER
+
+# DER of every certificate in a PEM text, in order
+sub pem_certs_der {
+    my $pem = shift;
+    my @der;
+    while ($pem =~ /-----BEGIN CERTIFICATE-----\s*(.*?)-----END CERTIFICATE-----/sg) {
+        push @der, decode_base64($1);
+    }
+    return @der;
+}
+
+sub pem_file_der { my @d = pem_certs_der(read_file($_[0])); return $d[0] }
+
+# cert_info(FILE_PEM) -> { subject, issuer, serial, not_before, not_after,
+#   pubkey (PEM) }
+sub cert_info {
+    my $f = shift;
+    my $r = run_cmd(['openssl', 'x509', '-in', $f, '-noout', '-nameopt', 'RFC2253',
+                     '-subject', '-issuer', '-serial', '-startdate', '-enddate']);
+    return undef if $r->{rc};
+    my %i;
+    for (split /\n/, $r->{out}) {
+        $i{subject} = $1 if /^subject=(.*)$/;
+        $i{issuer} = $1 if /^issuer=(.*)$/;
+        $i{serial} = $1 if /^serial=(.*)$/;
+        $i{not_before} = $1 if /^notBefore=(.*)$/;
+        $i{not_after} = $1 if /^notAfter=(.*)$/;
+    }
+    my $k = run_cmd(['openssl', 'x509', '-in', $f, '-noout', '-pubkey']);
+    $i{pubkey} = $k->{out};
+    return \%i;
+}
+
+# openssl verify -CAfile CA CERT -> 1 if "CERT: OK"
+sub openssl_verify {
+    my ($ca, $cert, @untrusted) = @_;
+    my $r = run_cmd(['openssl', 'verify', '-CAfile', $ca,
+                     (map { ('-untrusted', $_) } @untrusted), $cert]);
+    return $r->{rc} == 0 && $r->{out} =~ /: OK$/m ? 1 : 0;
+}
+
+# asn1parse of a DER file -> list of { offset, depth, hl, len, cons, tag, value }
+sub asn1parse {
+    my $file = shift;
+    my $r = run_cmd(['openssl', 'asn1parse', '-inform', 'DER', '-in', $file]);
+    croak "asn1parse: $r->{err}" if $r->{rc};
+    my @n;
+    for (split /\n/, $r->{out}) {
+        next unless /^\s*(\d+):d=\s*(\d+)\s+hl=\s*(\d+)\s+l=\s*(\d+|inf)\s+(cons|prim):\s*(.*?)\s*$/;
+        my ($tag, $value) = split /\s*:/, $6, 2;
+        $tag =~ s/\s+$//;
+        push @n, { offset => $1, depth => $2, hl => $3, len => $4, cons => $5 eq 'cons',
+                   tag => $tag, value => $value };
+    }
+    return @n;
+}
+
+# The serial number's content octets, read from a certificate's DER.
+sub der_serial_bytes {
+    my $der = shift;
+    my $pos = 0;
+    my $hdr = sub {    # -> (tag, content offset, content length)
+        my $p = shift;
+        my $tag = ord substr($der, $p, 1);
+        my $l = ord substr($der, $p + 1, 1);
+        my $off = $p + 2;
+        if ($l & 0x80) {
+            my $n = $l & 0x7f;
+            $l = 0;
+            $l = ($l << 8) | ord(substr($der, $off++, 1)) for 1 .. $n;
+        }
+        return ($tag, $off, $l);
+    };
+    my (undef, $cert_off) = $hdr->(0);          # Certificate SEQUENCE
+    my (undef, $tbs_off) = $hdr->($cert_off);   # TBSCertificate SEQUENCE
+    my ($tag, $off, $len) = $hdr->($tbs_off);
+    if ($tag == 0xa0) {                          # [0] version
+        ($tag, $off, $len) = $hdr->($off + $len);
+    }
+    return undef unless $tag == 0x02;            # INTEGER
+    return substr($der, $off, $len);
+}
+
+# Serial bytes -> { hex, bits, positive, minimal, octets }
+sub cert_serial_info {
+    my $file = shift;
+    my $bytes = der_serial_bytes(pem_file_der($file));
+    my @b = unpack 'C*', $bytes;
+    my $hex = uc unpack 'H*', $bytes;
+    my $bits = 0;
+    my @s = @b;
+    shift @s while @s && $s[0] == 0;
+    if (@s) {
+        my $top = $s[0];
+        my $tb = 0;
+        $tb++, $top >>= 1 while $top;
+        $bits = 8 * (@s - 1) + $tb;
+    }
+    return {
+        hex => norm_serial($hex), bits => $bits, octets => scalar @b,
+        positive => (@b && $b[0] < 0x80 && @s) ? 1 : 0,
+        minimal => (@b == 1 || !($b[0] == 0 && $b[1] < 0x80)) ? 1 : 0,
+    };
+}
+
+# uppercase hex without leading zeros, for comparing serial spellings
+sub norm_serial {
+    my $s = uc(shift // '');
+    $s =~ s/[^0-9A-F]//g;
+    $s =~ s/^0+(?=.)//;
+    return $s;
+}
+
+######################################################################
+# private httpd instances (config-error checks, single-CA mode)
+
+sub httpd_bin { vars('httpd') || '/usr/sbin/apache2' }
+
+sub modules_dir {
+    my $apxs = vars('apxs') || 'apxs';
+    my $d = `$apxs -q LIBEXECDIR 2>/dev/null`;
+    chomp $d if defined $d;
+    return $d && -d $d ? $d : '/usr/lib/apache2/modules';
+}
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1,
+                                  Proto => 'tcp', ReuseAddr => 1) or croak "socket: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+# private_httpd(name => 'single', conf => TEXT) where TEXT may use
+# @DIR@ (instance dir), @PORT@, @MODULES@, @SCEP_SO@, @PKI@, @DB@; a fresh
+# SQLite database with the schema is made at @DB@.
+# Starts httpd and waits until it answers; returns { dir, port, conf, rc,
+# out, err, ok }.
+sub private_httpd {
+    my %o = @_;
+    my $dir = catdir(work_dir(), "httpd-$o{name}");
+    rmtree($dir);
+    mkpath("$dir/logs");
+    my $port = $o{port} || free_port();
+    my $db = "$dir/scep.sqlite";
+    my $schema = catfile(vars('scep_top'), 'conf', 'schema-sqlite3.sql');
+    my $s = run_cmd(['sqlite3', '-bail', $db, ".read $schema"]);
+    croak "schema: $s->{err}" if $s->{rc};
+    my %sub = (DIR => $dir, PORT => $port, MODULES => modules_dir(),
+               SCEP_SO => vars('scep_so'), PKI => vars('scep_pki'), DB => $db);
+    (my $text = $o{conf}) =~ s/\@(\w+)\@/exists $sub{$1} ? $sub{$1} : "\@$1\@"/ge;
+    my $conf = write_file("$dir/httpd.conf", $text);
+    my $r = run_cmd([httpd_bin(), '-d', $dir, '-f', $conf, '-k', 'start'], timeout => 30);
+    my $ok = 0;
+    if ($r->{rc} == 0) {
+        for (1 .. 50) {
+            my $t = http(port => $port, path => '/', timeout => 5);
+            if ($t->{status}) { $ok = 1; last }
+            select undef, undef, undef, 0.1;
+        }
+    }
+    return { %$r, dir => $dir, port => $port, conf => $conf, ok => $ok, db => $db };
+}
+
+sub private_httpd_stop {
+    my $h = shift;
+    return unless $h && $h->{conf};
+    run_cmd([httpd_bin(), '-d', $h->{dir}, '-f', $h->{conf}, '-k', 'stop'], timeout => 30);
+    my $pidf = "$h->{dir}/logs/httpd.pid";
+    for (1 .. 50) {
+        last unless -e $pidf;
+        select undef, undef, undef, 0.1;
+    }
+}
+
+######################################################################
+# the error_log police
+
+sub error_log_file { catfile(vars('t_logs'), 'error_log') }
+
+# byte offset of the end of error_log now
+sub log_mark { my $f = error_log_file(); return -e $f ? -s $f : 0 }
+
+my $LOG_START;
+sub _start { $LOG_START = log_mark() unless defined $LOG_START; $LOG_START }
+
+sub error_log_lines {
+    my $from = shift // 0;
+    my $f = error_log_file();
+    return () unless -e $f;
+    open my $fh, '<', $f or return ();
+    seek $fh, $from, 0;
+    my @l = <$fh>;
+    chomp @l;
+    return @l;
+}
+
+# error_log_clean(allow => [tag or regex, ...], from_start => 1)
+# One Test::More assertion: no [warn], [error], [crit], [alert] or [emerg]
+# line was logged since this test file loaded SCEPTest (or since the server
+# started with from_start), except lines matching an allowed tag/regex.
+sub error_log_clean {
+    my %o = @_;
+    my $from = $o{from_start} ? 0 : _start();
+    my @allow = map { ref $_ ? $_ : qr/\Q$_\E/ } @{ $o{allow} || [] };
+    my @bad;
+    for my $l (error_log_lines($from)) {
+        next unless $l =~ /\] \[(?:[\w.]+:)?(?:warn|error|crit|alert|emerg)\] /;
+        next if grep { $l =~ $_ } @allow;
+        push @bad, $l;
+    }
+    my $ok = Test::More::ok(!@bad, 'error_log: no [warn] or worse from this test file');
+    Test::More::diag(join "\n", 'unexpected error_log lines:', @bad[0 .. ($#bad > 9 ? 9 : $#bad)])
+        if @bad;
+    return $ok;
+}
+
+BEGIN { }
+_start() if eval { Apache::Test::config(); 1 };
+
+1;

@@ -1,0 +1,298 @@
+/* Unit tests: certificate profiles. The request proposes, the profile
+ * decides: every rule is tried with a request that fits and one that
+ * tries to exceed it. */
+#include <string.h>
+#include <openssl/x509v3.h>
+#include <openssl/ec.h>
+#include "tests.h"
+#include "scep_policy.h"
+#include "scep_ossl.h"
+
+static EVP_PKEY *rsa2048, *rsa1024, *ec256;
+
+static void setup(void)
+{
+    if (rsa2048) return;
+    rsa2048 = t_rsa_key(2048);
+    rsa1024 = t_rsa_key(1024);
+    ec256 = EVP_EC_gen("P-256");
+}
+
+/* A CSR with subject entries "CN=x", "O=y" ... and optional extensions. */
+static X509_REQ *csr(EVP_PKEY *key, const char *const *subject,
+                     const char *san, const char *ku, const char *bc, const char *tmpl)
+{
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *n = X509_NAME_new();
+    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    X509V3_CTX v3;
+
+    for (; subject && *subject; subject += 2) {
+        X509_NAME_add_entry_by_txt(n, subject[0], MBSTRING_UTF8,
+                                   (const unsigned char *)subject[1], -1, -1, 0);
+    }
+    X509_REQ_set_subject_name(req, n);
+    X509_NAME_free(n);
+    X509_REQ_set_pubkey(req, key);
+    X509V3_set_ctx(&v3, NULL, NULL, req, NULL, 0);
+    if (san) sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san));
+    if (ku) sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage, ku));
+    if (bc) sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, bc));
+    if (tmpl) {
+        ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.4.1.311.20.2", 1);
+        ASN1_STRING *bmp = ASN1_STRING_type_new(V_ASN1_BMPSTRING);
+        ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+        unsigned char buf[128], *der = NULL;
+        size_t i, len = strlen(tmpl);
+        int dlen;
+        for (i = 0; i < len; i++) { buf[2 * i] = 0; buf[2 * i + 1] = (unsigned char)tmpl[i]; }
+        ASN1_STRING_set(bmp, buf, (int)(2 * len));
+        dlen = i2d_ASN1_BMPSTRING(bmp, &der);
+        ASN1_OCTET_STRING_set(os, der, dlen);
+        sk_X509_EXTENSION_push(exts, X509_EXTENSION_create_by_OBJ(NULL, oid, 0, os));
+        OPENSSL_free(der);
+        ASN1_OBJECT_free(oid);
+        ASN1_STRING_free(bmp);
+        ASN1_OCTET_STRING_free(os);
+    }
+    if (sk_X509_EXTENSION_num(exts) > 0) X509_REQ_add_extensions(req, exts);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    X509_REQ_sign(req, key, EVP_sha256());
+    scep_own_req(test_pool, req);
+    return req;
+}
+
+static scep_rule_t rule(int nid, int san_type, scep_source_t src, const char *re, const char *value)
+{
+    scep_rule_t r;
+    const char *err = NULL;
+    memset(&r, 0, sizeof(r));
+    r.nid = nid;
+    r.san_type = (scep_san_type_t)san_type;
+    r.source = src;
+    if (re) {
+        r.pattern_text = re;
+        r.pattern = scep_policy_regex(test_pool, re, &err);
+        ck_assert_ptr_nonnull(r.pattern);
+    }
+    r.expr = value;
+    r.expr_text = value;
+    return r;
+}
+
+/* stand-in for ap_expr: "%{user}" evaluates to "alice", others are literal */
+static const char *eval(void *baton, const void *expr, const char **perr)
+{
+    (void)baton;
+    if (!strcmp(expr, "%{fail}")) { *perr = "no such variable"; return NULL; }
+    return !strcmp(expr, "%{user}") ? "alice" : expr;
+}
+
+static const char *subj(scep_cert_plan_t *plan)
+{
+    return scep_name_str(test_pool, plan->subject);
+}
+
+static apr_status_t apply(scep_cert_plan_t **plan, const char **why, scep_policy_t *pol, X509_REQ *r)
+{
+    return scep_policy_apply(plan, why, test_pool, pol, r, eval, NULL);
+}
+
+START_TEST(default_keeps_only_cn)
+{
+    static const char *const s[] = { "C", "US", "O", "scep-client", "CN", "dev1", NULL };
+    scep_policy_t *pol = scep_policy_make(test_pool, "p");
+    scep_cert_plan_t *plan;
+    const char *why = NULL;
+
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, s, "DNS:evil.example", NULL, NULL, NULL)),
+                     APR_SUCCESS);
+    ck_assert_str_eq(subj(plan), "CN=dev1");
+    ck_assert_int_eq(sk_GENERAL_NAME_num(plan->san), 0);     /* SAN dropped */
+    ck_assert_uint_eq(plan->key_usage, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT);
+    pol->subject_excess = SCEP_EXCESS_REFUSE;
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, s, NULL, NULL, NULL, NULL)), SCEP_EFAILURE);
+    ck_assert_ptr_nonnull(strstr(why, "attribute C is not allowed"));
+}
+END_TEST
+
+START_TEST(subject_rules_pattern_value_and_expression)
+{
+    static const char *const ok[] = { "CN", "host1.example.com", "OU", "a", "OU", "b", NULL };
+    static const char *const bad[] = { "CN", "admin", NULL };
+    scep_policy_t *pol = scep_policy_make(test_pool, "p");
+    scep_cert_plan_t *plan;
+    const char *why = NULL;
+
+    pol->subject = apr_array_make(test_pool, 4, sizeof(scep_rule_t));
+    APR_ARRAY_PUSH(pol->subject, scep_rule_t) = rule(NID_organizationName, 0, SCEP_FROM_VALUE, NULL, "Example Corp");
+    APR_ARRAY_PUSH(pol->subject, scep_rule_t) = rule(NID_organizationalUnitName, 0, SCEP_FROM_REQUEST, NULL, NULL);
+    APR_ARRAY_PUSH(pol->subject, scep_rule_t) = rule(NID_commonName, 0, SCEP_FROM_REQUEST, "^[a-z0-9.-]+\\.example\\.com$", NULL);
+    APR_ARRAY_PUSH(pol->subject, scep_rule_t) = rule(NID_userId, 0, SCEP_FROM_VALUE, NULL, "%{user}");
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, ok, NULL, NULL, NULL, NULL)), APR_SUCCESS);
+    ck_assert_str_eq(subj(plan), "UID=alice,CN=host1.example.com,OU=b,OU=a,O=Example Corp");
+    /* a CN outside the pattern: dropped, leaving O and UID; refused in refuse mode */
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, bad, NULL, NULL, NULL, NULL)), APR_SUCCESS);
+    ck_assert_str_eq(subj(plan), "UID=alice,O=Example Corp");
+    pol->subject_excess = SCEP_EXCESS_REFUSE;
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, bad, NULL, NULL, NULL, NULL)), SCEP_EFAILURE);
+    ck_assert_ptr_nonnull(strstr(why, "does not match"));
+    /* an expression that fails refuses, naming it */
+    APR_ARRAY_PUSH(pol->subject, scep_rule_t) = rule(NID_title, 0, SCEP_FROM_VALUE, NULL, "%{fail}");
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, ok, NULL, NULL, NULL, NULL)), SCEP_EFAILURE);
+    ck_assert_ptr_nonnull(strstr(why, "%{fail}"));
+}
+END_TEST
+
+START_TEST(empty_subject_is_refused)
+{
+    static const char *const s[] = { "O", "x", NULL };
+    scep_policy_t *pol = scep_policy_make(test_pool, "p");
+    scep_cert_plan_t *plan;
+    const char *why = NULL;
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, s, NULL, NULL, NULL, NULL)), SCEP_EFAILURE);
+    ck_assert_ptr_nonnull(strstr(why, "empty subject"));
+}
+END_TEST
+
+START_TEST(san_rules)
+{
+    static const char *const s[] = { "CN", "dev", NULL };
+    scep_policy_t *pol = scep_policy_make(test_pool, "p");
+    scep_cert_plan_t *plan;
+    const char *why = NULL;
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *text;
+    long len;
+
+    pol->san = apr_array_make(test_pool, 4, sizeof(scep_rule_t));
+    APR_ARRAY_PUSH(pol->san, scep_rule_t) = rule(0, SCEP_SAN_DNS, SCEP_FROM_REQUEST, "\\.example\\.com$", NULL);
+    APR_ARRAY_PUSH(pol->san, scep_rule_t) = rule(0, SCEP_SAN_URI, SCEP_FROM_VALUE, NULL,
+                                                 "tag:microsoft.com,2022-09-14:sid:S-1-5-21-1");
+    APR_ARRAY_PUSH(pol->san, scep_rule_t) = rule(0, SCEP_SAN_UPN, SCEP_FROM_VALUE, NULL, "%{user}");
+    APR_ARRAY_PUSH(pol->san, scep_rule_t) = rule(0, SCEP_SAN_IP, SCEP_FROM_REQUEST, "^10\\.", NULL);
+    ck_assert_int_eq(apply(&plan, &why, pol,
+        csr(rsa2048, s, "DNS:a.example.com,DNS:evil.org,IP:10.1.2.3,IP:192.168.1.1,email:x@y", NULL, NULL, NULL)),
+        APR_SUCCESS);
+    ck_assert_int_eq(sk_GENERAL_NAME_num(plan->san), 4);
+    X509V3_EXT_print(bio, X509V3_EXT_i2d(NID_subject_alt_name, 0, plan->san), 0, 0);
+    len = BIO_get_mem_data(bio, &text);
+    text = apr_pstrndup(test_pool, text, (apr_size_t)len);
+    ck_assert_ptr_nonnull(strstr(text, "DNS:a.example.com"));
+    ck_assert_ptr_null(strstr(text, "evil.org"));
+    ck_assert_ptr_nonnull(strstr(text, "IP Address:10.1.2.3"));
+    ck_assert_ptr_null(strstr(text, "192.168"));
+    ck_assert_ptr_nonnull(strstr(text, "URI:tag:microsoft.com,2022-09-14:sid:S-1-5-21-1"));
+    ck_assert_ptr_nonnull(strstr(text, "alice"));
+    BIO_free(bio);
+    pol->san_excess = SCEP_EXCESS_REFUSE;
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, s, "DNS:evil.org", NULL, NULL, NULL)),
+                     SCEP_EFAILURE);
+    ck_assert_ptr_nonnull(strstr(why, "dns:evil.org"));
+}
+END_TEST
+
+START_TEST(key_rules)
+{
+    static const char *const s[] = { "CN", "dev", NULL };
+    scep_policy_t *pol = scep_policy_make(test_pool, "p");
+    scep_cert_plan_t *plan;
+    const char *why = NULL;
+
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa1024, s, NULL, NULL, NULL, NULL)), SCEP_EFAILURE);
+    ck_assert_ptr_nonnull(strstr(why, "1024"));
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(ec256, s, NULL, NULL, NULL, NULL)), APR_SUCCESS);
+    ck_assert_uint_eq(plan->key_usage, KU_DIGITAL_SIGNATURE);     /* no keyEncipherment for EC */
+    pol->key_algs = SCEP_KEY_RSA;
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(ec256, s, NULL, NULL, NULL, NULL)), SCEP_EFAILURE);
+    ck_assert_ptr_nonnull(strstr(why, "prime256v1"));
+    pol->rsa_max_bits = 2047;
+    pol->rsa_min_bits = 1024;
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, s, NULL, NULL, NULL, NULL)), SCEP_EFAILURE);
+}
+END_TEST
+
+START_TEST(ca_true_refused_and_usages_narrowed_only)
+{
+    static const char *const s[] = { "CN", "dev", NULL };
+    scep_policy_t *pol = scep_policy_make(test_pool, "p");
+    scep_cert_plan_t *plan;
+    const char *why = NULL;
+
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, s, NULL, NULL, "critical,CA:TRUE", NULL)),
+                     SCEP_EFAILURE);
+    ck_assert_ptr_nonnull(strstr(why, "CA:TRUE"));
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, s, NULL, NULL, "CA:FALSE", NULL)),
+                     APR_SUCCESS);
+    /* a requested keyUsage is ignored unless honoured, and can only narrow */
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, s, NULL, "keyCertSign,digitalSignature", NULL, NULL)),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(plan->key_usage, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT);
+    pol->honour_requested = SCEP_REQ_EXT_KEY_USAGE;
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, s, NULL, "keyCertSign,digitalSignature", NULL, NULL)),
+                     APR_SUCCESS);
+    ck_assert_uint_eq(plan->key_usage, KU_DIGITAL_SIGNATURE);
+}
+END_TEST
+
+START_TEST(types_names_and_checks)
+{
+    scep_policy_t *pol = scep_policy_make(test_pool, "p");
+    const char *err = NULL;
+
+    ck_assert_int_eq(scep_policy_set_type(pol, test_pool, "server"), APR_SUCCESS);
+    ck_assert_int_eq(OBJ_obj2nid(APR_ARRAY_IDX(pol->eku, 0, ASN1_OBJECT *)), NID_server_auth);
+    ck_assert_int_eq(scep_policy_set_type(pol, test_pool, "ipsec"), APR_SUCCESS);
+    ck_assert_int_eq(OBJ_obj2nid(APR_ARRAY_IDX(pol->eku, 0, ASN1_OBJECT *)), NID_ipsec_IKE);
+    ck_assert_int_ne(scep_policy_set_type(pol, test_pool, "root"), APR_SUCCESS);
+    ck_assert_int_eq(scep_policy_subject_nid("cn"), NID_commonName);
+    ck_assert_int_eq(scep_policy_subject_nid("bogus"), NID_undef);
+    ck_assert_int_eq(scep_policy_san_type("upn"), SCEP_SAN_UPN);
+    ck_assert_int_eq(scep_policy_san_type("x400"), -1);
+    ck_assert_uint_eq(scep_policy_key_usage_bit("keyAgreement"), KU_KEY_AGREEMENT);
+    ck_assert_uint_eq(scep_policy_key_usage_bit("bogus"), 0);
+    ck_assert_ptr_nonnull(scep_policy_oid(test_pool, "1.2.3.4"));
+    ck_assert_ptr_null(scep_policy_oid(test_pool, "notAnOid"));
+    ck_assert_ptr_null(scep_policy_regex(test_pool, "([", &err));
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(scep_policy_digest_nid("sha384"), NID_sha384);
+    ck_assert_int_eq(scep_policy_digest_nid("md5"), NID_undef);
+    ck_assert_ptr_null(scep_policy_check(pol, test_pool, 3650 * 86400LL));
+    ck_assert_ptr_nonnull(scep_policy_check(pol, test_pool, 100 * 86400LL));   /* 365d > CA */
+    pol->key_usage |= KU_KEY_CERT_SIGN;
+    ck_assert_ptr_nonnull(scep_policy_check(pol, test_pool, 0));
+}
+END_TEST
+
+START_TEST(template_name_is_read)
+{
+    static const char *const s[] = { "CN", "dev", NULL };
+    scep_policy_t *pol = scep_policy_make(test_pool, "p");
+    scep_cert_plan_t *plan;
+    const char *why = NULL;
+    X509_REQ *r = csr(rsa2048, s, NULL, NULL, NULL, "WifiCert");
+
+    ck_assert_str_eq(scep_policy_requested_template(test_pool, r), "WifiCert");
+    ck_assert_ptr_null(scep_policy_requested_template(test_pool, csr(rsa2048, s, NULL, NULL, NULL, NULL)));
+    ck_assert_int_eq(apply(&plan, &why, pol, r), APR_SUCCESS);
+    ck_assert_str_eq(plan->template_name, "WifiCert");
+}
+END_TEST
+
+Suite *policy_suite(void)
+{
+    Suite *s = suite_create("policy");
+    TCase *tc = tcase_create("policy");
+    tcase_add_unchecked_fixture(tc, setup, NULL);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, default_keeps_only_cn);
+    tcase_add_test(tc, subject_rules_pattern_value_and_expression);
+    tcase_add_test(tc, empty_subject_is_refused);
+    tcase_add_test(tc, san_rules);
+    tcase_add_test(tc, key_rules);
+    tcase_add_test(tc, ca_true_refused_and_usages_narrowed_only);
+    tcase_add_test(tc, types_names_and_checks);
+    tcase_add_test(tc, template_name_is_read);
+    suite_add_tcase(s, tc);
+    return s;
+}
