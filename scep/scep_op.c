@@ -190,12 +190,15 @@ static apr_status_t check_csr(enroll_t *e)
         return refuse(e, SCEP_FAIL_BADREQUEST,
                       "the signer certificate is neither self-signed nor issued by this CA");
     }
-    e->txn.dedup_key = scep_sha256_hex(p, (const unsigned char *)
-                                       apr_pstrcat(p, e->txn.ca, "|", e->txn.tid, "|",
-                                                   e->txn.key_fp, "|", e->txn.renewal_of,
-                                                   NULL),
-                                       strlen(e->txn.ca) + strlen(e->txn.tid)
-                                       + strlen(e->txn.key_fp) + strlen(e->txn.renewal_of) + 3);
+    /* One answer per request: the same transactionID, the same CSR and the
+     * same kind of signer (self-signed, or the certificate being renewed). */
+    {
+        const char *id = apr_pstrcat(p, e->txn.ca, "|", e->txn.tid, "|",
+                                     scep_sha256_hex(p, e->msg->payload,
+                                                     e->msg->payload_len),
+                                     "|", e->txn.renewal_of, NULL);
+        e->txn.dedup_key = scep_sha256_hex(p, (const unsigned char *)id, strlen(id));
+    }
     return APR_SUCCESS;
 }
 
@@ -240,12 +243,13 @@ static apr_status_t check_known(enroll_t *e)
             return reply_stored(e, l->cert_der) == APR_SUCCESS ? APR_SUCCESS : SCEP_EFAILURE;
         }
     }
-    for (i = 0; i < rows->nelts; i++) {
+    /* a renewal is a new transaction even when the client keeps its
+     * transactionID (micromdm derives it from the key it keeps) */
+    for (i = 0; i < rows->nelts && !*e->txn.renewal_of; i++) {
         scep_live_t *l = &APR_ARRAY_IDX(rows, i, scep_live_t);
-        if (strcmp(l->key_fp, e->txn.key_fp) && !*e->txn.renewal_of) {
-            return refuse(e, SCEP_FAIL_BADREQUEST,
-                          "this transactionID was already used with a different key");
-        }
+        return refuse(e, SCEP_FAIL_BADREQUEST, strcmp(l->key_fp, e->txn.key_fp)
+                      ? "this transactionID was already used with a different key"
+                      : "this transactionID was already used for a different request");
     }
     return APR_NOTFOUND;
 }

@@ -319,7 +319,7 @@ sub b64_url {
 }
 
 # send_request($req_or_der, method => 'POST'|'GET', path => '/scep',
-#   vhost, query => 'operation=PKIOperation' (POST), content_type => CT
+#   vhost or port, query => 'operation=PKIOperation' (POST), content_type => CT
 #   (undef: no header), encode => \&b64_escaped (GET), get_query => sub)
 sub send_request {
     my ($req, %o) = @_;
@@ -331,14 +331,14 @@ sub send_request {
         my $msg = $enc->($der);
         my $q = $o{message_first} ? "message=$msg&operation=PKIOperation"
                                   : "operation=PKIOperation&message=$msg";
-        return http(method => 'GET', path => "$path?$q", vhost => $o{vhost});
+        return http(method => 'GET', path => "$path?$q", vhost => $o{vhost}, port => $o{port});
     }
     my $q = exists $o{query} ? $o{query} : 'operation=PKIOperation';
     my @h;
     my $ct = exists $o{content_type} ? $o{content_type} : 'application/x-pki-message';
     push @h, 'Content-Type' => $ct if defined $ct;
     return http(method => 'POST', path => $path . (defined $q ? "?$q" : ''),
-                vhost => $o{vhost}, headers => \@h, body => $der);
+                vhost => $o{vhost}, port => $o{port}, headers => \@h, body => $der);
 }
 
 # parse_reply($http_response_or_bytes, $req, trust => FILE, decrypt => 1)
