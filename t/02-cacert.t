@@ -10,10 +10,18 @@ use Test::More import => ['!plan'];
 use lib 't/lib';
 use SCEPTest qw(:all);
 
-plan tests => 54;
+plan tests => 47;
 
 my $RA_DER = pem_file_der(pki('ra.pem'));
 my $CA_DER = pem_file_der(pki('ca.pem'));
+
+sub cert_subject_der {
+    my $f = write_file(work_file('c', 'der'), shift);
+    my $r = run_cmd(['openssl', 'x509', '-inform', 'DER', '-in', $f, '-noout', '-subject',
+                     '-nameopt', 'RFC2253']);
+    (my $s = $r->{out}) =~ s/^subject=|\n//g;
+    return $s;
+}
 
 # certs of a degenerate PKCS#7 (DER) in order, as DER
 sub bundle_certs {
@@ -160,7 +168,8 @@ EOC
     is(scalar @c, 3, 'chain: three certificates');
     ok(@c == 3 && $c[0] eq pem_file_der(pki('inter', 'ra.pem'))
        && $c[1] eq pem_file_der(pki('inter', 'ca.pem')) && $c[2] eq $CA_DER,
-       'chain: RA, issuing CA, root in that order');
+       'chain: RA, issuing CA, root in that order')
+        or diag('got: ' . join(', ', map { cert_subject_der($_) } @c));
     my $req = build_request(recipient => pki('inter', 'all.pem'), subject => '/CN=chain-1');
     my $resp = send_request($req, port => $h->{port}, query => undef, content_type => undef);
     my $trust = write_file(work_file('trust', 'pem'),
@@ -200,13 +209,16 @@ EOC
     my $h = private_httpd(name => 'vhost-single', conf => $conf);
     ok($h->{ok}, 'main server in RA mode + single-CA vhost: httpd starts')
         or diag("httpd -k start: rc=$h->{rc}\n$h->{err}");
-    my $m = http(port => $h->{port}, path => '/scep?operation=GetCACert');
-    is($m->{headers}{'content-type'} // '', 'application/x-x509-ca-ra-cert',
-       'main server: still RA mode');
-    my $v = http(port => $vport, path => '/scep?operation=GetCACert');
-    is($v->{headers}{'content-type'} // '', 'application/x-x509-ca-cert',
-       'single-CA vhost: application/x-x509-ca-cert');
-    ok(($v->{body} // '') eq $SINGLE_DER, 'single-CA vhost: its own CA DER');
+    SKIP: {
+        skip 'httpd did not start', 3 unless $h->{ok};
+        my $m = http(port => $h->{port}, path => '/scep?operation=GetCACert');
+        is($m->{headers}{'content-type'} // '', 'application/x-x509-ca-ra-cert',
+           'main server: still RA mode');
+        my $v = http(port => $vport, path => '/scep?operation=GetCACert');
+        is($v->{headers}{'content-type'} // '', 'application/x-x509-ca-cert',
+           'single-CA vhost: application/x-x509-ca-cert');
+        ok(($v->{body} // '') eq $SINGLE_DER, 'single-CA vhost: its own CA DER');
+    }
     private_httpd_stop($h);
 }
 
