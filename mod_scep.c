@@ -36,6 +36,7 @@
 #include "scep/scep_util.h"
 #include "scep/scep_ossl.h"
 #include "scep/scep_policy.h"
+#include "scep/scep_admin.h"
 #include "ap_expr.h"
 
 module AP_MODULE_DECLARE_DATA scep_module;
@@ -44,6 +45,8 @@ APLOG_USE_MODULE(scep);
 #define UNSET (-1)
 #define DEFAULT_VALIDITY   (365 * 86400)
 #define DEFAULT_MAX_BODY   (256 * 1024)
+#define DEFAULT_CRL_VALIDITY (7 * 86400)
+#define ADMIN_MAX_BODY     (64 * 1024)
 
 /******************************************************************************/
 /* configuration                                                              */
@@ -58,6 +61,7 @@ typedef struct scep_srv_conf_t {
     server_rec *s;
     scep_setting_t ca_cert, ca_key, ca_chain, ra_cert, ra_key;
     int legacy_wanted;        /* some Location enables legacy algorithms */
+    apr_int64_t crl_validity; /* SCEPCRLValidity */
     apr_array_header_t *locations;  /* scep_dir_conf_t * with profile directives */
     scep_ca_t *ca;            /* loaded in check_config, read-only after */
     scep_oids_t *oids;
@@ -82,6 +86,8 @@ typedef struct scep_dir_conf_t {
     int challenge_set;
     int legacy;
     apr_int64_t max_body;
+    int approval_manual, renewal, renewal_challenge, renewal_keep;
+    apr_int64_t renewal_window;
     unsigned set;             /* SET_* */
     int own_subject, own_san; /* rule lists started in this section */
     /* list directives: each line replaces what came before it */
@@ -100,6 +106,7 @@ static void *create_srv_conf(apr_pool_t *p, server_rec *s)
     scep_srv_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
     conf->s = s;
     conf->legacy_wanted = UNSET;
+    conf->crl_validity = UNSET;
     conf->locations = apr_array_make(p, 4, sizeof(scep_dir_conf_t *));
     return conf;
 }
@@ -119,6 +126,7 @@ static void *merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_SETTING(ra_key);
     conf->legacy_wanted = add->legacy_wanted != UNSET ? add->legacy_wanted
                                                       : base->legacy_wanted;
+    conf->crl_validity = add->crl_validity != UNSET ? add->crl_validity : base->crl_validity;
     conf->locations = add->locations;
     return conf;
 }
@@ -135,6 +143,11 @@ static void make_profile(apr_pool_t *p, scep_dir_conf_t *d)
     prof->challenge = (const unsigned char *)d->challenge;
     prof->challenge_len = d->challenge_len;
     prof->allow_legacy = d->legacy == 1;
+    prof->manual_approval = d->approval_manual == 1;
+    prof->renewal = d->renewal == 1;
+    prof->renewal_window = d->renewal_window != UNSET ? d->renewal_window : 0;
+    prof->renewal_challenge = d->renewal_challenge == 1;
+    prof->renewal_keep_subject = d->renewal_keep != 0;
     d->policy->name = prof->name;
     prof->policy = d->policy;
     prof->templates = d->templates;
@@ -147,6 +160,9 @@ static void *create_dir_conf(apr_pool_t *p, char *dir)
     conf->path = dir ? apr_pstrdup(p, dir) : NULL;
     conf->legacy = UNSET;
     conf->max_body = UNSET;
+    conf->approval_manual = conf->renewal = conf->renewal_challenge = UNSET;
+    conf->renewal_keep = UNSET;
+    conf->renewal_window = UNSET;
     conf->policy = scep_policy_make(p, NULL);
     make_profile(p, conf);
     return conf;
@@ -203,6 +219,13 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     }
     conf->legacy = add->legacy != UNSET ? add->legacy : base->legacy;
     conf->max_body = add->max_body != UNSET ? add->max_body : base->max_body;
+#define MERGE_INT(f) conf->f = add->f != UNSET ? add->f : base->f
+    MERGE_INT(approval_manual);
+    MERGE_INT(renewal);
+    MERGE_INT(renewal_challenge);
+    MERGE_INT(renewal_keep);
+    MERGE_INT(renewal_window);
+#undef MERGE_INT
     conf->set = add->set | base->set;
     conf->policy = apr_palloc(p, sizeof(*conf->policy));
     merge_policy(conf->policy, base->policy, add->policy, add->set);
@@ -681,6 +704,60 @@ static const char *set_include_template(cmd_parms *cmd, void *dirconf, int flag)
     return NULL;
 }
 
+static const char *set_approval(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+
+    if (!strcasecmp(arg, "manual")) conf->approval_manual = 1;
+    else if (!strcasecmp(arg, "auto")) conf->approval_manual = 0;
+    else return apr_pstrcat(cmd->pool, "SCEPApproval: '", arg, "' must be auto or manual", NULL);
+    make_profile(cmd->pool, conf);
+    return NULL;
+}
+
+static const char *set_renewal(cmd_parms *cmd, void *dirconf, int flag)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    conf->renewal = flag;
+    make_profile(cmd->pool, conf);
+    return NULL;
+}
+
+static const char *set_renewal_window(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    const char *err = duration_arg(cmd, arg, 60, &conf->renewal_window);
+    make_profile(cmd->pool, conf);
+    return err;
+}
+
+static const char *set_renewal_challenge(cmd_parms *cmd, void *dirconf, int flag)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    conf->renewal_challenge = flag;
+    make_profile(cmd->pool, conf);
+    return NULL;
+}
+
+static const char *set_renewal_subject(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+
+    if (!strcasecmp(arg, "keep")) conf->renewal_keep = 1;
+    else if (!strcasecmp(arg, "profile")) conf->renewal_keep = 0;
+    else return apr_pstrcat(cmd->pool, "SCEPRenewalSubject: '", arg,
+                            "' must be keep or profile", NULL);
+    make_profile(cmd->pool, conf);
+    return NULL;
+}
+
+static const char *set_crl_validity(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+    return err ? err : duration_arg(cmd, arg, 3600, &conf->crl_validity);
+}
+
 #define SRV_FILE(name, field, help) \
     AP_INIT_TAKE1(name, set_file, (void *)APR_OFFSETOF(scep_srv_conf_t, field), \
                   RSRC_CONF, help)
@@ -742,6 +819,18 @@ static const command_rec scep_cmds[] = {
                    "Microsoft template name [profile name] this Location accepts"),
     AP_INIT_FLAG("SCEPIncludeTemplateName", set_include_template, NULL, LOC,
                  "copy the requested template name into the certificate"),
+    AP_INIT_TAKE1("SCEPApproval", set_approval, NULL, LOC,
+                  "auto: issue at once; manual: PENDING until an administrator decides"),
+    AP_INIT_FLAG("SCEPRenewal", set_renewal, NULL, LOC,
+                 "renewal with a certificate this CA issued (and Renewal in GetCACaps)"),
+    AP_INIT_TAKE1("SCEPRenewalWindow", set_renewal_window, NULL, LOC,
+                  "renewal only this long before expiry, e.g. 30d"),
+    AP_INIT_FLAG("SCEPRenewalChallenge", set_renewal_challenge, NULL, LOC,
+                 "renewals need the challenge password too"),
+    AP_INIT_TAKE1("SCEPRenewalSubject", set_renewal_subject, NULL, LOC,
+                  "keep: the renewed certificate keeps subject and SANs; profile: rebuild them"),
+    AP_INIT_TAKE1("SCEPCRLValidity", set_crl_validity, NULL, RSRC_CONF,
+                  "time from a CRL's thisUpdate to its nextUpdate, e.g. 7d"),
     { NULL }
 };
 
@@ -923,6 +1012,36 @@ static int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
+/* Does this section (or a section inside it) restrict access? */
+static int has_access_control(const ap_directive_t *section)
+{
+    const ap_directive_t *d;
+
+    for (d = section ? section->first_child : NULL; d; d = d->next) {
+        if (!strcasecmp(d->directive, "Require") || !strncasecmp(d->directive, "<Require", 8)
+            || !strcasecmp(d->directive, "SSLVerifyClient")) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Say at start-up where scep-admin would be open: requests there are
+ * refused (fail closed), and the administrator should know why. */
+static void check_admin_sections(const ap_directive_t *node, server_rec *s)
+{
+    for (; node; node = node->next) {
+        if (!strcasecmp(node->directive, "SetHandler") && node->args
+            && !strcasecmp(node->args, "scep-admin") && !has_access_control(node->parent)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCEPLOGNO(00011)
+                         "SetHandler scep-admin (%s:%d) has no Require in its section: "
+                         "mod_scep refuses every request there until authentication "
+                         "is configured", node->filename, node->line_num);
+        }
+        check_admin_sections(node->first_child, s);
+    }
+}
+
 static apr_status_t unload_provider(void *data)
 {
     OSSL_PROVIDER_unload(data);
@@ -951,6 +1070,7 @@ static int scep_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         any_ca |= c->ca != NULL;
         legacy |= c->legacy_wanted == 1;
     }
+    check_admin_sections(ap_conftree, s);
     if (!any_ca) {
         return OK;
     }
@@ -1094,6 +1214,8 @@ static int read_body(request_rec *r, apr_size_t max, unsigned char **pbuf,
     return OK;
 }
 
+static void init_ctx(scep_ctx_t *ctx, request_rec *r);
+
 static int send_plain(request_rec *r, int status, const char *text)
 {
     r->status = status;
@@ -1117,9 +1239,6 @@ static int scep_handler(request_rec *r)
     scep_profile_t profile;
     int rc;
 
-    if (!r->handler || strcmp(r->handler, "scep")) {
-        return DECLINED;
-    }
     r->allowed |= (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
     if (r->method_number != M_GET && r->method_number != M_POST) {
         ap_discard_request_body(r);
@@ -1157,10 +1276,7 @@ static int scep_handler(request_rec *r)
         ap_discard_request_body(r);
     }
 
-    ctx.pool = r->pool;
-    ctx.log = log_bridge;
-    ctx.log_baton = r;
-    ctx.log_level = (scep_log_level_t)ap_get_request_module_loglevel(r, APLOG_MODULE_INDEX);
+    init_ctx(&ctx, r);
     svc.ca = sconf->ca;
     svc.oids = sconf->oids;
     profile = *dconf->profile;
@@ -1170,6 +1286,7 @@ static int scep_handler(request_rec *r)
     svc.store_baton = r;
     svc.eval = eval_expr;
     svc.eval_baton = r;
+    svc.crl_validity = sconf->crl_validity != UNSET ? sconf->crl_validity : DEFAULT_CRL_VALIDITY;
     scep_op_handle(&ctx, &svc, &in, &out);
 
     r->status = out.status;
@@ -1181,6 +1298,166 @@ static int scep_handler(request_rec *r)
     return OK;
 }
 
+static void init_ctx(scep_ctx_t *ctx, request_rec *r)
+{
+    ctx->pool = r->pool;
+    ctx->log = log_bridge;
+    ctx->log_baton = r;
+    ctx->log_level = (scep_log_level_t)ap_get_request_module_loglevel(r, APLOG_MODULE_INDEX);
+}
+
+/* SetHandler scep-crl: the CA's current CRL, for CRL distribution points. */
+static int crl_handler(request_rec *r)
+{
+    scep_srv_conf_t *sconf = ap_get_module_config(r->server->module_config, &scep_module);
+    scep_store_t *st;
+    scep_ctx_t ctx;
+    unsigned char *der;
+    apr_size_t len;
+
+    r->allowed |= (AP_METHOD_BIT << M_GET);
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    if (!sconf->ca) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCEPLOGNO(00305)
+                      "SetHandler scep-crl in a server without SCEPCACertificateFile");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    init_ctx(&ctx, r);
+    if (open_store(r, &st) != APR_SUCCESS
+        || scep_op_current_crl(&der, &len, &ctx, st, sconf->ca,
+                               sconf->crl_validity != UNSET ? sconf->crl_validity
+                                                            : DEFAULT_CRL_VALIDITY)
+           != APR_SUCCESS) {
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    ap_set_content_type(r, "application/pkix-crl");
+    ap_set_content_length(r, (apr_off_t)len);
+    if (!r->header_only) {
+        ap_rwrite(der, (int)len, r);
+    }
+    return OK;
+}
+
+static const char *cookie_value(request_rec *r, const char *name)
+{
+    const char *cookies = apr_table_get(r->headers_in, "Cookie");
+    apr_size_t n = strlen(name);
+
+    while (cookies && *cookies) {
+        while (*cookies == ' ' || *cookies == ';') cookies++;
+        if (!strncmp(cookies, name, n) && cookies[n] == '=') {
+            const char *v = cookies + n + 1, *end = strchr(v, ';');
+            return end ? apr_pstrmemdup(r->pool, v, (apr_size_t)(end - v)) : v;
+        }
+        cookies = strchr(cookies, ';');
+    }
+    return NULL;
+}
+
+/* SetHandler scep-admin: fails closed without an authenticated user, since
+ * every decision records who made it. */
+static int admin_handler(request_rec *r)
+{
+    scep_srv_conf_t *sconf = ap_get_module_config(r->server->module_config, &scep_module);
+    scep_dir_conf_t *dconf = ap_get_module_config(r->per_dir_config, &scep_module);
+    scep_admin_t adm;
+    scep_admin_in_t in;
+    scep_admin_out_t out;
+    scep_ctx_t ctx;
+    const char *base = dconf->path ? dconf->path : "/";
+    apr_size_t blen;
+    int rc;
+
+    r->allowed |= (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+    if (r->method_number != M_GET && r->method_number != M_POST) {
+        ap_discard_request_body(r);
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    if (!r->user) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCEPLOGNO(00306)
+                      "refusing scep-admin at %s: no authenticated user (configure "
+                      "AuthType and Require for this Location)", base);
+        ap_discard_request_body(r);
+        return HTTP_FORBIDDEN;
+    }
+    if (!sconf->ca) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCEPLOGNO(00307)
+                      "SetHandler scep-admin in a server without SCEPCACertificateFile");
+        ap_discard_request_body(r);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    memset(&in, 0, sizeof(in));
+    in.is_post = r->method_number == M_POST;
+    in.query = scep_query_parse(r->pool, r->args);
+    in.content_type = apr_table_get(r->headers_in, "Content-Type");
+    in.csrf_cookie = cookie_value(r, "scep_admin_csrf");
+    in.client_addr = r->useragent_ip;
+    blen = strlen(base);
+    in.path = !strncmp(r->uri, base, blen) ? r->uri + blen : "";
+    while (*in.path == '/') in.path++;
+    if (in.is_post) {
+        unsigned char *body = NULL;
+        if ((rc = read_body(r, ADMIN_MAX_BODY, &body, &in.body_len)) != OK) {
+            return rc;
+        }
+        body[in.body_len] = '\0';
+        in.body = (const char *)body;
+    }
+    else {
+        ap_discard_request_body(r);
+    }
+    adm.ca = sconf->ca;
+    adm.named = sconf->named;
+    adm.crl_validity = sconf->crl_validity != UNSET ? sconf->crl_validity : DEFAULT_CRL_VALIDITY;
+    adm.open_store = open_store;
+    adm.store_baton = r;
+    adm.user = r->user;
+    adm.base = base[blen - 1] == '/' ? base : apr_pstrcat(r->pool, base, "/", NULL);
+    init_ctx(&ctx, r);
+    scep_admin_handle(&ctx, &adm, &in, &out);
+
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
+    apr_table_setn(r->headers_out, "Content-Security-Policy",
+                   "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                   "frame-ancestors 'none'");
+    if (out.set_csrf_cookie) {
+        apr_table_addn(r->headers_out, "Set-Cookie", apr_pstrcat(r->pool, "scep_admin_csrf=",
+                       out.set_csrf_cookie, "; Path=", adm.base, "; HttpOnly; SameSite=Strict",
+                       !strcmp(ap_http_scheme(r), "https") ? "; Secure" : "", NULL));
+    }
+    if (out.location) {
+        apr_table_setn(r->headers_out, "Location",
+                       ap_construct_url(r->pool, out.location, r));
+    }
+    r->status = out.status;
+    ap_set_content_type(r, out.content_type);
+    ap_set_content_length(r, (apr_off_t)out.len);
+    if (!r->header_only) {
+        ap_rwrite(out.body, (int)out.len, r);
+    }
+    return OK;
+}
+
+static int dispatch(request_rec *r)
+{
+    if (!r->handler) {
+        return DECLINED;
+    }
+    if (!strcmp(r->handler, "scep")) {
+        return scep_handler(r);
+    }
+    if (!strcmp(r->handler, "scep-crl")) {
+        return crl_handler(r);
+    }
+    if (!strcmp(r->handler, "scep-admin")) {
+        return admin_handler(r);
+    }
+    return DECLINED;
+}
+
 static void scep_register_hooks(apr_pool_t *p)
 {
     static const char *const before_dbd[] = { "mod_dbd.c", NULL };
@@ -1188,7 +1465,7 @@ static void scep_register_hooks(apr_pool_t *p)
     ap_hook_pre_config(scep_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(scep_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(scep_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
-    ap_hook_handler(scep_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(dispatch, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 module AP_MODULE_DECLARE_DATA scep_module = {

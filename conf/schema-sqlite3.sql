@@ -38,8 +38,25 @@ CREATE TABLE IF NOT EXISTS scep_transactions (
     serial         TEXT,                         -- issued certificate
     fail_info      INTEGER,
     fail_text      TEXT,
+    plan_subject   TEXT,                         -- PENDING: subject the profile decided (base64 DER)
+    plan_san       TEXT,                         -- PENDING: subjectAltNames (base64 DER)
+    decided_by     TEXT,                         -- manual approval or rejection: who
+    decided_at     INTEGER,
     created_at     INTEGER NOT NULL,
     updated_at     INTEGER NOT NULL,
     FOREIGN KEY (ca, serial) REFERENCES scep_certificates (ca, serial)
 );
 CREATE INDEX IF NOT EXISTS scep_transactions_tid ON scep_transactions (ca, transaction_id);
+CREATE INDEX IF NOT EXISTS scep_transactions_status ON scep_transactions (ca, status, id);
+CREATE INDEX IF NOT EXISTS scep_certificates_revoked ON scep_certificates (ca, revoked_at);
+
+-- CRLs the CA built: the newest is served; the number only grows.
+CREATE TABLE IF NOT EXISTS scep_crls (
+    ca            TEXT    NOT NULL,
+    number        INTEGER  NOT NULL,
+    this_update   INTEGER  NOT NULL,
+    next_update   INTEGER  NOT NULL,
+    revoked_count INTEGER  NOT NULL,                 -- revocations it lists
+    der           TEXT    NOT NULL,             -- base64 DER
+    PRIMARY KEY (ca, number)
+);

@@ -19,6 +19,15 @@ static const char caps_body[] =
     "SHA-256\n"
     "SHA-512\n"
     "SCEPStandard\n";
+static const char caps_renewal_body[] =
+    "AES\n"
+    "DES3\n"
+    "POSTPKIOperation\n"
+    "Renewal\n"
+    "SHA-1\n"
+    "SHA-256\n"
+    "SHA-512\n"
+    "SCEPStandard\n";
 
 static int key_usage_has(X509 *x, uint32_t bits)
 {
@@ -222,6 +231,7 @@ apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
     ca->subject = scep_name_str(p, X509_get_subject_name(ca->cert));
     ca->not_after = scep_asn1_time_epoch(X509_get0_notAfter(ca->cert));
     ca->caps = caps_body;
+    ca->caps_renewal = caps_renewal_body;
 
     if (!ca->has_ra && sk_X509_num(ca->chain) == 0) {
         scep_x509_der(&der, &len, p, ca->cert);

@@ -38,6 +38,7 @@ typedef struct scep_ca_t {
     apr_size_t cacert_len;
     const char *cacert_type;
     const char *caps;                  /**< GetCACaps reply, built once */
+    const char *caps_renewal;          /**< the same with Renewal, for Locations that renew */
 } scep_ca_t;
 
 /**

@@ -312,13 +312,16 @@ static apr_status_t envelope_certs(unsigned char **pder, int *plen,
     if (!bundle_certs || !recips || !cipher) {
         goto leave;
     }
-    sk_X509_push(bundle_certs, reply->issued);    /* issued first: clients take [0] */
+    if (reply->issued) {
+        sk_X509_push(bundle_certs, reply->issued);    /* issued first: clients take [0] */
+    }
     for (i = 0; reply->extra && i < sk_X509_num(reply->extra); i++) {
         sk_X509_push(bundle_certs, sk_X509_value(reply->extra, i));
     }
     bundle = CMS_sign(NULL, NULL, bundle_certs, NULL,
                       CMS_BINARY | CMS_PARTIAL | CMS_DETACHED);
-    if (!bundle || (blen = i2d_CMS_ContentInfo(bundle, &bder)) <= 0) {
+    if (!bundle || (reply->crl && CMS_add1_crl(bundle, reply->crl) != 1)
+        || (blen = i2d_CMS_ContentInfo(bundle, &bder)) <= 0) {
         goto leave;
     }
     sk_X509_push(recips, req->signer);

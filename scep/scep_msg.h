@@ -77,6 +77,7 @@ typedef struct scep_reply_t {
     const char *fail_text;           /**< optional failInfoText */
     X509 *issued;                    /**< SUCCESS: first in the bundle */
     STACK_OF(X509) *extra;           /**< SUCCESS: chain after it (may be NULL) */
+    X509_CRL *crl;                   /**< SUCCESS of GetCRL: the CRL (no certificate) */
 } scep_reply_t;
 
 /** Build the signed CertRep for a request. */

@@ -7,6 +7,7 @@
 #include "scep_op.h"
 #include "scep_ossl.h"
 #include "scep_util.h"
+#include "scep_crl.h"
 
 #define CT_TEXT "text/plain"
 #define CT_PKI  "application/x-pki-message"
@@ -31,6 +32,8 @@ typedef struct enroll_t {
     scep_txn_t txn;
     scep_reply_t reply;
     const char *refusal;    /* why we answer FAILURE (for the log) */
+    int is_enrollment;      /* PKCSReq/RenewalReq: decisions are recorded */
+    scep_cert_t *renewed;   /* the record of the certificate being renewed */
 } enroll_t;
 
 static apr_status_t open_store(enroll_t *e)
@@ -64,7 +67,7 @@ static apr_status_t refuse(enroll_t *e, scep_fail_info_t fail, const char *why)
     e->txn.dedup_key = NULL;
     e->txn.fail_info = (int)fail;
     e->txn.fail_text = why;
-    if (open_store(e) == APR_SUCCESS) {
+    if (e->is_enrollment && open_store(e) == APR_SUCCESS) {
         if (scep_store_record_rejected(ctx, e->store, &e->txn) != APR_SUCCESS) {
             SCEP_LOG(ctx, SCEP_LOG_WARNING, 0, SCEPLOGNO(00202)
                      "could not record the refusal of transaction %s",
@@ -171,6 +174,10 @@ static apr_status_t check_csr(enroll_t *e)
         return refuse(e, SCEP_FAIL_BADREQUEST, "the request has an empty subject");
     }
     if (X509_self_signed(signer, 1) == 1) {
+        if (e->msg->type == SCEP_MSG_RENEWALREQ) {
+            return refuse(e, SCEP_FAIL_BADREQUEST, "a RenewalReq must be signed by the "
+                          "certificate being renewed, not a self-signed one");
+        }
         /* first enrollment: the self-signed signer proves the CSR key */
         if (EVP_PKEY_eq(X509_get0_pubkey(signer), csr_key) != 1) {
             ERR_clear_error();
@@ -202,22 +209,44 @@ static apr_status_t check_csr(enroll_t *e)
     return APR_SUCCESS;
 }
 
-/* Answer SUCCESS with a certificate we already issued (base64 DER). */
-static apr_status_t reply_stored(enroll_t *e, const char *b64)
+static X509 *decode_cert(apr_pool_t *p, const char *b64)
 {
     unsigned char *der;
     const unsigned char *q;
     apr_size_t len;
     X509 *cert;
 
-    if (!b64 || scep_b64_decode(&der, &len, e->ctx->pool, b64, strlen(b64)) != APR_SUCCESS
-        || !(q = der, cert = d2i_X509(NULL, &q, (long)len))) {
+    if (!b64 || scep_b64_decode(&der, &len, p, b64, strlen(b64)) != APR_SUCCESS) {
+        return NULL;
+    }
+    q = der;
+    cert = d2i_X509(NULL, &q, (long)len);
+    return scep_own_x509(p, cert);
+}
+
+/* Answer as a stored transaction says: its certificate, PENDING, or the
+ * administrator's rejection. */
+static apr_status_t reply_stored(enroll_t *e, const scep_txn_t *t)
+{
+    if (!strcmp(t->status, "PENDING")) {
+        e->reply.status = SCEP_STATUS_PENDING;
+        return APR_SUCCESS;
+    }
+    if (!strcmp(t->status, "REJECTED")) {
+        e->reply.status = SCEP_STATUS_FAILURE;
+        e->reply.fail_info = t->fail_info >= 0 && t->fail_info <= 4
+                             ? (scep_fail_info_t)t->fail_info : SCEP_FAIL_BADREQUEST;
+        e->reply.fail_text = t->fail_text ? t->fail_text : "rejected";
+        e->refusal = e->reply.fail_text;
+        return APR_SUCCESS;
+    }
+    if (!(e->reply.issued = decode_cert(e->ctx->pool, t->cert_der))) {
         SCEP_LOG(e->ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00203)
                  "stored certificate for transaction %s is unreadable", e->txn.tid);
+        e->is_enrollment = 0;
         return refuse(e, SCEP_FAIL_BADREQUEST, "the stored certificate is unreadable");
     }
     e->reply.status = SCEP_STATUS_SUCCESS;
-    e->reply.issued = scep_own_x509(e->ctx->pool, cert);
     return APR_SUCCESS;
 }
 
@@ -235,23 +264,60 @@ static apr_status_t check_known(enroll_t *e)
         return SCEP_EDB;
     }
     for (i = 0; i < rows->nelts; i++) {
-        scep_live_t *l = &APR_ARRAY_IDX(rows, i, scep_live_t);
+        scep_txn_t *l = &APR_ARRAY_IDX(rows, i, scep_txn_t);
         if (!strcmp(l->dedup_key, e->txn.dedup_key)) {
             SCEP_LOG(e->ctx, SCEP_LOG_INFO, 0, SCEPLOGNO(00204)
-                     "transaction %s resent: answering as before (%s, serial %s)",
-                     e->msg->tid_str, l->status, l->serial);
-            return reply_stored(e, l->cert_der) == APR_SUCCESS ? APR_SUCCESS : SCEP_EFAILURE;
+                     "transaction %s resent: answering as before (%s%s%s)",
+                     e->msg->tid_str, l->status, l->serial ? ", serial " : "",
+                     l->serial ? l->serial : "");
+            return reply_stored(e, l) == APR_SUCCESS ? APR_SUCCESS : SCEP_EFAILURE;
         }
     }
     /* a renewal is a new transaction even when the client keeps its
      * transactionID (micromdm derives it from the key it keeps) */
     for (i = 0; i < rows->nelts && !*e->txn.renewal_of; i++) {
-        scep_live_t *l = &APR_ARRAY_IDX(rows, i, scep_live_t);
+        scep_txn_t *l = &APR_ARRAY_IDX(rows, i, scep_txn_t);
         return refuse(e, SCEP_FAIL_BADREQUEST, strcmp(l->key_fp, e->txn.key_fp)
                       ? "this transactionID was already used with a different key"
                       : "this transactionID was already used for a different request");
     }
     return APR_NOTFOUND;
+}
+
+/* Step (renewal): the certificate being renewed must be ours, on record,
+ * unexpired (checked with the signature), unrevoked, and in the window. */
+static apr_status_t check_renewal(enroll_t *e)
+{
+    const scep_profile_t *prof = e->svc->profile;
+    apr_status_t rv;
+    apr_int64_t left;
+
+    if (!prof->renewal) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, "renewal is not enabled at this enrollment "
+                      "point (SCEPRenewal)");
+    }
+    if (open_store(e) != APR_SUCCESS) {
+        return SCEP_EDB;
+    }
+    rv = scep_store_cert_get(&e->renewed, e->ctx, e->store, e->txn.ca, e->txn.renewal_of);
+    if (rv == APR_NOTFOUND) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, "the certificate being renewed is not in "
+                      "this CA's records");
+    }
+    if (rv != APR_SUCCESS) {
+        return SCEP_EDB;
+    }
+    if (e->renewed->revoked_at) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, "the certificate being renewed is revoked");
+    }
+    left = e->renewed->not_after - (apr_int64_t)apr_time_sec(apr_time_now());
+    if (prof->renewal_window > 0 && left > prof->renewal_window) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, apr_psprintf(e->ctx->pool,
+                      "renewal is allowed only in the last %" APR_INT64_T_FMT " days before "
+                      "expiry (SCEPRenewalWindow); this certificate has %" APR_INT64_T_FMT
+                      " days left", prof->renewal_window / 86400, left / 86400));
+    }
+    return APR_SUCCESS;
 }
 
 /* Step: is the requester allowed to enroll here? */
@@ -359,9 +425,64 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
     return APR_SUCCESS;
 }
 
+/* A renewal keeps the subject and subjectAltNames of the certificate it
+ * renews (unless SCEPRenewalSubject profile): the profile still decides
+ * key, usages and validity. */
+static void keep_names(enroll_t *e, scep_cert_plan_t *plan)
+{
+    X509 *old = e->msg->signer;
+    GENERAL_NAMES *san = X509_get_ext_d2i(old, NID_subject_alt_name, NULL, NULL);
+
+    X509_NAME_free(plan->subject);
+    plan->subject = X509_NAME_dup(X509_get_subject_name(old));
+    GENERAL_NAMES_free(plan->san);
+    plan->san = san ? san : GENERAL_NAMES_new();
+    ERR_clear_error();
+}
+
+static const char *der_b64(apr_pool_t *p, int len, unsigned char *der)
+{
+    const char *out = len > 0 ? scep_b64_encode(p, der, (apr_size_t)len) : NULL;
+    OPENSSL_free(der);
+    return out;
+}
+
+/* Step (manual approval): record the request as decided by the profile,
+ * and answer PENDING until an administrator decides. */
+static apr_status_t hold(enroll_t *e, const scep_cert_plan_t *plan)
+{
+    apr_pool_t *p = e->ctx->pool;
+    unsigned char *der = NULL;
+    apr_status_t rv;
+
+    e->txn.status = "PENDING";
+    e->txn.fail_info = -1;
+    e->txn.plan_subject = der_b64(p, i2d_X509_NAME(plan->subject, &der), der);
+    der = NULL;
+    if (plan->san && sk_GENERAL_NAME_num(plan->san) > 0) {
+        e->txn.plan_san = der_b64(p, i2d_GENERAL_NAMES(plan->san, &der), der);
+    }
+    rv = scep_store_record_pending(e->ctx, e->store, &e->txn);
+    if (rv == SCEP_ECONFLICT) {
+        return check_known(e) == APR_SUCCESS ? APR_SUCCESS : SCEP_EFAILURE;
+    }
+    if (rv != APR_SUCCESS) {
+        return refuse(e, SCEP_FAIL_BADREQUEST,
+                      "the server could not record the request; try again later");
+    }
+    SCEP_LOG(e->ctx, SCEP_LOG_INFO, 0, SCEPLOGNO(00211)
+             "transaction %s from %s (profile %s) waits for approval: %s",
+             e->msg->tid_str, e->in->client_addr ? e->in->client_addr : "-",
+             e->txn.profile, scep_name_str(p, plan->subject));
+    e->reply.status = SCEP_STATUS_PENDING;
+    return APR_SUCCESS;
+}
+
 static void pkcsreq(enroll_t *e)
 {
+    const scep_profile_t *prof = e->svc->profile;
     scep_cert_plan_t *plan;
+    int renewal;
     apr_status_t rv;
 
     if (check_csr(e) != APR_SUCCESS) {
@@ -371,10 +492,131 @@ static void pkcsreq(enroll_t *e)
     if (rv == APR_SUCCESS || rv == SCEP_EFAILURE || rv == SCEP_EDB) {
         return;
     }
-    if (authorize(e) != APR_SUCCESS || apply_policy(e, &plan) != APR_SUCCESS) {
+    /* sscep -O and certmonger renew with a PKCSReq signed by the old
+     * certificate; where renewal is off, that is an ordinary enrollment */
+    renewal = *e->txn.renewal_of && (prof->renewal || e->msg->type == SCEP_MSG_RENEWALREQ);
+    if (renewal) {
+        if (check_renewal(e) != APR_SUCCESS
+            || (prof->renewal_challenge && authorize(e) != APR_SUCCESS)) {
+            return;
+        }
+    }
+    else if (authorize(e) != APR_SUCCESS) {
+        return;
+    }
+    if (apply_policy(e, &plan) != APR_SUCCESS) {
+        return;
+    }
+    if (renewal && prof->renewal_keep_subject) {
+        keep_names(e, plan);
+    }
+    if (prof->manual_approval) {
+        hold(e, plan);
         return;
     }
     issue(e, plan);
+}
+
+/* CertPoll: the answer recorded for this transactionID, to the key that
+ * asked for it. */
+static void certpoll(enroll_t *e)
+{
+    apr_array_header_t *rows;
+    const char *signer_key;
+    int i;
+
+    if (open_store(e) != APR_SUCCESS
+        || scep_store_find_live(&rows, e->ctx, e->store, e->txn.ca, e->txn.tid) != APR_SUCCESS) {
+        return;
+    }
+    signer_key = scep_pubkey_fingerprint(e->ctx->pool, X509_get0_pubkey(e->msg->signer));
+    for (i = 0; i < rows->nelts; i++) {
+        scep_txn_t *t = &APR_ARRAY_IDX(rows, i, scep_txn_t);
+        if (!strcmp(t->key_fp, signer_key)
+            || (t->signer_fp && !strcmp(t->signer_fp, e->txn.signer_fp))) {
+            reply_stored(e, t);
+            return;
+        }
+    }
+    refuse(e, SCEP_FAIL_BADCERTID, rows->nelts
+           ? "this transaction belongs to another key"
+           : "no request with this transactionID is known");
+}
+
+/* The IssuerAndSerialNumber of GetCert and GetCRL; NULL if unreadable. */
+static PKCS7_ISSUER_AND_SERIAL *issuer_and_serial(enroll_t *e)
+{
+    const unsigned char *q = e->msg->payload;
+    PKCS7_ISSUER_AND_SERIAL *ias = d2i_PKCS7_ISSUER_AND_SERIAL(NULL, &q,
+                                                               (long)e->msg->payload_len);
+    ERR_clear_error();
+    if (!ias) {
+        refuse(e, SCEP_FAIL_BADREQUEST, "the envelope does not hold an IssuerAndSerialNumber");
+    }
+    return ias;
+}
+
+/* GetCert: any certificate this CA issued, to anyone who asks with a signed
+ * message (certificates are public; the reply is encrypted to the asker). */
+static void getcert(enroll_t *e)
+{
+    PKCS7_ISSUER_AND_SERIAL *ias = issuer_and_serial(e);
+    scep_cert_t *rec;
+    const char *serial;
+    apr_status_t rv;
+
+    if (!ias) {
+        return;
+    }
+    serial = scep_serial_hex(e->ctx->pool, ias->serial);
+    if (X509_NAME_cmp(ias->issuer, X509_get_subject_name(e->svc->ca->cert)) != 0) {
+        refuse(e, SCEP_FAIL_BADCERTID, "the issuer named is not this CA");
+    }
+    else if (open_store(e) != APR_SUCCESS) {
+        /* answered 503 */
+    }
+    else if ((rv = scep_store_cert_get(&rec, e->ctx, e->store, e->txn.ca, serial))
+             == APR_NOTFOUND) {
+        refuse(e, SCEP_FAIL_BADCERTID, apr_psprintf(e->ctx->pool, "no certificate with "
+               "serial %s was issued by this CA", serial));
+    }
+    else if (rv == APR_SUCCESS) {
+        scep_txn_t t;
+        memset(&t, 0, sizeof(t));
+        t.status = "ISSUED";
+        t.cert_der = rec->der;
+        reply_stored(e, &t);
+    }
+    PKCS7_ISSUER_AND_SERIAL_free(ias);
+}
+
+/* GetCRL: the CA's current CRL, whatever serial the request names (sscep
+ * names the CA certificate itself). */
+static void getcrl(enroll_t *e)
+{
+    PKCS7_ISSUER_AND_SERIAL *ias = issuer_and_serial(e);
+    unsigned char *der;
+    const unsigned char *q;
+    apr_size_t len;
+    X509_CRL *crl;
+
+    if (!ias) {
+        return;
+    }
+    PKCS7_ISSUER_AND_SERIAL_free(ias);
+    if (open_store(e) != APR_SUCCESS
+        || scep_op_current_crl(&der, &len, e->ctx, e->store, e->svc->ca,
+                               e->svc->crl_validity) != APR_SUCCESS) {
+        e->store = NULL;    /* answered 503 */
+        return;
+    }
+    q = der;
+    if (!(crl = scep_own_crl(e->ctx->pool, d2i_X509_CRL(NULL, &q, (long)len)))) {
+        refuse(e, SCEP_FAIL_BADREQUEST, "the CRL could not be read back");
+        return;
+    }
+    e->reply.status = SCEP_STATUS_SUCCESS;
+    e->reply.crl = crl;
 }
 
 static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
@@ -401,6 +643,9 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
         http_text(out, p, 400, apr_pstrcat(p, "Bad Request: ", err, NULL));
         return;
     }
+    /* polls and fetches are not enrollments: only these leave records */
+    e.is_enrollment = e.msg->type != SCEP_MSG_CERTPOLL && e.msg->type != SCEP_MSG_GETCERT
+                      && e.msg->type != SCEP_MSG_GETCRL;
     e.txn.ca = svc->ca->fingerprint;
     e.txn.tid = e.msg->tid_str;
     e.txn.msg_type = e.msg->type;
@@ -425,9 +670,11 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
                e.msg->md_nid == NID_undef ? "(unknown)" : OBJ_nid2sn(e.msg->md_nid),
                e.msg->md_nid == NID_md5 ? " (MD5 needs SCEPLegacyAlgorithms on)" : ""));
     }
-    else if (e.msg->type != SCEP_MSG_PKCSREQ) {
-        /* strict allow-list: anything not implemented is refused, never
-         * handled like a request we know */
+    else if (e.msg->type != SCEP_MSG_PKCSREQ && e.msg->type != SCEP_MSG_RENEWALREQ
+             && e.msg->type != SCEP_MSG_CERTPOLL && e.msg->type != SCEP_MSG_GETCERT
+             && e.msg->type != SCEP_MSG_GETCRL) {
+        /* strict allow-list: anything else (UpdateReq, CertRep, ...) is
+         * refused, never handled like a request we know */
         refuse(&e, SCEP_FAIL_BADREQUEST,
                apr_psprintf(p, "messageType %s is not supported here", e.msg->type_str));
     }
@@ -435,11 +682,20 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
                               svc->profile->allow_legacy) != APR_SUCCESS) {
         refuse(&e, fail, err);
     }
+    else if (e.msg->type == SCEP_MSG_CERTPOLL) {
+        certpoll(&e);
+    }
+    else if (e.msg->type == SCEP_MSG_GETCERT) {
+        getcert(&e);
+    }
+    else if (e.msg->type == SCEP_MSG_GETCRL) {
+        getcrl(&e);
+    }
     else {
         pkcsreq(&e);
     }
 
-    if (e.reply.status != SCEP_STATUS_FAILURE && !e.reply.issued) {
+    if (e.reply.status == SCEP_STATUS_SUCCESS && !e.reply.issued && !e.reply.crl) {
         /* no store: nothing may be issued without a record */
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00209)
                  "the enrollment database is unavailable; transaction %s not served",
@@ -460,6 +716,58 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
     out->len = rep_len;
 }
 
+apr_status_t scep_op_current_crl(unsigned char **pder, apr_size_t *plen,
+                                 scep_ctx_t *ctx, scep_store_t *st,
+                                 const scep_ca_t *ca, apr_int64_t validity)
+{
+    apr_pool_t *p = ctx->pool;
+    scep_crl_rec_t *latest = NULL, rec;
+    apr_array_header_t *revoked;
+    apr_int64_t count = 0, now = (apr_int64_t)apr_time_sec(apr_time_now());
+    const char *err = "";
+    unsigned char *der;
+    apr_size_t len;
+    apr_status_t rv;
+    int attempt;
+
+    for (attempt = 0; attempt < 3; attempt++) {
+        rv = scep_store_crl_latest(&latest, &count, ctx, st, ca->fingerprint);
+        if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {
+            return rv;
+        }
+        if (rv == APR_SUCCESS && latest->revoked_count == count
+            && now < latest->this_update + validity / 2) {
+            return scep_b64_decode(pder, plen, p, latest->der, strlen(latest->der));
+        }
+        if ((rv = scep_store_revoked(&revoked, ctx, st, ca->fingerprint)) != APR_SUCCESS) {
+            return rv;
+        }
+        rec.number = latest ? latest->number + 1 : 1;
+        rec.this_update = now;
+        rec.next_update = now + validity;
+        rec.revoked_count = revoked->nelts;
+        if (scep_crl_build(&der, &len, &err, p, ca, revoked, rec.number, validity, NULL)
+            != APR_SUCCESS) {
+            SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00212) "cannot build the CRL: %s", err);
+            return APR_EGENERAL;
+        }
+        rec.der = scep_b64_encode(p, der, len);
+        rv = scep_store_crl_insert(ctx, st, ca->fingerprint, &rec);
+        if (rv == APR_SUCCESS) {
+            SCEP_LOG(ctx, SCEP_LOG_INFO, 0, SCEPLOGNO(00213)
+                     "CRL number %" APR_INT64_T_FMT " built with %d revoked certificates",
+                     rec.number, revoked->nelts);
+            *pder = der;
+            *plen = len;
+            return APR_SUCCESS;
+        }
+        /* another request or node stored this number first: use theirs */
+        latest = NULL;
+    }
+    SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00214) "cannot store a new CRL");
+    return SCEP_EDB;
+}
+
 void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc,
                     const scep_http_in_t *in, scep_http_out_t *out)
 {
@@ -473,8 +781,9 @@ void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc,
         }
         out->status = 200;
         out->content_type = CT_TEXT;
-        out->body = (const unsigned char *)svc->ca->caps;
-        out->len = strlen(svc->ca->caps);
+        out->body = (const unsigned char *)(svc->profile->renewal ? svc->ca->caps_renewal
+                                                                   : svc->ca->caps);
+        out->len = strlen((const char *)out->body);
     }
     else if (op && !strcasecmp(op, "GetCACert")) {
         if (in->is_post) {

@@ -19,6 +19,11 @@ typedef struct scep_profile_t {
     apr_size_t challenge_len;
     int allow_legacy;                  /**< single DES and MD5 */
     const scep_policy_t *policy;       /**< what certificates contain */
+    int manual_approval;               /**< PENDING until an administrator decides */
+    int renewal;                       /**< renewal by a certificate we issued */
+    apr_int64_t renewal_window;        /**< seconds before expiry; 0 = any time */
+    int renewal_challenge;             /**< renewals need the challenge too */
+    int renewal_keep_subject;          /**< renewed certificate keeps subject and SANs */
     apr_hash_t *templates;             /**< Microsoft template name -> profile name */
     apr_hash_t *named;                 /**< profile name -> const scep_policy_t * */
 } scep_profile_t;
@@ -32,6 +37,7 @@ typedef struct scep_service_t {
     const scep_profile_t *profile;
     scep_store_open_fn *open_store;
     void *store_baton;
+    apr_int64_t crl_validity;          /**< seconds from thisUpdate to nextUpdate */
     scep_eval_fn *eval;                /**< evaluates the profile's expressions */
     void *eval_baton;
 } scep_service_t;
@@ -51,6 +57,15 @@ typedef struct scep_http_out_t {
     const unsigned char *body;
     apr_size_t len;
 } scep_http_out_t;
+
+/**
+ * The CA's current CRL: the newest stored one while it lists every
+ * revocation and is younger than half its validity, else a new one (number
+ * + 1), built once per change even with several nodes (the number is unique).
+ */
+apr_status_t scep_op_current_crl(unsigned char **pder, apr_size_t *plen,
+                                 scep_ctx_t *ctx, scep_store_t *st,
+                                 const scep_ca_t *ca, apr_int64_t validity);
 
 /** Answer one SCEP HTTP request. Always fills *out. */
 void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc,

@@ -31,6 +31,8 @@ OWN(crl, X509_CRL, X509_CRL_free)
 OWN(cms, CMS_ContentInfo, CMS_ContentInfo_free)
 OWN(obj, ASN1_OBJECT, ASN1_OBJECT_free)
 OWN(string, ASN1_STRING, ASN1_STRING_free)
+OWN(name, X509_NAME, X509_NAME_free)
+OWN(general_names, GENERAL_NAMES, GENERAL_NAMES_free)
 
 static apr_status_t x509_stack_cleanup(void *data)
 {

@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include <openssl/evp.h>
 #include <openssl/cms.h>
+#include <openssl/x509v3.h>
 #include "scep.h"
 
 /* Hand an object to a pool: it is freed when the pool is cleared. */
@@ -19,6 +20,8 @@ CMS_ContentInfo *scep_own_cms(apr_pool_t *p, CMS_ContentInfo *c);
 STACK_OF(X509) *scep_own_x509_stack(apr_pool_t *p, STACK_OF(X509) *s);
 ASN1_OBJECT *scep_own_obj(apr_pool_t *p, ASN1_OBJECT *o);
 ASN1_STRING *scep_own_string(apr_pool_t *p, ASN1_STRING *s);
+X509_NAME *scep_own_name(apr_pool_t *p, X509_NAME *n);
+GENERAL_NAMES *scep_own_general_names(apr_pool_t *p, GENERAL_NAMES *g);
 
 /** Drain the thread's OpenSSL error queue into one string ("" if empty). */
 const char *scep_ossl_errors(apr_pool_t *p);

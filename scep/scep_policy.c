@@ -481,6 +481,33 @@ const char *scep_policy_requested_template(apr_pool_t *p, X509_REQ *csr)
     return name;
 }
 
+apr_status_t scep_policy_plan(scep_cert_plan_t **pplan, const char **prefusal,
+                              apr_pool_t *p, const scep_policy_t *pol, X509_REQ *csr)
+{
+    scep_cert_plan_t *plan = apr_pcalloc(p, sizeof(*plan));
+    apply_t a;
+
+    memset(&a, 0, sizeof(a));
+    a.p = p;
+    a.pol = pol;
+    plan->policy = pol;
+    plan->pubkey = X509_REQ_get0_pubkey(csr);
+    if (!plan->pubkey || check_key(&a, plan->pubkey) != APR_SUCCESS) {
+        *prefusal = a.refusal ? a.refusal : "the request's public key is unreadable";
+        return SCEP_EFAILURE;
+    }
+    plan->key_usage = EVP_PKEY_get_base_id(plan->pubkey) == EVP_PKEY_RSA
+                      ? pol->key_usage : pol->key_usage_ec;
+    plan->eku = pol->eku;
+    plan->template_name = scep_policy_requested_template(p, csr);
+    plan->md = EVP_get_digestbynid(pol->md_nid);
+    plan->validity = pol->validity;
+    plan->backdate = pol->backdate;
+    plan->cap_at_ca = pol->cap_at_ca;
+    *pplan = plan;
+    return APR_SUCCESS;
+}
+
 apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
                                apr_pool_t *p, const scep_policy_t *pol,
                                X509_REQ *csr, scep_eval_fn *eval, void *baton)

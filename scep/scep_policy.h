@@ -125,6 +125,14 @@ apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
                                apr_pool_t *p, const scep_policy_t *pol,
                                X509_REQ *csr, scep_eval_fn *eval, void *baton);
 
+/**
+ * The parts of a plan that come from the policy alone (key, usages,
+ * validity, digest): for issuing a held request whose subject and SANs were
+ * decided when it arrived. The key is checked against the policy again.
+ */
+apr_status_t scep_policy_plan(scep_cert_plan_t **pplan, const char **prefusal,
+                              apr_pool_t *p, const scep_policy_t *pol, X509_REQ *csr);
+
 /** The Microsoft certificate template name a request carries (1.3.6.1.4.1.311.20.2),
  *  NULL if none. */
 const char *scep_policy_requested_template(apr_pool_t *p, X509_REQ *csr);

@@ -1,24 +1,62 @@
 /* mod_scep core: records through apr_dbd. SQL lives here and only here. */
+#include <stdlib.h>
 #include <apr_strings.h>
 
 #include "scep_store.h"
+#include "scep_crl.h"
 
 #define TXN_COLUMNS "ca, transaction_id, message_type, status, dedup_key, key_fp, " \
     "signer_fp, signer_cert, csr, subject, renewal_of, profile, client_addr, serial, " \
-    "fail_info, fail_text, created_at, updated_at"
-#define TXN_VALUES "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s"
+    "fail_info, fail_text, plan_subject, plan_san, created_at, updated_at"
+#define TXN_VALUES "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, " \
+    "%s, %s, %s, %s"
+/* what the read-back functions select, in this order (see read_txn) */
+#define TXN_READ "t.id, t.ca, t.transaction_id, t.message_type, t.status, t.dedup_key, " \
+    "t.key_fp, t.signer_fp, t.csr, t.subject, t.renewal_of, t.profile, t.client_addr, " \
+    "t.serial, t.fail_info, t.fail_text, t.plan_subject, t.plan_san, t.decided_by, " \
+    "t.decided_at, t.created_at, c.der " \
+    "FROM scep_transactions t LEFT JOIN scep_certificates c " \
+    "ON c.ca = t.ca AND c.serial = t.serial "
 
 const scep_sql_t scep_store_sql[] = {
     { "scep_txn_find_live",
-      "SELECT t.status, t.dedup_key, t.key_fp, t.serial, c.der "
-      "FROM scep_transactions t LEFT JOIN scep_certificates c "
-      "ON c.ca = t.ca AND c.serial = t.serial "
+      "SELECT " TXN_READ
       "WHERE t.ca = %s AND t.transaction_id = %s AND t.dedup_key IS NOT NULL" },
+    { "scep_txn_get", "SELECT " TXN_READ "WHERE t.id = %s" },
+    { "scep_txn_list_all",
+      "SELECT " TXN_READ "WHERE t.ca = %s ORDER BY t.id DESC LIMIT %s" },
+    { "scep_txn_list_status",
+      "SELECT " TXN_READ "WHERE t.ca = %s AND t.status = %s ORDER BY t.id DESC LIMIT %s" },
     { "scep_txn_insert",
       "INSERT INTO scep_transactions (" TXN_COLUMNS ") VALUES (" TXN_VALUES ")" },
+    /* conditional: only a PENDING row can be decided, and only once */
+    { "scep_txn_approve",
+      "UPDATE scep_transactions SET status = 'ISSUED', serial = %s, decided_by = %s, "
+      "decided_at = %s, updated_at = %s WHERE id = %s AND status = 'PENDING'" },
+    { "scep_txn_reject",
+      "UPDATE scep_transactions SET status = 'REJECTED', fail_info = 2, fail_text = %s, "
+      "decided_by = %s, decided_at = %s, updated_at = %s "
+      "WHERE id = %s AND status = 'PENDING'" },
     { "scep_cert_insert",
       "INSERT INTO scep_certificates (ca, serial, subject, not_before, not_after, "
       "der, issued_at) VALUES (%s, %s, %s, %s, %s, %s, %s)" },
+    { "scep_cert_get",
+      "SELECT serial, subject, not_before, not_after, der, revoked_at, revocation_reason "
+      "FROM scep_certificates WHERE ca = %s AND serial = %s" },
+    { "scep_cert_revoke",
+      "UPDATE scep_certificates SET revoked_at = %s, revocation_reason = %s "
+      "WHERE ca = %s AND serial = %s AND revoked_at IS NULL" },
+    { "scep_cert_revoked",
+      "SELECT serial, revoked_at, revocation_reason FROM scep_certificates "
+      "WHERE ca = %s AND revoked_at IS NOT NULL" },
+    { "scep_cert_revoked_count",
+      "SELECT COUNT(*) FROM scep_certificates WHERE ca = %s AND revoked_at IS NOT NULL" },
+    { "scep_crl_latest",
+      "SELECT number, this_update, next_update, revoked_count, der FROM scep_crls "
+      "WHERE ca = %s ORDER BY number DESC LIMIT 1" },
+    { "scep_crl_insert",
+      "INSERT INTO scep_crls (ca, number, this_update, next_update, revoked_count, der) "
+      "VALUES (%s, %s, %s, %s, %s, %s)" },
     { NULL, NULL }
 };
 
@@ -39,131 +77,402 @@ static const char *num(apr_pool_t *p, apr_int64_t v)
     return apr_psprintf(p, "%" APR_INT64_T_FMT, v);
 }
 
-static apr_status_t insert_txn(scep_ctx_t *ctx, scep_store_t *st,
-                               const scep_txn_t *t)
+static const char *now_str(apr_pool_t *p)
 {
-    apr_dbd_prepared_t *s = stmt(ctx, st, "scep_txn_insert");
-    apr_pool_t *p = ctx->pool;
-    const char *now = num(p, (apr_int64_t)apr_time_sec(apr_time_now()));
+    return num(p, (apr_int64_t)apr_time_sec(apr_time_now()));
+}
+
+static apr_int64_t to_i64(const char *s)
+{
+    return s && *s ? apr_atoi64(s) : 0;
+}
+
+static const char *dup_entry(apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row, int col)
+{
+    const char *v = apr_dbd_get_entry(st->driver, row, col);
+    return v ? apr_pstrdup(p, v) : NULL;
+}
+
+/* Run a prepared write; *pnrows gets the affected rows. */
+static apr_status_t exec(scep_ctx_t *ctx, scep_store_t *st, const char *label,
+                         int *pnrows, int nargs, const char **args)
+{
+    apr_dbd_prepared_t *s = stmt(ctx, st, label);
     int nrows = 0, err;
 
     if (!s) {
         return SCEP_EDB;
     }
-    err = apr_dbd_pvquery(st->driver, p, st->handle, &nrows, s,
-                          t->ca, t->tid, num(p, t->msg_type), t->status,
-                          t->dedup_key, t->key_fp, t->signer_fp, t->signer_cert,
-                          t->csr, t->subject, t->renewal_of, t->profile,
-                          t->client_addr, t->serial,
-                          t->fail_info >= 0 ? num(p, t->fail_info) : NULL,
-                          t->fail_text, now, now);
+    err = apr_dbd_pquery(st->driver, ctx->pool, st->handle, &nrows, s, nargs, args);
     if (err) {
-        SCEP_LOG(ctx, SCEP_LOG_DEBUG, 0, SCEPLOGNO(00102)
-                 "insert into scep_transactions failed: %s",
+        SCEP_LOG(ctx, SCEP_LOG_DEBUG, 0, SCEPLOGNO(00102) "%s failed: %s", label,
                  apr_dbd_error(st->driver, st->handle, err));
         return SCEP_EDB;
+    }
+    if (pnrows) {
+        *pnrows = nrows;
     }
     return APR_SUCCESS;
 }
 
-apr_status_t scep_store_find_live(apr_array_header_t **prows, scep_ctx_t *ctx,
-                                  scep_store_t *st, const char *ca,
-                                  const char *tid)
+/* Run a prepared select; rows are read to the end so the result is freed. */
+typedef void row_fn(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row);
+
+static apr_status_t select_rows(scep_ctx_t *ctx, scep_store_t *st, const char *label,
+                                int nargs, const char **args, row_fn *fn, void *baton)
 {
-    apr_dbd_prepared_t *s = stmt(ctx, st, "scep_txn_find_live");
+    apr_dbd_prepared_t *s = stmt(ctx, st, label);
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    apr_array_header_t *rows;
-    apr_pool_t *p = ctx->pool;
     int err;
 
     if (!s) {
         return SCEP_EDB;
     }
-    err = apr_dbd_pvselect(st->driver, p, st->handle, &res, s, 0, ca, tid);
+    err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s, 0, nargs, args);
     if (err) {
-        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00103)
-                 "looking up transaction %s failed: %s", tid,
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00103) "%s failed: %s", label,
                  apr_dbd_error(st->driver, st->handle, err));
         return SCEP_EDB;
     }
-    rows = apr_array_make(p, 2, sizeof(scep_live_t));
-    /* read to the end (-1) so the result set is released */
-    while (apr_dbd_get_row(st->driver, p, res, &row, -1) == 0) {
-        scep_live_t *l = apr_array_push(rows);
-        l->status = apr_pstrdup(p, apr_dbd_get_entry(st->driver, row, 0));
-        l->dedup_key = apr_pstrdup(p, apr_dbd_get_entry(st->driver, row, 1));
-        l->key_fp = apr_pstrdup(p, apr_dbd_get_entry(st->driver, row, 2));
-        l->serial = apr_pstrdup(p, apr_dbd_get_entry(st->driver, row, 3));
-        l->cert_der = apr_pstrdup(p, apr_dbd_get_entry(st->driver, row, 4));
+    while (apr_dbd_get_row(st->driver, ctx->pool, res, &row, -1) == 0) {
+        fn(baton, ctx->pool, st, row);
     }
-    *prows = rows;
     return APR_SUCCESS;
 }
 
-apr_status_t scep_store_record_issued(scep_ctx_t *ctx, scep_store_t *st,
-                                      const scep_txn_t *txn,
-                                      const scep_cert_t *cert)
+static void read_txn(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
 {
-    apr_dbd_prepared_t *s = stmt(ctx, st, "scep_cert_insert");
-    apr_dbd_transaction_t *trans = NULL;
-    apr_pool_t *p = ctx->pool;
-    apr_status_t rv = SCEP_EDB;
-    int nrows = 0, err;
-    const char *now = num(p, (apr_int64_t)apr_time_sec(apr_time_now()));
+    scep_txn_t *t = apr_array_push(baton);
+    const char *fi;
 
-    if (!s) {
-        return SCEP_EDB;
+    t->id = dup_entry(p, st, row, 0);
+    t->ca = dup_entry(p, st, row, 1);
+    t->tid = dup_entry(p, st, row, 2);
+    t->msg_type = (int)to_i64(apr_dbd_get_entry(st->driver, row, 3));
+    t->status = dup_entry(p, st, row, 4);
+    t->dedup_key = dup_entry(p, st, row, 5);
+    t->key_fp = dup_entry(p, st, row, 6);
+    t->signer_fp = dup_entry(p, st, row, 7);
+    t->csr = dup_entry(p, st, row, 8);
+    t->subject = dup_entry(p, st, row, 9);
+    t->renewal_of = dup_entry(p, st, row, 10);
+    t->profile = dup_entry(p, st, row, 11);
+    t->client_addr = dup_entry(p, st, row, 12);
+    t->serial = dup_entry(p, st, row, 13);
+    fi = apr_dbd_get_entry(st->driver, row, 14);
+    t->fail_info = fi && *fi ? atoi(fi) : -1;
+    t->fail_text = dup_entry(p, st, row, 15);
+    t->plan_subject = dup_entry(p, st, row, 16);
+    t->plan_san = dup_entry(p, st, row, 17);
+    t->decided_by = dup_entry(p, st, row, 18);
+    t->decided_at = to_i64(apr_dbd_get_entry(st->driver, row, 19));
+    t->created_at = to_i64(apr_dbd_get_entry(st->driver, row, 20));
+    t->cert_der = dup_entry(p, st, row, 21);
+}
+
+static apr_status_t insert_txn(scep_ctx_t *ctx, scep_store_t *st, const scep_txn_t *t)
+{
+    apr_pool_t *p = ctx->pool;
+    const char *now = now_str(p);
+    const char *args[] = {
+        t->ca, t->tid, num(p, t->msg_type), t->status, t->dedup_key, t->key_fp,
+        t->signer_fp, t->signer_cert, t->csr, t->subject, t->renewal_of, t->profile,
+        t->client_addr, t->serial, t->fail_info >= 0 ? num(p, t->fail_info) : NULL,
+        t->fail_text, t->plan_subject, t->plan_san, now, now
+    };
+    return exec(ctx, st, "scep_txn_insert", NULL, 20, args);
+}
+
+static apr_status_t insert_cert(scep_ctx_t *ctx, scep_store_t *st, const scep_cert_t *c)
+{
+    apr_pool_t *p = ctx->pool;
+    const char *args[] = {
+        c->ca, c->serial, c->subject, num(p, c->not_before), num(p, c->not_after),
+        c->der, now_str(p)
+    };
+    return exec(ctx, st, "scep_cert_insert", NULL, 7, args);
+}
+
+apr_status_t scep_store_find_live(apr_array_header_t **prows, scep_ctx_t *ctx,
+                                  scep_store_t *st, const char *ca, const char *tid)
+{
+    apr_array_header_t *rows = apr_array_make(ctx->pool, 2, sizeof(scep_txn_t));
+    const char *args[] = { ca, tid };
+    apr_status_t rv = select_rows(ctx, st, "scep_txn_find_live", 2, args, read_txn, rows);
+
+    if (rv == APR_SUCCESS) {
+        *prows = rows;
     }
-    err = apr_dbd_transaction_start(st->driver, p, st->handle, &trans);
+    return rv;
+}
+
+/* Run body() inside a database transaction; roll back unless it succeeds. */
+typedef apr_status_t txn_body_fn(scep_ctx_t *ctx, scep_store_t *st, const void *a,
+                                 const void *b);
+
+static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_fn *body,
+                                   const void *a, const void *b)
+{
+    apr_dbd_transaction_t *trans = NULL;
+    apr_status_t rv;
+    int err = apr_dbd_transaction_start(st->driver, ctx->pool, st->handle, &trans);
+
     if (err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00104)
                  "cannot start a database transaction: %s",
                  apr_dbd_error(st->driver, st->handle, err));
         return SCEP_EDB;
     }
-    err = apr_dbd_pvquery(st->driver, p, st->handle, &nrows, s,
-                          cert->ca, cert->serial, cert->subject,
-                          num(p, cert->not_before), num(p, cert->not_after),
-                          cert->der, now);
-    if (err) {
-        SCEP_LOG(ctx, SCEP_LOG_DEBUG, 0, SCEPLOGNO(00105)
-                 "insert into scep_certificates failed: %s",
-                 apr_dbd_error(st->driver, st->handle, err));
-        goto leave;
-    }
-    if (insert_txn(ctx, st, txn) != APR_SUCCESS) {
-        goto leave;
-    }
-    rv = APR_SUCCESS;
-leave:
+    rv = body(ctx, st, a, b);
     if (rv != APR_SUCCESS) {
         apr_dbd_transaction_mode_set(st->driver, trans, APR_DBD_TRANSACTION_ROLLBACK);
     }
-    err = apr_dbd_transaction_end(st->driver, p, trans);
+    err = apr_dbd_transaction_end(st->driver, ctx->pool, trans);
     if (rv == APR_SUCCESS && err) {
-        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00106)
-                 "commit of certificate %s failed: %s", cert->serial,
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00106) "commit failed: %s",
                  apr_dbd_error(st->driver, st->handle, err));
         rv = SCEP_EDB;
     }
-    if (rv != APR_SUCCESS && txn->dedup_key) {
-        /* Did an identical request commit first? Then that is the answer. */
-        apr_array_header_t *rows;
-        int i;
-        if (scep_store_find_live(&rows, ctx, st, txn->ca, txn->tid) == APR_SUCCESS) {
-            for (i = 0; i < rows->nelts; i++) {
-                if (!strcmp(APR_ARRAY_IDX(rows, i, scep_live_t).dedup_key, txn->dedup_key)) {
-                    return SCEP_ECONFLICT;
-                }
-            }
+    return rv;
+}
+
+static apr_status_t issued_body(scep_ctx_t *ctx, scep_store_t *st, const void *a,
+                                const void *b)
+{
+    apr_status_t rv = insert_cert(ctx, st, b);
+    return rv == APR_SUCCESS ? insert_txn(ctx, st, a) : rv;
+}
+
+/* After a failed write: did an identical request commit first? */
+static apr_status_t conflict_or(apr_status_t rv, scep_ctx_t *ctx, scep_store_t *st,
+                                const scep_txn_t *txn)
+{
+    apr_array_header_t *rows;
+    int i;
+
+    if (rv == APR_SUCCESS || !txn->dedup_key
+        || scep_store_find_live(&rows, ctx, st, txn->ca, txn->tid) != APR_SUCCESS) {
+        return rv;
+    }
+    for (i = 0; i < rows->nelts; i++) {
+        const char *k = APR_ARRAY_IDX(rows, i, scep_txn_t).dedup_key;
+        if (k && !strcmp(k, txn->dedup_key)) {
+            return SCEP_ECONFLICT;
         }
     }
     return rv;
+}
+
+apr_status_t scep_store_record_issued(scep_ctx_t *ctx, scep_store_t *st,
+                                      const scep_txn_t *txn, const scep_cert_t *cert)
+{
+    return conflict_or(in_transaction(ctx, st, issued_body, txn, cert), ctx, st, txn);
+}
+
+apr_status_t scep_store_record_pending(scep_ctx_t *ctx, scep_store_t *st,
+                                       const scep_txn_t *txn)
+{
+    return conflict_or(insert_txn(ctx, st, txn), ctx, st, txn);
 }
 
 apr_status_t scep_store_record_rejected(scep_ctx_t *ctx, scep_store_t *st,
                                         const scep_txn_t *txn)
 {
     return insert_txn(ctx, st, txn);
+}
+
+apr_status_t scep_store_txn_get(scep_txn_t **ptxn, scep_ctx_t *ctx, scep_store_t *st,
+                                const char *id)
+{
+    apr_array_header_t *rows = apr_array_make(ctx->pool, 1, sizeof(scep_txn_t));
+    const char *args[] = { id };
+    apr_status_t rv = select_rows(ctx, st, "scep_txn_get", 1, args, read_txn, rows);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (rows->nelts == 0) {
+        return APR_NOTFOUND;
+    }
+    *ptxn = &APR_ARRAY_IDX(rows, 0, scep_txn_t);
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_store_txn_list(apr_array_header_t **prows, scep_ctx_t *ctx,
+                                 scep_store_t *st, const char *ca, const char *status,
+                                 int limit)
+{
+    apr_array_header_t *rows = apr_array_make(ctx->pool, 16, sizeof(scep_txn_t));
+    const char *lim = num(ctx->pool, limit);
+    const char *all[] = { ca, lim };
+    const char *by_status[] = { ca, status, lim };
+    apr_status_t rv = status
+        ? select_rows(ctx, st, "scep_txn_list_status", 3, by_status, read_txn, rows)
+        : select_rows(ctx, st, "scep_txn_list_all", 2, all, read_txn, rows);
+
+    if (rv == APR_SUCCESS) {
+        *prows = rows;
+    }
+    return rv;
+}
+
+typedef struct decide_t {
+    const char *id, *by, *why;
+} decide_t;
+
+static apr_status_t approve_body(scep_ctx_t *ctx, scep_store_t *st, const void *a,
+                                 const void *b)
+{
+    const decide_t *d = a;
+    const scep_cert_t *cert = b;
+    const char *now = now_str(ctx->pool);
+    const char *args[] = { cert->serial, d->by, now, now, d->id };
+    int nrows = 0;
+    apr_status_t rv = exec(ctx, st, "scep_txn_approve", &nrows, 5, args);
+
+    if (rv == APR_SUCCESS && nrows != 1) {
+        return SCEP_ECONFLICT;      /* decided meanwhile: write nothing */
+    }
+    return rv == APR_SUCCESS ? insert_cert(ctx, st, cert) : rv;
+}
+
+apr_status_t scep_store_approve(scep_ctx_t *ctx, scep_store_t *st, const char *id,
+                                const char *by, const scep_cert_t *cert)
+{
+    decide_t d = { id, by, NULL };
+    return in_transaction(ctx, st, approve_body, &d, cert);
+}
+
+apr_status_t scep_store_reject(scep_ctx_t *ctx, scep_store_t *st, const char *id,
+                               const char *by, const char *why)
+{
+    const char *now = now_str(ctx->pool);
+    const char *args[] = { why, by, now, now, id };
+    int nrows = 0;
+    apr_status_t rv = exec(ctx, st, "scep_txn_reject", &nrows, 5, args);
+
+    return rv == APR_SUCCESS && nrows != 1 ? SCEP_ECONFLICT : rv;
+}
+
+static void read_cert(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
+{
+    scep_cert_t *c = apr_array_push(baton);
+    const char *reason;
+
+    c->serial = dup_entry(p, st, row, 0);
+    c->subject = dup_entry(p, st, row, 1);
+    c->not_before = to_i64(apr_dbd_get_entry(st->driver, row, 2));
+    c->not_after = to_i64(apr_dbd_get_entry(st->driver, row, 3));
+    c->der = dup_entry(p, st, row, 4);
+    c->revoked_at = to_i64(apr_dbd_get_entry(st->driver, row, 5));
+    reason = apr_dbd_get_entry(st->driver, row, 6);
+    c->reason = reason && *reason ? atoi(reason) : -1;
+}
+
+apr_status_t scep_store_cert_get(scep_cert_t **pcert, scep_ctx_t *ctx, scep_store_t *st,
+                                 const char *ca, const char *serial)
+{
+    apr_array_header_t *rows = apr_array_make(ctx->pool, 1, sizeof(scep_cert_t));
+    const char *args[] = { ca, serial };
+    apr_status_t rv = select_rows(ctx, st, "scep_cert_get", 2, args, read_cert, rows);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (rows->nelts == 0) {
+        return APR_NOTFOUND;
+    }
+    *pcert = &APR_ARRAY_IDX(rows, 0, scep_cert_t);
+    (*pcert)->ca = ca;
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_store_cert_revoke(scep_ctx_t *ctx, scep_store_t *st, const char *ca,
+                                    const char *serial, int reason)
+{
+    scep_cert_t *c;
+    const char *args[] = { now_str(ctx->pool), num(ctx->pool, reason), ca, serial };
+    int nrows = 0;
+    apr_status_t rv = exec(ctx, st, "scep_cert_revoke", &nrows, 4, args);
+
+    if (rv == APR_SUCCESS && nrows != 1) {
+        rv = scep_store_cert_get(&c, ctx, st, ca, serial);
+        return rv == APR_SUCCESS ? SCEP_ECONFLICT : rv;
+    }
+    return rv;
+}
+
+static void read_revoked(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
+{
+    scep_revoked_t *r = apr_array_push(baton);
+    const char *reason = apr_dbd_get_entry(st->driver, row, 2);
+
+    r->serial = dup_entry(p, st, row, 0);
+    r->revoked_at = to_i64(apr_dbd_get_entry(st->driver, row, 1));
+    r->reason = reason && *reason ? atoi(reason) : -1;
+}
+
+apr_status_t scep_store_revoked(apr_array_header_t **prows, scep_ctx_t *ctx,
+                                scep_store_t *st, const char *ca)
+{
+    apr_array_header_t *rows = apr_array_make(ctx->pool, 16, sizeof(scep_revoked_t));
+    const char *args[] = { ca };
+    apr_status_t rv = select_rows(ctx, st, "scep_cert_revoked", 1, args, read_revoked, rows);
+
+    if (rv == APR_SUCCESS) {
+        *prows = rows;
+    }
+    return rv;
+}
+
+static void read_count(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
+{
+    *(apr_int64_t *)baton = to_i64(apr_dbd_get_entry(st->driver, row, 0));
+}
+
+static void read_crl(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
+{
+    scep_crl_rec_t *c = apr_array_push(baton);
+
+    c->number = to_i64(apr_dbd_get_entry(st->driver, row, 0));
+    c->this_update = to_i64(apr_dbd_get_entry(st->driver, row, 1));
+    c->next_update = to_i64(apr_dbd_get_entry(st->driver, row, 2));
+    c->revoked_count = to_i64(apr_dbd_get_entry(st->driver, row, 3));
+    c->der = dup_entry(p, st, row, 4);
+}
+
+apr_status_t scep_store_crl_latest(scep_crl_rec_t **pcrl, apr_int64_t *prevoked,
+                                   scep_ctx_t *ctx, scep_store_t *st, const char *ca)
+{
+    apr_array_header_t *rows = apr_array_make(ctx->pool, 1, sizeof(scep_crl_rec_t));
+    const char *args[] = { ca };
+    apr_status_t rv;
+
+    *prevoked = 0;
+    rv = select_rows(ctx, st, "scep_cert_revoked_count", 1, args, read_count, prevoked);
+    if (rv == APR_SUCCESS) {
+        rv = select_rows(ctx, st, "scep_crl_latest", 1, args, read_crl, rows);
+    }
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (rows->nelts == 0) {
+        return APR_NOTFOUND;
+    }
+    *pcrl = &APR_ARRAY_IDX(rows, 0, scep_crl_rec_t);
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_store_crl_insert(scep_ctx_t *ctx, scep_store_t *st, const char *ca,
+                                   const scep_crl_rec_t *crl)
+{
+    apr_pool_t *p = ctx->pool;
+    const char *args[] = {
+        ca, num(p, crl->number), num(p, crl->this_update), num(p, crl->next_update),
+        num(p, crl->revoked_count), crl->der
+    };
+    /* the primary key (ca, number) turns a concurrent build into a conflict */
+    return exec(ctx, st, "scep_crl_insert", NULL, 6, args) == APR_SUCCESS
+           ? APR_SUCCESS : SCEP_ECONFLICT;
 }

@@ -25,13 +25,14 @@ typedef struct scep_store_t {
     apr_hash_t *prepared;
 } scep_store_t;
 
-/** One row of scep_transactions, as written. */
+/** One row of scep_transactions. */
 typedef struct scep_txn_t {
+    const char *id;              /* set when read back */
     const char *ca;
     const char *tid;
     int msg_type;
     const char *status;          /* PENDING, ISSUED, REJECTED */
-    const char *dedup_key;       /* NULL for REJECTED rows */
+    const char *dedup_key;       /* NULL for automatic refusals: a retry is a new request */
     const char *key_fp;
     const char *signer_fp;
     const char *signer_cert;     /* base64 DER */
@@ -43,6 +44,12 @@ typedef struct scep_txn_t {
     const char *serial;
     int fail_info;               /* -1 when none */
     const char *fail_text;
+    const char *plan_subject;    /* PENDING: base64 DER of the subject the profile decided */
+    const char *plan_san;        /* PENDING: base64 DER of the subjectAltNames, or NULL */
+    const char *decided_by;      /* manual decisions: who */
+    apr_int64_t decided_at;
+    apr_int64_t created_at;
+    const char *cert_der;        /* read back: the issued certificate, base64 */
 } scep_txn_t;
 
 /** One row of scep_certificates. */
@@ -53,32 +60,79 @@ typedef struct scep_cert_t {
     apr_int64_t not_before;
     apr_int64_t not_after;
     const char *der;             /* base64 */
+    apr_int64_t revoked_at;      /* 0 = not revoked */
+    int reason;                  /* -1 = none */
 } scep_cert_t;
 
-/** A live (ISSUED or PENDING) transaction found by transactionID. */
-typedef struct scep_live_t {
-    const char *status;
-    const char *dedup_key;
-    const char *key_fp;
-    const char *serial;
-    const char *cert_der;        /* base64, NULL if not issued */
-} scep_live_t;
+/** A stored CRL. */
+typedef struct scep_crl_rec_t {
+    apr_int64_t number;
+    apr_int64_t this_update;
+    apr_int64_t next_update;
+    apr_int64_t revoked_count;
+    const char *der;             /* base64 */
+} scep_crl_rec_t;
 
-/** Live transactions with this CA and transactionID (array of scep_live_t). */
-apr_status_t scep_store_find_live(apr_array_header_t **prows, scep_ctx_t *ctx,
-                                  scep_store_t *st, const char *ca,
-                                  const char *tid);
+/** Transactions with this CA and transactionID that have an answer to
+ *  repeat: issued, pending, or rejected by an administrator. */
+apr_status_t scep_store_find_live(apr_array_header_t **prows /* scep_txn_t */,
+                                  scep_ctx_t *ctx, scep_store_t *st,
+                                  const char *ca, const char *tid);
 
-/**
- * Record an issued certificate and its transaction in one database
- * transaction. SCEP_ECONFLICT: an identical request committed first.
- */
+/** Record an issued certificate and its transaction in one database
+ *  transaction. SCEP_ECONFLICT: an identical request committed first. */
 apr_status_t scep_store_record_issued(scep_ctx_t *ctx, scep_store_t *st,
                                       const scep_txn_t *txn,
                                       const scep_cert_t *cert);
 
+/** Record a request waiting for approval. SCEP_ECONFLICT as above. */
+apr_status_t scep_store_record_pending(scep_ctx_t *ctx, scep_store_t *st,
+                                       const scep_txn_t *txn);
+
 /** Record a refused request. */
 apr_status_t scep_store_record_rejected(scep_ctx_t *ctx, scep_store_t *st,
                                         const scep_txn_t *txn);
+
+/** One transaction by id (APR_NOTFOUND if none). */
+apr_status_t scep_store_txn_get(scep_txn_t **ptxn, scep_ctx_t *ctx,
+                                scep_store_t *st, const char *id);
+
+/** Recent transactions, newest first; status NULL for all. */
+apr_status_t scep_store_txn_list(apr_array_header_t **prows /* scep_txn_t */,
+                                 scep_ctx_t *ctx, scep_store_t *st,
+                                 const char *ca, const char *status, int limit);
+
+/** Approve a PENDING transaction with its certificate, atomically:
+ *  SCEP_ECONFLICT if it was no longer PENDING. */
+apr_status_t scep_store_approve(scep_ctx_t *ctx, scep_store_t *st,
+                                const char *id, const char *by,
+                                const scep_cert_t *cert);
+
+/** Reject a PENDING transaction. SCEP_ECONFLICT if no longer PENDING. */
+apr_status_t scep_store_reject(scep_ctx_t *ctx, scep_store_t *st,
+                               const char *id, const char *by, const char *why);
+
+/** A certificate this CA issued (APR_NOTFOUND if none). */
+apr_status_t scep_store_cert_get(scep_cert_t **pcert, scep_ctx_t *ctx,
+                                 scep_store_t *st, const char *ca,
+                                 const char *serial);
+
+/** Revoke; APR_NOTFOUND if unknown, SCEP_ECONFLICT if already revoked. */
+apr_status_t scep_store_cert_revoke(scep_ctx_t *ctx, scep_store_t *st,
+                                    const char *ca, const char *serial,
+                                    int reason);
+
+/** Revoked certificates of a CA (array of scep_revoked_t, see scep_crl.h). */
+apr_status_t scep_store_revoked(apr_array_header_t **prows, scep_ctx_t *ctx,
+                                scep_store_t *st, const char *ca);
+
+/** The newest CRL (APR_NOTFOUND if none) and the number of revocations now. */
+apr_status_t scep_store_crl_latest(scep_crl_rec_t **pcrl, apr_int64_t *prevoked,
+                                   scep_ctx_t *ctx, scep_store_t *st,
+                                   const char *ca);
+
+/** Store a CRL; SCEP_ECONFLICT if that number exists (another node was first). */
+apr_status_t scep_store_crl_insert(scep_ctx_t *ctx, scep_store_t *st,
+                                   const char *ca, const scep_crl_rec_t *crl);
 
 #endif

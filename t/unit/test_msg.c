@@ -200,7 +200,7 @@ START_TEST(failure_reply_shape)
     unsigned char *der = build(&len, "19", EVP_aes_128_cbc(), EVP_sha512(), 1);
     scep_msg_t *m;
     const char *err = NULL;
-    scep_reply_t rep = { SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, "wrong challenge", NULL, NULL };
+    scep_reply_t rep = { SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, "wrong challenge", NULL, NULL, NULL };
     CMS_ContentInfo *cms;
     ASN1_OCTET_STRING **content;
     X509_ALGOR *dig;
@@ -233,7 +233,7 @@ START_TEST(success_reply_is_encrypted_to_signer)
     scep_fail_info_t fail;
     const char *err = NULL;
     X509 *issued = t_cert(dev_key, ca, ca_key, "device", "digitalSignature", 0, 30);
-    scep_reply_t rep = { SCEP_STATUS_SUCCESS, 0, NULL, issued, NULL };
+    scep_reply_t rep = { SCEP_STATUS_SUCCESS, 0, NULL, issued, NULL, NULL };
     CMS_ContentInfo *cms, *env, *bundle;
     ASN1_OCTET_STRING **content;
     const unsigned char *q;

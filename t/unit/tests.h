@@ -14,6 +14,7 @@ Suite *util_suite(void);
 Suite *ca_suite(void);
 Suite *msg_suite(void);
 Suite *policy_suite(void);
+Suite *crl_suite(void);
 
 /* Fixtures made with OpenSSL directly, not with the library under test. */
 EVP_PKEY *t_rsa_key(int bits);

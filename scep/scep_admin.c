@@ -1,0 +1,592 @@
+/* mod_scep core: the administration endpoint (JSON API and HTML page). */
+#include <string.h>
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <openssl/rand.h>
+#include <openssl/err.h>
+
+#include "scep_admin.h"
+#include "scep_crl.h"
+#include "scep_ossl.h"
+#include "scep_store.h"
+#include "scep_util.h"
+
+#define CT_JSON "application/json"
+#define CT_HTML "text/html; charset=utf-8"
+
+/* ---- output helpers ---------------------------------------------------- */
+
+static const char *json_str(apr_pool_t *p, const char *s)
+{
+    apr_size_t i, n;
+    char *out, *o;
+
+    if (!s) {
+        return "null";
+    }
+    n = strlen(s);
+    out = o = apr_palloc(p, n * 6 + 3);
+    *o++ = '"';
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') { *o++ = '\\'; *o++ = (char)c; }
+        else if (c == '\n') { *o++ = '\\'; *o++ = 'n'; }
+        else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+            o += apr_snprintf(o, 7, "\\u%04x", c);
+        }
+        else *o++ = (char)c;
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+static const char *html(apr_pool_t *p, const char *s)
+{
+    apr_size_t i, n;
+    char *out, *o;
+
+    if (!s) {
+        return "";
+    }
+    n = strlen(s);
+    out = o = apr_palloc(p, n * 6 + 1);
+    for (i = 0; i < n; i++) {
+        switch (s[i]) {
+        case '<': memcpy(o, "&lt;", 4); o += 4; break;
+        case '>': memcpy(o, "&gt;", 4); o += 4; break;
+        case '&': memcpy(o, "&amp;", 5); o += 5; break;
+        case '"': memcpy(o, "&quot;", 6); o += 6; break;
+        case '\'': memcpy(o, "&#39;", 5); o += 5; break;
+        default: *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static void respond(scep_admin_out_t *out, int status, const char *type, const char *body)
+{
+    out->status = status;
+    out->content_type = type;
+    out->body = (const unsigned char *)body;
+    out->len = strlen(body);
+}
+
+static void json_error(scep_admin_out_t *out, apr_pool_t *p, int status, const char *msg)
+{
+    respond(out, status, CT_JSON, apr_psprintf(p, "{\"error\":%s}\n", json_str(p, msg)));
+}
+
+/* The value of a string field in a flat JSON object; NULL if absent. */
+static const char *json_field(apr_pool_t *p, const char *body, const char *name)
+{
+    const char *key = apr_pstrcat(p, "\"", name, "\"", NULL);
+    const char *s = body ? strstr(body, key) : NULL;
+    char *out, *o;
+
+    if (!s) {
+        return NULL;
+    }
+    s += strlen(key);
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    if (*s++ != ':') return NULL;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    if (*s++ != '"') return NULL;
+    out = o = apr_palloc(p, strlen(s) + 1);
+    while (*s && *s != '"') {
+        if (*s == '\\' && s[1]) {
+            s++;
+            *o++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
+            s++;
+        }
+        else {
+            *o++ = *s++;
+        }
+    }
+    *o = '\0';
+    return *s == '"' ? out : NULL;
+}
+
+static const char *txn_json(apr_pool_t *p, const scep_txn_t *t)
+{
+    return apr_psprintf(p,
+        "{\"id\":%s,\"transaction_id\":%s,\"status\":%s,\"message_type\":%d,"
+        "\"subject\":%s,\"profile\":%s,\"client_addr\":%s,\"serial\":%s,"
+        "\"fail_info\":%s,\"fail_text\":%s,\"renewal_of\":%s,\"decided_by\":%s,"
+        "\"created_at\":%" APR_INT64_T_FMT "}",
+        t->id, json_str(p, t->tid), json_str(p, t->status), t->msg_type,
+        json_str(p, t->subject), json_str(p, t->profile), json_str(p, t->client_addr),
+        json_str(p, t->serial), t->fail_info >= 0 ? apr_itoa(p, t->fail_info) : "null",
+        json_str(p, t->fail_text),
+        json_str(p, t->renewal_of && *t->renewal_of ? t->renewal_of : NULL),
+        json_str(p, t->decided_by), t->created_at);
+}
+
+/* ---- operations ---------------------------------------------------------- */
+
+static apr_status_t decode_der(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
+                               const char *b64)
+{
+    return b64 ? scep_b64_decode(pder, plen, p, b64, strlen(b64)) : APR_EINVAL;
+}
+
+apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ctx_t *ctx,
+                                const scep_admin_t *adm, scep_store_t *st, const char *id)
+{
+    apr_pool_t *p = ctx->pool;
+    scep_txn_t *t;
+    const scep_policy_t *pol;
+    scep_cert_plan_t *plan;
+    scep_cert_t rec;
+    X509_REQ *csr;
+    X509 *cert;
+    unsigned char *der;
+    const unsigned char *q;
+    apr_size_t len;
+    apr_status_t rv;
+
+    if ((rv = scep_store_txn_get(&t, ctx, st, id)) != APR_SUCCESS) {
+        *perr = rv == APR_NOTFOUND ? "no such enrollment" : "database error";
+        return rv;
+    }
+    if (strcmp(t->status, "PENDING")) {
+        *perr = apr_pstrcat(p, "the enrollment is ", t->status, ", not PENDING", NULL);
+        return SCEP_ECONFLICT;
+    }
+    pol = adm->named && t->profile ? apr_hash_get(adm->named, t->profile, APR_HASH_KEY_STRING)
+                                   : NULL;
+    if (!pol) {
+        *perr = apr_pstrcat(p, "profile ", t->profile ? t->profile : "(none)",
+                            " is no longer configured", NULL);
+        return APR_EGENERAL;
+    }
+    if (decode_der(&der, &len, p, t->csr) != APR_SUCCESS
+        || !(q = der, csr = scep_own_req(p, d2i_X509_REQ(NULL, &q, (long)len)))) {
+        *perr = "the stored request is unreadable";
+        return APR_EGENERAL;
+    }
+    if (scep_policy_plan(&plan, perr, p, pol, csr) != APR_SUCCESS) {
+        return APR_EGENERAL;
+    }
+    /* subject and SANs as the profile decided when the request arrived */
+    if (decode_der(&der, &len, p, t->plan_subject) != APR_SUCCESS
+        || !(q = der, plan->subject = d2i_X509_NAME(NULL, &q, (long)len))) {
+        *perr = "the stored subject is unreadable";
+        return APR_EGENERAL;
+    }
+    scep_own_name(p, plan->subject);
+    if (t->plan_san && decode_der(&der, &len, p, t->plan_san) == APR_SUCCESS) {
+        q = der;
+        plan->san = d2i_GENERAL_NAMES(NULL, &q, (long)len);
+        scep_own_general_names(p, plan->san);
+    }
+    ERR_clear_error();
+    if ((rv = scep_ca_issue(&cert, perr, p, adm->ca, plan)) != APR_SUCCESS) {
+        return rv;
+    }
+    scep_x509_der(&der, &len, p, cert);
+    rec.ca = adm->ca->fingerprint;
+    rec.serial = scep_serial_hex(p, X509_get0_serialNumber(cert));
+    rec.subject = scep_name_str(p, X509_get_subject_name(cert));
+    rec.not_before = scep_asn1_time_epoch(X509_get0_notBefore(cert));
+    rec.not_after = scep_asn1_time_epoch(X509_get0_notAfter(cert));
+    rec.der = scep_b64_encode(p, der, len);
+    rv = scep_store_approve(ctx, st, id, adm->user, &rec);
+    if (rv == SCEP_ECONFLICT) {
+        *perr = "the enrollment was decided meanwhile";
+        return rv;
+    }
+    if (rv != APR_SUCCESS) {
+        *perr = "database error";
+        return rv;
+    }
+    SCEP_LOG(ctx, SCEP_LOG_NOTICE, 0, SCEPLOGNO(00401)
+             "%s approved enrollment %s (transaction %s): issued serial %s to %s",
+             adm->user, id, t->tid, rec.serial, rec.subject);
+    *pserial = rec.serial;
+    return APR_SUCCESS;
+}
+
+static int status_of(apr_status_t rv)
+{
+    return rv == APR_NOTFOUND ? 404 : rv == SCEP_ECONFLICT ? 409 : rv == SCEP_EDB ? 503 : 500;
+}
+
+static void do_reject(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
+                      const char *id, const char *why, int *pstatus, const char **pmsg)
+{
+    scep_txn_t *t;
+    apr_status_t rv;
+
+    if (!why || !*why) {
+        why = "rejected by an administrator";
+    }
+    rv = scep_store_txn_get(&t, ctx, st, id);
+    if (rv == APR_SUCCESS) {
+        rv = scep_store_reject(ctx, st, id, adm->user, why);
+    }
+    if (rv != APR_SUCCESS) {
+        *pstatus = status_of(rv);
+        *pmsg = rv == APR_NOTFOUND ? "no such enrollment" : rv == SCEP_ECONFLICT
+                ? "the enrollment is not PENDING" : "database error";
+        return;
+    }
+    SCEP_LOG(ctx, SCEP_LOG_NOTICE, 0, SCEPLOGNO(00402)
+             "%s rejected enrollment %s (transaction %s): %s", adm->user, id, t->tid, why);
+    *pstatus = 200;
+    *pmsg = NULL;
+}
+
+static void do_revoke(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
+                      const char *serial, const char *reason_name, int *pstatus,
+                      const char **pmsg, apr_int64_t *pcrl_number)
+{
+    int reason = reason_name && *reason_name ? scep_crl_reason_code(reason_name) : 0;
+    unsigned char *der;
+    apr_size_t len;
+    apr_int64_t this_update, next_update;
+    apr_status_t rv;
+    const char *upper;
+    char *u;
+
+    *pcrl_number = 0;
+    if (reason < 0 || reason == 8) {
+        *pstatus = 400;
+        *pmsg = "unknown revocation reason (RFC 5280 names: unspecified, keyCompromise, "
+                "affiliationChanged, superseded, cessationOfOperation, certificateHold, "
+                "privilegeWithdrawn, ...)";
+        return;
+    }
+    upper = u = apr_pstrdup(ctx->pool, serial);
+    for (; *u; u++) *u = (char)apr_toupper(*u);
+    rv = scep_store_cert_revoke(ctx, st, adm->ca->fingerprint, upper, reason);
+    if (rv != APR_SUCCESS) {
+        *pstatus = status_of(rv);
+        *pmsg = rv == APR_NOTFOUND ? "no certificate with this serial was issued by this CA"
+                : rv == SCEP_ECONFLICT ? "the certificate is already revoked" : "database error";
+        return;
+    }
+    SCEP_LOG(ctx, SCEP_LOG_NOTICE, 0, SCEPLOGNO(00403)
+             "%s revoked certificate %s (%s)", adm->user, upper, scep_crl_reason_name(reason));
+    /* rebuild now, so that no request waits for it */
+    if (scep_op_current_crl(&der, &len, ctx, st, adm->ca, adm->crl_validity) == APR_SUCCESS) {
+        scep_crl_info(pcrl_number, &this_update, &next_update, der, len);
+    }
+    *pstatus = 200;
+    *pmsg = NULL;
+}
+
+/* ---- the HTML page --------------------------------------------------------- */
+
+static const char *page(apr_pool_t *p, const scep_admin_t *adm, apr_array_header_t *pending,
+                        apr_array_header_t *recent, const char *csrf, const char *notice)
+{
+    const char *out;
+    int i;
+
+    out = apr_pstrcat(p,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<title>mod_scep administration</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
+        ".notice{background:#eef;padding:.5em}</style></head><body>\n"
+        "<h1>mod_scep administration</h1>\n<p>CA: ", html(p, adm->ca->subject),
+        " &mdash; signed in as ", html(p, adm->user), "</p>\n",
+        notice ? apr_pstrcat(p, "<p class=\"notice\" id=\"notice\">", html(p, notice),
+                             "</p>\n", NULL) : "",
+        "<h2>Waiting for approval</h2>\n", NULL);
+    if (pending->nelts == 0) {
+        out = apr_pstrcat(p, out, "<p id=\"no-pending\">Nothing is waiting.</p>\n", NULL);
+    }
+    else {
+        out = apr_pstrcat(p, out, "<table id=\"pending\"><tr><th>#</th><th>Subject</th>"
+                          "<th>Profile</th><th>Client</th><th>Transaction</th><th></th></tr>\n",
+                          NULL);
+        for (i = 0; i < pending->nelts; i++) {
+            scep_txn_t *t = &APR_ARRAY_IDX(pending, i, scep_txn_t);
+            out = apr_pstrcat(p, out, "<tr><td>", html(p, t->id), "</td><td>",
+                html(p, t->subject), "</td><td>", html(p, t->profile), "</td><td>",
+                html(p, t->client_addr), "</td><td>", html(p, t->tid), "</td><td>"
+                "<form method=\"post\" action=\"", html(p, adm->base), "ui/approve\">"
+                "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+                "<input type=\"hidden\" name=\"id\" value=\"", html(p, t->id), "\">"
+                "<button type=\"submit\" id=\"approve-", html(p, t->id), "\">Approve</button>"
+                "</form><form method=\"post\" action=\"", html(p, adm->base), "ui/reject\">"
+                "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+                "<input type=\"hidden\" name=\"id\" value=\"", html(p, t->id), "\">"
+                "<input name=\"reason\" placeholder=\"reason\">"
+                "<button type=\"submit\" id=\"reject-", html(p, t->id), "\">Reject</button>"
+                "</form></td></tr>\n", NULL);
+        }
+        out = apr_pstrcat(p, out, "</table>\n", NULL);
+    }
+    out = apr_pstrcat(p, out,
+        "<h2>Revoke a certificate</h2>\n<form method=\"post\" action=\"", html(p, adm->base),
+        "ui/revoke\" id=\"revoke\"><input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+        "<label>Serial (hex) <input name=\"serial\" id=\"serial\" required></label> "
+        "<label>Reason <select name=\"reason\" id=\"reason\">"
+        "<option>unspecified</option><option>keyCompromise</option>"
+        "<option>affiliationChanged</option><option>superseded</option>"
+        "<option>cessationOfOperation</option><option>certificateHold</option>"
+        "<option>privilegeWithdrawn</option></select></label> "
+        "<button type=\"submit\" id=\"revoke-submit\">Revoke</button></form>\n"
+        "<h2>Recent enrollments</h2>\n<table id=\"recent\"><tr><th>#</th><th>Status</th>"
+        "<th>Subject</th><th>Serial</th><th>Profile</th><th>Client</th><th>Reason</th></tr>\n",
+        NULL);
+    for (i = 0; i < recent->nelts; i++) {
+        scep_txn_t *t = &APR_ARRAY_IDX(recent, i, scep_txn_t);
+        out = apr_pstrcat(p, out, "<tr><td>", html(p, t->id), "</td><td>", html(p, t->status),
+            "</td><td>", html(p, t->subject), "</td><td>", html(p, t->serial), "</td><td>",
+            html(p, t->profile), "</td><td>", html(p, t->client_addr), "</td><td>",
+            html(p, t->fail_text), "</td></tr>\n", NULL);
+    }
+    return apr_pstrcat(p, out, "</table>\n</body></html>\n", NULL);
+}
+
+static const char *new_token(apr_pool_t *p)
+{
+    unsigned char buf[24];
+    if (RAND_bytes(buf, sizeof(buf)) != 1) {
+        return NULL;
+    }
+    return scep_hex(p, buf, sizeof(buf));
+}
+
+/* ---- routing ------------------------------------------------------------------ */
+
+/* "api/enrollments/17/approve" -> segments */
+static int split(apr_pool_t *p, const char *path, const char **seg, int max)
+{
+    char *copy = apr_pstrdup(p, path), *tok, *last = NULL;
+    int n = 0;
+
+    for (tok = apr_strtok(copy, "/", &last); tok && n < max; tok = apr_strtok(NULL, "/", &last)) {
+        seg[n++] = tok;
+    }
+    return tok ? max + 1 : n;
+}
+
+static int is_digits(const char *s)
+{
+    if (!*s || strlen(s) > 18) return 0;
+    for (; *s; s++) if (!apr_isdigit(*s)) return 0;
+    return 1;
+}
+
+static int is_hex(const char *s)
+{
+    if (!*s || strlen(s) > 64) return 0;
+    for (; *s; s++) if (!apr_isxdigit(*s)) return 0;
+    return 1;
+}
+
+static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
+                const scep_admin_in_t *in, const char **seg, int n, scep_admin_out_t *out)
+{
+    apr_pool_t *p = ctx->pool;
+    int status;
+    const char *msg, *serial;
+
+    if (in->is_post && (!in->content_type
+                        || strncasecmp(in->content_type, "application/json", 16))) {
+        /* a cross-site form cannot send this type without a preflight */
+        json_error(out, p, 415, "POST to the API needs Content-Type: application/json");
+        return;
+    }
+    if (n == 2 && !strcmp(seg[1], "enrollments") && !in->is_post) {
+        const char *filter = apr_table_get(in->query, "status");
+        const char *lim = apr_table_get(in->query, "limit");
+        int limit = lim && is_digits(lim) ? atoi(lim) : 100;
+        apr_array_header_t *rows;
+        const char *json = "";
+        int i;
+        if (filter && strcmp(filter, "PENDING") && strcmp(filter, "ISSUED")
+            && strcmp(filter, "REJECTED")) {
+            json_error(out, p, 400, "status must be PENDING, ISSUED or REJECTED");
+            return;
+        }
+        if (limit < 1 || limit > 1000) limit = 100;
+        if (scep_store_txn_list(&rows, ctx, st, adm->ca->fingerprint, filter, limit)
+            != APR_SUCCESS) {
+            json_error(out, p, 503, "database error");
+            return;
+        }
+        for (i = 0; i < rows->nelts; i++) {
+            json = apr_pstrcat(p, json, i ? ",\n" : "", txn_json(p, &APR_ARRAY_IDX(rows, i, scep_txn_t)), NULL);
+        }
+        respond(out, 200, CT_JSON, apr_pstrcat(p, "{\"enrollments\":[", json, "]}\n", NULL));
+        return;
+    }
+    if (n == 3 && !strcmp(seg[1], "enrollments") && is_digits(seg[2]) && !in->is_post) {
+        scep_txn_t *t;
+        apr_status_t rv = scep_store_txn_get(&t, ctx, st, seg[2]);
+        if (rv != APR_SUCCESS) {
+            json_error(out, p, status_of(rv), rv == APR_NOTFOUND ? "no such enrollment" : "database error");
+            return;
+        }
+        respond(out, 200, CT_JSON, apr_pstrcat(p, txn_json(p, t), "\n", NULL));
+        return;
+    }
+    if (n == 4 && !strcmp(seg[1], "enrollments") && is_digits(seg[2]) && in->is_post
+        && !strcmp(seg[3], "approve")) {
+        apr_status_t rv = scep_admin_approve(&msg, &serial, ctx, adm, st, seg[2]);
+        if (rv != APR_SUCCESS) {
+            json_error(out, p, status_of(rv), msg);
+            return;
+        }
+        respond(out, 200, CT_JSON, apr_psprintf(p, "{\"id\":%s,\"status\":\"ISSUED\","
+                "\"serial\":%s}\n", seg[2], json_str(p, serial)));
+        return;
+    }
+    if (n == 4 && !strcmp(seg[1], "enrollments") && is_digits(seg[2]) && in->is_post
+        && !strcmp(seg[3], "reject")) {
+        do_reject(ctx, adm, st, seg[2], json_field(p, in->body, "reason"), &status, &msg);
+        if (msg) {
+            json_error(out, p, status, msg);
+            return;
+        }
+        respond(out, 200, CT_JSON, apr_psprintf(p, "{\"id\":%s,\"status\":\"REJECTED\"}\n",
+                                                seg[2]));
+        return;
+    }
+    if (n == 3 && !strcmp(seg[1], "certificates") && is_hex(seg[2]) && !in->is_post) {
+        scep_cert_t *c;
+        apr_status_t rv;
+        char *u;
+        for (u = (char *)seg[2]; *u; u++) *u = (char)apr_toupper(*u);
+        rv = scep_store_cert_get(&c, ctx, st, adm->ca->fingerprint, seg[2]);
+        if (rv != APR_SUCCESS) {
+            json_error(out, p, status_of(rv), rv == APR_NOTFOUND ? "no such certificate" : "database error");
+            return;
+        }
+        respond(out, 200, CT_JSON, apr_psprintf(p, "{\"serial\":%s,\"subject\":%s,"
+            "\"not_before\":%" APR_INT64_T_FMT ",\"not_after\":%" APR_INT64_T_FMT ","
+            "\"revoked_at\":%s,\"revocation_reason\":%s,\"der\":%s}\n",
+            json_str(p, c->serial), json_str(p, c->subject), c->not_before, c->not_after,
+            c->revoked_at ? apr_psprintf(p, "%" APR_INT64_T_FMT, c->revoked_at) : "null",
+            c->reason >= 0 ? json_str(p, scep_crl_reason_name(c->reason)) : "null",
+            json_str(p, c->der)));
+        return;
+    }
+    if (n == 4 && !strcmp(seg[1], "certificates") && is_hex(seg[2]) && in->is_post
+        && !strcmp(seg[3], "revoke")) {
+        apr_int64_t crl_number;
+        do_revoke(ctx, adm, st, seg[2], json_field(p, in->body, "reason"), &status, &msg,
+                  &crl_number);
+        if (msg) {
+            json_error(out, p, status, msg);
+            return;
+        }
+        respond(out, 200, CT_JSON, apr_psprintf(p, "{\"serial\":%s,\"revoked\":true,"
+                "\"crl_number\":%" APR_INT64_T_FMT "}\n", json_str(p, seg[2]), crl_number));
+        return;
+    }
+    json_error(out, p, in->is_post ? 405 : 404, "no such API call (see the README)");
+}
+
+static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
+                    const scep_admin_in_t *in, const char *action, scep_admin_out_t *out)
+{
+    apr_pool_t *p = ctx->pool;
+    apr_table_t *form = scep_query_parse(p, in->body);
+    const char *token = apr_table_get(form, "csrf");
+    const char *notice = NULL, *msg = NULL, *serial;
+    int status;
+
+    /* double-submit token: the form field must equal our SameSite cookie */
+    if (!token || !in->csrf_cookie || strlen(token) != strlen(in->csrf_cookie)
+        || !scep_secret_equal((const unsigned char *)token, strlen(token),
+                              (const unsigned char *)in->csrf_cookie, strlen(in->csrf_cookie))) {
+        respond(out, 403, "text/plain", "Forbidden: missing or wrong CSRF token; reload the page\n");
+        return;
+    }
+    if (!strcmp(action, "approve")) {
+        const char *id = apr_table_get(form, "id");
+        if (!id || !is_digits(id)) {
+            msg = "no enrollment id";
+        }
+        else if (scep_admin_approve(&msg, &serial, ctx, adm, st, id) == APR_SUCCESS) {
+            notice = apr_psprintf(p, "Approved enrollment %s: certificate %s issued.", id, serial);
+            msg = NULL;
+        }
+    }
+    else if (!strcmp(action, "reject")) {
+        const char *id = apr_table_get(form, "id");
+        if (!id || !is_digits(id)) {
+            msg = "no enrollment id";
+        }
+        else {
+            do_reject(ctx, adm, st, id, apr_table_get(form, "reason"), &status, &msg);
+            if (!msg) notice = apr_psprintf(p, "Rejected enrollment %s.", id);
+        }
+    }
+    else if (!strcmp(action, "revoke")) {
+        const char *s = apr_table_get(form, "serial");
+        apr_int64_t crl_number;
+        if (!s || !is_hex(s)) {
+            msg = "the serial must be hexadecimal";
+        }
+        else {
+            do_revoke(ctx, adm, st, s, apr_table_get(form, "reason"), &status, &msg, &crl_number);
+            if (!msg) notice = apr_psprintf(p, "Revoked certificate %s; CRL number %"
+                                            APR_INT64_T_FMT ".", s, crl_number);
+        }
+    }
+    else {
+        respond(out, 404, "text/plain", "Not Found\n");
+        return;
+    }
+    /* post/redirect/get: the page shows what happened */
+    out->status = 303;
+    out->location = apr_pstrcat(p, adm->base, "?notice=",
+                                msg ? apr_pstrcat(p, "Failed: ", msg, NULL) : notice, NULL);
+    respond(out, 303, "text/plain", "See Other\n");
+}
+
+void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admin_in_t *in,
+                       scep_admin_out_t *out)
+{
+    apr_pool_t *p = ctx->pool;
+    const char *seg[6];
+    int n = split(p, in->path ? in->path : "", seg, 5);
+    scep_store_t *st = NULL;
+
+    memset(out, 0, sizeof(*out));
+    if (n > 5) {
+        respond(out, 404, "text/plain", "Not Found\n");
+        return;
+    }
+    if (!adm->open_store || adm->open_store(adm->store_baton, &st) != APR_SUCCESS) {
+        respond(out, 503, "text/plain", "Service Unavailable: enrollment database unavailable\n");
+        return;
+    }
+    if (n >= 1 && !strcmp(seg[0], "api")) {
+        api(ctx, adm, st, in, seg, n, out);
+        return;
+    }
+    if (n == 2 && !strcmp(seg[0], "ui") && in->is_post) {
+        ui_post(ctx, adm, st, in, seg[1], out);
+        return;
+    }
+    if (n == 0 && !in->is_post) {
+        apr_array_header_t *pending, *recent;
+        const char *csrf = in->csrf_cookie && is_hex(in->csrf_cookie)
+                           && strlen(in->csrf_cookie) == 48 ? in->csrf_cookie : NULL;
+        if (!csrf) {
+            out->set_csrf_cookie = csrf = new_token(p);
+        }
+        if (!csrf || scep_store_txn_list(&pending, ctx, st, adm->ca->fingerprint, "PENDING", 200)
+            != APR_SUCCESS
+            || scep_store_txn_list(&recent, ctx, st, adm->ca->fingerprint, NULL, 50)
+            != APR_SUCCESS) {
+            respond(out, 503, "text/plain", "Service Unavailable: enrollment database unavailable\n");
+            return;
+        }
+        respond(out, 200, CT_HTML, page(p, adm, pending, recent, csrf,
+                                        apr_table_get(in->query, "notice")));
+        return;
+    }
+    respond(out, in->is_post ? 405 : 404, "text/plain", in->is_post ? "Method Not Allowed\n"
+                                                                    : "Not Found\n");
+}

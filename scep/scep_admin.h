@@ -1,0 +1,52 @@
+/**
+ * @file scep_admin.h
+ * @brief The administration endpoint: a JSON API and a plain HTML page to
+ * approve or reject held enrollments, revoke certificates and look at
+ * recent enrollments. Who may call it is httpd's business (Apache auth);
+ * the glue only passes the authenticated user.
+ */
+#ifndef SCEP_ADMIN_H
+#define SCEP_ADMIN_H
+
+#include "scep.h"
+#include "scep_ca.h"
+#include "scep_op.h"
+
+typedef struct scep_admin_t {
+    const scep_ca_t *ca;
+    apr_hash_t *named;               /**< profile name -> const scep_policy_t * */
+    apr_int64_t crl_validity;
+    scep_store_open_fn *open_store;
+    void *store_baton;
+    const char *user;                /**< authenticated user: recorded with decisions */
+    const char *base;                /**< URL path of the admin Location, ending in '/' */
+} scep_admin_t;
+
+typedef struct scep_admin_in_t {
+    int is_post;
+    const char *path;                /**< below the Location: "", "api/enrollments", ... */
+    apr_table_t *query;
+    const char *content_type;
+    const char *body;                /**< NUL-terminated */
+    apr_size_t body_len;
+    const char *csrf_cookie;         /**< value of the scep_admin_csrf cookie, or NULL */
+    const char *client_addr;
+} scep_admin_in_t;
+
+typedef struct scep_admin_out_t {
+    int status;
+    const char *content_type;
+    const unsigned char *body;
+    apr_size_t len;
+    const char *location;            /**< redirect target, or NULL */
+    const char *set_csrf_cookie;     /**< a new CSRF token to set, or NULL */
+} scep_admin_out_t;
+
+void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm,
+                       const scep_admin_in_t *in, scep_admin_out_t *out);
+
+/** Approve a held enrollment: the certificate is issued and recorded. */
+apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ctx_t *ctx,
+                                const scep_admin_t *adm, scep_store_t *st, const char *id);
+
+#endif
