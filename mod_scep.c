@@ -1361,12 +1361,14 @@ static const char *cookie_value(request_rec *r, const char *name)
 static int admin_handler(request_rec *r)
 {
     scep_srv_conf_t *sconf = ap_get_module_config(r->server->module_config, &scep_module);
-    scep_dir_conf_t *dconf = ap_get_module_config(r->per_dir_config, &scep_module);
     scep_admin_t adm;
     scep_admin_in_t in;
     scep_admin_out_t out;
     scep_ctx_t ctx;
-    const char *base = dconf->path ? dconf->path : "/";
+    /* the Location's path, from core: our own section config exists only
+     * where a SCEP directive appears */
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    const char *base = core && core->d && core->d[0] == '/' ? core->d : "/";
     apr_size_t blen;
     int rc;
 

@@ -440,27 +440,26 @@ static void keep_names(enroll_t *e, scep_cert_plan_t *plan)
     ERR_clear_error();
 }
 
-static const char *der_b64(apr_pool_t *p, int len, unsigned char *der)
-{
-    const char *out = len > 0 ? scep_b64_encode(p, der, (apr_size_t)len) : NULL;
-    OPENSSL_free(der);
-    return out;
-}
+/* base64 of an object's DER (i2d); NULL if it cannot be encoded */
+#define DER_B64(p, i2d, obj, out) do {                                  \
+        unsigned char *der_ = NULL;                                     \
+        int len_ = i2d(obj, &der_);                                     \
+        (out) = len_ > 0 ? scep_b64_encode(p, der_, (apr_size_t)len_) : NULL; \
+        OPENSSL_free(der_);                                             \
+    } while (0)
 
 /* Step (manual approval): record the request as decided by the profile,
  * and answer PENDING until an administrator decides. */
 static apr_status_t hold(enroll_t *e, const scep_cert_plan_t *plan)
 {
     apr_pool_t *p = e->ctx->pool;
-    unsigned char *der = NULL;
     apr_status_t rv;
 
     e->txn.status = "PENDING";
     e->txn.fail_info = -1;
-    e->txn.plan_subject = der_b64(p, i2d_X509_NAME(plan->subject, &der), der);
-    der = NULL;
+    DER_B64(p, i2d_X509_NAME, plan->subject, e->txn.plan_subject);
     if (plan->san && sk_GENERAL_NAME_num(plan->san) > 0) {
-        e->txn.plan_san = der_b64(p, i2d_GENERAL_NAMES(plan->san, &der), der);
+        DER_B64(p, i2d_GENERAL_NAMES, plan->san, e->txn.plan_san);
     }
     rv = scep_store_record_pending(e->ctx, e->store, &e->txn);
     if (rv == SCEP_ECONFLICT) {
