@@ -46,6 +46,8 @@ APLOG_USE_MODULE(scep);
 #define DEFAULT_VALIDITY   (365 * 86400)
 #define DEFAULT_MAX_BODY   (256 * 1024)
 #define DEFAULT_CRL_VALIDITY (7 * 86400)
+#define DEFAULT_THROTTLE_COUNT 20
+#define DEFAULT_THROTTLE_WINDOW (10 * 60)
 #define ADMIN_MAX_BODY     (64 * 1024)
 
 /******************************************************************************/
@@ -87,6 +89,8 @@ typedef struct scep_dir_conf_t {
     int legacy;
     apr_int64_t max_body;
     int approval_manual, renewal, renewal_challenge, renewal_keep;
+    int one_time, throttle_count;
+    apr_int64_t throttle_window;
     apr_int64_t renewal_window;
     unsigned set;             /* SET_* */
     int own_subject, own_san; /* rule lists started in this section */
@@ -144,6 +148,10 @@ static void make_profile(apr_pool_t *p, scep_dir_conf_t *d)
     prof->challenge_len = d->challenge_len;
     prof->allow_legacy = d->legacy == 1;
     prof->manual_approval = d->approval_manual == 1;
+    prof->one_time = d->one_time == 1;
+    prof->throttle_count = d->throttle_count != UNSET ? d->throttle_count : DEFAULT_THROTTLE_COUNT;
+    prof->throttle_window = d->throttle_window != UNSET ? d->throttle_window
+                                                        : DEFAULT_THROTTLE_WINDOW;
     prof->renewal = d->renewal == 1;
     prof->renewal_window = d->renewal_window != UNSET ? d->renewal_window : 0;
     prof->renewal_challenge = d->renewal_challenge == 1;
@@ -163,6 +171,8 @@ static void *create_dir_conf(apr_pool_t *p, char *dir)
     conf->approval_manual = conf->renewal = conf->renewal_challenge = UNSET;
     conf->renewal_keep = UNSET;
     conf->renewal_window = UNSET;
+    conf->one_time = conf->throttle_count = UNSET;
+    conf->throttle_window = UNSET;
     conf->policy = scep_policy_make(p, NULL);
     make_profile(p, conf);
     return conf;
@@ -225,6 +235,9 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(renewal_challenge);
     MERGE_INT(renewal_keep);
     MERGE_INT(renewal_window);
+    MERGE_INT(one_time);
+    MERGE_INT(throttle_count);
+    MERGE_INT(throttle_window);
 #undef MERGE_INT
     conf->set = add->set | base->set;
     conf->policy = apr_palloc(p, sizeof(*conf->policy));
@@ -751,6 +764,40 @@ static const char *set_renewal_subject(cmd_parms *cmd, void *dirconf, const char
     return NULL;
 }
 
+static const char *set_one_time(cmd_parms *cmd, void *dirconf, int flag)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    conf->one_time = flag;
+    make_profile(cmd->pool, conf);
+    return NULL;
+}
+
+static const char *set_throttle(cmd_parms *cmd, void *dirconf, const char *count,
+                                const char *window)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    char *end;
+    long n;
+
+    if (!strcasecmp(count, "off") && !window) {
+        conf->throttle_count = 0;
+        conf->throttle_window = 0;
+        make_profile(cmd->pool, conf);
+        return NULL;
+    }
+    n = strtol(count, &end, 10);
+    if (*end || n < 1 || n > 100000 || !window) {
+        return "SCEPChallengeThrottle: give a number of failures and a duration "
+               "(e.g. 10 15m), or off";
+    }
+    conf->throttle_count = (int)n;
+    if ((end = (char *)duration_arg(cmd, window, 1, &conf->throttle_window)) != NULL) {
+        return end;
+    }
+    make_profile(cmd->pool, conf);
+    return NULL;
+}
+
 static const char *set_crl_validity(cmd_parms *cmd, void *dummy, const char *arg)
 {
     scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
@@ -819,6 +866,10 @@ static const command_rec scep_cmds[] = {
                    "Microsoft template name [profile name] this Location accepts"),
     AP_INIT_FLAG("SCEPIncludeTemplateName", set_include_template, NULL, LOC,
                  "copy the requested template name into the certificate"),
+    AP_INIT_FLAG("SCEPOneTimeChallenges", set_one_time, NULL, LOC,
+                 "accept one-time challenges made for this profile (admin API)"),
+    AP_INIT_TAKE12("SCEPChallengeThrottle", set_throttle, NULL, LOC,
+                   "failures per address and window before refusing, e.g. 10 15m; or off"),
     AP_INIT_TAKE1("SCEPApproval", set_approval, NULL, LOC,
                   "auto: issue at once; manual: PENDING until an administrator decides"),
     AP_INIT_FLAG("SCEPRenewal", set_renewal, NULL, LOC,

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS scep_transactions (
     plan_san       TEXT,                         -- PENDING: subjectAltNames (base64 DER)
     decided_by     TEXT,                         -- manual approval or rejection: who
     decided_at     BIGINT,
+    auth_failed    INTEGER NOT NULL DEFAULT 0,   -- 1: refused for a wrong or unusable challenge
     created_at     BIGINT  NOT NULL,
     updated_at     BIGINT  NOT NULL,
     FOREIGN KEY (ca, serial) REFERENCES scep_certificates (ca, serial)
@@ -48,6 +49,26 @@ CREATE TABLE IF NOT EXISTS scep_transactions (
 CREATE INDEX IF NOT EXISTS scep_transactions_tid ON scep_transactions (ca, transaction_id);
 CREATE INDEX IF NOT EXISTS scep_transactions_status ON scep_transactions (ca, status, id);
 CREATE INDEX IF NOT EXISTS scep_certificates_revoked ON scep_certificates (ca, revoked_at);
+CREATE INDEX IF NOT EXISTS scep_transactions_client ON scep_transactions (client_addr, created_at);
+
+-- One-time challenges: only the SHA-256 of the secret is stored. A challenge
+-- is consumed by a conditional UPDATE in the transaction that records the
+-- certificate, so two requests (or two nodes) cannot both use it.
+CREATE TABLE IF NOT EXISTS scep_challenges (
+    id          BIGSERIAL PRIMARY KEY,
+    ca          TEXT    NOT NULL,
+    hash        TEXT    NOT NULL UNIQUE,       -- hex SHA-256 of the secret
+    profile     TEXT    NOT NULL,              -- the profile (Location) it is for
+    subject     TEXT,                          -- bound subject, e.g. /CN=device1/O=Example
+    san         TEXT,                          -- bound subjectAltNames, one type:value a line
+    created_by  TEXT,
+    created_at  BIGINT  NOT NULL,
+    expires_at  BIGINT  NOT NULL,
+    used_at     BIGINT,
+    used_tid    TEXT,
+    revoked_at  BIGINT
+);
+CREATE INDEX IF NOT EXISTS scep_challenges_open ON scep_challenges (ca, expires_at);
 
 -- CRLs the CA built: the newest is served; the number only grows.
 CREATE TABLE IF NOT EXISTS scep_crls (

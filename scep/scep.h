@@ -53,5 +53,6 @@ typedef enum {
 #define SCEP_EFAILURE      (APR_OS_START_USERERR + 2)  /**< answer with a signed FAILURE */
 #define SCEP_EDB           (APR_OS_START_USERERR + 3)  /**< database error */
 #define SCEP_ECONFLICT     (APR_OS_START_USERERR + 4)  /**< a concurrent writer won */
+#define SCEP_ECHALLENGE    (APR_OS_START_USERERR + 5)  /**< the one-time challenge is used up */
 
 #endif

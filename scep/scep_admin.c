@@ -10,6 +10,7 @@
 #include "scep_ossl.h"
 #include "scep_store.h"
 #include "scep_util.h"
+#include "scep_policy.h"
 
 #define CT_JSON "application/json"
 #define CT_HTML "text/html; charset=utf-8"
@@ -106,6 +107,49 @@ static const char *json_field(apr_pool_t *p, const char *body, const char *name)
     }
     *o = '\0';
     return *s == '"' ? out : NULL;
+}
+
+/* A JSON array of strings as newline-separated lines; NULL if absent. */
+static const char *json_lines(apr_pool_t *p, const char *body, const char *name)
+{
+    const char *key = apr_pstrcat(p, "\"", name, "\"", NULL);
+    const char *s = body ? strstr(body, key) : NULL;
+    const char *out = "";
+
+    if (!s) {
+        return NULL;
+    }
+    s += strlen(key);
+    while (*s == ' ' || *s == ':' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    if (*s == '"') {            /* a single string is one line */
+        return json_field(p, body, name);
+    }
+    if (*s++ != '[') {
+        return NULL;
+    }
+    for (;;) {
+        char *v, *o;
+        while (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+        if (*s == ']') return out;
+        if (*s++ != '"') return NULL;
+        v = o = apr_palloc(p, strlen(s) + 1);
+        while (*s && *s != '"') {
+            if (*s == '\\' && s[1]) s++;
+            *o++ = *s++;
+        }
+        if (*s++ != '"') return NULL;
+        *o = '\0';
+        if (strchr(v, '\n')) return NULL;
+        out = *out ? apr_pstrcat(p, out, "\n", v, NULL) : v;
+    }
+}
+
+static const char *challenge_json(apr_pool_t *p, const scep_challenge_t *c)
+{
+    return apr_psprintf(p, "{\"id\":%s,\"profile\":%s,\"subject\":%s,\"san\":%s,"
+        "\"created_by\":%s,\"created_at\":%" APR_INT64_T_FMT ",\"expires_at\":%"
+        APR_INT64_T_FMT "}", c->id, json_str(p, c->profile), json_str(p, c->subject),
+        json_str(p, c->san), json_str(p, c->created_by), c->created_at, c->expires_at);
 }
 
 static const char *txn_json(apr_pool_t *p, const scep_txn_t *t)
@@ -277,10 +321,122 @@ static void do_revoke(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st
     *pmsg = NULL;
 }
 
+static const char *one_line(apr_pool_t *p, const char *lines)
+{
+    char *s = apr_pstrdup(p, lines), *c;
+    for (c = s; *c; c++) {
+        if (*c == '\n' || *c == '\r') *c = ',';
+    }
+    return s;
+}
+
+/* Make a one-time challenge; *psecret is shown once and never stored. */
+static apr_status_t do_challenge(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
+                                 const char *profile, const char *ttl, const char *subject,
+                                 const char *san, const char **psecret,
+                                 scep_challenge_t **pch, const char **perr)
+{
+    apr_pool_t *p = ctx->pool;
+    scep_challenge_t c;
+    apr_int64_t secs = 3600;
+    unsigned char raw[16];
+    X509_NAME *name;
+    GENERAL_NAMES *gens;
+    const char *secret;
+
+    memset(&c, 0, sizeof(c));
+    if (!profile || !*profile || !adm->named
+        || !apr_hash_get(adm->named, profile, APR_HASH_KEY_STRING)) {
+        *perr = "profile must name an enrollment point's profile (SCEPProfileName or its path)";
+        return APR_EINVAL;
+    }
+    if (ttl && *ttl && (scep_parse_duration(&secs, ttl) != APR_SUCCESS
+                        || secs < 60 || secs > 30 * 86400)) {
+        *perr = "ttl must be a duration from 60s to 30d, e.g. 60m";
+        return APR_EINVAL;
+    }
+    if (subject && *subject && scep_policy_parse_subject(&name, perr, p, subject) != APR_SUCCESS) {
+        return APR_EINVAL;
+    }
+    if (san && *san && scep_policy_parse_sans(&gens, perr, p, san) != APR_SUCCESS) {
+        return APR_EINVAL;
+    }
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        *perr = "no randomness";
+        return APR_EGENERAL;
+    }
+    secret = scep_hex(p, raw, sizeof(raw));
+    c.ca = adm->ca->fingerprint;
+    c.hash = scep_sha256_hex(p, (const unsigned char *)secret, strlen(secret));
+    c.profile = profile;
+    c.subject = subject && *subject ? subject : NULL;
+    c.san = san && *san ? san : NULL;
+    c.created_by = adm->user;
+    c.created_at = (apr_int64_t)apr_time_sec(apr_time_now());
+    c.expires_at = c.created_at + secs;
+    if (scep_store_challenge_insert(ctx, st, &c) != APR_SUCCESS
+        || scep_store_challenge_find(pch, ctx, st, c.ca, c.hash) != APR_SUCCESS) {
+        *perr = "database error";
+        return SCEP_EDB;
+    }
+    SCEP_LOG(ctx, SCEP_LOG_NOTICE, 0, SCEPLOGNO(00404)
+             "%s made one-time challenge %s for profile %s, valid %" APR_INT64_T_FMT
+             " minutes%s%s%s%s", adm->user, (*pch)->id, profile, secs / 60,
+             c.subject ? ", bound to " : "", c.subject ? c.subject : "",
+             c.san ? " and SANs " : "", c.san ? one_line(p, c.san) : "");
+    *psecret = secret;
+    return APR_SUCCESS;
+}
+
 /* ---- the HTML page --------------------------------------------------------- */
 
+static const char *challenges_html(apr_pool_t *p, const scep_admin_t *adm,
+                                   apr_array_header_t *open, const char *csrf,
+                                   const char *secret)
+{
+    const char *out = "<h2>One-time challenges</h2>\n", *options = "";
+    apr_hash_index_t *hi;
+    int i;
+
+    if (secret) {
+        out = apr_pstrcat(p, out, "<p class=\"notice\">New challenge (shown once): "
+                          "<code id=\"challenge-secret\">", secret, "</code></p>\n", NULL);
+    }
+    for (hi = adm->named ? apr_hash_first(p, adm->named) : NULL; hi; hi = apr_hash_next(hi)) {
+        const void *k;
+        apr_hash_this(hi, &k, NULL, NULL);
+        options = apr_pstrcat(p, options, "<option>", html(p, k), "</option>", NULL);
+    }
+    out = apr_pstrcat(p, out, "<form method=\"post\" action=\"", html(p, adm->base),
+        "ui/challenge\" id=\"challenge\"><input type=\"hidden\" name=\"csrf\" value=\"", csrf,
+        "\"><label>Profile <select name=\"profile\" id=\"profile\">", options, "</select></label> "
+        "<label>Valid for <input name=\"ttl\" id=\"ttl\" value=\"60m\" size=\"6\"></label> "
+        "<label>Bound subject <input name=\"subject\" id=\"subject\" placeholder=\"/CN=device1\"></label> "
+        "<label>Bound SANs <textarea name=\"san\" id=\"san\" rows=\"2\" "
+        "placeholder=\"dns:device1.example.com\"></textarea></label> "
+        "<button type=\"submit\" id=\"challenge-submit\">Create</button></form>\n", NULL);
+    if (open->nelts) {
+        out = apr_pstrcat(p, out, "<table id=\"challenges\"><tr><th>#</th><th>Profile</th>"
+                          "<th>Subject</th><th>SANs</th><th>By</th><th>Expires</th><th></th></tr>\n",
+                          NULL);
+    }
+    for (i = 0; i < open->nelts; i++) {
+        scep_challenge_t *c = &APR_ARRAY_IDX(open, i, scep_challenge_t);
+        char when[APR_RFC822_DATE_LEN];
+        apr_rfc822_date(when, apr_time_from_sec(c->expires_at));
+        out = apr_pstrcat(p, out, "<tr><td>", html(p, c->id), "</td><td>", html(p, c->profile),
+            "</td><td>", html(p, c->subject), "</td><td>", html(p, c->san), "</td><td>",
+            html(p, c->created_by), "</td><td>", when, "</td><td><form method=\"post\" action=\"",
+            html(p, adm->base), "ui/revoke-challenge\"><input type=\"hidden\" name=\"csrf\" "
+            "value=\"", csrf, "\"><input type=\"hidden\" name=\"id\" value=\"", html(p, c->id),
+            "\"><button type=\"submit\">Revoke</button></form></td></tr>\n", NULL);
+    }
+    return open->nelts ? apr_pstrcat(p, out, "</table>\n", NULL) : out;
+}
+
 static const char *page(apr_pool_t *p, const scep_admin_t *adm, apr_array_header_t *pending,
-                        apr_array_header_t *recent, const char *csrf, const char *notice)
+                        apr_array_header_t *recent, apr_array_header_t *open,
+                        const char *csrf, const char *notice, const char *secret)
 {
     const char *out;
     int i;
@@ -321,7 +477,7 @@ static const char *page(apr_pool_t *p, const scep_admin_t *adm, apr_array_header
         }
         out = apr_pstrcat(p, out, "</table>\n", NULL);
     }
-    out = apr_pstrcat(p, out,
+    out = apr_pstrcat(p, out, challenges_html(p, adm, open, csrf, secret),
         "<h2>Revoke a certificate</h2>\n<form method=\"post\" action=\"", html(p, adm->base),
         "ui/revoke\" id=\"revoke\"><input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
         "<label>Serial (hex) <input name=\"serial\" id=\"serial\" required></label> "
@@ -482,6 +638,50 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
                 "\"crl_number\":%" APR_INT64_T_FMT "}\n", json_str(p, seg[2]), crl_number));
         return;
     }
+    if (n == 2 && !strcmp(seg[1], "challenges")) {
+        const char *err = NULL, *secret;
+        scep_challenge_t *c;
+        apr_array_header_t *rows;
+        apr_status_t rv;
+        int i;
+        const char *json = "";
+        if (in->is_post) {
+            rv = do_challenge(ctx, adm, st, json_field(p, in->body, "profile"),
+                              json_field(p, in->body, "ttl"), json_field(p, in->body, "subject"),
+                              json_lines(p, in->body, "san"), &secret, &c, &err);
+            if (rv != APR_SUCCESS) {
+                json_error(out, p, rv == APR_EINVAL ? 400 : 503, err);
+                return;
+            }
+            respond(out, 201, CT_JSON, apr_psprintf(p, "{\"id\":%s,\"challenge\":%s,"
+                    "\"profile\":%s,\"expires_at\":%" APR_INT64_T_FMT "}\n", c->id,
+                    json_str(p, secret), json_str(p, c->profile), c->expires_at));
+            return;
+        }
+        if (scep_store_challenge_open(&rows, ctx, st, adm->ca->fingerprint) != APR_SUCCESS) {
+            json_error(out, p, 503, "database error");
+            return;
+        }
+        for (i = 0; i < rows->nelts; i++) {
+            json = apr_pstrcat(p, json, i ? ",\n" : "",
+                               challenge_json(p, &APR_ARRAY_IDX(rows, i, scep_challenge_t)), NULL);
+        }
+        respond(out, 200, CT_JSON, apr_pstrcat(p, "{\"challenges\":[", json, "]}\n", NULL));
+        return;
+    }
+    if (n == 4 && !strcmp(seg[1], "challenges") && is_digits(seg[2]) && in->is_post
+        && !strcmp(seg[3], "revoke")) {
+        apr_status_t rv = scep_store_challenge_revoke(ctx, st, adm->ca->fingerprint, seg[2]);
+        if (rv != APR_SUCCESS) {
+            json_error(out, p, status_of(rv), rv == APR_NOTFOUND
+                       ? "no such open challenge" : "database error");
+            return;
+        }
+        SCEP_LOG(ctx, SCEP_LOG_NOTICE, 0, SCEPLOGNO(00405)
+                 "%s revoked one-time challenge %s", adm->user, seg[2]);
+        respond(out, 200, CT_JSON, apr_psprintf(p, "{\"id\":%s,\"revoked\":true}\n", seg[2]));
+        return;
+    }
     json_error(out, p, in->is_post ? 405 : 404, "no such API call (see the README)");
 }
 
@@ -519,6 +719,38 @@ static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
         else {
             do_reject(ctx, adm, st, id, apr_table_get(form, "reason"), &status, &msg);
             if (!msg) notice = apr_psprintf(p, "Rejected enrollment %s.", id);
+        }
+    }
+    else if (!strcmp(action, "challenge")) {
+        const char *secret = NULL;
+        scep_challenge_t *c;
+        apr_array_header_t *pending, *recent, *open;
+        if (do_challenge(ctx, adm, st, apr_table_get(form, "profile"), apr_table_get(form, "ttl"),
+                         apr_table_get(form, "subject"), apr_table_get(form, "san"),
+                         &secret, &c, &msg) == APR_SUCCESS) {
+            notice = apr_psprintf(p, "Created one-time challenge %s for %s.", c->id, c->profile);
+        }
+        /* rendered here, not redirected: the secret must not travel in a URL */
+        if (scep_store_txn_list(&pending, ctx, st, adm->ca->fingerprint, "PENDING", 200) != APR_SUCCESS
+            || scep_store_txn_list(&recent, ctx, st, adm->ca->fingerprint, NULL, 50) != APR_SUCCESS
+            || scep_store_challenge_open(&open, ctx, st, adm->ca->fingerprint) != APR_SUCCESS) {
+            respond(out, 503, "text/plain", "Service Unavailable: enrollment database unavailable\n");
+            return;
+        }
+        respond(out, msg ? 400 : 200, CT_HTML, page(p, adm, pending, recent, open, token,
+                msg ? apr_pstrcat(p, "Failed: ", msg, NULL) : notice, secret));
+        return;
+    }
+    else if (!strcmp(action, "revoke-challenge")) {
+        const char *id = apr_table_get(form, "id");
+        if (!id || !is_digits(id)
+            || scep_store_challenge_revoke(ctx, st, adm->ca->fingerprint, id) != APR_SUCCESS) {
+            msg = "no such open challenge";
+        }
+        else {
+            SCEP_LOG(ctx, SCEP_LOG_NOTICE, 0, SCEPLOGNO(00406)
+                     "%s revoked one-time challenge %s", adm->user, id);
+            notice = apr_psprintf(p, "Revoked challenge %s.", id);
         }
     }
     else if (!strcmp(action, "revoke")) {
@@ -570,7 +802,7 @@ void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admi
         return;
     }
     if (n == 0 && !in->is_post) {
-        apr_array_header_t *pending, *recent;
+        apr_array_header_t *pending, *recent, *open;
         const char *csrf = in->csrf_cookie && is_hex(in->csrf_cookie)
                            && strlen(in->csrf_cookie) == 48 ? in->csrf_cookie : NULL;
         if (!csrf) {
@@ -579,12 +811,13 @@ void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admi
         if (!csrf || scep_store_txn_list(&pending, ctx, st, adm->ca->fingerprint, "PENDING", 200)
             != APR_SUCCESS
             || scep_store_txn_list(&recent, ctx, st, adm->ca->fingerprint, NULL, 50)
-            != APR_SUCCESS) {
+            != APR_SUCCESS
+            || scep_store_challenge_open(&open, ctx, st, adm->ca->fingerprint) != APR_SUCCESS) {
             respond(out, 503, "text/plain", "Service Unavailable: enrollment database unavailable\n");
             return;
         }
-        respond(out, 200, CT_HTML, page(p, adm, pending, recent, csrf,
-                                        apr_table_get(in->query, "notice")));
+        respond(out, 200, CT_HTML, page(p, adm, pending, recent, open, csrf,
+                                        apr_table_get(in->query, "notice"), NULL));
         return;
     }
     respond(out, in->is_post ? 405 : 404, "text/plain", in->is_post ? "Method Not Allowed\n"

@@ -34,6 +34,8 @@ typedef struct enroll_t {
     const char *refusal;    /* why we answer FAILURE (for the log) */
     int is_enrollment;      /* PKCSReq/RenewalReq: decisions are recorded */
     scep_cert_t *renewed;   /* the record of the certificate being renewed */
+    scep_challenge_t *challenge;   /* the one-time challenge used, if any */
+    scep_consume_t consume;
 } enroll_t;
 
 static apr_status_t open_store(enroll_t *e)
@@ -320,24 +322,96 @@ static apr_status_t check_renewal(enroll_t *e)
     return APR_SUCCESS;
 }
 
-/* Step: is the requester allowed to enroll here? */
+/* A refusal for a wrong or unusable challenge: counted for throttling. */
+static apr_status_t refuse_auth(enroll_t *e, const char *why)
+{
+    e->txn.auth_failed = 1;
+    return refuse(e, SCEP_FAIL_BADREQUEST, why);
+}
+
+/* Step: is the requester allowed to enroll here? The static secret, or a
+ * one-time challenge made for this profile (consumed when recorded). */
 static apr_status_t authorize(enroll_t *e)
 {
     const scep_profile_t *prof = e->svc->profile;
+    apr_pool_t *p = e->ctx->pool;
     const char *given;
     apr_size_t len = 0;
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
 
-    if (!prof->challenge) {
+    if (!prof->challenge && !prof->one_time) {
         return refuse(e, SCEP_FAIL_BADREQUEST,
                       "this enrollment point has no challenge password configured");
     }
-    given = challenge_of(e->ctx->pool, e->csr, &len);
-    if (!given) {
-        return refuse(e, SCEP_FAIL_BADREQUEST, "the request has no challengePassword");
+    if (prof->throttle_window > 0 && e->in->client_addr && open_store(e) == APR_SUCCESS) {
+        apr_int64_t failures = 0;
+        if (scep_store_auth_failures(&failures, e->ctx, e->store, e->in->client_addr,
+                                     now - prof->throttle_window) == APR_SUCCESS
+            && failures >= prof->throttle_count) {
+            return refuse(e, SCEP_FAIL_BADREQUEST, "too many failed challenge attempts from "
+                          "this address; try again later (SCEPChallengeThrottle)");
+        }
     }
-    if (!scep_secret_equal((const unsigned char *)given, len, prof->challenge,
-                           prof->challenge_len)) {
-        return refuse(e, SCEP_FAIL_BADREQUEST, "the challengePassword is wrong");
+    given = challenge_of(p, e->csr, &len);
+    if (!given) {
+        return refuse_auth(e, "the request has no challengePassword");
+    }
+    if (prof->challenge && scep_secret_equal((const unsigned char *)given, len,
+                                             prof->challenge, prof->challenge_len)) {
+        return APR_SUCCESS;
+    }
+    if (prof->one_time) {
+        /* only the hash is stored, so the lookup compares hashes, not secrets */
+        const char *hash = scep_sha256_hex(p, (const unsigned char *)given, len);
+        scep_challenge_t *ch;
+        apr_status_t rv;
+
+        if (open_store(e) != APR_SUCCESS) {
+            return SCEP_EDB;
+        }
+        rv = scep_store_challenge_find(&ch, e->ctx, e->store, e->txn.ca, hash);
+        if (rv == APR_SUCCESS) {
+            if (strcmp(ch->profile, prof->name)) {
+                return refuse_auth(e, "this one-time challenge is for another enrollment point");
+            }
+            if (ch->used_at) {
+                return refuse_auth(e, "this one-time challenge was already used");
+            }
+            if (ch->revoked_at) {
+                return refuse_auth(e, "this one-time challenge was revoked");
+            }
+            if (ch->expires_at <= now) {
+                return refuse_auth(e, "this one-time challenge has expired");
+            }
+            e->challenge = ch;
+            e->consume.hash = hash;
+            e->consume.tid = e->txn.tid;
+            return APR_SUCCESS;
+        }
+        if (rv != APR_NOTFOUND) {
+            return SCEP_EDB;
+        }
+    }
+    return refuse_auth(e, "the challengePassword is wrong");
+}
+
+/* A one-time challenge bound to names: the certificate carries exactly
+ * those, whatever the request asked for. */
+static apr_status_t bind_names(enroll_t *e, scep_cert_plan_t *plan)
+{
+    apr_pool_t *p = e->ctx->pool;
+    const char *err = NULL;
+
+    if (e->challenge->subject && *e->challenge->subject
+        && scep_policy_parse_subject(&plan->subject, &err, p, e->challenge->subject)
+           != APR_SUCCESS) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, apr_pstrcat(p, "the challenge's bound "
+                      "subject is unusable: ", err, NULL));
+    }
+    if (e->challenge->san && *e->challenge->san
+        && scep_policy_parse_sans(&plan->san, &err, p, e->challenge->san) != APR_SUCCESS) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, apr_pstrcat(p, "the challenge's bound "
+                      "subjectAltNames are unusable: ", err, NULL));
     }
     return APR_SUCCESS;
 }
@@ -403,7 +477,11 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
     e->txn.serial = rec.serial;
     e->txn.fail_info = -1;
 
-    rv = scep_store_record_issued(e->ctx, e->store, &e->txn, &rec);
+    rv = scep_store_record_issued(e->ctx, e->store, &e->txn, &rec,
+                                  e->challenge ? &e->consume : NULL);
+    if (rv == SCEP_ECHALLENGE) {
+        return refuse_auth(e, "this one-time challenge was already used");
+    }
     if (rv == SCEP_ECONFLICT) {
         /* an identical request won the race: answer with its certificate */
         return check_known(e) == APR_SUCCESS ? APR_SUCCESS : SCEP_EFAILURE;
@@ -430,13 +508,13 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
  * key, usages and validity. */
 static void keep_names(enroll_t *e, scep_cert_plan_t *plan)
 {
+    apr_pool_t *p = e->ctx->pool;
     X509 *old = e->msg->signer;
     GENERAL_NAMES *san = X509_get_ext_d2i(old, NID_subject_alt_name, NULL, NULL);
 
-    X509_NAME_free(plan->subject);
-    plan->subject = X509_NAME_dup(X509_get_subject_name(old));
-    GENERAL_NAMES_free(plan->san);
-    plan->san = san ? san : GENERAL_NAMES_new();
+    /* the plan's previous names stay owned by the pool */
+    plan->subject = scep_own_name(p, X509_NAME_dup(X509_get_subject_name(old)));
+    plan->san = scep_own_general_names(p, san ? san : GENERAL_NAMES_new());
     ERR_clear_error();
 }
 
@@ -461,7 +539,11 @@ static apr_status_t hold(enroll_t *e, const scep_cert_plan_t *plan)
     if (plan->san && sk_GENERAL_NAME_num(plan->san) > 0) {
         DER_B64(p, i2d_GENERAL_NAMES, plan->san, e->txn.plan_san);
     }
-    rv = scep_store_record_pending(e->ctx, e->store, &e->txn);
+    rv = scep_store_record_pending(e->ctx, e->store, &e->txn,
+                                   e->challenge ? &e->consume : NULL);
+    if (rv == SCEP_ECHALLENGE) {
+        return refuse_auth(e, "this one-time challenge was already used");
+    }
     if (rv == SCEP_ECONFLICT) {
         return check_known(e) == APR_SUCCESS ? APR_SUCCESS : SCEP_EFAILURE;
     }
@@ -508,6 +590,9 @@ static void pkcsreq(enroll_t *e)
     }
     if (renewal && prof->renewal_keep_subject) {
         keep_names(e, plan);
+    }
+    if (e->challenge && bind_names(e, plan) != APR_SUCCESS) {
+        return;
     }
     if (prof->manual_approval) {
         hold(e, plan);

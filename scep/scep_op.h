@@ -19,6 +19,9 @@ typedef struct scep_profile_t {
     apr_size_t challenge_len;
     int allow_legacy;                  /**< single DES and MD5 */
     const scep_policy_t *policy;       /**< what certificates contain */
+    int one_time;                      /**< one-time challenges for this profile */
+    int throttle_count;                /**< failed challenges per address ... */
+    apr_int64_t throttle_window;       /**< ... in this many seconds; 0 = off */
     int manual_approval;               /**< PENDING until an administrator decides */
     int renewal;                       /**< renewal by a certificate we issued */
     apr_int64_t renewal_window;        /**< seconds before expiry; 0 = any time */

@@ -631,3 +631,79 @@ leave:
     }
     return rv;
 }
+
+apr_status_t scep_policy_parse_subject(X509_NAME **pname, const char **perr,
+                                       apr_pool_t *p, const char *text)
+{
+    X509_NAME *name;
+    const char *s = text;
+
+    if (!text || *text != '/') {
+        *perr = "a subject is written /ATTR=value/ATTR=value, e.g. /CN=device1/O=Example";
+        return APR_EINVAL;
+    }
+    name = scep_own_name(p, X509_NAME_new());
+    while (*s == '/') {
+        char *attr, *val, *o;
+        const char *eq = strchr(++s, '=');
+        int nid;
+        if (!eq || eq == s) {
+            *perr = apr_psprintf(p, "'%s' is not ATTR=value", s);
+            return APR_EINVAL;
+        }
+        attr = apr_pstrmemdup(p, s, (apr_size_t)(eq - s));
+        if ((nid = scep_policy_subject_nid(attr)) == NID_undef) {
+            *perr = apr_psprintf(p, "unknown subject attribute '%s'", attr);
+            return APR_EINVAL;
+        }
+        val = o = apr_palloc(p, strlen(eq));
+        for (s = eq + 1; *s && *s != '/'; s++) {
+            if (*s == '\\' && s[1]) s++;
+            *o++ = *s;
+        }
+        *o = '\0';
+        if (!*val || !X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8,
+                                                 (const unsigned char *)val, -1, -1, 0)) {
+            ERR_clear_error();
+            *perr = apr_psprintf(p, "'%s' is not a valid value for %s", val, attr);
+            return APR_EINVAL;
+        }
+    }
+    if (*s || X509_NAME_entry_count(name) == 0) {
+        *perr = "a subject is written /ATTR=value/ATTR=value, e.g. /CN=device1/O=Example";
+        return APR_EINVAL;
+    }
+    *pname = name;
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_policy_parse_sans(GENERAL_NAMES **psan, const char **perr,
+                                    apr_pool_t *p, const char *lines)
+{
+    GENERAL_NAMES *san = scep_own_general_names(p, GENERAL_NAMES_new());
+    char *copy = apr_pstrdup(p, lines ? lines : ""), *line, *last = NULL;
+
+    for (line = apr_strtok(copy, "\r\n", &last); line; line = apr_strtok(NULL, "\r\n", &last)) {
+        char *colon = strchr(line, ':');
+        GENERAL_NAME *gn;
+        int type;
+        if (!*line) continue;
+        if (!colon) {
+            *perr = apr_psprintf(p, "'%s' is not type:value", line);
+            return APR_EINVAL;
+        }
+        *colon = '\0';
+        if ((type = scep_policy_san_type(line)) < 0) {
+            *perr = apr_psprintf(p, "unknown subjectAltName type '%s' (dns, email, uri, ip, upn)",
+                                 line);
+            return APR_EINVAL;
+        }
+        if (!colon[1] || !(gn = make_san(p, (scep_san_type_t)type, colon + 1))) {
+            *perr = apr_psprintf(p, "'%s' is not a valid %s name", colon + 1, line);
+            return APR_EINVAL;
+        }
+        sk_GENERAL_NAME_push(san, gn);
+    }
+    *psan = san;
+    return APR_SUCCESS;
+}

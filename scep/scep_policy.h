@@ -133,6 +133,16 @@ apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
 apr_status_t scep_policy_plan(scep_cert_plan_t **pplan, const char **prefusal,
                               apr_pool_t *p, const scep_policy_t *pol, X509_REQ *csr);
 
+/** Parse a subject written as "/CN=device1/O=Example" ("\/" for a
+ *  slash in a value); the result is owned by the pool. */
+apr_status_t scep_policy_parse_subject(X509_NAME **pname, const char **perr,
+                                       apr_pool_t *p, const char *text);
+
+/** Parse subjectAltNames written one "type:value" a line (dns, email, uri,
+ *  ip, upn); the result is owned by the pool. */
+apr_status_t scep_policy_parse_sans(GENERAL_NAMES **psan, const char **perr,
+                                    apr_pool_t *p, const char *lines);
+
 /** The Microsoft certificate template name a request carries (1.3.6.1.4.1.311.20.2),
  *  NULL if none. */
 const char *scep_policy_requested_template(apr_pool_t *p, X509_REQ *csr);

@@ -7,9 +7,9 @@
 
 #define TXN_COLUMNS "ca, transaction_id, message_type, status, dedup_key, key_fp, " \
     "signer_fp, signer_cert, csr, subject, renewal_of, profile, client_addr, serial, " \
-    "fail_info, fail_text, plan_subject, plan_san, created_at, updated_at"
+    "fail_info, fail_text, plan_subject, plan_san, auth_failed, created_at, updated_at"
 #define TXN_VALUES "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, " \
-    "%s, %s, %s, %s"
+    "%s, %s, %s, %s, %s"
 /* what the read-back functions select, in this order (see read_txn) */
 #define TXN_READ "t.id, t.ca, t.transaction_id, t.message_type, t.status, t.dedup_key, " \
     "t.key_fp, t.signer_fp, t.csr, t.subject, t.renewal_of, t.profile, t.client_addr, " \
@@ -57,6 +57,26 @@ const scep_sql_t scep_store_sql[] = {
     { "scep_crl_insert",
       "INSERT INTO scep_crls (ca, number, this_update, next_update, revoked_count, der) "
       "VALUES (%s, %s, %s, %s, %s, %s)" },
+    /* the atomic consumption: only one request can turn used_at from NULL */
+    { "scep_challenge_consume",
+      "UPDATE scep_challenges SET used_at = %s, used_tid = %s WHERE ca = %s AND hash = %s "
+      "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > %s" },
+    { "scep_challenge_insert",
+      "INSERT INTO scep_challenges (ca, hash, profile, subject, san, created_by, "
+      "created_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)" },
+    { "scep_challenge_find",
+      "SELECT id, ca, hash, profile, subject, san, created_by, created_at, expires_at, "
+      "used_at, used_tid, revoked_at FROM scep_challenges WHERE ca = %s AND hash = %s" },
+    { "scep_challenge_open",
+      "SELECT id, ca, hash, profile, subject, san, created_by, created_at, expires_at, "
+      "used_at, used_tid, revoked_at FROM scep_challenges WHERE ca = %s "
+      "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > %s ORDER BY id DESC" },
+    { "scep_challenge_revoke",
+      "UPDATE scep_challenges SET revoked_at = %s WHERE ca = %s AND id = %s "
+      "AND used_at IS NULL AND revoked_at IS NULL" },
+    { "scep_auth_failures",
+      "SELECT COUNT(*) FROM scep_transactions WHERE client_addr = %s AND auth_failed = 1 "
+      "AND created_at >= %s" },
     { NULL, NULL }
 };
 
@@ -179,9 +199,9 @@ static apr_status_t insert_txn(scep_ctx_t *ctx, scep_store_t *st, const scep_txn
         t->ca, t->tid, num(p, t->msg_type), t->status, t->dedup_key, t->key_fp,
         t->signer_fp, t->signer_cert, t->csr, t->subject, t->renewal_of, t->profile,
         t->client_addr, t->serial, t->fail_info >= 0 ? num(p, t->fail_info) : NULL,
-        t->fail_text, t->plan_subject, t->plan_san, now, now
+        t->fail_text, t->plan_subject, t->plan_san, t->auth_failed ? "1" : "0", now, now
     };
-    return exec(ctx, st, "scep_txn_insert", NULL, 20, args);
+    return exec(ctx, st, "scep_txn_insert", NULL, 21, args);
 }
 
 static apr_status_t insert_cert(scep_ctx_t *ctx, scep_store_t *st, const scep_cert_t *c)
@@ -237,11 +257,35 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
     return rv;
 }
 
-static apr_status_t issued_body(scep_ctx_t *ctx, scep_store_t *st, const void *a,
+typedef struct record_t {
+    const scep_txn_t *txn;
+    const scep_cert_t *cert;          /* NULL for PENDING */
+    const scep_consume_t *consume;    /* NULL without a one-time challenge */
+} record_t;
+
+static apr_status_t consume_challenge(scep_ctx_t *ctx, scep_store_t *st,
+                                      const char *ca, const scep_consume_t *c)
+{
+    const char *now = now_str(ctx->pool);
+    const char *args[] = { now, c->tid, ca, c->hash, now };
+    int nrows = 0;
+    apr_status_t rv = exec(ctx, st, "scep_challenge_consume", &nrows, 5, args);
+    return rv == APR_SUCCESS && nrows != 1 ? SCEP_ECHALLENGE : rv;
+}
+
+static apr_status_t record_body(scep_ctx_t *ctx, scep_store_t *st, const void *a,
                                 const void *b)
 {
-    apr_status_t rv = insert_cert(ctx, st, b);
-    return rv == APR_SUCCESS ? insert_txn(ctx, st, a) : rv;
+    const record_t *r = a;
+    apr_status_t rv = APR_SUCCESS;
+
+    if (r->consume) {
+        rv = consume_challenge(ctx, st, r->txn->ca, r->consume);
+    }
+    if (rv == APR_SUCCESS && r->cert) {
+        rv = insert_cert(ctx, st, r->cert);
+    }
+    return rv == APR_SUCCESS ? insert_txn(ctx, st, r->txn) : rv;
 }
 
 /* After a failed write: did an identical request commit first? */
@@ -265,15 +309,20 @@ static apr_status_t conflict_or(apr_status_t rv, scep_ctx_t *ctx, scep_store_t *
 }
 
 apr_status_t scep_store_record_issued(scep_ctx_t *ctx, scep_store_t *st,
-                                      const scep_txn_t *txn, const scep_cert_t *cert)
+                                      const scep_txn_t *txn, const scep_cert_t *cert,
+                                      const scep_consume_t *consume)
 {
-    return conflict_or(in_transaction(ctx, st, issued_body, txn, cert), ctx, st, txn);
+    record_t r = { txn, cert, consume };
+    apr_status_t rv = in_transaction(ctx, st, record_body, &r, NULL);
+    return rv == SCEP_ECHALLENGE ? rv : conflict_or(rv, ctx, st, txn);
 }
 
 apr_status_t scep_store_record_pending(scep_ctx_t *ctx, scep_store_t *st,
-                                       const scep_txn_t *txn)
+                                       const scep_txn_t *txn, const scep_consume_t *consume)
 {
-    return conflict_or(insert_txn(ctx, st, txn), ctx, st, txn);
+    record_t r = { txn, NULL, consume };
+    apr_status_t rv = in_transaction(ctx, st, record_body, &r, NULL);
+    return rv == SCEP_ECHALLENGE ? rv : conflict_or(rv, ctx, st, txn);
 }
 
 apr_status_t scep_store_record_rejected(scep_ctx_t *ctx, scep_store_t *st,
@@ -475,4 +524,81 @@ apr_status_t scep_store_crl_insert(scep_ctx_t *ctx, scep_store_t *st, const char
     /* the primary key (ca, number) turns a concurrent build into a conflict */
     return exec(ctx, st, "scep_crl_insert", NULL, 6, args) == APR_SUCCESS
            ? APR_SUCCESS : SCEP_ECONFLICT;
+}
+
+static void read_challenge(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
+{
+    scep_challenge_t *c = apr_array_push(baton);
+
+    c->id = dup_entry(p, st, row, 0);
+    c->ca = dup_entry(p, st, row, 1);
+    c->hash = dup_entry(p, st, row, 2);
+    c->profile = dup_entry(p, st, row, 3);
+    c->subject = dup_entry(p, st, row, 4);
+    c->san = dup_entry(p, st, row, 5);
+    c->created_by = dup_entry(p, st, row, 6);
+    c->created_at = to_i64(apr_dbd_get_entry(st->driver, row, 7));
+    c->expires_at = to_i64(apr_dbd_get_entry(st->driver, row, 8));
+    c->used_at = to_i64(apr_dbd_get_entry(st->driver, row, 9));
+    c->used_tid = dup_entry(p, st, row, 10);
+    c->revoked_at = to_i64(apr_dbd_get_entry(st->driver, row, 11));
+}
+
+apr_status_t scep_store_challenge_insert(scep_ctx_t *ctx, scep_store_t *st,
+                                        const scep_challenge_t *c)
+{
+    apr_pool_t *p = ctx->pool;
+    const char *args[] = {
+        c->ca, c->hash, c->profile, c->subject, c->san, c->created_by,
+        num(p, c->created_at), num(p, c->expires_at)
+    };
+    return exec(ctx, st, "scep_challenge_insert", NULL, 8, args);
+}
+
+apr_status_t scep_store_challenge_find(scep_challenge_t **pch, scep_ctx_t *ctx,
+                                       scep_store_t *st, const char *ca, const char *hash)
+{
+    apr_array_header_t *rows = apr_array_make(ctx->pool, 1, sizeof(scep_challenge_t));
+    const char *args[] = { ca, hash };
+    apr_status_t rv = select_rows(ctx, st, "scep_challenge_find", 2, args, read_challenge, rows);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (rows->nelts == 0) {
+        return APR_NOTFOUND;
+    }
+    *pch = &APR_ARRAY_IDX(rows, 0, scep_challenge_t);
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_store_challenge_open(apr_array_header_t **prows, scep_ctx_t *ctx,
+                                       scep_store_t *st, const char *ca)
+{
+    apr_array_header_t *rows = apr_array_make(ctx->pool, 8, sizeof(scep_challenge_t));
+    const char *args[] = { ca, now_str(ctx->pool) };
+    apr_status_t rv = select_rows(ctx, st, "scep_challenge_open", 2, args, read_challenge, rows);
+
+    if (rv == APR_SUCCESS) {
+        *prows = rows;
+    }
+    return rv;
+}
+
+apr_status_t scep_store_challenge_revoke(scep_ctx_t *ctx, scep_store_t *st,
+                                         const char *ca, const char *id)
+{
+    const char *args[] = { now_str(ctx->pool), ca, id };
+    int nrows = 0;
+    apr_status_t rv = exec(ctx, st, "scep_challenge_revoke", &nrows, 3, args);
+    return rv == APR_SUCCESS && nrows != 1 ? APR_NOTFOUND : rv;
+}
+
+apr_status_t scep_store_auth_failures(apr_int64_t *pcount, scep_ctx_t *ctx,
+                                      scep_store_t *st, const char *client_addr,
+                                      apr_int64_t since)
+{
+    const char *args[] = { client_addr, num(ctx->pool, since) };
+    *pcount = 0;
+    return select_rows(ctx, st, "scep_auth_failures", 2, args, read_count, pcount);
 }

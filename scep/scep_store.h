@@ -46,6 +46,7 @@ typedef struct scep_txn_t {
     const char *fail_text;
     const char *plan_subject;    /* PENDING: base64 DER of the subject the profile decided */
     const char *plan_san;        /* PENDING: base64 DER of the subjectAltNames, or NULL */
+    int auth_failed;             /* refused for a wrong or unusable challenge */
     const char *decided_by;      /* manual decisions: who */
     apr_int64_t decided_at;
     apr_int64_t created_at;
@@ -73,6 +74,25 @@ typedef struct scep_crl_rec_t {
     const char *der;             /* base64 */
 } scep_crl_rec_t;
 
+/** A one-time challenge (the secret itself is never stored). */
+typedef struct scep_challenge_t {
+    const char *id;
+    const char *ca;
+    const char *hash;            /* hex SHA-256 of the secret */
+    const char *profile;
+    const char *subject;         /* bound subject or NULL */
+    const char *san;             /* bound SANs, "type:value" lines, or NULL */
+    const char *created_by;
+    apr_int64_t created_at, expires_at, used_at, revoked_at;
+    const char *used_tid;
+} scep_challenge_t;
+
+/** Consume this one-time challenge in the same database transaction. */
+typedef struct scep_consume_t {
+    const char *hash;
+    const char *tid;
+} scep_consume_t;
+
 /** Transactions with this CA and transactionID that have an answer to
  *  repeat: issued, pending, or rejected by an administrator. */
 apr_status_t scep_store_find_live(apr_array_header_t **prows /* scep_txn_t */,
@@ -83,11 +103,14 @@ apr_status_t scep_store_find_live(apr_array_header_t **prows /* scep_txn_t */,
  *  transaction. SCEP_ECONFLICT: an identical request committed first. */
 apr_status_t scep_store_record_issued(scep_ctx_t *ctx, scep_store_t *st,
                                       const scep_txn_t *txn,
-                                      const scep_cert_t *cert);
+                                      const scep_cert_t *cert,
+                                      const scep_consume_t *consume);
 
-/** Record a request waiting for approval. SCEP_ECONFLICT as above. */
+/** Record a request waiting for approval. SCEP_ECONFLICT as above. With a
+ *  one-time challenge, SCEP_ECHALLENGE when it was used up meanwhile. */
 apr_status_t scep_store_record_pending(scep_ctx_t *ctx, scep_store_t *st,
-                                       const scep_txn_t *txn);
+                                       const scep_txn_t *txn,
+                                       const scep_consume_t *consume);
 
 /** Record a refused request. */
 apr_status_t scep_store_record_rejected(scep_ctx_t *ctx, scep_store_t *st,
@@ -134,5 +157,21 @@ apr_status_t scep_store_crl_latest(scep_crl_rec_t **pcrl, apr_int64_t *prevoked,
 /** Store a CRL; SCEP_ECONFLICT if that number exists (another node was first). */
 apr_status_t scep_store_crl_insert(scep_ctx_t *ctx, scep_store_t *st,
                                    const char *ca, const scep_crl_rec_t *crl);
+
+apr_status_t scep_store_challenge_insert(scep_ctx_t *ctx, scep_store_t *st,
+                                        const scep_challenge_t *ch);
+/** A challenge by the hash of its secret (APR_NOTFOUND if none). */
+apr_status_t scep_store_challenge_find(scep_challenge_t **pch, scep_ctx_t *ctx,
+                                       scep_store_t *st, const char *ca, const char *hash);
+/** Challenges neither used, revoked nor expired, newest first. */
+apr_status_t scep_store_challenge_open(apr_array_header_t **prows, scep_ctx_t *ctx,
+                                       scep_store_t *st, const char *ca);
+/** Revoke an open challenge: APR_NOTFOUND if there is no such open one. */
+apr_status_t scep_store_challenge_revoke(scep_ctx_t *ctx, scep_store_t *st,
+                                         const char *ca, const char *id);
+/** Failed challenge attempts from this address since a time. */
+apr_status_t scep_store_auth_failures(apr_int64_t *pcount, scep_ctx_t *ctx,
+                                      scep_store_t *st, const char *client_addr,
+                                      apr_int64_t since);
 
 #endif
