@@ -123,11 +123,22 @@ static void *merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     scep_srv_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
 
     conf->s = add->s;
-    MERGE_SETTING(ca_cert);
-    MERGE_SETTING(ca_key);
-    MERGE_SETTING(ca_chain);
-    MERGE_SETTING(ra_cert);
-    MERGE_SETTING(ra_key);
+    if (add->ca_cert.value || add->ca_key.value) {
+        /* a virtual host with its own CA takes nothing of the main server's
+         * CA material: an inherited RA or chain would belong to another CA */
+        conf->ca_cert = add->ca_cert;
+        conf->ca_key = add->ca_key;
+        conf->ca_chain = add->ca_chain;
+        conf->ra_cert = add->ra_cert;
+        conf->ra_key = add->ra_key;
+    }
+    else {
+        MERGE_SETTING(ca_cert);
+        MERGE_SETTING(ca_key);
+        MERGE_SETTING(ca_chain);
+        MERGE_SETTING(ra_cert);
+        MERGE_SETTING(ra_key);
+    }
     conf->legacy_wanted = add->legacy_wanted != UNSET ? add->legacy_wanted
                                                       : base->legacy_wanted;
     conf->crl_validity = add->crl_validity != UNSET ? add->crl_validity : base->crl_validity;
@@ -1015,10 +1026,16 @@ static int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
 
         c->oids = oids;
         if (!c->ca_cert.value && !c->ca_key.value) {
-            if (c->ra_cert.value || c->ra_key.value || c->ca_chain.value) {
+            const scep_setting_t *orphan = c->ra_cert.value ? &c->ra_cert
+                                           : c->ra_key.value ? &c->ra_key
+                                           : c->ca_chain.value ? &c->ca_chain : NULL;
+            if (orphan) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00002)
-                             "%s: SCEPRACertificateFile/SCEPCAChainFile set but no "
-                             "SCEPCACertificateFile", vhost_name(ptemp, sp));
+                             "%s %s (%s, in %s) is set but there is no SCEPCACertificateFile",
+                             orphan == &c->ra_cert ? "SCEPRACertificateFile"
+                             : orphan == &c->ra_key ? "SCEPRACertificateKeyFile"
+                             : "SCEPCAChainFile", orphan->value, orphan->where,
+                             vhost_name(ptemp, sp));
                 return !OK;
             }
             continue;
@@ -1215,7 +1232,7 @@ static apr_status_t open_store(void *baton, scep_store_t **pstore)
     return APR_SUCCESS;
 }
 
-/* Read the whole body, refusing more than max bytes. */
+/* Read the whole body, refusing more than max bytes (also when chunked). */
 static int read_body(request_rec *r, apr_size_t max, unsigned char **pbuf,
                      apr_size_t *plen)
 {
@@ -1233,19 +1250,14 @@ static int read_body(request_rec *r, apr_size_t max, unsigned char **pbuf,
                       "of %" APR_SIZE_T_FMT " (SCEPMaxRequestBody)", r->remaining, max);
         return HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
-    cap = r->remaining > 0 ? (apr_size_t)r->remaining : 8192;
+    /* one byte more than allowed shows a chunked body that is too long */
+    cap = r->remaining > 0 ? (apr_size_t)r->remaining + 1 : (max + 1 < 8192 ? max + 1 : 8192);
     buf = apr_palloc(r->pool, cap + 1);
     if (ap_should_client_block(r)) {
         for (;;) {
             if (len == cap) {
                 unsigned char *bigger;
-                if (cap >= max) {
-                    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(00303)
-                                  "chunked request body over the limit of %"
-                                  APR_SIZE_T_FMT " bytes (SCEPMaxRequestBody)", max);
-                    return HTTP_REQUEST_ENTITY_TOO_LARGE;
-                }
-                cap = cap * 2 > max ? max : cap * 2;
+                cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
                 bigger = apr_palloc(r->pool, cap + 1);
                 memcpy(bigger, buf, len);
                 buf = bigger;
@@ -1258,6 +1270,12 @@ static int read_body(request_rec *r, apr_size_t max, unsigned char **pbuf,
                 break;
             }
             len += (apr_size_t)n;
+            if (len > max) {
+                ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(00303)
+                              "request body over the limit of %" APR_SIZE_T_FMT
+                              " bytes (SCEPMaxRequestBody)", max);
+                return HTTP_REQUEST_ENTITY_TOO_LARGE;
+            }
         }
     }
     *pbuf = buf;
@@ -1290,7 +1308,7 @@ static int scep_handler(request_rec *r)
     scep_profile_t profile;
     int rc;
 
-    r->allowed |= (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+    ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, -1);
     if (r->method_number != M_GET && r->method_number != M_POST) {
         ap_discard_request_body(r);
         return HTTP_METHOD_NOT_ALLOWED;
@@ -1332,6 +1350,14 @@ static int scep_handler(request_rec *r)
     svc.oids = sconf->oids;
     profile = *dconf->profile;
     profile.named = sconf->named;
+    if (!dconf->profile_name) {
+        /* our section config exists only where a SCEP directive appears:
+         * name the profile after the section that matched, from core */
+        core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+        if (core && core->d && core->d[0] == '/') {
+            profile.name = core->d;
+        }
+    }
     svc.profile = &profile;
     svc.open_store = open_store;
     svc.store_baton = r;
@@ -1366,7 +1392,7 @@ static int crl_handler(request_rec *r)
     unsigned char *der;
     apr_size_t len;
 
-    r->allowed |= (AP_METHOD_BIT << M_GET);
+    ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, -1);
     if (r->method_number != M_GET) {
         return HTTP_METHOD_NOT_ALLOWED;
     }
@@ -1423,7 +1449,7 @@ static int admin_handler(request_rec *r)
     apr_size_t blen;
     int rc;
 
-    r->allowed |= (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+    ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, -1);
     if (r->method_number != M_GET && r->method_number != M_POST) {
         ap_discard_request_body(r);
         return HTTP_METHOD_NOT_ALLOWED;

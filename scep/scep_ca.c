@@ -88,31 +88,6 @@ leave:
     return rv;
 }
 
-/* Degenerate certs-only SignedData, content omitted (RFC 8894 §4.2). */
-static apr_status_t build_bundle(unsigned char **pder, apr_size_t *plen,
-                                 apr_pool_t *p, STACK_OF(X509) *certs)
-{
-    CMS_ContentInfo *cms;
-    unsigned char *der = NULL;
-    int len;
-
-    ERR_clear_error();
-    cms = CMS_sign(NULL, NULL, certs, NULL,
-                   CMS_BINARY | CMS_PARTIAL | CMS_DETACHED);
-    if (!cms) {
-        return APR_EGENERAL;
-    }
-    len = i2d_CMS_ContentInfo(cms, &der);
-    CMS_ContentInfo_free(cms);
-    if (len <= 0) {
-        return APR_EGENERAL;
-    }
-    *pder = apr_pmemdup(p, der, (apr_size_t)len);
-    *plen = (apr_size_t)len;
-    OPENSSL_free(der);
-    return APR_SUCCESS;
-}
-
 static int expired(X509 *x)
 {
     return X509_cmp_current_time(X509_get0_notAfter(x)) <= 0;
@@ -245,7 +220,7 @@ apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
         for (i = 0; i < sk_X509_num(ca->chain); i++) {
             sk_X509_push(bundle, sk_X509_value(ca->chain, i));
         }
-        if (build_bundle(&der, &len, p, bundle) != APR_SUCCESS) {
+        if (scep_bundle_der(&der, &len, p, bundle, NULL) != APR_SUCCESS) {
             FAIL(SCEP_CA_FILE_CERT, "cannot build the GetCACert bundle: %s",
                  scep_ossl_errors(p));
         }

@@ -178,15 +178,15 @@ apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
     ERR_clear_error();
     CMS_SignerInfo_set1_signer_cert(si, msg->signer);
     if (CMS_SignerInfo_verify(si) != 1) {
-        msg->signature_error = apr_pstrcat(p, "signature over the signed attributes "
-                                           "does not verify: ", scep_ossl_errors(p), NULL);
+        msg->detail = scep_ossl_errors(p);
+        msg->signature_error = "the signature over the signed attributes does not verify";
         goto leave;
     }
     /* signed attributes already checked: now messageDigest vs eContent */
     if (CMS_verify(cms, NULL, NULL, NULL, NULL, CMS_NO_SIGNER_CERT_VERIFY
                    | CMS_BINARY | CMS_NO_ATTR_VERIFY) != 1) {
-        msg->signature_error = apr_pstrcat(p, "messageDigest does not match the "
-                                           "content: ", scep_ossl_errors(p), NULL);
+        msg->detail = scep_ossl_errors(p);
+        msg->signature_error = "the messageDigest does not match the content";
         goto leave;
     }
     msg->signature_ok = 1;
@@ -265,8 +265,9 @@ apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
     /* Passing our certificate makes OpenSSL pick our RecipientInfo among
      * several (micromdm encrypts to every GetCACert certificate). */
     if (CMS_decrypt(env, ra_key, ra_cert, NULL, out, CMS_BINARY) != 1) {
-        *perr = apr_pstrcat(p, "cannot decrypt the envelope with the RA key: ",
-                            scep_ossl_errors(p), NULL);
+        msg->detail = scep_ossl_errors(p);
+        *perr = "the envelope cannot be decrypted with this server's key (not addressed "
+                "to it, or damaged)";
         goto leave;
     }
     dlen = BIO_get_mem_data(out, &data);
@@ -296,16 +297,16 @@ static int add_string_attr(CMS_SignerInfo *si, const ASN1_OBJECT *obj, int type,
 }
 
 /* DER of an EnvelopedData, for the requester, holding a certs-only bundle. */
-static apr_status_t envelope_certs(unsigned char **pder, int *plen,
-                                   const scep_msg_t *req,
-                                   const scep_reply_t *reply)
+static apr_status_t envelope_certs(unsigned char **pder, int *plen, apr_pool_t *p,
+                                   const scep_msg_t *req, const scep_reply_t *reply)
 {
     STACK_OF(X509) *bundle_certs = sk_X509_new_null();
     STACK_OF(X509) *recips = sk_X509_new_null();
-    CMS_ContentInfo *bundle = NULL, *env = NULL;
+    CMS_ContentInfo *env = NULL;
     BIO *in = NULL;
     unsigned char *bder = NULL;
-    int blen, i;
+    apr_size_t blen;
+    int i;
     const EVP_CIPHER *cipher = EVP_get_cipherbynid(req->cipher_nid);
     apr_status_t rv = APR_EGENERAL;
 
@@ -318,14 +319,11 @@ static apr_status_t envelope_certs(unsigned char **pder, int *plen,
     for (i = 0; reply->extra && i < sk_X509_num(reply->extra); i++) {
         sk_X509_push(bundle_certs, sk_X509_value(reply->extra, i));
     }
-    bundle = CMS_sign(NULL, NULL, bundle_certs, NULL,
-                      CMS_BINARY | CMS_PARTIAL | CMS_DETACHED);
-    if (!bundle || (reply->crl && CMS_add1_crl(bundle, reply->crl) != 1)
-        || (blen = i2d_CMS_ContentInfo(bundle, &bder)) <= 0) {
+    if (scep_bundle_der(&bder, &blen, p, bundle_certs, reply->crl) != APR_SUCCESS) {
         goto leave;
     }
     sk_X509_push(recips, req->signer);
-    in = BIO_new_mem_buf(bder, blen);
+    in = BIO_new_mem_buf(bder, (int)blen);
     env = in ? CMS_encrypt(recips, in, cipher, CMS_BINARY) : NULL;
     if (!env || (*plen = i2d_CMS_ContentInfo(env, pder)) <= 0) {
         goto leave;
@@ -334,10 +332,8 @@ static apr_status_t envelope_certs(unsigned char **pder, int *plen,
 leave:
     sk_X509_free(bundle_certs);
     sk_X509_free(recips);
-    CMS_ContentInfo_free(bundle);
     CMS_ContentInfo_free(env);
     BIO_free(in);
-    OPENSSL_free(bder);
     return rv;
 }
 
@@ -363,7 +359,7 @@ apr_status_t scep_msg_certrep(unsigned char **pder, apr_size_t *plen,
         md = EVP_sha256();
     }
     if (reply->status == SCEP_STATUS_SUCCESS
-        && envelope_certs(&env_der, &env_len, req, reply) != APR_SUCCESS) {
+        && envelope_certs(&env_der, &env_len, p, req, reply) != APR_SUCCESS) {
         *perr = apr_pstrcat(p, "cannot encrypt the reply to the requester: ",
                             scep_ossl_errors(p), NULL);
         goto leave;

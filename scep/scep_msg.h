@@ -39,7 +39,8 @@ typedef struct scep_msg_t {
     X509 *signer;                    /**< NULL if the message did not carry it */
     int md_nid;                      /**< signer digest */
     int signature_ok;                /**< signature and messageDigest verified */
-    const char *signature_error;
+    const char *signature_error;     /**< for the requester: no library internals */
+    const char *detail;              /**< OpenSSL's errors, for the log only */
     const unsigned char *content;    /**< eContent: DER EnvelopedData */
     apr_size_t content_len;
     int cipher_nid;                  /**< of the envelope, after scep_msg_decrypt */

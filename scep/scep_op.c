@@ -60,6 +60,11 @@ static apr_status_t refuse(enroll_t *e, scep_fail_info_t fail, const char *why)
     e->reply.fail_info = fail;
     e->reply.fail_text = why;
     e->refusal = why;
+    if (e->msg->detail && *e->msg->detail) {
+        SCEP_LOG(ctx, SCEP_LOG_DEBUG, 0, SCEPLOGNO(00215) "transaction %s: OpenSSL says: %s",
+                 scep_log_safe(ctx->pool, e->msg->tid_str, strlen(e->msg->tid_str)),
+                 e->msg->detail);
+    }
     SCEP_LOG(ctx, SCEP_LOG_NOTICE, 0, SCEPLOGNO(00201)
              "refused transaction %s from %s (profile %s): %s: %s",
              scep_log_safe(ctx->pool, e->msg->tid_str, strlen(e->msg->tid_str)),
@@ -440,9 +445,9 @@ static apr_status_t apply_policy(enroll_t *e, scep_cert_plan_t **pplan)
     if (scep_policy_apply(pplan, &refusal, e->ctx->pool, pol, e->csr,
                           e->svc->eval, e->svc->eval_baton) != APR_SUCCESS) {
         return refuse(e, SCEP_FAIL_BADREQUEST, apr_pstrcat(e->ctx->pool, "profile ",
-                      pol->name ? pol->name : prof->name, ": ", refusal, NULL));
+                      pol == prof->policy ? prof->name : pol->name, ": ", refusal, NULL));
     }
-    e->txn.profile = pol->name ? pol->name : prof->name;
+    e->txn.profile = pol == prof->policy ? prof->name : pol->name;
     return APR_SUCCESS;
 }
 

@@ -5,6 +5,7 @@
 #include <openssl/pem.h>
 #include <openssl/bio.h>
 #include <openssl/sha.h>
+#include <openssl/pkcs7.h>
 
 #include "scep_ossl.h"
 #include "scep_util.h"
@@ -152,6 +153,42 @@ apr_status_t scep_load_key(EVP_PKEY **pkey, apr_pool_t *p, const char *path,
     ERR_clear_error();
     *pkey = scep_own_pkey(p, k);
     return APR_SUCCESS;
+}
+
+apr_status_t scep_bundle_der(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
+                             STACK_OF(X509) *certs, X509_CRL *crl)
+{
+    PKCS7 *p7 = PKCS7_new();
+    unsigned char *der = NULL;
+    apr_status_t rv = APR_EGENERAL;
+    int i, len;
+
+    ERR_clear_error();
+    if (!p7 || !PKCS7_set_type(p7, NID_pkcs7_signed)
+        || !PKCS7_content_new(p7, NID_pkcs7_data)) {
+        goto leave;
+    }
+    /* content omitted: eContentType id-data without eContent */
+    ASN1_OCTET_STRING_free(p7->d.sign->contents->d.data);
+    p7->d.sign->contents->d.data = NULL;
+    for (i = 0; certs && i < sk_X509_num(certs); i++) {
+        if (!PKCS7_add_certificate(p7, sk_X509_value(certs, i))) {
+            goto leave;
+        }
+    }
+    if (crl && !PKCS7_add_crl(p7, crl)) {
+        goto leave;
+    }
+    if ((len = i2d_PKCS7(p7, &der)) <= 0) {
+        goto leave;
+    }
+    *pder = apr_pmemdup(p, der, (apr_size_t)len);
+    *plen = (apr_size_t)len;
+    rv = APR_SUCCESS;
+leave:
+    OPENSSL_free(der);
+    PKCS7_free(p7);
+    return rv;
 }
 
 apr_status_t scep_x509_der(unsigned char **pder, apr_size_t *plen,

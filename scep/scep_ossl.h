@@ -36,6 +36,15 @@ apr_status_t scep_load_cert(X509 **pcert, apr_pool_t *p, const char *path,
 apr_status_t scep_load_key(EVP_PKEY **pkey, apr_pool_t *p, const char *path,
                            const char **perr);
 
+/**
+ * DER of a degenerate certs-only SignedData (no signers, content omitted)
+ * holding the certificates in this order and an optional CRL. Built with
+ * the PKCS#7 API: its certificates are a SEQUENCE in OpenSSL's encoder,
+ * while CMS sorts them as a SET and clients take the first one.
+ */
+apr_status_t scep_bundle_der(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
+                             STACK_OF(X509) *certs, X509_CRL *crl);
+
 /** DER of an object, allocated in the pool. */
 apr_status_t scep_x509_der(unsigned char **pder, apr_size_t *plen,
                            apr_pool_t *p, X509 *x);

@@ -8,8 +8,9 @@
 #define TXN_COLUMNS "ca, transaction_id, message_type, status, dedup_key, key_fp, " \
     "signer_fp, signer_cert, csr, subject, renewal_of, profile, client_addr, serial, " \
     "fail_info, fail_text, plan_subject, plan_san, auth_failed, created_at, updated_at"
-#define TXN_VALUES "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, " \
-    "%s, %s, %s, %s, %s"
+/* numbers are %lld: PostgreSQL types each parameter from its placeholder */
+#define TXN_VALUES "%s, %s, %lld, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %lld, %s, " \
+    "%s, %s, %lld, %lld, %lld"
 /* what the read-back functions select, in this order (see read_txn) */
 #define TXN_READ "t.id, t.ca, t.transaction_id, t.message_type, t.status, t.dedup_key, " \
     "t.key_fp, t.signer_fp, t.csr, t.subject, t.renewal_of, t.profile, t.client_addr, " \
@@ -22,29 +23,29 @@ const scep_sql_t scep_store_sql[] = {
     { "scep_txn_find_live",
       "SELECT " TXN_READ
       "WHERE t.ca = %s AND t.transaction_id = %s AND t.dedup_key IS NOT NULL" },
-    { "scep_txn_get", "SELECT " TXN_READ "WHERE t.id = %s" },
+    { "scep_txn_get", "SELECT " TXN_READ "WHERE t.id = %lld" },
     { "scep_txn_list_all",
-      "SELECT " TXN_READ "WHERE t.ca = %s ORDER BY t.id DESC LIMIT %s" },
+      "SELECT " TXN_READ "WHERE t.ca = %s ORDER BY t.id DESC LIMIT %lld" },
     { "scep_txn_list_status",
-      "SELECT " TXN_READ "WHERE t.ca = %s AND t.status = %s ORDER BY t.id DESC LIMIT %s" },
+      "SELECT " TXN_READ "WHERE t.ca = %s AND t.status = %s ORDER BY t.id DESC LIMIT %lld" },
     { "scep_txn_insert",
       "INSERT INTO scep_transactions (" TXN_COLUMNS ") VALUES (" TXN_VALUES ")" },
     /* conditional: only a PENDING row can be decided, and only once */
     { "scep_txn_approve",
       "UPDATE scep_transactions SET status = 'ISSUED', serial = %s, decided_by = %s, "
-      "decided_at = %s, updated_at = %s WHERE id = %s AND status = 'PENDING'" },
+      "decided_at = %lld, updated_at = %lld WHERE id = %lld AND status = 'PENDING'" },
     { "scep_txn_reject",
       "UPDATE scep_transactions SET status = 'REJECTED', fail_info = 2, fail_text = %s, "
-      "decided_by = %s, decided_at = %s, updated_at = %s "
-      "WHERE id = %s AND status = 'PENDING'" },
+      "decided_by = %s, decided_at = %lld, updated_at = %lld "
+      "WHERE id = %lld AND status = 'PENDING'" },
     { "scep_cert_insert",
       "INSERT INTO scep_certificates (ca, serial, subject, not_before, not_after, "
-      "der, issued_at) VALUES (%s, %s, %s, %s, %s, %s, %s)" },
+      "der, issued_at) VALUES (%s, %s, %s, %lld, %lld, %s, %lld)" },
     { "scep_cert_get",
       "SELECT serial, subject, not_before, not_after, der, revoked_at, revocation_reason "
       "FROM scep_certificates WHERE ca = %s AND serial = %s" },
     { "scep_cert_revoke",
-      "UPDATE scep_certificates SET revoked_at = %s, revocation_reason = %s "
+      "UPDATE scep_certificates SET revoked_at = %lld, revocation_reason = %lld "
       "WHERE ca = %s AND serial = %s AND revoked_at IS NULL" },
     { "scep_cert_revoked",
       "SELECT serial, revoked_at, revocation_reason FROM scep_certificates "
@@ -56,27 +57,27 @@ const scep_sql_t scep_store_sql[] = {
       "WHERE ca = %s ORDER BY number DESC LIMIT 1" },
     { "scep_crl_insert",
       "INSERT INTO scep_crls (ca, number, this_update, next_update, revoked_count, der) "
-      "VALUES (%s, %s, %s, %s, %s, %s)" },
+      "VALUES (%s, %lld, %lld, %lld, %lld, %s)" },
     /* the atomic consumption: only one request can turn used_at from NULL */
     { "scep_challenge_consume",
-      "UPDATE scep_challenges SET used_at = %s, used_tid = %s WHERE ca = %s AND hash = %s "
-      "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > %s" },
+      "UPDATE scep_challenges SET used_at = %lld, used_tid = %s WHERE ca = %s AND hash = %s "
+      "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > %lld" },
     { "scep_challenge_insert",
       "INSERT INTO scep_challenges (ca, hash, profile, subject, san, created_by, "
-      "created_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)" },
+      "created_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %lld, %lld)" },
     { "scep_challenge_find",
       "SELECT id, ca, hash, profile, subject, san, created_by, created_at, expires_at, "
       "used_at, used_tid, revoked_at FROM scep_challenges WHERE ca = %s AND hash = %s" },
     { "scep_challenge_open",
       "SELECT id, ca, hash, profile, subject, san, created_by, created_at, expires_at, "
       "used_at, used_tid, revoked_at FROM scep_challenges WHERE ca = %s "
-      "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > %s ORDER BY id DESC" },
+      "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > %lld ORDER BY id DESC" },
     { "scep_challenge_revoke",
-      "UPDATE scep_challenges SET revoked_at = %s WHERE ca = %s AND id = %s "
+      "UPDATE scep_challenges SET revoked_at = %lld WHERE ca = %s AND id = %lld "
       "AND used_at IS NULL AND revoked_at IS NULL" },
     { "scep_auth_failures",
       "SELECT COUNT(*) FROM scep_transactions WHERE client_addr = %s AND auth_failed = 1 "
-      "AND created_at >= %s" },
+      "AND created_at >= %lld" },
     { NULL, NULL }
 };
 

@@ -9,7 +9,7 @@ use Test::More import => ['!plan'];
 use lib 't/lib';
 use SCEPTest qw(:all);
 
-plan tests => 51;
+plan tests => 37;
 
 my @statuses;
 
@@ -29,8 +29,9 @@ sub check {
     check('POST operation=GetCACert', 405, method => 'POST',
           path => '/scep?operation=GetCACert', body => '');
     $r = check('PUT', 405, method => 'PUT', path => '/scep?operation=PKIOperation', body => "\x30\x00");
-    like($r->{headers}{allow} // '', qr/\bGET\b/, 'PUT: Allow lists GET');
-    like($r->{headers}{allow} // '', qr/\bPOST\b/, 'PUT: Allow lists POST');
+    my %allow = map { $_ => 1 } split /\s*,\s*/, $r->{headers}{allow} // '';
+    ok($allow{GET} && $allow{POST}, 'PUT 405: Allow lists GET and POST (RFC 9110 15.5.6)')
+        or diag('Allow: ' . ($r->{headers}{allow} // '(none)'));
     check('DELETE', 405, method => 'DELETE', path => '/scep?operation=GetCACert');
 }
 
@@ -86,12 +87,14 @@ sub check {
     check('POST a real PKCSReq to /scep-small', 413, method => 'POST',
           path => '/scep-small', body => $req->{der});
 
-    # chunked: no Content-Length, so the limit is enforced while reading
-    my $chunk = sprintf("%x\r\n%s\r\n", 1500, "\x30" . ("\x11" x 1499));
-    check('chunked POST over the limit to /scep-small', 413, method => 'POST',
-          path => '/scep-small?operation=PKIOperation',
-          headers => ['Transfer-Encoding' => 'chunked'],
-          body => $chunk . "0\r\n\r\n", no_length => 1);
+    # chunked: no Content-Length, so the limit must be enforced while reading
+    my $body = '';
+    my $der = $req->{der};
+    $body .= sprintf("%x\r\n%s\r\n", length($1), $1) while $der =~ /(.{1,500})/gs;
+    my $r2 = check('chunked POST of a ' . length($req->{der}) . '-byte PKCSReq to /scep-small', 413,
+                   method => 'POST', path => '/scep-small?operation=PKIOperation',
+                   headers => ['Transfer-Encoding' => 'chunked'],
+                   body => $body . "0\r\n\r\n", no_length => 1);
     my $small = sprintf("%x\r\n%s\r\n", 200, "\x30" . ("\x11" x 199));
     check('chunked POST under the limit: read, then 400', 400, method => 'POST',
           path => '/scep-small?operation=PKIOperation',
@@ -100,8 +103,6 @@ sub check {
 
     check('POST 262145 bytes to /scep (default limit 262144)', 413, method => 'POST',
           path => '/scep?operation=PKIOperation', body => "\x30" . ("\0" x 262144));
-    check('POST 262144 bytes to /scep: under the default limit, unreadable', 400,
-          method => 'POST', path => '/scep?operation=PKIOperation', body => "\x30" . ("\0" x 262143));
 }
 
 # the server still works after all that

@@ -13,6 +13,7 @@ use Exporter 'import';
 use Apache::Test ();
 use Apache::TestConfig ();
 use Carp qw(croak);
+use Digest::SHA ();
 use File::Basename qw(basename dirname);
 use File::Path qw(mkpath rmtree);
 use File::Spec::Functions qw(catfile catdir);
@@ -29,7 +30,7 @@ our @EXPORT_OK = qw(
     b64_std b64_escaped b64_wrapped b64_url
     certmonger_enroll certmonger_submit micromdm_enroll
     db_rows db_value pg_conninfo sqlite_file
-    read_file write_file pem_certs_der pem_file_der cert_info cert_serial_info
+    read_file write_file pem_certs_der pem_file_der cert_info cert_serial_info cert_fp key_fp
     openssl_verify asn1parse der_serial_bytes norm_serial
     free_port private_httpd private_httpd_stop httpd_bin modules_dir
     log_mark error_log_lines error_log_clean
@@ -233,7 +234,8 @@ sub run_cmd {
         waitpid($pid, 0);
     }
     my $st = $?;
-    kill 'TERM', -$pid;    # leftovers in the process group
+    # (no kill of the process group after a normal exit: `httpd -k start`
+    # leaves a daemon that may not have left the group yet)
     return {
         cmd => join(' ', @$cmd),
         rc => $st >> 8, signal => $st & 127, timed_out => $timed_out,
@@ -487,6 +489,18 @@ sub pem_certs_der {
 
 sub pem_file_der { my @d = pem_certs_der(read_file($_[0])); return $d[0] }
 
+# uppercase hex SHA-256 of a key's SubjectPublicKeyInfo DER (the key_fp column)
+sub key_fp {
+    my $r = run_cmd(['openssl', 'pkey', '-in', shift, '-pubout', '-outform', 'DER']);
+    return $r->{rc} ? '' : uc Digest::SHA::sha256_hex($r->{out});
+}
+
+# uppercase hex SHA-256 of a PEM certificate's DER (the signer_fp column)
+sub cert_fp {
+    my $der = pem_file_der(shift);
+    return defined $der ? uc Digest::SHA::sha256_hex($der) : '';
+}
+
 # cert_info(FILE_PEM) -> { subject, issuer, serial, not_before, not_after,
 #   pubkey (PEM) }
 sub cert_info {
@@ -614,6 +628,17 @@ sub free_port {
 # out, err, ok }.
 sub private_httpd {
     my %o = @_;
+    my $h;
+    for my $try (1 .. 3) {
+        $h = _private_httpd(%o);
+        # another process may take a free_port() before httpd binds it
+        last if $h->{ok} || $o{port} || ($h->{out} . $h->{err}) !~ /Address already in use|could not bind/i;
+    }
+    return $h;
+}
+
+sub _private_httpd {
+    my %o = @_;
     my $dir = catdir(work_dir(), "httpd-$o{name}");
     rmtree($dir);
     mkpath("$dir/logs");
@@ -634,6 +659,10 @@ sub private_httpd {
             if ($t->{status}) { $ok = 1; last }
             select undef, undef, undef, 0.1;
         }
+    }
+    unless ($ok) {
+        # the reason is in httpd's own log once it got that far
+        $r->{err} .= eval { read_file("$dir/logs/error_log") } // '';
     }
     return { %$r, dir => $dir, port => $port, conf => $conf, ok => $ok, db => $db };
 }
@@ -691,7 +720,7 @@ sub error_log_clean {
     return $ok;
 }
 
-BEGIN { }
+# remember where error_log ended when the test file loaded this module
 _start() if eval { Apache::Test::config(); 1 };
 
 1;
