@@ -17,8 +17,15 @@ mkdir -p "$state"
 state=$(cd "$state" && pwd)
 ./build-tools/make-pki.sh "$state/pki"
 mkdir -p "$state/db" "$state/logs"
-if [ ! -f "$state/db/scep.sqlite" ]; then
-    sqlite3 "$state/db/scep.sqlite" < conf/schema-sqlite3.sql >/dev/null
+db="$state/db/scep.sqlite"
+if [ -f "$db" ] && ! sqlite3 "$db" 'SELECT auth_failed FROM scep_transactions LIMIT 0' \
+       >/dev/null 2>&1; then
+    # a demo database from an older schema: keep it aside, start afresh
+    mv "$db" "$db.old.$(date +%s)"
+    rm -f "$db-wal" "$db-shm"
+fi
+if [ ! -f "$db" ]; then
+    sqlite3 "$db" < conf/schema-sqlite3.sql >/dev/null
 fi
 httpd=$(apxs -q SBINDIR)/$(apxs -q TARGET)
 modules=$(apxs -q LIBEXECDIR)
