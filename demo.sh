@@ -27,6 +27,11 @@ fi
 if [ ! -f "$db" ]; then
     sqlite3 "$db" < conf/schema-sqlite3.sql >/dev/null
 fi
+if [ ! -f "$state/pki/admin.password" ]; then
+    (umask 077; openssl rand -hex 12 > "$state/pki/admin.password")
+fi
+htpasswd -bc "$state/pki/admins.htpasswd" admin "$(cat "$state/pki/admin.password")" 2>/dev/null
+chmod 644 "$state/pki/admins.htpasswd"
 httpd=$(apxs -q SBINDIR)/$(apxs -q TARGET)
 modules=$(apxs -q LIBEXECDIR)
 user_lines=""
@@ -47,6 +52,10 @@ LogLevel warn scep:info
 $user_lines
 LoadModule mpm_event_module $modules/mod_mpm_event.so
 LoadModule authz_core_module $modules/mod_authz_core.so
+LoadModule authn_core_module $modules/mod_authn_core.so
+LoadModule authn_file_module $modules/mod_authn_file.so
+LoadModule auth_basic_module $modules/mod_auth_basic.so
+LoadModule authz_user_module $modules/mod_authz_user.so
 LoadModule dbd_module $modules/mod_dbd.so
 LoadModule scep_module $top/.libs/mod_scep.so
 LogFormat "%h %l %u %t \"%r\" %>s %b" common
@@ -64,10 +73,31 @@ SCEPCACertificateKeyFile "$state/pki/ca.key"
 SCEPRACertificateFile "$state/pki/ra.pem"
 SCEPRACertificateKeyFile "$state/pki/ra.key"
 
+SCEPCRLValidity 7d
+
 <Location /scep>
     SetHandler scep
     SCEPChallengePasswordFile "$state/pki/challenge"
+    SCEPOneTimeChallenges on
+    SCEPRenewal on
     SCEPValidity 365d
+    SCEPCRLDistributionPoint http://127.0.0.1:$port/crl
+</Location>
+# requests here wait for an administrator (admin page below)
+<Location /scep-approval>
+    SetHandler scep
+    SCEPChallengePasswordFile "$state/pki/challenge"
+    SCEPApproval manual
+</Location>
+<Location /crl>
+    SetHandler scep-crl
+</Location>
+<Location /admin>
+    SetHandler scep-admin
+    AuthType Basic
+    AuthName "mod_scep demo administration"
+    AuthUserFile "$state/pki/admins.htpasswd"
+    Require valid-user
 </Location>
 # micromdm's scepclient only speaks single DES + SHA-1
 <Location /scep-legacy>
@@ -82,7 +112,10 @@ cat <<EOM
 mod_scep demo
   SCEP URL:        http://127.0.0.1:$port/scep
   legacy URL:      http://127.0.0.1:$port/scep-legacy   (DES/MD5, for micromdm scepclient)
+  manual approval: http://127.0.0.1:$port/scep-approval
   challenge:       $(cat "$state/pki/challenge")
+  admin page:      http://127.0.0.1:$port/admin/  (user admin, password $(cat "$state/pki/admin.password"))
+  CRL:             http://127.0.0.1:$port/crl
   CA certificate:  $state/pki/ca.pem
   records:         sqlite3 $state/db/scep.sqlite 'select * from scep_certificates'
   error log:       $state/logs/error_log
