@@ -106,6 +106,10 @@ apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
         *perr = "the signer has no signed attributes";
         goto leave;
     }
+    if (CMS_signed_get_attr_count(si) > SCEP_MAX_ATTRS) {
+        *perr = "too many signed attributes";
+        goto leave;
+    }
 
     /* The three attributes without which no answer can be addressed. */
     t = signed_attr(si, oids->transaction_id);
@@ -243,6 +247,10 @@ apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
     if (!p7 || !PKCS7_type_is_enveloped(p7) || !p7->d.enveloped
         || !p7->d.enveloped->enc_data || !p7->d.enveloped->enc_data->algorithm) {
         *perr = "the content is not a CMS EnvelopedData";
+        goto leave;
+    }
+    if (sk_PKCS7_RECIP_INFO_num(p7->d.enveloped->recipientinfo) > SCEP_MAX_RECIPIENTS) {
+        *perr = "the envelope has too many recipients";
         goto leave;
     }
     msg->cipher_nid = OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);

@@ -27,6 +27,8 @@ apr_status_t scep_oids_make(scep_oids_t **poids, apr_pool_t *p);
 #define SCEP_MAX_TID_LEN     1024
 #define SCEP_MAX_NONCE_LEN   256
 #define SCEP_MAX_CERTS       16
+#define SCEP_MAX_ATTRS       64
+#define SCEP_MAX_RECIPIENTS  16
 
 /** A parsed request pkiMessage. */
 typedef struct scep_msg_t {
