@@ -242,6 +242,8 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
         return rv;
     }
     if (rv != APR_SUCCESS) {
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00407)
+                 "approving enrollment %s: the certificate could not be recorded", id);
         *perr = "database error";
         return rv;
     }

@@ -379,12 +379,13 @@ static apr_status_t approve_body(scep_ctx_t *ctx, scep_store_t *st, const void *
     const char *now = now_str(ctx->pool);
     const char *args[] = { cert->serial, d->by, now, now, d->id };
     int nrows = 0;
-    apr_status_t rv = exec(ctx, st, "scep_txn_approve", &nrows, 5, args);
+    /* the certificate first: the transaction row refers to it */
+    apr_status_t rv = insert_cert(ctx, st, cert);
 
-    if (rv == APR_SUCCESS && nrows != 1) {
-        return SCEP_ECONFLICT;      /* decided meanwhile: write nothing */
+    if (rv == APR_SUCCESS) {
+        rv = exec(ctx, st, "scep_txn_approve", &nrows, 5, args);
     }
-    return rv == APR_SUCCESS ? insert_cert(ctx, st, cert) : rv;
+    return rv == APR_SUCCESS && nrows != 1 ? SCEP_ECONFLICT : rv;   /* decided meanwhile */
 }
 
 apr_status_t scep_store_approve(scep_ctx_t *ctx, scep_store_t *st, const char *id,

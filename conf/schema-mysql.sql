@@ -1,0 +1,81 @@
+-- mod_scep records for MySQL/MariaDB (apr_dbd driver "mysql", InnoDB).
+-- Load before starting httpd: mariadb scep < schema-mysql.sql
+-- mod_dbd prepares statements when it connects, so the tables must exist first.
+
+-- Every certificate this CA issued. The row is committed before the reply
+-- carrying the certificate is sent.
+CREATE TABLE IF NOT EXISTS scep_certificates (
+    ca                VARCHAR(64)  NOT NULL,     -- hex SHA-256 of the CA certificate
+    serial            VARCHAR(64)  NOT NULL,     -- uppercase hex
+    subject           TEXT         NOT NULL,     -- RFC 2253
+    not_before        BIGINT       NOT NULL,     -- seconds since the epoch
+    not_after         BIGINT       NOT NULL,
+    der               MEDIUMTEXT   NOT NULL,     -- base64 DER
+    issued_at         BIGINT       NOT NULL,
+    revoked_at        BIGINT,
+    revocation_reason INTEGER,
+    PRIMARY KEY (ca, serial),
+    KEY scep_certificates_not_after (ca, not_after),
+    KEY scep_certificates_revoked (ca, revoked_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Every enrollment attempt that reached a decision.
+CREATE TABLE IF NOT EXISTS scep_transactions (
+    id             BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    ca             VARCHAR(64)  NOT NULL,
+    transaction_id VARCHAR(1100) NOT NULL,       -- as sent ("hex:..." if not printable)
+    message_type   INTEGER      NOT NULL,
+    status         VARCHAR(8)   NOT NULL CHECK (status IN ('PENDING', 'ISSUED', 'REJECTED')),
+    dedup_key      VARCHAR(64)  UNIQUE,          -- set on live rows: one answer per request
+    key_fp         VARCHAR(64),
+    signer_fp      VARCHAR(64),
+    signer_cert    MEDIUMTEXT,
+    csr            MEDIUMTEXT,
+    subject        TEXT,
+    renewal_of     VARCHAR(64),
+    profile        VARCHAR(255),
+    client_addr    VARCHAR(64),
+    serial         VARCHAR(64),
+    fail_info      INTEGER,
+    fail_text      TEXT,
+    plan_subject   TEXT,                         -- PENDING: subject the profile decided (base64 DER)
+    plan_san       TEXT,                         -- PENDING: subjectAltNames (base64 DER)
+    decided_by     VARCHAR(255),
+    decided_at     BIGINT,
+    auth_failed    INTEGER      NOT NULL DEFAULT 0,
+    created_at     BIGINT       NOT NULL,
+    updated_at     BIGINT       NOT NULL,
+    KEY scep_transactions_tid (ca, transaction_id(255)),
+    KEY scep_transactions_status (ca, status, id),
+    KEY scep_transactions_client (client_addr, created_at),
+    FOREIGN KEY (ca, serial) REFERENCES scep_certificates (ca, serial)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- CRLs the CA built: the newest is served; the number only grows.
+CREATE TABLE IF NOT EXISTS scep_crls (
+    ca            VARCHAR(64) NOT NULL,
+    number        BIGINT      NOT NULL,
+    this_update   BIGINT      NOT NULL,
+    next_update   BIGINT      NOT NULL,
+    revoked_count BIGINT      NOT NULL,
+    der           MEDIUMTEXT  NOT NULL,
+    PRIMARY KEY (ca, number)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- One-time challenges: only the SHA-256 of the secret is stored, consumed
+-- by a conditional UPDATE in the transaction that records the certificate.
+CREATE TABLE IF NOT EXISTS scep_challenges (
+    id          BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    ca          VARCHAR(64)  NOT NULL,
+    hash        VARCHAR(64)  NOT NULL UNIQUE,
+    profile     VARCHAR(255) NOT NULL,
+    subject     TEXT,
+    san         TEXT,
+    created_by  VARCHAR(255),
+    created_at  BIGINT       NOT NULL,
+    expires_at  BIGINT       NOT NULL,
+    used_at     BIGINT,
+    used_tid    VARCHAR(1100),
+    revoked_at  BIGINT,
+    KEY scep_challenges_open (ca, expires_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
