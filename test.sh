@@ -1,7 +1,8 @@
 #!/bin/sh
 # Build mod_scep and run every test: the C unit tests of scep/, then the
 # Apache::Test suite in t/ against a real httpd with SQLite and with a
-# private PostgreSQL server started here. Ends with "N passed, N failed".
+# private PostgreSQL and MariaDB servers started here. Ends with
+# "N passed, N failed".
 #
 # As root on Debian 12 it installs what it needs and runs the httpd tests
 # as the unprivileged user "scep-test" (Apache::Test refuses root).
@@ -75,6 +76,30 @@ else
     failed=$((failed + 1))
 fi
 
+# a private MariaDB on a socket only, for t/21-mysql.t
+mydir="$work/mysql"
+my_started=0
+note "starting MariaDB (socket $mydir/sock)"
+if $runas mkdir -p "$mydir" \
+   && $runas mariadb-install-db --no-defaults --datadir="$mydir/data" \
+        --auth-root-authentication-method=normal --skip-test-db >"$work/my-init.log" 2>&1; then
+    $runas mariadbd --no-defaults --datadir="$mydir/data" --socket="$mydir/sock" \
+        --skip-networking --skip-grant-tables --pid-file="$mydir/pid" \
+        --log-error="$work/my.log" >/dev/null 2>&1 &
+    for i in $(seq 1 60); do
+        [ -S "$mydir/sock" ] && mariadb --socket="$mydir/sock" -e 'SELECT 1' >/dev/null 2>&1 && break
+        sleep 0.5
+    done
+    if mariadb --socket="$mydir/sock" -e 'CREATE DATABASE IF NOT EXISTS scep' 2>/dev/null; then
+        my_started=1
+        export SCEP_TEST_MYSQL="$mydir/sock"
+    fi
+fi
+if [ "$my_started" = 0 ]; then
+    echo "MariaDB did not start:"; tail -5 "$work/my-init.log" "$work/my.log" 2>/dev/null
+    failed=$((failed + 1))
+fi
+
 note "Apache::Test suite (httpd $(apxs -q SBINDIR)/$(apxs -q TARGET))"
 httpd=$(apxs -q SBINDIR)/$(apxs -q TARGET)
 (
@@ -83,13 +108,16 @@ httpd=$(apxs -q SBINDIR)/$(apxs -q TARGET)
         SCEP_TEST_PGSQL="${SCEP_TEST_PGSQL:-}" \
         perl -MApache::TestMM -e 'Apache::TestMM::generate_script("t/TEST")' >/dev/null
     $runas env HOME="$work" APACHE_TEST_NO_STICKY_PREFERENCES=1 \
-        SCEP_TEST_PGSQL="${SCEP_TEST_PGSQL:-}" \
+        SCEP_TEST_PGSQL="${SCEP_TEST_PGSQL:-}" SCEP_TEST_MYSQL="${SCEP_TEST_MYSQL:-}" \
         perl t/TEST -apxs "$(command -v apxs)" -httpd "$httpd" -verbose=0
 ) > "$work/t.log" 2>&1
 cat "$work/t.log" | grep -vE '^\[  info\]|^\s*$' | tail -60
 
 if [ "$pg_started" = 1 ]; then
     $runas "$pgbin/pg_ctl" -D "$pgdir" -m fast stop >/dev/null 2>&1
+fi
+if [ -f "$mydir/pid" ]; then
+    kill "$(cat "$mydir/pid")" 2>/dev/null
 fi
 
 # Test::Harness: "Files=N, Tests=M" and, on failure, "Failed X/M subtests"

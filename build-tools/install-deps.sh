@@ -7,6 +7,7 @@ pkgs="build-essential autoconf automake libtool pkg-config apache2 apache2-dev
       libaprutil1-dev libaprutil1-dbd-sqlite3 libssl-dev sqlite3 openssl"
 if [ "${1:-build}" = test ]; then
     pkgs="$pkgs check libapache2-mod-perl2 libwww-perl libaprutil1-dbd-pgsql postgresql
+          libaprutil1-dbd-mysql mariadb-server mariadb-client apache2-utils
           scep certmonger dbus"
 fi
 missing=""

@@ -447,10 +447,25 @@ sub micromdm_enroll {
 
 sub pg_conninfo { $ENV{SCEP_TEST_PGSQL} }
 
-# db_rows($sql, pg => 1) -> [ {column => value}, ... ]
+# db_rows($sql, pg => 1 | mysql => 1) -> [ {column => value}, ... ]
 sub db_rows {
     my ($sql, %o) = @_;
     my $r;
+    if ($o{mysql}) {
+        my $sock = $ENV{SCEP_TEST_MYSQL} or croak 'SCEP_TEST_MYSQL is not set';
+        $r = run_cmd(['mariadb', "--socket=$sock", '--batch', 'scep', '-e', $sql]);
+        croak "query failed ($sql): $r->{err}" if $r->{rc};
+        # batch output: a header line, then tab-separated rows; NULL for NULL
+        my @lines = split /\n/, $r->{out};
+        return [] unless @lines;
+        my @cols = split /\t/, shift @lines, -1;
+        my @rows;
+        for my $line (@lines) {
+            my @v = map { $_ eq 'NULL' ? undef : $_ } split /\t/, $line, -1;
+            push @rows, { map { $cols[$_] => $v[$_] } 0 .. $#cols };
+        }
+        return \@rows;
+    }
     if ($o{pg}) {
         my $ci = pg_conninfo() or croak 'SCEP_TEST_PGSQL is not set';
         $r = run_cmd(['psql', $ci, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c',
