@@ -8,6 +8,7 @@
 # as the unprivileged user "scep-test" (Apache::Test refuses root).
 #   SCEP_TEST_KEEP=1     keep the scratch folder even when everything passed
 #   SCEP_TEST_PG_PORT    PostgreSQL port (default 54329)
+#   SCEP_TEST_PORT       first port of the test httpd (default 8529)
 set -u
 cd "$(dirname "$0")"
 top=$(pwd)
@@ -60,6 +61,8 @@ tar -C "$top" --exclude=./.git --exclude=./demo -cf - . | tar -C "$work/tree" -x
 [ -n "$runas" ] && chown -R scep-test "$work"
 chmod 755 "$work"
 
+# the services are started from the scratch folder the test user can enter
+cd "$work" || exit 1
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 pgport=${SCEP_TEST_PG_PORT:-54329}
 pgdir="$work/pg"
@@ -109,7 +112,8 @@ httpd=$(apxs -q SBINDIR)/$(apxs -q TARGET)
         perl -MApache::TestMM -e 'Apache::TestMM::generate_script("t/TEST")' >/dev/null
     $runas env HOME="$work" APACHE_TEST_NO_STICKY_PREFERENCES=1 \
         SCEP_TEST_PGSQL="${SCEP_TEST_PGSQL:-}" SCEP_TEST_MYSQL="${SCEP_TEST_MYSQL:-}" \
-        perl t/TEST -apxs "$(command -v apxs)" -httpd "$httpd" -verbose=0
+        perl t/TEST -apxs "$(command -v apxs)" -httpd "$httpd" -port "${SCEP_TEST_PORT:-8529}" \
+        -verbose=0
 ) > "$work/t.log" 2>&1
 cat "$work/t.log" | grep -vE '^\[  info\]|^\s*$' | tail -60
 
