@@ -65,6 +65,7 @@ typedef struct scep_srv_conf_t {
     int legacy_wanted;        /* some Location enables legacy algorithms */
     apr_int64_t crl_validity; /* SCEPCRLValidity */
     apr_array_header_t *locations;  /* scep_dir_conf_t * with profile directives */
+    int inherited;                  /* locations[0..inherited-1] are the main server's */
     scep_ca_t *ca;            /* loaded in check_config, read-only after */
     scep_oids_t *oids;
     apr_hash_t *named;        /* profile name -> scep_policy_t *, built at start-up */
@@ -142,7 +143,9 @@ static void *merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     conf->legacy_wanted = add->legacy_wanted != UNSET ? add->legacy_wanted
                                                       : base->legacy_wanted;
     conf->crl_validity = add->crl_validity != UNSET ? add->crl_validity : base->crl_validity;
-    conf->locations = add->locations;
+    /* a virtual host serves the main server's Locations too */
+    conf->locations = apr_array_append(p, base->locations, add->locations);
+    conf->inherited = base->locations->nelts;
     return conf;
 }
 
@@ -937,6 +940,7 @@ static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
 {
     scep_srv_conf_t *c = ap_get_module_config(sp->module_config, &scep_module);
     scep_dir_conf_t *defaults = ap_get_module_config(sp->lookup_defaults, &scep_module);
+    apr_hash_t *inherited;          /* names that came from the main server */
     apr_int64_t lifetime = 0;
     int i;
 
@@ -945,11 +949,12 @@ static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
                    - scep_asn1_time_epoch(X509_get0_notBefore(c->ca->cert));
     }
     c->named = apr_hash_make(pconf);
+    inherited = apr_hash_make(ptemp);
     for (i = -1; i < c->locations->nelts; i++) {
         scep_dir_conf_t *d = i < 0 ? defaults : APR_ARRAY_IDX(c->locations, i, scep_dir_conf_t *);
         scep_policy_t *pol = apr_palloc(pconf, sizeof(*pol));
         const char *name = profile_name_of(d), *problem;
-        scep_dir_conf_t *other;
+        const void *other;
 
         if (i >= 0 && d == defaults) {
             continue;
@@ -968,7 +973,9 @@ static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
             return !OK;
         }
         other = apr_hash_get(c->named, name, APR_HASH_KEY_STRING);
-        if (other && i >= 0) {
+        /* a virtual host's own Location may reuse a name it inherited */
+        if (other && i >= 0
+            && !(i >= c->inherited && apr_hash_get(inherited, name, APR_HASH_KEY_STRING))) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00009)
                          "SCEPProfileName %s (%s, in %s) is already used by another "
                          "Location of this server", name, d->where ? d->where : "-",
@@ -976,6 +983,8 @@ static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
             return !OK;
         }
         apr_hash_set(c->named, name, APR_HASH_KEY_STRING, pol);
+        apr_hash_set(inherited, name, APR_HASH_KEY_STRING,
+                     i >= 0 && i < c->inherited ? "" : NULL);
     }
     for (i = 0; i < c->locations->nelts; i++) {
         scep_dir_conf_t *d = APR_ARRAY_IDX(c->locations, i, scep_dir_conf_t *);

@@ -8,7 +8,7 @@ pkgs="build-essential autoconf automake libtool pkg-config apache2 apache2-dev
 if [ "${1:-build}" = test ]; then
     pkgs="$pkgs check libapache2-mod-perl2 libwww-perl libaprutil1-dbd-pgsql postgresql
           libaprutil1-dbd-mysql mariadb-server mariadb-client apache2-utils
-          scep certmonger dbus"
+          scep certmonger dbus chromium chromium-driver"
 fi
 missing=""
 for p in $pkgs; do

@@ -152,19 +152,43 @@ static const char *challenge_json(apr_pool_t *p, const scep_challenge_t *c)
         json_str(p, c->san), json_str(p, c->created_by), c->created_at, c->expires_at);
 }
 
+static apr_status_t decode_der(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
+                               const char *b64);
+
+/* What a held request will be issued as (the profile's decision), else
+ * what it asked for. */
+static const char *subject_of(apr_pool_t *p, const scep_txn_t *t)
+{
+    unsigned char *der;
+    const unsigned char *q;
+    apr_size_t len;
+    X509_NAME *n;
+
+    if (t->plan_subject && decode_der(&der, &len, p, t->plan_subject) == APR_SUCCESS) {
+        q = der;
+        if ((n = scep_own_name(p, d2i_X509_NAME(NULL, &q, (long)len))) != NULL) {
+            return scep_name_str(p, n);
+        }
+    }
+    ERR_clear_error();
+    return t->subject;
+}
+
 static const char *txn_json(apr_pool_t *p, const scep_txn_t *t)
 {
     return apr_psprintf(p,
         "{\"id\":%s,\"transaction_id\":%s,\"status\":%s,\"message_type\":%d,"
-        "\"subject\":%s,\"profile\":%s,\"client_addr\":%s,\"serial\":%s,"
+        "\"subject\":%s,\"requested_subject\":%s,\"profile\":%s,\"client_addr\":%s,\"serial\":%s,"
         "\"fail_info\":%s,\"fail_text\":%s,\"renewal_of\":%s,\"decided_by\":%s,"
-        "\"created_at\":%" APR_INT64_T_FMT "}",
+        "\"decided_at\":%s,\"created_at\":%" APR_INT64_T_FMT "}",
         t->id, json_str(p, t->tid), json_str(p, t->status), t->msg_type,
-        json_str(p, t->subject), json_str(p, t->profile), json_str(p, t->client_addr),
+        json_str(p, subject_of(p, t)), json_str(p, t->subject), json_str(p, t->profile), json_str(p, t->client_addr),
         json_str(p, t->serial), t->fail_info >= 0 ? apr_itoa(p, t->fail_info) : "null",
         json_str(p, t->fail_text),
         json_str(p, t->renewal_of && *t->renewal_of ? t->renewal_of : NULL),
-        json_str(p, t->decided_by), t->created_at);
+        json_str(p, t->decided_by),
+        t->decided_at ? apr_psprintf(p, "%" APR_INT64_T_FMT, t->decided_at) : "null",
+        t->created_at);
 }
 
 /* ---- operations ---------------------------------------------------------- */
@@ -464,7 +488,7 @@ static const char *page(apr_pool_t *p, const scep_admin_t *adm, apr_array_header
         for (i = 0; i < pending->nelts; i++) {
             scep_txn_t *t = &APR_ARRAY_IDX(pending, i, scep_txn_t);
             out = apr_pstrcat(p, out, "<tr><td>", html(p, t->id), "</td><td>",
-                html(p, t->subject), "</td><td>", html(p, t->profile), "</td><td>",
+                html(p, subject_of(p, t)), "</td><td>", html(p, t->profile), "</td><td>",
                 html(p, t->client_addr), "</td><td>", html(p, t->tid), "</td><td>"
                 "<form method=\"post\" action=\"", html(p, adm->base), "ui/approve\">"
                 "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
@@ -537,6 +561,13 @@ static int is_hex(const char *s)
     if (!*s || strlen(s) > 64) return 0;
     for (; *s; s++) if (!apr_isxdigit(*s)) return 0;
     return 1;
+}
+
+#define TOKEN_HEX_LEN 48
+
+static int is_token(const char *s)
+{
+    return strlen(s) == TOKEN_HEX_LEN && is_hex(s);
 }
 
 static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
@@ -696,8 +727,9 @@ static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     const char *notice = NULL, *msg = NULL, *serial;
     int status;
 
-    /* double-submit token: the form field must equal our SameSite cookie */
-    if (!token || !in->csrf_cookie || strlen(token) != strlen(in->csrf_cookie)
+    /* double-submit token: the form field must equal our SameSite cookie,
+     * and both must look like a token we made (never empty or planted junk) */
+    if (!token || !in->csrf_cookie || !is_token(token) || !is_token(in->csrf_cookie)
         || !scep_secret_equal((const unsigned char *)token, strlen(token),
                               (const unsigned char *)in->csrf_cookie, strlen(in->csrf_cookie))) {
         respond(out, 403, "text/plain", "Forbidden: missing or wrong CSRF token; reload the page\n");
@@ -773,8 +805,8 @@ static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     }
     /* post/redirect/get: the page shows what happened */
     out->status = 303;
-    out->location = apr_pstrcat(p, adm->base, "?notice=",
-                                msg ? apr_pstrcat(p, "Failed: ", msg, NULL) : notice, NULL);
+    out->location = apr_pstrcat(p, adm->base, "?notice=", scep_url_escape(p,
+                                msg ? apr_pstrcat(p, "Failed: ", msg, NULL) : notice), NULL);
     respond(out, 303, "text/plain", "See Other\n");
 }
 
@@ -805,8 +837,7 @@ void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admi
     }
     if (n == 0 && !in->is_post) {
         apr_array_header_t *pending, *recent, *open;
-        const char *csrf = in->csrf_cookie && is_hex(in->csrf_cookie)
-                           && strlen(in->csrf_cookie) == 48 ? in->csrf_cookie : NULL;
+        const char *csrf = in->csrf_cookie && is_token(in->csrf_cookie) ? in->csrf_cookie : NULL;
         if (!csrf) {
             out->set_csrf_cookie = csrf = new_token(p);
         }

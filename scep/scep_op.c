@@ -166,9 +166,22 @@ static apr_status_t check_csr(enroll_t *e)
     if (q != e->msg->payload + e->msg->payload_len) {
         return refuse(e, SCEP_FAIL_BADREQUEST, "trailing bytes after the PKCS#10 request");
     }
-    if ((len = i2d_X509_REQ(e->csr, &der)) > 0) {
-        e->txn.csr = scep_b64_encode(p, der, (apr_size_t)len);
-        OPENSSL_free(der);
+    {
+        /* the record keeps the request without its challengePassword: the
+         * secret must not sit in the database (the copy's signature no
+         * longer verifies, which the record does not need) */
+        X509_REQ *redacted = X509_REQ_dup(e->csr);
+        int idx;
+        while (redacted
+               && (idx = X509_REQ_get_attr_by_NID(redacted, NID_pkcs9_challengePassword, -1)) >= 0) {
+            X509_ATTRIBUTE_free(X509_REQ_delete_attr(redacted, idx));
+        }
+        if (redacted && (len = i2d_X509_REQ(redacted, &der)) > 0) {
+            e->txn.csr = scep_b64_encode(p, der, (apr_size_t)len);
+            OPENSSL_free(der);
+        }
+        X509_REQ_free(redacted);
+        ERR_clear_error();
     }
     e->txn.subject = scep_name_str(p, X509_REQ_get_subject_name(e->csr));
     csr_key = X509_REQ_get0_pubkey(e->csr);
@@ -485,6 +498,7 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
     rv = scep_store_record_issued(e->ctx, e->store, &e->txn, &rec,
                                   e->challenge ? &e->consume : NULL);
     if (rv == SCEP_ECHALLENGE) {
+        e->txn.serial = NULL;      /* rolled back with the transaction */
         return refuse_auth(e, "this one-time challenge was already used");
     }
     if (rv == SCEP_ECONFLICT) {

@@ -201,6 +201,26 @@ int scep_secret_equal(const unsigned char *a, apr_size_t alen,
     return same && alen == blen;
 }
 
+const char *scep_url_escape(apr_pool_t *p, const char *s)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    char *out = apr_palloc(p, strlen(s) * 3 + 1), *o = out;
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (apr_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            *o++ = (char)c;
+        }
+        else {
+            *o++ = '%';
+            *o++ = digits[c >> 4];
+            *o++ = digits[c & 0x0f];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 const char *scep_log_safe(apr_pool_t *p, const char *s, apr_size_t len)
 {
     apr_size_t i, n = len > 64 ? 64 : len;

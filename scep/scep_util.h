@@ -47,6 +47,9 @@ apr_status_t scep_parse_duration(apr_int64_t *pseconds, const char *s);
 int scep_secret_equal(const unsigned char *a, apr_size_t alen,
                       const unsigned char *b, apr_size_t blen);
 
+/** Percent-encode everything but unreserved characters (RFC 3986). */
+const char *scep_url_escape(apr_pool_t *p, const char *s);
+
 /** Printable rendering of untrusted bytes for log lines (max 64 chars). */
 const char *scep_log_safe(apr_pool_t *p, const char *s, apr_size_t len);
 
