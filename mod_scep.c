@@ -83,6 +83,7 @@ enum {
 typedef struct scep_dir_conf_t {
     const char *path;
     const char *where;        /* file:line of the section's first SCEP directive */
+    apr_hash_t *wheres;       /* directive name -> file:line, for start-up errors */
     const char *profile_name; /* SCEPProfileName */
     const char *challenge;    /* static secret, never logged */
     apr_size_t challenge_len;
@@ -276,8 +277,10 @@ static scep_dir_conf_t *touch(cmd_parms *cmd, void *dirconf, unsigned set)
                                                   &scep_module);
     if (!conf->where) {
         conf->where = where(cmd);
+        conf->wheres = apr_hash_make(cmd->pool);
         APR_ARRAY_PUSH(sconf->locations, scep_dir_conf_t *) = conf;
     }
+    apr_hash_set(conf->wheres, cmd->cmd->name, APR_HASH_KEY_STRING, where(cmd));
     conf->set |= set;
     return conf;
 }
@@ -933,6 +936,19 @@ static const char *vhost_name(apr_pool_t *p, server_rec *s)
                         s->defn_name, s->defn_line_number);
 }
 
+/* Where the directive a start-up problem names was written: problems start
+ * with the directive's name. */
+static const char *where_of(apr_pool_t *p, const scep_dir_conf_t *d,
+                            const scep_dir_conf_t *defaults, const char *problem)
+{
+    apr_size_t n = strcspn(problem, " :");
+    const char *name = apr_pstrmemdup(p, problem, n), *w = NULL;
+
+    if (d->wheres) w = apr_hash_get(d->wheres, name, APR_HASH_KEY_STRING);
+    if (!w && defaults->wheres) w = apr_hash_get(defaults->wheres, name, APR_HASH_KEY_STRING);
+    return w ? w : d->where ? d->where : "-";
+}
+
 /* Every Location's profile as requests there will see it (server defaults
  * plus the section), checked against the CA, and indexed by name so that
  * SCEPTemplate can point at it. */
@@ -968,8 +984,8 @@ static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
         pol->name = name;
         if ((problem = scep_policy_check(pol, ptemp, lifetime)) != NULL) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00008)
-                         "profile %s (%s, in %s): %s", name, d->where ? d->where : "-",
-                         vhost_name(ptemp, sp), problem);
+                         "profile %s (%s, in %s): %s", name,
+                         where_of(ptemp, d, defaults, problem), vhost_name(ptemp, sp), problem);
             return !OK;
         }
         other = apr_hash_get(c->named, name, APR_HASH_KEY_STRING);
@@ -978,8 +994,8 @@ static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
             && !(i >= c->inherited && apr_hash_get(inherited, name, APR_HASH_KEY_STRING))) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00009)
                          "SCEPProfileName %s (%s, in %s) is already used by another "
-                         "Location of this server", name, d->where ? d->where : "-",
-                         vhost_name(ptemp, sp));
+                         "Location of this server", name,
+                         where_of(ptemp, d, defaults, "SCEPProfileName"), vhost_name(ptemp, sp));
             return !OK;
         }
         apr_hash_set(c->named, name, APR_HASH_KEY_STRING, pol);
@@ -1003,7 +1019,7 @@ static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00010)
                              "SCEPTemplate %s %s (%s, in %s): no Location of this server "
                              "has SCEPProfileName %s", (const char *)key,
-                             (const char *)val, d->where ? d->where : "-",
+                             (const char *)val, where_of(ptemp, d, defaults, "SCEPTemplate"),
                              vhost_name(ptemp, sp), (const char *)val);
                 return !OK;
             }

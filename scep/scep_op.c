@@ -477,7 +477,8 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
 
     rv = scep_ca_issue(&cert, &err, p, e->svc->ca, plan);
     if (rv == SCEP_EFAILURE) {
-        return refuse(e, SCEP_FAIL_BADREQUEST, err);
+        return refuse(e, SCEP_FAIL_BADREQUEST, apr_pstrcat(p, "profile ", e->txn.profile,
+                                                            ": ", err, NULL));
     }
     if (rv != APR_SUCCESS) {
         SCEP_LOG(e->ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00205)

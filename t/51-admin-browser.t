@@ -84,7 +84,7 @@ SKIP: {
     $wd->type($wd->find('#subject'), $SUBJECT);
     $wd->type($wd->find('#san'), $SAN);
     my $t = time;
-    $wd->click($wd->find('#challenge-submit'));
+    $wd->click_and_wait($wd->find('#challenge-submit'));
 
     my $secret = $wd->text($wd->find('#challenge-secret'));
     like($secret // '', qr/^[0-9A-Fa-f]{32}\z/, 'the answer page shows the new secret in #challenge-secret');
@@ -136,13 +136,13 @@ SKIP: {
 
     ########## revoke an open challenge with its button
     $wd->click($wd->find(xpath => "//select[\@id='profile']/option[text()='otp']"));
-    $wd->click($wd->find('#challenge-submit'));
+    $wd->click_and_wait($wd->find('#challenge-submit'));
     my ($id2) = ($wd->text($wd->find('#notice')) // '') =~ /challenge (\d+) for otp/;
     ok($id2, 'a second (unbound) challenge');
     $id2 //= 0;
     my $button = $wd->find(xpath => "//table[\@id='challenges']//tr[td[1][text()='$id2']]//button");
     ok($button, 'with a Revoke button');
-    $wd->click($button) if $button;
+    $wd->click_and_wait($button) if $button;
     is($wd->text($wd->find('#notice')), "Revoked challenge $id2.", 'the page says it is revoked');
     like($wd->url, qr{/otp-admin/\?notice=}, 'after a redirect to the page');
     ok(db_value("SELECT revoked_at FROM scep_challenges WHERE id = $id2"), 'revoked_at is recorded');

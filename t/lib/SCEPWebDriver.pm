@@ -180,6 +180,29 @@ sub find_all_in {
 }
 
 sub click { my ($s, $el) = @_; croak 'no element' unless $el; $s->_call('POST', $s->_s("/element/$el/click"), {}) }
+# click something that submits a form, then wait until the browser has left
+# the old page (its <html> element goes stale) and the new one has a body:
+# without this a find() may still see the old page under load
+sub click_and_wait {
+    my ($s, $el, $timeout) = @_;
+    croak 'no element' unless $el;
+    my $old = $s->find('html');
+    $s->click($el);
+    my $until = time + ($timeout || 20);
+    while ($old && time < $until) {
+        my $ok = eval { $s->_call('GET', $s->_s("/element/$old/name")); 1 };
+        last if !$ok && $@ =~ /stale|no such element/i;
+        select(undef, undef, undef, 0.1);
+    }
+    while (time < $until) {
+        my $state = eval { $s->_call('POST', $s->_s('/execute/sync'),
+                                     { script => 'return document.readyState', args => [] }) };
+        last if defined $state && $state eq 'complete' && $s->find('body');
+        select(undef, undef, undef, 0.1);
+    }
+    return 1;
+}
+
 sub clear { my ($s, $el) = @_; croak 'no element' unless $el; $s->_call('POST', $s->_s("/element/$el/clear"), {}) }
 sub type {
     my ($s, $el, $text) = @_;

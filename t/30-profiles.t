@@ -1,0 +1,919 @@
+# Certificate profiles (README "Certificate profiles"): the administrator
+# decides what a certificate contains, not the requester. For each rule a
+# request that complies and one that tries to exceed: the issued
+# certificate is read back with `openssl x509 -text`, a refusal must be a
+# signed FAILURE badRequest whose failInfoText names the rule. The
+# enrollment points are in t/conf/profiles.conf.in (paths /prof-*, profile
+# names prof-*); start-up errors run `httpd -t` on private configurations,
+# as t/04-config-errors.t does; the shipped sample configuration and the
+# README's two-profile example must pass `httpd -t` with the test PKI.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test qw(-withtestmore);
+use Test::More import => ['!plan'];
+use lib 't/lib';
+use SCEPTest qw(:all);
+use POSIX ();
+use Time::Local qw(timegm);
+
+plan tests => 272;
+
+my $P = Apache::Test::vars('scep_pki');
+my $W = work_dir();
+my $SID = 'S-1-5-21-1004336348-1177238915-682003330-1001';
+my $SID_URI = "tag:microsoft.com,2022-09-14:sid:$SID";
+my @refusals;    # [label, transactionID]: none may have an ISSUED row
+
+######################################################################
+# keys. An enrollment is a new transaction when its transactionID is new:
+# every request here gets a unique one (a random prefix per run), so a few
+# RSA keys, made in parallel up front, serve all of them. (The same key
+# with the same transactionID and CSR would be a resend; with another CSR
+# a refusal.)
+
+my $RUN = sprintf '%08x', int(rand(2**31)) ^ $$;
+my $TID = 0;
+sub next_tid { return "prof-$RUN-" . ++$TID }
+
+my %POOL;
+my %NEXT;
+sub fill_pool {
+    my %want = @_;    # bits => count
+    my @kids;
+    for my $bits (sort keys %want) {
+        for (1 .. $want{$bits}) {
+            my $f = work_file("rsa$bits", 'pem');
+            my $pid = fork;
+            die "fork: $!" unless defined $pid;
+            if (!$pid) {
+                open STDOUT, '>', '/dev/null';
+                open STDERR, '>', '/dev/null';
+                { no warnings 'exec'; exec 'openssl', 'genrsa', '-out', $f, $bits; }
+                POSIX::_exit(127);
+            }
+            push @kids, [$pid, $bits, $f];
+        }
+    }
+    for my $k (@kids) {
+        waitpid($k->[0], 0);
+        push @{ $POOL{ $k->[1] } }, $k->[2] if $? == 0 && -s $k->[2];
+    }
+}
+
+# the pool's keys in turn
+sub rsa_key {
+    my $bits = shift || 2048;
+    push @{ $POOL{$bits} }, new_key(bits => $bits) unless @{ $POOL{$bits} || [] };
+    my $keys = $POOL{$bits};
+    return $keys->[ $NEXT{$bits}++ % @$keys ];
+}
+
+sub ec_key {
+    my $curve = shift;
+    my $f = work_file("ec-$curve", 'pem');
+    my $r = run_cmd(['openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt',
+                     "ec_paramgen_curve:$curve", '-out', $f]);
+    die "openssl genpkey $curve: $r->{err}" if $r->{rc};
+    return $f;
+}
+
+######################################################################
+# requests
+
+# A CSR made by `openssl req` for what scepreq cannot ask for (keyUsage,
+# EKU, basicConstraints, IP/email/URI/UPN names, a template name):
+# csr(key => FILE, subject => [[CN => 'x'], [OU => 'y']] (in DER order),
+#     challenge => S (default: the test challenge; undef for none),
+#     san => ['DNS:a', 'IP:10.1.2.3', ...], ext => ['keyUsage = ...', ...],
+#     template => 'WifiTemplate')
+sub csr {
+    my %o = @_;
+    my @ext = @{ $o{ext} || [] };
+    push @ext, 'subjectAltName = ' . join(', ', @{ $o{san} }) if $o{san} && @{ $o{san} };
+    push @ext, "1.3.6.1.4.1.311.20.2 = ASN1:BMPSTRING:$o{template}" if defined $o{template};
+    my $cnf = "[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\n"
+            . "string_mask = utf8only\nutf8 = yes\n";
+    $cnf .= "req_extensions = ext\n" if @ext;
+    $cnf .= "[dn]\n";
+    my $i = 0;
+    $cnf .= $i++ . ".$_->[0] = $_->[1]\n" for @{ $o{subject} || [[CN => 'prof-device']] };
+    $cnf .= "[attrs]\n";
+    my $ch = exists $o{challenge} ? $o{challenge} : challenge();
+    $cnf .= "challengePassword = $ch\n" if defined $ch;
+    $cnf .= "[ext]\n" . join("\n", @ext) . "\n" if @ext;
+    my $cfg = write_file(work_file('csr', 'cnf'), $cnf);
+    my $out = work_file('csr', 'pem');
+    my $r = run_cmd(['openssl', 'req', '-new', '-key', $o{key}, '-config', $cfg, '-out', $out]);
+    die "openssl req: $r->{err}\n$cnf" if $r->{rc};
+    return $out;
+}
+
+# enroll_at(PATH, key => FILE (an RSA 2048 key of the pool if absent), subject => '/CN=x'
+#   (scepreq makes the CSR) or csr => FILE (sent as-is), san_dns => [...],
+#   headers => [Name => value, ...], signer_cert/signer_key => an RSA
+#   certificate of this CA and its key that sign (and receive) the request,
+#   port => N (default: the test server))
+# -> { req, resp, rep, status, fail, text, cert, x (cert_details) }
+sub enroll_at {
+    my ($path, %o) = @_;
+    my $key = $o{key} || rsa_key();
+    my @args;
+    push @args, '--csr', $o{csr} if $o{csr};
+    push @args, map { ('--san-dns', $_) } @{ $o{san_dns} || [] };
+    push @args, '--signer-cert', $o{signer_cert}, '--signer-key', $o{signer_key}
+        if $o{signer_cert};
+    my $req = build_request(key => $key, args => \@args, tid => next_tid(),
+                            $o{csr} ? (subject => undef, challenge => undef)
+                                    : (subject => $o{subject} || '/CN=prof-device'));
+    # the reply is encrypted to the signer certificate
+    $req->{key} = $o{signer_key} if $o{signer_key};
+    my $t0 = time;
+    my $resp = http(method => 'POST', path => "$path?operation=PKIOperation", port => $o{port},
+                    headers => ['Content-Type' => 'application/x-pki-message',
+                                @{ $o{headers} || [] }],
+                    body => $req->{der});
+    my $t1 = time;
+    my $rep = $resp->{status} == 200 ? parse_reply($resp, $req)
+                                     : { err => "HTTP $resp->{status} $resp->{body}" };
+    my %r = (req => $req, resp => $resp, rep => $rep, t0 => $t0, t1 => $t1,
+             status => $rep->{pkiStatus} // '', fail => $rep->{failInfo} // '',
+             text => $rep->{failInfoText} // '', key => $key, tid => $req->{tid},
+             verified => $rep->{verified} // '');
+    if ($rep->{cert_file} && ($rep->{pkiStatus} // '') eq '0') {
+        $r{cert} = $rep->{cert_file};
+        $r{x} = cert_details($r{cert});
+    }
+    else {
+        $r{x} = { ext => {}, subject => '', text => '' };
+    }
+    return \%r;
+}
+
+sub why { my $r = shift; return "pkiStatus=$r->{status} failInfo=$r->{fail} text=$r->{text} "
+                                 . ($r->{rep}{err} // '') }
+
+# One SUCCESS: 2 tests
+sub issued {
+    my ($label, $r) = @_;
+    is($r->{status}, '0', "$label: SUCCESS") or diag(why($r));
+    ok($r->{cert} && openssl_verify(pki('ca.pem'), $r->{cert}),
+       "$label: the certificate verifies against the CA");
+}
+
+# One refusal by the profile: 3 tests
+sub refused {
+    my ($label, $r, $re) = @_;
+    is($r->{status}, '2', "$label: FAILURE") or diag(why($r));
+    is($r->{fail}, '2', "$label: failInfo 2 (badRequest)");
+    like($r->{text}, $re, "$label: failInfoText names the rule")
+        and note("$label: $r->{text}");
+    push @refusals, [$label, $r->{tid}];
+}
+
+######################################################################
+# the issued certificate, as `openssl x509 -text` shows it
+
+my %MON = (Jan => 0, Feb => 1, Mar => 2, Apr => 3, May => 4, Jun => 5, Jul => 6,
+           Aug => 7, Sep => 8, Oct => 9, Nov => 10, Dec => 11);
+sub epoch_of {
+    my $s = shift // '';
+    my ($mon, $d, $h, $mi, $sec, $y) = $s =~ /^(\w{3})\s+(\d+)\s+(\d+):(\d+):(\d+)\s+(\d{4})/
+        or return undef;
+    return timegm($sec, $mi, $h, $d, $MON{$mon}, $y);
+}
+
+# -> { subject (RFC 2253), text, sigalg, pkalg, bits, curve, not_before,
+#      not_after (epoch), der, ext => { name => { critical, value } } }
+sub cert_details {
+    my $f = shift;
+    my $out = run_cmd(['openssl', 'x509', '-in', $f, '-noout', '-subject', '-issuer', '-startdate',
+                       '-enddate', '-pubkey', '-text', '-nameopt', 'RFC2253'])->{out};
+    my ($subject) = $out =~ /^subject=(.*)$/m;
+    my ($issuer) = $out =~ /^issuer=(.*)$/m;
+    my ($nb) = $out =~ /^notBefore=(.*)$/m;
+    my ($na) = $out =~ /^notAfter=(.*)$/m;
+    my ($pubkey) = $out =~ /^(-----BEGIN PUBLIC KEY-----\n.*?-----END PUBLIC KEY-----\n)/ms;
+    my ($text) = $out =~ /^(Certificate:\n.*)\z/ms;
+    $text //= '';
+    my (%ext, $cur, $in);
+    for (split /\n/, $text) {
+        if (/^ {8}X509v3 extensions:/) { $in = 1; next }
+        if ($in && /^ {0,8}\S/) { $in = 0 }
+        next unless $in;
+        if (/^ {12}(\S.*?):\s*(critical)?\s*$/) {
+            $cur = $1;
+            $ext{$cur} = { critical => $2 ? 1 : 0, value => '' };
+        }
+        elsif ($cur && /^ {16}(.*?)\s*$/) {
+            $ext{$cur}{value} .= ($ext{$cur}{value} eq '' ? '' : "\n") . $1;
+        }
+    }
+    my ($sigalg) = $text =~ /^\s*Signature Algorithm:\s*(\S+)/m;
+    my ($pkalg) = $text =~ /Public Key Algorithm:\s*(\S+)/;
+    my ($bits) = $text =~ /Public-Key:\s*\((\d+) bit\)/;
+    my ($curve) = $text =~ /ASN1 OID:\s*(\S+)/;
+    return { subject => $subject // '', issuer => $issuer // '',
+             text => $text, sigalg => $sigalg // '', pkalg => $pkalg // '',
+             bits => $bits // 0, curve => $curve // '',
+             not_before => epoch_of($nb), not_after => epoch_of($na),
+             pubkey => $pubkey // '', der => pem_file_der($f) // '', ext => \%ext };
+}
+
+sub ext_value { my ($r, $name) = @_; my $e = $r->{x}{ext}{$name}; return $e ? $e->{value} : undef }
+sub ext_critical { my ($r, $name) = @_; my $e = $r->{x}{ext}{$name}; return $e ? $e->{critical} : undef }
+
+my $KU = 'X509v3 Key Usage';
+my $EKU = 'X509v3 Extended Key Usage';
+my $SAN = 'X509v3 Subject Alternative Name';
+my $BC = 'X509v3 Basic Constraints';
+my $CP = 'X509v3 Certificate Policies';
+my $CDP = 'X509v3 CRL Distribution Points';
+my $AIA = 'Authority Information Access';
+my $TMPL = '1.3.6.1.4.1.311.20.2';
+
+# The template-name extension as mod_scep must write it: extnID
+# 1.3.6.1.4.1.311.20.2, not critical, extnValue = DER of a BMPString
+sub template_ext_der {
+    my $name = shift;
+    my $ucs2 = join '', map { "\0$_" } split //, $name;
+    my $bmp = "\x1e" . chr(length $ucs2) . $ucs2;
+    return "\x06\x09\x2b\x06\x01\x04\x01\x82\x37\x14\x02" . "\x04" . chr(length $bmp) . $bmp;
+}
+
+sub pubkey_of_key {
+    my $k = shift;
+    return run_cmd(['openssl', 'pkey', '-in', $k, '-pubout'])->{out};
+}
+
+sub profile_of {
+    my $tid = shift;
+    (my $q = $tid // '') =~ s/'/''/g;
+    my $rows = db_rows("SELECT status, profile FROM scep_transactions WHERE transaction_id = '$q'");
+    return @$rows ? "$rows->[0]{status} $rows->[0]{profile}" : 'no row';
+}
+
+fill_pool(2048 => 4, 3072 => 1, 1024 => 1);
+
+######################################################################
+# 1. two profiles on one server and CA: comparable requests, different
+# certificates
+my ($wifi, $vpn);
+{
+    my %common = (subject => '/O=Evil Inc/CN=laptop-7', san_dns => ['laptop-7.wifi.example.com'],
+                  headers => ['X-Device-SID' => $SID]);
+    $wifi = enroll_at('/prof-wifi', %common);
+    $vpn = enroll_at('/prof-vpn', %common);
+    issued('wifi', $wifi);
+    issued('vpn', $vpn);
+    is($wifi->{x}{issuer}, $vpn->{x}{issuer}, 'both issued by the same CA');
+    is($wifi->{x}{subject}, 'CN=laptop-7,O=Example Corp',
+       'wifi: subject O from the profile, CN from the request (requested O replaced)');
+    is($vpn->{x}{subject}, 'CN=laptop-7', 'vpn (no subject rule): the CN only');
+    is(ext_value($wifi, $SAN), "DNS:laptop-7.wifi.example.com, URI:$SID_URI",
+       'wifi: the allowed DNS name and the strong-mapping URI');
+    ok(!defined ext_value($vpn, $SAN), 'vpn (no SAN rule): no subjectAltName');
+    is(ext_value($wifi, $EKU), 'TLS Web Server Authentication, TLS Web Client Authentication',
+       'wifi: client+server EKU');
+    is(ext_value($vpn, $EKU), 'ipsec Internet Key Exchange', 'vpn: ipsecIKE EKU');
+    isnt($wifi->{x}{sigalg}, $vpn->{x}{sigalg}, "different signature digests ($wifi->{x}{sigalg} / "
+         . "$vpn->{x}{sigalg})");
+}
+
+######################################################################
+# 2. subject rules
+{
+    my $r = enroll_at('/prof-wifi', subject => '/O=Evil Inc/OU=Sales/CN=laptop-8',
+                      headers => ['X-Device-SID' => $SID]);
+    issued('wifi with OU and O', $r);
+    is($r->{x}{subject}, 'CN=laptop-8,O=Example Corp',
+       'SCEPSubjectExcess drop: OU and the requested O are left out');
+
+    $r = enroll_at('/prof-wifi', subject => '/CN=Laptop_8', headers => ['X-Device-SID' => $SID]);
+    issued('wifi with a CN outside the pattern', $r);
+    is($r->{x}{subject}, 'O=Example Corp', 'SCEPSubjectExcess drop: the CN outside ^[a-z0-9-]+$ is left out');
+
+    $r = enroll_at('/prof-strict', subject => '/CN=laptop-9');
+    issued('strict, CN only', $r);
+    is($r->{x}{subject}, 'CN=laptop-9', 'strict: the CN that matches');
+
+    my $strict_ou = enroll_at('/prof-strict', subject => '/OU=Sales/CN=laptop-9b');
+    refused('strict with OU', $strict_ou, qr/^profile prof-strict: .*\bOU\b.*not allowed/);
+
+    $r = enroll_at('/prof-strict', subject => '/CN=Laptop_9');
+    refused('strict, CN outside the pattern', $r,
+            qr/^profile prof-strict: subject CN 'Laptop_9' does not match .*\Q^[a-z0-9-]+\E\$'/);
+
+    $r = enroll_at('/prof-default', subject => '/C=FR/O=Evil Inc/OU=Admins/CN=dev-1/emailAddress=root@evil.example');
+    issued('default profile, many attributes', $r);
+    is($r->{x}{subject}, 'CN=dev-1', 'default profile: the CN only');
+
+    # values from expressions: a header set by a portal in front of httpd
+    $r = enroll_at('/prof-names', subject => '/CN=i-am-the-admin', headers => ['X-Device-Id' => 'dev-42']);
+    issued('CN from X-Device-Id', $r);
+    is($r->{x}{subject}, 'O=Example Corp,CN=dev-42',
+       'CN from the header (not the requested one), O from the profile, in rule order');
+
+    $r = enroll_at('/prof-names', subject => '/CN=dev-43', headers => ['X-Device-Id' => 'dev-43,O=Root+CN=x']);
+    issued('header value with DN syntax', $r);
+    is($r->{x}{subject}, 'O=Example Corp,CN=dev-43\,O=Root\+CN=x',
+       'a header value is one CN value, never parsed as more attributes');
+
+    $r = enroll_at('/prof-names', subject => '/CN=dev-44');
+    issued('no X-Device-Id header', $r);
+    is($r->{x}{subject}, 'O=Example Corp', 'an empty expression leaves the attribute out');
+
+    is(profile_of($strict_ou->{tid}), 'REJECTED prof-strict', 'a refusal is recorded with its profile');
+    ok(!defined $strict_ou->{cert}, 'no certificate in a refusal');
+}
+
+######################################################################
+# 3. subjectAltName rules
+{
+    my $r = enroll_at('/prof-wifi', subject => '/CN=laptop-12', headers => ['X-Device-SID' => $SID],
+                      san_dns => ['laptop-12.wifi.example.com', 'evil.example.org',
+                                  'wifi.example.com.evil.org']);
+    issued('wifi with allowed and other DNS names', $r);
+    is(ext_value($r, $SAN), "DNS:laptop-12.wifi.example.com, URI:$SID_URI",
+       'SCEPSubjectAltNameExcess drop: only the DNS name matching \.wifi\.example\.com$ is kept');
+
+    $r = enroll_at('/prof-strict', subject => '/CN=srv-1', san_dns => ['srv-1.example.com']);
+    issued('strict with an allowed DNS name', $r);
+    is(ext_value($r, $SAN), 'DNS:srv-1.example.com', 'strict: the DNS name is kept');
+
+    $r = enroll_at('/prof-strict', subject => '/CN=srv-2', san_dns => ['srv-2.example.com', 'evil.example.org']);
+    refused('strict with another DNS name', $r,
+            qr/^profile prof-strict: subjectAltName dns:evil\.example\.org is not allowed/);
+
+    # IP, email, URI and UPN names from the request, and server-made ones
+    my $key = rsa_key();
+    my $csr = csr(key => $key, subject => [[CN => 'dev-45']],
+                  san => ['IP:10.1.2.3', 'IP:192.168.1.1', 'IP:2001:db8::1', 'email:user@example.com',
+                          'email:user@evil.example.org', 'URI:http://evil.example.org/',
+                          'DNS:host.example.com', 'otherName:1.3.6.1.4.1.311.20.2.3;UTF8:admin@corp.example.com']);
+    $r = enroll_at('/prof-names', key => $key, csr => $csr,
+                   headers => ['X-Device-Id' => 'dev-45', 'X-Device-SID' => $SID]);
+    issued('names from patterns and expressions', $r);
+    is(ext_value($r, $SAN),
+       "IP Address:10.1.2.3, email:user\@example.com, othername: UPN::dev-45\@corp.example.com, URI:$SID_URI",
+       'exactly: the matching IP and email, the UPN and the SID URI of the profile; '
+       . 'other IPs, emails, the requested URI, DNS and UPN dropped');
+    like($r->{x}{text}, qr/\Q$SID_URI\E(?:\n|,|$)/, 'the strong-mapping URI appears exactly');
+
+    $key = rsa_key();
+    $csr = csr(key => $key, subject => [[CN => 'dev-46']],
+               san => ['DNS:dev-46.example.com', 'IP:10.1.2.3', 'email:user@example.com']);
+    $r = enroll_at('/prof-default', key => $key, csr => $csr);
+    issued('default profile with requested SANs', $r);
+    ok(!defined ext_value($r, $SAN), 'default profile: no subjectAltName at all');
+    is($r->{x}{subject}, 'CN=dev-46', 'default profile: CN');
+}
+
+######################################################################
+# 4. keys
+my ($signer_cert, $signer_key);
+{
+    my $r = enroll_at('/prof-default', key => rsa_key(1024), subject => '/CN=small-key');
+    refused('RSA 1024 at the default profile', $r,
+            qr{^profile /prof-default: RSA key of 1024 bits is outside 2048\.\.8192 \(SCEPRSAKeySize\)});
+
+    $r = enroll_at('/prof-rsa3072', subject => '/CN=rsa-2048');
+    refused('RSA 2048 where SCEPRSAKeySize 3072', $r,
+            qr/^profile prof-rsa3072: RSA key of 2048 bits is outside 3072\.\.8192 \(SCEPRSAKeySize\)/);
+
+    $r = enroll_at('/prof-rsa3072', key => rsa_key(3072), subject => '/CN=rsa-3072');
+    issued('RSA 3072 where SCEPRSAKeySize 3072', $r);
+    is($r->{x}{bits}, 3072, 'a 3072-bit key certified');
+
+    # EC keys: SCEP needs an RSA signer to receive the encrypted reply. A
+    # self-signed signer must hold the CSR's key, so the request is signed
+    # by an RSA certificate this CA issued (SCEPRenewal is off: an ordinary
+    # enrollment with the challenge), as clients with a separate RSA key do.
+    $signer_key = rsa_key();
+    my $s = enroll_at('/prof-default', key => $signer_key, subject => '/CN=ec-signer');
+    issued('the RSA signer certificate for EC requests', $s);
+    $signer_cert = $s->{cert};
+    SKIP: {
+        skip 'no RSA signer certificate', 28 unless $signer_cert;
+        my $ec = ec_key('P-256');
+        $r = enroll_at('/prof-vpn', key => $ec, csr => csr(key => $ec, subject => [[CN => 'ec-vpn-1']]),
+                       signer_cert => $signer_cert, signer_key => $signer_key);
+        issued('EC P-256 at vpn (ec-p256 rsa)', $r);
+        is($r->{x}{pkalg}, 'id-ecPublicKey', 'vpn: an EC key certified');
+        is($r->{x}{curve}, 'prime256v1', 'vpn: on P-256');
+        is($r->{x}{pubkey}, pubkey_of_key($ec), 'vpn: the CSR key, not the signer key');
+        is(ext_value($r, $KU), 'Digital Signature', 'EC at vpn: digitalSignature only (no keyEncipherment)');
+        is(ext_value($r, $EKU), 'ipsec Internet Key Exchange', 'EC at vpn: ipsecIKE');
+        is($r->{x}{sigalg}, 'sha384WithRSAEncryption', 'EC at vpn: signed with SHA-384');
+
+        my $ec384 = ec_key('P-384');
+        $r = enroll_at('/prof-vpn', key => $ec384, csr => csr(key => $ec384, subject => [[CN => 'ec-vpn-2']]),
+                       signer_cert => $signer_cert, signer_key => $signer_key);
+        refused('EC P-384 at vpn (ec-p256 rsa)', $r,
+                qr/^profile prof-vpn: EC key on curve secp384r1 is not allowed .*\(SCEPKeyAlgorithms\)/);
+
+        $ec = ec_key('P-256');
+        $r = enroll_at('/prof-rsa3072', key => $ec, csr => csr(key => $ec, subject => [[CN => 'ec-rsa-only']]),
+                       signer_cert => $signer_cert, signer_key => $signer_key);
+        refused('EC P-256 where SCEPKeyAlgorithms rsa', $r,
+                qr/^profile prof-rsa3072: EC key on curve prime256v1 is not allowed .*\(SCEPKeyAlgorithms\)/);
+
+        $ec = ec_key('P-256');
+        $r = enroll_at('/prof-email', key => $ec, csr => csr(key => $ec, subject => [[CN => 'ec-mail']]),
+                       signer_cert => $signer_cert, signer_key => $signer_key);
+        issued('EC P-256 email certificate', $r);
+        is(ext_value($r, $KU), 'Digital Signature, Non Repudiation, Key Agreement',
+           'email type on EC: digitalSignature, nonRepudiation, keyAgreement');
+        is(ext_value($r, $EKU), 'E-mail Protection', 'email type on EC: emailProtection');
+
+        $ec = ec_key('P-256');
+        $r = enroll_at('/prof-usage', key => $ec, csr => csr(key => $ec, subject => [[CN => 'ec-usage']]),
+                       signer_cert => $signer_cert, signer_key => $signer_key);
+        issued('EC P-256 with SCEPKeyUsage incl. keyEncipherment/dataEncipherment', $r);
+        is(ext_value($r, $KU), 'Digital Signature, Non Repudiation',
+           'keyEncipherment and dataEncipherment are not put on an EC certificate');
+    }
+}
+
+######################################################################
+# 5. validity
+{
+    # wifi: SCEPValidity 30d, SCEPValidityBackdate 1h
+    my $x = $wifi->{x};
+    SKIP: {
+        skip 'no wifi certificate', 2 unless $wifi->{cert};
+        my $start = $x->{not_after} - 30 * 86400;
+        ok($start >= $wifi->{t0} - 1 && $start <= $wifi->{t1} + 1,
+           'SCEPValidity 30d: notAfter = issue time + 30 days')
+            or diag("notAfter $x->{not_after}, request between $wifi->{t0} and $wifi->{t1}");
+        is($x->{not_after} - $x->{not_before}, 30 * 86400 + 3600,
+           'SCEPValidityBackdate 1h: notBefore one hour before the issue time');
+    }
+    my $d = enroll_at('/prof-default', subject => '/CN=validity-default');
+    issued('default validity', $d);
+    is(($d->{x}{not_after} // 0) - ($d->{x}{not_before} // 0), 365 * 86400 + 300,
+       'default: 365 days, notBefore 5 minutes back');
+
+    my $ca = cert_details(pki('ca.pem'));
+    ok($ca->{not_after} - $ca->{not_before} >= 3650 * 86400,
+       'the test CA lives 3650 days (prof-cap and prof-nocap rely on it)');
+    my $r = enroll_at('/prof-cap', subject => '/CN=validity-cap');
+    issued('SCEPValidity 3650d: longer than what is left of the CA', $r);
+    is($r->{x}{not_after}, $ca->{not_after}, 'SCEPValidityCapAtCA on (default): notAfter = the CA\'s notAfter');
+    ok(($r->{x}{not_after} // 0) - $r->{t1} < 3650 * 86400, 'so the certificate is shorter than 3650 days');
+
+    $r = enroll_at('/prof-nocap', subject => '/CN=validity-nocap');
+    refused('SCEPValidityCapAtCA off', $r, qr/SCEPValidityCapAtCA/);
+    # README: "a refusal ... whose failInfoText names the profile and the rule"
+    like($r->{text}, qr/^profile prof-nocap: /, 'SCEPValidityCapAtCA off: failInfoText names the profile');
+}
+
+######################################################################
+# 6. signature digest
+{
+    is($wifi->{x}{sigalg}, 'sha256WithRSAEncryption', 'wifi (default digest): sha256WithRSAEncryption');
+    is($vpn->{x}{sigalg}, 'sha384WithRSAEncryption', 'vpn: SCEPSignatureDigest sha384');
+    my $r = enroll_at('/prof-usage', subject => '/CN=usage-rsa');
+    issued('SCEPKeyUsage/SCEPExtendedKeyUsage overrides', $r);
+    is($r->{x}{sigalg}, 'sha512WithRSAEncryption', 'prof-usage: SCEPSignatureDigest sha512');
+    is(ext_value($r, $KU), 'Digital Signature, Non Repudiation, Key Encipherment, Data Encipherment',
+       'SCEPKeyUsage replaces the type\'s keyUsage');
+    ok(ext_critical($r, $KU), 'keyUsage is critical');
+    is(ext_value($r, $EKU), 'TLS Web Client Authentication, Microsoft Smartcard Login, 1.3.6.1.4.1.99999.3.1',
+       'SCEPExtendedKeyUsage replaces the type\'s EKU (names and a dotted OID)');
+}
+
+######################################################################
+# 7. certificate types, usages, requested extensions
+{
+    my $d = enroll_at('/prof-default', subject => '/CN=type-client');
+    issued('client (default type)', $d);
+    is(ext_value($d, $KU), 'Digital Signature, Key Encipherment', 'client: digitalSignature, keyEncipherment');
+    ok(ext_critical($d, $KU), 'client: keyUsage critical');
+    is(ext_value($d, $EKU), 'TLS Web Client Authentication', 'client: clientAuth');
+    is(ext_value($d, $BC), 'CA:FALSE', 'basicConstraints CA:FALSE');
+    ok(ext_critical($d, $BC), 'basicConstraints critical');
+    ok(!defined ext_value($d, $CP) && !defined ext_value($d, $CDP) && !defined ext_value($d, $AIA)
+       && !defined ext_value($d, $TMPL), 'default: no policies, CRL DP, AIA or template name');
+
+    my $r = enroll_at('/prof-server', subject => '/CN=type-server');
+    issued('server type', $r);
+    is(ext_value($r, $EKU), 'TLS Web Server Authentication', 'server: serverAuth only');
+
+    $r = enroll_at('/prof-email', subject => '/CN=type-email');
+    issued('email type (RSA)', $r);
+    is(ext_value($r, $KU), 'Digital Signature, Non Repudiation, Key Encipherment',
+       'email on RSA: digitalSignature, nonRepudiation, keyEncipherment');
+    is(ext_value($r, $EKU), 'E-mail Protection', 'email: emailProtection');
+
+    is(ext_value($vpn, $KU), 'Digital Signature, Key Encipherment', 'ipsec on RSA: digitalSignature, keyEncipherment');
+
+    # requested keyUsage/EKU: ignored by default
+    my $key = rsa_key();
+    my $csr = csr(key => $key, subject => [[CN => 'req-ku-ignored']],
+                  ext => ['keyUsage = critical, dataEncipherment, keyAgreement',
+                          'extendedKeyUsage = codeSigning, serverAuth']);
+    $r = enroll_at('/prof-default', key => $key, csr => $csr);
+    issued('requested keyUsage/EKU at the default profile', $r);
+    is(ext_value($r, $KU), 'Digital Signature, Key Encipherment', 'requested keyUsage ignored');
+    is(ext_value($r, $EKU), 'TLS Web Client Authentication', 'requested EKU ignored');
+
+    # SCEPRequestedExtensions keyUsage extendedKeyUsage: a subset narrows
+    $key = rsa_key();
+    $csr = csr(key => $key, subject => [[CN => 'req-ku-subset']],
+               ext => ['keyUsage = critical, digitalSignature', 'extendedKeyUsage = clientAuth']);
+    $r = enroll_at('/prof-narrow', key => $key, csr => $csr);
+    issued('narrowing request', $r);
+    is(ext_value($r, $KU), 'Digital Signature', 'requested keyUsage subset honoured');
+    is(ext_value($r, $EKU), 'TLS Web Client Authentication', 'requested EKU subset honoured');
+
+    # ...more than the profile: dropped (SCEPSubjectExcess drop) ...
+    $key = rsa_key();
+    $csr = csr(key => $key, subject => [[CN => 'req-ku-more']],
+               ext => ['keyUsage = critical, digitalSignature, dataEncipherment, keyAgreement',
+                       'extendedKeyUsage = serverAuth, codeSigning']);
+    $r = enroll_at('/prof-narrow', key => $key, csr => $csr);
+    issued('widening request, excess dropped', $r);
+    is(ext_value($r, $KU), 'Digital Signature', 'keyUsage beyond the profile dropped, never added');
+    is(ext_value($r, $EKU), 'TLS Web Server Authentication', 'EKU beyond the profile dropped, never added');
+
+    # ...or refused (SCEPSubjectExcess refuse)
+    $key = rsa_key();
+    $csr = csr(key => $key, subject => [[CN => 'req-ku-refused']],
+               ext => ['keyUsage = critical, digitalSignature, dataEncipherment']);
+    $r = enroll_at('/prof-narrow-refuse', key => $key, csr => $csr);
+    refused('keyUsage beyond the profile, refuse', $r,
+            qr/^profile prof-narrow-refuse: the requested keyUsage exceeds the profile's/);
+    $key = rsa_key();
+    $csr = csr(key => $key, subject => [[CN => 'req-eku-refused']],
+               ext => ['extendedKeyUsage = clientAuth, codeSigning']);
+    $r = enroll_at('/prof-narrow-refuse', key => $key, csr => $csr);
+    refused('EKU beyond the profile, refuse', $r,
+            qr/^profile prof-narrow-refuse: the requested extendedKeyUsage exceeds the profile's/);
+    $key = rsa_key();
+    $csr = csr(key => $key, subject => [[CN => 'req-ku-ok']],
+               ext => ['keyUsage = critical, keyEncipherment', 'extendedKeyUsage = serverAuth']);
+    $r = enroll_at('/prof-narrow-refuse', key => $key, csr => $csr);
+    issued('a subset where excess is refused', $r);
+    is(ext_value($r, $KU), 'Key Encipherment', 'narrowed keyUsage');
+    is(ext_value($r, $EKU), 'TLS Web Server Authentication', 'narrowed EKU');
+
+    # basicConstraints CA:TRUE: always refused
+    for my $path ('/prof-default', '/prof-narrow') {
+        $key = rsa_key();
+        $csr = csr(key => $key, subject => [[CN => 'wants-to-be-a-ca']],
+                   ext => ['basicConstraints = critical, CA:TRUE', 'keyUsage = critical, keyCertSign, cRLSign']);
+        $r = enroll_at($path, key => $key, csr => $csr);
+        refused("basicConstraints CA:TRUE at $path", $r, qr/basicConstraints CA:TRUE/);
+    }
+}
+
+######################################################################
+# 8. policies, CRL distribution point, AIA
+{
+    SKIP: {
+        skip 'no wifi certificate', 5 unless $wifi->{cert};
+        is(ext_value($wifi, $CP), "Policy: 1.3.6.1.4.1.99999.1.1\nPolicy: 2.23.140.1.2.1",
+           'SCEPCertificatePolicies: both OIDs');
+        like(ext_value($wifi, $CDP) // '', qr{^Full Name:\n\s*URI:http://pki\.example\.com/ca\.crl$},
+             'SCEPCRLDistributionPoint');
+        like(ext_value($wifi, $AIA) // '', qr{OCSP - URI:http://ocsp\.example\.com/(?:\n|$)},
+             'SCEPOCSPResponder in authorityInfoAccess');
+        like(ext_value($wifi, $AIA) // '', qr{CA Issuers - URI:http://pki\.example\.com/ca\.cer(?:\n|$)},
+             'SCEPCAIssuersURL in authorityInfoAccess');
+        ok(!defined ext_value($wifi, $TMPL), 'no template requested: no template name in the certificate');
+    }
+}
+
+######################################################################
+# 9. Microsoft certificate templates
+{
+    # WifiTemplate: the Location's own profile, name copied (SCEPIncludeTemplateName on)
+    my $key = rsa_key();
+    my $csr = csr(key => $key, subject => [[CN => 'laptop-10']], template => 'WifiTemplate',
+                  san => ['DNS:laptop-10.wifi.example.com']);
+    my $r = enroll_at('/prof-wifi', key => $key, csr => $csr, headers => ['X-Device-SID' => $SID]);
+    issued('WifiTemplate at /prof-wifi', $r);
+    is($r->{x}{subject}, 'CN=laptop-10,O=Example Corp', 'WifiTemplate: the wifi profile\'s subject');
+    is(ext_value($r, $EKU), 'TLS Web Server Authentication, TLS Web Client Authentication',
+       'WifiTemplate: the wifi profile\'s usages');
+    my $want = template_ext_der('WifiTemplate');
+    ok(index($r->{x}{der}, $want) >= 0,
+       'SCEPIncludeTemplateName on: extension 1.3.6.1.4.1.311.20.2, not critical, BMPString "WifiTemplate"')
+        or diag($r->{x}{text});
+    is(profile_of($r->{tid}), 'ISSUED prof-wifi', 'recorded with profile prof-wifi');
+
+    # VpnTemplate: another Location's profile, by SCEPProfileName
+    $key = rsa_key();
+    $csr = csr(key => $key, subject => [[CN => 'laptop-11']], template => 'VpnTemplate',
+               san => ['DNS:laptop-11.wifi.example.com']);
+    $r = enroll_at('/prof-wifi', key => $key, csr => $csr, headers => ['X-Device-SID' => $SID]);
+    issued('VpnTemplate at /prof-wifi', $r);
+    is($r->{x}{subject}, 'CN=laptop-11', 'VpnTemplate: the vpn profile\'s subject (no O)');
+    is(ext_value($r, $EKU), 'ipsec Internet Key Exchange', 'VpnTemplate: ipsecIKE');
+    is($r->{x}{sigalg}, 'sha384WithRSAEncryption', 'VpnTemplate: SHA-384');
+    ok(!defined ext_value($r, $SAN), 'VpnTemplate: none of the wifi SAN rules');
+    ok(!defined ext_value($r, $TMPL) && index($r->{x}{der}, "\x2b\x06\x01\x04\x01\x82\x37\x14\x02\x04") < 0,
+       'VpnTemplate: prof-vpn does not include the template name');
+    is($r->{x}{not_after} - $r->{x}{not_before}, 365 * 86400 + 300, 'VpnTemplate: the vpn profile\'s validity');
+    is(profile_of($r->{tid}), 'ISSUED prof-vpn', 'recorded with profile prof-vpn');
+
+    # a template nobody mapped
+    $key = rsa_key();
+    $csr = csr(key => $key, subject => [[CN => 'laptop-13']], template => 'AdminTemplate');
+    $r = enroll_at('/prof-wifi', key => $key, csr => $csr, headers => ['X-Device-SID' => $SID]);
+    refused('unmapped template at /prof-wifi', $r,
+            qr/template 'AdminTemplate' is not mapped .*\(SCEPTemplate\)/);
+    $key = rsa_key();
+    $csr = csr(key => $key, subject => [[CN => 'laptop-14']], template => 'WifiTemplate');
+    $r = enroll_at('/prof-default', key => $key, csr => $csr);
+    refused('a template where no SCEPTemplate is set', $r,
+            qr/template 'WifiTemplate' is not mapped .*\(SCEPTemplate\)/);
+}
+
+######################################################################
+# 10. records: the profile of each transaction
+{
+    is(profile_of($wifi->{tid}), 'ISSUED prof-wifi', 'scep_transactions.profile: prof-wifi');
+    is(profile_of($vpn->{tid}), 'ISSUED prof-vpn', 'scep_transactions.profile: prof-vpn');
+    my $d = enroll_at('/prof-default/pkiclient.exe', subject => '/CN=records-default');
+    issued('default profile below the Location', $d);
+    is(profile_of($d->{tid}), 'ISSUED /prof-default', 'without SCEPProfileName: the Location\'s path');
+
+    my (@issued, @missing);
+    for my $r (@refusals) {
+        my ($label, $tid) = @$r;
+        (my $q = $tid // '') =~ s/'/''/g;
+        my $rows = db_rows("SELECT status FROM scep_transactions WHERE transaction_id = '$q'");
+        push @missing, $label unless @$rows;
+        push @issued, $label if grep { $_->{status} eq 'ISSUED' } @$rows;
+    }
+    ok(!@issued, 'no refused request has an ISSUED row') or diag(join "\n", @issued);
+    ok(!@missing, 'every refusal is recorded') or diag(join "\n", @missing);
+}
+
+######################################################################
+# 11. start-up errors: httpd -t on private configurations
+
+my $modules = modules_dir();
+my $so = Apache::Test::vars('scep_so');
+my $httpd = httpd_bin();
+my $CA = qq{SCEPCACertificateFile "$P/ca.pem"\nSCEPCACertificateKeyFile "$P/ca.key"\n}
+       . qq{SCEPRACertificateFile "$P/ra.pem"\nSCEPRACertificateKeyFile "$P/ra.key"\n};
+
+sub conf_file {
+    my ($name, $body, %o) = @_;
+    my $dir = "$W/conf-$name";
+    mkdir $dir;
+    my $port = free_port();
+    my $text = <<"EOC";
+ServerRoot "$dir"
+ServerName 127.0.0.1
+Listen 127.0.0.1:$port
+PidFile "$dir/httpd.pid"
+ErrorLog "$dir/error_log"
+DefaultRuntimeDir "$dir"
+LoadModule mpm_event_module "$modules/mod_mpm_event.so"
+LoadModule authz_core_module "$modules/mod_authz_core.so"
+EOC
+    $text .= qq{LoadModule dbd_module "$modules/mod_dbd.so"\nLoadModule scep_module "$so"\n}
+           . qq{DBDriver sqlite3\nDBDParams "$dir/scep.sqlite"\n} unless $o{bare};
+    $text .= $body;
+    $text =~ s/\@PORT\@/$port/g;
+    $text =~ s/\@DIR\@/$dir/g;
+    return (write_file("$dir/httpd.conf", $text), $text, $dir);
+}
+
+sub httpd_t {
+    my ($file, $dir) = @_;
+    my $r = run_cmd([$httpd, '-t', '-d', $dir, '-f', $file], timeout => 30);
+    return ($r->{rc}, $r->{out} . $r->{err});
+}
+
+# the last line matching $re (1-based)
+sub line_of {
+    my ($text, $re) = @_;
+    my @l = split /\n/, $text;
+    my $found = 0;
+    for my $i (0 .. $#l) { $found = $i + 1 if $l[$i] =~ $re }
+    return $found;
+}
+
+my $LOC = sub {    # a Location whose first SCEP directive is the challenge
+    my ($path, @lines) = @_;
+    return "<Location $path>\n    SetHandler scep\n    SCEPChallengePasswordFile \"$P/challenge\"\n"
+         . join('', map { "    $_\n" } @lines) . "</Location>\n";
+};
+
+# control: many profiles, templates between them, every directive
+{
+    my ($file, $text, $dir) = conf_file('good', $CA
+        . $LOC->('/a', 'SCEPProfileName a', 'SCEPSubject O value "Example Corp"',
+                 'SCEPSubject CN request "^[a-z0-9-]+$"', 'SCEPSubjectAltName dns request "\.example\.com$"',
+                 'SCEPSubjectAltName upn value "%{REMOTE_USER}"', 'SCEPKeyUsage digitalSignature',
+                 'SCEPExtendedKeyUsage clientAuth 1.2.3.4', 'SCEPValidity 3650d', 'SCEPTemplate T1',
+                 'SCEPTemplate T2 b')
+        . $LOC->('/b', 'SCEPProfileName b', 'SCEPCertificateType ipsec', 'SCEPKeyAlgorithms ec-p256'));
+    my ($rc, $out) = httpd_t($file, $dir);
+    is($rc, 0, 'control: a configuration with two valid profiles passes httpd -t') or diag($out);
+}
+
+# [name, body, kind ('syntax' or a SCEP tag), directive, regex for the
+#  offending line, explanation regex]
+my @bad = (
+    ['bad regular expression in SCEPSubject',
+     $LOC->('/scep', 'SCEPSubject CN request "^[a-z"'),
+     'syntax', 'SCEPSubject', qr/SCEPSubject CN/, qr/regular expression/i],
+    ['bad regular expression in SCEPSubjectAltName',
+     $LOC->('/scep', 'SCEPSubjectAltName dns request "(unclosed"'),
+     'syntax', 'SCEPSubjectAltName', qr/SCEPSubjectAltName dns/, qr/regular expression/i],
+    ['unknown key usage name',
+     $LOC->('/scep', 'SCEPKeyUsage digitalSignature frobnicate'),
+     'syntax', 'SCEPKeyUsage', qr/SCEPKeyUsage/, qr/frobnicate/],
+    ['unknown subject attribute',
+     $LOC->('/scep', 'SCEPSubject shoeSize request'),
+     'syntax', 'SCEPSubject', qr/SCEPSubject shoeSize/, qr/shoeSize/],
+    ['unknown subjectAltName type',
+     $LOC->('/scep', 'SCEPSubjectAltName x400 request'),
+     'syntax', 'SCEPSubjectAltName', qr/SCEPSubjectAltName x400/, qr/x400/],
+    ['unknown extendedKeyUsage name',
+     $LOC->('/scep', 'SCEPExtendedKeyUsage clientAuth everythingAuth'),
+     'syntax', 'SCEPExtendedKeyUsage', qr/SCEPExtendedKeyUsage/, qr/everythingAuth/],
+    ['SCEPSignatureDigest md5',
+     $LOC->('/scep', 'SCEPSignatureDigest md5'),
+     'syntax', 'SCEPSignatureDigest', qr/SCEPSignatureDigest/, qr/md5/],
+    ['unknown certificate type',
+     $LOC->('/scep', 'SCEPCertificateType superuser'),
+     'syntax', 'SCEPCertificateType', qr/SCEPCertificateType/, qr/superuser/],
+    ['unparsable expression in SCEPSubject value',
+     $LOC->('/scep', 'SCEPSubject CN value "%{HTTP:X-Device"'),
+     'syntax', 'SCEPSubject', qr/SCEPSubject CN value/, qr/X-Device/],
+    ['SCEPKeyUsage keyCertSign (end-entity certificates only)',
+     $LOC->('/scep', 'SCEPKeyUsage digitalSignature keyCertSign'),
+     'SCEP00008', 'SCEPKeyUsage', qr/SCEPKeyUsage/, qr/keyCertSign/],
+    ['SCEPValidity longer than the CA\'s whole lifetime',
+     $LOC->('/scep', 'SCEPValidity 3651d'),
+     'SCEP00008', 'SCEPValidity', qr/SCEPValidity 3651d/, qr/3651 days.*3650 days/],
+    ['SCEPTemplate naming a profile that does not exist',
+     $LOC->('/scep', 'SCEPProfileName wifi', 'SCEPTemplate WifiTemplate nonexistent'),
+     'SCEP00010', 'SCEPTemplate', qr/SCEPTemplate WifiTemplate/, qr/nonexistent/],
+    ['duplicate SCEPProfileName',
+     $LOC->('/scep/a', 'SCEPProfileName dup') . $LOC->('/scep/b', 'SCEPProfileName dup'),
+     'SCEP00009', 'SCEPProfileName', qr/SCEPProfileName dup/, qr/\bdup\b.*already used/],
+    ['SCEPTemplate naming a profile of another server',
+     $LOC->('/scep', 'SCEPProfileName main-only')
+       . "<VirtualHost 127.0.0.1:\@PORT\@>\n"
+       . $LOC->('/scep-vh', 'SCEPTemplate T main-only') . "</VirtualHost>\n",
+     'SCEP00010', 'SCEPTemplate', qr/SCEPTemplate T main-only/, qr/main-only/, qr/^<VirtualHost/],
+    # a main-server <Location> serves every virtual host too (with that
+    # host's CA): its profile must fit each CA it issues with
+    ['SCEPValidity of a main-server Location longer than a virtual host\'s CA lifetime',
+     $LOC->('/scep', 'SCEPValidity 3000d')
+       . "<VirtualHost 127.0.0.1:\@PORT\@>\n"
+       . qq{    SCEPCACertificateFile "$P/inter/ca.pem"\n    SCEPCACertificateKeyFile "$P/inter/ca.key"\n}
+       . qq{    SCEPCAChainFile "$P/inter/chain.pem"\n}
+       . qq{    SCEPRACertificateFile "$P/inter/ra.pem"\n    SCEPRACertificateKeyFile "$P/inter/ra.key"\n}
+       . "</VirtualHost>\n",
+     'SCEP00008', 'SCEPValidity', qr/SCEPValidity 3000d/, qr/3000 days.*1825 days/],
+    ['SCEPValidityBackdate not shorter than SCEPValidity',
+     $LOC->('/scep', 'SCEPValidity 1d', 'SCEPValidityBackdate 2d'),
+     'SCEP00008', 'SCEPValidityBackdate', qr/SCEPValidityBackdate 2d/, qr/shorter/],
+);
+
+for my $c (@bad) {
+    my ($name, $body, $kind, $directive, $line_re, $explain, $vhost_re) = @$c;
+    (my $slug = lc $name) =~ s/\W+/-/g;
+    my ($file, $text, $dir) = conf_file($slug, $CA . $body);
+    my ($rc, $out) = httpd_t($file, $dir);
+    my $line = line_of($text, $line_re);
+    isnt($rc, 0, "$name: httpd -t fails");
+    if ($kind eq 'syntax') {
+        like($out, qr/Syntax error on line $line of \Q$file\E/, "$name: httpd names $file:$line");
+        like($out, qr/\Q$directive\E/, "$name: the message names $directive");
+    }
+    else {
+        like($out, qr/\Q$kind\E: .*\Q$directive\E/, "$name: $kind names $directive");
+        # README: "... stop httpd, naming the directive's file:line"
+        like($out, qr/\Q$kind\E: .*\Q$file\E:$line\b/, "$name: at the directive's line ($file:$line)");
+    }
+    like($out, $explain, "$name: explains ($explain)");
+    if ($vhost_re) {
+        my $vl = line_of($text, $vhost_re);
+        like($out, qr/\Q$kind\E: .* in [^()]*\(\Q$file\E:$vl\)/, "$name: names the <VirtualHost> at line $vl");
+    }
+    diag("$name:\n$out") if $ENV{SCEP_TEST_VERBOSE};
+}
+
+######################################################################
+# 12. the documentation's configurations pass httpd -t with the test PKI
+
+sub doc_conf {
+    my ($text, $dir) = @_;
+    $text =~ s{/usr/lib/apache2/modules/mod_scep\.so}{$so}g;
+    $text =~ s{/usr/lib/apache2/modules/}{$modules/}g;
+    $text =~ s{/var/lib/mod_scep/scep\.sqlite}{$dir/scep.sqlite}g;
+    $text =~ s{/etc/mod_scep/(?:challenge|[\w-]+\.secret)[\w-]*}{$P/challenge}g;
+    $text =~ s{/etc/mod_scep/}{$P/}g;
+    $text =~ s{<VirtualHost \*:80>}{<VirtualHost 127.0.0.1:\@PORT\@>}g;
+    return $text;
+}
+
+{
+    my $top = Apache::Test::vars('scep_top');
+    my $sample = read_file("$top/conf/mod_scep.conf.sample");
+    my $dir = "$W/conf-sample";
+    mkdir $dir;
+    my $text = doc_conf($sample, $dir);
+    my @left = grep { !/^\s*#/ && m{/etc/|/var/lib/mod_scep|/usr/lib/apache2/modules/mod_scep} }
+               split /\n/, $text;
+    ok(!@left, 'sample: every path was replaced by the test PKI') or diag(join "\n", @left);
+    ok((() = $text =~ /^\s*SCEPProfileName\s/mg) >= 2 && $text =~ /^\s*SCEPTemplate\s+\S+\s+\S+/m,
+       'sample: it shows several profiles and a template mapped to another one');
+    my ($file, undef, $d) = conf_file('sample', $text, bare => 1);
+    my ($rc, $out) = httpd_t($file, $d);
+    is($rc, 0, 'conf/mod_scep.conf.sample passes httpd -t') or diag($out);
+    like($out, qr/Syntax OK/, 'sample: Syntax OK');
+
+    # README's "two profiles on one virtual host and CA" example
+    my $readme = read_file("$top/README");
+    my ($example) = $readme =~ /Example: two profiles on one virtual host and CA\.\n\n((?: {4}.*\n|\n)+)/;
+    $example //= '';
+    $example =~ s/^ {4}//mg;
+    ok($example =~ /<Location/ && $example =~ /SCEPProfileName/, 'README: the two-profile example found');
+    ($file, undef, $d) = conf_file('readme', $CA . doc_conf($example, "$W/conf-readme"));
+    ($rc, $out) = httpd_t($file, $d);
+    is($rc, 0, 'README\'s two-profile example passes httpd -t') or diag($out);
+}
+
+######################################################################
+# 13. a virtual host inherits the main server's <Location>s, their
+# profiles and the CA: a template request there is served as on the main
+# server (README SCEPTemplate: "this Location's own profile, or the
+# Location whose SCEPProfileName is profile-name"). A private httpd, so
+# the suite's server keeps no virtual host for this.
+{
+    my $port2 = free_port();
+    my $h = private_httpd(name => 'vhost', conf => <<"EOC");
+ServerRoot "\@DIR\@"
+ServerName 127.0.0.1
+Listen 127.0.0.1:\@PORT\@
+Listen 127.0.0.1:$port2
+PidFile "\@DIR\@/logs/httpd.pid"
+ErrorLog "\@DIR\@/logs/error_log"
+DefaultRuntimeDir "\@DIR\@/logs"
+LogLevel info
+LoadModule mpm_event_module "\@MODULES\@/mod_mpm_event.so"
+LoadModule authz_core_module "\@MODULES\@/mod_authz_core.so"
+LoadModule dbd_module "\@MODULES\@/mod_dbd.so"
+LoadModule scep_module "\@SCEP_SO\@"
+DBDriver sqlite3
+DBDParams "\@DB\@"
+DBDInitSQL "PRAGMA busy_timeout=10000"
+SCEPCACertificateFile "\@PKI\@/ca.pem"
+SCEPCACertificateKeyFile "\@PKI\@/ca.key"
+SCEPRACertificateFile "\@PKI\@/ra.pem"
+SCEPRACertificateKeyFile "\@PKI\@/ra.key"
+<Location /tls>
+    SetHandler scep
+    SCEPChallengePasswordFile "\@PKI\@/challenge"
+    SCEPProfileName tls
+    SCEPCertificateType server
+    SCEPTemplate TlsTemplate
+    SCEPTemplate IkeTemplate ike
+</Location>
+<Location /ike>
+    SetHandler scep
+    SCEPChallengePasswordFile "\@PKI\@/challenge"
+    SCEPProfileName ike
+    SCEPCertificateType ipsec
+</Location>
+<VirtualHost 127.0.0.1:$port2>
+    ServerName vhost.example.com
+</VirtualHost>
+EOC
+    ok($h->{ok}, 'httpd with a virtual host starts') or diag($h->{err});
+    SKIP: {
+        skip 'httpd did not start', 8 unless $h->{ok};
+        for my $p (['main server', $h->{port}], ['virtual host', $port2]) {
+            my ($where, $port) = @$p;
+            my $r = enroll_at('/tls', port => $port, subject => '/CN=vh-plain');
+            issued("$where, no template", $r);
+            my $key = rsa_key();
+            $r = enroll_at('/tls', port => $port, key => $key,
+                           csr => csr(key => $key, subject => [[CN => 'vh-own']], template => 'TlsTemplate'));
+            is("$r->{status} " . (ext_value($r, $EKU) // '-'), '0 TLS Web Server Authentication',
+               "$where: TlsTemplate is served with the Location's own profile") or diag(why($r));
+            $key = rsa_key();
+            $r = enroll_at('/tls', port => $port, key => $key,
+                           csr => csr(key => $key, subject => [[CN => 'vh-other']], template => 'IkeTemplate'));
+            is("$r->{status} " . (ext_value($r, $EKU) // '-'), '0 ipsec Internet Key Exchange',
+               "$where: IkeTemplate is served with profile ike") or diag(why($r));
+        }
+    }
+    private_httpd_stop($h);
+    my @bad = grep { /\[(?:\w+:)?(?:warn|error|crit|alert|emerg)\]/ }
+              split /\n/, eval { read_file("$h->{dir}/logs/error_log") } // '';
+    ok(!@bad, 'the private httpd logged nothing at [warn] or worse') or diag(join "\n", @bad);
+}
+
+error_log_clean();
