@@ -734,6 +734,18 @@ static const char *set_include_template(cmd_parms *cmd, void *dirconf, int flag)
     return NULL;
 }
 
+/* on/off settings of the enrollment point: cmd->info is the field's offset */
+static const char *set_point_flag(cmd_parms *cmd, void *dirconf, int flag)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    *(int *)((char *)conf + (apr_size_t)cmd->info) = flag;
+    make_profile(cmd->pool, conf);
+    return NULL;
+}
+
+#define POINT_FLAG(name, field, help) \
+    AP_INIT_FLAG(name, set_point_flag, (void *)APR_OFFSETOF(scep_dir_conf_t, field), LOC, help)
+
 static const char *set_approval(cmd_parms *cmd, void *dirconf, const char *arg)
 {
     scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
@@ -741,14 +753,6 @@ static const char *set_approval(cmd_parms *cmd, void *dirconf, const char *arg)
     if (!strcasecmp(arg, "manual")) conf->approval_manual = 1;
     else if (!strcasecmp(arg, "auto")) conf->approval_manual = 0;
     else return apr_pstrcat(cmd->pool, "SCEPApproval: '", arg, "' must be auto or manual", NULL);
-    make_profile(cmd->pool, conf);
-    return NULL;
-}
-
-static const char *set_renewal(cmd_parms *cmd, void *dirconf, int flag)
-{
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
-    conf->renewal = flag;
     make_profile(cmd->pool, conf);
     return NULL;
 }
@@ -761,14 +765,6 @@ static const char *set_renewal_window(cmd_parms *cmd, void *dirconf, const char 
     return err;
 }
 
-static const char *set_renewal_challenge(cmd_parms *cmd, void *dirconf, int flag)
-{
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
-    conf->renewal_challenge = flag;
-    make_profile(cmd->pool, conf);
-    return NULL;
-}
-
 static const char *set_renewal_subject(cmd_parms *cmd, void *dirconf, const char *arg)
 {
     scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
@@ -777,14 +773,6 @@ static const char *set_renewal_subject(cmd_parms *cmd, void *dirconf, const char
     else if (!strcasecmp(arg, "profile")) conf->renewal_keep = 0;
     else return apr_pstrcat(cmd->pool, "SCEPRenewalSubject: '", arg,
                             "' must be keep or profile", NULL);
-    make_profile(cmd->pool, conf);
-    return NULL;
-}
-
-static const char *set_one_time(cmd_parms *cmd, void *dirconf, int flag)
-{
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
-    conf->one_time = flag;
     make_profile(cmd->pool, conf);
     return NULL;
 }
@@ -883,18 +871,18 @@ static const command_rec scep_cmds[] = {
                    "Microsoft template name [profile name] this Location accepts"),
     AP_INIT_FLAG("SCEPIncludeTemplateName", set_include_template, NULL, LOC,
                  "copy the requested template name into the certificate"),
-    AP_INIT_FLAG("SCEPOneTimeChallenges", set_one_time, NULL, LOC,
-                 "accept one-time challenges made for this profile (admin API)"),
+    POINT_FLAG("SCEPOneTimeChallenges", one_time,
+               "accept one-time challenges made for this profile (admin API)"),
     AP_INIT_TAKE12("SCEPChallengeThrottle", set_throttle, NULL, LOC,
                    "failures per address and window before refusing, e.g. 10 15m; or off"),
     AP_INIT_TAKE1("SCEPApproval", set_approval, NULL, LOC,
                   "auto: issue at once; manual: PENDING until an administrator decides"),
-    AP_INIT_FLAG("SCEPRenewal", set_renewal, NULL, LOC,
-                 "renewal with a certificate this CA issued (and Renewal in GetCACaps)"),
+    POINT_FLAG("SCEPRenewal", renewal,
+               "renewal with a certificate this CA issued (and Renewal in GetCACaps)"),
     AP_INIT_TAKE1("SCEPRenewalWindow", set_renewal_window, NULL, LOC,
                   "renewal only this long before expiry, e.g. 30d"),
-    AP_INIT_FLAG("SCEPRenewalChallenge", set_renewal_challenge, NULL, LOC,
-                 "renewals need the challenge password too"),
+    POINT_FLAG("SCEPRenewalChallenge", renewal_challenge,
+               "renewals need the challenge password too"),
     AP_INIT_TAKE1("SCEPRenewalSubject", set_renewal_subject, NULL, LOC,
                   "keep: the renewed certificate keeps subject and SANs; profile: rebuild them"),
     AP_INIT_TAKE1("SCEPCRLValidity", set_crl_validity, NULL, RSRC_CONF,
