@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS scep_transactions (
 CREATE INDEX IF NOT EXISTS scep_transactions_tid ON scep_transactions (ca, transaction_id);
 CREATE INDEX IF NOT EXISTS scep_transactions_status ON scep_transactions (ca, status, id);
 CREATE INDEX IF NOT EXISTS scep_certificates_revoked ON scep_certificates (ca, revoked_at);
-CREATE INDEX IF NOT EXISTS scep_transactions_client ON scep_transactions (client_addr, created_at);
+-- failed challenges per address (throttling): only failures are scanned
+CREATE INDEX IF NOT EXISTS scep_transactions_auth ON scep_transactions (client_addr, auth_failed, created_at);
 
 -- One-time challenges: only the SHA-256 of the secret is stored. A challenge
 -- is consumed by a conditional UPDATE in the transaction that records the
