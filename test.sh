@@ -57,7 +57,8 @@ if [ "$(id -u)" = 0 ]; then
 fi
 # a copy the test user owns: t/ writes its logs and generated config there
 mkdir "$work/tree"
-tar -C "$top" --exclude=./.git --exclude=./demo -cf - . | tar -C "$work/tree" -xf -
+tar -C "$top" --exclude=./.git --exclude=./demo --exclude=./bench/cache --exclude=./bench/out \
+    --exclude=./fuzz/build --exclude=./fuzz/out -cf - . | tar -C "$work/tree" -xf -
 [ -n "$runas" ] && chown -R scep-test "$work"
 chmod 755 "$work"
 

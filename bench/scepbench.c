@@ -1,0 +1,1319 @@
+/*
+ * scepbench - SCEP (RFC 8894) enrollment load generator.
+ *
+ * Pre-builds N unique PKCSReq messages (distinct RSA-2048 keys, cached on
+ * disk between runs), sends each exactly once over HTTP/1.1 keep-alive
+ * connections to 127.0.0.1 at a given concurrency (one thread per
+ * connection), then verifies every reply: a CertRep whose signature verifies
+ * against the GetCACert certificates (or --ca-certs), pkiStatus SUCCESS, the
+ * transactionID and recipientNonce of its request; a sample of replies is
+ * also decrypted and the issued certificate's key compared with the
+ * request's.  Prints enrollments/s, latency percentiles and failures, and a
+ * final machine-readable "RESULT key=value ..." line.
+ *
+ * Uses OpenSSL directly through the independent test client t/tools/scepreq.c
+ * (#included with SCEPREQ_NO_MAIN), never mod_scep's scep/ library.
+ *
+ * Exit status: 0 when every request succeeded, 1 when any failed, 2 on
+ * usage or set-up errors.
+ */
+
+#define _GNU_SOURCE
+#define SCEPREQ_NO_MAIN
+#include "../t/tools/scepreq.c"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CONCURRENCY 1024
+#define MAX_REQUESTS    1000000
+#define MAX_RESPONSE    (4L * 1024 * 1024)
+#define MAX_THREADS     64
+#define KEY_BITS        2048
+
+/* ------------------------------------------------------------------------ */
+/* options                                                                   */
+
+struct opts {
+    const char *url;
+    long n;
+    int concurrency;
+    const char *challenge;
+    const char *challenge_file;
+    const char *cipher;
+    const char *digest;
+    const char *ca_certs;
+    const char *cache_dir;
+    const char *save_cacert;
+    const char *cn_prefix;
+    long key_pool;       /* 0: one key per request */
+    long key_offset;
+    long decrypt_every;  /* 0: never; 1: every reply */
+    int timeout;         /* seconds per socket operation */
+    int max_time;        /* seconds for the whole load phase */
+    int threads;         /* build/verify threads */
+    int verify_inline;
+    int quiet;
+    int wait;            /* seconds to wait for the server to answer GetCACert */
+    int cacert_only;
+    int prepare_keys;
+};
+
+static struct opts O;
+
+static void usage(void)
+{
+    fputs(
+        "usage: scepbench -u URL [options]\n"
+        "  -u, --url URL            http://127.0.0.1:PORT/path (only loopback addresses)\n"
+        "  -n, --requests N         PKCSReq messages to send, each once (default 1000)\n"
+        "  -c, --concurrency C      keep-alive connections, one thread each (default 8)\n"
+        "  --challenge S            challengePassword    --challenge-file F  read it from F\n"
+        "  --cipher NAME            des|des3|aes128|aes192|aes256 (default aes128)\n"
+        "  --digest NAME            signer digest (default sha256)\n"
+        "  --ca-certs FILE          trust these certificates (PEM/DER/PKCS#7) for replies\n"
+        "                           instead of what GetCACert returns\n"
+        "  --save-cacert FILE       write the GetCACert body to FILE\n"
+        "  --cache DIR              RSA-2048 key cache (default: cache/ beside the binary)\n"
+        "  --key-pool K             reuse K keys round-robin with random transactionIDs\n"
+        "                           (default: one key per request)\n"
+        "  --key-offset I           start at cached key I (default 0)\n"
+        "  --cn-prefix S            subject CN = S-RUNID-INDEX (default scepbench)\n"
+        "  --decrypt-every K        decrypt every K-th reply and check the issued key\n"
+        "                           (default 50; 1 = all, 0 = none)\n"
+        "  --timeout S              per socket operation (default 60)\n"
+        "  --max-time S             stop sending after S seconds (default 600)\n"
+        "  --threads T              build/verify threads (default: online CPUs)\n"
+        "  --verify-inline          verify each reply in the sender thread (default: after\n"
+        "                           the timed phase, so verification does not steal CPU)\n"
+        "  --wait S                 retry GetCACert for up to S seconds until the server\n"
+        "                           answers (default 0: one try)\n"
+        "  --cacert-only            fetch GetCACert (with --wait, --save-cacert) and exit\n"
+        "  --prepare-keys           only make sure the key cache holds the keys a run with\n"
+        "                           these -n/--key-pool/--key-offset needs, then exit\n"
+        "  -q, --quiet              only the RESULT line\n",
+        stderr);
+}
+
+static long parse_long(const char *s, const char *what, long lo, long hi)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *s == '\0' || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr, "scepbench: %s: expected an integer in %ld..%ld, got '%s'\n", what, lo,
+                hi, s);
+        exit(2);
+    }
+    return v;
+}
+
+/* CPU seconds (user + system) this process has used so far */
+static double cpu_s(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6
+           + (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (O.quiet)
+        return;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fflush(stderr);
+}
+
+/* ------------------------------------------------------------------------ */
+/* URL and HTTP                                                              */
+
+static struct sockaddr_in g_addr;
+static char g_host[64];    /* Host header value */
+static char g_path[2048];  /* path without query */
+
+static int url_parse(const char *url)
+{
+    const char *p, *slash, *colon;
+    char host[256];
+    size_t hl;
+    long port = 80;
+
+    if (strncmp(url, "http://", 7) != 0) {
+        fprintf(stderr, "scepbench: only http:// URLs are supported: %s\n", url);
+        return 0;
+    }
+    p = url + 7;
+    slash = strchr(p, '/');
+    if (slash == NULL)
+        slash = p + strlen(p);
+    colon = memchr(p, ':', (size_t)(slash - p));
+    hl = (size_t)((colon ? colon : slash) - p);
+    if (hl == 0 || hl >= sizeof(host)) {
+        fprintf(stderr, "scepbench: bad host in %s\n", url);
+        return 0;
+    }
+    memcpy(host, p, hl);
+    host[hl] = '\0';
+    if (colon != NULL) {
+        char buf[16];
+        size_t pl = (size_t)(slash - colon - 1);
+
+        if (pl == 0 || pl >= sizeof(buf)) {
+            fprintf(stderr, "scepbench: bad port in %s\n", url);
+            return 0;
+        }
+        memcpy(buf, colon + 1, pl);
+        buf[pl] = '\0';
+        port = parse_long(buf, "port", 1, 65535);
+    }
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    memset(&g_addr, 0, sizeof(g_addr));
+    g_addr.sin_family = AF_INET;
+    g_addr.sin_port = htons((unsigned short)port);
+    if (inet_pton(AF_INET, host, &g_addr.sin_addr) != 1
+        || (ntohl(g_addr.sin_addr.s_addr) >> 24) != 127) {
+        fprintf(stderr, "scepbench: refusing %s: only 127.0.0.0/8 addresses are allowed\n",
+                host);
+        return 0;
+    }
+    snprintf(g_host, sizeof(g_host), "%.20s:%ld", host, port);
+    if (*slash == '\0')
+        snprintf(g_path, sizeof(g_path), "/");
+    else {
+        const char *q = strchr(slash, '?');
+        size_t n = q ? (size_t)(q - slash) : strlen(slash);
+
+        if (n >= sizeof(g_path)) {
+            fprintf(stderr, "scepbench: path too long\n");
+            return 0;
+        }
+        memcpy(g_path, slash, n);
+        g_path[n] = '\0';
+    }
+    return 1;
+}
+
+struct conn {
+    int fd;
+    int served;          /* responses read on this connection */
+    char *buf;
+    size_t len, cap;     /* unread bytes are buf[0..len) */
+};
+
+struct response {
+    int status;
+    int close;           /* server asked to close */
+    char content_type[128];
+    unsigned char *body;
+    size_t body_len;
+};
+
+static void conn_close(struct conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->served = 0;
+    c->len = 0;
+}
+
+static int conn_open(struct conn *c, char *err, size_t errlen)
+{
+    struct timeval tv;
+    int one = 1;
+
+    conn_close(c);
+    if ((c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return 0;
+    }
+    tv.tv_sec = O.timeout;
+    tv.tv_usec = 0;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(c->fd, (struct sockaddr *)&g_addr, sizeof(g_addr)) != 0) {
+        snprintf(err, errlen, "connect %s: %s", g_host, strerror(errno));
+        conn_close(c);
+        return 0;
+    }
+    return 1;
+}
+
+static int send_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return 0;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 1;
+}
+
+/* Reads more bytes into the connection buffer: >0 bytes read, 0 EOF, -1 error. */
+static ssize_t conn_fill(struct conn *c)
+{
+    ssize_t r;
+
+    if (c->cap - c->len < 16384) {
+        size_t ncap = c->cap ? c->cap * 2 : 65536;
+        char *nb;
+
+        if (ncap > (size_t)MAX_RESPONSE + 65536 || (nb = realloc(c->buf, ncap)) == NULL)
+            return -1;
+        c->buf = nb;
+        c->cap = ncap;
+    }
+    do {
+        r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+    } while (r < 0 && errno == EINTR);
+    if (r > 0)
+        c->len += (size_t)r;
+    return r;
+}
+
+static void conn_consume(struct conn *c, size_t n)
+{
+    memmove(c->buf, c->buf + n, c->len - n);
+    c->len -= n;
+}
+
+/* Ensures at least n buffered bytes. */
+static int conn_need(struct conn *c, size_t n)
+{
+    while (c->len < n) {
+        if (n > (size_t)MAX_RESPONSE)
+            return 0;
+        if (conn_fill(c) <= 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Position just after the next CRLF in the buffer, reading as needed; 0 on failure. */
+static size_t conn_line(struct conn *c)
+{
+    size_t scanned = 0;
+
+    for (;;) {
+        char *nl = c->len > scanned ? memchr(c->buf + scanned, '\n', c->len - scanned) : NULL;
+
+        if (nl != NULL)
+            return (size_t)(nl - c->buf) + 1;
+        scanned = c->len;
+        if (c->len > 65536 || conn_fill(c) <= 0)
+            return 0;
+    }
+}
+
+static int body_append(struct response *r, const char *p, size_t n)
+{
+    unsigned char *nb;
+
+    if (r->body_len + n > (size_t)MAX_RESPONSE
+        || (nb = realloc(r->body, r->body_len + n + 1)) == NULL)
+        return 0;
+    memcpy(nb + r->body_len, p, n);
+    r->body = nb;
+    r->body_len += n;
+    return 1;
+}
+
+/*
+ * Reads one HTTP/1.x response.  Returns 1 on success; 0 on failure with
+ * *got_bytes telling whether anything at all arrived (for the keep-alive
+ * race: a reused connection the server closed before reading the request).
+ */
+static int read_response(struct conn *c, struct response *r, int *got_bytes, char *err,
+                         size_t errlen)
+{
+    char *hdr_end = NULL, *line, *eol;
+    size_t hlen;
+    long clen = -1;
+    int chunked = 0, minor = 1;
+
+    memset(r, 0, sizeof(*r));
+    *got_bytes = c->len > 0;
+    for (;;) {
+        ssize_t got;
+
+        if (c->len >= 4 && (hdr_end = memmem(c->buf, c->len, "\r\n\r\n", 4)) != NULL)
+            break;
+        if (c->len > 65536) {
+            snprintf(err, errlen, "response header too long");
+            return 0;
+        }
+        got = conn_fill(c);
+        if (got <= 0) {
+            snprintf(err, errlen, got == 0 ? "connection closed by the server%s"
+                                           : "receive failed%s",
+                     c->len ? " in the response header" : " before any response");
+            if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                snprintf(err, errlen, "timeout (%d s) waiting for the response", O.timeout);
+            return 0;
+        }
+        *got_bytes = 1;
+    }
+    hlen = (size_t)(hdr_end - c->buf) + 4;
+    *hdr_end = '\0';
+    if (sscanf(c->buf, "HTTP/1.%d %d", &minor, &r->status) != 2) {
+        snprintf(err, errlen, "bad status line");
+        return 0;
+    }
+    r->close = minor == 0;
+    line = strstr(c->buf, "\r\n");
+    while (line != NULL && line < hdr_end) {
+        char *colon, *v;
+
+        line += 2;
+        eol = strstr(line, "\r\n");
+        if (eol == NULL)
+            eol = hdr_end;
+        *eol = '\0';
+        colon = strchr(line, ':');
+        if (colon != NULL) {
+            *colon = '\0';
+            v = colon + 1;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            if (strcasecmp(line, "Content-Length") == 0)
+                clen = strtol(v, NULL, 10);
+            else if (strcasecmp(line, "Transfer-Encoding") == 0 && strcasestr(v, "chunked"))
+                chunked = 1;
+            else if (strcasecmp(line, "Connection") == 0) {
+                if (strcasestr(v, "close"))
+                    r->close = 1;
+                else if (strcasestr(v, "keep-alive"))
+                    r->close = 0;
+            } else if (strcasecmp(line, "Content-Type") == 0)
+                snprintf(r->content_type, sizeof(r->content_type), "%s", v);
+        }
+        line = eol < hdr_end ? eol : NULL;
+    }
+    conn_consume(c, hlen);
+
+    if (chunked) {
+        for (;;) {
+            size_t end = conn_line(c);
+            long n;
+
+            if (end == 0) {
+                snprintf(err, errlen, "truncated chunked body");
+                return 0;
+            }
+            n = strtol(c->buf, NULL, 16);
+            conn_consume(c, end);
+            if (n < 0 || n > MAX_RESPONSE) {
+                snprintf(err, errlen, "bad chunk size");
+                return 0;
+            }
+            if (n == 0) {
+                /* trailers up to an empty line */
+                for (;;) {
+                    if ((end = conn_line(c)) == 0) {
+                        snprintf(err, errlen, "truncated chunked trailer");
+                        return 0;
+                    }
+                    conn_consume(c, end);
+                    if (end <= 2)
+                        break;
+                }
+                break;
+            }
+            if (!conn_need(c, (size_t)n + 2) || !body_append(r, c->buf, (size_t)n)) {
+                snprintf(err, errlen, "truncated chunk");
+                return 0;
+            }
+            conn_consume(c, (size_t)n + 2);
+        }
+    } else if (clen >= 0) {
+        if (clen > MAX_RESPONSE || !conn_need(c, (size_t)clen)) {
+            snprintf(err, errlen, "truncated body (Content-Length %ld)", clen);
+            return 0;
+        }
+        if (clen > 0 && !body_append(r, c->buf, (size_t)clen)) {
+            snprintf(err, errlen, "out of memory");
+            return 0;
+        }
+        conn_consume(c, (size_t)clen);
+    } else {
+        /* body up to EOF */
+        ssize_t got;
+
+        while ((got = conn_fill(c)) > 0)
+            if (c->len > (size_t)MAX_RESPONSE)
+                break;
+        if (got < 0 || !body_append(r, c->buf, c->len)) {
+            snprintf(err, errlen, "body read failed");
+            return 0;
+        }
+        c->len = 0;
+        r->close = 1;
+    }
+    c->served++;
+    return 1;
+}
+
+/* One request on a keep-alive connection, reconnecting when needed.  A
+ * request that met a reused connection the server had already closed (no
+ * response byte at all) is sent again once on a new connection; *resent
+ * counts that. */
+static int http_exchange(struct conn *c, const unsigned char *req, size_t reqlen,
+                         struct response *r, int *resent, char *err, size_t errlen)
+{
+    int attempt;
+
+    for (attempt = 0; attempt < 2; attempt++) {
+        int reused = c->fd >= 0 && c->served > 0, got = 0;
+
+        memset(r, 0, sizeof(*r));
+        if (c->fd < 0 && !conn_open(c, err, errlen))
+            return 0;
+        if (!send_all(c->fd, req, reqlen)) {
+            snprintf(err, errlen, "send failed: %s",
+                     errno == EAGAIN || errno == EWOULDBLOCK ? "timeout" : strerror(errno));
+        } else if (read_response(c, r, &got, err, errlen)) {
+            if (r->close)
+                conn_close(c);
+            return 1;
+        }
+        conn_close(c);
+        free(r->body);
+        r->body = NULL;
+        if (!reused || got)
+            return 0;
+        (*resent)++;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* key cache                                                                 */
+
+static EVP_PKEY **g_keys;
+static long g_nkeys;
+static atomic_long g_keygen_next;
+static long g_keygen_want;
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static FILE *g_cache_fp;
+
+static void *keygen_thread(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        long i = atomic_fetch_add(&g_keygen_next, 1);
+        EVP_PKEY *k;
+        unsigned char *der = NULL;
+        int len;
+
+        if (i >= g_keygen_want)
+            break;
+        if ((k = EVP_RSA_gen(KEY_BITS)) == NULL || (len = i2d_PrivateKey(k, &der)) <= 0) {
+            fprintf(stderr, "scepbench: RSA key generation failed\n");
+            ERR_print_errors_fp(stderr);
+            EVP_PKEY_free(k);
+            continue;
+        }
+        pthread_mutex_lock(&g_lock);
+        if (g_cache_fp != NULL && fwrite(der, 1, (size_t)len, g_cache_fp) != (size_t)len) {
+            fprintf(stderr, "scepbench: cannot append to the key cache\n");
+            fclose(g_cache_fp);
+            g_cache_fp = NULL;
+        }
+        g_keys[g_nkeys++] = k;
+        if (g_nkeys % 100 == 0)
+            note("scepbench: generated %ld/%ld RSA-%d keys\n", g_nkeys, g_keygen_want,
+                 KEY_BITS);
+        pthread_mutex_unlock(&g_lock);
+        OPENSSL_free(der);
+    }
+    return NULL;
+}
+
+static int exe_dir(char *buf, size_t len)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+    char *slash;
+
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    if ((slash = strrchr(buf, '/')) == NULL)
+        return 0;
+    *slash = '\0';
+    return 1;
+}
+
+/* Loads `want` keys from DIR/rsa2048.der (concatenated DER RSAPrivateKey),
+ * generating and appending any missing ones.  The file is locked while in
+ * use, so concurrent runs share it safely. */
+static int keys_load(long want)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 32];
+    unsigned char *buf = NULL;
+    const unsigned char *p, *end;
+    long len = 0, good = 0;
+    int fd = -1, ok = 0, nthreads, i;
+    pthread_t th[MAX_THREADS];
+    double t0;
+
+    if (O.cache_dir != NULL)
+        snprintf(dir, sizeof(dir), "%s", O.cache_dir);
+    else if (exe_dir(dir, sizeof(dir) - 8))
+        strcat(dir, "/cache");
+    else
+        snprintf(dir, sizeof(dir), "cache");
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "scepbench: mkdir %s: %s\n", dir, strerror(errno));
+        return 0;
+    }
+    snprintf(path, sizeof(path), "%s/rsa%d.der", dir, KEY_BITS);
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+        fprintf(stderr, "scepbench: %s: %s\n", path, strerror(errno));
+        return 0;
+    }
+    if (flock(fd, LOCK_EX) != 0) {
+        fprintf(stderr, "scepbench: flock %s: %s\n", path, strerror(errno));
+        goto done;
+    }
+    if ((g_keys = OPENSSL_zalloc(sizeof(*g_keys) * (size_t)want)) == NULL)
+        goto done;
+    if (!read_file(path, &buf, &len))
+        goto done;
+    p = buf;
+    end = buf + len;
+    while (g_nkeys < want && p < end) {
+        EVP_PKEY *k = d2i_PrivateKey(EVP_PKEY_RSA, NULL, &p, end - p);
+
+        if (k == NULL) {
+            ERR_clear_error();
+            break;
+        }
+        g_keys[g_nkeys++] = k;
+        good = p - buf;
+    }
+    if (g_nkeys < want && p < end) {
+        /* scan the rest: a torn append at the end is cut off */
+        long count_ok = g_nkeys;
+
+        good = p - buf;
+        note("scepbench: %s: keeping the first %ld keys (damaged tail cut)\n", path, count_ok);
+        if (ftruncate(fd, good) != 0) {
+            fprintf(stderr, "scepbench: ftruncate %s: %s\n", path, strerror(errno));
+            goto done;
+        }
+    } else if (g_nkeys == want) {
+        ok = 1;
+        goto done;
+    }
+    g_keygen_want = want;
+    atomic_store(&g_keygen_next, g_nkeys);
+    {
+        int fd2 = dup(fd);
+
+        if (fd2 < 0 || lseek(fd2, good > 0 ? good : 0, SEEK_SET) < 0
+            || (g_cache_fp = fdopen(fd2, "r+")) == NULL
+            || fseek(g_cache_fp, good, SEEK_SET) != 0) {
+            fprintf(stderr, "scepbench: cannot write the key cache %s\n", path);
+            goto done;
+        }
+    }
+    note("scepbench: generating %ld RSA-%d keys into %s (once; cached for later runs)\n",
+         want - g_nkeys, KEY_BITS, path);
+    t0 = now_s();
+    nthreads = O.threads;
+    for (i = 0; i < nthreads; i++)
+        if (pthread_create(&th[i], NULL, keygen_thread, NULL) != 0) {
+            nthreads = i;
+            break;
+        }
+    for (i = 0; i < nthreads; i++)
+        pthread_join(th[i], NULL);
+    if (g_cache_fp != NULL && fclose(g_cache_fp) != 0)
+        fprintf(stderr, "scepbench: writing %s failed\n", path);
+    g_cache_fp = NULL;
+    note("scepbench: key generation took %.1f s\n", now_s() - t0);
+    ok = g_nkeys == want;
+done:
+    OPENSSL_free(buf);
+    if (fd >= 0)
+        close(fd); /* releases the lock */
+    return ok;
+}
+
+/* ------------------------------------------------------------------------ */
+/* requests                                                                  */
+
+struct item {
+    /* built before the run */
+    EVP_PKEY *key;               /* borrowed from g_keys */
+    X509 *signer;
+    unsigned char *http;         /* the whole HTTP request */
+    size_t http_len;
+    unsigned char nonce[NONCE_LEN];
+    char *tid;
+    /* filled by the run */
+    int sent;
+    double latency;              /* seconds */
+    int resent;
+    struct response resp;
+    const char *fail_kind;       /* NULL = success */
+    char fail[200];
+};
+
+static struct item *g_items;
+static STACK_OF(X509) *g_cacerts;    /* GetCACert */
+static STACK_OF(X509) *g_recips;     /* borrowed from g_cacerts */
+static STACK_OF(X509) *g_trust;      /* --ca-certs or g_cacerts */
+static X509_STORE *g_store;
+static EVP_CIPHER *g_cipher;
+static const EVP_MD *g_md;
+static char g_runid[16];
+static char g_challenge[1024];
+static atomic_long g_next;
+static atomic_int g_build_failed;
+
+static int build_one(long i)
+{
+    struct item *it = &g_items[i];
+    struct csr_params cp;
+    struct scep_attr attrs[3];
+    X509_REQ *req = NULL;
+    unsigned char *csr = NULL, *env = NULL, *msg = NULL;
+    int csr_len, env_len = 0, msg_len = 0, hl, ok = 0;
+    char subject[200], head[4096];
+
+    it->key = g_keys[O.key_pool > 0 ? (O.key_offset + i % O.key_pool) : (O.key_offset + i)];
+    snprintf(subject, sizeof(subject), "/CN=%s-%s-%ld", O.cn_prefix, g_runid, i);
+    memset(&cp, 0, sizeof(cp));
+    cp.subject = subject;
+    cp.challenge = g_challenge[0] ? g_challenge : NULL;
+    cp.md = EVP_sha256();
+    if ((req = csr_build(it->key, &cp)) == NULL || (csr_len = i2d_X509_REQ(req, &csr)) <= 0)
+        goto done;
+    if (O.key_pool > 0) {
+        unsigned char r[16];
+
+        if (RAND_bytes(r, sizeof(r)) != 1 || (it->tid = hex_encode(r, sizeof(r))) == NULL)
+            goto done;
+    } else if ((it->tid = tid_from_pubkey(it->key)) == NULL) {
+        goto done;
+    }
+    if (RAND_bytes(it->nonce, NONCE_LEN) != 1)
+        goto done;
+    if ((it->signer = signer_selfsigned(it->key, DEFAULT_SIGNER_DN)) == NULL)
+        goto done;
+    if (!envelope_build(csr, csr_len, g_recips, g_cipher, &env, &env_len))
+        goto done;
+    attrs[0].nid = nid_messageType;
+    attrs[0].type = V_ASN1_PRINTABLESTRING;
+    attrs[0].data = (const unsigned char *)"19";
+    attrs[0].len = 2;
+    attrs[1].nid = nid_transactionID;
+    attrs[1].type = V_ASN1_PRINTABLESTRING;
+    attrs[1].data = (const unsigned char *)it->tid;
+    attrs[1].len = (int)strlen(it->tid);
+    attrs[2].nid = nid_senderNonce;
+    attrs[2].type = V_ASN1_OCTET_STRING;
+    attrs[2].data = it->nonce;
+    attrs[2].len = NONCE_LEN;
+    if (!pkimessage_sign(env, env_len, it->signer, it->key, NULL, g_md, attrs, 3, 0, &msg,
+                         &msg_len))
+        goto done;
+    hl = snprintf(head, sizeof(head),
+                  "POST %s?operation=PKIOperation HTTP/1.1\r\n"
+                  "Host: %s\r\n"
+                  "User-Agent: scepbench\r\n"
+                  "Content-Type: application/x-pki-message\r\n"
+                  "Content-Length: %d\r\n"
+                  "\r\n",
+                  g_path, g_host, msg_len);
+    if (hl <= 0 || (size_t)hl >= sizeof(head)
+        || (it->http = malloc((size_t)hl + (size_t)msg_len)) == NULL)
+        goto done;
+    memcpy(it->http, head, (size_t)hl);
+    memcpy(it->http + hl, msg, (size_t)msg_len);
+    it->http_len = (size_t)hl + (size_t)msg_len;
+    ok = 1;
+done:
+    X509_REQ_free(req);
+    OPENSSL_free(csr);
+    OPENSSL_free(env);
+    OPENSSL_free(msg);
+    return ok;
+}
+
+static void *build_thread(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        long i = atomic_fetch_add(&g_next, 1);
+
+        if (i >= O.n || atomic_load(&g_build_failed))
+            break;
+        if (!build_one(i))
+            atomic_store(&g_build_failed, 1);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* verification                                                              */
+
+static atomic_long g_decrypted;
+
+static void fail(struct item *it, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail(struct item *it, const char *kind, const char *fmt, ...)
+{
+    va_list ap;
+
+    it->fail_kind = kind;
+    va_start(ap, fmt);
+    vsnprintf(it->fail, sizeof(it->fail), fmt, ap);
+    va_end(ap);
+}
+
+static int str_is(const ASN1_STRING *s, const char *v)
+{
+    return s != NULL && ASN1_STRING_length(s) == (int)strlen(v)
+           && memcmp(ASN1_STRING_get0_data(s), v, strlen(v)) == 0;
+}
+
+static void verify_one(long i)
+{
+    struct item *it = &g_items[i];
+    struct scep_reply r;
+    unsigned char *pt = NULL;
+    long pt_len = 0;
+    char cipher[80];
+    STACK_OF(X509) *certs = NULL;
+    STACK_OF(X509_CRL) *crls = NULL;
+
+    if (it->fail_kind != NULL)
+        return;
+    if (it->resp.status != 200) {
+        fail(it, "http", "HTTP status %d", it->resp.status);
+        return;
+    }
+    if (!reply_parse(it->resp.body, (long)it->resp.body_len, g_store, &r)) {
+        fail(it, "parse", "reply is not a CertRep SignedData (%zu bytes, %s)",
+             it->resp.body_len, it->resp.content_type);
+        ERR_clear_error();
+        return;
+    }
+    if (!r.verified)
+        fail(it, "signature", "CertRep signature does not verify against the CA/RA certs");
+    else if (!str_is(r.message_type, "3"))
+        fail(it, "messageType", "messageType is not 3 (CertRep)");
+    else if (!str_is(r.pki_status, "0")) {
+        char text[120] = "";
+
+        if (r.fail_info_text != NULL)
+            snprintf(text, sizeof(text), ": %.*s", ASN1_STRING_length(r.fail_info_text),
+                     (const char *)ASN1_STRING_get0_data(r.fail_info_text));
+        fail(it, str_is(r.pki_status, "3") ? "PENDING" : "FAILURE", "pkiStatus %.*s failInfo %.*s%s",
+             r.pki_status ? ASN1_STRING_length(r.pki_status) : 1,
+             r.pki_status ? (const char *)ASN1_STRING_get0_data(r.pki_status) : "-",
+             r.fail_info ? ASN1_STRING_length(r.fail_info) : 1,
+             r.fail_info ? (const char *)ASN1_STRING_get0_data(r.fail_info) : "-", text);
+    } else if (!str_is(r.tid, it->tid))
+        fail(it, "transactionID", "transactionID differs from the request's");
+    else if (r.recipient_nonce == NULL || ASN1_STRING_length(r.recipient_nonce) != NONCE_LEN
+             || memcmp(ASN1_STRING_get0_data(r.recipient_nonce), it->nonce, NONCE_LEN) != 0)
+        fail(it, "recipientNonce", "recipientNonce is not the request's senderNonce");
+    else if (r.econtent == NULL || ASN1_STRING_length(r.econtent) == 0)
+        fail(it, "envelope", "SUCCESS without EnvelopedData");
+    else if (O.decrypt_every > 0 && i % O.decrypt_every == 0) {
+        if (!envelope_open(ASN1_STRING_get0_data(r.econtent), ASN1_STRING_length(r.econtent),
+                           it->key, it->signer, cipher, sizeof(cipher), &pt, &pt_len)
+            || !bundle_parse(pt, pt_len, &certs, &crls))
+            fail(it, "decrypt", "cannot decrypt the reply envelope");
+        else if (sk_X509_num(certs) < 1)
+            fail(it, "decrypt", "no certificate in the reply");
+        else if (EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(certs, 0)), it->key) != 1)
+            fail(it, "decrypt", "issued certificate carries another public key");
+        else
+            atomic_fetch_add(&g_decrypted, 1);
+        ERR_clear_error();
+    }
+    reply_free(&r);
+    OPENSSL_free(pt);
+    sk_X509_pop_free(certs, X509_free);
+    sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    /* the body is no longer needed */
+    free(it->resp.body);
+    it->resp.body = NULL;
+}
+
+static void *verify_thread(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        long i = atomic_fetch_add(&g_next, 1);
+
+        if (i >= O.n)
+            break;
+        if (g_items[i].sent)
+            verify_one(i);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* load                                                                      */
+
+static double g_deadline;
+
+static void *load_thread(void *arg)
+{
+    struct conn c = { .fd = -1 };
+    char err[200];
+
+    (void)arg;
+    for (;;) {
+        long i;
+        struct item *it;
+        double t0;
+
+        if (now_s() >= g_deadline)
+            break;
+        i = atomic_fetch_add(&g_next, 1);
+        if (i >= O.n)
+            break;
+        it = &g_items[i];
+        it->sent = 1;
+        t0 = now_s();
+        if (!http_exchange(&c, it->http, it->http_len, &it->resp, &it->resent, err,
+                           sizeof(err))) {
+            it->latency = now_s() - t0;
+            fail(it, "transport", "%s", err);
+            continue;
+        }
+        it->latency = now_s() - t0;
+        if (O.verify_inline)
+            verify_one(i);
+    }
+    conn_close(&c);
+    free(c.buf);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* GetCACert                                                                 */
+
+static STACK_OF(X509) *certs_from_body(const unsigned char *b, size_t n)
+{
+    STACK_OF(X509) *s = NULL;
+    const unsigned char *p = b;
+    X509 *x;
+    CMS_ContentInfo *cms;
+
+    if ((x = d2i_X509(NULL, &p, (long)n)) != NULL && p == b + n) {
+        if ((s = sk_X509_new_null()) == NULL || !sk_X509_push(s, x)) {
+            X509_free(x);
+            sk_X509_free(s);
+            return NULL;
+        }
+        return s;
+    }
+    X509_free(x);
+    p = b;
+    if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)n)) != NULL) {
+        s = CMS_get1_certs(cms);
+        CMS_ContentInfo_free(cms);
+    }
+    ERR_clear_error();
+    return s;
+}
+
+static int get_cacert(void)
+{
+    struct conn c = { .fd = -1 };
+    struct response r;
+    char req[4096], err[200];
+    int resent = 0, ok = 0, n, got;
+    double until = now_s() + O.wait;
+
+    n = snprintf(req, sizeof(req),
+                 "GET %s?operation=GetCACert&message=scepbench HTTP/1.1\r\n"
+                 "Host: %s\r\nUser-Agent: scepbench\r\nConnection: close\r\n\r\n",
+                 g_path, g_host);
+    memset(&r, 0, sizeof(r));
+    for (;;) {
+        got = http_exchange(&c, (unsigned char *)req, (size_t)n, &r, &resent, err, sizeof(err));
+        if (got && r.status == 200)
+            break;
+        if (now_s() >= until) {
+            if (!got)
+                fprintf(stderr, "scepbench: GetCACert from %s: %s\n", g_host, err);
+            else
+                fprintf(stderr, "scepbench: GetCACert: HTTP %d\n", r.status);
+            goto done;
+        }
+        free(r.body);
+        memset(&r, 0, sizeof(r));
+        conn_close(&c);
+        usleep(100000);
+    }
+    if (O.save_cacert != NULL && !write_file(O.save_cacert, r.body, (long)r.body_len))
+        goto done;
+    if ((g_cacerts = certs_from_body(r.body, r.body_len)) == NULL
+        || sk_X509_num(g_cacerts) == 0) {
+        fprintf(stderr, "scepbench: GetCACert: no certificate in the %zu-byte body (%s)\n",
+                r.body_len, r.content_type);
+        goto done;
+    }
+    note("scepbench: GetCACert: %d certificate(s), %s\n", sk_X509_num(g_cacerts),
+         r.content_type);
+    ok = 1;
+done:
+    conn_close(&c);
+    free(c.buf);
+    free(r.body);
+    return ok;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, long n, double p)
+{
+    long k;
+
+    if (n == 0)
+        return 0;
+    k = (long)(p / 100.0 * (double)n + 0.999999) - 1; /* nearest rank */
+    if (k < 0)
+        k = 0;
+    if (k >= n)
+        k = n - 1;
+    return v[k];
+}
+
+static int run_threads(int n, void *(*fn)(void *))
+{
+    pthread_t *th = calloc((size_t)n, sizeof(*th));
+    int i, started = 0;
+
+    if (th == NULL)
+        return 0;
+    atomic_store(&g_next, 0);
+    for (i = 0; i < n; i++) {
+        if (pthread_create(&th[i], NULL, fn, NULL) != 0) {
+            fprintf(stderr, "scepbench: pthread_create: %s\n", strerror(errno));
+            break;
+        }
+        started++;
+    }
+    for (i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+    return started == n;
+}
+
+int main(int argc, char **argv)
+{
+    long i, ok_count = 0, fail_count = 0, unsent = 0, resent = 0, nlat = 0;
+    double t0, t1, tb, *lat = NULL, elapsed, c0, client_cpu;
+    int rc = 2;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    struct { const char *kind; long count; char example[200]; } kinds[16];
+    int nkinds = 0, k;
+
+    O.n = 1000;
+    O.concurrency = 8;
+    O.cipher = "aes128";
+    O.digest = "sha256";
+    O.cn_prefix = "scepbench";
+    O.decrypt_every = 50;
+    O.timeout = 60;
+    O.max_time = 600;
+    O.threads = ncpu > 0 ? (int)(ncpu < MAX_THREADS ? ncpu : MAX_THREADS) : 2;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+#define ARG(s, l) (strcmp(a, s) == 0 || strcmp(a, l) == 0)
+#define VAL()                                                                  \
+    do {                                                                       \
+        if (v == NULL) {                                                       \
+            fprintf(stderr, "scepbench: %s needs a value\n", a);               \
+            usage();                                                           \
+            return 2;                                                          \
+        }                                                                      \
+        i++;                                                                   \
+    } while (0)
+        if (ARG("-u", "--url")) { VAL(); O.url = v; }
+        else if (ARG("-n", "--requests")) { VAL(); O.n = parse_long(v, a, 1, MAX_REQUESTS); }
+        else if (ARG("-c", "--concurrency")) {
+            VAL();
+            O.concurrency = (int)parse_long(v, a, 1, MAX_CONCURRENCY);
+        }
+        else if (ARG("--challenge", "--challenge")) { VAL(); O.challenge = v; }
+        else if (ARG("--challenge-file", "--challenge-file")) { VAL(); O.challenge_file = v; }
+        else if (ARG("--cipher", "--cipher")) { VAL(); O.cipher = v; }
+        else if (ARG("--digest", "--digest")) { VAL(); O.digest = v; }
+        else if (ARG("--ca-certs", "--ca-certs")) { VAL(); O.ca_certs = v; }
+        else if (ARG("--save-cacert", "--save-cacert")) { VAL(); O.save_cacert = v; }
+        else if (ARG("--cache", "--cache")) { VAL(); O.cache_dir = v; }
+        else if (ARG("--key-pool", "--key-pool")) {
+            VAL();
+            O.key_pool = parse_long(v, a, 1, MAX_REQUESTS);
+        }
+        else if (ARG("--key-offset", "--key-offset")) {
+            VAL();
+            O.key_offset = parse_long(v, a, 0, MAX_REQUESTS);
+        }
+        else if (ARG("--cn-prefix", "--cn-prefix")) { VAL(); O.cn_prefix = v; }
+        else if (ARG("--decrypt-every", "--decrypt-every")) {
+            VAL();
+            O.decrypt_every = parse_long(v, a, 0, MAX_REQUESTS);
+        }
+        else if (ARG("--timeout", "--timeout")) { VAL(); O.timeout = (int)parse_long(v, a, 1, 3600); }
+        else if (ARG("--max-time", "--max-time")) {
+            VAL();
+            O.max_time = (int)parse_long(v, a, 1, 86400);
+        }
+        else if (ARG("--threads", "--threads")) {
+            VAL();
+            O.threads = (int)parse_long(v, a, 1, MAX_THREADS);
+        }
+        else if (ARG("--verify-inline", "--verify-inline")) O.verify_inline = 1;
+        else if (ARG("--wait", "--wait")) { VAL(); O.wait = (int)parse_long(v, a, 0, 3600); }
+        else if (ARG("--cacert-only", "--cacert-only")) O.cacert_only = 1;
+        else if (ARG("--prepare-keys", "--prepare-keys")) O.prepare_keys = 1;
+        else if (ARG("-q", "--quiet")) O.quiet = 1;
+        else if (ARG("-h", "--help")) { usage(); return 0; }
+        else {
+            fprintf(stderr, "scepbench: unknown option %s\n", a);
+            usage();
+            return 2;
+        }
+#undef ARG
+#undef VAL
+    }
+    if (O.prepare_keys) {
+        if (!scep_init())
+            return 2;
+        rc = keys_load(O.key_offset + (O.key_pool > 0 ? O.key_pool : O.n)) ? 0 : 2;
+        goto done;
+    }
+    if (O.url == NULL) {
+        fprintf(stderr, "scepbench: -u URL is required\n");
+        usage();
+        return 2;
+    }
+    if (!url_parse(O.url))
+        return 2;
+    if (O.challenge != NULL && O.challenge_file != NULL) {
+        fprintf(stderr, "scepbench: use --challenge or --challenge-file, not both\n");
+        return 2;
+    }
+    if (O.challenge != NULL)
+        snprintf(g_challenge, sizeof(g_challenge), "%s", O.challenge);
+    if (O.challenge_file != NULL) {
+        unsigned char *b;
+        long l;
+
+        if (!read_file(O.challenge_file, &b, &l))
+            return 2;
+        while (l > 0 && (b[l - 1] == '\n' || b[l - 1] == '\r'))
+            l--;
+        snprintf(g_challenge, sizeof(g_challenge), "%.*s", (int)l, (char *)b);
+        OPENSSL_free(b);
+    }
+    if (!scep_init())
+        return 2;
+    {
+        unsigned char r[4];
+        char *h;
+
+        if (RAND_bytes(r, sizeof(r)) != 1 || (h = hex_encode(r, sizeof(r))) == NULL)
+            goto done;
+        snprintf(g_runid, sizeof(g_runid), "%s", h);
+        OPENSSL_free(h);
+    }
+    if ((g_cipher = cipher_fetch(O.cipher)) == NULL || (g_md = digest_get(O.digest)) == NULL)
+        goto done;
+
+    /* CA/RA certificates: recipients from GetCACert; trust from there or --ca-certs */
+    if (!get_cacert())
+        goto done;
+    if (O.cacert_only) {
+        rc = 0;
+        goto done;
+    }
+    if ((g_recips = recipients_select(g_cacerts, 0)) == NULL)
+        goto done;
+    g_trust = g_cacerts;
+    if (O.ca_certs != NULL && (g_trust = load_certs(O.ca_certs)) == NULL)
+        goto done;
+    if ((g_store = X509_STORE_new()) == NULL)
+        goto done;
+    for (k = 0; k < sk_X509_num(g_trust); k++)
+        if (!X509_STORE_add_cert(g_store, sk_X509_value(g_trust, k)))
+            goto done;
+    if (!X509_STORE_set_purpose(g_store, X509_PURPOSE_ANY)
+        || !X509_STORE_set_flags(g_store, X509_V_FLAG_PARTIAL_CHAIN))
+        goto done;
+
+    /* keys and messages */
+    if (!keys_load(O.key_offset + (O.key_pool > 0 ? O.key_pool : O.n)))
+        goto done;
+    if ((g_items = calloc((size_t)O.n, sizeof(*g_items))) == NULL)
+        goto done;
+    tb = now_s();
+    if (!run_threads(O.threads, build_thread) || atomic_load(&g_build_failed)) {
+        fprintf(stderr, "scepbench: building the requests failed\n");
+        goto done;
+    }
+    note("scepbench: built %ld PKCSReq messages (%s, %s, %zu-byte requests) in %.1f s\n", O.n,
+         EVP_CIPHER_get0_name(g_cipher), EVP_MD_get0_name(g_md), g_items[0].http_len,
+         now_s() - tb);
+
+    /* the timed phase */
+    note("scepbench: sending %ld requests to %s at concurrency %d\n", O.n, O.url,
+         O.concurrency);
+    c0 = cpu_s();
+    t0 = now_s();
+    g_deadline = t0 + O.max_time;
+    if (!run_threads(O.concurrency, load_thread))
+        goto done;
+    t1 = now_s();
+    elapsed = t1 - t0;
+    client_cpu = cpu_s() - c0;
+
+    if (!O.verify_inline) {
+        tb = now_s();
+        run_threads(O.threads, verify_thread);
+        note("scepbench: verified the replies in %.1f s\n", now_s() - tb);
+    }
+
+    /* results */
+    if ((lat = calloc((size_t)O.n, sizeof(*lat))) == NULL)
+        goto done;
+    memset(kinds, 0, sizeof(kinds));
+    for (i = 0; i < O.n; i++) {
+        struct item *it = &g_items[i];
+
+        resent += it->resent;
+        if (!it->sent) {
+            unsent++;
+            fail(it, "not sent", "not sent: --max-time %d s reached", O.max_time);
+        } else if (it->fail_kind == NULL || strcmp(it->fail_kind, "transport") != 0) {
+            lat[nlat++] = it->latency;
+        }
+        if (it->fail_kind == NULL) {
+            ok_count++;
+            continue;
+        }
+        fail_count++;
+        for (k = 0; k < nkinds; k++)
+            if (strcmp(kinds[k].kind, it->fail_kind) == 0)
+                break;
+        if (k == nkinds && nkinds < (int)(sizeof(kinds) / sizeof(kinds[0]))) {
+            kinds[k].kind = it->fail_kind;
+            snprintf(kinds[k].example, sizeof(kinds[k].example), "%s", it->fail);
+            nkinds++;
+        }
+        if (k < nkinds)
+            kinds[k].count++;
+    }
+    qsort(lat, (size_t)nlat, sizeof(*lat), cmp_double);
+    for (k = 0; k < nkinds; k++)
+        fprintf(stderr, "scepbench: %ld failure(s) of kind %s, e.g.: %s\n", kinds[k].count,
+                kinds[k].kind, kinds[k].example);
+    if (!O.quiet) {
+        printf("requests      %ld (concurrency %d, %s)\n", O.n, O.concurrency, O.url);
+        printf("succeeded     %ld\n", ok_count);
+        printf("failed        %ld\n", fail_count);
+        printf("elapsed       %.3f s\n", elapsed);
+        printf("rate          %.1f enrollments/s (successful)\n",
+               elapsed > 0 ? (double)ok_count / elapsed : 0.0);
+        printf("latency       p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+               1e3 * pct(lat, nlat, 50), 1e3 * pct(lat, nlat, 90), 1e3 * pct(lat, nlat, 99),
+               1e3 * (nlat ? lat[nlat - 1] : 0));
+        printf("decrypted     %ld sample replies (issued key checked)\n",
+               atomic_load(&g_decrypted));
+        printf("client CPU    %.2f s during the timed phase (%.0f%% of one core)\n", client_cpu,
+               elapsed > 0 ? 100 * client_cpu / elapsed : 0.0);
+    }
+    printf("RESULT n=%ld concurrency=%d ok=%ld failures=%ld unsent=%ld resent=%ld "
+           "elapsed_s=%.3f rate=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f "
+           "decrypted=%ld client_cpu_s=%.2f\n",
+           O.n, O.concurrency, ok_count, fail_count, unsent, resent, elapsed,
+           elapsed > 0 ? (double)ok_count / elapsed : 0.0, 1e3 * pct(lat, nlat, 50),
+           1e3 * pct(lat, nlat, 90), 1e3 * pct(lat, nlat, 99),
+           1e3 * (nlat ? lat[nlat - 1] : 0), atomic_load(&g_decrypted), client_cpu);
+    fflush(stdout);
+    rc = fail_count == 0 ? 0 : 1;
+done:
+    if (rc == 2)
+        ERR_print_errors_fp(stderr);
+    if (g_items != NULL) {
+        for (i = 0; i < O.n; i++) {
+            X509_free(g_items[i].signer);
+            free(g_items[i].http);
+            free(g_items[i].resp.body);
+            OPENSSL_free(g_items[i].tid);
+        }
+        free(g_items);
+    }
+    for (i = 0; i < g_nkeys; i++)
+        EVP_PKEY_free(g_keys[i]);
+    OPENSSL_free(g_keys);
+    free(lat);
+    sk_X509_free(g_recips);
+    if (g_trust != g_cacerts)
+        sk_X509_pop_free(g_trust, X509_free);
+    sk_X509_pop_free(g_cacerts, X509_free);
+    X509_STORE_free(g_store);
+    EVP_CIPHER_free(g_cipher);
+    scep_cleanup();
+    return rc;
+}
