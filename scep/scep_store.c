@@ -150,7 +150,10 @@ static apr_status_t select_rows(scep_ctx_t *ctx, scep_store_t *st, const char *l
     if (!s) {
         return SCEP_EDB;
     }
-    err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s, 0, nargs, args);
+    /* random access (1): the whole result at once. Sequential mode makes
+     * apr_dbd_pgsql sleep 100 ms on an empty result, i.e. on every lookup
+     * that finds nothing. */
+    err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s, 1, nargs, args);
     if (err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00103) "%s failed: %s", label,
                  apr_dbd_error(st->driver, st->handle, err));
