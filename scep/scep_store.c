@@ -1,5 +1,6 @@
 /* mod_scep core: records through apr_dbd. SQL lives here and only here. */
 #include <stdlib.h>
+#include <string.h>
 #include <apr_strings.h>
 
 #include "scep_store.h"
@@ -150,10 +151,12 @@ static apr_status_t select_rows(scep_ctx_t *ctx, scep_store_t *st, const char *l
     if (!s) {
         return SCEP_EDB;
     }
-    /* random access (1): the whole result at once. Sequential mode makes
-     * apr_dbd_pgsql sleep 100 ms on an empty result, i.e. on every lookup
-     * that finds nothing. */
-    err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s, 1, nargs, args);
+    /* PostgreSQL: random access, the whole result at once, because the
+     * sequential mode of apr_dbd_pgsql sleeps 100 ms on an empty result,
+     * i.e. on every lookup that finds nothing. The other drivers read
+     * sequentially, which their random mode does not do to the end. */
+    err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s,
+                          !strcmp(apr_dbd_name(st->driver), "pgsql"), nargs, args);
     if (err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00103) "%s failed: %s", label,
                  apr_dbd_error(st->driver, st->handle, err));
