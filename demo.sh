@@ -66,7 +66,6 @@ LimitRequestLine 32768
 DBDriver sqlite3
 DBDParams "$state/db/scep.sqlite"
 DBDInitSQL "PRAGMA journal_mode=WAL"
-DBDInitSQL "PRAGMA busy_timeout=10000"
 
 SCEPCACertificateFile "$state/pki/ca.pem"
 SCEPCACertificateKeyFile "$state/pki/ca.key"

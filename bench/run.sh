@@ -172,8 +172,7 @@ httpd_start() {
         sqlite3 "$d/db/scep.sqlite" < "$top/conf/schema-sqlite3.sql" >/dev/null
         dbd='DBDriver sqlite3
 DBDParams "'"$d/db/scep.sqlite"'"
-DBDInitSQL "PRAGMA journal_mode=WAL"
-DBDInitSQL "PRAGMA busy_timeout=10000"'
+DBDInitSQL "PRAGMA journal_mode=WAL"'
     else
         pg_reset
         dbd='DBDriver pgsql
