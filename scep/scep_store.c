@@ -168,6 +168,24 @@ static apr_status_t select_rows(scep_ctx_t *ctx, scep_store_t *st, const char *l
     return APR_SUCCESS;
 }
 
+/* The first row of a prepared select: APR_NOTFOUND when there is none. */
+static apr_status_t select_one(void **prow, apr_size_t row_size, scep_ctx_t *ctx,
+                               scep_store_t *st, const char *label, int nargs,
+                               const char **args, row_fn *fn)
+{
+    apr_array_header_t *rows = apr_array_make(ctx->pool, 1, (int)row_size);
+    apr_status_t rv = select_rows(ctx, st, label, nargs, args, fn, rows);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (rows->nelts == 0) {
+        return APR_NOTFOUND;
+    }
+    *prow = rows->elts;
+    return APR_SUCCESS;
+}
+
 static void read_txn(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
 {
     scep_txn_t *t = apr_array_push(baton);
@@ -341,18 +359,9 @@ apr_status_t scep_store_record_rejected(scep_ctx_t *ctx, scep_store_t *st,
 apr_status_t scep_store_txn_get(scep_txn_t **ptxn, scep_ctx_t *ctx, scep_store_t *st,
                                 const char *id)
 {
-    apr_array_header_t *rows = apr_array_make(ctx->pool, 1, sizeof(scep_txn_t));
     const char *args[] = { id };
-    apr_status_t rv = select_rows(ctx, st, "scep_txn_get", 1, args, read_txn, rows);
-
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    if (rows->nelts == 0) {
-        return APR_NOTFOUND;
-    }
-    *ptxn = &APR_ARRAY_IDX(rows, 0, scep_txn_t);
-    return APR_SUCCESS;
+    return select_one((void **)ptxn, sizeof(scep_txn_t), ctx, st, "scep_txn_get", 1, args,
+                      read_txn);
 }
 
 apr_status_t scep_store_txn_list(apr_array_header_t **prows, scep_ctx_t *ctx,
@@ -430,19 +439,14 @@ static void read_cert(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_
 apr_status_t scep_store_cert_get(scep_cert_t **pcert, scep_ctx_t *ctx, scep_store_t *st,
                                  const char *ca, const char *serial)
 {
-    apr_array_header_t *rows = apr_array_make(ctx->pool, 1, sizeof(scep_cert_t));
     const char *args[] = { ca, serial };
-    apr_status_t rv = select_rows(ctx, st, "scep_cert_get", 2, args, read_cert, rows);
+    apr_status_t rv = select_one((void **)pcert, sizeof(scep_cert_t), ctx, st,
+                                 "scep_cert_get", 2, args, read_cert);
 
-    if (rv != APR_SUCCESS) {
-        return rv;
+    if (rv == APR_SUCCESS) {
+        (*pcert)->ca = ca;
     }
-    if (rows->nelts == 0) {
-        return APR_NOTFOUND;
-    }
-    *pcert = &APR_ARRAY_IDX(rows, 0, scep_cert_t);
-    (*pcert)->ca = ca;
-    return APR_SUCCESS;
+    return rv;
 }
 
 apr_status_t scep_store_cert_revoke(scep_ctx_t *ctx, scep_store_t *st, const char *ca,
@@ -566,18 +570,9 @@ apr_status_t scep_store_challenge_insert(scep_ctx_t *ctx, scep_store_t *st,
 apr_status_t scep_store_challenge_find(scep_challenge_t **pch, scep_ctx_t *ctx,
                                        scep_store_t *st, const char *ca, const char *hash)
 {
-    apr_array_header_t *rows = apr_array_make(ctx->pool, 1, sizeof(scep_challenge_t));
     const char *args[] = { ca, hash };
-    apr_status_t rv = select_rows(ctx, st, "scep_challenge_find", 2, args, read_challenge, rows);
-
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    if (rows->nelts == 0) {
-        return APR_NOTFOUND;
-    }
-    *pch = &APR_ARRAY_IDX(rows, 0, scep_challenge_t);
-    return APR_SUCCESS;
+    return select_one((void **)pch, sizeof(scep_challenge_t), ctx, st, "scep_challenge_find",
+                      2, args, read_challenge);
 }
 
 apr_status_t scep_store_challenge_open(apr_array_header_t **prows, scep_ctx_t *ctx,
