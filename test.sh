@@ -75,6 +75,8 @@ if $runas "$pgbin/initdb" -D "$pgdir" -A trust -U scep >"$work/pg-init.log" 2>&1
    && $runas "$pgbin/createdb" -h "$pgdir" -p "$pgport" -U scep scep; then
     pg_started=1
     export SCEP_TEST_PGSQL="host=$pgdir port=$pgport dbname=scep user=scep"
+        # t/71-faults.t restarts it: pg_ctl -D $SCEP_TEST_PG_DATA restart (postmaster.opts keeps the options)
+    export SCEP_TEST_PG_DATA="$pgdir" SCEP_TEST_PG_BIN="$pgbin"
 else
     echo "PostgreSQL did not start:"; tail -5 "$work/pg-init.log" "$work/pg.log" 2>/dev/null
     failed=$((failed + 1))
@@ -113,6 +115,7 @@ httpd=$(apxs -q SBINDIR)/$(apxs -q TARGET)
         perl -MApache::TestMM -e 'Apache::TestMM::generate_script("t/TEST")' >/dev/null
     $runas env HOME="$work" APACHE_TEST_NO_STICKY_PREFERENCES=1 \
         SCEP_TEST_PGSQL="${SCEP_TEST_PGSQL:-}" SCEP_TEST_MYSQL="${SCEP_TEST_MYSQL:-}" \
+        SCEP_TEST_PG_DATA="${SCEP_TEST_PG_DATA:-}" SCEP_TEST_PG_BIN="${SCEP_TEST_PG_BIN:-}" \
         perl t/TEST -apxs "$(command -v apxs)" -httpd "$httpd" -port "${SCEP_TEST_PORT:-8529}" \
         -verbose=0
 ) > "$work/t.log" 2>&1
