@@ -75,7 +75,7 @@ if $runas "$pgbin/initdb" -D "$pgdir" -A trust -U scep >"$work/pg-init.log" 2>&1
    && $runas "$pgbin/createdb" -h "$pgdir" -p "$pgport" -U scep scep; then
     pg_started=1
     export SCEP_TEST_PGSQL="host=$pgdir port=$pgport dbname=scep user=scep"
-        # t/71-faults.t restarts it: pg_ctl -D $SCEP_TEST_PG_DATA restart (postmaster.opts keeps the options)
+    # t/71-faults.t restarts it: pg_ctl -D $SCEP_TEST_PG_DATA restart (postmaster.opts keeps the options)
     export SCEP_TEST_PG_DATA="$pgdir" SCEP_TEST_PG_BIN="$pgbin"
 else
     echo "PostgreSQL did not start:"; tail -5 "$work/pg-init.log" "$work/pg.log" 2>/dev/null
