@@ -9,6 +9,8 @@
 #   SCEP_TEST_KEEP=1     keep the scratch folder even when everything passed
 #   SCEP_TEST_PG_PORT    PostgreSQL port (default 54329)
 #   SCEP_TEST_PORT       first port of the test httpd (default 8529)
+# Arguments, if any, are Apache::Test files to run instead of all of t/*.t
+# (e.g. ./test.sh t/70-load.t); the unit tests always run.
 set -u
 cd "$(dirname "$0")"
 top=$(pwd)
@@ -117,7 +119,7 @@ httpd=$(apxs -q SBINDIR)/$(apxs -q TARGET)
         SCEP_TEST_PGSQL="${SCEP_TEST_PGSQL:-}" SCEP_TEST_MYSQL="${SCEP_TEST_MYSQL:-}" \
         SCEP_TEST_PG_DATA="${SCEP_TEST_PG_DATA:-}" SCEP_TEST_PG_BIN="${SCEP_TEST_PG_BIN:-}" \
         perl t/TEST -apxs "$(command -v apxs)" -httpd "$httpd" -port "${SCEP_TEST_PORT:-8529}" \
-        -verbose=0
+        -verbose=0 "$@"
 ) > "$work/t.log" 2>&1
 cat "$work/t.log" | grep -vE '^\[  info\]|^\s*$' | tail -60
 
