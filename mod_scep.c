@@ -20,6 +20,7 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "ap_provider.h"
+#include "util_mutex.h"
 #include "apr_dbd.h"
 #include "mod_dbd.h"
 #include "apr_strings.h"
@@ -69,7 +70,17 @@ typedef struct scep_srv_conf_t {
     scep_ca_t *ca;            /* loaded in check_config, read-only after */
     scep_oids_t *oids;
     apr_hash_t *named;        /* profile name -> scep_policy_t *, built at start-up */
+    struct scep_db_lock_t *db_lock;   /* shared by servers with the same mod_dbd config */
 } scep_srv_conf_t;
+
+/* The SQLite writers' lock (see scep_store_t.write_lock), one per mod_dbd
+ * configuration; a holder so that every server sharing it sees the handle
+ * child_init re-opens. */
+typedef struct scep_db_lock_t {
+    apr_global_mutex_t *mutex;
+} scep_db_lock_t;
+
+#define DB_LOCK_TYPE "scep-db"
 
 /* Which policy fields a section sets itself (the rest is inherited). */
 enum {
@@ -1133,7 +1144,8 @@ static int scep_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
 {
     dbd_prepare_fn = NULL;
     dbd_acquire_fn = NULL;
-    return OK;
+    return ap_mutex_register(pconf, DB_LOCK_TYPE, NULL, APR_LOCK_DEFAULT, 0) == APR_SUCCESS
+           ? OK : !OK;
 }
 
 /* Runs before mod_dbd's post_config, so our statements are prepared on
@@ -1168,13 +1180,30 @@ static int scep_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         void *dbd_conf = ap_get_module_config(sp->module_config, dbd_module);
         const scep_sql_t *q;
 
+        scep_db_lock_t *lock;
+        apr_status_t rv;
+
         /* vhosts without DBD directives share the main server's mod_dbd
          * configuration: prepare once per configuration object */
-        if (!c->ca || apr_hash_get(prepared_for, &dbd_conf, sizeof(dbd_conf))) {
+        if (!c->ca) {
             continue;
         }
+        if ((lock = apr_hash_get(prepared_for, &dbd_conf, sizeof(dbd_conf)))) {
+            c->db_lock = lock;
+            continue;
+        }
+        /* the driver is only known once mod_dbd connects: every
+         * configuration gets a lock, used only with sqlite3 */
+        lock = apr_pcalloc(pconf, sizeof(*lock));
+        rv = ap_global_mutex_create(&lock->mutex, NULL, DB_LOCK_TYPE,
+                                    apr_psprintf(ptemp, "%u", apr_hash_count(prepared_for)),
+                                    sp, pconf, 0);
+        if (rv != APR_SUCCESS) {
+            return !OK;     /* ap_global_mutex_create logged why */
+        }
+        c->db_lock = lock;
         apr_hash_set(prepared_for, apr_pmemdup(ptemp, &dbd_conf, sizeof(dbd_conf)),
-                     sizeof(dbd_conf), "");
+                     sizeof(dbd_conf), lock);
         for (q = scep_store_sql; q->label; q++) {
             dbd_prepare_fn(sp, q->sql, q->label);
         }
@@ -1228,6 +1257,7 @@ static const char *eval_expr(void *baton, const void *expr, const char **perr)
 static apr_status_t open_store(void *baton, scep_store_t **pstore)
 {
     request_rec *r = baton;
+    scep_srv_conf_t *sconf = ap_get_module_config(r->server->module_config, &scep_module);
     ap_dbd_t *dbd = dbd_acquire_fn ? dbd_acquire_fn(r) : NULL;
     scep_store_t *st;
 
@@ -1237,10 +1267,13 @@ static apr_status_t open_store(void *baton, scep_store_t **pstore)
                       "and that the schema from conf/ is loaded)");
         return SCEP_EDB;
     }
-    st = apr_palloc(r->pool, sizeof(*st));
+    st = apr_pcalloc(r->pool, sizeof(*st));
     st->driver = dbd->driver;
     st->handle = dbd->handle;
     st->prepared = dbd->prepared;
+    if (sconf->db_lock && !strcmp(apr_dbd_name(dbd->driver), "sqlite3")) {
+        st->write_lock = sconf->db_lock->mutex;
+    }
     *pstore = st;
     return APR_SUCCESS;
 }
@@ -1550,6 +1583,29 @@ static int dispatch(request_rec *r)
     return DECLINED;
 }
 
+/* Every child re-attaches to the SQLite writers' locks. */
+static void scep_child_init(apr_pool_t *p, server_rec *s)
+{
+    apr_hash_t *done = apr_hash_make(p);
+
+    for (; s; s = s->next) {
+        scep_srv_conf_t *c = ap_get_module_config(s->module_config, &scep_module);
+        apr_status_t rv;
+
+        if (!c->db_lock || apr_hash_get(done, &c->db_lock, sizeof(c->db_lock))) {
+            continue;
+        }
+        apr_hash_set(done, &c->db_lock, sizeof(c->db_lock), "");
+        rv = apr_global_mutex_child_init(&c->db_lock->mutex,
+                                         apr_global_mutex_lockfile(c->db_lock->mutex), p);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, SCEPLOGNO(00012)
+                         "cannot re-open the database write lock (Mutex " DB_LOCK_TYPE ") "
+                         "in this child");
+        }
+    }
+}
+
 static void scep_register_hooks(apr_pool_t *p)
 {
     static const char *const before_dbd[] = { "mod_dbd.c", NULL };
@@ -1557,6 +1613,7 @@ static void scep_register_hooks(apr_pool_t *p)
     ap_hook_pre_config(scep_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(scep_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(scep_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
+    ap_hook_child_init(scep_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(dispatch, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

@@ -119,7 +119,7 @@ static void as_der(apr_pool_t *p, const uint8_t *data, size_t size)
     (void)scep_name_str(p, X509_REQ_get_subject_name(csr));
     key = X509_REQ_get0_pubkey(csr);
     if (key) {
-        (void)scep_pubkey_fingerprint(p, key);
+        (void)scep_pubkey_fingerprint(p, X509_REQ_get_X509_PUBKEY(csr));
         (void)X509_REQ_verify(csr, key);
     }
     ERR_clear_error();

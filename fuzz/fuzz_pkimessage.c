@@ -113,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)scep_msg_digest_allowed(msg->md_nid, 1);
     if (msg->signer) {
         (void)scep_cert_fingerprint(p, msg->signer);
-        (void)scep_pubkey_fingerprint(p, X509_get0_pubkey(msg->signer));
+        (void)scep_pubkey_fingerprint(p, X509_get_X509_PUBKEY(msg->signer));
     }
 
     for (legacy = 0; msg->content && legacy <= 1; legacy++) {

@@ -154,8 +154,6 @@ static apr_status_t check_csr(enroll_t *e)
     const unsigned char *q = e->msg->payload;
     EVP_PKEY *csr_key;
     X509 *signer = e->msg->signer;
-    unsigned char *der = NULL;
-    int len;
 
     ERR_clear_error();
     e->csr = d2i_X509_REQ(NULL, &q, (long)e->msg->payload_len);
@@ -170,18 +168,12 @@ static apr_status_t check_csr(enroll_t *e)
         /* the record keeps the request without its challengePassword: the
          * secret must not sit in the database (the copy's signature no
          * longer verifies, which the record does not need) */
-        X509_REQ *redacted = X509_REQ_dup(e->csr);
-        int idx;
-        while (redacted
-               && (idx = X509_REQ_get_attr_by_NID(redacted, NID_pkcs9_challengePassword, -1)) >= 0) {
-            X509_ATTRIBUTE_free(X509_REQ_delete_attr(redacted, idx));
+        unsigned char *redacted;
+        apr_size_t rlen;
+        if (scep_req_der_without(&redacted, &rlen, p, e->csr,
+                                 NID_pkcs9_challengePassword) == APR_SUCCESS) {
+            e->txn.csr = scep_b64_encode(p, redacted, rlen);
         }
-        if (redacted && (len = i2d_X509_REQ(redacted, &der)) > 0) {
-            e->txn.csr = scep_b64_encode(p, der, (apr_size_t)len);
-            OPENSSL_free(der);
-        }
-        X509_REQ_free(redacted);
-        ERR_clear_error();
     }
     e->txn.subject = scep_name_str(p, X509_REQ_get_subject_name(e->csr));
     csr_key = X509_REQ_get0_pubkey(e->csr);
@@ -189,7 +181,7 @@ static apr_status_t check_csr(enroll_t *e)
         ERR_clear_error();
         return refuse(e, SCEP_FAIL_BADREQUEST, "the PKCS#10 request's signature does not verify");
     }
-    e->txn.key_fp = scep_pubkey_fingerprint(p, csr_key);
+    e->txn.key_fp = scep_pubkey_fingerprint(p, X509_REQ_get_X509_PUBKEY(e->csr));
     if (X509_NAME_entry_count(X509_REQ_get_subject_name(e->csr)) == 0) {
         return refuse(e, SCEP_FAIL_BADREQUEST, "the request has an empty subject");
     }
@@ -633,7 +625,7 @@ static void certpoll(enroll_t *e)
         || scep_store_find_live(&rows, e->ctx, e->store, e->txn.ca, e->txn.tid) != APR_SUCCESS) {
         return;
     }
-    signer_key = scep_pubkey_fingerprint(e->ctx->pool, X509_get0_pubkey(e->msg->signer));
+    signer_key = scep_pubkey_fingerprint(e->ctx->pool, X509_get_X509_PUBKEY(e->msg->signer));
     for (i = 0; i < rows->nelts; i++) {
         scep_txn_t *t = &APR_ARRAY_IDX(rows, i, scep_txn_t);
         if (!strcmp(t->key_fp, signer_key)

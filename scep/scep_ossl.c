@@ -1,4 +1,5 @@
 /* mod_scep core: OpenSSL ownership, loading and error handling. */
+#include <stdlib.h>
 #include <string.h>
 #include <apr_strings.h>
 #include <openssl/err.h>
@@ -236,17 +237,133 @@ const char *scep_cert_fingerprint(apr_pool_t *p, X509 *x)
     return scep_sha256_hex(p, der, len);
 }
 
-const char *scep_pubkey_fingerprint(apr_pool_t *p, EVP_PKEY *k)
+const char *scep_pubkey_fingerprint(apr_pool_t *p, const X509_PUBKEY *k)
 {
-    int len = i2d_PUBKEY(k, NULL);
+    int len = k ? i2d_X509_PUBKEY(k, NULL) : 0;
     unsigned char *der, *q;
 
     if (len <= 0) {
         return "";
     }
     der = q = apr_palloc(p, (apr_size_t)len);
-    i2d_PUBKEY(k, &q);
+    i2d_X509_PUBKEY(k, &q);
     return scep_sha256_hex(p, der, (apr_size_t)len);
+}
+
+/* A growing DER buffer in a pool. */
+typedef struct der_buf_t {
+    apr_pool_t *p;
+    unsigned char *data;
+    apr_size_t len;
+    int ok;
+} der_buf_t;
+
+static void der_put(der_buf_t *b, const unsigned char *src, apr_size_t n)
+{
+    unsigned char *grown = apr_palloc(b->p, b->len + n);
+
+    if (b->len) {
+        memcpy(grown, b->data, b->len);
+    }
+    memcpy(grown + b->len, src, n);
+    b->data = grown;
+    b->len += n;
+}
+
+/* Append the DER that i2d gives (len from a first call with NULL). */
+#define DER_APPEND(b, i2d, obj)                                             \
+    do {                                                                    \
+        int n_ = (b)->ok ? i2d(obj, NULL) : -1;                             \
+        if (n_ <= 0) {                                                      \
+            (b)->ok = 0;                                                    \
+        } else {                                                            \
+            unsigned char *d_ = apr_palloc((b)->p, (apr_size_t)n_), *q_ = d_; \
+            i2d(obj, &q_);                                                  \
+            der_put((b), d_, (apr_size_t)n_);                               \
+        }                                                                   \
+    } while (0)
+
+/* Wrap the buffer's content in a TLV header. */
+static void der_wrap(der_buf_t *b, int tag, int xclass)
+{
+    int total = ASN1_object_size(1, (int)b->len, tag);
+    unsigned char *out, *q;
+
+    if (!b->ok || total <= 0) {
+        b->ok = 0;
+        return;
+    }
+    out = q = apr_palloc(b->p, (apr_size_t)total);
+    ASN1_put_object(&q, 1, (int)b->len, tag, xclass);
+    if (b->len) {
+        memcpy(q, b->data, b->len);
+    }
+    b->data = out;
+    b->len = (apr_size_t)total;
+}
+
+static int der_cmp(const void *a, const void *b)
+{
+    const der_buf_t *x = a, *y = b;
+    int c = memcmp(x->data, y->data, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
+                                  const X509_REQ *req, int nid)
+{
+    der_buf_t info = { p, NULL, 0, 1 }, attrs = { p, NULL, 0, 1 }, all = { p, NULL, 0, 1 };
+    const ASN1_BIT_STRING *sig = NULL;
+    const X509_ALGOR *alg = NULL;
+    ASN1_INTEGER *version = ASN1_INTEGER_new();
+    long v = X509_REQ_get_version(req);   /* -1 when unreadable: v1 is the only one */
+    der_buf_t *kept;
+    int i, n, nkept;
+
+    if (!version || !ASN1_INTEGER_set(version, v < 0 ? 0 : v)) {
+        info.ok = 0;
+    }
+    DER_APPEND(&info, i2d_ASN1_INTEGER, version);
+    ASN1_INTEGER_free(version);
+    DER_APPEND(&info, i2d_X509_NAME, X509_REQ_get_subject_name(req));
+    DER_APPEND(&info, i2d_X509_PUBKEY, X509_REQ_get_X509_PUBKEY((X509_REQ *)req));
+    n = X509_REQ_get_attr_count(req);
+    kept = apr_palloc(p, sizeof(*kept) * (apr_size_t)(n > 0 ? n : 1));
+    for (i = 0, nkept = 0; i < n; i++) {
+        X509_ATTRIBUTE *a = X509_REQ_get_attr(req, i);
+        if (OBJ_obj2nid(X509_ATTRIBUTE_get0_object(a)) != nid) {
+            der_buf_t one = { p, NULL, 0, 1 };
+            DER_APPEND(&one, i2d_X509_ATTRIBUTE, a);
+            attrs.ok &= one.ok;
+            kept[nkept++] = one;
+        }
+    }
+    /* DER orders a SET OF by the encodings, as i2d_X509_REQ would */
+    qsort(kept, (size_t)nkept, sizeof(*kept), der_cmp);
+    for (i = 0; i < nkept; i++) {
+        der_put(&attrs, kept[i].data, kept[i].len);
+    }
+    der_wrap(&attrs, 0, V_ASN1_CONTEXT_SPECIFIC);     /* attributes [0] IMPLICIT SET OF */
+    if (attrs.ok) {
+        der_put(&info, attrs.data, attrs.len);
+    }
+    der_wrap(&info, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+    if (info.ok && attrs.ok) {
+        der_put(&all, info.data, info.len);
+    } else {
+        all.ok = 0;
+    }
+    X509_REQ_get0_signature(req, &sig, &alg);
+    DER_APPEND(&all, i2d_X509_ALGOR, alg);
+    DER_APPEND(&all, i2d_ASN1_BIT_STRING, sig);
+    der_wrap(&all, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+    if (!all.ok) {
+        ERR_clear_error();
+        return APR_EGENERAL;
+    }
+    *pder = all.data;
+    *plen = all.len;
+    return APR_SUCCESS;
 }
 
 const char *scep_serial_hex(apr_pool_t *p, const ASN1_INTEGER *serial)

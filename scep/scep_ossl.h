@@ -52,8 +52,18 @@ apr_status_t scep_x509_der(unsigned char **pder, apr_size_t *plen,
 const char *scep_name_str(apr_pool_t *p, const X509_NAME *n);
 /** Uppercase hex SHA-256 of a certificate's DER. */
 const char *scep_cert_fingerprint(apr_pool_t *p, X509 *x);
-/** Uppercase hex SHA-256 of a public key's SubjectPublicKeyInfo DER. */
-const char *scep_pubkey_fingerprint(apr_pool_t *p, EVP_PKEY *k);
+/** Uppercase hex SHA-256 of a SubjectPublicKeyInfo's DER, as the
+ * certificate or request carries it (re-encoding an EVP_PKEY would cost an
+ * OpenSSL 3 encoder and decoder per call). */
+const char *scep_pubkey_fingerprint(apr_pool_t *p, const X509_PUBKEY *k);
+/**
+ * DER of a PKCS#10 request without its attributes of type nid (e.g. the
+ * challengePassword, before the request is recorded). The copy keeps the
+ * request's signature, which then no longer verifies. Built from the parts'
+ * own encodings: duplicating the request would decode its key again.
+ */
+apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
+                                  const X509_REQ *req, int nid);
 /** Serial number as uppercase hex. */
 const char *scep_serial_hex(apr_pool_t *p, const ASN1_INTEGER *serial);
 /** Seconds since the epoch of an ASN1_TIME. */

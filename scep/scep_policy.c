@@ -492,6 +492,7 @@ apr_status_t scep_policy_plan(scep_cert_plan_t **pplan, const char **prefusal,
     a.pol = pol;
     plan->policy = pol;
     plan->pubkey = X509_REQ_get0_pubkey(csr);
+    plan->spki = X509_REQ_get_X509_PUBKEY(csr);
     if (!plan->pubkey || check_key(&a, plan->pubkey) != APR_SUCCESS) {
         *prefusal = a.refusal ? a.refusal : "the request's public key is unreadable";
         return SCEP_EFAILURE;
@@ -528,6 +529,7 @@ apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
     a.baton = baton;
     plan->policy = pol;
     plan->pubkey = X509_REQ_get0_pubkey(csr);
+    plan->spki = X509_REQ_get_X509_PUBKEY(csr);
     if (!plan->pubkey) {
         a.refusal = "the request's public key is unreadable";
         goto leave;

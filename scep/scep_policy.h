@@ -108,6 +108,7 @@ typedef struct scep_cert_plan_t {
     X509_NAME *subject;
     GENERAL_NAMES *san;            /**< NULL when none */
     EVP_PKEY *pubkey;              /**< borrowed from the CSR */
+    X509_PUBKEY *spki;             /**< the same key as the CSR encodes it, borrowed */
     unsigned key_usage;
     apr_array_header_t *eku;       /**< ASN1_OBJECT * */
     const scep_policy_t *policy;

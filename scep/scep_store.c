@@ -115,17 +115,47 @@ static const char *dup_entry(apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row
     return v ? apr_pstrdup(p, v) : NULL;
 }
 
-/* Run a prepared write; *pnrows gets the affected rows. */
+static apr_status_t write_lock(scep_ctx_t *ctx, scep_store_t *st)
+{
+    apr_status_t rv;
+
+    if (!st->write_lock) {
+        return APR_SUCCESS;
+    }
+    rv = apr_global_mutex_lock(st->write_lock);
+    if (rv != APR_SUCCESS) {
+        SCEP_LOG(ctx, SCEP_LOG_ERR, rv, SCEPLOGNO(00107)
+                 "cannot take the database write lock (Mutex scep-db)");
+        return SCEP_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+static void write_unlock(scep_store_t *st)
+{
+    if (st->write_lock) {
+        apr_global_mutex_unlock(st->write_lock);
+    }
+}
+
+/* Run a prepared write; *pnrows gets the affected rows. Outside a
+ * transaction it is one of its own, under the write lock. */
 static apr_status_t exec(scep_ctx_t *ctx, scep_store_t *st, const char *label,
                          int *pnrows, int nargs, const char **args)
 {
     apr_dbd_prepared_t *s = stmt(ctx, st, label);
-    int nrows = 0, err;
+    int nrows = 0, err, locked = !st->in_transaction && st->write_lock;
 
     if (!s) {
         return SCEP_EDB;
     }
+    if (locked && write_lock(ctx, st) != APR_SUCCESS) {
+        return SCEP_EDB;
+    }
     err = apr_dbd_pquery(st->driver, ctx->pool, st->handle, &nrows, s, nargs, args);
+    if (locked) {
+        write_unlock(st);
+    }
     if (err) {
         SCEP_LOG(ctx, SCEP_LOG_DEBUG, 0, SCEPLOGNO(00102) "%s failed: %s", label,
                  apr_dbd_error(st->driver, st->handle, err));
@@ -261,19 +291,27 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
 {
     apr_dbd_transaction_t *trans = NULL;
     apr_status_t rv;
-    int err = apr_dbd_transaction_start(st->driver, ctx->pool, st->handle, &trans);
+    int err;
 
+    if (write_lock(ctx, st) != APR_SUCCESS) {
+        return SCEP_EDB;
+    }
+    err = apr_dbd_transaction_start(st->driver, ctx->pool, st->handle, &trans);
     if (err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00104)
                  "cannot start a database transaction: %s",
                  apr_dbd_error(st->driver, st->handle, err));
+        write_unlock(st);
         return SCEP_EDB;
     }
+    st->in_transaction = 1;
     rv = body(ctx, st, a, b);
     if (rv != APR_SUCCESS) {
         apr_dbd_transaction_mode_set(st->driver, trans, APR_DBD_TRANSACTION_ROLLBACK);
     }
     err = apr_dbd_transaction_end(st->driver, ctx->pool, trans);
+    st->in_transaction = 0;
+    write_unlock(st);
     if (rv == APR_SUCCESS && err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00106) "commit failed: %s",
                  apr_dbd_error(st->driver, st->handle, err));

@@ -7,6 +7,7 @@
 #define SCEP_STORE_H
 
 #include <apr_dbd.h>
+#include <apr_global_mutex.h>
 #include <apr_hash.h>
 #include "scep.h"
 
@@ -23,6 +24,13 @@ typedef struct scep_store_t {
     const apr_dbd_driver_t *driver;
     apr_dbd_t *handle;
     apr_hash_t *prepared;
+    /* SQLite: one writer at a time across every process and thread, taken
+     * around each write transaction. SQLite allows one writer anyway, and
+     * apr_dbd_sqlite3 answers a busy database by sleeping 100 ms per retry
+     * (15 tries, then an error); waiting on a lock is fair and immediate.
+     * NULL for databases with row locks. */
+    apr_global_mutex_t *write_lock;
+    int in_transaction;          /* set while the lock is held by in_transaction */
 } scep_store_t;
 
 /** One row of scep_transactions. */

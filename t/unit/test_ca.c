@@ -169,6 +169,56 @@ START_TEST(issue_follows_the_seam)
     ck_assert(X509_get_key_usage(cert) & KU_DIGITAL_SIGNATURE);
     ck_assert(X509_get_extended_key_usage(cert) & XKU_SSL_CLIENT);
     ck_assert_int_eq(X509_NAME_cmp(X509_get_subject_name(cert), n), 0);
+    {
+        /* the key is the request's, and reads back as a key after a round trip */
+        unsigned char *der = NULL, *want = NULL;
+        const unsigned char *q;
+        int len = i2d_X509(cert, &der), wlen = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &want);
+        X509 *back;
+        unsigned char *got = NULL;
+        int glen;
+        q = der;
+        back = d2i_X509(NULL, &q, len);
+        ck_assert_ptr_nonnull(back);
+        ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(back), k), 1);
+        glen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(back), &got);
+        ck_assert_int_eq(glen, wlen);
+        ck_assert_mem_eq(got, want, (size_t)wlen);
+        ck_assert_int_eq(X509_verify(back, ca_key), 1);
+        OPENSSL_free(got);
+        OPENSSL_free(want);
+        OPENSSL_free(der);
+        X509_free(back);
+    }
+    /* an EC key keeps its curve parameter */
+    {
+        EVP_PKEY *ec = EVP_EC_gen("P-256");
+        X509_REQ *ereq = X509_REQ_new();
+        X509 *ecert;
+        X509_REQ_set_subject_name(ereq, n);
+        X509_REQ_set_pubkey(ereq, ec);
+        X509_REQ_sign(ereq, ec, EVP_sha256());
+        unsigned char *der = NULL;
+        const unsigned char *q;
+        X509 *back;
+        int len;
+        pol->key_algs |= SCEP_KEY_P256;
+        ck_assert_msg(scep_policy_apply(&plan, &err, test_pool, pol, ereq, NULL, NULL)
+                      == APR_SUCCESS, "%s", err);
+        ck_assert_msg(scep_ca_issue(&ecert, &err, test_pool, c, plan) == APR_SUCCESS, "%s", err);
+        len = i2d_X509(ecert, &der);
+        q = der;
+        back = d2i_X509(NULL, &q, len);
+        ck_assert_ptr_nonnull(back);
+        ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(back), ec), 1);
+        ck_assert_int_eq(X509_verify(back, ca_key), 1);
+        X509_free(back);
+        OPENSSL_free(der);
+        X509_REQ_free(ereq);
+        EVP_PKEY_free(ec);
+        ck_assert_int_eq(scep_policy_apply(&plan, &err, test_pool, pol, req, NULL, NULL),
+                         APR_SUCCESS);
+    }
     /* the same plan with capping off is refused */
     plan->cap_at_ca = 0;
     ck_assert_int_eq(scep_ca_issue(&cert, &err, test_pool, c, plan), SCEP_EFAILURE);

@@ -279,6 +279,59 @@ START_TEST(template_name_is_read)
 }
 END_TEST
 
+/* The recorded copy of a request: the challengePassword is gone, the rest
+ * (subject, key, extension request, signature) is what the client sent,
+ * byte for byte the same as duplicating the request and deleting it. */
+START_TEST(request_without_challenge)
+{
+    static const char *const subj[] = { "CN", "redact-me", NULL };
+    X509_REQ *req = csr(rsa2048, subj, "DNS:a.example", NULL, NULL, NULL);
+    X509_REQ *dup, *back;
+    unsigned char *der = NULL, *ref = NULL;
+    const unsigned char *q;
+    apr_size_t len;
+    int idx, rlen;
+
+    ck_assert(X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword, MBSTRING_ASC,
+                                        (const unsigned char *)"s3cret", -1));
+    ck_assert(X509_REQ_sign(req, rsa2048, EVP_sha256()) > 0);
+    ck_assert_int_eq(X509_REQ_get_attr_count(req), 2);
+
+    ck_assert_int_eq(scep_req_der_without(&der, &len, test_pool, req,
+                                          NID_pkcs9_challengePassword), APR_SUCCESS);
+    ck_assert_ptr_null(memmem(der, len, "s3cret", 6));
+    q = der;
+    back = d2i_X509_REQ(NULL, &q, (long)len);
+    ck_assert_ptr_nonnull(back);
+    ck_assert_ptr_eq(q, der + len);
+    ck_assert_int_eq(X509_REQ_get_attr_count(back), 1);
+    ck_assert_int_lt(X509_REQ_get_attr_by_NID(back, NID_pkcs9_challengePassword, -1), 0);
+    ck_assert_int_eq(X509_NAME_cmp(X509_REQ_get_subject_name(back),
+                                   X509_REQ_get_subject_name(req)), 0);
+    ck_assert_int_eq(EVP_PKEY_eq(X509_REQ_get0_pubkey(back), rsa2048), 1);
+    X509_REQ_free(back);
+
+    dup = X509_REQ_dup(req);
+    while ((idx = X509_REQ_get_attr_by_NID(dup, NID_pkcs9_challengePassword, -1)) >= 0) {
+        X509_ATTRIBUTE_free(X509_REQ_delete_attr(dup, idx));
+    }
+    rlen = i2d_X509_REQ(dup, &ref);
+    ck_assert_int_eq(rlen, (int)len);
+    ck_assert_mem_eq(ref, der, len);
+    OPENSSL_free(ref);
+    X509_REQ_free(dup);
+
+    /* nothing to remove: the request as it is */
+    ck_assert_int_eq(scep_req_der_without(&der, &len, test_pool, req, NID_pkcs9_unstructuredName),
+                     APR_SUCCESS);
+    ref = NULL;
+    rlen = i2d_X509_REQ(req, &ref);
+    ck_assert_int_eq(rlen, (int)len);
+    ck_assert_mem_eq(ref, der, len);
+    OPENSSL_free(ref);
+}
+END_TEST
+
 Suite *policy_suite(void)
 {
     Suite *s = suite_create("policy");
@@ -293,6 +346,7 @@ Suite *policy_suite(void)
     tcase_add_test(tc, ca_true_refused_and_usages_narrowed_only);
     tcase_add_test(tc, types_names_and_checks);
     tcase_add_test(tc, template_name_is_read);
+    tcase_add_test(tc, request_without_challenge);
     suite_add_tcase(s, tc);
     return s;
 }
