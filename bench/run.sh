@@ -27,6 +27,11 @@
 #   BENCH_MEMORY_POOL=2000  keys reused round-robin by the RSS test (random
 #                         transactionIDs, unique subjects)
 #   BENCH_MEMORY_STEP=10000 the RSS test measures after 1 and 5 steps
+#   BENCH_GROWTH=0        1: database growth: for SQLite and PostgreSQL (those in
+#                         BENCH_SERVERS), enrollments/s at the highest
+#                         concurrency on an empty database, then on one
+#                         holding BENCH_GROWTH_ROWS=1000000 earlier enrollments
+#                         (certificate and transaction rows of realistic size)
 #   BENCH_PERF=0          1: perf record the httpd children during one extra
 #                         mod_scep SQLite run at the highest concurrency
 #   BENCH_IDLE_LOAD=      e.g. 1.0: before each measurement wait (at most
@@ -69,6 +74,8 @@ MEMORY=${BENCH_MEMORY:-0}
 MEMORY_POOL=${BENCH_MEMORY_POOL:-2000}
 MEMORY_STEP=${BENCH_MEMORY_STEP:-10000}   # five steps: 10k and 50k
 PERF=${BENCH_PERF:-0}
+GROWTH=${BENCH_GROWTH:-0}
+GROWTH_ROWS=${BENCH_GROWTH_ROWS:-1000000}
 SCEP_SO=${SCEP_SO:-$top/.libs/mod_scep.so}
 ncpu=$(nproc)
 started=$(date -u +%s)
@@ -170,11 +177,13 @@ httpd_start() {
     mkdir -p "$d/logs" "$d/db"
     if [ "$2" = sqlite ]; then
         sqlite3 "$d/db/scep.sqlite" < "$top/conf/schema-sqlite3.sql" >/dev/null
+        [ -n "${GROWTH_FILL:-}" ] && fill_sqlite "$d/db/scep.sqlite" "$GROWTH_FILL"
         dbd='DBDriver sqlite3
 DBDParams "'"$d/db/scep.sqlite"'"
 DBDInitSQL "PRAGMA journal_mode=WAL"'
     else
         pg_reset
+        [ -n "${GROWTH_FILL:-}" ] && fill_pgsql "$GROWTH_FILL"
         dbd='DBDriver pgsql
 DBDParams "host='"$scratch/pg/sock"' port='"$PGPORT"' dbname=scep user=scep"'
     fi
@@ -271,6 +280,53 @@ pg_reset() {
     $pg_run "$pgbin/createdb" -h "$scratch/pg/sock" -p "$PGPORT" -U scep scep
     $pg_run psql -X -q -v ON_ERROR_STOP=1 -h "$scratch/pg/sock" -p "$PGPORT" -U scep -d scep \
         -f "$top/conf/schema-pgsql.sql" >/dev/null
+}
+
+# ---- earlier enrollments, for the growth test ---------------------------------
+# ROWS certificates and as many ISSUED transactions of this CA, with random
+# serials, transactionIDs and keys, DER and CSR columns of a real row's size.
+ca_fp() { openssl x509 -in "$scratch/pki/ca.pem" -outform DER | sha256sum | awk '{ print toupper($1) }'; }
+
+fill_sqlite() { # DBFILE ROWS
+    say "filling $1 with $2 earlier enrollments"
+    now=$(date +%s)
+    sqlite3 "$1" >/dev/null <<EOS || die "cannot fill $1"
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
+INSERT INTO scep_certificates (ca, serial, subject, not_before, not_after, der, issued_at)
+SELECT '$(ca_fp)', hex(randomblob(12)) || printf('%08X', i), 'CN=filler-' || i,
+       $now - 86400, $now + 31536000, hex(randomblob(600)), $now - i FROM n;
+INSERT INTO scep_transactions (ca, transaction_id, message_type, status, dedup_key, key_fp,
+       signer_fp, csr, subject, renewal_of, profile, client_addr, serial, auth_failed,
+       created_at, updated_at)
+SELECT ca, hex(randomblob(20)), 19, 'ISSUED', hex(randomblob(32)), hex(randomblob(32)),
+       hex(randomblob(32)), hex(randomblob(450)), subject, '', '/scep',
+       '10.' || (issued_at % 200) || '.0.1', serial, 0, issued_at, issued_at
+FROM scep_certificates;
+COMMIT;
+EOS
+}
+
+fill_pgsql() { # ROWS
+    say "filling PostgreSQL with $1 earlier enrollments"
+    now=$(date +%s)
+    $pg_run psql -X -q -v ON_ERROR_STOP=1 -h "$scratch/pg/sock" -p "$PGPORT" -U scep -d scep \
+        >/dev/null <<EOS || die "cannot fill PostgreSQL"
+INSERT INTO scep_certificates (ca, serial, subject, not_before, not_after, der, issued_at)
+SELECT '$(ca_fp)', upper(substr(md5(random()::text), 1, 24)) || lpad(upper(to_hex(i)), 8, '0'),
+       'CN=filler-' || i, $now - 86400, $now + 31536000,
+       repeat(md5(random()::text), 37), $now - i
+FROM generate_series(1, $1) AS i;
+INSERT INTO scep_transactions (ca, transaction_id, message_type, status, dedup_key, key_fp,
+       signer_fp, csr, subject, renewal_of, profile, client_addr, serial, auth_failed,
+       created_at, updated_at)
+SELECT ca, md5(random()::text), 19, 'ISSUED', md5(random()::text) || md5(random()::text),
+       md5(random()::text) || md5(random()::text), md5(random()::text) || md5(random()::text),
+       repeat(md5(random()::text), 28), subject, '', '/scep',
+       '10.' || (issued_at % 200) || '.0.1', serial, 0, issued_at, issued_at
+FROM scep_certificates;
+ANALYZE;
+EOS
 }
 
 # ---- one measurement ---------------------------------------------------------
@@ -476,7 +532,32 @@ if [ "$MEMORY" = 1 ]; then
     rss_line="RSS of httpd children (sum of VmRSS): $((rss10 / 1024)) MiB after $MEMORY_STEP enrollments, $((rss50 / 1024)) MiB after $((5 * MEMORY_STEP)) ($growth%; $done_n successful; $out/memory.txt)"
 fi
 
-# ---- 6. the table -----------------------------------------------------------------------------
+# ---- 6. database growth (optional) ------------------------------------------------------
+growth_lines=""
+if [ "$GROWTH" = 1 ]; then
+    all_results=$results
+    results=$out/growth.tsv
+    printf 'server\tconcurrency\tn\tok\tfailures\trate\tp50_ms\tp99_ms\tload1\n' > "$results"
+    for s in $SERVERS; do
+        case $s in sqlite|pgsql) ;; *) continue ;; esac
+        [ "$s" = pgsql ] && [ "$pg_started" = 0 ] && pg_start
+        say "growth: $s empty, then with $GROWTH_ROWS earlier enrollments (concurrency $cmax)"
+        httpd_start "growth-$s-empty" "$s"; bench_httpd "growth-$s-empty" "$cmax"; httpd_stop
+        GROWTH_FILL=$GROWTH_ROWS; httpd_start "growth-$s-full" "$s"; GROWTH_FILL=""
+        bench_httpd "growth-$s-full" "$cmax"; httpd_stop
+        [ "$s" = sqlite ] && rm -rf "$scratch/httpd-growth-sqlite-full"   # a few GB
+        growth_lines="$growth_lines$(awk -F'\t' -v s="$s" -v rows="$GROWTH_ROWS" '
+            $1 == "growth-" s "-empty" { e = $6; ef = $5 }
+            $1 == "growth-" s "-full" { f = $6; ff = $5; p = $8 }
+            END { printf "  %s: empty %.1f/s, with %d rows %.1f/s (%+.1f%%; failures %d/%d; p99 %.1f ms): %s\n",
+                  s, e, rows, f, (e > 0 ? 100 * (f - e) / e : 0), ef, ff, p,
+                  (e > 0 && f >= 0.9 * e) ? "MET (within 10%)" : "MISSED (more than 10% slower)" }' "$results")
+"
+    done
+    results=$all_results
+fi
+
+# ---- 7. the table -----------------------------------------------------------------------------
 elapsed=$(( $(date -u +%s) - started ))
 {
     echo "# scepbench results $stamp"
@@ -523,6 +604,11 @@ elapsed=$(( $(date -u +%s) - started ))
         }' "$results"
     if [ -n "$rss_line" ]; then
         awk -v g="$growth" -v a="$MEMORY_STEP" -v b="$((5 * MEMORY_STEP))" 'BEGIN { v = (g < 0) ? -g : g; w = (v <= 5) ? "MET" : "MISSED"; printf "  RSS flat within 5%% (%d -> %d enrollments): %s (%s%%)\n", a, b, w, g }'
+    fi
+    if [ -n "$growth_lines" ]; then
+        echo
+        echo "database growth (concurrency $cmax, $N requests each, $out/growth.tsv):"
+        printf '%s' "$growth_lines"
     fi
     if [ -s "$out/httpd-warnings.log" ]; then
         echo
