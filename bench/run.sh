@@ -41,6 +41,8 @@
 #                         (servers, databases, client, openssl speed) at that
 #                         priority, so other work on a shared machine disturbs
 #                         less; all of them alike, so the comparison stays fair
+#   BENCH_SQLITE_INIT=    extra lines before the SQLite DBDInitSQL, e.g.
+#                         'DBDInitSQL "PRAGMA cache_size=-256"' (experiments)
 #   BENCH_KEEP=0          1: keep the scratch folder
 #   SCEP_SO               module to load (default .libs/mod_scep.so)
 set -eu
@@ -180,6 +182,7 @@ httpd_start() {
         [ -n "${GROWTH_FILL:-}" ] && fill_sqlite "$d/db/scep.sqlite" "$GROWTH_FILL"
         dbd='DBDriver sqlite3
 DBDParams "'"$d/db/scep.sqlite"'"
+'"${BENCH_SQLITE_INIT:-}"'
 DBDInitSQL "PRAGMA journal_mode=WAL"'
     else
         pg_reset
@@ -507,15 +510,18 @@ rss_line=""
 if [ "$MEMORY" = 1 ]; then
     say "RSS of the httpd children: $MEMORY_STEP then $((5 * MEMORY_STEP)) enrollments (SQLite, concurrency 8)"
     httpd_start memory sqlite
-    rss() {
-        total=0; count=0
+    rss() { # sum of VmRSS, children, and the anonymous (heap) and file-backed parts
+        total=0; count=0; anon=0; file=0
         for p in $(httpd_children); do
             kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
+            a=$(awk '/^RssAnon:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
+            f=$(awk '/^RssFile:|^RssShmem:/ { s += $2 } END { print s + 0 }' "/proc/$p/status" 2>/dev/null || echo 0)
             total=$((total + ${kb:-0})); count=$((count + 1))
+            anon=$((anon + ${a:-0})); file=$((file + ${f:-0}))
         done
-        echo "$total $count"
+        echo "$total $count anon_kb=$anon file_kb=$file"
     }
-    echo "# enrollments rss_kb children" > "$out/memory.txt"
+    echo "# enrollments rss_kb children anon_kb file_kb" > "$out/memory.txt"
     echo "0 $(rss)" >> "$out/memory.txt"
     done_n=0
     for step in 1 2 3 4 5; do
