@@ -32,7 +32,7 @@ use SCEPLifecycle qw(crl_text q_str);
 
 plan skip_all => 'SCEP_TEST_PGSQL is not set (a libpq conninfo for a scratch database)'
     unless $ENV{SCEP_TEST_PGSQL};
-plan tests => 134;
+plan tests => 139;
 
 my $T0 = time;
 my $CA = pki('ca.pem');
@@ -579,6 +579,35 @@ sub crl_same_ok {
            'the CRL served is the newest either node built (' . ($crl->{number} // '-') . ')');
         $last = $crl->{number} // $last;
     }
+
+    # the newest CRL grows old (thisUpdate set back past half of SCEPCRLValidity's
+    # 7 days): requests on both nodes at once rebuild it, and one number is built once
+    my $aged = run_cmd(['psql', $CONNINFO, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c',
+                        "UPDATE scep_crls SET this_update = this_update - 5 * 86400 WHERE upper(ca) = '$CA_FP' "
+                        . "AND number = $last RETURNING number"]);
+    is($aged->{out} =~ s/\s+//gr, $last, "CRL number $last set back by 5 days") or diag($aged->{err});
+    my @marks = map { -s "$NODE{$_}{dir}/logs/error_log" } 'A', 'B';
+    my @got = run_at_once(map { my $n = $_; sub { my $r = http(port => $PORT{$n}, path => '/n72-crl');
+                                                   "$r->{status} " . encode_base64($r->{body} // '', '') } }
+                          qw(A B A B A B A B));
+    my @st = map { (split / /)[0] } @got;
+    my %ders = map { ((split / /)[1] // '') => 1 } @got;
+    is(join(' ', @st), join(' ', ('200') x 8), 'the CRL grown old, asked for 8 times on both nodes at once: 200 each');
+    is(scalar keys %ders, 1, 'the same CRL in every answer');
+    my $fresh = crl_text(decode_base64((keys %ders)[0]));
+    is($fresh->{number}, $last + 1, "a new number (" . ($fresh->{number} // '-') . ") was built");
+    is(pg_value("SELECT count(*) FROM scep_crls WHERE upper(ca) = '$CA_FP' AND number > $last"), 1,
+       'one new CRL in the database');
+    my @built;
+    for my $i (0, 1) {
+        my $h = $NODE{ ('A', 'B')[$i] };
+        open my $fh, '<', "$h->{dir}/logs/error_log" or next;
+        seek $fh, $marks[$i], 0;
+        push @built, grep { /SCEP00213: CRL number \Q$fresh->{number}\E built/ } <$fh>;
+    }
+    is(scalar @built, 1, 'the two nodes logged building it once (SCEP00213)') or diag(@built);
+    $crl = crl_same_ok('after the rebuild');
+    $last = $crl->{number} // $last;
 
     # the CRLs in the database: one per number, each numbered as its row, newer ones list more
     my $rows = pg_rows("SELECT number, revoked_count, der FROM scep_crls WHERE upper(ca) = '$CA_FP' "
