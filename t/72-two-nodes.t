@@ -32,7 +32,7 @@ use SCEPLifecycle qw(crl_text q_str);
 
 plan skip_all => 'SCEP_TEST_PGSQL is not set (a libpq conninfo for a scratch database)'
     unless $ENV{SCEP_TEST_PGSQL};
-plan tests => 139;
+plan tests => 146;
 
 my $T0 = time;
 my $CA = pki('ca.pem');
@@ -115,6 +115,8 @@ SCEPRACertificateKeyFile "\@PKI\@/ra.key"
     SetHandler scep
     SCEPChallengePasswordFile "\@PKI\@/challenge"
     SCEPApproval manual
+    # micromdm scepclient polls here too (single DES + SHA-1)
+    SCEPLegacyAlgorithms on
 </Location>
 <Location /n72-crl>
     SetHandler scep-crl
@@ -452,7 +454,28 @@ my %CERT;    # name -> { file, key, serial, node }
     is($again->{pkiStatus} // '', '0', 'the PKCSReq resent to node A: SUCCESS') or diag(why($again));
     ok($again->{cert_file} && $cert && pem_file_der($again->{cert_file}) eq pem_file_der($cert),
        'the same certificate');
+    (undef, $again) = send_to('B', $req, '/n72-manual');
+    ok($again->{cert_file} && $cert && pem_file_der($again->{cert_file}) eq pem_file_der($cert),
+       'and resent to node B: the same certificate');
     is(pg_value("SELECT count(*) FROM scep_certificates WHERE subject = 'CN=$P-man-1'"), 1, 'one certificate');
+}
+
+# the same with a real client: micromdm scepclient held on A, approved on
+# B, and run again against B (it resends its PKCSReq)
+{
+    # it sleeps 30 s after PENDING before resending: stop it before that
+    my $mm = micromdm_enroll(url => "http://127.0.0.1:$PORT{A}/n72-manual", cn => "$P-mm-man", timeout => 8);
+    like($mm->{out} . $mm->{err}, qr/PENDING/, 'scepclient at node A /n72-manual: PENDING');
+    my $rows = pg_rows('SELECT id, status FROM scep_transactions WHERE key_fp = ' . q_str(key_fp($mm->{key})));
+    is(join(',', map { $_->{status} } @$rows), 'PENDING', 'PostgreSQL: one PENDING row for its key');
+    my $r = api('B', POST => 'enrollments/' . ($rows->[0]{id} // 0) . '/approve', user => 'bob');
+    is($r->{status}, 200, 'node B approves it') or diag($r->{body});
+    my $again = micromdm_enroll(url => "http://127.0.0.1:$PORT{B}/n72-manual", cn => "$P-mm-man",
+                                dir => $mm->{dir}, key => $mm->{key}, timeout => 20);
+    is($again->{rc}, 0, 'scepclient run again against node B: exit 0') or diag("$again->{out}\n$again->{err}");
+    is(serial_of($again->{cert}), norm_serial(($r->{json} || {})->{serial}), 'it got the certificate approved on B');
+    is(pg_value('SELECT count(*) FROM scep_transactions WHERE key_fp = ' . q_str(key_fp($mm->{key}))), 1,
+       'still one row for its key');
 }
 
 ######################################################################
