@@ -4,7 +4,8 @@
 #   /scep          static challenge (the test PKI's)
 #   /n72-legacy    static challenge, SCEPLegacyAlgorithms on (micromdm scepclient)
 #   /n72-otp       one-time challenges only, SCEPProfileName n72-otp
-#   /n72-manual    static challenge, SCEPApproval manual
+#   /n72-manual    static challenge, SCEPApproval manual (and legacy algorithms)
+#   /n72-otp-manual  one-time challenges, SCEPApproval manual
 #   /n72-crl       SetHandler scep-crl
 #   /n72-admin     SetHandler scep-admin behind Basic auth
 #                  (t/lifecycle/admins.htpasswd: alice, bob)
@@ -12,7 +13,10 @@
 # distinct serials (scepreq, certmonger, micromdm scepclient); a one-time
 # challenge made on A is used once across both nodes, also under a race
 # split over both; a request held on A is approved on B and polled there
-# (CertPoll and resend); a rejection on one node is seen on the other;
+# (CertPoll and resend, also by micromdm scepclient); a rejection on one
+# node is seen on the other; GetCert on B for A's certificate; a challenge
+# revoked on B is refused on A; a challenge consumed by a PENDING request
+# (/n72-otp-manual) is refused on the other node;
 # concurrent approvals on both nodes decide once; the CRL after revocations
 # on either node (also at the same moment) is the same on both, numbers
 # increasing, one CRL per number. The database is shared with the other
@@ -32,7 +36,7 @@ use SCEPLifecycle qw(crl_text q_str);
 
 plan skip_all => 'SCEP_TEST_PGSQL is not set (a libpq conninfo for a scratch database)'
     unless $ENV{SCEP_TEST_PGSQL};
-plan tests => 146;
+plan tests => 161;
 
 my $T0 = time;
 my $CA = pki('ca.pem');
@@ -117,6 +121,13 @@ SCEPRACertificateKeyFile "\@PKI\@/ra.key"
     SCEPApproval manual
     # micromdm scepclient polls here too (single DES + SHA-1)
     SCEPLegacyAlgorithms on
+</Location>
+# one-time challenges with manual approval: a challenge is consumed by the PENDING request
+<Location /n72-otp-manual>
+    SetHandler scep
+    SCEPOneTimeChallenges on
+    SCEPProfileName n72-otp-manual
+    SCEPApproval manual
 </Location>
 <Location /n72-crl>
     SetHandler scep-crl
@@ -313,6 +324,17 @@ my %CERT;    # name -> { file, key, serial, node }
        'one transactions row');
 }
 
+# GetCert at node B for a certificate node A issued
+{
+    my $c = $CERT{'a-post'};
+    my $req = build_request(subject => "/CN=$P-getcert", type => 21, challenge => undef,
+                            args => ['--issuer-serial', $c->{file}]);
+    my (undef, $rep) = send_to('B', $req, '/scep');
+    is($rep->{pkiStatus} // '', '0', 'GetCert at node B for a certificate issued on node A: SUCCESS') or diag(why($rep));
+    ok($rep->{cert_file} && pem_file_der($rep->{cert_file}) eq (pem_file_der($c->{file}) // ''),
+       'GetCert returns that certificate');
+}
+
 ######################################################################
 # 2. a one-time challenge made on A: used once, on B; refused afterwards on both
 {
@@ -360,6 +382,49 @@ my %CERT;    # name -> { file, key, serial, node }
         ok(!grep({ ($_->{id} // '') eq $id } @{ ($l->{json} || {})->{challenges} || [] }),
            "node $n no longer lists it as open");
     }
+}
+
+# a challenge made on A, revoked on B, is refused on A
+{
+    my $r = api('A', POST => 'challenges', json => { profile => 'n72-otp', ttl => '10m' });
+    my ($id, $secret) = @{ $r->{json} || {} }{qw(id challenge)};
+    ($id, $secret) = ($id // 0, $secret // 'none');
+    $r = api('B', POST => "challenges/$id/revoke", user => 'bob');
+    is($r->{status}, 200, 'a challenge made on node A, revoked on node B: 200') or diag($r->{body});
+    like(api('A', POST => "challenges/$id/revoke")->{status}, qr/^40[49]\z/,
+         'revoking it again on node A: 404 or 409');
+    my (undef, $rep) = enroll_on('A', '/n72-otp', key => new_key(), subject => "/CN=$P-otp-revoked",
+                                 challenge => $secret);
+    is(($rep->{pkiStatus} // '-') . '/' . ($rep->{failInfo} // '-'), '2/2', 'used on node A: FAILURE badRequest')
+        or diag(why($rep));
+    like($rep->{failInfoText} // '', qr/revoked/, 'it says revoked');
+}
+
+# with manual approval, the PENDING request consumes the challenge: a second
+# device on the other node is refused, the first is approved and polls anywhere
+{
+    my $r = api('B', POST => 'challenges', json => { profile => 'n72-otp-manual', ttl => '10m',
+                                                    subject => "/CN=$P-otpm-bound" }, user => 'bob');
+    is($r->{status}, 201, 'node B: a challenge for n72-otp-manual, bound to a subject') or diag($r->{body});
+    my ($id, $secret) = @{ $r->{json} || {} }{qw(id challenge)};
+    ($id, $secret) = ($id // 0, $secret // 'none');
+    my ($req, $rep) = enroll_on('A', '/n72-otp-manual', key => new_key(), subject => "/CN=$P-otpm-1",
+                                challenge => $secret);
+    is($rep->{pkiStatus} // '', '3', 'used at node A: PENDING') or diag(why($rep));
+    is(pg_value("SELECT used_tid FROM scep_challenges WHERE id = $id") // '', $req->{tid},
+       'PostgreSQL: the PENDING request consumed the challenge');
+    my (undef, $other) = enroll_on('B', '/n72-otp-manual', key => new_key(), subject => "/CN=$P-otpm-2",
+                                   challenge => $secret);
+    is(($other->{pkiStatus} // '-') . '/' . ($other->{failInfo} // '-'), '2/2',
+       'another request with it at node B: FAILURE badRequest') or diag(why($other));
+    like($other->{failInfoText} // '', qr/already used/, 'already used');
+    my $tid_id = pg_value('SELECT id FROM scep_transactions WHERE transaction_id = ' . q_str($req->{tid})) // 0;
+    $r = api('A', POST => "enrollments/$tid_id/approve");
+    is($r->{status}, 200, 'node A approves the first') or diag($r->{body});
+    my $p = poll_on('B', $req, '/n72-otp-manual');
+    is($p->{pkiStatus} // '', '0', 'CertPoll on node B: SUCCESS') or diag(why($p));
+    is(subject_of($p->{cert_file}), "CN=$P-otpm-bound", "with the challenge's bound subject");
+    is(pg_value("SELECT count(*) FROM scep_certificates WHERE subject LIKE 'CN=$P-otpm-%'"), 1, 'one certificate');
 }
 
 ######################################################################
