@@ -150,7 +150,9 @@ for my $n ('A', 'B') {
     ok($h->{ok}, "node $n starts on port $h->{port} (DBDriver pgsql)") or diag($h->{err});
 }
 unless ($NODE{A}{ok} && $NODE{B}{ok}) {
-    BAIL_OUT('a node did not start');
+    # fail this file only (BAIL_OUT would stop the whole suite)
+    diag('a node did not start: nothing else to test');
+    exit 1;
 }
 my %PORT = map { $_ => $NODE{$_}{port} } keys %NODE;
 isnt($PORT{A}, $PORT{B}, "two ports ($PORT{A}, $PORT{B})");
