@@ -248,14 +248,35 @@ sub half_closed_post {
     refused_http('65 signed attributes', 400, qr/SCEP00208: .*too many signed attributes \(65, the limit is 64\)/,
                  post('/scep', $req->{der}));
 
-    # transactionID: 1024 bytes accepted, 1025 refused
-    $req = build_request(subject => '/CN=limits-tid-1024', tid => long_tid(1024, 'tid'));
-    is(length $req->{tid}, 1024, 'transactionID of 1024 bytes');
-    check_success('transactionID of 1024 bytes', $req, send_request($req));
+    # transactionID: 1024 bytes accepted (below, in every database), 1025 refused
     $req = build_request(subject => '/CN=limits-tid-1025', tid => long_tid(1025, 'tid'));
     refused_http('transactionID of 1025 bytes', 400,
                  qr/SCEP00208: .*transactionID of 1025 bytes \(the limit is 1024\)/,
                  post('/scep', $req->{der}));
+
+    # the longest transactionID must fit every database: a printable one is
+    # recorded as sent, any other as "hex:" and 2048 hex digits
+    for my $db (['SQLite', undef], ['PostgreSQL', 'scep_pg', 'SCEP_TEST_PGSQL'],
+                ['MariaDB', 'scep_mysql', 'SCEP_TEST_MYSQL']) {
+        my ($name, $vhost, $env) = @$db;
+        SKIP: {
+            skip "$name: $env is not set", 7 if $env && !$ENV{$env};
+            $req = build_request(subject => "/CN=limits-tid-1024-$name",
+                                 tid => long_tid(1024, "tid-$name"));
+            check_success("$name: transactionID of 1024 printable bytes", $req,
+                          send_request($req, vhost => $vhost));
+            my $raw = long_tid(1024, "raw-$name");
+            substr($raw, -1, 1) = "\x01";
+            $req = build_request(subject => "/CN=limits-tid-1024-raw-$name", tid => $raw);
+            my $resp = send_request($req, vhost => $vhost);
+            record("$name: non-printable transactionID", $resp);
+            is($resp->{status}, 200, "$name: transactionID of 1024 bytes, not printable: HTTP 200");
+            my $rep = $resp->{status} == 200 ? parse_reply($resp, $req) : {};
+            is($rep->{pkiStatus}, '0', "$name: ... SUCCESS (recorded as hex:, 2052 characters)")
+                or diag('failInfo=' . ($rep->{failInfo} // '-') . ' ' . ($rep->{failInfoText} // ''));
+            ok($rep->{cert_file}, "$name: ... with a certificate");
+        }
+    }
 
     # senderNonce: 256 bytes accepted (and echoed), 257 refused
     $req = build_request(subject => '/CN=limits-nonce-256', nonce => 'AB' x 256);
