@@ -103,8 +103,6 @@ sub check_failure {
 
 sub long_tid { my ($n, $tag) = @_; my $t = "$tag-$run-"; return $t . ('T' x ($n - length $t)) }
 
-my $ra_all = pki('all.pem');
-
 ########## body size
 note('body size: the 1025/262145-byte 413s and the 1024-byte read are in t/03-errors.t');
 {
@@ -156,7 +154,7 @@ note('body size: the 1025/262145-byte 413s and the 1024-byte read are in t/03-er
                  400, qr/SCEP00208: unreadable PKIOperation/,
                  post('/scep', $req->{der}, no_length => 1, headers => ['Content-Length' => 100]));
     refused_http('Content-Length 10 and chunked, ' . ($SMALL_MAX + 1) . ' bytes to /scep-small: '
-                 . 'chunked wins, 413', 413, qr/SCEP\d{5}: .*over the limit/,
+                 . 'chunked wins, 413', 413, qr/SCEP00303: .*over the limit of $SMALL_MAX bytes/,
                  method => 'POST', path => '/scep-small',
                  $chunk->("\x30" . ("\x11" x $SMALL_MAX), 100),
                  headers => ['Transfer-Encoding' => 'chunked', 'Content-Length' => 10]);
@@ -218,7 +216,12 @@ sub half_closed_post {
 
     # over the limit: httpd refuses the request line before mod_scep runs
     $path = '/scep?operation=PKIOperation&message=' . ('A' x $LINE_MAX);
-    my $r = refused_http('GET with a ' . length($path) . '-byte URL', 414, undef, path => $path);
+    my $mark = log_mark();
+    refused_http('GET with a ' . length($path) . '-byte URL', 414, undef, path => $path);
+    my @l = error_log_lines($mark);
+    ok((grep { /\[core:info\].*AH00565: .*LimitRequestLine/ } @l) == 1 && !grep({ /\[scep:/ } @l),
+       'the 414 is logged once by httpd (AH00565, info); mod_scep never sees the request')
+        or diag(join "\n", @l);
     $path = '/scep?operation=PKIOperation&message=' . b64_url($req->{der}) . ('A' x 8000);
     refused_http('GET the 4096-bit PKCSReq padded over LimitRequestLine', 414, undef, path => $path);
 }
