@@ -1310,6 +1310,10 @@ static int read_body(request_rec *r, apr_size_t max, unsigned char **pbuf,
             }
             n = ap_get_client_block(r, (char *)buf + len, cap - len);
             if (n < 0) {
+                ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(00308)
+                              "cannot read the request body after %" APR_SIZE_T_FMT
+                              " bytes (closed early, timed out, or bad chunked encoding)",
+                              len);
                 return HTTP_BAD_REQUEST;
             }
             if (n == 0) {

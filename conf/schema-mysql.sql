@@ -23,7 +23,11 @@ CREATE TABLE IF NOT EXISTS scep_certificates (
 CREATE TABLE IF NOT EXISTS scep_transactions (
     id             BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
     ca             VARCHAR(64)  NOT NULL,
-    transaction_id VARCHAR(1100) NOT NULL,       -- as sent ("hex:..." if not printable)
+    -- as sent, or "hex:" and 2 digits a byte if not printable: up to 2052
+    -- characters for the longest accepted (1024 bytes). Tables made with the
+    -- former VARCHAR(1100): ALTER TABLE scep_transactions MODIFY
+    -- transaction_id VARCHAR(2100) NOT NULL; and scep_challenges' used_tid.
+    transaction_id VARCHAR(2100) NOT NULL,
     message_type   INTEGER      NOT NULL,
     status         VARCHAR(8)   NOT NULL CHECK (status IN ('PENDING', 'ISSUED', 'REJECTED')),
     dedup_key      VARCHAR(64)  UNIQUE,          -- set on live rows: one answer per request
@@ -75,7 +79,7 @@ CREATE TABLE IF NOT EXISTS scep_challenges (
     created_at  BIGINT       NOT NULL,
     expires_at  BIGINT       NOT NULL,
     used_at     BIGINT,
-    used_tid    VARCHAR(1100),
+    used_tid    VARCHAR(2100),                   -- a transaction_id (see above)
     revoked_at  BIGINT,
     KEY scep_challenges_open (ca, expires_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

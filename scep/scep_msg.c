@@ -107,15 +107,27 @@ apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
         goto leave;
     }
     if (CMS_signed_get_attr_count(si) > SCEP_MAX_ATTRS) {
-        *perr = "too many signed attributes";
+        *perr = apr_psprintf(p, "too many signed attributes (%d, the limit is %d)",
+                             CMS_signed_get_attr_count(si), SCEP_MAX_ATTRS);
+        goto leave;
+    }
+    /* bounded before any of them is looked at (nothing verified yet) */
+    certs = CMS_get1_certs(cms);
+    if (sk_X509_num(certs) > SCEP_MAX_CERTS) {
+        *perr = apr_psprintf(p, "too many certificates in the message (%d, the limit is %d)",
+                             sk_X509_num(certs), SCEP_MAX_CERTS);
         goto leave;
     }
 
     /* The three attributes without which no answer can be addressed. */
     t = signed_attr(si, oids->transaction_id);
-    if (!t || !is_string_type(t->type) || t->value.asn1_string->length <= 0
-        || t->value.asn1_string->length > SCEP_MAX_TID_LEN) {
+    if (!t || !is_string_type(t->type) || t->value.asn1_string->length <= 0) {
         *perr = "no usable transactionID";
+        goto leave;
+    }
+    if (t->value.asn1_string->length > SCEP_MAX_TID_LEN) {
+        *perr = apr_psprintf(p, "transactionID of %d bytes (the limit is %d)",
+                             t->value.asn1_string->length, SCEP_MAX_TID_LEN);
         goto leave;
     }
     msg->tid = scep_own_string(p, ASN1_STRING_dup(t->value.asn1_string));
@@ -126,9 +138,13 @@ apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
                                         : apr_pstrcat(p, "hex:", scep_hex(p, d, dl), NULL);
     }
     t = signed_attr(si, oids->sender_nonce);
-    if (!t || t->type != V_ASN1_OCTET_STRING || t->value.octet_string->length <= 0
-        || t->value.octet_string->length > SCEP_MAX_NONCE_LEN) {
+    if (!t || t->type != V_ASN1_OCTET_STRING || t->value.octet_string->length <= 0) {
         *perr = "no usable senderNonce";
+        goto leave;
+    }
+    if (t->value.octet_string->length > SCEP_MAX_NONCE_LEN) {
+        *perr = apr_psprintf(p, "senderNonce of %d bytes (the limit is %d)",
+                             t->value.octet_string->length, SCEP_MAX_NONCE_LEN);
         goto leave;
     }
     msg->sender_nonce = apr_pmemdup(p, ASN1_STRING_get0_data(t->value.octet_string),
@@ -154,11 +170,6 @@ apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
     CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, NULL);
     msg->md_nid = dig ? OBJ_obj2nid(dig->algorithm) : NID_undef;
 
-    certs = CMS_get1_certs(cms);
-    if (sk_X509_num(certs) > SCEP_MAX_CERTS) {
-        msg->signature_error = "too many certificates in the message";
-        goto leave;
-    }
     for (i = 0; i < sk_X509_num(certs); i++) {
         if (CMS_SignerInfo_cert_cmp(si, sk_X509_value(certs, i)) == 0) {
             msg->signer = sk_X509_value(certs, i);
@@ -250,7 +261,10 @@ apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
         goto leave;
     }
     if (sk_PKCS7_RECIP_INFO_num(p7->d.enveloped->recipientinfo) > SCEP_MAX_RECIPIENTS) {
-        *perr = "the envelope has too many recipients";
+        *pfail = SCEP_FAIL_BADREQUEST;    /* a limit, not an integrity failure */
+        *perr = apr_psprintf(p, "the envelope has too many recipients (%d, the limit is %d)",
+                             sk_PKCS7_RECIP_INFO_num(p7->d.enveloped->recipientinfo),
+                             SCEP_MAX_RECIPIENTS);
         goto leave;
     }
     msg->cipher_nid = OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);

@@ -53,8 +53,9 @@ typedef struct scep_msg_t {
 /**
  * Parse a pkiMessage and check its signature. Returns SCEP_EUNREADABLE (and
  * *perr) when nothing can be answered: not CMS SignedData, not one signer,
- * or no messageType/transactionID/senderNonce. Otherwise APR_SUCCESS; the
- * caller looks at msg->signature_ok.
+ * no messageType/transactionID/senderNonce, or over a limit above (signed
+ * attributes, certificates, transactionID, senderNonce length). Otherwise
+ * APR_SUCCESS; the caller looks at msg->signature_ok.
  */
 apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
                             apr_pool_t *p, const scep_oids_t *oids,

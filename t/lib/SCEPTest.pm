@@ -265,7 +265,8 @@ sub scepreq { run_cmd([scepreq_bin(), @_]) }
 #   challenge => S (default: the test challenge; undef for none),
 #   cipher, digest, type, tid, nonce, signer_self_key, tamper => [..],
 #   omit => [..], all_recipients => 1, recipient => FILE, args => [..])
-# -> { der, file, key, signer, tid, nonce, subject }
+# -> { der, file, key, signer, tid, nonce, subject,
+#      counts => { certs, signed_attrs, recipients } (what the message holds) }
 sub build_request {
     my %o = @_;
     my $key = $o{key} || new_key();
@@ -289,7 +290,8 @@ sub build_request {
     croak "scepreq build failed ($r->{rc}): $r->{err}" if $r->{rc};
     my %p = $r->{out} =~ /^(\w+)=(.*)$/mg;
     return { der => read_file($file), file => $file, key => $key, signer => $signer,
-             tid => $p{tid}, nonce => $p{nonce}, subject => $subject };
+             tid => $p{tid}, nonce => $p{nonce}, subject => $subject,
+             counts => { map { $_ => $p{$_} } qw(certs signed_attrs recipients) } };
 }
 
 # Base64 forms of a GET message= value, as the clients send them.

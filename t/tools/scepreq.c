@@ -1156,7 +1156,10 @@ static void usage(void)
         "    --issuer-subject CERT plaintext = IssuerAndSubject(CERT's issuer, CSR subject)\n"
         "    --omit tid|nonce|type (repeatable)   --tamper signature|content (repeatable)\n"
         "    --no-envelope         plaintext directly as eContent\n"
-        "    --print               print tid= and nonce= lines\n"
+        "    --extra-certs N       N more (self-signed, unrelated) certs in SignedData certificates\n"
+        "    --extra-recipients N  N more KeyTransRecipientInfos (to unrelated self-signed certs)\n"
+        "    --extra-attrs N       N more signed attributes (private OIDs, UTF8String values)\n"
+        "    --print               print tid=, nonce=, certs=, signed_attrs=, recipients= lines\n"
         "  scepreq parse -i REPLY.der --verify FILE [--key FILE --signer-cert FILE]\n"
         "                [--out-cert OUT.pem] [--out-crl OUT.pem] [--expect-nonce HEX]\n"
         "  scepreq selfsigned --key FILE -o CERT.pem [--subject DN]\n",
@@ -1181,8 +1184,71 @@ struct build_opts {
     const char **san;
     int n_san, challenge_utf8, all_recipients, no_envelope, print;
     int omit_tid, omit_nonce, omit_type;
+    int extra_certs, extra_recipients, extra_attrs;
     unsigned tamper;
 };
+
+/* A count option's value: 0..1000. */
+static int parse_count(const char *opt, const char *v, int *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+
+    if (*v == '\0' || *end != '\0' || n < 0 || n > 1000) {
+        fprintf(stderr, "scepreq: %s %s: expected a number 0..1000\n", opt, v);
+        return 0;
+    }
+    *out = (int)n;
+    return 1;
+}
+
+/* n unrelated self-signed certificates of key ("/CN=scepreq <what> i"),
+ * pushed onto *st (created if NULL); the stack owns them. */
+static int extra_certs_make(STACK_OF(X509) **st, EVP_PKEY *key, const char *what, int n)
+{
+    char dn[64];
+    X509 *x;
+    int i;
+
+    if (*st == NULL && (*st = sk_X509_new_null()) == NULL)
+        return 0;
+    for (i = 0; i < n; i++) {
+        snprintf(dn, sizeof(dn), "/CN=scepreq %s %d", what, i + 1);
+        if ((x = signer_selfsigned(key, dn)) == NULL)
+            return 0;
+        if (!sk_X509_push(*st, x)) {
+            X509_free(x);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* For --print: what the built message holds (certificates, signed
+ * attributes, recipients of the envelope; -1 where there is none). */
+static void print_counts(const unsigned char *msg, int msg_len, const unsigned char *env,
+                         int env_len)
+{
+    const unsigned char *p = msg;
+    CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, msg_len), *e = NULL;
+    STACK_OF(X509) *certs = cms != NULL ? CMS_get1_certs(cms) : NULL;
+    STACK_OF(CMS_SignerInfo) *sis = cms != NULL ? CMS_get0_SignerInfos(cms) : NULL;
+    int nattrs = -1, nrecip = -1;
+
+    if (sk_CMS_SignerInfo_num(sis) > 0)
+        nattrs = CMS_signed_get_attr_count(sk_CMS_SignerInfo_value(sis, 0));
+    if (env != NULL) {
+        p = env;
+        if ((e = d2i_CMS_ContentInfo(NULL, &p, env_len)) != NULL)
+            nrecip = sk_CMS_RecipientInfo_num(CMS_get0_RecipientInfos(e));
+    }
+    printf("certs=%d\nsigned_attrs=%d\nrecipients=%d\n", certs != NULL ? sk_X509_num(certs) : 0,
+           nattrs, nrecip);
+    ERR_clear_error();
+    sk_X509_pop_free(certs, X509_free);
+    CMS_ContentInfo_free(cms);
+    CMS_ContentInfo_free(e);
+}
 
 /* Plaintext of the envelope according to the options; the CSR (which may
  * be NULL if --csr could not be parsed) supplies IssuerAndSubject's subject. */
@@ -1222,11 +1288,12 @@ static int cmd_build(int argc, char **argv)
 {
     struct build_opts o;
     struct csr_params cp;
-    struct scep_attr attrs[3];
+    struct scep_attr *attrs = NULL;
     EVP_PKEY *key = NULL, *signer_key = NULL;
     X509 *signer = NULL;
     X509_REQ *req = NULL;
     STACK_OF(X509) *signer_certs = NULL, *rcpt_all = NULL, *rcpt = NULL;
+    STACK_OF(X509) *chain = NULL, *extra_owned = NULL;
     EVP_CIPHER *cipher = NULL;
     const EVP_MD *md = NULL;
     unsigned char *csr_der = NULL, *pt = NULL, *env = NULL, *msg = NULL, *nonce = NULL;
@@ -1270,6 +1337,13 @@ static int cmd_build(int argc, char **argv)
         else if (OPT("--issuer-subject")) TAKE(o.issuer_subject);
         else if (OPT("--no-envelope")) o.no_envelope = 1;
         else if (OPT("--print")) o.print = 1;
+        else if (OPT("--extra-certs") || OPT("--extra-recipients") || OPT("--extra-attrs")) {
+            TAKE(w);
+            if (!parse_count(a, w, OPT("--extra-certs") ? &o.extra_certs
+                                   : OPT("--extra-recipients") ? &o.extra_recipients
+                                   : &o.extra_attrs))
+                goto usage;
+        }
         else if (OPT("-o") || OPT("--out")) TAKE(o.out);
         else if (OPT("--omit")) {
             TAKE(w);
@@ -1413,12 +1487,45 @@ static int cmd_build(int argc, char **argv)
     } else {
         if ((rcpt_all = load_certs(o.recipient)) == NULL
             || (rcpt = recipients_select(rcpt_all, o.all_recipients)) == NULL
-            || (cipher = cipher_fetch(o.cipher)) == NULL
-            || !envelope_build(pt, (int)pt_len, rcpt, cipher, &env, &env_len))
+            || (cipher = cipher_fetch(o.cipher)) == NULL)
+            goto done;
+        /* --extra-recipients: more RecipientInfos, none of them the server's */
+        if (o.extra_recipients > 0) {
+            int first;
+
+            first = extra_owned != NULL ? sk_X509_num(extra_owned) : 0;
+            if (!extra_certs_make(&extra_owned, signer_key, "extra recipient",
+                                  o.extra_recipients))
+                goto done;
+            for (i = first; i < sk_X509_num(extra_owned); i++)
+                if (!sk_X509_push(rcpt, sk_X509_value(extra_owned, i)))
+                    goto done;
+        }
+        if (!envelope_build(pt, (int)pt_len, rcpt, cipher, &env, &env_len))
             goto done;
         content = env;
         content_len = env_len;
     }
+
+    /* --extra-certs: the signer's own chain (renewal) plus unrelated certs */
+    if (o.extra_certs > 0) {
+        int first;
+
+        if ((chain = sk_X509_new_null()) == NULL)
+            goto done;
+        for (i = 0; i < sk_X509_num(signer_certs); i++)
+            if (!sk_X509_push(chain, sk_X509_value(signer_certs, i)))
+                goto done;
+        first = extra_owned != NULL ? sk_X509_num(extra_owned) : 0;
+        if (!extra_certs_make(&extra_owned, signer_key, "extra cert", o.extra_certs))
+            goto done;
+        for (i = first; i < sk_X509_num(extra_owned); i++)
+            if (!sk_X509_push(chain, sk_X509_value(extra_owned, i)))
+                goto done;
+    }
+
+    if ((attrs = OPENSSL_zalloc(sizeof(*attrs) * (size_t)(3 + o.extra_attrs))) == NULL)
+        goto done;
 
     if (!o.omit_type) {
         attrs[nattrs].nid = nid_messageType;
@@ -1438,9 +1545,22 @@ static int cmd_build(int argc, char **argv)
         attrs[nattrs].data = nonce;
         attrs[nattrs++].len = (int)nonce_len;
     }
+    /* --extra-attrs: private OIDs 1.3.6.1.4.1.55555.1.i, one UTF8String each */
+    for (i = 0; i < o.extra_attrs; i++) {
+        char oid[64], sn[32];
+
+        snprintf(oid, sizeof(oid), "1.3.6.1.4.1.55555.1.%d", i + 1);
+        snprintf(sn, sizeof(sn), "scepreqExtra%d", i + 1);
+        if ((attrs[nattrs].nid = register_oid(oid, sn, sn)) == NID_undef)
+            goto done;
+        attrs[nattrs].type = V_ASN1_UTF8STRING;
+        attrs[nattrs].data = (const unsigned char *)"scepreq extra attribute";
+        attrs[nattrs++].len = (int)strlen("scepreq extra attribute");
+    }
     if ((md = digest_get(o.digest)) == NULL)
         goto done;
-    if (!pkimessage_sign(content, content_len, signer, signer_key, signer_certs, md, attrs, nattrs,
+    if (!pkimessage_sign(content, content_len, signer, signer_key,
+                         chain != NULL ? chain : signer_certs, md, attrs, nattrs,
                          o.tamper, &msg, &msg_len))
         goto done;
     if (!write_file(o.out, msg, msg_len))
@@ -1449,6 +1569,7 @@ static int cmd_build(int argc, char **argv)
         if ((nonce_hex = hex_encode(nonce, (size_t)nonce_len)) == NULL)
             goto done;
         printf("tid=%s\nnonce=%s\n", tid, nonce_hex);
+        print_counts(msg, msg_len, o.no_envelope ? NULL : env, env_len);
     }
     rc = 0;
     goto done;
@@ -1466,6 +1587,9 @@ done:
     sk_X509_pop_free(signer_certs, X509_free);
     sk_X509_free(rcpt);
     sk_X509_pop_free(rcpt_all, X509_free);
+    sk_X509_free(chain);
+    sk_X509_pop_free(extra_owned, X509_free);
+    OPENSSL_free(attrs);
     EVP_CIPHER_free(cipher);
     OPENSSL_free(csr_der);
     OPENSSL_free(pt);
