@@ -18,7 +18,7 @@
 # failure with a SCEPnnnnn tag) and every [warn]-or-worse line is tagged.
 # PostgreSQL is running again when this file ends, whatever happened (END).
 #
-# SCEP_TEST_FAULT_N sets the requests per run (default 600).
+# SCEP_TEST_FAULT_N sets the requests per run (default 400).
 use strict;
 use warnings FATAL => 'all';
 
@@ -30,7 +30,7 @@ use lib 't/lib';
 use SCEPTest qw(:all);
 use SCEPLoad qw(:all);
 
-my $N = $ENV{SCEP_TEST_FAULT_N} || 600;
+my $N = $ENV{SCEP_TEST_FAULT_N} || 400;
 my $C = 32;
 my $PG_BIN = $ENV{SCEP_TEST_PG_BIN} || '';
 my $PG_DATA = $ENV{SCEP_TEST_PG_DATA} || '';

@@ -83,16 +83,17 @@ sub pg_schema_drop {
 # private httpd instances
 
 my %MPM = (
-    # two children of 32 threads: every client connection has a thread, and
-    # mod_dbd's pool (per child) a connection for each thread
+    # Debian's event defaults with 32 threads a child (two at start, up to
+    # four): any child can serve all 32 clients, and mod_dbd's pool (per
+    # child) has a connection for each thread
     event => <<'EOC',
 LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
 StartServers 2
-ServerLimit 2
+ServerLimit 4
 ThreadsPerChild 32
-MaxRequestWorkers 64
-MinSpareThreads 32
-MaxSpareThreads 64
+MaxRequestWorkers 128
+MinSpareThreads 25
+MaxSpareThreads 75
 DBDMax 32
 EOC
     # one process per client connection, with room to spare
