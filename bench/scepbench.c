@@ -71,6 +71,7 @@ struct opts {
     int wait;            /* seconds to wait for the server to answer GetCACert */
     int cacert_only;
     int prepare_keys;
+    const char *results; /* one line per request to this file */
 };
 
 static struct opts O;
@@ -103,6 +104,12 @@ static void usage(void)
         "  --wait S                 retry GetCACert for up to S seconds until the server\n"
         "                           answers (default 0: one try)\n"
         "  --cacert-only            fetch GetCACert (with --wait, --save-cacert) and exit\n"
+        "  --results FILE           write one tab-separated line per request to FILE:\n"
+        "                           index, transactionID, outcome (SUCCESS or the failure\n"
+        "                           kind), HTTP status (0: no response), pkiStatus,\n"
+        "                           failInfo, serial of the issued certificate (decrypted\n"
+        "                           replies only; see --decrypt-every), resends, detail\n"
+        "                           ('-' for an absent field)\n"
         "  --prepare-keys           only make sure the key cache holds the keys a run with\n"
         "                           these -n/--key-pool/--key-offset needs, then exit\n"
         "  -q, --quiet              only the RESULT line\n",
@@ -697,6 +704,10 @@ struct item {
     struct response resp;
     const char *fail_kind;       /* NULL = success */
     char fail[200];
+    /* from the verified reply, for --results ("" when absent) */
+    char pki_status[8];
+    char fail_info[8];
+    char serial[80];             /* uppercase hex, from the decrypted certificate */
 };
 
 static struct item *g_items;
@@ -710,6 +721,27 @@ static char g_runid[16];
 static char g_challenge[1024];
 static atomic_long g_next;
 static atomic_int g_build_failed;
+static X509 **g_signer_cache;        /* --key-pool: one self-signed signer per key */
+static pthread_mutex_t g_signer_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The request's signer: with --key-pool one self-signed certificate per pool
+ * key, made on first use and shared (as a device keeps its own), so building
+ * costs two RSA signatures per request instead of three; otherwise a new one. */
+static X509 *signer_for(long k, EVP_PKEY *key)
+{
+    X509 *x;
+
+    if (g_signer_cache == NULL)
+        return signer_selfsigned(key, DEFAULT_SIGNER_DN);
+    pthread_mutex_lock(&g_signer_lock);
+    if (g_signer_cache[k] == NULL)
+        g_signer_cache[k] = signer_selfsigned(key, DEFAULT_SIGNER_DN);
+    x = g_signer_cache[k];
+    if (x != NULL && !X509_up_ref(x))
+        x = NULL;
+    pthread_mutex_unlock(&g_signer_lock);
+    return x;
+}
 
 static int build_one(long i)
 {
@@ -720,8 +752,9 @@ static int build_one(long i)
     unsigned char *csr = NULL, *env = NULL, *msg = NULL;
     int csr_len, env_len = 0, msg_len = 0, hl, ok = 0;
     char subject[200], head[4096];
+    long k = O.key_pool > 0 ? (O.key_offset + i % O.key_pool) : (O.key_offset + i);
 
-    it->key = g_keys[O.key_pool > 0 ? (O.key_offset + i % O.key_pool) : (O.key_offset + i)];
+    it->key = g_keys[k];
     snprintf(subject, sizeof(subject), "/CN=%s-%s-%ld", O.cn_prefix, g_runid, i);
     memset(&cp, 0, sizeof(cp));
     cp.subject = subject;
@@ -739,7 +772,7 @@ static int build_one(long i)
     }
     if (RAND_bytes(it->nonce, NONCE_LEN) != 1)
         goto done;
-    if ((it->signer = signer_selfsigned(it->key, DEFAULT_SIGNER_DN)) == NULL)
+    if ((it->signer = signer_for(k, it->key)) == NULL)
         goto done;
     if (!envelope_build(csr, csr_len, g_recips, g_cipher, &env, &env_len))
         goto done;
@@ -840,6 +873,16 @@ static void verify_one(long i)
         ERR_clear_error();
         return;
     }
+    if (r.verified) {
+        if (r.pki_status != NULL)
+            snprintf(it->pki_status, sizeof(it->pki_status), "%.*s",
+                     ASN1_STRING_length(r.pki_status),
+                     (const char *)ASN1_STRING_get0_data(r.pki_status));
+        if (r.fail_info != NULL)
+            snprintf(it->fail_info, sizeof(it->fail_info), "%.*s",
+                     ASN1_STRING_length(r.fail_info),
+                     (const char *)ASN1_STRING_get0_data(r.fail_info));
+    }
     if (!r.verified)
         fail(it, "signature", "CertRep signature does not verify against the CA/RA certs");
     else if (!str_is(r.message_type, "3"))
@@ -871,8 +914,17 @@ static void verify_one(long i)
             fail(it, "decrypt", "no certificate in the reply");
         else if (EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(certs, 0)), it->key) != 1)
             fail(it, "decrypt", "issued certificate carries another public key");
-        else
+        else {
+            BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(sk_X509_value(certs, 0)),
+                                            NULL);
+            char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+
+            if (hex != NULL)
+                snprintf(it->serial, sizeof(it->serial), "%s", hex);
+            OPENSSL_free(hex);
+            BN_free(bn);
             atomic_fetch_add(&g_decrypted, 1);
+        }
         ERR_clear_error();
     }
     reply_free(&r);
@@ -1013,6 +1065,53 @@ done:
 }
 
 /* ------------------------------------------------------------------------ */
+/* --results                                                                 */
+
+/* A field for the results file: '-' when empty; tabs and newlines become spaces. */
+static void field(FILE *f, const char *s, int last)
+{
+    if (s == NULL || *s == '\0')
+        fputc('-', f);
+    for (; s != NULL && *s; s++)
+        fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, f);
+    fputc(last ? '\n' : '\t', f);
+}
+
+static int write_results(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    long i;
+
+    if (f == NULL) {
+        fprintf(stderr, "scepbench: %s: %s\n", path, strerror(errno));
+        return 0;
+    }
+    fprintf(f, "# index\ttid\toutcome\thttp\tpki_status\tfail_info\tserial\tresent\tdetail\n");
+    for (i = 0; i < O.n; i++) {
+        struct item *it = &g_items[i];
+        char num[32];
+
+        snprintf(num, sizeof(num), "%ld", i);
+        field(f, num, 0);
+        field(f, it->tid, 0);
+        field(f, it->fail_kind == NULL ? "SUCCESS" : it->fail_kind, 0);
+        snprintf(num, sizeof(num), "%d", it->sent ? it->resp.status : 0);
+        field(f, num, 0);
+        field(f, it->pki_status, 0);
+        field(f, it->fail_info, 0);
+        field(f, it->serial, 0);
+        snprintf(num, sizeof(num), "%d", it->resent);
+        field(f, num, 0);
+        field(f, it->fail_kind == NULL ? NULL : it->fail, 1);
+    }
+    if (fclose(f) != 0) {
+        fprintf(stderr, "scepbench: writing %s failed\n", path);
+        return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------------ */
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -1127,6 +1226,7 @@ int main(int argc, char **argv)
         else if (ARG("--wait", "--wait")) { VAL(); O.wait = (int)parse_long(v, a, 0, 3600); }
         else if (ARG("--cacert-only", "--cacert-only")) O.cacert_only = 1;
         else if (ARG("--prepare-keys", "--prepare-keys")) O.prepare_keys = 1;
+        else if (ARG("--results", "--results")) { VAL(); O.results = v; }
         else if (ARG("-q", "--quiet")) O.quiet = 1;
         else if (ARG("-h", "--help")) { usage(); return 0; }
         else {
@@ -1207,6 +1307,9 @@ int main(int argc, char **argv)
         goto done;
     if ((g_items = calloc((size_t)O.n, sizeof(*g_items))) == NULL)
         goto done;
+    if (O.key_pool > 0
+        && (g_signer_cache = calloc((size_t)(O.key_offset + O.key_pool), sizeof(X509 *))) == NULL)
+        goto done;
     tb = now_s();
     if (!run_threads(O.threads, build_thread) || atomic_load(&g_build_failed)) {
         fprintf(stderr, "scepbench: building the requests failed\n");
@@ -1265,6 +1368,8 @@ int main(int argc, char **argv)
             kinds[k].count++;
     }
     qsort(lat, (size_t)nlat, sizeof(*lat), cmp_double);
+    if (O.results != NULL && !write_results(O.results))
+        goto done;
     for (k = 0; k < nkinds; k++)
         fprintf(stderr, "scepbench: %ld failure(s) of kind %s, e.g.: %s\n", kinds[k].count,
                 kinds[k].kind, kinds[k].example);
@@ -1304,6 +1409,10 @@ done:
         }
         free(g_items);
     }
+    if (g_signer_cache != NULL)
+        for (i = 0; i < O.key_offset + O.key_pool; i++)
+            X509_free(g_signer_cache[i]);
+    free(g_signer_cache);
     for (i = 0; i < g_nkeys; i++)
         EVP_PKEY_free(g_keys[i]);
     OPENSSL_free(g_keys);

@@ -1,0 +1,336 @@
+package SCEPLoad;
+# Helpers for the load and fault tests (t/70-load.t, t/71-faults.t): private
+# httpd instances with the event or the prefork MPM over SQLite (the README's
+# configuration) or PostgreSQL (a private schema in the SCEP_TEST_PGSQL
+# database), bench/scepbench runs in the foreground or in the background, its
+# --results file, queries against the instance's own database, the instance's
+# children and its error_log.
+#
+# PostgreSQL: each test file creates its own schema (pg_schema_create('t70'))
+# in the SCEP_TEST_PGSQL database, loads conf/schema-pgsql.sql there and
+# points httpd at it with options='-c search_path=<schema>' in DBDParams, so
+# the scep_* tables of the main schema (t/20-pgsql.t counts every row) are
+# never touched. The schema is dropped at the end of the file.
+use strict;
+use warnings;
+
+use Exporter 'import';
+use Apache::Test ();
+use Carp qw(croak);
+use File::Spec::Functions qw(catfile catdir);
+use JSON::PP ();
+use POSIX ();
+use Time::HiRes ();
+use SCEPTest qw(:all);
+
+our @EXPORT_OK = qw(
+    bench_bin pg_schema_create pg_schema_drop pg_conninfo_for load_httpd
+    query value bench_args bench_run bench_bg bench_alive bench_wait bench_result read_results
+    httpd_children httpd_pid log_lines log_bad crashes
+);
+our %EXPORT_TAGS = (all => \@EXPORT_OK);
+
+sub top { Apache::Test::vars('scep_top') }
+
+# builds bench/scepbench once per test file
+my $BENCH;
+sub bench_bin {
+    return $BENCH if $BENCH;
+    my $dir = catdir(top(), 'bench');
+    my $mk = run_cmd(['make', '-s', '-C', $dir], timeout => 300);
+    croak "make -C bench failed: $mk->{err}" if $mk->{rc};
+    return $BENCH = catfile($dir, 'scepbench');
+}
+
+######################################################################
+# PostgreSQL: a schema of the test file's own
+
+sub _q { my $s = shift; $s =~ s/'/''/g; "'$s'" }
+
+# conninfo of SCEP_TEST_PGSQL with search_path set to SCHEMA
+sub pg_conninfo_for {
+    my $schema = shift;
+    my $ci = pg_conninfo() or croak 'SCEP_TEST_PGSQL is not set';
+    return "$ci options='-c search_path=$schema'";
+}
+
+sub _psql {
+    my ($ci, @args) = @_;
+    my $r = run_cmd(['psql', $ci, '-X', '-q', '-v', 'ON_ERROR_STOP=1', @args], timeout => 60);
+    croak "psql @args: $r->{err}" if $r->{rc};
+    return $r;
+}
+
+# a fresh schema with mod_scep's tables -> conninfo for httpd and queries
+sub pg_schema_create {
+    my $schema = shift;
+    croak "bad schema name $schema" unless $schema =~ /\A[a-z][a-z0-9_]*\z/;
+    _psql(pg_conninfo(), '-c', "SET client_min_messages = warning; "
+          . "DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema;");
+    my $ci = pg_conninfo_for($schema);
+    _psql($ci, '-f', catfile(top(), 'conf', 'schema-pgsql.sql'));
+    return $ci;
+}
+
+sub pg_schema_drop {
+    my $schema = shift;
+    eval { _psql(pg_conninfo(), '-c', "SET client_min_messages = warning; "
+                 . "DROP SCHEMA IF EXISTS $schema CASCADE;") };
+    return !$@;
+}
+
+######################################################################
+# private httpd instances
+
+my %MPM = (
+    # Debian's event defaults with 32 threads a child (two at start, up to
+    # four): any child can serve all 32 clients, and mod_dbd's pool (per
+    # child) has a connection for each thread
+    event => <<'EOC',
+LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
+StartServers 2
+ServerLimit 4
+ThreadsPerChild 32
+MaxRequestWorkers 128
+MinSpareThreads 25
+MaxSpareThreads 75
+DBDMax 32
+EOC
+    # one process per client connection, with room to spare
+    prefork => <<'EOC',
+LoadModule mpm_prefork_module "@MODULES@/mod_mpm_prefork.so"
+StartServers 40
+MinSpareServers 8
+MaxSpareServers 48
+ServerLimit 48
+MaxRequestWorkers 48
+EOC
+);
+
+# load_httpd(name => N, mpm => 'event'|'prefork', db => 'sqlite'|'pgsql',
+#            pg => conninfo) -> private_httpd's hash + { mpm, kind, pg }
+# The module is configured as the README says: SQLite in WAL through
+# DBDInitSQL "PRAGMA journal_mode=WAL" (no busy_timeout).
+sub load_httpd {
+    my %o = @_;
+    my $mpm = $MPM{ $o{mpm} } or croak "unknown MPM $o{mpm}";
+    my $dbd;
+    if ($o{db} eq 'sqlite') {
+        $dbd = qq{DBDriver sqlite3\nDBDParams "\@DB\@"\nDBDInitSQL "PRAGMA journal_mode=WAL"\n};
+    }
+    else {
+        my $ci = $o{pg} or croak 'pg => conninfo is needed';
+        (my $esc = $ci) =~ s/(["\\])/\\$1/g;
+        $dbd = qq{DBDriver pgsql\nDBDParams "$esc"\n};
+    }
+    my $conf = <<'EOC' . $mpm . $dbd . <<'EOC2';
+ServerRoot "@DIR@"
+ServerName 127.0.0.1
+Listen 127.0.0.1:@PORT@
+PidFile "@DIR@/logs/httpd.pid"
+ErrorLog "@DIR@/logs/error_log"
+DefaultRuntimeDir "@DIR@/logs"
+LogLevel info
+LoadModule authz_core_module "@MODULES@/mod_authz_core.so"
+LoadModule dbd_module "@MODULES@/mod_dbd.so"
+LoadModule scep_module "@SCEP_SO@"
+KeepAliveTimeout 30
+MaxKeepAliveRequests 0
+EOC
+SCEPChallengeThrottle off
+SCEPCACertificateFile "@PKI@/ca.pem"
+SCEPCACertificateKeyFile "@PKI@/ca.key"
+SCEPRACertificateFile "@PKI@/ra.pem"
+SCEPRACertificateKeyFile "@PKI@/ra.key"
+<Location /scep>
+    SetHandler scep
+    SCEPChallengePasswordFile "@PKI@/challenge"
+</Location>
+EOC2
+    my $h = private_httpd(name => $o{name}, conf => $conf);
+    $h->{mpm} = $o{mpm};
+    $h->{kind} = $o{db};
+    $h->{pg} = $o{pg};
+    $h->{url} = "http://127.0.0.1:$h->{port}/scep";
+    return $h;
+}
+
+sub httpd_pid {
+    my $h = shift;
+    my $f = "$h->{dir}/logs/httpd.pid";
+    return undef unless -e $f;
+    my ($pid) = read_file($f) =~ /(\d+)/;
+    return $pid;
+}
+
+# the parent's live children: [ { pid, cpu (clock ticks) } ... ], busiest first
+sub httpd_children {
+    my $h = shift;
+    my $ppid = httpd_pid($h) or return ();
+    my @c;
+    opendir my $d, '/proc' or return ();
+    for my $pid (grep { /^\d+$/ } readdir $d) {
+        open my $fh, '<', "/proc/$pid/stat" or next;
+        my $stat = <$fh> // next;
+        # pid (comm) state ppid ... utime(14) stime(15)
+        $stat =~ s/^.*\)\s+//s;
+        my @f = split ' ', $stat;
+        next unless $f[1] == $ppid && $f[0] ne 'Z';
+        push @c, { pid => $pid, cpu => $f[11] + $f[12] };
+    }
+    return sort { $b->{cpu} <=> $a->{cpu} } @c;
+}
+
+sub log_lines {
+    my $h = shift;
+    return split /\n/, eval { read_file("$h->{dir}/logs/error_log") } // '';
+}
+
+# lines at [warn] or worse, except those matching allow => [regex ...]
+sub log_bad {
+    my ($h, %o) = @_;
+    my @allow = @{ $o{allow} || [] };
+    return grep {
+        my $l = $_;
+        $l =~ /\] \[(?:[\w.]+:)?(?:warn|error|crit|alert|emerg)\] / && !grep { $l =~ $_ } @allow
+    } log_lines($h);
+}
+
+# children that died of a signal httpd reports (AH00051/AH00052: every
+# signal but SIGKILL/SIGTERM/SIGHUP/SIGWINCH), and core files in the
+# instance's directory; the core files are removed (hundreds of MB each)
+# once listed. -> list of descriptions
+sub crashes {
+    my $h = shift;
+    my @c = grep { /\bAH0005[12]: child pid \d+ exit signal/ } log_lines($h);
+    for my $core (glob "$h->{dir}/core*") {
+        push @c, sprintf('core file %s (%d MB, removed)', $core, (-s $core) / 1e6);
+        unlink $core;
+    }
+    return @c;
+}
+
+######################################################################
+# the instance's own database
+
+# query($h, SQL) -> [ {column => value} ... ] from the instance's database
+sub query {
+    my ($h, $sql) = @_;
+    my $r;
+    if ($h->{kind} eq 'sqlite') {
+        $r = run_cmd(['sqlite3', '-bail', '-json', '-cmd', '.timeout 10000', $h->{db}, $sql],
+                     timeout => 60);
+    }
+    else {
+        $r = run_cmd(['psql', $h->{pg}, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c',
+                      "SELECT coalesce(json_agg(q), '[]'::json) FROM ($sql) q"], timeout => 60);
+    }
+    croak "query failed ($sql): $r->{err}" if $r->{rc};
+    return [] unless $r->{out} =~ /\S/;
+    return JSON::PP->new->decode($r->{out});
+}
+
+sub value {
+    my $rows = query(@_);
+    return undef unless @$rows;
+    my ($k) = keys %{ $rows->[0] };
+    return $rows->[0]{$k};
+}
+
+######################################################################
+# scepbench
+
+# bench_args($h, n => N, c => C, prefix => P, results => FILE, decrypt => K,
+#            pool => K, extra => [...])
+sub bench_args {
+    my ($h, %o) = @_;
+    return [bench_bin(), '-u', $h->{url}, '--ca-certs', pki('all.pem'),
+            '--challenge-file', pki('challenge'),
+            '-n', $o{n}, '-c', $o{c} // 32, '--key-pool', $o{pool} // 64,
+            '--cn-prefix', $o{prefix}, '--decrypt-every', $o{decrypt} // 50,
+            '--timeout', $o{timeout} // 30, '--max-time', $o{max_time} // 150,
+            '--threads', 2, ($o{results} ? ('--results', $o{results}) : ()),
+            @{ $o{extra} || [] }];
+}
+
+# key=value pairs of the last RESULT line
+sub bench_result {
+    my $out = shift // '';
+    my ($line) = (grep { /^RESULT / } split /\n/, $out)[-1] // '';
+    return { $line =~ /(\w+)=(\S+)/g };
+}
+
+# the --results file -> [ { index, tid, outcome, http, pki_status, fail_info,
+# serial, resent, detail } ... ] ('-' fields are undef)
+sub read_results {
+    my $file = shift;
+    my @rows;
+    open my $fh, '<', $file or return [];
+    while (my $l = <$fh>) {
+        chomp $l;
+        next if $l =~ /^#/;
+        my %r;
+        @r{qw(index tid outcome http pki_status fail_info serial resent detail)} = split /\t/, $l, 9;
+        $_ = (defined $_ && $_ eq '-') ? undef : $_ for values %r;
+        push @rows, \%r;
+    }
+    return \@rows;
+}
+
+sub bench_run {
+    my ($h, %o) = @_;
+    my $r = run_cmd(bench_args($h, %o), timeout => $o{cmd_timeout} || 300);
+    $r->{result} = bench_result($r->{out});
+    $r->{rows} = $o{results} ? read_results($o{results}) : [];
+    return $r;
+}
+
+# scepbench in the background: { pid, out, err } (files)
+sub bench_bg {
+    my ($h, %o) = @_;
+    my $cmd = bench_args($h, %o);
+    my $out = work_file('bench', 'out');
+    my $err = work_file('bench', 'err');
+    my $pid = fork;
+    croak "fork: $!" unless defined $pid;
+    if (!$pid) {
+        POSIX::setpgid(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $out;
+        open STDERR, '>', $err;
+        { no warnings 'exec'; exec { $cmd->[0] } @$cmd; }
+        POSIX::_exit(127);
+    }
+    return { pid => $pid, out => $out, err => $err, results => $o{results}, started => Time::HiRes::time() };
+}
+
+# still running?
+sub bench_alive {
+    my $bg = shift;
+    return 0 if defined $bg->{status};
+    my $w = waitpid($bg->{pid}, POSIX::WNOHANG());
+    if ($w == $bg->{pid}) { $bg->{status} = $?; return 0 }
+    return 1;
+}
+
+# waits (at most TIMEOUT s) -> { rc, out, err, result, rows, timed_out }
+sub bench_wait {
+    my ($bg, $timeout) = @_;
+    my $until = Time::HiRes::time() + ($timeout || 300);
+    while (bench_alive($bg) && Time::HiRes::time() < $until) {
+        Time::HiRes::sleep(0.1);
+    }
+    my $timed_out = 0;
+    if (bench_alive($bg)) {
+        $timed_out = 1;
+        kill 'KILL', -$bg->{pid};
+        waitpid($bg->{pid}, 0);
+        $bg->{status} = $?;
+    }
+    my $out = read_file($bg->{out});
+    return { rc => $bg->{status} >> 8, signal => $bg->{status} & 127, timed_out => $timed_out,
+             out => $out, err => read_file($bg->{err}), result => bench_result($out),
+             rows => $bg->{results} ? read_results($bg->{results}) : [] };
+}
+
+1;
