@@ -286,6 +286,37 @@ apr_status_t scep_store_find_live(apr_array_header_t **prows, scep_ctx_t *ctx,
 typedef apr_status_t txn_body_fn(scep_ctx_t *ctx, scep_store_t *st, const void *a,
                                  const void *b);
 
+/* apr_dbd_pgsql's transaction_start writes through a NULL transaction when
+ * BEGIN fails with a result (e.g. the server is shutting down): the child
+ * crashes. For PostgreSQL the transaction is plain SQL instead; the other
+ * drivers' own calls are sound (SQLite's takes the lock with BEGIN IMMEDIATE). */
+static int plain_sql_transaction(const scep_store_t *st)
+{
+    return !strcmp(apr_dbd_name(st->driver), "pgsql");
+}
+
+static int begin(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t **trans)
+{
+    int nrows = 0;
+
+    return plain_sql_transaction(st)
+           ? apr_dbd_query(st->driver, st->handle, &nrows, "BEGIN")
+           : apr_dbd_transaction_start(st->driver, ctx->pool, st->handle, trans);
+}
+
+static int end(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t *trans, int commit)
+{
+    int nrows = 0;
+
+    if (plain_sql_transaction(st)) {
+        return apr_dbd_query(st->driver, st->handle, &nrows, commit ? "COMMIT" : "ROLLBACK");
+    }
+    if (!commit) {
+        apr_dbd_transaction_mode_set(st->driver, trans, APR_DBD_TRANSACTION_ROLLBACK);
+    }
+    return apr_dbd_transaction_end(st->driver, ctx->pool, trans);
+}
+
 static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_fn *body,
                                    const void *a, const void *b)
 {
@@ -296,7 +327,7 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
     if (write_lock(ctx, st) != APR_SUCCESS) {
         return SCEP_EDB;
     }
-    err = apr_dbd_transaction_start(st->driver, ctx->pool, st->handle, &trans);
+    err = begin(ctx, st, &trans);
     if (err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00104)
                  "cannot start a database transaction: %s",
@@ -306,10 +337,7 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
     }
     st->in_transaction = 1;
     rv = body(ctx, st, a, b);
-    if (rv != APR_SUCCESS) {
-        apr_dbd_transaction_mode_set(st->driver, trans, APR_DBD_TRANSACTION_ROLLBACK);
-    }
-    err = apr_dbd_transaction_end(st->driver, ctx->pool, trans);
+    err = end(ctx, st, trans, rv == APR_SUCCESS);
     st->in_transaction = 0;
     write_unlock(st);
     if (rv == APR_SUCCESS && err) {
