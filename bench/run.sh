@@ -24,6 +24,9 @@
 #   BENCH_PORT=18080      httpd port (scepserver: +1; PostgreSQL: unix socket .+2)
 #   BENCH_WRK_SECONDS=5   per wrk run (two runs per target, alternating)
 #   BENCH_MEMORY=0        1: the RSS test (50,000 enrollments, several minutes)
+#                         (glibc's malloc arenas grow as more worker threads
+#                         allocate: compare with MALLOC_ARENA_MAX=2 in the
+#                         environment, which httpd inherits)
 #   BENCH_MEMORY_POOL=2000  keys reused round-robin by the RSS test (random
 #                         transactionIDs, unique subjects)
 #   BENCH_MEMORY_STEP=10000 the RSS test measures after 1 and 5 steps
@@ -535,7 +538,8 @@ if [ "$MEMORY" = 1 ]; then
     rss10=$(awk -v n="$MEMORY_STEP" '$1 == n { print $2 }' "$out/memory.txt")
     rss50=$(awk -v n="$((5 * MEMORY_STEP))" '$1 == n { print $2 }' "$out/memory.txt")
     growth=$(awk -v a="$rss10" -v b="$rss50" 'BEGIN { printf "%+.1f", (a > 0 ? 100 * (b - a) / a : 0) }')
-    rss_line="RSS of httpd children (sum of VmRSS): $((rss10 / 1024)) MiB after $MEMORY_STEP enrollments, $((rss50 / 1024)) MiB after $((5 * MEMORY_STEP)) ($growth%; $done_n successful; $out/memory.txt)"
+    arenas=${MALLOC_ARENA_MAX:+MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX}
+    rss_line="RSS of httpd children (sum of VmRSS, glibc ${arenas:-default malloc arenas}): $((rss10 / 1024)) MiB after $MEMORY_STEP enrollments, $((rss50 / 1024)) MiB after $((5 * MEMORY_STEP)) ($growth%; $done_n successful; $out/memory.txt)"
 fi
 
 # ---- 6. database growth (optional) ------------------------------------------------------
