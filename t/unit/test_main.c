@@ -97,7 +97,8 @@ const char *t_write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY 
 
 const char *t_tmpdir(void)
 {
-    char *tmpl = apr_pstrdup(test_pool, "/tmp/scep-unit-XXXXXX");
+    const char *tmp = getenv("TMPDIR");
+    char *tmpl = apr_pstrcat(test_pool, tmp && *tmp ? tmp : "/tmp", "/scep-unit-XXXXXX", NULL);
     ck_assert_ptr_nonnull(mkdtemp(tmpl));
     return tmpl;
 }
