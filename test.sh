@@ -4,19 +4,46 @@
 # private PostgreSQL and MariaDB servers started here. Ends with
 # "N passed, N failed".
 #
+# A full run also runs the unit tests under valgrind, the fuzz smoke test
+# (fuzz/run.sh) and the Apache::Test suite a second time with mod_scep
+# built with AddressSanitizer + UBSan, where every sanitizer report fails.
+#
 # As root on Debian 12 it installs what it needs and runs the httpd tests
 # as the unprivileged user "scep-test" (Apache::Test refuses root).
 #   SCEP_TEST_KEEP=1     keep the scratch folder even when everything passed
 #   SCEP_TEST_PG_PORT    PostgreSQL port (default 54329)
 #   SCEP_TEST_PORT       first port of the test httpd (default 8529)
+#   SCEP_TEST_SANITIZE   1: the sanitized pass after the normal one (default
+#                        of a full run), 0: none, only: the sanitized pass
+#                        instead of the normal one
+#   SCEP_TEST_VALGRIND   1/0: the unit tests under valgrind (default: full run)
+#   SCEP_TEST_FUZZ       1/0: fuzz/run.sh for SCEP_TEST_FUZZ_SECONDS (default
+#                        10) per harness (default: full run)
 # Arguments, if any, are Apache::Test files to run instead of all of t/*.t
-# (e.g. ./test.sh t/70-load.t); the unit tests always run.
+# (e.g. ./test.sh t/70-load.t); the unit tests always run, the valgrind,
+# fuzz and sanitized steps then only when a switch above asks for them.
 set -u
 cd "$(dirname "$0")"
 top=$(pwd)
 passed=0
 failed=0
 note() { printf '== %s\n' "$*"; }
+now() { date +%s; }
+# switch NAME: its value (0 is off), else 1 for a full run and 0 when files were named
+full=1
+[ $# -gt 0 ] && full=0
+switch() { eval "echo \"\${$1:-$full}\""; }
+sanitize=$(switch SCEP_TEST_SANITIZE)
+# count_unit LOG: "N%: Checks: N, Failures: N, Errors: N" of a Check log into the totals
+count_unit() {
+    summary=$(grep -E '^[0-9]+%: Checks' "$1" 2>/dev/null | tail -1)
+    [ -n "$summary" ] || return 1
+    n=$(echo "$summary" | sed -E 's/.*Checks: ([0-9]+).*/\1/')
+    f=$(echo "$summary" | sed -E 's/.*Failures: ([0-9]+).*/\1/')
+    e=$(echo "$summary" | sed -E 's/.*Errors: ([0-9]+).*/\1/')
+    passed=$((passed + n - f - e))
+    failed=$((failed + f + e))
+}
 
 ./build-tools/install-deps.sh test || exit 1
 if [ ! -f Makefile ]; then
@@ -26,18 +53,13 @@ make -s || exit 1
 make -s -C t/tools || exit 1
 
 # ---- 1. unit tests and static checks ---------------------------------------
+work=$(mktemp -d /tmp/mod_scep-test.XXXXXX)
 note "unit tests (Check) and static checks"
-make -s check > /tmp/scep-make-check.$$ 2>&1
+# TMPDIR: the unit tests' scratch folders go to the scratch folder
+TMPDIR="$work" make -s check > /tmp/scep-make-check.$$ 2>&1
 cat t/unit/test_scep.log 2>/dev/null | grep -E '^[0-9]+%|:[FE]:'
 grep -E '^(PASS|FAIL): scep/|^(PASS|FAIL): [0-9]+ unique|^FAIL: log' /tmp/scep-make-check.$$
-summary=$(grep -E '^[0-9]+%: Checks' t/unit/test_scep.log 2>/dev/null | tail -1)
-if [ -n "$summary" ]; then
-    n=$(echo "$summary" | sed -E 's/.*Checks: ([0-9]+).*/\1/')
-    f=$(echo "$summary" | sed -E 's/.*Failures: ([0-9]+).*/\1/')
-    e=$(echo "$summary" | sed -E 's/.*Errors: ([0-9]+).*/\1/')
-    passed=$((passed + n - f - e))
-    failed=$((failed + f + e))
-else
+if ! count_unit t/unit/test_scep.log; then
     echo "unit tests did not run:"; tail -20 /tmp/scep-make-check.$$
     failed=$((failed + 1))
 fi
@@ -50,17 +72,63 @@ for check in "scep/ has no httpd headers" "unique log tags"; do
 done
 rm -f /tmp/scep-make-check.$$
 
-# ---- 2. Apache::Test suite, as an unprivileged user --------------------------
-work=$(mktemp -d /tmp/mod_scep-test.XXXXXX)
+# ---- 2. the unit tests under valgrind, the fuzz smoke test -------------------
+if [ "$(switch SCEP_TEST_VALGRIND)" != 0 ]; then
+    note "valgrind: unit tests (CK_FORK=no; errors and definite leaks fail)"
+    t0=$(now)
+    if grep -q '^SAN_CFLAGS = -fsanitize' Makefile; then
+        echo "valgrind cannot run this build: configure it without --enable-sanitizers"
+        failed=$((failed + 1))
+    elif [ -x t/unit/test_scep ]; then
+        # a native run first keeps its RSA keys: making them under valgrind takes minutes
+        mkdir "$work/keys"
+        vg_env="SCEP_UNIT_KEY_CACHE=$work/keys CK_FORK=no TMPDIR=$work"
+        env $vg_env t/unit/test_scep >/dev/null 2>&1
+        if env $vg_env valgrind -q --error-exitcode=1 \
+               --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+               t/unit/test_scep > "$work/valgrind.log" 2>&1; then
+            passed=$((passed + 1))
+            echo "valgrind: no errors, no definite leaks ($(($(now) - t0)) s)"
+        else
+            failed=$((failed + 1))
+            grep -vE '^(Running suite| [a-z]+$)' "$work/valgrind.log" | head -80
+        fi
+    else
+        echo "valgrind: t/unit/test_scep was not built"
+        failed=$((failed + 1))
+    fi
+fi
+if [ "$(switch SCEP_TEST_FUZZ)" != 0 ]; then
+    note "fuzz smoke test: fuzz/run.sh ${SCEP_TEST_FUZZ_SECONDS:-10}"
+    t0=$(now)
+    fuzz/run.sh "${SCEP_TEST_FUZZ_SECONDS:-10}" > "$work/fuzz.log" 2>&1
+    fuzz_rc=$?
+    grep -vE '^built ' "$work/fuzz.log" | tail -20
+    # one line per harness: "name executions exec/s corpus ok" or "... FAILED (...)"
+    n=$(grep -cE '^[a-z]+ +[0-9?]+ +[0-9?]+ +[0-9]+ +ok$' "$work/fuzz.log")
+    f=$(grep -cE '^[a-z]+ +[0-9?]+ +[0-9?]+ +[0-9]+ +FAILED' "$work/fuzz.log")
+    passed=$((passed + n))
+    failed=$((failed + f))
+    # a failed build, or an artifact without a FAILED line
+    [ "$fuzz_rc" != 0 ] && [ "$f" = 0 ] && failed=$((failed + 1))
+    echo "fuzz smoke test: $(($(now) - t0)) s"
+fi
+
+# ---- 3. Apache::Test suite, as an unprivileged user --------------------------
 runas=""
 if [ "$(id -u)" = 0 ]; then
     id scep-test >/dev/null 2>&1 || useradd -M -d /nonexistent -s /bin/sh scep-test
     runas="runuser -u scep-test --"
 fi
 # a copy the test user owns: t/ writes its logs and generated config there
-mkdir "$work/tree"
-tar -C "$top" --exclude=./.git --exclude=./demo --exclude=./bench/cache --exclude=./bench/out \
-    --exclude=./fuzz/build --exclude=./fuzz/out -cf - . | tar -C "$work/tree" -xf -
+copy_tree() {
+    mkdir -p "$1"
+    tar -C "$top" --exclude=./.git --exclude=./demo --exclude=./bench/cache --exclude=./bench/out \
+        --exclude=./fuzz/build --exclude=./fuzz/out -cf - . | tar -C "$1" -xf -
+}
+[ "$sanitize" != only ] && copy_tree "$work/tree"
+# the sanitized pass has its own copy, rebuilt with --enable-sanitizers
+[ "$sanitize" != 0 ] && copy_tree "$work/san/tree"
 [ -n "$runas" ] && chown -R scep-test "$work"
 chmod 755 "$work"
 
@@ -108,20 +176,103 @@ if [ "$my_started" = 0 ]; then
     failed=$((failed + 1))
 fi
 
-note "Apache::Test suite (httpd $(apxs -q SBINDIR)/$(apxs -q TARGET))"
 httpd=$(apxs -q SBINDIR)/$(apxs -q TARGET)
-(
-    cd "$work/tree" || exit 1
-    $runas env HOME="$work" APACHE_TEST_NO_STICKY_PREFERENCES=1 \
-        SCEP_TEST_PGSQL="${SCEP_TEST_PGSQL:-}" \
-        perl -MApache::TestMM -e 'Apache::TestMM::generate_script("t/TEST")' >/dev/null
-    $runas env HOME="$work" APACHE_TEST_NO_STICKY_PREFERENCES=1 \
-        SCEP_TEST_PGSQL="${SCEP_TEST_PGSQL:-}" SCEP_TEST_MYSQL="${SCEP_TEST_MYSQL:-}" \
-        SCEP_TEST_PG_DATA="${SCEP_TEST_PG_DATA:-}" SCEP_TEST_PG_BIN="${SCEP_TEST_PG_BIN:-}" \
-        perl t/TEST -apxs "$(command -v apxs)" -httpd "$httpd" -port "${SCEP_TEST_PORT:-8529}" \
-        -verbose=0 "$@"
-) > "$work/t.log" 2>&1
-cat "$work/t.log" | grep -vE '^\[  info\]|^\s*$' | tail -60
+# suite TREE HTTPD LOG [FILES]: t/TEST in TREE, counted into the totals
+suite() {
+    tree=$1 bin=$2 log=$3
+    shift 3
+    (
+        cd "$tree" || exit 1
+        $runas env HOME="$work" APACHE_TEST_NO_STICKY_PREFERENCES=1 \
+            SCEP_TEST_PGSQL="${SCEP_TEST_PGSQL:-}" \
+            perl -MApache::TestMM -e 'Apache::TestMM::generate_script("t/TEST")' >/dev/null
+        $runas env HOME="$work" APACHE_TEST_NO_STICKY_PREFERENCES=1 \
+            SCEP_TEST_PGSQL="${SCEP_TEST_PGSQL:-}" SCEP_TEST_MYSQL="${SCEP_TEST_MYSQL:-}" \
+            SCEP_TEST_PG_DATA="${SCEP_TEST_PG_DATA:-}" SCEP_TEST_PG_BIN="${SCEP_TEST_PG_BIN:-}" \
+            perl t/TEST -apxs "$(command -v apxs)" -httpd "$bin" -port "${SCEP_TEST_PORT:-8529}" \
+            -verbose=0 "$@"
+    ) > "$log" 2>&1
+    grep -vE '^\[  info\]|^\s*$' "$log" | tail -60
+
+    # Test::Harness: "Files=N, Tests=M" and, on failure, "Failed X/M subtests"
+    total=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$log" | sed -E 's/.*Tests=([0-9]+).*/\1/' | tail -1)
+    bad=$(grep -E 'Failed [0-9]+/[0-9]+ subtests' "$log" | sed -E 's/.*Failed ([0-9]+)\/.*/\1/' \
+          | awk '{s+=$1} END {print s+0}')
+    dubious=$(grep -cE 'Dubious|Bad plan|No subtests run|exited [1-9]' "$log")
+    if [ -z "$total" ]; then
+        echo "the Apache::Test suite did not complete; see $log"
+        failed=$((failed + 1))
+    else
+        passed=$((passed + total - bad))
+        failed=$((failed + bad))
+        if [ "$bad" = 0 ] && [ "$dubious" != 0 ]; then
+            failed=$((failed + dubious))
+        fi
+    fi
+}
+
+if [ "$sanitize" != only ]; then
+    note "Apache::Test suite (httpd $httpd)"
+    t0=$(now)
+    suite "$work/tree" "$httpd" "$work/t.log" "$@"
+    echo "Apache::Test suite: $(($(now) - t0)) s"
+fi
+
+# ---- 4. the same again with mod_scep built with ASan + UBSan -----------------
+# httpd is not instrumented: a wrapper preloads gcc's ASan runtime into httpd
+# only (not into Perl or the clients). ASan writes its reports to files in
+# san/reports; gcc's UBSan ignores log_path and writes to stderr, which is
+# httpd's error_log. Every report file, every error_log with a sanitizer
+# line and every such line in the unit tests' log counts as a failure.
+if [ "$sanitize" != 0 ]; then
+    san=$work/san
+    note "sanitized pass: mod_scep and the unit tests with ASan + UBSan"
+    t0=$(now)
+    asanlib=$(readlink -f "$(gcc -print-file-name=libasan.so)")
+    $runas mkdir "$san/reports"
+    cat > "$san/httpd" <<EOF
+#!/bin/sh
+# $httpd with the ASan runtime loaded first, as mod_scep.so needs (test.sh).
+# detect_leaks=0: httpd is not instrumented and APR pools own memory at exit.
+LD_PRELOAD=$asanlib
+ASAN_OPTIONS=log_path=$san/reports/asan:detect_leaks=0:halt_on_error=0
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0
+export LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS
+exec $httpd "\$@"
+EOF
+    chmod 755 "$san/httpd"
+    if (cd "$san/tree" && $runas sh -c './configure -q --enable-sanitizers \
+            && make -s clean && make -s && make -s -C t/tools') > "$san/build.log" 2>&1; then
+        # the unit tests, with leak detection; CK_FORK=no: a forked test exits
+        # without destroying the pools, whose mmap()ed blocks LSan does not scan
+        (cd "$san/tree" && $runas env CK_FORK=no TMPDIR="$san" ASAN_OPTIONS=detect_leaks=1 make -s check) > "$san/check.log" 2>&1
+        if ! count_unit "$san/tree/t/unit/test_scep.log"; then
+            echo "sanitized unit tests did not run:"; tail -20 "$san/check.log"
+            failed=$((failed + 1))
+        fi
+        grep -E ':[FE]:' "$san/tree/t/unit/test_scep.log"
+        suite "$san/tree" "$san/httpd" "$san/t.log" "$@"
+    else
+        echo "sanitized build failed:"; tail -20 "$san/build.log"
+        failed=$((failed + 1))
+    fi
+    found=0
+    for r in $(find "$san/reports" -type f | sort) \
+             $(find "$san/tree/t/logs" -name error_log -type f \
+               -exec grep -lE 'runtime error:|ERROR: [A-Za-z]+Sanitizer' {} + 2>/dev/null | sort); do
+        found=$((found + 1))
+        echo "---- sanitizer report: $r"
+        grep -E -A30 'runtime error:|ERROR: [A-Za-z]+Sanitizer' "$r" | head -60
+    done
+    # the unit tests' reports are in their log (stderr)
+    n=$(grep -cE 'runtime error:|ERROR: [A-Za-z]+Sanitizer' "$san/tree/t/unit/test_scep.log" 2>/dev/null)
+    if [ "${n:-0}" != 0 ]; then
+        echo "---- sanitizer reports in the unit tests ($san/tree/t/unit/test_scep.log):"
+        grep -E -A30 'runtime error:|ERROR: [A-Za-z]+Sanitizer' "$san/tree/t/unit/test_scep.log" | head -60
+    fi
+    failed=$((failed + found + ${n:-0}))
+    echo "sanitized pass: $(($(now) - t0)) s, $((found + ${n:-0})) sanitizer report(s)"
+fi
 
 if [ "$pg_started" = 1 ]; then
     $runas "$pgbin/pg_ctl" -D "$pgdir" -m fast stop >/dev/null 2>&1
@@ -130,26 +281,10 @@ if [ -f "$mydir/pid" ]; then
     kill "$(cat "$mydir/pid")" 2>/dev/null
 fi
 
-# Test::Harness: "Files=N, Tests=M" and, on failure, "Failed X/M subtests"
-total=$(grep -E '^Files=[0-9]+, Tests=[0-9]+' "$work/t.log" | sed -E 's/.*Tests=([0-9]+).*/\1/' | tail -1)
-bad=$(grep -E 'Failed [0-9]+/[0-9]+ subtests' "$work/t.log" | sed -E 's/.*Failed ([0-9]+)\/.*/\1/' \
-      | awk '{s+=$1} END {print s+0}')
-dubious=$(grep -cE 'Dubious|Bad plan|No subtests run|exited [1-9]' "$work/t.log")
-if [ -z "$total" ]; then
-    echo "the Apache::Test suite did not complete; see $work/t.log"
-    failed=$((failed + 1))
-else
-    passed=$((passed + total - bad))
-    failed=$((failed + bad))
-    if [ "$bad" = 0 ] && [ "$dubious" != 0 ]; then
-        failed=$((failed + dubious))
-    fi
-fi
-
 if [ "$failed" = 0 ] && [ -z "${SCEP_TEST_KEEP:-}" ]; then
     rm -rf "$work"
 else
-    echo "scratch folder kept: $work (t.log, tree/t/logs/error_log, pg.log)"
+    echo "scratch folder kept: $work (t.log, tree/t/logs/error_log, pg.log; san/ for the sanitized pass)"
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -13,9 +13,35 @@
 
 apr_pool_t *test_pool;
 
+/* RSA key generation dominates the run time under valgrind (about 15 s a
+ * key). With SCEP_UNIT_KEY_CACHE=DIR the n-th key of each size is read from
+ * DIR/rsa<bits>-<n>.pem, made and saved there the first time (test.sh runs
+ * the tests natively first, then under valgrind with the same folder). */
 EVP_PKEY *t_rsa_key(int bits)
 {
-    return EVP_RSA_gen((unsigned int)bits);
+    static int n1024, n2048, nother;
+    const char *dir = getenv("SCEP_UNIT_KEY_CACHE");
+    int *n = bits == 1024 ? &n1024 : bits == 2048 ? &n2048 : &nother;
+    EVP_PKEY *key = NULL;
+    char path[4096];
+    FILE *f;
+
+    if (!dir || !*dir)
+        return EVP_RSA_gen((unsigned int)bits);
+    snprintf(path, sizeof(path), "%s/rsa%d-%d.pem", dir, bits, (*n)++);
+    if ((f = fopen(path, "r")) != NULL) {
+        key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+        fclose(f);
+    }
+    if (key && EVP_PKEY_get_bits(key) == bits)
+        return key;
+    EVP_PKEY_free(key);
+    key = EVP_RSA_gen((unsigned int)bits);
+    if (key && (f = fopen(path, "w")) != NULL) {
+        PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+        fclose(f);
+    }
+    return key;
 }
 
 X509 *t_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
@@ -71,7 +97,8 @@ const char *t_write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY 
 
 const char *t_tmpdir(void)
 {
-    char *tmpl = apr_pstrdup(test_pool, "/tmp/scep-unit-XXXXXX");
+    const char *tmp = getenv("TMPDIR");
+    char *tmpl = apr_pstrcat(test_pool, tmp && *tmp ? tmp : "/tmp", "/scep-unit-XXXXXX", NULL);
     ck_assert_ptr_nonnull(mkdtemp(tmpl));
     return tmpl;
 }

@@ -162,6 +162,7 @@ START_TEST(san_rules)
     scep_cert_plan_t *plan;
     const char *why = NULL;
     BIO *bio = BIO_new(BIO_s_mem());
+    X509_EXTENSION *ext;
     char *text;
     long len;
 
@@ -175,7 +176,9 @@ START_TEST(san_rules)
         csr(rsa2048, s, "DNS:a.example.com,DNS:evil.org,IP:10.1.2.3,IP:192.168.1.1,email:x@y", NULL, NULL, NULL)),
         APR_SUCCESS);
     ck_assert_int_eq(sk_GENERAL_NAME_num(plan->san), 4);
-    X509V3_EXT_print(bio, X509V3_EXT_i2d(NID_subject_alt_name, 0, plan->san), 0, 0);
+    ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, plan->san);
+    X509V3_EXT_print(bio, ext, 0, 0);
+    X509_EXTENSION_free(ext);
     len = BIO_get_mem_data(bio, &text);
     text = apr_pstrndup(test_pool, text, (apr_size_t)len);
     ck_assert_ptr_nonnull(strstr(text, "DNS:a.example.com"));
