@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS scep_transactions (
     updated_at     BIGINT       NOT NULL,
     KEY scep_transactions_tid (ca, transaction_id(255)),
     KEY scep_transactions_status (ca, status, id),
+    KEY scep_transactions_recent (ca, id),
     KEY scep_transactions_auth (client_addr, auth_failed, created_at),
     FOREIGN KEY (ca, serial) REFERENCES scep_certificates (ca, serial)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

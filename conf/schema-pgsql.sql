@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS scep_transactions (
 );
 CREATE INDEX IF NOT EXISTS scep_transactions_tid ON scep_transactions (ca, transaction_id);
 CREATE INDEX IF NOT EXISTS scep_transactions_status ON scep_transactions (ca, status, id);
+-- the admin list, newest first: without it, ORDER BY id sorts every row of the CA
+CREATE INDEX IF NOT EXISTS scep_transactions_recent ON scep_transactions (ca, id);
 CREATE INDEX IF NOT EXISTS scep_certificates_revoked ON scep_certificates (ca, revoked_at);
 -- failed challenges per address (throttling): only failures are scanned
 CREATE INDEX IF NOT EXISTS scep_transactions_auth ON scep_transactions (client_addr, auth_failed, created_at);
