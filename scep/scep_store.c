@@ -317,6 +317,60 @@ static int end(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t *trans, 
     return apr_dbd_transaction_end(st->driver, ctx->pool, trans);
 }
 
+/* SQLite's WAL is copied back into the database file by a checkpoint. Left
+ * to SQLite, the writer whose commit passes 1,000 WAL pages runs it inside
+ * its commit, i.e. inside the writers' lock, and every other writer waits
+ * while scattered pages of a large database are written and synced
+ * (enrollments/s fell by a quarter with 1,000,000 rows). So our connections
+ * leave it to us: about one write in CHECKPOINT_ODDS checkpoints after
+ * releasing the lock (PASSIVE: writers go on meanwhile); should the WAL
+ * still pass WAL_MAX_FRAMES, the next checkpoint runs under the lock, where
+ * it completes and lets the WAL start over. */
+#define CHECKPOINT_ODDS 16
+#define WAL_MAX_FRAMES  20000
+
+/* Run a PRAGMA on SQLite; the first row's integer columns go to out[]. */
+static apr_status_t sqlite_pragma(scep_ctx_t *ctx, scep_store_t *st, const char *sql,
+                                  apr_int64_t *out, int nout)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int err, i, first = 1;
+
+    err = apr_dbd_select(st->driver, ctx->pool, st->handle, &res, sql, 0);
+    if (err) {
+        SCEP_LOG(ctx, SCEP_LOG_WARNING, 0, SCEPLOGNO(00108) "%s failed: %s", sql,
+                 apr_dbd_error(st->driver, st->handle, err));
+        return SCEP_EDB;
+    }
+    while (apr_dbd_get_row(st->driver, ctx->pool, res, &row, -1) == 0) {
+        for (i = 0; first && i < nout; i++) {
+            out[i] = to_i64(apr_dbd_get_entry(st->driver, row, i));
+        }
+        first = 0;
+    }
+    return APR_SUCCESS;
+}
+
+static void sqlite_checkpoint(scep_ctx_t *ctx, scep_store_t *st)
+{
+    /* busy, WAL frames, frames in the database file */
+    apr_int64_t result[3] = { 0, 0, 0 };
+    unsigned char dice = 0;
+
+    if (apr_generate_random_bytes(&dice, 1) != APR_SUCCESS || dice % CHECKPOINT_ODDS) {
+        return;
+    }
+    if (sqlite_pragma(ctx, st, "PRAGMA wal_checkpoint(PASSIVE)", result, 3) != APR_SUCCESS
+        || result[1] <= WAL_MAX_FRAMES || result[2] >= result[1]) {
+        return;
+    }
+    if (write_lock(ctx, st) == APR_SUCCESS) {
+        sqlite_pragma(ctx, st, "PRAGMA wal_checkpoint(PASSIVE)", result, 3);
+        write_unlock(st);
+    }
+}
+
 static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_fn *body,
                                    const void *a, const void *b)
 {
@@ -326,6 +380,11 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
 
     if (write_lock(ctx, st) != APR_SUCCESS) {
         return SCEP_EDB;
+    }
+    if (st->write_lock) {
+        apr_int64_t ignored;
+        /* per connection, and mod_dbd's connections are not ours to mark */
+        sqlite_pragma(ctx, st, "PRAGMA wal_autocheckpoint=0", &ignored, 1);
     }
     err = begin(ctx, st, &trans);
     if (err) {
@@ -340,6 +399,9 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
     err = end(ctx, st, trans, rv == APR_SUCCESS);
     st->in_transaction = 0;
     write_unlock(st);
+    if (st->write_lock) {
+        sqlite_checkpoint(ctx, st);
+    }
     if (rv == APR_SUCCESS && err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00106) "commit failed: %s",
                  apr_dbd_error(st->driver, st->handle, err));
