@@ -123,6 +123,25 @@ static void as_der(apr_pool_t *p, const uint8_t *data, size_t size)
         (void)X509_REQ_verify(csr, key);
     }
     ERR_clear_error();
+    {
+        /* the recorded copy: must read back as a request without the
+         * challengePassword, whatever the request held */
+        unsigned char *der;
+        apr_size_t len;
+        if (scep_req_der_without(&der, &len, p, csr, NID_pkcs9_challengePassword)
+            == APR_SUCCESS) {
+            const unsigned char *r = der;
+            X509_REQ *back = d2i_X509_REQ(NULL, &r, (long)len);
+            if (!back) {
+                fuzz_fail("scep_req_der_without made a request that does not read back");
+            }
+            if (X509_REQ_get_attr_by_NID(back, NID_pkcs9_challengePassword, -1) >= 0) {
+                fuzz_fail("scep_req_der_without kept a challengePassword");
+            }
+            X509_REQ_free(back);
+        }
+        ERR_clear_error();
+    }
     challenge(csr);
     tmpl = scep_policy_requested_template(p, csr);
     if (tmpl) {
