@@ -419,16 +419,11 @@ static int set_pubkey(X509 *cert, const scep_cert_plan_t *plan)
     default:    /* parameters no key type in use has */
         return X509_set_pubkey(cert, plan->pubkey);
     }
-    if ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && !param_copy) {
-        return 0;
-    }
-    if (!(bits_copy = OPENSSL_memdup(bits, (size_t)nbits))) {
-        ptype == V_ASN1_OBJECT ? ASN1_OBJECT_free(param_copy) : ASN1_STRING_free(param_copy);
-        return 0;
-    }
-    /* takes the algorithm, parameter and bits; alg is a static table object */
-    if (!X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_dup(alg), ptype,
-                                param_copy, bits_copy, nbits)) {
+    bits_copy = OPENSSL_memdup(bits, (size_t)nbits);
+    /* set0 takes the algorithm (a static table object), parameter and bits */
+    if (((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && !param_copy) || !bits_copy
+        || !X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_dup(alg), ptype,
+                                   param_copy, bits_copy, nbits)) {
         ptype == V_ASN1_OBJECT ? ASN1_OBJECT_free(param_copy) : ASN1_STRING_free(param_copy);
         OPENSSL_free(bits_copy);
         return 0;
