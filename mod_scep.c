@@ -1179,15 +1179,14 @@ static int scep_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         scep_srv_conf_t *c = ap_get_module_config(sp->module_config, &scep_module);
         void *dbd_conf = ap_get_module_config(sp->module_config, dbd_module);
         const scep_sql_t *q;
-
         scep_db_lock_t *lock;
         apr_status_t rv;
 
-        /* vhosts without DBD directives share the main server's mod_dbd
-         * configuration: prepare once per configuration object */
         if (!c->ca) {
             continue;
         }
+        /* vhosts without DBD directives share the main server's mod_dbd
+         * configuration: prepare once per configuration object */
         if ((lock = apr_hash_get(prepared_for, &dbd_conf, sizeof(dbd_conf)))) {
             c->db_lock = lock;
             continue;
