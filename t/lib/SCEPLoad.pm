@@ -18,7 +18,6 @@ use Exporter 'import';
 use Apache::Test ();
 use Carp qw(croak);
 use File::Spec::Functions qw(catfile catdir);
-use JSON::PP ();
 use POSIX ();
 use Time::HiRes ();
 use SCEPTest qw(:all);
@@ -213,29 +212,15 @@ sub crashes {
 ######################################################################
 # the instance's own database
 
-# query($h, SQL) -> [ {column => value} ... ] from the instance's database
-sub query {
-    my ($h, $sql) = @_;
-    my $r;
-    if ($h->{kind} eq 'sqlite') {
-        $r = run_cmd(['sqlite3', '-bail', '-json', '-cmd', '.timeout 10000', $h->{db}, $sql],
-                     timeout => 60);
-    }
-    else {
-        $r = run_cmd(['psql', $h->{pg}, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c',
-                      "SELECT coalesce(json_agg(q), '[]'::json) FROM ($sql) q"], timeout => 60);
-    }
-    croak "query failed ($sql): $r->{err}" if $r->{rc};
-    return [] unless $r->{out} =~ /\S/;
-    return JSON::PP->new->decode($r->{out});
+# the db_rows() options for the instance's database
+sub db_of {
+    my $h = shift;
+    return $h->{kind} eq 'sqlite' ? (file => $h->{db}) : (pg => 1, conninfo => $h->{pg});
 }
 
-sub value {
-    my $rows = query(@_);
-    return undef unless @$rows;
-    my ($k) = keys %{ $rows->[0] };
-    return $rows->[0]{$k};
-}
+# query($h, SQL) -> [ {column => value} ... ]; value($h, SQL): first column, first row
+sub query { my ($h, $sql) = @_; return db_rows($sql, db_of($h)) }
+sub value { my ($h, $sql) = @_; return db_value($sql, db_of($h)) }
 
 ######################################################################
 # scepbench

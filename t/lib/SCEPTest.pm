@@ -450,6 +450,8 @@ sub micromdm_enroll {
 sub pg_conninfo { $ENV{SCEP_TEST_PGSQL} }
 
 # db_rows($sql, pg => 1 | mysql => 1) -> [ {column => value}, ... ]
+# (file => PATH: another SQLite database; pg => 1, conninfo => CI: another
+# PostgreSQL database or search_path)
 sub db_rows {
     my ($sql, %o) = @_;
     my $r;
@@ -469,13 +471,13 @@ sub db_rows {
         return \@rows;
     }
     if ($o{pg}) {
-        my $ci = pg_conninfo() or croak 'SCEP_TEST_PGSQL is not set';
+        my $ci = $o{conninfo} || pg_conninfo() or croak 'SCEP_TEST_PGSQL is not set';
         $r = run_cmd(['psql', $ci, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c',
                       "SELECT coalesce(json_agg(q), '[]'::json) FROM ($sql) q"]);
     }
     else {
         $r = run_cmd(['sqlite3', '-bail', '-json', '-cmd', '.timeout 10000',
-                      sqlite_file(), $sql]);
+                      $o{file} || sqlite_file(), $sql]);
     }
     croak "query failed ($sql): $r->{err}" if $r->{rc};
     my $out = $r->{out};
