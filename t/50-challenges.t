@@ -433,32 +433,19 @@ sub race {
     my @reqs = map { build_request(key => $_, subject => "/CN=race-$o{tag}-" . ++$n, challenge => $secret) }
                @{ $o{keys} };
     # every child waits on the pipe, then all send at once
-    pipe(my $rd, my $wr) or die "pipe: $!";
-    my (@pids, @files);
-    for my $i (0 .. $#reqs) {
-        my $f = work_file("race-$o{tag}", 'der');
-        push @files, $f;
-        my $pid = fork;
-        die "fork: $!" unless defined $pid;
-        if (!$pid) {
-            close $wr;
-            sysread($rd, my $x, 1);    # EOF when the parent closes $wr
-            my $resp = post_from('127.0.0.1', '/otp', $reqs[$i]{der}, vhost => $o{vhost});
-            write_file($f, $resp->{status} == 200 ? $resp->{body} : "HTTP $resp->{status} $resp->{error}");
-            POSIX::_exit(0);
-        }
-        push @pids, $pid;
-    }
-    close $rd;
-    select undef, undef, undef, 0.3;
     my $t = time;
-    close $wr;
-    waitpid($_, 0) for @pids;
-    note(sprintf '%s: %d answers in %ds', $label, scalar @files, time - $t);
+    my @bodies = run_at_once(map {
+        my $der = $_->{der};
+        sub {
+            my $resp = post_from('127.0.0.1', '/otp', $der, vhost => $o{vhost});
+            return $resp->{status} == 200 ? $resp->{body} : "HTTP $resp->{status} $resp->{error}";
+        }
+    } @reqs);
+    note(sprintf '%s: %d answers in %ds', $label, scalar @bodies, time - $t);
 
     my (@ok, @bad, @other);
     for my $i (0 .. $#reqs) {
-        my $body = read_file($files[$i]);
+        my $body = $bodies[$i];
         my $rep = $body =~ /\AHTTP / ? { err => $body } : parse_reply($body, $reqs[$i]);
         if (($rep->{pkiStatus} // '') eq '0' && $rep->{cert_file}) {
             push @ok, [$reqs[$i], $rep];

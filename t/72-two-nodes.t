@@ -230,33 +230,6 @@ sub crl_on {
     return ($r->{status}, $der, crl_text($der));
 }
 
-# fork one child per job, release them at once through a pipe, collect
-# what each wrote: run_at_once(sub { ... return BYTES }, ...) -> (BYTES, ...)
-sub run_at_once {
-    my @jobs = @_;
-    pipe(my $rd, my $wr) or die "pipe: $!";
-    my (@pids, @files);
-    for my $job (@jobs) {
-        my $f = work_file('race', 'out');
-        push @files, $f;
-        my $pid = fork;
-        die "fork: $!" unless defined $pid;
-        if (!$pid) {
-            close $wr;
-            sysread($rd, my $x, 1);    # EOF when the parent closes $wr
-            my $out = eval { $job->() } // "died: $@";
-            write_file($f, $out);
-            POSIX::_exit(0);
-        }
-        push @pids, $pid;
-    }
-    close $rd;
-    select undef, undef, undef, 0.3;
-    close $wr;
-    waitpid($_, 0) for @pids;
-    return map { -e $_ ? read_file($_) : '' } @files;
-}
-
 # RSA keys made in parallel
 sub make_keys {
     my $n = shift;

@@ -26,7 +26,7 @@ use Test::More ();
 our @EXPORT_OK = qw(
     t_dir pki challenge port base_url work_dir work_file
     http get_caps http10
-    run_cmd scepreq scepreq_bin new_key build_request send_request parse_reply enroll
+    run_cmd run_at_once scepreq scepreq_bin new_key build_request send_request parse_reply enroll
     b64_std b64_escaped b64_wrapped b64_url
     certmonger_enroll certmonger_submit micromdm_enroll
     db_rows db_value pg_conninfo sqlite_file
@@ -198,6 +198,33 @@ sub get_caps {
 
 ######################################################################
 # running programs
+
+# fork one child per job, release them at once through a pipe, collect
+# what each wrote: run_at_once(sub { ... return BYTES }, ...) -> (BYTES, ...)
+sub run_at_once {
+    my @jobs = @_;
+    pipe(my $rd, my $wr) or die "pipe: $!";
+    my (@pids, @files);
+    for my $job (@jobs) {
+        my $f = work_file('race', 'out');
+        push @files, $f;
+        my $pid = fork;
+        die "fork: $!" unless defined $pid;
+        if (!$pid) {
+            close $wr;
+            sysread($rd, my $x, 1);    # EOF when the parent closes $wr
+            my $out = eval { $job->() } // "died: $@";
+            write_file($f, $out);
+            POSIX::_exit(0);
+        }
+        push @pids, $pid;
+    }
+    close $rd;
+    select undef, undef, undef, 0.3;
+    close $wr;
+    waitpid($_, 0) for @pids;
+    return map { -e $_ ? read_file($_) : '' } @files;
+}
 
 # run_cmd([prog, args...], timeout => 60, env => {K => V}, cwd => DIR,
 #         stdin => FILE) -> { rc, signal, out, err, timed_out, cmd }
