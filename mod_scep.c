@@ -78,6 +78,8 @@ typedef struct scep_srv_conf_t {
  * child_init re-opens. */
 typedef struct scep_db_lock_t {
     apr_global_mutex_t *mutex;
+    int sqlite;               /* its DBDriver is sqlite3 */
+    int held;                 /* this child holds it across mod_dbd's child_init */
 } scep_db_lock_t;
 
 #define DB_LOCK_TYPE "scep-db"
@@ -1134,6 +1136,45 @@ static void check_admin_sections(const ap_directive_t *node, server_rec *s)
     }
 }
 
+/* The DBDriver that applies to server s, read from the configuration tree
+ * (mod_dbd keeps its own configuration private): the one inside s's
+ * <VirtualHost>, else the one outside every <VirtualHost>. */
+static const char *dbdriver_in(const ap_directive_t *node, const server_rec *vhost,
+                               int inside, apr_pool_t *p)
+{
+    const char *found = NULL, *sub;
+
+    for (; node; node = node->next) {
+        int in = inside;
+
+        if (!strcasecmp(node->directive, "<VirtualHost")) {
+            in = vhost && (unsigned)node->line_num == vhost->defn_line_number
+                 && vhost->defn_name && !strcmp(node->filename, vhost->defn_name);
+            if (!in) {
+                continue;
+            }
+        }
+        else if (in && !strcasecmp(node->directive, "DBDriver") && node->args) {
+            const char *args = node->args;
+            found = ap_getword_conf(p, &args);
+        }
+        if ((sub = dbdriver_in(node->first_child, vhost, in, p))) {
+            found = sub;
+        }
+    }
+    return found;
+}
+
+static const char *dbdriver_for(const server_rec *s, apr_pool_t *p)
+{
+    const char *name = NULL;
+
+    if (s->is_virtual) {
+        name = dbdriver_in(ap_conftree, s, 0, p);
+    }
+    return name ? name : dbdriver_in(ap_conftree, NULL, 1, p);
+}
+
 static apr_status_t unload_provider(void *data)
 {
     OSSL_PROVIDER_unload(data);
@@ -1179,6 +1220,7 @@ static int scep_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         scep_srv_conf_t *c = ap_get_module_config(sp->module_config, &scep_module);
         void *dbd_conf = ap_get_module_config(sp->module_config, dbd_module);
         const scep_sql_t *q;
+        const char *driver;
         scep_db_lock_t *lock;
         apr_status_t rv;
 
@@ -1200,6 +1242,8 @@ static int scep_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         if (rv != APR_SUCCESS) {
             return !OK;     /* ap_global_mutex_create logged why */
         }
+        driver = dbdriver_for(sp, ptemp);
+        lock->sqlite = driver && !strcasecmp(driver, "sqlite3");
         c->db_lock = lock;
         apr_hash_set(prepared_for, apr_pmemdup(ptemp, &dbd_conf, sizeof(dbd_conf)),
                      sizeof(dbd_conf), lock);
@@ -1586,7 +1630,12 @@ static int dispatch(request_rec *r)
     return DECLINED;
 }
 
-/* Every child re-attaches to the SQLite writers' locks. */
+/* Every child re-attaches to the SQLite writers' locks, and holds the
+ * SQLite ones while mod_dbd's child_init opens its first connections: the
+ * first connection to a WAL database with no other open rebuilds the WAL
+ * index, and a child opening at that moment fails to prepare its statements
+ * with "database is locked" (SQLITE_BUSY_RECOVERY, before any busy handler
+ * could be set). Children started together then open one after the other. */
 static void scep_child_init(apr_pool_t *p, server_rec *s)
 {
     apr_hash_t *done = apr_hash_make(p);
@@ -1605,6 +1654,24 @@ static void scep_child_init(apr_pool_t *p, server_rec *s)
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, SCEPLOGNO(00012)
                          "cannot re-open the database write lock (Mutex " DB_LOCK_TYPE ") "
                          "in this child");
+            continue;
+        }
+        /* every child takes them in server order, so never crosswise */
+        c->db_lock->held = c->db_lock->sqlite
+                           && apr_global_mutex_lock(c->db_lock->mutex) == APR_SUCCESS;
+    }
+}
+
+/* After every other module's child_init, mod_dbd's included. */
+static void scep_child_init_done(apr_pool_t *p, server_rec *s)
+{
+    (void)p;
+    for (; s; s = s->next) {
+        scep_srv_conf_t *c = ap_get_module_config(s->module_config, &scep_module);
+
+        if (c->db_lock && c->db_lock->held) {
+            c->db_lock->held = 0;
+            apr_global_mutex_unlock(c->db_lock->mutex);
         }
     }
 }
@@ -1616,7 +1683,8 @@ static void scep_register_hooks(apr_pool_t *p)
     ap_hook_pre_config(scep_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(scep_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(scep_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
-    ap_hook_child_init(scep_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(scep_child_init, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_child_init(scep_child_init_done, NULL, NULL, APR_HOOK_REALLY_LAST);
     ap_hook_handler(dispatch, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

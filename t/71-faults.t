@@ -39,8 +39,10 @@ my $PER_KILL = 9;
 my $PER_PG = 10;
 my @KILL = ('event', 'prefork');
 my @PGRESTART = ('event', 'prefork');
+my $PER_WAL = 5;
+my @CRASH_WAL = ('event', 'prefork');
 
-plan tests => 1 + $PER_KILL * @KILL + $PER_PG * @PGRESTART;
+plan tests => 1 + $PER_KILL * @KILL + $PER_PG * @PGRESTART + $PER_WAL * @CRASH_WAL;
 
 ok(-x bench_bin(), 'bench/scepbench builds');
 
@@ -262,6 +264,63 @@ for my $mpm (@PGRESTART) {
         my @bad = grep { !/\bAH\d{5}: |\bSCEP\d{5}: / } log_bad($h);
         ok(!@bad, "$name: every [warn]-or-worse line carries an AHnnnnn or SCEPnnnnn tag")
             or diag(join "\n", first_n(5, @bad));
+        private_httpd_stop($h);
+        my @crash = crashes($h);
+        ok(!@crash, "$name: no child crashed (no AH00051/AH00052, no core file)")
+            or diag(join "\n", first_n(5, @crash));
+    }
+}
+
+######################################################################
+# (c) start on a WAL left by a crash
+
+my $CRASH_ROWS = 20000;
+
+# Leaves $db as a crash would: rows committed to the WAL, never checkpointed.
+# The sqlite3 shell copies the database and its WAL while it still has them
+# open (a clean close would checkpoint and delete the WAL), then the copies
+# replace the originals.
+sub crash_left_wal {
+    my $db = shift;
+    my $sql = <<"EOS";
+PRAGMA wal_autocheckpoint=0;
+CREATE TABLE crash_filler (x BLOB);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $CRASH_ROWS)
+INSERT INTO crash_filler SELECT randomblob(1000) FROM n;
+.shell cp '$db' '$db.crash' && cp '$db-wal' '$db-wal.crash'
+EOS
+    my $r = run_cmd(['sqlite3', '-bail', $db], stdin => write_file(work_file('crash', 'sql'), $sql),
+                    timeout => 120);
+    die "sqlite3: $r->{err}" if $r->{rc};
+    rename "$db.crash", $db or die "rename: $!";
+    rename "$db-wal.crash", "$db-wal" or die "rename: $!";
+    unlink "$db-shm";
+}
+
+for my $mpm (@CRASH_WAL) {
+    my $name = "start on a crash-left WAL, $mpm x sqlite";
+    SKIP: {
+        my $wal_bytes = 0;
+        my $h = load_httpd(name => "crash-wal-$mpm", mpm => $mpm, db => 'sqlite',
+                           prepare_db => sub { crash_left_wal($_[0]); $wal_bytes = -s "$_[0]-wal" });
+        ok($h->{ok} && $wal_bytes > 10_000_000,
+           "$name: private httpd starts on a database with a $wal_bytes-byte WAL")
+            or diag($h->{err});
+        unless ($h->{ok}) {
+            private_httpd_stop($h);
+            skip "$name: httpd did not start", $PER_WAL - 1;
+        }
+        my $prefix = "t71-wal-$mpm";
+        my $r = bench_run($h, n => 16, c => 4, prefix => $prefix, decrypt => 1,
+                          timeout => 10, max_time => 60, cmd_timeout => 90);
+        ok($r->{rc} == 0 && ($r->{result}{ok} // 0) == 16, "$name: 16 of 16 enrollments succeed")
+            or diag("rc $r->{rc}, ok " . ($r->{result}{ok} // '-') . "\n$r->{err}");
+        is(value($h, 'SELECT COUNT(*) AS n FROM crash_filler'), $CRASH_ROWS,
+           "$name: the $CRASH_ROWS rows committed before the crash are there");
+        my @open = grep { /database is locked|AH00632|AH00633|AH00636/ } log_lines($h);
+        ok(!@open, "$name: every child opened the database (no 'database is locked', "
+           . 'no AH00632/AH00636 from mod_dbd)')
+            or diag(scalar(@open) . " line(s), e.g.\n" . join("\n", first_n(3, @open)));
         private_httpd_stop($h);
         my @crash = crashes($h);
         ok(!@crash, "$name: no child crashed (no AH00051/AH00052, no core file)")

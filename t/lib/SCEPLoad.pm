@@ -107,7 +107,8 @@ EOC
 );
 
 # load_httpd(name => N, mpm => 'event'|'prefork', db => 'sqlite'|'pgsql',
-#            pg => conninfo) -> private_httpd's hash + { mpm, kind, pg }
+#            pg => conninfo, prepare_db => CODE)
+#   -> private_httpd's hash + { mpm, kind, pg }
 # The module is configured as the README says: SQLite in WAL through
 # DBDInitSQL "PRAGMA journal_mode=WAL" (no busy_timeout).
 sub load_httpd {
@@ -146,7 +147,7 @@ SCEPRACertificateKeyFile "@PKI@/ra.key"
     SCEPChallengePasswordFile "@PKI@/challenge"
 </Location>
 EOC2
-    my $h = private_httpd(name => $o{name}, conf => $conf);
+    my $h = private_httpd(name => $o{name}, conf => $conf, prepare_db => $o{prepare_db});
     $h->{mpm} = $o{mpm};
     $h->{kind} = $o{db};
     $h->{pg} = $o{pg};

@@ -669,7 +669,8 @@ sub free_port {
 
 # private_httpd(name => 'single', conf => TEXT) where TEXT may use
 # @DIR@ (instance dir), @PORT@, @MODULES@, @SCEP_SO@, @PKI@, @DB@; a fresh
-# SQLite database with the schema is made at @DB@.
+# SQLite database with the schema is made at @DB@ (then prepare_db => CODE,
+# if given, is called with its path before httpd starts).
 # Starts httpd and waits until it answers; returns { dir, port, conf, rc,
 # out, err, ok }.
 sub private_httpd {
@@ -693,6 +694,7 @@ sub _private_httpd {
     my $schema = catfile(vars('scep_top'), 'conf', 'schema-sqlite3.sql');
     my $s = run_cmd(['sqlite3', '-bail', $db, ".read $schema"]);
     croak "schema: $s->{err}" if $s->{rc};
+    $o{prepare_db}->($db) if $o{prepare_db};
     my %sub = (DIR => $dir, PORT => $port, MODULES => modules_dir(),
                SCEP_SO => vars('scep_so'), PKI => vars('scep_pki'), DB => $db);
     (my $text = $o{conf}) =~ s/\@(\w+)\@/exists $sub{$1} ? $sub{$1} : "\@$1\@"/ge;
