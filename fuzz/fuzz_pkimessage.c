@@ -1,8 +1,10 @@
 /* Fuzz target: a pkiMessage as the engine receives it (DER).
  *
  * scep_msg_parse; then, for any message that carries content, decryption
- * with the RA key with legacy algorithms on and off; a decrypted PKCS#10 goes
- * through the default profile (scep_policy_apply) and the template lookup,
+ * with the RA key with legacy algorithms on and off; a decrypted PKCS#10 is
+ * read as the engine reads it (scep_req_parse_keyless, then its key decoded
+ * alone) and goes through the default profile (scep_policy_apply) and the
+ * template lookup,
  * a decrypted IssuerAndSerialNumber through what getcert() does; finally the
  * FAILURE CertRep the engine would answer, which must always be buildable.
  *
@@ -42,20 +44,30 @@ static void csr_payload(apr_pool_t *p, const unsigned char *der, apr_size_t len)
 {
     const unsigned char *q = der;
     X509_REQ *csr;
+    EVP_PKEY *key;
     scep_cert_plan_t *plan = NULL;
     const char *why = NULL, *tmpl;
 
+    /* as the engine reads it: key undecoded, then decoded on its own */
     ERR_clear_error();
-    if (!(csr = scep_own_req(p, d2i_X509_REQ(NULL, &q, (long)len)))) {
+    if (!(csr = scep_req_parse_keyless(p, fuzz_env()->ca->no_keys, &q, (long)len))) {
         ERR_clear_error();
         return;
     }
+    if (X509_REQ_get0_pubkey(csr)) {
+        fuzz_fail("a request parsed without key decoders has a decoded key");
+    }
+    if (!(key = scep_pubkey_decode(p, X509_REQ_get_X509_PUBKEY(csr)))) {
+        ERR_clear_error();
+        return;
+    }
+    (void)X509_REQ_verify_ex(csr, key, NULL, NULL);
     tmpl = scep_policy_requested_template(p, csr);
     if (tmpl) {
         (void)scep_log_safe(p, tmpl, strlen(tmpl));
     }
     (void)scep_name_str(p, X509_REQ_get_subject_name(csr));
-    if (scep_policy_apply(&plan, &why, p, scep_policy_make(p, "default"), csr,
+    if (scep_policy_apply(&plan, &why, p, scep_policy_make(p, "default"), csr, key,
                           fuzz_eval, NULL) == APR_SUCCESS) {
         if (!plan || !plan->subject || !plan->pubkey || !plan->md) {
             fuzz_fail("scep_policy_apply succeeded with an incomplete plan");

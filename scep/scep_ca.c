@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <openssl/cms.h>
+#include <openssl/provider.h>
 
 #include "scep_ca.h"
 #include "scep_ossl.h"
@@ -91,6 +92,37 @@ leave:
 static int expired(X509 *x)
 {
     return X509_cmp_current_time(X509_get0_notAfter(x)) <= 0;
+}
+
+typedef struct no_keys_t {
+    OSSL_LIB_CTX *libctx;
+    OSSL_PROVIDER *null_provider;
+} no_keys_t;
+
+static apr_status_t free_no_keys(void *data)
+{
+    no_keys_t *nk = data;
+
+    OSSL_PROVIDER_unload(nk->null_provider);
+    OSSL_LIB_CTX_free(nk->libctx);
+    return APR_SUCCESS;
+}
+
+/* Loading "null" keeps OpenSSL from falling back to the default provider
+ * in this context. */
+static OSSL_LIB_CTX *make_no_keys(apr_pool_t *p)
+{
+    no_keys_t *nk = apr_pcalloc(p, sizeof(*nk));
+
+    if (!(nk->libctx = OSSL_LIB_CTX_new())) {
+        return NULL;
+    }
+    if (!(nk->null_provider = OSSL_PROVIDER_load(nk->libctx, "null"))) {
+        OSSL_LIB_CTX_free(nk->libctx);
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, nk, free_no_keys, apr_pool_cleanup_null);
+    return nk->libctx;
 }
 
 apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
@@ -207,6 +239,10 @@ apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
     ca->not_after = scep_asn1_time_epoch(X509_get0_notAfter(ca->cert));
     ca->caps = caps_body;
     ca->caps_renewal = caps_renewal_body;
+    if (!(ca->no_keys = make_no_keys(p))) {
+        FAIL(SCEP_CA_FILE_CERT, "OpenSSL cannot make a library context with its "
+             "\"null\" provider: %s", scep_ossl_errors(p));
+    }
 
     if (!ca->has_ra && sk_X509_num(ca->chain) == 0) {
         scep_x509_der(&der, &len, p, ca->cert);

@@ -28,7 +28,8 @@ typedef struct enroll_t {
     const scep_http_in_t *in;
     scep_store_t *store;
     scep_msg_t *msg;
-    X509_REQ *csr;
+    X509_REQ *csr;          /* parsed without its key (scep_req_parse_keyless) */
+    EVP_PKEY *csr_key;      /* the CSR's key, checked by its signature */
     scep_txn_t txn;
     scep_reply_t reply;
     const char *refusal;    /* why we answer FAILURE (for the log) */
@@ -147,7 +148,10 @@ static const char *challenge_of(apr_pool_t *p, X509_REQ *csr, apr_size_t *plen)
                           *plen);
 }
 
-/* Step: read and check the PKCS#10 request and the proof of possession. */
+/* Step: read and check the PKCS#10 request and the proof of possession.
+ * The request is parsed without decoding its key (~0.1 ms with OpenSSL
+ * 3.0): on a first enrollment the CSR carries the very SubjectPublicKeyInfo
+ * of the self-signed signer certificate, whose key is decoded already. */
 static apr_status_t check_csr(enroll_t *e)
 {
     apr_pool_t *p = e->ctx->pool;
@@ -156,11 +160,10 @@ static apr_status_t check_csr(enroll_t *e)
     X509 *signer = e->msg->signer;
 
     ERR_clear_error();
-    e->csr = d2i_X509_REQ(NULL, &q, (long)e->msg->payload_len);
+    e->csr = scep_req_parse_keyless(p, e->svc->ca->no_keys, &q, (long)e->msg->payload_len);
     if (!e->csr) {
         return refuse(e, SCEP_FAIL_BADREQUEST, "the envelope does not hold a PKCS#10 request");
     }
-    scep_own_req(p, e->csr);
     if (q != e->msg->payload + e->msg->payload_len) {
         return refuse(e, SCEP_FAIL_BADREQUEST, "trailing bytes after the PKCS#10 request");
     }
@@ -176,12 +179,17 @@ static apr_status_t check_csr(enroll_t *e)
         }
     }
     e->txn.subject = scep_name_str(p, X509_REQ_get_subject_name(e->csr));
-    csr_key = X509_REQ_get0_pubkey(e->csr);
-    if (!csr_key || X509_REQ_verify(e->csr, csr_key) != 1) {
+    e->txn.key_fp = scep_pubkey_fingerprint(p, X509_REQ_get_X509_PUBKEY(e->csr));
+    csr_key = *e->txn.key_fp
+              && !strcmp(e->txn.key_fp,
+                         scep_pubkey_fingerprint(p, X509_get_X509_PUBKEY(signer)))
+              ? X509_get0_pubkey(signer)
+              : scep_pubkey_decode(p, X509_REQ_get_X509_PUBKEY(e->csr));
+    if (!csr_key || X509_REQ_verify_ex(e->csr, csr_key, NULL, NULL) != 1) {
         ERR_clear_error();
         return refuse(e, SCEP_FAIL_BADREQUEST, "the PKCS#10 request's signature does not verify");
     }
-    e->txn.key_fp = scep_pubkey_fingerprint(p, X509_REQ_get_X509_PUBKEY(e->csr));
+    e->csr_key = csr_key;
     if (X509_NAME_entry_count(X509_REQ_get_subject_name(e->csr)) == 0) {
         return refuse(e, SCEP_FAIL_BADREQUEST, "the request has an empty subject");
     }
@@ -447,7 +455,7 @@ static apr_status_t apply_policy(enroll_t *e, scep_cert_plan_t **pplan)
                           scep_log_safe(e->ctx->pool, tmpl, strlen(tmpl))));
         }
     }
-    if (scep_policy_apply(pplan, &refusal, e->ctx->pool, pol, e->csr,
+    if (scep_policy_apply(pplan, &refusal, e->ctx->pool, pol, e->csr, e->csr_key,
                           e->svc->eval, e->svc->eval_baton) != APR_SUCCESS) {
         return refuse(e, SCEP_FAIL_BADREQUEST, apr_pstrcat(e->ctx->pool, "profile ",
                       pol == prof->policy ? prof->name : pol->name, ": ", refusal, NULL));

@@ -237,6 +237,33 @@ const char *scep_cert_fingerprint(apr_pool_t *p, X509 *x)
     return scep_sha256_hex(p, der, len);
 }
 
+X509_REQ *scep_req_parse_keyless(apr_pool_t *p, OSSL_LIB_CTX *no_keys,
+                                 const unsigned char **pq, long len)
+{
+    X509_REQ *r;
+
+    /* the opportunistic key decode fails there, and leaves errors behind */
+    ERR_set_mark();
+    r = (X509_REQ *)ASN1_item_d2i_ex(NULL, pq, len, ASN1_ITEM_rptr(X509_REQ), no_keys, NULL);
+    ERR_pop_to_mark();
+    return scep_own_req(p, r);
+}
+
+EVP_PKEY *scep_pubkey_decode(apr_pool_t *p, const X509_PUBKEY *k)
+{
+    int len = k ? i2d_X509_PUBKEY(k, NULL) : 0;
+    unsigned char *der, *q;
+    const unsigned char *in;
+
+    if (len <= 0) {
+        return NULL;
+    }
+    der = q = apr_palloc(p, (apr_size_t)len);
+    i2d_X509_PUBKEY(k, &q);
+    in = der;
+    return scep_own_pkey(p, d2i_PUBKEY(NULL, &in, len));
+}
+
 const char *scep_pubkey_fingerprint(apr_pool_t *p, const X509_PUBKEY *k)
 {
     int len = k ? i2d_X509_PUBKEY(k, NULL) : 0;

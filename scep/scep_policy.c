@@ -511,7 +511,8 @@ apr_status_t scep_policy_plan(scep_cert_plan_t **pplan, const char **prefusal,
 
 apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
                                apr_pool_t *p, const scep_policy_t *pol,
-                               X509_REQ *csr, scep_eval_fn *eval, void *baton)
+                               X509_REQ *csr, EVP_PKEY *key,
+                               scep_eval_fn *eval, void *baton)
 {
     scep_cert_plan_t *plan = apr_pcalloc(p, sizeof(*plan));
     STACK_OF(X509_EXTENSION) *exts = NULL;
@@ -528,7 +529,7 @@ apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
     a.eval = eval;
     a.baton = baton;
     plan->policy = pol;
-    plan->pubkey = X509_REQ_get0_pubkey(csr);
+    plan->pubkey = key ? key : X509_REQ_get0_pubkey(csr);
     plan->spki = X509_REQ_get_X509_PUBKEY(csr);
     if (!plan->pubkey) {
         a.refusal = "the request's public key is unreadable";

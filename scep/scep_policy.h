@@ -107,7 +107,7 @@ typedef const char *scep_eval_fn(void *baton, const void *expr, const char **per
 typedef struct scep_cert_plan_t {
     X509_NAME *subject;
     GENERAL_NAMES *san;            /**< NULL when none */
-    EVP_PKEY *pubkey;              /**< borrowed from the CSR */
+    EVP_PKEY *pubkey;              /**< the CSR's key, borrowed */
     X509_PUBKEY *spki;             /**< the same key as the CSR encodes it, borrowed */
     unsigned key_usage;
     apr_array_header_t *eku;       /**< ASN1_OBJECT * */
@@ -119,12 +119,15 @@ typedef struct scep_cert_plan_t {
 } scep_cert_plan_t;
 
 /**
- * Decide what the certificate for this CSR contains. Returns APR_SUCCESS
- * and the plan, or SCEP_EFAILURE with *prefusal naming the rule.
+ * Decide what the certificate for this CSR contains. key is the CSR's
+ * public key, or NULL for the one OpenSSL decoded with the CSR (NULL for a
+ * request from scep_req_parse_keyless). Returns APR_SUCCESS and the plan,
+ * or SCEP_EFAILURE with *prefusal naming the rule.
  */
 apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
                                apr_pool_t *p, const scep_policy_t *pol,
-                               X509_REQ *csr, scep_eval_fn *eval, void *baton);
+                               X509_REQ *csr, EVP_PKEY *key,
+                               scep_eval_fn *eval, void *baton);
 
 /**
  * The parts of a plan that come from the policy alone (key, usages,

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <openssl/x509v3.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/provider.h>
 #include "tests.h"
 #include "scep_policy.h"
 #include "scep_ossl.h"
@@ -95,7 +97,7 @@ static const char *subj(scep_cert_plan_t *plan)
 
 static apr_status_t apply(scep_cert_plan_t **plan, const char **why, scep_policy_t *pol, X509_REQ *r)
 {
-    return scep_policy_apply(plan, why, test_pool, pol, r, eval, NULL);
+    return scep_policy_apply(plan, why, test_pool, pol, r, NULL, eval, NULL);
 }
 
 START_TEST(default_keeps_only_cn)
@@ -335,6 +337,65 @@ START_TEST(request_without_challenge)
 }
 END_TEST
 
+/* The engine reads a request without decoding its key (scep_ca_t.no_keys),
+ * then takes the key from elsewhere: the request must read whole, keep its
+ * key undecoded, verify with the key decoded alone, and plan with it. */
+START_TEST(request_parsed_without_its_key)
+{
+    static const char *const subj_cn[] = { "CN", "keyless", NULL };
+    EVP_PKEY *keys[2];
+    OSSL_LIB_CTX *no_keys = OSSL_LIB_CTX_new();
+    OSSL_PROVIDER *null_provider = OSSL_PROVIDER_load(no_keys, "null");
+    int i;
+
+    keys[0] = rsa2048;
+    keys[1] = ec256;
+    ck_assert_ptr_nonnull(null_provider);
+    for (i = 0; i < 2; i++) {
+        X509_REQ *req = csr(keys[i], subj_cn, NULL, NULL, NULL, NULL);
+        unsigned char *der = NULL;
+        const unsigned char *q;
+        int len;
+        X509_REQ *back;
+        EVP_PKEY *key;
+        scep_cert_plan_t *plan = NULL;
+        const char *why = NULL;
+
+        len = i2d_X509_REQ(req, &der);
+        ck_assert_int_gt(len, 0);
+        ERR_clear_error();
+        q = der;
+        back = scep_req_parse_keyless(test_pool, no_keys, &q, len);
+        ck_assert_ptr_nonnull(back);
+        ck_assert_ptr_eq(q, der + len);
+        ck_assert_int_eq(ERR_peek_error(), 0);
+        ck_assert_ptr_null(X509_REQ_get0_pubkey(back));   /* says why on the error queue */
+        ERR_clear_error();
+
+        key = scep_pubkey_decode(test_pool, X509_REQ_get_X509_PUBKEY(back));
+        ck_assert_ptr_nonnull(key);
+        ck_assert_int_eq(EVP_PKEY_eq(key, keys[i]), 1);
+        ck_assert_int_eq(X509_REQ_verify_ex(back, key, NULL, NULL), 1);
+        ck_assert_int_ne(X509_REQ_verify_ex(back, keys[1 - i], NULL, NULL), 1);
+        ERR_clear_error();
+
+        ck_assert_int_eq(scep_policy_apply(&plan, &why, test_pool, scep_policy_make(test_pool, "default"),
+                                           back, key, eval, NULL), APR_SUCCESS);
+        ck_assert_ptr_eq(plan->pubkey, key);
+        ck_assert_ptr_eq(plan->spki, X509_REQ_get_X509_PUBKEY(back));
+
+        /* cut short: nothing */
+        q = der;
+        ck_assert_ptr_null(scep_req_parse_keyless(test_pool, no_keys, &q, len - 1));
+        ERR_clear_error();
+        OPENSSL_free(der);
+        X509_REQ_free(req);
+    }
+    OSSL_PROVIDER_unload(null_provider);
+    OSSL_LIB_CTX_free(no_keys);
+}
+END_TEST
+
 Suite *policy_suite(void)
 {
     Suite *s = suite_create("policy");
@@ -350,6 +411,7 @@ Suite *policy_suite(void)
     tcase_add_test(tc, types_names_and_checks);
     tcase_add_test(tc, template_name_is_read);
     tcase_add_test(tc, request_without_challenge);
+    tcase_add_test(tc, request_parsed_without_its_key);
     suite_add_tcase(s, tc);
     return s;
 }
