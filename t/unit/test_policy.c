@@ -389,7 +389,6 @@ START_TEST(request_parsed_without_its_key)
         ck_assert_ptr_null(scep_req_parse_keyless(test_pool, no_keys, &q, len - 1));
         ERR_clear_error();
         OPENSSL_free(der);
-        X509_REQ_free(req);
     }
     OSSL_PROVIDER_unload(null_provider);
     OSSL_LIB_CTX_free(no_keys);
