@@ -100,17 +100,8 @@ for my $m ('0', '1', '2', 'My%20CA', '') {
 
 ########## single-CA mode: the CA signs and decrypts, no RA, no chain
 my $BASE = <<'EOC';
-ServerRoot "@DIR@"
-ServerName 127.0.0.1
-Listen 127.0.0.1:@PORT@
-PidFile "@DIR@/logs/httpd.pid"
-ErrorLog "@DIR@/logs/error_log"
-DefaultRuntimeDir "@DIR@/logs"
-LogLevel info
+@HTTPD_BASE@
 LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
-LoadModule authz_core_module "@MODULES@/mod_authz_core.so"
-LoadModule dbd_module "@MODULES@/mod_dbd.so"
-LoadModule scep_module "@SCEP_SO@"
 DBDriver sqlite3
 DBDParams "@DB@"
 DBDInitSQL "PRAGMA busy_timeout=10000"

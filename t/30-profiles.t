@@ -851,18 +851,9 @@ sub doc_conf {
 {
     my $port2 = free_port();
     my $h = private_httpd(name => 'vhost', conf => <<"EOC");
-ServerRoot "\@DIR\@"
-ServerName 127.0.0.1
-Listen 127.0.0.1:\@PORT\@
+\@HTTPD_BASE\@
 Listen 127.0.0.1:$port2
-PidFile "\@DIR\@/logs/httpd.pid"
-ErrorLog "\@DIR\@/logs/error_log"
-DefaultRuntimeDir "\@DIR\@/logs"
-LogLevel info
 LoadModule mpm_event_module "\@MODULES\@/mod_mpm_event.so"
-LoadModule authz_core_module "\@MODULES\@/mod_authz_core.so"
-LoadModule dbd_module "\@MODULES\@/mod_dbd.so"
-LoadModule scep_module "\@SCEP_SO\@"
 DBDriver sqlite3
 DBDParams "\@DB\@"
 DBDInitSQL "PRAGMA busy_timeout=10000"

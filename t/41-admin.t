@@ -257,21 +257,12 @@ my $p1_serial;
 ########## no authentication configured: fail closed (private httpd)
 {
     my $conf = <<'EOC';
-ServerRoot "@DIR@"
-ServerName 127.0.0.1
-Listen 127.0.0.1:@PORT@
-PidFile "@DIR@/logs/httpd.pid"
-ErrorLog "@DIR@/logs/error_log"
-DefaultRuntimeDir "@DIR@/logs"
-LogLevel info
+@HTTPD_BASE@
 LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
-LoadModule authz_core_module "@MODULES@/mod_authz_core.so"
 LoadModule authn_core_module "@MODULES@/mod_authn_core.so"
 LoadModule authn_file_module "@MODULES@/mod_authn_file.so"
 LoadModule auth_basic_module "@MODULES@/mod_auth_basic.so"
 LoadModule authz_user_module "@MODULES@/mod_authz_user.so"
-LoadModule dbd_module "@MODULES@/mod_dbd.so"
-LoadModule scep_module "@SCEP_SO@"
 DBDriver sqlite3
 DBDParams "@DB@"
 DBDInitSQL "PRAGMA busy_timeout=10000"
@@ -301,15 +292,15 @@ SCEPRACertificateKeyFile "@PKI@/ra.key"
     Require all granted
 </Location>
 EOC
-    # the line of each Location's SetHandler scep-admin
+    my $h = private_httpd(name => 'open-admin', conf => $conf);
+    # the line of each Location's SetHandler scep-admin in the file httpd read
     my (%line, $in);
     my $n = 0;
-    for (split /\n/, $conf) {
+    for (split /\n/, eval { read_file($h->{conf}) } // '') {
         $n++;
         $in = $1 if /^<Location (\S+)>/;
         $line{$in} = $n if /SetHandler scep-admin/;
     }
-    my $h = private_httpd(name => 'open-admin', conf => $conf);
     ok($h->{ok}, 'httpd with unprotected admin Locations starts') or diag($h->{err});
     SKIP: {
         skip 'httpd did not start', 16 unless $h->{ok};

@@ -41,8 +41,9 @@ my @KILL = ('event', 'prefork');
 my @PGRESTART = ('event', 'prefork');
 my $PER_WAL = 5;
 my @CRASH_WAL = ('event', 'prefork');
+my $PER_IDLE = 6;
 
-plan tests => 1 + $PER_KILL * @KILL + $PER_PG * @PGRESTART + $PER_WAL * @CRASH_WAL;
+plan tests => 1 + $PER_KILL * @KILL + $PER_PG * @PGRESTART + $PER_WAL * @CRASH_WAL + $PER_IDLE;
 
 ok(-x bench_bin(), 'bench/scepbench builds');
 
@@ -321,6 +322,44 @@ for my $mpm (@CRASH_WAL) {
         ok(!@open, "$name: every child opened the database (no 'database is locked', "
            . 'no AH00632/AH00636 from mod_dbd)')
             or diag(scalar(@open) . " line(s), e.g.\n" . join("\n", first_n(3, @open)));
+        private_httpd_stop($h);
+        my @crash = crashes($h);
+        ok(!@crash, "$name: no child crashed (no AH00051/AH00052, no core file)")
+            or diag(join "\n", first_n(5, @crash));
+    }
+}
+
+######################################################################
+# (d) PostgreSQL restarted while httpd is idle
+
+{
+    my $name = 'PostgreSQL restart while idle, event x pgsql';
+    SKIP: {
+        skip "$name: needs SCEP_TEST_PGSQL, SCEP_TEST_PG_DATA and SCEP_TEST_PG_BIN", $PER_IDLE
+            unless $HAVE_PG;
+        my $h = load_httpd(name => 'pg-idle', mpm => 'event', db => 'pgsql', pg => $pg);
+        ok($h->{ok}, "$name: private httpd starts") or diag($h->{err});
+        unless ($h->{ok}) {
+            private_httpd_stop($h);
+            skip "$name: httpd did not start", $PER_IDLE - 1;
+        }
+        my $prefix = 't71-pgidle';
+        # fill the connection pools of both children
+        my $warm = bench_run($h, n => 64, c => 16, prefix => "$prefix-warm", decrypt => 1,
+                             timeout => 10, max_time => 60, cmd_timeout => 90);
+        my $rs = pg_ctl('restart', '-m', 'fast');
+        ok($warm->{rc} == 0 && ($warm->{result}{ok} // 0) == 64 && $rs->{rc} == 0,
+           "$name: 64 enrollments, then pg_ctl restart -m fast with nothing in flight")
+            or diag("warm-up rc $warm->{rc}, ok " . ($warm->{result}{ok} // '-')
+                    . "; pg_ctl rc $rs->{rc}: $rs->{out}$rs->{err}");
+        recovery_ok($h, $name, $prefix);
+        my @log = log_lines($h);
+        my @restored = grep { /\bSCEP00109: / } @log;
+        ok(@restored, "$name: connections re-opened by libpq got their statements again (SCEP00109)")
+            or diag(join "\n", first_n(5, grep { /\[scep:error\]/ } @log));
+        my @bad = grep { !/\bAH\d{5}: |\bSCEP\d{5}: / } log_bad($h);
+        ok(!@bad, "$name: every [warn]-or-worse line carries an AHnnnnn or SCEPnnnnn tag")
+            or diag(join "\n", first_n(5, @bad));
         private_httpd_stop($h);
         my @crash = crashes($h);
         ok(!@crash, "$name: no child crashed (no AH00051/AH00052, no core file)")

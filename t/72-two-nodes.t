@@ -65,21 +65,12 @@ my $CONNINFO = pg_conninfo();
 my $HTPASSWD = t_dir() . '/lifecycle/admins.htpasswd';
 
 my $NODE_CONF = <<"EOC";
-ServerRoot "\@DIR\@"
-ServerName 127.0.0.1
-Listen 127.0.0.1:\@PORT\@
-PidFile "\@DIR\@/logs/httpd.pid"
-ErrorLog "\@DIR\@/logs/error_log"
-DefaultRuntimeDir "\@DIR\@/logs"
-LogLevel info
+\@HTTPD_BASE\@
 LoadModule mpm_event_module "\@MODULES\@/mod_mpm_event.so"
-LoadModule authz_core_module "\@MODULES\@/mod_authz_core.so"
 LoadModule authn_core_module "\@MODULES\@/mod_authn_core.so"
 LoadModule authn_file_module "\@MODULES\@/mod_authn_file.so"
 LoadModule auth_basic_module "\@MODULES\@/mod_auth_basic.so"
 LoadModule authz_user_module "\@MODULES\@/mod_authz_user.so"
-LoadModule dbd_module "\@MODULES\@/mod_dbd.so"
-LoadModule scep_module "\@SCEP_SO\@"
 # a small node: one child of 16 threads (two at most)
 StartServers 1
 ServerLimit 2

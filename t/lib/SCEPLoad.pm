@@ -124,16 +124,7 @@ sub load_httpd {
         $dbd = qq{DBDriver pgsql\nDBDParams "$esc"\n};
     }
     my $conf = <<'EOC' . $mpm . $dbd . <<'EOC2';
-ServerRoot "@DIR@"
-ServerName 127.0.0.1
-Listen 127.0.0.1:@PORT@
-PidFile "@DIR@/logs/httpd.pid"
-ErrorLog "@DIR@/logs/error_log"
-DefaultRuntimeDir "@DIR@/logs"
-LogLevel info
-LoadModule authz_core_module "@MODULES@/mod_authz_core.so"
-LoadModule dbd_module "@MODULES@/mod_dbd.so"
-LoadModule scep_module "@SCEP_SO@"
+@HTTPD_BASE@
 KeepAliveTimeout 30
 MaxKeepAliveRequests 0
 EOC

@@ -667,8 +667,25 @@ sub free_port {
     return $p;
 }
 
+# What every private instance starts with: its own root, port, pid and log
+# files, and the modules mod_scep needs (the MPM and others are the
+# caller's). Its place in a configuration is written @HTTPD_BASE@.
+my $HTTPD_BASE = <<'EOC';
+ServerRoot "@DIR@"
+ServerName 127.0.0.1
+Listen 127.0.0.1:@PORT@
+PidFile "@DIR@/logs/httpd.pid"
+ErrorLog "@DIR@/logs/error_log"
+DefaultRuntimeDir "@DIR@/logs"
+LogLevel info
+LoadModule authz_core_module "@MODULES@/mod_authz_core.so"
+LoadModule dbd_module "@MODULES@/mod_dbd.so"
+LoadModule scep_module "@SCEP_SO@"
+EOC
+
 # private_httpd(name => 'single', conf => TEXT) where TEXT may use
-# @DIR@ (instance dir), @PORT@, @MODULES@, @SCEP_SO@, @PKI@, @DB@; a fresh
+# @HTTPD_BASE@ (the lines above), @DIR@ (instance dir), @PORT@, @MODULES@,
+# @SCEP_SO@, @PKI@, @DB@; a fresh
 # SQLite database with the schema is made at @DB@ (then prepare_db => CODE,
 # if given, is called with its path before httpd starts).
 # Starts httpd and waits until it answers; returns { dir, port, conf, rc,
@@ -697,7 +714,8 @@ sub _private_httpd {
     $o{prepare_db}->($db) if $o{prepare_db};
     my %sub = (DIR => $dir, PORT => $port, MODULES => modules_dir(),
                SCEP_SO => vars('scep_so'), PKI => vars('scep_pki'), DB => $db);
-    (my $text = $o{conf}) =~ s/\@(\w+)\@/exists $sub{$1} ? $sub{$1} : "\@$1\@"/ge;
+    (my $text = $o{conf}) =~ s/^\@HTTPD_BASE\@\n/$HTTPD_BASE/m;
+    $text =~ s/\@(\w+)\@/exists $sub{$1} ? $sub{$1} : "\@$1\@"/ge;
     my $conf = write_file("$dir/httpd.conf", $text);
     my $r = run_cmd([httpd_bin(), '-d', $dir, '-f', $conf, '-k', 'start'], timeout => 30);
     my $ok = 0;
