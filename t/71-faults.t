@@ -181,6 +181,19 @@ sub recovery_ok {
     note(sprintf '%s: recovered after %.1f s (%d tries)', $name, $secs, $tries) if $ok;
 }
 
+# the last two assertions of a run: every [warn]-or-worse line says who
+# logged it and why; then httpd stops, and no child had crashed
+sub tagged_then_stop {
+    my ($h, $name) = @_;
+    my @bad = grep { !/\bAH\d{5}: |\bSCEP\d{5}: / } log_bad($h);
+    ok(!@bad, "$name: every [warn]-or-worse line carries an AHnnnnn or SCEPnnnnn tag")
+        or diag(join "\n", first_n(5, @bad));
+    private_httpd_stop($h);
+    my @crash = crashes($h);
+    ok(!@crash, "$name: no child crashed (no AH00051/AH00052, no core file)")
+        or diag(join "\n", first_n(5, @crash));
+}
+
 ######################################################################
 # (a) SIGKILL one httpd child during the load
 
@@ -262,13 +275,7 @@ for my $mpm (@PGRESTART) {
                     . join("\n", first_n(5, grep { /\[\w+:error\]/ } @log)));
         diag("$name: e.g. " . join("\n    ", first_n(2, grep { /\bSCEP\d{5}: / } @tagged)))
             if @tagged;
-        my @bad = grep { !/\bAH\d{5}: |\bSCEP\d{5}: / } log_bad($h);
-        ok(!@bad, "$name: every [warn]-or-worse line carries an AHnnnnn or SCEPnnnnn tag")
-            or diag(join "\n", first_n(5, @bad));
-        private_httpd_stop($h);
-        my @crash = crashes($h);
-        ok(!@crash, "$name: no child crashed (no AH00051/AH00052, no core file)")
-            or diag(join "\n", first_n(5, @crash));
+        tagged_then_stop($h, $name);
     }
 }
 
@@ -357,12 +364,6 @@ for my $mpm (@CRASH_WAL) {
         my @restored = grep { /\bSCEP00109: / } @log;
         ok(@restored, "$name: connections re-opened by libpq got their statements again (SCEP00109)")
             or diag(join "\n", first_n(5, grep { /\[scep:error\]/ } @log));
-        my @bad = grep { !/\bAH\d{5}: |\bSCEP\d{5}: / } log_bad($h);
-        ok(!@bad, "$name: every [warn]-or-worse line carries an AHnnnnn or SCEPnnnnn tag")
-            or diag(join "\n", first_n(5, @bad));
-        private_httpd_stop($h);
-        my @crash = crashes($h);
-        ok(!@crash, "$name: no child crashed (no AH00051/AH00052, no core file)")
-            or diag(join "\n", first_n(5, @crash));
+        tagged_then_stop($h, $name);
     }
 }
