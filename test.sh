@@ -169,6 +169,8 @@ if $runas mkdir -p "$mydir" \
     if mariadb --socket="$mydir/sock" -e 'CREATE DATABASE IF NOT EXISTS scep' 2>/dev/null; then
         my_started=1
         export SCEP_TEST_MYSQL="$mydir/sock"
+        # how it was started, for t/71-faults.t's restart
+        export SCEP_TEST_MY_DIR="$mydir" SCEP_TEST_MY_LOG="$work/my.log"
     fi
 fi
 if [ "$my_started" = 0 ]; then
@@ -189,6 +191,7 @@ suite() {
             perl -MApache::TestMM -e 'Apache::TestMM::generate_script("t/TEST")' >/dev/null
         $runas env HOME="$work" APACHE_TEST_NO_STICKY_PREFERENCES=1 \
             SCEP_TEST_PGSQL="${SCEP_TEST_PGSQL:-}" SCEP_TEST_MYSQL="${SCEP_TEST_MYSQL:-}" \
+            SCEP_TEST_MY_DIR="${SCEP_TEST_MY_DIR:-}" SCEP_TEST_MY_LOG="${SCEP_TEST_MY_LOG:-}" \
             SCEP_TEST_PG_DATA="${SCEP_TEST_PG_DATA:-}" SCEP_TEST_PG_BIN="${SCEP_TEST_PG_BIN:-}" \
             SCEP_TEST_LOAD_N="${load_n:-}" SCEP_TEST_FAULT_N="${fault_n:-}" \
             perl t/TEST -apxs "$(command -v apxs)" -httpd "$bin" -port "${SCEP_TEST_PORT:-8529}" \

@@ -94,43 +94,65 @@ static apr_dbd_prepared_t *stmt(scep_ctx_t *ctx, scep_store_t *st,
     return s;
 }
 
-/* PostgreSQL: when the server restarts, mod_dbd's connection check has
- * libpq reconnect the pooled connections (PQreset), and a new session has
- * none of the statements mod_dbd prepared: every statement on such a
- * connection would fail until mod_dbd retires it (DBDExptime). After a
- * failure we ask the server which of ours this session has, and prepare the
- * missing ones again under the same names. Returns how many it prepared. */
-static int pgsql_restore_statements(scep_ctx_t *ctx, scep_store_t *st)
+/* After a database restart, mod_dbd's connection check has the driver
+ * re-open a pooled connection (libpq's PQreset, libmysqlclient's automatic
+ * reconnect), and the new session has none of the statements mod_dbd
+ * prepared: every statement on that connection would fail until mod_dbd
+ * retires it (DBDExptime). So after a failure we prepare them again:
+ * - PostgreSQL: the ones the server says this session lacks
+ *   (pg_prepared_statements), under the same names;
+ * - MySQL/MariaDB: all of them, in place (its statement handles belong to
+ *   the old session), in the connection's own pool, which keeps them.
+ * Not inside a transaction (the session's state is the transaction's).
+ * Returns how many it prepared; the caller then tries once more. */
+static int restore_statements(scep_ctx_t *ctx, scep_store_t *st)
 {
-    apr_hash_t *have = apr_hash_make(ctx->pool);
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
+    const char *driver = apr_dbd_name(st->driver);
     const scep_sql_t *q;
     int restored = 0;
 
-    if (strcmp(apr_dbd_name(st->driver), "pgsql") || st->in_transaction
-        || apr_dbd_select(st->driver, ctx->pool, st->handle, &res,
-                          "SELECT name FROM pg_prepared_statements", 1)) {
+    if (st->in_transaction) {
         return 0;
     }
-    while (apr_dbd_get_row(st->driver, ctx->pool, res, &row, -1) == 0) {
-        const char *name = apr_dbd_get_entry(st->driver, row, 0);
-        if (name) {
-            apr_hash_set(have, apr_pstrdup(ctx->pool, name), APR_HASH_KEY_STRING, "");
+    if (!strcmp(driver, "pgsql")) {
+        apr_hash_t *have = apr_hash_make(ctx->pool);
+        apr_dbd_results_t *res = NULL;
+        apr_dbd_row_t *row = NULL;
+
+        if (apr_dbd_select(st->driver, ctx->pool, st->handle, &res,
+                           "SELECT name FROM pg_prepared_statements", 1)) {
+            return 0;
+        }
+        while (apr_dbd_get_row(st->driver, ctx->pool, res, &row, -1) == 0) {
+            const char *name = apr_dbd_get_entry(st->driver, row, 0);
+            if (name) {
+                apr_hash_set(have, apr_pstrdup(ctx->pool, name), APR_HASH_KEY_STRING, "");
+            }
+        }
+        for (q = scep_store_sql; q->label; q++) {
+            apr_dbd_prepared_t *again = NULL;
+            if (!apr_hash_get(have, q->label, APR_HASH_KEY_STRING)
+                && apr_dbd_prepare(st->driver, ctx->pool, st->handle, q->sql, q->label,
+                                   &again) == 0) {
+                restored++;
+            }
         }
     }
-    for (q = scep_store_sql; q->label; q++) {
-        apr_dbd_prepared_t *again = NULL;
-        if (!apr_hash_get(have, q->label, APR_HASH_KEY_STRING)
-            && apr_dbd_prepare(st->driver, ctx->pool, st->handle, q->sql, q->label,
-                               &again) == 0) {
-            restored++;
+    else if (!strcmp(driver, "mysql")) {
+        apr_pool_t *conn_pool = apr_hash_pool_get(st->prepared);
+
+        for (q = scep_store_sql; q->label; q++) {
+            apr_dbd_prepared_t *s = apr_hash_get(st->prepared, q->label, APR_HASH_KEY_STRING);
+            if (s && apr_dbd_prepare(st->driver, conn_pool, st->handle, q->sql, q->label,
+                                     &s) == 0) {
+                restored++;
+            }
         }
     }
     if (restored) {
         SCEP_LOG(ctx, SCEP_LOG_WARNING, 0, SCEPLOGNO(00109)
-                 "the database connection came back without its prepared statements "
-                 "(PostgreSQL restarted?): prepared %d again", restored);
+                 "prepared %d SQL statements again on a database connection that "
+                 "failed (re-opened after a database restart?)", restored);
     }
     return restored;
 }
@@ -194,7 +216,7 @@ static apr_status_t exec(scep_ctx_t *ctx, scep_store_t *st, const char *label,
         return SCEP_EDB;
     }
     err = apr_dbd_pquery(st->driver, ctx->pool, st->handle, &nrows, s, nargs, args);
-    if (err && pgsql_restore_statements(ctx, st)) {
+    if (err && restore_statements(ctx, st)) {
         err = apr_dbd_pquery(st->driver, ctx->pool, st->handle, &nrows, s, nargs, args);
     }
     if (locked) {
@@ -231,8 +253,9 @@ static apr_status_t select_rows(scep_ctx_t *ctx, scep_store_t *st, const char *l
      * sequentially, which their random mode does not do to the end. */
     err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s,
                           !strcmp(apr_dbd_name(st->driver), "pgsql"), nargs, args);
-    if (err && pgsql_restore_statements(ctx, st)) {
-        err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s, 1, nargs, args);
+    if (err && restore_statements(ctx, st)) {
+        err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s,
+                              !strcmp(apr_dbd_name(st->driver), "pgsql"), nargs, args);
     }
     if (err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00103) "%s failed: %s", label,
@@ -449,7 +472,7 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
     if (rv != APR_SUCCESS || err) {
         /* a statement inside may have failed for that reason: the next
          * request on this connection finds them again */
-        pgsql_restore_statements(ctx, st);
+        restore_statements(ctx, st);
     }
     if (st->write_lock) {
         sqlite_checkpoint(ctx, st);

@@ -42,8 +42,10 @@ my @PGRESTART = ('event', 'prefork');
 my $PER_WAL = 5;
 my @CRASH_WAL = ('event', 'prefork');
 my $PER_IDLE = 6;
+my $MY_DIR = $ENV{SCEP_TEST_MY_DIR} || '';
+my $HAVE_MY = $ENV{SCEP_TEST_MYSQL} && -d "$MY_DIR/data" ? 1 : 0;
 
-plan tests => 1 + $PER_KILL * @KILL + $PER_PG * @PGRESTART + $PER_WAL * @CRASH_WAL + $PER_IDLE;
+plan tests => 1 + $PER_KILL * @KILL + $PER_PG * @PGRESTART + $PER_WAL * @CRASH_WAL + 2 * $PER_IDLE;
 
 ok(-x bench_bin(), 'bench/scepbench builds');
 
@@ -337,32 +339,61 @@ for my $mpm (@CRASH_WAL) {
 }
 
 ######################################################################
-# (d) PostgreSQL restarted while httpd is idle
+# MariaDB: stop and start the scratch server test.sh started (same options)
 
-{
-    my $name = 'PostgreSQL restart while idle, event x pgsql';
+sub my_alive {
+    return run_cmd(['mariadb', "--socket=$MY_DIR/sock", '-e', 'SELECT 1'], timeout => 10)->{rc} == 0;
+}
+
+sub my_restart {
+    my ($pid) = (eval { read_file("$MY_DIR/pid") } // '') =~ /(\d+)/;
+    if ($pid && kill('TERM', $pid)) {
+        for (1 .. 600) { last unless kill(0, $pid); Time::HiRes::sleep(0.1) }
+    }
+    my $log = $ENV{SCEP_TEST_MY_LOG} || work_file('my', 'log');
+    system('sh', '-c', "setsid mariadbd --no-defaults --datadir='$MY_DIR/data' --socket='$MY_DIR/sock' "
+           . "--skip-networking --skip-grant-tables --pid-file='$MY_DIR/pid' --log-error='$log' "
+           . '>/dev/null 2>&1 </dev/null &');
+    for (1 .. 120) { return 1 if my_alive(); Time::HiRes::sleep(0.5) }
+    return 0;
+}
+END { my $rc = $?; my_restart() if $HAVE_MY && !my_alive(); $? = $rc }
+
+######################################################################
+# (d) PostgreSQL and (e) MariaDB restarted while httpd is idle
+
+for my $cell (['pgsql', 'PostgreSQL', 'SCEP_TEST_PGSQL, SCEP_TEST_PG_DATA and SCEP_TEST_PG_BIN'],
+              ['mysql', 'MariaDB', 'SCEP_TEST_MYSQL and SCEP_TEST_MY_DIR']) {
+    my ($db, $what, $needs) = @$cell;
+    my $name = "$what restart while idle, event x $db";
     SKIP: {
-        skip "$name: needs SCEP_TEST_PGSQL, SCEP_TEST_PG_DATA and SCEP_TEST_PG_BIN", $PER_IDLE
-            unless $HAVE_PG;
-        my $h = load_httpd(name => 'pg-idle', mpm => 'event', db => 'pgsql', pg => $pg);
+        skip "$name: needs $needs", $PER_IDLE unless $db eq 'pgsql' ? $HAVE_PG : $HAVE_MY;
+        my $h = load_httpd(name => "$db-idle", mpm => 'event', db => $db, pg => $pg);
         ok($h->{ok}, "$name: private httpd starts") or diag($h->{err});
         unless ($h->{ok}) {
             private_httpd_stop($h);
             skip "$name: httpd did not start", $PER_IDLE - 1;
         }
-        my $prefix = 't71-pgidle';
+        my $prefix = "t71-${db}idle";
         # fill the connection pools of both children
         my $warm = bench_run($h, n => 64, c => 16, prefix => "$prefix-warm", decrypt => 1,
                              timeout => 10, max_time => 60, cmd_timeout => 90);
-        my $rs = pg_ctl('restart', '-m', 'fast');
-        ok($warm->{rc} == 0 && ($warm->{result}{ok} // 0) == 64 && $rs->{rc} == 0,
-           "$name: 64 enrollments, then pg_ctl restart -m fast with nothing in flight")
-            or diag("warm-up rc $warm->{rc}, ok " . ($warm->{result}{ok} // '-')
-                    . "; pg_ctl rc $rs->{rc}: $rs->{out}$rs->{err}");
+        my ($restarted, $detail);
+        if ($db eq 'pgsql') {
+            my $rs = pg_ctl('restart', '-m', 'fast');
+            ($restarted, $detail) = ($rs->{rc} == 0, "pg_ctl rc $rs->{rc}: $rs->{out}$rs->{err}");
+        }
+        else {
+            ($restarted, $detail) = (my_restart(), 'mariadbd did not answer again');
+        }
+        ok($warm->{rc} == 0 && ($warm->{result}{ok} // 0) == 64 && $restarted,
+           "$name: 64 enrollments, then the server restarted with nothing in flight")
+            or diag("warm-up rc $warm->{rc}, ok " . ($warm->{result}{ok} // '-') . "; $detail");
         recovery_ok($h, $name, $prefix);
         my @log = log_lines($h);
         my @restored = grep { /\bSCEP00109: / } @log;
-        ok(@restored, "$name: connections re-opened by libpq got their statements again (SCEP00109)")
+        ok(@restored, "$name: connections re-opened by the client library got their statements "
+           . 'again (SCEP00109)')
             or diag(join "\n", first_n(5, grep { /\[scep:error\]/ } @log));
         tagged_then_stop($h, $name);
     }

@@ -106,7 +106,7 @@ MaxRequestWorkers 48
 EOC
 );
 
-# load_httpd(name => N, mpm => 'event'|'prefork', db => 'sqlite'|'pgsql',
+# load_httpd(name => N, mpm => 'event'|'prefork', db => 'sqlite'|'pgsql'|'mysql',
 #            pg => conninfo, prepare_db => CODE)
 #   -> private_httpd's hash + { mpm, kind, pg }
 # The module is configured as the README says: SQLite in WAL through
@@ -117,6 +117,11 @@ sub load_httpd {
     my $dbd;
     if ($o{db} eq 'sqlite') {
         $dbd = qq{DBDriver sqlite3\nDBDParams "\@DB\@"\nDBDInitSQL "PRAGMA journal_mode=WAL"\n};
+    }
+    elsif ($o{db} eq 'mysql') {
+        # the shared scratch MariaDB's database scep (schema loaded by t/TEST.PL)
+        my $sock = $ENV{SCEP_TEST_MYSQL} or croak 'SCEP_TEST_MYSQL is not set';
+        $dbd = qq{DBDriver mysql\nDBDParams "sock=$sock dbname=scep user=root"\n};
     }
     else {
         my $ci = $o{pg} or croak 'pg => conninfo is needed';
