@@ -41,7 +41,7 @@ typedef struct scep_ca_t {
     const char *caps_renewal;          /**< the same with Renewal, for Locations that renew */
     /** A library context with no provider but "null": a request parsed
      * there keeps its key undecoded (OpenSSL 3.0 builds a decoder chain for
-     * every key it parses, ~0.1 ms; see scep_ossl_req_parse). */
+     * every key it parses, ~0.1 ms; see scep_req_parse_keyless). */
     OSSL_LIB_CTX *no_keys;
 } scep_ca_t;
 
