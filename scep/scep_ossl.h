@@ -52,9 +52,6 @@ apr_status_t scep_x509_der(unsigned char **pder, apr_size_t *plen,
 const char *scep_name_str(apr_pool_t *p, const X509_NAME *n);
 /** Uppercase hex SHA-256 of a certificate's DER. */
 const char *scep_cert_fingerprint(apr_pool_t *p, X509 *x);
-/** Uppercase hex SHA-256 of a SubjectPublicKeyInfo's DER, as the
- * certificate or request carries it (re-encoding an EVP_PKEY would cost an
- * OpenSSL 3 encoder and decoder per call). */
 /**
  * Parse a DER PKCS#10 request in a library context without key decoders
  * (scep_ca_t.no_keys), so that its key stays undecoded:
@@ -67,6 +64,9 @@ X509_REQ *scep_req_parse_keyless(apr_pool_t *p, OSSL_LIB_CTX *no_keys,
 /** Decode a SubjectPublicKeyInfo into a key owned by the pool, or NULL. */
 EVP_PKEY *scep_pubkey_decode(apr_pool_t *p, const X509_PUBKEY *k);
 
+/** Uppercase hex SHA-256 of a SubjectPublicKeyInfo's DER, as the
+ * certificate or request carries it (re-encoding an EVP_PKEY would cost an
+ * OpenSSL 3 encoder and decoder per call). */
 const char *scep_pubkey_fingerprint(apr_pool_t *p, const X509_PUBKEY *k);
 /**
  * DER of a PKCS#10 request without its attributes of type nid (e.g. the

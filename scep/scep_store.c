@@ -100,12 +100,22 @@ static apr_dbd_prepared_t *stmt(scep_ctx_t *ctx, scep_store_t *st,
  * prepared: every statement on that connection would fail until mod_dbd
  * retires it (DBDExptime). So after a failure we prepare them again:
  * - PostgreSQL: the ones the server says this session lacks
- *   (pg_prepared_statements), under the same names;
- * - MySQL/MariaDB: all of them, in place (its statement handles belong to
- *   the old session), in the connection's own pool, which keeps them.
+ *   (pg_prepared_statements), under the same names; after any failure, as
+ *   it costs one query and prepares nothing on a sound connection;
+ * - MySQL/MariaDB: only after an error that says the statement or the
+ *   session is gone, all of them, in place (the handles belong to the old
+ *   session; apr_dbd cannot close them, so each such event leaves 20 dead
+ *   client-side handles until the connection closes). They must live as long
+ *   as the connection, but its pool shares the child's allocator with other
+ *   threads, so they go to a pool of their own below it.
  * Not inside a transaction (the session's state is the transaction's).
  * Returns how many it prepared; the caller then tries once more. */
-static int restore_statements(scep_ctx_t *ctx, scep_store_t *st)
+#define MYSQL_GONE(err) ((err) == 2030 /* CR_NO_PREPARE_STMT */             \
+                         || (err) == 1243 /* ER_UNKNOWN_STMT_HANDLER */     \
+                         || (err) == 2006 /* CR_SERVER_GONE_ERROR */        \
+                         || (err) == 2013 /* CR_SERVER_LOST */)
+
+static int restore_statements(scep_ctx_t *ctx, scep_store_t *st, int err)
 {
     const char *driver = apr_dbd_name(st->driver);
     const scep_sql_t *q;
@@ -138,13 +148,22 @@ static int restore_statements(scep_ctx_t *ctx, scep_store_t *st)
             }
         }
     }
-    else if (!strcmp(driver, "mysql")) {
-        apr_pool_t *conn_pool = apr_hash_pool_get(st->prepared);
+    else if (!strcmp(driver, "mysql") && MYSQL_GONE(err)) {
+        apr_allocator_t *alloc = NULL;
+        apr_pool_t *keep = NULL;
 
+        if (apr_allocator_create(&alloc) != APR_SUCCESS) {
+            return 0;
+        }
+        if (apr_pool_create_ex(&keep, apr_hash_pool_get(st->prepared), NULL, alloc)
+            != APR_SUCCESS) {
+            apr_allocator_destroy(alloc);
+            return 0;
+        }
+        apr_allocator_owner_set(alloc, keep);
         for (q = scep_store_sql; q->label; q++) {
             apr_dbd_prepared_t *s = apr_hash_get(st->prepared, q->label, APR_HASH_KEY_STRING);
-            if (s && apr_dbd_prepare(st->driver, conn_pool, st->handle, q->sql, q->label,
-                                     &s) == 0) {
+            if (s && apr_dbd_prepare(st->driver, keep, st->handle, q->sql, q->label, &s) == 0) {
                 restored++;
             }
         }
@@ -152,7 +171,8 @@ static int restore_statements(scep_ctx_t *ctx, scep_store_t *st)
     if (restored) {
         SCEP_LOG(ctx, SCEP_LOG_WARNING, 0, SCEPLOGNO(00109)
                  "prepared %d SQL statements again on a database connection that "
-                 "failed (re-opened after a database restart?)", restored);
+                 "failed (driver error %d; re-opened after a database restart?)",
+                 restored, err);
     }
     return restored;
 }
@@ -216,7 +236,7 @@ static apr_status_t exec(scep_ctx_t *ctx, scep_store_t *st, const char *label,
         return SCEP_EDB;
     }
     err = apr_dbd_pquery(st->driver, ctx->pool, st->handle, &nrows, s, nargs, args);
-    if (err && restore_statements(ctx, st)) {
+    if (err && restore_statements(ctx, st, err)) {
         err = apr_dbd_pquery(st->driver, ctx->pool, st->handle, &nrows, s, nargs, args);
     }
     if (locked) {
@@ -253,7 +273,7 @@ static apr_status_t select_rows(scep_ctx_t *ctx, scep_store_t *st, const char *l
      * sequentially, which their random mode does not do to the end. */
     err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s,
                           !strcmp(apr_dbd_name(st->driver), "pgsql"), nargs, args);
-    if (err && restore_statements(ctx, st)) {
+    if (err && restore_statements(ctx, st, err)) {
         err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s,
                               !strcmp(apr_dbd_name(st->driver), "pgsql"), nargs, args);
     }
@@ -472,7 +492,7 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
     if (rv != APR_SUCCESS || err) {
         /* a statement inside may have failed for that reason: the next
          * request on this connection finds them again */
-        restore_statements(ctx, st);
+        restore_statements(ctx, st, 0);
     }
     if (st->write_lock) {
         sqlite_checkpoint(ctx, st);
