@@ -190,6 +190,12 @@ sub tagged_then_stop {
     my @bad = grep { !/\bAH\d{5}: |\bSCEP\d{5}: / } log_bad($h);
     ok(!@bad, "$name: every [warn]-or-worse line carries an AHnnnnn or SCEPnnnnn tag")
         or diag(join "\n", first_n(5, @bad));
+    stop_no_crash($h, $name);
+}
+
+# httpd stops, and no child had crashed
+sub stop_no_crash {
+    my ($h, $name) = @_;
     private_httpd_stop($h);
     my @crash = crashes($h);
     ok(!@crash, "$name: no child crashed (no AH00051/AH00052, no core file)")
@@ -331,10 +337,7 @@ for my $mpm (@CRASH_WAL) {
         ok(!@open, "$name: every child opened the database (no 'database is locked', "
            . 'no AH00632/AH00636 from mod_dbd)')
             or diag(scalar(@open) . " line(s), e.g.\n" . join("\n", first_n(3, @open)));
-        private_httpd_stop($h);
-        my @crash = crashes($h);
-        ok(!@crash, "$name: no child crashed (no AH00051/AH00052, no core file)")
-            or diag(join "\n", first_n(5, @crash));
+        stop_no_crash($h, $name);
     }
 }
 

@@ -212,7 +212,9 @@ sub crashes {
 # the db_rows() options for the instance's database
 sub db_of {
     my $h = shift;
-    return $h->{kind} eq 'sqlite' ? (file => $h->{db}) : (pg => 1, conninfo => $h->{pg});
+    return $h->{kind} eq 'sqlite' ? (file => $h->{db})
+         : $h->{kind} eq 'mysql'  ? (mysql => 1)
+         :                          (pg => 1, conninfo => $h->{pg});
 }
 
 # query($h, SQL) -> [ {column => value} ... ]; value($h, SQL): first column, first row
