@@ -249,32 +249,36 @@ X509_REQ *scep_req_parse_keyless(apr_pool_t *p, OSSL_LIB_CTX *no_keys,
     return scep_own_req(p, r);
 }
 
-EVP_PKEY *scep_pubkey_decode(apr_pool_t *p, const X509_PUBKEY *k)
+/* The SubjectPublicKeyInfo's DER in the pool; NULL (len 0) if none. */
+static const unsigned char *spki_der(apr_pool_t *p, const X509_PUBKEY *k, int *plen)
 {
     int len = k ? i2d_X509_PUBKEY(k, NULL) : 0;
     unsigned char *der, *q;
-    const unsigned char *in;
 
+    *plen = 0;
     if (len <= 0) {
         return NULL;
     }
     der = q = apr_palloc(p, (apr_size_t)len);
     i2d_X509_PUBKEY(k, &q);
-    in = der;
-    return scep_own_pkey(p, d2i_PUBKEY(NULL, &in, len));
+    *plen = len;
+    return der;
+}
+
+EVP_PKEY *scep_pubkey_decode(apr_pool_t *p, const X509_PUBKEY *k)
+{
+    int len;
+    const unsigned char *in = spki_der(p, k, &len);
+
+    return in ? scep_own_pkey(p, d2i_PUBKEY(NULL, &in, len)) : NULL;
 }
 
 const char *scep_pubkey_fingerprint(apr_pool_t *p, const X509_PUBKEY *k)
 {
-    int len = k ? i2d_X509_PUBKEY(k, NULL) : 0;
-    unsigned char *der, *q;
+    int len;
+    const unsigned char *der = spki_der(p, k, &len);
 
-    if (len <= 0) {
-        return "";
-    }
-    der = q = apr_palloc(p, (apr_size_t)len);
-    i2d_X509_PUBKEY(k, &q);
-    return scep_sha256_hex(p, der, (apr_size_t)len);
+    return der ? scep_sha256_hex(p, der, (apr_size_t)len) : "";
 }
 
 /* A growing DER buffer in a pool. */

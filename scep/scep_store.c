@@ -262,20 +262,19 @@ static apr_status_t select_rows(scep_ctx_t *ctx, scep_store_t *st, const char *l
     apr_dbd_prepared_t *s = stmt(ctx, st, label);
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
+    /* PostgreSQL: random access, the whole result at once, because the
+     * sequential mode of apr_dbd_pgsql sleeps 100 ms on an empty result,
+     * i.e. on every lookup that finds nothing. The other drivers read
+     * sequentially, which their random mode does not do to the end. */
+    int random = !strcmp(apr_dbd_name(st->driver), "pgsql");
     int err;
 
     if (!s) {
         return SCEP_EDB;
     }
-    /* PostgreSQL: random access, the whole result at once, because the
-     * sequential mode of apr_dbd_pgsql sleeps 100 ms on an empty result,
-     * i.e. on every lookup that finds nothing. The other drivers read
-     * sequentially, which their random mode does not do to the end. */
-    err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s,
-                          !strcmp(apr_dbd_name(st->driver), "pgsql"), nargs, args);
+    err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s, random, nargs, args);
     if (err && restore_statements(ctx, st, err)) {
-        err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s,
-                              !strcmp(apr_dbd_name(st->driver), "pgsql"), nargs, args);
+        err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s, random, nargs, args);
     }
     if (err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00103) "%s failed: %s", label,
