@@ -49,6 +49,12 @@ APLOG_USE_MODULE(scep);
 #define DEFAULT_CRL_VALIDITY (7 * 86400)
 #define DEFAULT_THROTTLE_COUNT 20
 #define DEFAULT_THROTTLE_WINDOW (10 * 60)
+/* SCEPRequestLimit defaults: far above what real clients send */
+#define DEFAULT_MAX_ATTRIBUTES  16
+#define DEFAULT_MAX_EXTENSIONS  32
+#define DEFAULT_MAX_SUBJECT_RDNS 16
+#define DEFAULT_MAX_SUBJECT_LEN 1024
+#define DEFAULT_MAX_SANS        64
 #define ADMIN_MAX_BODY     (64 * 1024)
 
 /******************************************************************************/
@@ -107,6 +113,10 @@ typedef struct scep_dir_conf_t {
     int one_time, throttle_count;
     apr_int64_t throttle_window;
     apr_int64_t renewal_window;
+    int renewal_supersede;
+    apr_array_header_t *renewal_from;   /* SCEPRenewalFrom: const char * */
+    const ap_directive_t *renewal_from_line;
+    scep_limits_t limits;     /* SCEPRequestLimit, UNSET where not given */
     unsigned set;             /* SET_* */
     int own_subject, own_san; /* rule lists started in this section */
     /* list directives: each line replaces what came before it */
@@ -184,6 +194,15 @@ static void make_profile(apr_pool_t *p, scep_dir_conf_t *d)
     prof->renewal_window = d->renewal_window != UNSET ? d->renewal_window : 0;
     prof->renewal_challenge = d->renewal_challenge == 1;
     prof->renewal_keep_subject = d->renewal_keep != 0;
+    prof->renewal_supersede = d->renewal_supersede == 1;
+    prof->renewal_from = d->renewal_from;
+#define LIMIT(f, dflt) prof->limits.f = d->limits.f != UNSET ? d->limits.f : (dflt)
+    LIMIT(attributes, DEFAULT_MAX_ATTRIBUTES);
+    LIMIT(extensions, DEFAULT_MAX_EXTENSIONS);
+    LIMIT(subject_rdns, DEFAULT_MAX_SUBJECT_RDNS);
+    LIMIT(subject_length, DEFAULT_MAX_SUBJECT_LEN);
+    LIMIT(sans, DEFAULT_MAX_SANS);
+#undef LIMIT
     d->policy->name = prof->name;
     prof->policy = d->policy;
     prof->templates = d->templates;
@@ -197,8 +216,10 @@ static void *create_dir_conf(apr_pool_t *p, char *dir)
     conf->legacy = UNSET;
     conf->max_body = UNSET;
     conf->approval_manual = conf->renewal = conf->renewal_challenge = UNSET;
-    conf->renewal_keep = UNSET;
+    conf->renewal_keep = conf->renewal_supersede = UNSET;
     conf->renewal_window = UNSET;
+    conf->limits.attributes = conf->limits.extensions = conf->limits.subject_rdns = UNSET;
+    conf->limits.subject_length = conf->limits.sans = UNSET;
     conf->one_time = conf->throttle_count = UNSET;
     conf->throttle_window = UNSET;
     conf->policy = scep_policy_make(p, NULL);
@@ -266,7 +287,14 @@ static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(one_time);
     MERGE_INT(throttle_count);
     MERGE_INT(throttle_window);
+    MERGE_INT(renewal_supersede);
+    MERGE_INT(limits.attributes);
+    MERGE_INT(limits.extensions);
+    MERGE_INT(limits.subject_rdns);
+    MERGE_INT(limits.subject_length);
+    MERGE_INT(limits.sans);
 #undef MERGE_INT
+    conf->renewal_from = add->renewal_from ? add->renewal_from : base->renewal_from;
     conf->set = add->set | base->set;
     conf->policy = apr_palloc(p, sizeof(*conf->policy));
     merge_policy(conf->policy, base->policy, add->policy, add->set);
@@ -468,56 +496,61 @@ static const char *set_san_excess(cmd_parms *cmd, void *dirconf, const char *arg
     return excess_arg(cmd, arg, &touch(cmd, dirconf, SET_SAN_EXCESS)->policy->san_excess);
 }
 
-/* "request [pattern]" or "value expression" */
-static const char *parse_rule(cmd_parms *cmd, scep_rule_t *rule, const char *source,
-                              const char *arg)
+static const char *rule_pattern(cmd_parms *cmd, scep_rule_t *rule, const char *re)
 {
     const char *err = NULL;
 
-    if (!strcasecmp(source, "request")) {
-        rule->source = SCEP_FROM_REQUEST;
-        if (arg) {
-            rule->pattern_text = apr_pstrdup(cmd->pool, arg);
-            if (!(rule->pattern = scep_policy_regex(cmd->pool, arg, &err))) {
-                return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
-            }
-        }
-        return NULL;
+    rule->pattern_text = apr_pstrdup(cmd->pool, re);
+    if (!(rule->pattern = scep_policy_regex(cmd->pool, re, &err))) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
     }
-    if (!strcasecmp(source, "value")) {
+    return NULL;
+}
+
+/* "request [pattern]" or "value expression [pattern]": argv[0] is the source */
+static const char *parse_rule(cmd_parms *cmd, scep_rule_t *rule, int argc,
+                              char *const argv[])
+{
+    const char *err = NULL, *source = argv[0];
+
+    if (!strcasecmp(source, "request") && argc <= 2) {
+        rule->source = SCEP_FROM_REQUEST;
+        return argc == 2 ? rule_pattern(cmd, rule, argv[1]) : NULL;
+    }
+    if (!strcasecmp(source, "value") && argc >= 2 && argc <= 3) {
         ap_expr_info_t *expr;
-        if (!arg) {
-            return apr_pstrcat(cmd->pool, cmd->cmd->name, ": 'value' needs a value or "
-                               "expression", NULL);
-        }
         rule->source = SCEP_FROM_VALUE;
-        rule->expr_text = apr_pstrdup(cmd->pool, arg);
-        expr = ap_expr_parse_cmd(cmd, arg, AP_EXPR_FLAG_STRING_RESULT, &err, NULL);
+        rule->expr_text = apr_pstrdup(cmd->pool, argv[1]);
+        expr = ap_expr_parse_cmd(cmd, argv[1], AP_EXPR_FLAG_STRING_RESULT, &err, NULL);
         if (err) {
-            return apr_pstrcat(cmd->pool, cmd->cmd->name, ": cannot parse '", arg,
+            return apr_pstrcat(cmd->pool, cmd->cmd->name, ": cannot parse '", argv[1],
                                "': ", err, NULL);
         }
         rule->expr = expr;
-        return NULL;
+        return argc == 3 ? rule_pattern(cmd, rule, argv[2]) : NULL;
     }
-    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": '", source,
-                       "' must be 'request [pattern]' or 'value expression'", NULL);
+    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": after the ",
+                       strcmp(cmd->cmd->name, "SCEPSubject") ? "type" : "attribute",
+                       " comes 'request [pattern]' or 'value expression [pattern]'", NULL);
 }
 
-static const char *set_subject(cmd_parms *cmd, void *dirconf, const char *attr,
-                               const char *source, const char *arg)
+static const char *set_subject(cmd_parms *cmd, void *dirconf, int argc, char *const argv[])
 {
     scep_dir_conf_t *conf = touch(cmd, dirconf, SET_SUBJECT);
     scep_rule_t rule;
-    const char *err;
+    const char *err, *attr = argc > 0 ? argv[0] : "";
 
     memset(&rule, 0, sizeof(rule));
+    if (argc < 2) {
+        return "SCEPSubject: give an attribute, then 'request [pattern]' or "
+               "'value expression [pattern]'";
+    }
     if ((rule.nid = scep_policy_subject_nid(attr)) == NID_undef) {
         return apr_pstrcat(cmd->pool, "SCEPSubject: unknown attribute '", attr,
                            "' (CN, O, OU, C, L, ST, emailAddress, serialNumber, DC, "
                            "UID, ...)", NULL);
     }
-    if ((err = parse_rule(cmd, &rule, source, arg)) != NULL) {
+    if ((err = parse_rule(cmd, &rule, argc - 1, argv + 1)) != NULL) {
         return err;
     }
     /* a section's rules replace inherited ones: start its own list */
@@ -529,21 +562,24 @@ static const char *set_subject(cmd_parms *cmd, void *dirconf, const char *attr,
     return NULL;
 }
 
-static const char *set_san(cmd_parms *cmd, void *dirconf, const char *type,
-                           const char *source, const char *arg)
+static const char *set_san(cmd_parms *cmd, void *dirconf, int argc, char *const argv[])
 {
     scep_dir_conf_t *conf = touch(cmd, dirconf, SET_SAN);
     scep_rule_t rule;
-    const char *err;
+    const char *err, *type = argc > 0 ? argv[0] : "";
     int t = scep_policy_san_type(type);
 
     memset(&rule, 0, sizeof(rule));
+    if (argc < 2) {
+        return "SCEPSubjectAltName: give a type, then 'request [pattern]' or "
+               "'value expression [pattern]'";
+    }
     if (t < 0) {
         return apr_pstrcat(cmd->pool, "SCEPSubjectAltName: unknown type '", type,
                            "' (dns, email, uri, ip, upn)", NULL);
     }
     rule.san_type = (scep_san_type_t)t;
-    if ((err = parse_rule(cmd, &rule, source, arg)) != NULL) {
+    if ((err = parse_rule(cmd, &rule, argc - 1, argv + 1)) != NULL) {
         return err;
     }
     if (!conf->own_san) {
@@ -816,6 +852,51 @@ static const char *set_throttle(cmd_parms *cmd, void *dirconf, const char *count
     return NULL;
 }
 
+static const char *set_renewal_from(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+
+    /* the first name of a line starts a fresh list */
+    if (!conf->renewal_from || conf->renewal_from_line != cmd->directive) {
+        conf->renewal_from = apr_array_make(cmd->pool, 2, sizeof(const char *));
+        conf->renewal_from_line = cmd->directive;
+    }
+    APR_ARRAY_PUSH(conf->renewal_from, const char *) = apr_pstrdup(cmd->pool, arg);
+    make_profile(cmd->pool, conf);
+    return NULL;
+}
+
+static const char *set_request_limit(cmd_parms *cmd, void *dirconf, const char *what,
+                                     const char *value)
+{
+    static const struct { const char *name; apr_size_t offset; int max; } limits[] = {
+        { "attributes", APR_OFFSETOF(scep_limits_t, attributes), 10000 },
+        { "extensions", APR_OFFSETOF(scep_limits_t, extensions), 10000 },
+        { "subject-attributes", APR_OFFSETOF(scep_limits_t, subject_rdns), 10000 },
+        { "subject-length", APR_OFFSETOF(scep_limits_t, subject_length), 65536 },
+        { "subject-alt-names", APR_OFFSETOF(scep_limits_t, sans), 10000 },
+    };
+    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    char *end;
+    long n = strtol(value, &end, 10);
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        if (!strcasecmp(what, limits[i].name)) {
+            if (*end || end == value || n < 1 || n > limits[i].max) {
+                return apr_psprintf(cmd->pool, "SCEPRequestLimit %s: '%s' must be a number "
+                                    "from 1 to %d", limits[i].name, value, limits[i].max);
+            }
+            *(int *)((char *)&conf->limits + limits[i].offset) = (int)n;
+            make_profile(cmd->pool, conf);
+            return NULL;
+        }
+    }
+    return apr_pstrcat(cmd->pool, "SCEPRequestLimit: unknown limit '", what, "' (attributes, "
+                       "extensions, subject-attributes, subject-length, subject-alt-names)",
+                       NULL);
+}
+
 static const char *set_crl_validity(cmd_parms *cmd, void *dummy, const char *arg)
 {
     scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
@@ -844,12 +925,12 @@ static const command_rec scep_cmds[] = {
                   "largest PKIOperation body accepted, in bytes"),
     AP_INIT_TAKE1("SCEPProfileName", set_profile_name, NULL, LOC,
                   "name of this Location's profile (default: its path)"),
-    AP_INIT_TAKE23("SCEPSubject", set_subject, NULL, LOC,
-                   "attribute request [pattern] | attribute value expression"),
+    AP_INIT_TAKE_ARGV("SCEPSubject", set_subject, NULL, LOC,
+                      "attribute request [pattern] | attribute value expression [pattern]"),
     AP_INIT_TAKE1("SCEPSubjectExcess", set_subject_excess, NULL, LOC,
                   "drop or refuse subject attributes no rule allows"),
-    AP_INIT_TAKE23("SCEPSubjectAltName", set_san, NULL, LOC,
-                   "type request [pattern] | type value expression"),
+    AP_INIT_TAKE_ARGV("SCEPSubjectAltName", set_san, NULL, LOC,
+                      "type request [pattern] | type value expression [pattern]"),
     AP_INIT_TAKE1("SCEPSubjectAltNameExcess", set_san_excess, NULL, LOC,
                   "drop or refuse subjectAltNames no rule allows"),
     AP_INIT_ITERATE("SCEPKeyAlgorithms", set_key_algs, NULL, LOC,
@@ -898,6 +979,13 @@ static const command_rec scep_cmds[] = {
                "renewals need the challenge password too"),
     AP_INIT_TAKE1("SCEPRenewalSubject", set_renewal_subject, NULL, LOC,
                   "keep: the renewed certificate keeps subject and SANs; profile: rebuild them"),
+    AP_INIT_ITERATE("SCEPRenewalFrom", set_renewal_from, NULL, LOC,
+                    "profiles (besides this one) whose certificates may renew here"),
+    POINT_FLAG("SCEPRenewalSupersede", renewal_supersede,
+               "revoke the renewed certificate (reason superseded) when its successor is issued"),
+    AP_INIT_TAKE2("SCEPRequestLimit", set_request_limit, NULL, LOC,
+                  "attributes|extensions|subject-attributes|subject-length|subject-alt-names N: "
+                  "bounds on a PKCS#10 request"),
     AP_INIT_TAKE1("SCEPCRLValidity", set_crl_validity, NULL, RSRC_CONF,
                   "time from a CRL's thisUpdate to its nextUpdate, e.g. 7d"),
     { NULL }
@@ -969,21 +1057,16 @@ static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
     inherited = apr_hash_make(ptemp);
     for (i = -1; i < c->locations->nelts; i++) {
         scep_dir_conf_t *d = i < 0 ? defaults : APR_ARRAY_IDX(c->locations, i, scep_dir_conf_t *);
-        scep_policy_t *pol = apr_palloc(pconf, sizeof(*pol));
         const char *name = profile_name_of(d), *problem;
+        const scep_dir_conf_t *merged;
         const void *other;
 
         if (i >= 0 && d == defaults) {
             continue;
         }
-        if (i < 0) {
-            *pol = *d->policy;
-        }
-        else {
-            merge_policy(pol, defaults->policy, d->policy, d->set);
-        }
-        pol->name = name;
-        if ((problem = scep_policy_check(pol, ptemp, lifetime)) != NULL) {
+        /* the Location as a request there sees it: server defaults + section */
+        merged = i < 0 ? d : merge_dir_conf(pconf, defaults, d);
+        if ((problem = scep_policy_check(merged->policy, ptemp, lifetime)) != NULL) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00008)
                          "profile %s (%s, in %s): %s", name,
                          where_of(ptemp, d, defaults, problem), vhost_name(ptemp, sp), problem);
@@ -999,13 +1082,25 @@ static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
                          where_of(ptemp, d, defaults, "SCEPProfileName"), vhost_name(ptemp, sp));
             return !OK;
         }
-        apr_hash_set(c->named, name, APR_HASH_KEY_STRING, pol);
+        apr_hash_set(c->named, name, APR_HASH_KEY_STRING, merged->profile);
         apr_hash_set(inherited, name, APR_HASH_KEY_STRING,
                      i >= 0 && i < c->inherited ? "" : NULL);
     }
     for (i = 0; i < c->locations->nelts; i++) {
         scep_dir_conf_t *d = APR_ARRAY_IDX(c->locations, i, scep_dir_conf_t *);
         apr_hash_index_t *hi;
+        int k;
+        /* a retired profile's certificates may still renew: only a warning */
+        for (k = 0; d->renewal_from && k < d->renewal_from->nelts; k++) {
+            const char *from = APR_ARRAY_IDX(d->renewal_from, k, const char *);
+            if (i >= c->inherited && !apr_hash_get(c->named, from, APR_HASH_KEY_STRING)) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sp, SCEPLOGNO(00013)
+                             "SCEPRenewalFrom %s (%s, in %s): no Location of this server "
+                             "has SCEPProfileName %s (a retired profile, or a typo?)", from,
+                             where_of(ptemp, d, defaults, "SCEPRenewalFrom"),
+                             vhost_name(ptemp, sp), from);
+            }
+        }
         if (!d->templates) {
             continue;
         }
@@ -1027,6 +1122,22 @@ static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
         }
     }
     return OK;
+}
+
+/* A private key file that others than its owner may read deserves a word. */
+static void warn_key_file(server_rec *s, const char *directive, const scep_setting_t *file,
+                          apr_pool_t *ptemp)
+{
+    apr_finfo_t fi;
+
+    if (apr_stat(&fi, file->value, APR_FINFO_PROT, ptemp) == APR_SUCCESS
+        && (fi.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD))) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCEPLOGNO(00014)
+                     "%s %s (%s, in %s) is readable by %s: a private key should be "
+                     "readable by its owner only (chmod 600)", directive, file->value,
+                     file->where, vhost_name(ptemp, s),
+                     (fi.protection & APR_FPROT_WREAD) ? "everyone" : "its group");
+    }
 }
 
 /* Load every server's CA material as root, before privileges are dropped.
@@ -1095,6 +1206,17 @@ static int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                 return !OK;
             }
             apr_hash_set(loaded, key, APR_HASH_KEY_STRING, ca);
+            warn_key_file(sp, "SCEPCACertificateKeyFile", &c->ca_key, ptemp);
+            if (files.ra_key) {
+                warn_key_file(sp, "SCEPRACertificateKeyFile", &c->ra_key, ptemp);
+            }
+            else {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sp, SCEPLOGNO(00015)
+                             "%s has no SCEPRACertificateFile: the CA key itself decrypts "
+                             "every request and signs every reply, i.e. works on data "
+                             "anyone can send; an RA certificate keeps it to signing "
+                             "certificates", vhost_name(ptemp, sp));
+            }
         }
         c->ca = ca;
     }

@@ -14,7 +14,11 @@ CREATE TABLE IF NOT EXISTS scep_certificates (
     issued_at         BIGINT       NOT NULL,
     revoked_at        BIGINT,
     revocation_reason INTEGER,
+    profile           VARCHAR(255),              -- the profile (Location) that issued it
+    lineage           VARCHAR(64),               -- serial of the first of its chain of renewals
+    renewed_by        VARCHAR(64),               -- serial of the certificate that renewed it
     PRIMARY KEY (ca, serial),
+    KEY scep_certificates_lineage (ca, lineage),
     KEY scep_certificates_not_after (ca, not_after),
     KEY scep_certificates_revoked (ca, revoked_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
@@ -52,7 +56,6 @@ CREATE TABLE IF NOT EXISTS scep_transactions (
     KEY scep_transactions_tid (ca, transaction_id(255)),
     KEY scep_transactions_status (ca, status, id),
     KEY scep_transactions_recent (ca, id),
-    KEY scep_transactions_auth (client_addr, auth_failed, created_at),
     FOREIGN KEY (ca, serial) REFERENCES scep_certificates (ca, serial)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
@@ -83,4 +86,16 @@ CREATE TABLE IF NOT EXISTS scep_challenges (
     used_tid    VARCHAR(2100),                   -- a transaction_id (see above)
     revoked_at  BIGINT,
     KEY scep_challenges_open (ca, expires_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Failed attempts per address and profile (SCEPChallengeThrottle): a wrong
+-- challenge, or a message whose content cannot be read. A table of their
+-- own, so that counting them does not depend on recording the refusal.
+CREATE TABLE IF NOT EXISTS scep_auth_failures (
+    id          BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    ca          VARCHAR(64)  NOT NULL,
+    profile     VARCHAR(255) NOT NULL,
+    client_addr VARCHAR(64)  NOT NULL,
+    created_at  BIGINT       NOT NULL,
+    KEY scep_auth_failures_addr (ca, profile, client_addr, created_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

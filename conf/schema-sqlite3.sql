@@ -15,8 +15,13 @@ CREATE TABLE IF NOT EXISTS scep_certificates (
     issued_at         INTEGER NOT NULL,
     revoked_at        INTEGER,
     revocation_reason INTEGER,
+    profile           TEXT,                      -- the profile (Location) that issued it
+    lineage           TEXT,                      -- serial of the first of its chain of renewals
+    renewed_by        TEXT,                      -- serial of the certificate that renewed it
     PRIMARY KEY (ca, serial)
 );
+-- a keyCompromise anywhere in a chain of renewals stops its renewal
+CREATE INDEX IF NOT EXISTS scep_certificates_lineage ON scep_certificates (ca, lineage);
 CREATE INDEX IF NOT EXISTS scep_certificates_not_after ON scep_certificates (ca, not_after);
 
 -- Every enrollment attempt that reached a decision.
@@ -52,8 +57,6 @@ CREATE INDEX IF NOT EXISTS scep_transactions_status ON scep_transactions (ca, st
 -- the admin list, newest first: without it, ORDER BY id sorts every row of the CA
 CREATE INDEX IF NOT EXISTS scep_transactions_recent ON scep_transactions (ca, id);
 CREATE INDEX IF NOT EXISTS scep_certificates_revoked ON scep_certificates (ca, revoked_at);
--- failed challenges per address (throttling): only failures are scanned
-CREATE INDEX IF NOT EXISTS scep_transactions_auth ON scep_transactions (client_addr, auth_failed, created_at);
 
 -- One-time challenges: only the SHA-256 of the secret is stored. A challenge
 -- is consumed by a conditional UPDATE in the transaction that records the
@@ -84,3 +87,15 @@ CREATE TABLE IF NOT EXISTS scep_crls (
     der           TEXT    NOT NULL,             -- base64 DER
     PRIMARY KEY (ca, number)
 );
+
+-- Failed attempts per address and profile (SCEPChallengeThrottle): a wrong
+-- challenge, or a message whose content cannot be read. A table of their
+-- own, so that counting them does not depend on recording the refusal.
+CREATE TABLE IF NOT EXISTS scep_auth_failures (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    ca          TEXT    NOT NULL,
+    profile     TEXT    NOT NULL,
+    client_addr TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scep_auth_failures_addr ON scep_auth_failures (ca, profile, client_addr, created_at);

@@ -87,7 +87,7 @@ static void apply(apr_pool_t *p, const scep_policy_t *pol, X509_REQ *csr, int do
     scep_cert_plan_t *plan = NULL;
     const char *why = NULL;
 
-    if (scep_policy_apply(&plan, &why, p, pol, csr, NULL, fuzz_eval, NULL) == APR_SUCCESS) {
+    if (scep_policy_apply(&plan, &why, p, pol, csr, NULL, NULL, fuzz_eval, NULL) == APR_SUCCESS) {
         if (!plan || !plan->subject || !plan->san || !plan->pubkey || !plan->md
             || X509_NAME_entry_count(plan->subject) == 0) {
             fuzz_fail("scep_policy_apply succeeded with an incomplete plan");

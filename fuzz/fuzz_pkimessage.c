@@ -68,7 +68,7 @@ static void csr_payload(apr_pool_t *p, const unsigned char *der, apr_size_t len)
     }
     (void)scep_name_str(p, X509_REQ_get_subject_name(csr));
     if (scep_policy_apply(&plan, &why, p, scep_policy_make(p, "default"), csr, key,
-                          fuzz_eval, NULL) == APR_SUCCESS) {
+                          NULL, fuzz_eval, NULL) == APR_SUCCESS) {
         if (!plan || !plan->subject || !plan->pubkey || !plan->md) {
             fuzz_fail("scep_policy_apply succeeded with an incomplete plan");
         }
@@ -142,10 +142,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     drv == APR_SUCCESS ? "" : derr, (unsigned long)m.payload_len);
         }
         if (drv == APR_SUCCESS) {
+            /* a failed decryption goes on with random bytes, never nothing */
             if (!m.payload || m.payload_len == 0) {
                 fuzz_fail("scep_msg_decrypt succeeded without a payload");
             }
-            if (!decrypted) {
+            if (!decrypted && !m.decrypt_error) {
                 decrypted = 1;
                 csr_payload(p, m.payload, m.payload_len);
                 ias_payload(p, env->ca, m.payload, m.payload_len);
@@ -160,8 +161,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 memset(&ok, 0, sizeof(ok));
                 ok.status = SCEP_STATUS_SUCCESS;
                 ok.issued = env->ca->ra_cert;
-                if (scep_msg_certrep(&rep, &rep_len, &rerr, p, env->oids, env->ca, &m, &ok)
-                    != APR_SUCCESS && !rerr) {
+                if (scep_msg_certrep(&rep, &rep_len, &rerr, p, env->oids, env->ca, &m, &ok,
+                                     legacy) != APR_SUCCESS && !rerr) {
                     fuzz_fail("scep_msg_certrep failed without a reason");
                 }
             }
@@ -181,7 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         no.status = SCEP_STATUS_FAILURE;
         no.fail_info = SCEP_FAIL_BADMESSAGECHECK;
         no.fail_text = msg->signature_error ? msg->signature_error : "fuzz";
-        if (scep_msg_certrep(&rep, &rep_len, &rerr, p, env->oids, env->ca, msg, &no)
+        if (scep_msg_certrep(&rep, &rep_len, &rerr, p, env->oids, env->ca, msg, &no, 0)
             != APR_SUCCESS) {
             fprintf(stderr, "scep_msg_certrep: %s\n", rerr ? rerr : "?");
             fuzz_fail("no FAILURE CertRep for a message that parsed (HTTP 500)");

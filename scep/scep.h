@@ -54,5 +54,6 @@ typedef enum {
 #define SCEP_EDB           (APR_OS_START_USERERR + 3)  /**< database error */
 #define SCEP_ECONFLICT     (APR_OS_START_USERERR + 4)  /**< a concurrent writer won */
 #define SCEP_ECHALLENGE    (APR_OS_START_USERERR + 5)  /**< the one-time challenge is used up */
+#define SCEP_ERENEWED      (APR_OS_START_USERERR + 6)  /**< the certificate was renewed already */
 
 #endif

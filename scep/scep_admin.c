@@ -204,9 +204,10 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
 {
     apr_pool_t *p = ctx->pool;
     scep_txn_t *t;
-    const scep_policy_t *pol;
+    const scep_profile_t *prof;
     scep_cert_plan_t *plan;
-    scep_cert_t rec;
+    scep_cert_t rec, *old = NULL;
+    scep_renewal_t renewal;
     X509_REQ *csr;
     X509 *cert;
     unsigned char *der;
@@ -222,9 +223,9 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
         *perr = apr_pstrcat(p, "the enrollment is ", t->status, ", not PENDING", NULL);
         return SCEP_ECONFLICT;
     }
-    pol = adm->named && t->profile ? apr_hash_get(adm->named, t->profile, APR_HASH_KEY_STRING)
-                                   : NULL;
-    if (!pol) {
+    prof = adm->named && t->profile ? apr_hash_get(adm->named, t->profile, APR_HASH_KEY_STRING)
+                                    : NULL;
+    if (!prof) {
         *perr = apr_pstrcat(p, "profile ", t->profile ? t->profile : "(none)",
                             " is no longer configured", NULL);
         return APR_EGENERAL;
@@ -234,8 +235,31 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
         *perr = "the stored request is unreadable";
         return APR_EGENERAL;
     }
-    if (scep_policy_plan(&plan, perr, p, pol, csr) != APR_SUCCESS) {
+    if (scep_policy_plan(&plan, perr, p, prof->policy, csr) != APR_SUCCESS) {
         return APR_EGENERAL;
+    }
+    /* a held renewal: the old certificate must still be renewable */
+    if (t->renewal_of && *t->renewal_of) {
+        int compromised = 0;
+        rv = scep_store_cert_get(&old, ctx, st, adm->ca->fingerprint, t->renewal_of);
+        if (rv == APR_SUCCESS) {
+            rv = scep_store_lineage_compromised(&compromised, ctx, st, adm->ca->fingerprint,
+                                                old->lineage ? old->lineage : old->serial);
+        }
+        if (rv != APR_SUCCESS) {
+            *perr = rv == APR_NOTFOUND ? "the certificate being renewed is not on record"
+                                       : "database error";
+            return rv == APR_NOTFOUND ? APR_EGENERAL : rv;
+        }
+        if (old->revoked_at || compromised || old->renewed_by) {
+            *perr = old->revoked_at ? "the certificate being renewed was revoked meanwhile"
+                    : compromised ? "a certificate the renewed one descends from is revoked "
+                                    "for keyCompromise"
+                    : "the certificate being renewed was renewed meanwhile";
+            return SCEP_ECONFLICT;
+        }
+        renewal.old_serial = old->serial;
+        renewal.supersede = prof->renewal_supersede;
     }
     /* subject and SANs as the profile decided when the request arrived */
     if (decode_der(&der, &len, p, t->plan_subject) != APR_SUCCESS
@@ -254,16 +278,20 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
         return rv;
     }
     scep_x509_der(&der, &len, p, cert);
+    memset(&rec, 0, sizeof(rec));
     rec.ca = adm->ca->fingerprint;
     rec.serial = scep_serial_hex(p, X509_get0_serialNumber(cert));
     rec.subject = scep_name_str(p, X509_get_subject_name(cert));
     rec.not_before = scep_asn1_time_epoch(X509_get0_notBefore(cert));
     rec.not_after = scep_asn1_time_epoch(X509_get0_notAfter(cert));
     rec.der = scep_b64_encode(p, der, len);
-    rv = scep_store_approve(ctx, st, id, adm->user, &rec);
-    if (rv == SCEP_ECONFLICT) {
-        *perr = "the enrollment was decided meanwhile";
-        return rv;
+    rec.profile = prof->name;
+    rec.lineage = old ? (old->lineage ? old->lineage : old->serial) : NULL;
+    rv = scep_store_approve(ctx, st, id, adm->user, &rec, old ? &renewal : NULL);
+    if (rv == SCEP_ECONFLICT || rv == SCEP_ERENEWED) {
+        *perr = rv == SCEP_ECONFLICT ? "the enrollment was decided meanwhile"
+                                     : "the certificate being renewed was renewed meanwhile";
+        return SCEP_ECONFLICT;
     }
     if (rv != APR_SUCCESS) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00407)

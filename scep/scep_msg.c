@@ -285,21 +285,35 @@ apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
         goto leave;
     }
     /* Passing our certificate makes OpenSSL pick our RecipientInfo among
-     * several (micromdm encrypts to every GetCACert certificate). */
+     * several (micromdm encrypts to every GetCACert certificate). OpenSSL
+     * itself goes on with a random content key when the key transport
+     * fails; a bad content padding fails here, and we go on with random
+     * bytes in turn. */
+    rv = APR_SUCCESS;
     if (CMS_decrypt(env, ra_key, ra_cert, NULL, out, CMS_BINARY) != 1) {
         msg->detail = scep_ossl_errors(p);
-        *perr = "the envelope cannot be decrypted with this server's key (not addressed "
-                "to it, or damaged)";
-        goto leave;
+        msg->decrypt_error = "the envelope cannot be decrypted with this server's key (not "
+                             "addressed to it, or damaged)";
+        dlen = 0;
     }
-    dlen = BIO_get_mem_data(out, &data);
-    if (dlen <= 0) {
-        *perr = "the envelope is empty";
-        goto leave;
+    else {
+        dlen = BIO_get_mem_data(out, &data);
     }
-    msg->payload = apr_pmemdup(p, data, (apr_size_t)dlen);
-    msg->payload_len = (apr_size_t)dlen;
-    rv = APR_SUCCESS;
+    if (dlen > 0) {
+        msg->payload = apr_pmemdup(p, data, (apr_size_t)dlen);
+        msg->payload_len = (apr_size_t)dlen;
+    }
+    else {
+        unsigned char *dummy = apr_palloc(p, msg->content_len);
+        if (!msg->decrypt_error) {
+            msg->decrypt_error = "the envelope is empty";
+        }
+        if (RAND_bytes(dummy, (int)msg->content_len) != 1) {
+            memset(dummy, 0, msg->content_len);
+        }
+        msg->payload = dummy;
+        msg->payload_len = msg->content_len;
+    }
 leave:
     PKCS7_free(p7);
     CMS_ContentInfo_free(env);
@@ -362,7 +376,8 @@ leave:
 apr_status_t scep_msg_certrep(unsigned char **pder, apr_size_t *plen,
                               const char **perr, apr_pool_t *p,
                               const scep_oids_t *oids, const scep_ca_t *ca,
-                              const scep_msg_t *req, const scep_reply_t *reply)
+                              const scep_msg_t *req, const scep_reply_t *reply,
+                              int allow_legacy)
 {
     CMS_ContentInfo *cms = NULL;
     CMS_SignerInfo *si;
@@ -374,8 +389,9 @@ apr_status_t scep_msg_certrep(unsigned char **pder, apr_size_t *plen,
     apr_status_t rv = APR_EGENERAL;
 
     ERR_clear_error();
-    /* Mirror the requester's digest where allowed, else SHA-256. */
-    md = (req->md_nid != NID_undef && scep_msg_digest_allowed(req->md_nid, 1))
+    /* Mirror the requester's digest where this Location allows it, else
+     * SHA-256: a reply is never signed with a digest that is refused here. */
+    md = (req->md_nid != NID_undef && scep_msg_digest_allowed(req->md_nid, allow_legacy))
          ? EVP_get_digestbynid(req->md_nid) : NULL;
     if (!md) {
         md = EVP_sha256();

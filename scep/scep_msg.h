@@ -46,8 +46,11 @@ typedef struct scep_msg_t {
     const unsigned char *content;    /**< eContent: DER EnvelopedData */
     apr_size_t content_len;
     int cipher_nid;                  /**< of the envelope, after scep_msg_decrypt */
-    const unsigned char *payload;    /**< decrypted messageData */
+    const unsigned char *payload;    /**< decrypted messageData (random bytes when
+                                          decrypt_error is set) */
     apr_size_t payload_len;
+    const char *decrypt_error;       /**< why the envelope could not be decrypted
+                                          (for the record and the log only) */
 } scep_msg_t;
 
 /**
@@ -65,9 +68,15 @@ apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
 int scep_msg_digest_allowed(int md_nid, int allow_legacy);
 
 /**
- * Decrypt the envelope with the RA key. On failure *pfail holds the
- * failInfo to answer (badAlg for a cipher we refuse, badMessageCheck for
- * anything we cannot decrypt).
+ * Decrypt the envelope with the RA key. A refusal that depends only on what
+ * the sender wrote in the clear (not an EnvelopedData, too many recipients,
+ * a cipher we refuse) returns SCEP_EFAILURE with *pfail (badMessageCheck,
+ * badRequest, badAlg) and *perr. When the decryption itself fails, it
+ * returns APR_SUCCESS with msg->decrypt_error set and random bytes of the
+ * ciphertext's length as payload: the caller goes on reading them exactly
+ * as it would read a real payload, so that a bad padding, junk inside good
+ * padding and an empty plaintext take the same path and get the same answer
+ * (no padding oracle).
  */
 apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
                               const char **perr, apr_pool_t *p,
@@ -84,10 +93,12 @@ typedef struct scep_reply_t {
     X509_CRL *crl;                   /**< SUCCESS of GetCRL: the CRL (no certificate) */
 } scep_reply_t;
 
-/** Build the signed CertRep for a request. */
+/** Build the signed CertRep for a request. It mirrors the request's digest
+ *  where that digest is allowed (MD5 only with allow_legacy), else SHA-256. */
 apr_status_t scep_msg_certrep(unsigned char **pder, apr_size_t *plen,
                               const char **perr, apr_pool_t *p,
                               const scep_oids_t *oids, const scep_ca_t *ca,
-                              const scep_msg_t *req, const scep_reply_t *reply);
+                              const scep_msg_t *req, const scep_reply_t *reply,
+                              int allow_legacy);
 
 #endif

@@ -25,9 +25,12 @@ static void http_text(scep_http_out_t *out, apr_pool_t *p, int status,
 typedef struct enroll_t {
     scep_ctx_t *ctx;
     const scep_service_t *svc;
+    const scep_profile_t *prof;   /* the Location's, or the one its template selects */
     const scep_http_in_t *in;
     scep_store_t *store;
+    int unavailable;        /* the database could not be reached: HTTP 503 */
     scep_msg_t *msg;
+    int self_signed;        /* the signer is a self-signed certificate */
     X509_REQ *csr;          /* parsed without its key (scep_req_parse_keyless) */
     EVP_PKEY *csr_key;      /* the CSR's key, checked by its signature */
     scep_txn_t txn;
@@ -39,6 +42,17 @@ typedef struct enroll_t {
     scep_consume_t consume;
 } enroll_t;
 
+/* What stored refusals keep of the subject and the reason (an
+ * unauthenticated sender chooses both). */
+#define STORED_SUBJECT_MAX 1024
+#define STORED_REASON_MAX  512
+
+/* The one answer to every failure between decrypting the envelope and
+ * proving that the request's key is the signer's (or, for the other
+ * messages, reading what the envelope holds): a sender who wraps someone
+ * else's envelope learns nothing about its plaintext (no padding oracle). */
+#define SEALED_TEXT "the message content cannot be decrypted and verified"
+
 static apr_status_t open_store(enroll_t *e)
 {
     if (!e->store && e->svc->open_store) {
@@ -46,11 +60,38 @@ static apr_status_t open_store(enroll_t *e)
             e->store = NULL;
         }
     }
-    return e->store ? APR_SUCCESS : SCEP_EDB;
+    if (!e->store) {
+        e->unavailable = 1;
+        return SCEP_EDB;
+    }
+    return APR_SUCCESS;
 }
 
-/* Decide FAILURE: remember why, record it, log once. */
-static apr_status_t refuse(enroll_t *e, scep_fail_info_t fail, const char *why)
+/* Count a failed attempt against the sender's address (SCEPChallengeThrottle). */
+static void count_failure(enroll_t *e)
+{
+    const scep_profile_t *loc = e->svc->profile;
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+
+    if (loc->throttle_window <= 0 || !e->in->client_addr || open_store(e) != APR_SUCCESS) {
+        return;
+    }
+    if (scep_store_auth_failure_add(e->ctx, e->store, e->svc->ca->fingerprint, loc->name,
+                                    e->in->client_addr, now - loc->throttle_window)
+        != APR_SUCCESS) {
+        SCEP_LOG(e->ctx, SCEP_LOG_WARNING, 0, SCEPLOGNO(00216)
+                 "could not count the failed attempt of transaction %s from %s "
+                 "(SCEPChallengeThrottle)",
+                 scep_log_safe(e->ctx->pool, e->msg->tid_str, strlen(e->msg->tid_str)),
+                 e->in->client_addr);
+    }
+}
+
+/* Decide FAILURE: the client is told shown, the log and the record keep
+ * why; an enrollment's refusal is recorded (a bounded summary: nothing the
+ * sender chose is kept whole), a failed attempt is counted. */
+static apr_status_t refuse_as(enroll_t *e, scep_fail_info_t fail, const char *shown,
+                              const char *why)
 {
     static const char *const names[] = {
         "badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId"
@@ -59,7 +100,7 @@ static apr_status_t refuse(enroll_t *e, scep_fail_info_t fail, const char *why)
 
     e->reply.status = SCEP_STATUS_FAILURE;
     e->reply.fail_info = fail;
-    e->reply.fail_text = why;
+    e->reply.fail_text = shown;
     e->refusal = why;
     if (e->msg->detail && *e->msg->detail) {
         SCEP_LOG(ctx, SCEP_LOG_DEBUG, 0, SCEPLOGNO(00215) "transaction %s: OpenSSL says: %s",
@@ -71,18 +112,47 @@ static apr_status_t refuse(enroll_t *e, scep_fail_info_t fail, const char *why)
              scep_log_safe(ctx->pool, e->msg->tid_str, strlen(e->msg->tid_str)),
              e->in->client_addr ? e->in->client_addr : "-",
              e->svc->profile->name, names[fail], why);
-    e->txn.status = "REJECTED";
-    e->txn.dedup_key = NULL;
-    e->txn.fail_info = (int)fail;
-    e->txn.fail_text = why;
+    if (e->txn.auth_failed) {
+        count_failure(e);
+    }
     if (e->is_enrollment && open_store(e) == APR_SUCCESS) {
-        if (scep_store_record_rejected(ctx, e->store, &e->txn) != APR_SUCCESS) {
+        scep_txn_t rec = e->txn;
+        rec.status = "REJECTED";
+        rec.dedup_key = NULL;
+        rec.fail_info = (int)fail;
+        rec.fail_text = scep_bounded(ctx->pool, why, STORED_REASON_MAX);
+        rec.subject = scep_bounded(ctx->pool, rec.subject, STORED_SUBJECT_MAX);
+        rec.csr = rec.signer_cert = rec.plan_subject = rec.plan_san = NULL;
+        rec.serial = NULL;
+        if (scep_store_record_rejected(ctx, e->store, &rec) != APR_SUCCESS) {
             SCEP_LOG(ctx, SCEP_LOG_WARNING, 0, SCEPLOGNO(00202)
                      "could not record the refusal of transaction %s",
-                     e->msg->tid_str);
+                     scep_log_safe(ctx->pool, e->msg->tid_str, strlen(e->msg->tid_str)));
         }
     }
     return SCEP_EFAILURE;
+}
+
+static apr_status_t refuse(enroll_t *e, scep_fail_info_t fail, const char *why)
+{
+    return refuse_as(e, fail, why, why);
+}
+
+/* A refusal for a wrong or unusable challenge: counted for throttling. */
+static apr_status_t refuse_auth(enroll_t *e, const char *why)
+{
+    e->txn.auth_failed = 1;
+    return refuse(e, SCEP_FAIL_BADREQUEST, why);
+}
+
+/* A refusal inside the sealed part (see SEALED_TEXT): one answer whatever
+ * went wrong, counted like a wrong challenge; the record and the log keep
+ * the first real reason (a failed decryption, when that came first). */
+static apr_status_t refuse_sealed(enroll_t *e, const char *why)
+{
+    e->txn.auth_failed = 1;
+    return refuse_as(e, SCEP_FAIL_BADMESSAGECHECK, SEALED_TEXT,
+                     e->msg->decrypt_error ? e->msg->decrypt_error : why);
 }
 
 /* Step: the request's bytes, from a POST body or a GET message=. */
@@ -148,74 +218,160 @@ static const char *challenge_of(apr_pool_t *p, X509_REQ *csr, apr_size_t *plen)
                           *plen);
 }
 
-/* Step: read and check the PKCS#10 request and the proof of possession.
- * The request is parsed without decoding its key (~0.1 ms with OpenSSL
- * 3.0): on a first enrollment the CSR carries the very SubjectPublicKeyInfo
- * of the self-signed signer certificate, whose key is decoded already. */
-static apr_status_t check_csr(enroll_t *e)
+/* Step (enrollments, before any private-key work): who signed the message.
+ * A self-signed certificate (a first enrollment), or one this CA issued and
+ * that has not expired (a renewal, or sscep's and certmonger's re-enrollment). */
+static apr_status_t classify_signer(enroll_t *e)
 {
-    apr_pool_t *p = e->ctx->pool;
-    const unsigned char *q = e->msg->payload;
-    EVP_PKEY *csr_key;
     X509 *signer = e->msg->signer;
 
-    ERR_clear_error();
-    e->csr = scep_req_parse_keyless(p, e->svc->ca->no_keys, &q, (long)e->msg->payload_len);
-    if (!e->csr) {
-        return refuse(e, SCEP_FAIL_BADREQUEST, "the envelope does not hold a PKCS#10 request");
-    }
-    if (q != e->msg->payload + e->msg->payload_len) {
-        return refuse(e, SCEP_FAIL_BADREQUEST, "trailing bytes after the PKCS#10 request");
-    }
-    {
-        /* the record keeps the request without its challengePassword: the
-         * secret must not sit in the database (the copy's signature no
-         * longer verifies, which the record does not need) */
-        unsigned char *redacted;
-        apr_size_t rlen;
-        if (scep_req_der_without(&redacted, &rlen, p, e->csr,
-                                 NID_pkcs9_challengePassword) == APR_SUCCESS) {
-            e->txn.csr = scep_b64_encode(p, redacted, rlen);
-        }
-    }
-    e->txn.subject = scep_name_str(p, X509_REQ_get_subject_name(e->csr));
-    e->txn.key_fp = scep_pubkey_fingerprint(p, X509_REQ_get_X509_PUBKEY(e->csr));
-    csr_key = *e->txn.key_fp
-              && !strcmp(e->txn.key_fp,
-                         scep_pubkey_fingerprint(p, X509_get_X509_PUBKEY(signer)))
-              ? X509_get0_pubkey(signer)
-              : scep_pubkey_decode(p, X509_REQ_get_X509_PUBKEY(e->csr));
-    if (!csr_key || X509_REQ_verify_ex(e->csr, csr_key, NULL, NULL) != 1) {
-        ERR_clear_error();
-        return refuse(e, SCEP_FAIL_BADREQUEST, "the PKCS#10 request's signature does not verify");
-    }
-    e->csr_key = csr_key;
-    if (X509_NAME_entry_count(X509_REQ_get_subject_name(e->csr)) == 0) {
-        return refuse(e, SCEP_FAIL_BADREQUEST, "the request has an empty subject");
-    }
     if (X509_self_signed(signer, 1) == 1) {
         if (e->msg->type == SCEP_MSG_RENEWALREQ) {
             return refuse(e, SCEP_FAIL_BADREQUEST, "a RenewalReq must be signed by the "
                           "certificate being renewed, not a self-signed one");
         }
-        /* first enrollment: the self-signed signer proves the CSR key */
-        if (EVP_PKEY_eq(X509_get0_pubkey(signer), csr_key) != 1) {
-            ERR_clear_error();
-            return refuse(e, SCEP_FAIL_BADREQUEST,
-                          "the self-signed signer certificate's key differs from the request's key");
-        }
+        e->self_signed = 1;
         e->txn.renewal_of = "";
+        return APR_SUCCESS;
     }
-    else if (scep_ca_issued(e->svc->ca, signer)) {
-        if (X509_cmp_current_time(X509_get0_notAfter(signer)) <= 0) {
-            return refuse(e, SCEP_FAIL_BADREQUEST, "the signer certificate has expired");
-        }
-        e->txn.renewal_of = scep_serial_hex(p, X509_get0_serialNumber(signer));
-    }
-    else {
+    ERR_clear_error();
+    if (!scep_ca_issued(e->svc->ca, signer)) {
         ERR_clear_error();
         return refuse(e, SCEP_FAIL_BADREQUEST,
                       "the signer certificate is neither self-signed nor issued by this CA");
+    }
+    if (X509_cmp_current_time(X509_get0_notAfter(signer)) <= 0) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, "the signer certificate has expired");
+    }
+    e->txn.renewal_of = scep_serial_hex(e->ctx->pool, X509_get0_serialNumber(signer));
+    return APR_SUCCESS;
+}
+
+/* Step (sealed): the PKCS#10 request and its proof of possession; every
+ * failure gets the one SEALED_TEXT answer. The request is parsed without
+ * decoding its key (~0.1 ms with OpenSSL 3.0): on a first enrollment it
+ * carries the very SubjectPublicKeyInfo of the self-signed signer, whose
+ * key is decoded already. */
+static apr_status_t open_csr(enroll_t *e)
+{
+    apr_pool_t *p = e->ctx->pool;
+    const unsigned char *q = e->msg->payload;
+    X509 *signer = e->msg->signer;
+    EVP_PKEY *csr_key;
+    int same_spki;
+
+    ERR_clear_error();
+    e->csr = scep_req_parse_keyless(p, e->svc->ca->no_keys, &q, (long)e->msg->payload_len);
+    if (!e->csr || e->msg->decrypt_error) {
+        ERR_clear_error();
+        return refuse_sealed(e, "the envelope does not hold a PKCS#10 request");
+    }
+    if (q != e->msg->payload + e->msg->payload_len) {
+        return refuse_sealed(e, "trailing bytes after the PKCS#10 request");
+    }
+    e->txn.key_fp = scep_pubkey_fingerprint(p, X509_REQ_get_X509_PUBKEY(e->csr));
+    same_spki = *e->txn.key_fp
+                && !strcmp(e->txn.key_fp,
+                           scep_pubkey_fingerprint(p, X509_get_X509_PUBKEY(signer)));
+    csr_key = same_spki ? X509_get0_pubkey(signer)
+                        : scep_pubkey_decode(p, X509_REQ_get_X509_PUBKEY(e->csr));
+    /* a first enrollment: the self-signed signer proves the request's key */
+    if (e->self_signed && (!csr_key || EVP_PKEY_eq(X509_get0_pubkey(signer), csr_key) != 1)) {
+        ERR_clear_error();
+        return refuse_sealed(e, "the self-signed signer certificate's key differs from "
+                             "the request's key");
+    }
+    if (!csr_key || X509_REQ_verify_ex(e->csr, csr_key, NULL, NULL) != 1) {
+        ERR_clear_error();
+        return refuse_sealed(e, "the PKCS#10 request's signature does not verify");
+    }
+    e->csr_key = csr_key;
+    return APR_SUCCESS;
+}
+
+/* The subjectAltNames the request asks for, over all its SAN extensions. */
+static int requested_san_count(STACK_OF(X509_EXTENSION) *exts)
+{
+    int i, n = 0;
+
+    for (i = 0; i < sk_X509_EXTENSION_num(exts); i++) {
+        X509_EXTENSION *ext = sk_X509_EXTENSION_value(exts, i);
+        GENERAL_NAMES *gens;
+        if (OBJ_obj2nid(X509_EXTENSION_get_object(ext)) != NID_subject_alt_name) {
+            continue;
+        }
+        gens = X509V3_EXT_d2i(ext);
+        n += gens ? sk_GENERAL_NAME_num(gens) : 0;
+        GENERAL_NAMES_free(gens);
+    }
+    return n;
+}
+
+/* Step: the request's counts and sizes against SCEPRequestLimit, before
+ * anything is built from it. */
+static apr_status_t check_limits(enroll_t *e)
+{
+    const scep_limits_t *lim = &e->svc->profile->limits;
+    apr_pool_t *p = e->ctx->pool;
+    STACK_OF(X509_EXTENSION) *exts;
+    const X509_NAME *subject = X509_REQ_get_subject_name(e->csr);
+    int i, values = 0, nexts, nsans, len;
+    const char *over = NULL;
+
+    for (i = 0; i < X509_REQ_get_attr_count(e->csr); i++) {
+        values += X509_ATTRIBUTE_count(X509_REQ_get_attr(e->csr, i));
+    }
+    if (values > lim->attributes) {
+        over = apr_psprintf(p, "the request has %d attribute values; the limit is %d "
+                            "(SCEPRequestLimit attributes)", values, lim->attributes);
+        return refuse(e, SCEP_FAIL_BADREQUEST, over);
+    }
+    if (X509_NAME_entry_count(subject) > lim->subject_rdns) {
+        over = apr_psprintf(p, "the subject has %d attributes; the limit is %d "
+                            "(SCEPRequestLimit subject-attributes)",
+                            X509_NAME_entry_count(subject), lim->subject_rdns);
+        return refuse(e, SCEP_FAIL_BADREQUEST, over);
+    }
+    if ((len = i2d_X509_NAME(subject, NULL)) > lim->subject_length) {
+        over = apr_psprintf(p, "the subject is %d bytes long; the limit is %d "
+                            "(SCEPRequestLimit subject-length)", len, lim->subject_length);
+        return refuse(e, SCEP_FAIL_BADREQUEST, over);
+    }
+    exts = X509_REQ_get_extensions(e->csr);
+    nexts = sk_X509_EXTENSION_num(exts);
+    nsans = nexts <= lim->extensions ? requested_san_count(exts) : 0;
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    ERR_clear_error();
+    if (nexts > lim->extensions) {
+        over = apr_psprintf(p, "the request asks for %d extensions; the limit is %d "
+                            "(SCEPRequestLimit extensions)", nexts, lim->extensions);
+    }
+    else if (nsans > lim->sans) {
+        over = apr_psprintf(p, "the request asks for %d subjectAltNames; the limit is %d "
+                            "(SCEPRequestLimit subject-alt-names)", nsans, lim->sans);
+    }
+    return over ? refuse(e, SCEP_FAIL_BADREQUEST, over) : APR_SUCCESS;
+}
+
+/* Step: what is recorded of a request that proved its key and fits the
+ * limits, and the key that makes a resend recognizable. */
+static apr_status_t read_csr(enroll_t *e)
+{
+    apr_pool_t *p = e->ctx->pool;
+    unsigned char *redacted;
+    apr_size_t rlen;
+
+    e->txn.subject = scep_bounded(p, scep_name_str(p, X509_REQ_get_subject_name(e->csr)),
+                                  STORED_SUBJECT_MAX);
+    if (X509_NAME_entry_count(X509_REQ_get_subject_name(e->csr)) == 0) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, "the request has an empty subject");
+    }
+    /* the record keeps the request without its challengePassword: the
+     * secret must not sit in the database (the copy's signature no longer
+     * verifies, which the record does not need) */
+    if (scep_req_der_without(&redacted, &rlen, p, e->csr, NID_pkcs9_challengePassword)
+        == APR_SUCCESS) {
+        e->txn.csr = scep_b64_encode(p, redacted, rlen);
     }
     /* One answer per request: the same transactionID, the same CSR and the
      * same kind of signer (self-signed, or the certificate being renewed). */
@@ -304,13 +460,32 @@ static apr_status_t check_known(enroll_t *e)
     return APR_NOTFOUND;
 }
 
+/* Is name this profile, or one it accepts renewals from (SCEPRenewalFrom)? */
+static int renews_here(const scep_profile_t *prof, const char *name)
+{
+    int i;
+
+    if (!strcmp(name, prof->name)) {
+        return 1;
+    }
+    for (i = 0; prof->renewal_from && i < prof->renewal_from->nelts; i++) {
+        if (!strcmp(name, APR_ARRAY_IDX(prof->renewal_from, i, const char *))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Step (renewal): the certificate being renewed must be ours, on record,
- * unexpired (checked with the signature), unrevoked, and in the window. */
+ * issued by this profile (or one it names), not renewed before, unrevoked,
+ * in no chain of renewals with a compromised key, and in the window. */
 static apr_status_t check_renewal(enroll_t *e)
 {
-    const scep_profile_t *prof = e->svc->profile;
+    const scep_profile_t *prof = e->prof;
+    apr_pool_t *p = e->ctx->pool;
     apr_status_t rv;
     apr_int64_t left;
+    int compromised = 0;
 
     if (!prof->renewal) {
         return refuse(e, SCEP_FAIL_BADREQUEST, "renewal is not enabled at this enrollment "
@@ -330,9 +505,33 @@ static apr_status_t check_renewal(enroll_t *e)
     if (e->renewed->revoked_at) {
         return refuse(e, SCEP_FAIL_BADREQUEST, "the certificate being renewed is revoked");
     }
+    if (!e->renewed->profile) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, "the record of the certificate being renewed "
+                      "does not name the profile that issued it (a record from before "
+                      "mod_scep kept it: see README, upgrading the schema)");
+    }
+    if (!renews_here(prof, e->renewed->profile)) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, apr_psprintf(p, "the certificate being "
+                      "renewed was issued by profile %s, which does not renew at profile %s "
+                      "(SCEPRenewalFrom)", e->renewed->profile, prof->name));
+    }
+    if (e->renewed->renewed_by) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, apr_psprintf(p, "the certificate being "
+                      "renewed was renewed already (by serial %s)", e->renewed->renewed_by));
+    }
+    if (scep_store_lineage_compromised(&compromised, e->ctx, e->store, e->txn.ca,
+                                       e->renewed->lineage ? e->renewed->lineage
+                                                           : e->renewed->serial)
+        != APR_SUCCESS) {
+        return SCEP_EDB;
+    }
+    if (compromised) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, "a certificate this one was renewed from "
+                      "is revoked for keyCompromise");
+    }
     left = e->renewed->not_after - (apr_int64_t)apr_time_sec(apr_time_now());
     if (prof->renewal_window > 0 && left > prof->renewal_window) {
-        return refuse(e, SCEP_FAIL_BADREQUEST, apr_psprintf(e->ctx->pool,
+        return refuse(e, SCEP_FAIL_BADREQUEST, apr_psprintf(p,
                       "renewal is allowed only in the last %" APR_INT64_T_FMT " days before "
                       "expiry (SCEPRenewalWindow); this certificate has %" APR_INT64_T_FMT
                       " days left", prof->renewal_window / 86400, left / 86400));
@@ -340,18 +539,36 @@ static apr_status_t check_renewal(enroll_t *e)
     return APR_SUCCESS;
 }
 
-/* A refusal for a wrong or unusable challenge: counted for throttling. */
-static apr_status_t refuse_auth(enroll_t *e, const char *why)
+/* Step (before decrypting anything): an address with too many failed
+ * attempts at this Location in the window is refused. Fails closed: when
+ * the failures cannot be counted, nothing goes on (HTTP 503). */
+static apr_status_t check_throttle(enroll_t *e)
 {
-    e->txn.auth_failed = 1;
-    return refuse(e, SCEP_FAIL_BADREQUEST, why);
+    const scep_profile_t *loc = e->svc->profile;
+    apr_int64_t failures = 0, now = (apr_int64_t)apr_time_sec(apr_time_now());
+
+    if (loc->throttle_window <= 0 || !e->in->client_addr) {
+        return APR_SUCCESS;
+    }
+    if (open_store(e) != APR_SUCCESS
+        || scep_store_auth_failures(&failures, e->ctx, e->store, e->svc->ca->fingerprint,
+                                    loc->name, e->in->client_addr,
+                                    now - loc->throttle_window) != APR_SUCCESS) {
+        e->unavailable = 1;
+        return SCEP_EDB;
+    }
+    if (failures >= loc->throttle_count) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, "too many failed attempts from this address; "
+                      "try again later (SCEPChallengeThrottle)");
+    }
+    return APR_SUCCESS;
 }
 
 /* Step: is the requester allowed to enroll here? The static secret, or a
  * one-time challenge made for this profile (consumed when recorded). */
 static apr_status_t authorize(enroll_t *e)
 {
-    const scep_profile_t *prof = e->svc->profile;
+    const scep_profile_t *prof = e->prof;
     apr_pool_t *p = e->ctx->pool;
     const char *given;
     apr_size_t len = 0;
@@ -360,15 +577,6 @@ static apr_status_t authorize(enroll_t *e)
     if (!prof->challenge && !prof->one_time) {
         return refuse(e, SCEP_FAIL_BADREQUEST,
                       "this enrollment point has no challenge password configured");
-    }
-    if (prof->throttle_window > 0 && e->in->client_addr && open_store(e) == APR_SUCCESS) {
-        apr_int64_t failures = 0;
-        if (scep_store_auth_failures(&failures, e->ctx, e->store, e->in->client_addr,
-                                     now - prof->throttle_window) == APR_SUCCESS
-            && failures >= prof->throttle_count) {
-            return refuse(e, SCEP_FAIL_BADREQUEST, "too many failed challenge attempts from "
-                          "this address; try again later (SCEPChallengeThrottle)");
-        }
     }
     given = challenge_of(p, e->csr, &len);
     if (!given) {
@@ -412,7 +620,6 @@ static apr_status_t authorize(enroll_t *e)
     }
     return refuse_auth(e, "the challengePassword is wrong");
 }
-
 /* A one-time challenge bound to names: the certificate carries exactly
  * those, whatever the request asked for. */
 static apr_status_t bind_names(enroll_t *e, scep_cert_plan_t *plan)
@@ -434,33 +641,58 @@ static apr_status_t bind_names(enroll_t *e, scep_cert_plan_t *plan)
     return APR_SUCCESS;
 }
 
-/* Step: the profile decides what the certificate contains. A Microsoft
- * template name in the request selects among the profiles mapped here. */
-static apr_status_t apply_policy(enroll_t *e, scep_cert_plan_t **pplan)
+/* Step: the profile that serves this request. A Microsoft template name in
+ * the request selects among the profiles mapped here (SCEPTemplate); the
+ * selected profile then decides everything, its challenge included, so a
+ * template never reaches a profile whose challenge the request lacks. */
+static apr_status_t select_profile(enroll_t *e)
 {
-    const scep_profile_t *prof = e->svc->profile;
-    const scep_policy_t *pol = prof->policy;
+    const scep_profile_t *loc = e->svc->profile;
     const char *tmpl = scep_policy_requested_template(e->ctx->pool, e->csr);
-    const char *refusal = NULL;
+    const char *target;
 
-    if (tmpl) {
-        const char *target = prof->templates
-                             ? apr_hash_get(prof->templates, tmpl, APR_HASH_KEY_STRING) : NULL;
-        pol = target && prof->named ? apr_hash_get(prof->named, target, APR_HASH_KEY_STRING)
-                                    : NULL;
-        if (!pol) {
-            return refuse(e, SCEP_FAIL_BADREQUEST, apr_psprintf(e->ctx->pool,
-                          "certificate template '%s' is not mapped at this enrollment "
-                          "point (SCEPTemplate)",
-                          scep_log_safe(e->ctx->pool, tmpl, strlen(tmpl))));
-        }
+    e->prof = loc;
+    if (!tmpl) {
+        return APR_SUCCESS;
     }
-    if (scep_policy_apply(pplan, &refusal, e->ctx->pool, pol, e->csr, e->csr_key,
-                          e->svc->eval, e->svc->eval_baton) != APR_SUCCESS) {
-        return refuse(e, SCEP_FAIL_BADREQUEST, apr_pstrcat(e->ctx->pool, "profile ",
-                      pol == prof->policy ? prof->name : pol->name, ": ", refusal, NULL));
+    target = loc->templates ? apr_hash_get(loc->templates, tmpl, APR_HASH_KEY_STRING) : NULL;
+    if (target && strcmp(target, loc->name)) {
+        e->prof = loc->named ? apr_hash_get(loc->named, target, APR_HASH_KEY_STRING) : NULL;
     }
-    e->txn.profile = pol == prof->policy ? prof->name : pol->name;
+    if (!target || !e->prof) {
+        e->prof = loc;
+        return refuse(e, SCEP_FAIL_BADREQUEST, apr_psprintf(e->ctx->pool,
+                      "certificate template '%s' is not mapped at this enrollment "
+                      "point (SCEPTemplate)",
+                      scep_log_safe(e->ctx->pool, tmpl, strlen(tmpl))));
+    }
+    e->txn.profile = e->prof->name;
+    return APR_SUCCESS;
+}
+
+/* Step: the profile decides what the certificate contains. A renewal that
+ * keeps its names (SCEPRenewalSubject keep) has the old certificate's
+ * subject and subjectAltNames go through the same rules as a request's. */
+static apr_status_t apply_policy(enroll_t *e, scep_cert_plan_t **pplan, int keep)
+{
+    const scep_profile_t *prof = e->prof;
+    apr_pool_t *p = e->ctx->pool;
+    const char *refusal = NULL;
+    scep_names_t kept;
+
+    if (keep) {
+        X509 *old = e->msg->signer;
+        kept.subject = X509_get_subject_name(old);
+        kept.san = scep_own_general_names(p, X509_get_ext_d2i(old, NID_subject_alt_name,
+                                                              NULL, NULL));
+        ERR_clear_error();
+    }
+    if (scep_policy_apply(pplan, &refusal, p, prof->policy, e->csr, e->csr_key,
+                          keep ? &kept : NULL, e->svc->eval, e->svc->eval_baton)
+        != APR_SUCCESS) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, apr_pstrcat(p, "profile ", prof->name,
+                      keep ? " (the renewed certificate's names)" : "", ": ", refusal, NULL));
+    }
     return APR_SUCCESS;
 }
 
@@ -469,6 +701,7 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
 {
     apr_pool_t *p = e->ctx->pool;
     scep_cert_t rec;
+    scep_renewal_t renewal;
     X509 *cert;
     unsigned char *der;
     apr_size_t len;
@@ -486,21 +719,32 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
         return refuse(e, SCEP_FAIL_BADREQUEST, "the CA could not sign the certificate");
     }
     scep_x509_der(&der, &len, p, cert);
+    memset(&rec, 0, sizeof(rec));
     rec.ca = e->txn.ca;
     rec.serial = scep_serial_hex(p, X509_get0_serialNumber(cert));
     rec.subject = scep_name_str(p, X509_get_subject_name(cert));
     rec.not_before = scep_asn1_time_epoch(X509_get0_notBefore(cert));
     rec.not_after = scep_asn1_time_epoch(X509_get0_notAfter(cert));
     rec.der = scep_b64_encode(p, der, len);
+    rec.profile = e->txn.profile;
+    if (e->renewed) {
+        rec.lineage = e->renewed->lineage ? e->renewed->lineage : e->renewed->serial;
+        renewal.old_serial = e->renewed->serial;
+        renewal.supersede = e->prof->renewal_supersede;
+    }
     e->txn.status = "ISSUED";
     e->txn.serial = rec.serial;
     e->txn.fail_info = -1;
 
     rv = scep_store_record_issued(e->ctx, e->store, &e->txn, &rec,
-                                  e->challenge ? &e->consume : NULL);
-    if (rv == SCEP_ECHALLENGE) {
+                                  e->challenge ? &e->consume : NULL,
+                                  e->renewed ? &renewal : NULL);
+    if (rv == SCEP_ECHALLENGE || rv == SCEP_ERENEWED) {
         e->txn.serial = NULL;      /* rolled back with the transaction */
-        return refuse_auth(e, "this one-time challenge was already used");
+        return rv == SCEP_ECHALLENGE
+               ? refuse_auth(e, "this one-time challenge was already used")
+               : refuse(e, SCEP_FAIL_BADREQUEST, "the certificate being renewed was "
+                        "renewed meanwhile");
     }
     if (rv == SCEP_ECONFLICT) {
         /* an identical request won the race: answer with its certificate */
@@ -515,29 +759,14 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
                       "the server could not record the enrollment; try again later");
     }
     SCEP_LOG(e->ctx, SCEP_LOG_INFO, 0, SCEPLOGNO(00207)
-             "issued serial %s to %s for transaction %s from %s (profile %s)",
+             "issued serial %s to %s for transaction %s from %s (profile %s%s%s)",
              rec.serial, rec.subject, e->msg->tid_str,
-             e->in->client_addr ? e->in->client_addr : "-", e->txn.profile);
+             e->in->client_addr ? e->in->client_addr : "-", e->txn.profile,
+             e->renewed ? ", renewing " : "", e->renewed ? e->renewed->serial : "");
     e->reply.status = SCEP_STATUS_SUCCESS;
     e->reply.issued = cert;
     return APR_SUCCESS;
 }
-
-/* A renewal keeps the subject and subjectAltNames of the certificate it
- * renews (unless SCEPRenewalSubject profile): the profile still decides
- * key, usages and validity. */
-static void keep_names(enroll_t *e, scep_cert_plan_t *plan)
-{
-    apr_pool_t *p = e->ctx->pool;
-    X509 *old = e->msg->signer;
-    GENERAL_NAMES *san = X509_get_ext_d2i(old, NID_subject_alt_name, NULL, NULL);
-
-    /* the plan's previous names stay owned by the pool */
-    plan->subject = scep_own_name(p, X509_NAME_dup(X509_get_subject_name(old)));
-    plan->san = scep_own_general_names(p, san ? san : GENERAL_NAMES_new());
-    ERR_clear_error();
-}
-
 /* base64 of an object's DER (i2d); NULL if it cannot be encoded */
 #define DER_B64(p, i2d, obj, out) do {                                  \
         unsigned char *der_ = NULL;                                     \
@@ -581,44 +810,44 @@ static apr_status_t hold(enroll_t *e, const scep_cert_plan_t *plan)
 
 static void pkcsreq(enroll_t *e)
 {
-    const scep_profile_t *prof = e->svc->profile;
     scep_cert_plan_t *plan;
     int renewal;
     apr_status_t rv;
 
-    if (check_csr(e) != APR_SUCCESS) {
+    if (open_csr(e) != APR_SUCCESS || check_limits(e) != APR_SUCCESS
+        || read_csr(e) != APR_SUCCESS) {
         return;
     }
     rv = check_known(e);
     if (rv == APR_SUCCESS || rv == SCEP_EFAILURE || rv == SCEP_EDB) {
+        e->unavailable |= rv == SCEP_EDB;
+        return;
+    }
+    if (select_profile(e) != APR_SUCCESS) {
         return;
     }
     /* sscep -O and certmonger renew with a PKCSReq signed by the old
      * certificate; where renewal is off, that is an ordinary enrollment */
-    renewal = *e->txn.renewal_of && (prof->renewal || e->msg->type == SCEP_MSG_RENEWALREQ);
+    renewal = *e->txn.renewal_of && (e->prof->renewal || e->msg->type == SCEP_MSG_RENEWALREQ);
     if (renewal) {
-        if (check_renewal(e) != APR_SUCCESS
-            || (prof->renewal_challenge && authorize(e) != APR_SUCCESS)) {
-            return;
+        rv = check_renewal(e);
+        if (rv == APR_SUCCESS && e->prof->renewal_challenge) {
+            rv = authorize(e);
         }
     }
-    else if (authorize(e) != APR_SUCCESS) {
-        return;
+    else {
+        rv = authorize(e);
     }
-    if (apply_policy(e, &plan) != APR_SUCCESS) {
-        return;
+    if (rv == APR_SUCCESS) {
+        rv = apply_policy(e, &plan, renewal && e->prof->renewal_keep_subject);
     }
-    if (renewal && prof->renewal_keep_subject) {
-        keep_names(e, plan);
+    if (rv == APR_SUCCESS && e->challenge) {
+        rv = bind_names(e, plan);
     }
-    if (e->challenge && bind_names(e, plan) != APR_SUCCESS) {
-        return;
+    if (rv == APR_SUCCESS) {
+        rv = e->prof->manual_approval ? hold(e, plan) : issue(e, plan);
     }
-    if (prof->manual_approval) {
-        hold(e, plan);
-        return;
-    }
-    issue(e, plan);
+    e->unavailable |= rv == SCEP_EDB;
 }
 
 /* CertPoll: the answer recorded for this transactionID, to the key that
@@ -629,8 +858,13 @@ static void certpoll(enroll_t *e)
     const char *signer_key;
     int i;
 
+    if (e->msg->decrypt_error) {
+        refuse_sealed(e, e->msg->decrypt_error);
+        return;
+    }
     if (open_store(e) != APR_SUCCESS
         || scep_store_find_live(&rows, e->ctx, e->store, e->txn.ca, e->txn.tid) != APR_SUCCESS) {
+        e->unavailable = 1;
         return;
     }
     signer_key = scep_pubkey_fingerprint(e->ctx->pool, X509_get_X509_PUBKEY(e->msg->signer));
@@ -647,15 +881,20 @@ static void certpoll(enroll_t *e)
            : "no request with this transactionID is known");
 }
 
-/* The IssuerAndSerialNumber of GetCert and GetCRL; NULL if unreadable. */
+/* The IssuerAndSerialNumber of GetCert and GetCRL; NULL if unreadable
+ * (answered like every other failure to read what an envelope holds). */
 static PKCS7_ISSUER_AND_SERIAL *issuer_and_serial(enroll_t *e)
 {
     const unsigned char *q = e->msg->payload;
     PKCS7_ISSUER_AND_SERIAL *ias = d2i_PKCS7_ISSUER_AND_SERIAL(NULL, &q,
                                                                (long)e->msg->payload_len);
     ERR_clear_error();
+    if (ias && e->msg->decrypt_error) {
+        PKCS7_ISSUER_AND_SERIAL_free(ias);
+        ias = NULL;
+    }
     if (!ias) {
-        refuse(e, SCEP_FAIL_BADREQUEST, "the envelope does not hold an IssuerAndSerialNumber");
+        refuse_sealed(e, "the envelope does not hold an IssuerAndSerialNumber");
     }
     return ias;
 }
@@ -691,6 +930,9 @@ static void getcert(enroll_t *e)
         t.cert_der = rec->der;
         reply_stored(e, &t);
     }
+    else {
+        e->unavailable = 1;
+    }
     PKCS7_ISSUER_AND_SERIAL_free(ias);
 }
 
@@ -711,7 +953,7 @@ static void getcrl(enroll_t *e)
     if (open_store(e) != APR_SUCCESS
         || scep_op_current_crl(&der, &len, e->ctx, e->store, e->svc->ca,
                                e->svc->crl_validity) != APR_SUCCESS) {
-        e->store = NULL;    /* answered 503 */
+        e->unavailable = 1;
         return;
     }
     q = der;
@@ -738,6 +980,7 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
     memset(&e, 0, sizeof(e));
     e.ctx = ctx;
     e.svc = svc;
+    e.prof = svc->profile;
     e.in = in;
     if (read_message(&der, &len, &err, p, in) != APR_SUCCESS
         || scep_msg_parse(&e.msg, &err, p, svc->oids, der, len) != APR_SUCCESS) {
@@ -782,6 +1025,10 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
         refuse(&e, SCEP_FAIL_BADREQUEST,
                apr_psprintf(p, "messageType %s is not supported here", e.msg->type_str));
     }
+    else if (check_throttle(&e) != APR_SUCCESS
+             || (e.is_enrollment && classify_signer(&e) != APR_SUCCESS)) {
+        /* refused, or the failures could not be counted (503) */
+    }
     else if (scep_msg_decrypt(e.msg, &fail, &err, p, svc->ca->ra_cert, svc->ca->ra_key,
                               svc->profile->allow_legacy) != APR_SUCCESS) {
         refuse(&e, fail, err);
@@ -799,16 +1046,17 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
         pkcsreq(&e);
     }
 
-    if (e.reply.status == SCEP_STATUS_SUCCESS && !e.reply.issued && !e.reply.crl) {
+    if (e.unavailable || (e.reply.status == SCEP_STATUS_SUCCESS && !e.reply.issued
+                          && !e.reply.crl)) {
         /* no store: nothing may be issued without a record */
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00209)
                  "the enrollment database is unavailable; transaction %s not served",
-                 e.msg->tid_str);
+                 scep_log_safe(p, e.msg->tid_str, strlen(e.msg->tid_str)));
         http_text(out, p, 503, "Service Unavailable: enrollment database unavailable");
         return;
     }
-    if (scep_msg_certrep(&rep, &rep_len, &err, p, svc->oids, svc->ca, e.msg, &e.reply)
-        != APR_SUCCESS) {
+    if (scep_msg_certrep(&rep, &rep_len, &err, p, svc->oids, svc->ca, e.msg, &e.reply,
+                         svc->profile->allow_legacy) != APR_SUCCESS) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00210)
                  "transaction %s: %s", e.msg->tid_str, err);
         http_text(out, p, 500, "Internal Server Error: cannot build the reply");

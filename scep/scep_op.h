@@ -12,6 +12,16 @@
 #include "scep_store.h"
 #include "scep_policy.h"
 
+/** Bounds on what a PKCS#10 request may carry, checked before anything is
+ *  built from it (SCEPRequestLimit). */
+typedef struct scep_limits_t {
+    int attributes;                    /**< attribute values, all attributes together */
+    int extensions;                    /**< requested extensions */
+    int subject_rdns;                  /**< subject attributes */
+    int subject_length;                /**< bytes of the subject's DER */
+    int sans;                          /**< subjectAltNames, all extensions together */
+} scep_limits_t;
+
 /** One enrollment point (a Location): who may enroll, and how. */
 typedef struct scep_profile_t {
     const char *name;                  /**< recorded with each transaction */
@@ -27,8 +37,13 @@ typedef struct scep_profile_t {
     apr_int64_t renewal_window;        /**< seconds before expiry; 0 = any time */
     int renewal_challenge;             /**< renewals need the challenge too */
     int renewal_keep_subject;          /**< renewed certificate keeps subject and SANs */
+    int renewal_supersede;             /**< revoke the renewed certificate (superseded) */
+    apr_array_header_t *renewal_from;  /**< const char *: other profiles whose
+                                            certificates may renew here */
+    scep_limits_t limits;
     apr_hash_t *templates;             /**< Microsoft template name -> profile name */
-    apr_hash_t *named;                 /**< profile name -> const scep_policy_t * */
+    apr_hash_t *named;                 /**< profile name -> const scep_profile_t *,
+                                            every Location of the server */
 } scep_profile_t;
 
 /** Opens the database only when an operation needs it. */

@@ -349,6 +349,7 @@ apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_po
     ASN1_INTEGER *version = ASN1_INTEGER_new();
     long v = X509_REQ_get_version(req);   /* -1 when unreadable: v1 is the only one */
     der_buf_t *kept;
+    apr_size_t total;
     int i, n, nkept;
 
     if (!version || !ASN1_INTEGER_set(version, v < 0 ? 0 : v)) {
@@ -358,21 +359,35 @@ apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_po
     ASN1_INTEGER_free(version);
     DER_APPEND(&info, i2d_X509_NAME, X509_REQ_get_subject_name(req));
     DER_APPEND(&info, i2d_X509_PUBKEY, X509_REQ_get_X509_PUBKEY((X509_REQ *)req));
+    /* one pass: each kept attribute encoded once, then copied once in
+     * order (appending one at a time would copy the buffer each time) */
     n = X509_REQ_get_attr_count(req);
     kept = apr_palloc(p, sizeof(*kept) * (apr_size_t)(n > 0 ? n : 1));
-    for (i = 0, nkept = 0; i < n; i++) {
+    for (i = 0, nkept = 0, total = 0; i < n; i++) {
         X509_ATTRIBUTE *a = X509_REQ_get_attr(req, i);
         if (OBJ_obj2nid(X509_ATTRIBUTE_get0_object(a)) != nid) {
-            der_buf_t one = { p, NULL, 0, 1 };
-            DER_APPEND(&one, i2d_X509_ATTRIBUTE, a);
-            attrs.ok &= one.ok;
-            kept[nkept++] = one;
+            int len = i2d_X509_ATTRIBUTE(a, NULL);
+            unsigned char *q;
+            if (len <= 0) {
+                attrs.ok = 0;
+                break;
+            }
+            kept[nkept].p = p;
+            kept[nkept].data = q = apr_palloc(p, (apr_size_t)len);
+            kept[nkept].len = (apr_size_t)i2d_X509_ATTRIBUTE(a, &q);
+            kept[nkept].ok = 1;
+            total += kept[nkept++].len;
         }
     }
     /* DER orders a SET OF by the encodings, as i2d_X509_REQ would */
     qsort(kept, (size_t)nkept, sizeof(*kept), der_cmp);
-    for (i = 0; i < nkept; i++) {
-        der_put(&attrs, kept[i].data, kept[i].len);
+    if (attrs.ok) {
+        unsigned char *o = attrs.data = apr_palloc(p, total ? total : 1);
+        for (i = 0; i < nkept; i++) {
+            memcpy(o, kept[i].data, kept[i].len);
+            o += kept[i].len;
+        }
+        attrs.len = total;
     }
     der_wrap(&attrs, 0, V_ASN1_CONTEXT_SPECIFIC);     /* attributes [0] IMPLICIT SET OF */
     if (attrs.ok) {

@@ -193,6 +193,7 @@ typedef struct apply_t {
     const scep_policy_t *pol;
     scep_eval_fn *eval;
     void *baton;
+    int kept;                      /* names from the renewed certificate */
     const char *refusal;
 } apply_t;
 
@@ -215,7 +216,9 @@ static const char *utf8_of(apr_pool_t *p, const ASN1_STRING *s)
     return out;
 }
 
-static const char *value_of(apply_t *a, const scep_rule_t *r)
+/* A value rule's result; NULL (and the refusal) when it cannot be had or
+ * does not match the rule's pattern. */
+static const char *value_of(apply_t *a, const scep_rule_t *r, const char *what)
 {
     const char *err = NULL, *v;
 
@@ -225,7 +228,30 @@ static const char *value_of(apply_t *a, const scep_rule_t *r)
                                   "evaluated%s%s", r->expr_text, err ? ": " : "",
                                   err ? err : "");
     }
+    else if (r->pattern && (!*v || !matches(r, v))) {
+        a->refusal = apr_psprintf(a->p, "the profile's %s value '%s' (from '%s') does not "
+                                  "match its pattern '%s'", what,
+                                  scep_log_safe(a->p, v, strlen(v)), r->expr_text,
+                                  r->pattern_text);
+        v = NULL;
+    }
     return v;
+}
+
+/* Kept names that a value rule sets anew are replaced, not excess: a
+ * subject attribute (nid, san_type -1) or a SAN type (nid -1). */
+static int replaced(apply_t *a, const apr_array_header_t *rules, int nid, int san_type)
+{
+    int i;
+
+    for (i = 0; a->kept && rules && i < rules->nelts; i++) {
+        const scep_rule_t *r = &APR_ARRAY_IDX(rules, i, scep_rule_t);
+        if (r->source == SCEP_FROM_VALUE
+            && (nid >= 0 ? r->nid == nid : (int)r->san_type == san_type)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static apr_status_t check_key(apply_t *a, EVP_PKEY *key)
@@ -266,7 +292,7 @@ static const scep_rule_t default_cn = {
     NID_commonName, 0, SCEP_FROM_REQUEST, NULL, NULL, NULL, NULL
 };
 
-static apr_status_t build_subject(apply_t *a, X509_NAME *req, X509_NAME *out)
+static apr_status_t build_subject(apply_t *a, const X509_NAME *req, X509_NAME *out)
 {
     const apr_array_header_t *rules = a->pol->subject;
     int nrules = rules ? rules->nelts : 1;
@@ -275,7 +301,7 @@ static apr_status_t build_subject(apply_t *a, X509_NAME *req, X509_NAME *out)
     for (i = 0; i < nrules; i++) {
         const scep_rule_t *r = rules ? &APR_ARRAY_IDX(rules, i, scep_rule_t) : &default_cn;
         if (r->source == SCEP_FROM_VALUE) {
-            const char *v = value_of(a, r);
+            const char *v = value_of(a, r, OBJ_nid2sn(r->nid));
             if (!v) return SCEP_EFAILURE;
             if (*v && !X509_NAME_add_entry_by_NID(out, r->nid, MBSTRING_UTF8,
                                                   (const unsigned char *)v, -1, -1, 0)) {
@@ -313,7 +339,8 @@ static apr_status_t build_subject(apply_t *a, X509_NAME *req, X509_NAME *out)
             const scep_rule_t *r = rules ? &APR_ARRAY_IDX(rules, i, scep_rule_t) : &default_cn;
             taken = r->source == SCEP_FROM_REQUEST && r->nid == nid;
         }
-        if (!taken && a->pol->subject_excess == SCEP_EXCESS_REFUSE) {
+        if (!taken && !replaced(a, rules, nid, -1)
+            && a->pol->subject_excess == SCEP_EXCESS_REFUSE) {
             a->refusal = apr_psprintf(a->p, "subject attribute %s is not allowed by the "
                                       "profile", nid == NID_undef ? "(unknown)" : OBJ_nid2sn(nid));
             return SCEP_EFAILURE;
@@ -397,7 +424,7 @@ static GENERAL_NAME *make_san(apr_pool_t *p, scep_san_type_t type, const char *v
     return gn;
 }
 
-static apr_status_t build_san(apply_t *a, GENERAL_NAMES *req, GENERAL_NAMES *out)
+static apr_status_t build_san(apply_t *a, const GENERAL_NAMES *req, GENERAL_NAMES *out)
 {
     const apr_array_header_t *rules = a->pol->san;
     int nrules = rules ? rules->nelts : 0;
@@ -415,7 +442,8 @@ static apr_status_t build_san(apply_t *a, GENERAL_NAMES *req, GENERAL_NAMES *out
         if (allowed) {
             sk_GENERAL_NAME_push(out, GENERAL_NAME_dup(gn));
         }
-        else if (a->pol->san_excess == SCEP_EXCESS_REFUSE) {
+        else if (a->pol->san_excess == SCEP_EXCESS_REFUSE
+                 && !(type >= 0 && replaced(a, rules, -1, type))) {
             a->refusal = apr_psprintf(a->p, "subjectAltName %s%s%s is not allowed by the "
                                       "profile", type >= 0 ? san_names[type] : "(other type)",
                                       text ? ":" : "",
@@ -428,7 +456,7 @@ static apr_status_t build_san(apply_t *a, GENERAL_NAMES *req, GENERAL_NAMES *out
         const char *v;
         GENERAL_NAME *gn;
         if (r->source != SCEP_FROM_VALUE) continue;
-        if (!(v = value_of(a, r))) return SCEP_EFAILURE;
+        if (!(v = value_of(a, r, san_names[r->san_type]))) return SCEP_EFAILURE;
         if (!*v) continue;
         if (!(gn = make_san(a->p, r->san_type, v))) {
             a->refusal = apr_psprintf(a->p, "the profile's %s value '%s' is not a valid "
@@ -512,6 +540,7 @@ apr_status_t scep_policy_plan(scep_cert_plan_t **pplan, const char **prefusal,
 apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
                                apr_pool_t *p, const scep_policy_t *pol,
                                X509_REQ *csr, EVP_PKEY *key,
+                               const scep_names_t *kept,
                                scep_eval_fn *eval, void *baton)
 {
     scep_cert_plan_t *plan = apr_pcalloc(p, sizeof(*plan));
@@ -528,6 +557,7 @@ apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
     a.pol = pol;
     a.eval = eval;
     a.baton = baton;
+    a.kept = kept != NULL;
     plan->policy = pol;
     plan->pubkey = key ? key : X509_REQ_get0_pubkey(csr);
     plan->spki = X509_REQ_get_X509_PUBKEY(csr);
@@ -573,12 +603,13 @@ apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
 
     plan->subject = X509_NAME_new();
     apr_pool_cleanup_register(p, plan->subject, name_cleanup, apr_pool_cleanup_null);
-    if (build_subject(&a, X509_REQ_get_subject_name(csr), plan->subject) != APR_SUCCESS) {
+    if (build_subject(&a, kept ? kept->subject : X509_REQ_get_subject_name(csr),
+                      plan->subject) != APR_SUCCESS) {
         goto leave;
     }
     plan->san = GENERAL_NAMES_new();
     apr_pool_cleanup_register(p, plan->san, general_names_cleanup, apr_pool_cleanup_null);
-    if (build_san(&a, req_san, plan->san) != APR_SUCCESS) {
+    if (build_san(&a, kept ? kept->san : req_san, plan->san) != APR_SUCCESS) {
         goto leave;
     }
 

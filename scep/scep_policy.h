@@ -29,7 +29,8 @@ typedef struct scep_rule_t {
     int nid;                       /**< subject attribute (subject rules) */
     scep_san_type_t san_type;      /**< SAN type (SAN rules) */
     scep_source_t source;
-    regex_t *pattern;              /**< FROM_REQUEST: NULL = any value */
+    regex_t *pattern;              /**< NULL = any value; FROM_VALUE: the result
+                                        must match it (and not be empty) */
     const char *pattern_text;
     const void *expr;              /**< FROM_VALUE: opaque, evaluated by the glue */
     const char *expr_text;
@@ -118,15 +119,24 @@ typedef struct scep_cert_plan_t {
     int cap_at_ca;
 } scep_cert_plan_t;
 
+/** The names a renewal keeps from the certificate it renews. */
+typedef struct scep_names_t {
+    const X509_NAME *subject;
+    const GENERAL_NAMES *san;      /**< NULL when it has none */
+} scep_names_t;
+
 /**
  * Decide what the certificate for this CSR contains. key is the CSR's
  * public key, or NULL for the one OpenSSL decoded with the CSR (NULL for a
- * request from scep_req_parse_keyless). Returns APR_SUCCESS and the plan,
- * or SCEP_EFAILURE with *prefusal naming the rule.
+ * request from scep_req_parse_keyless). With kept, its subject and SANs
+ * stand in for the request's and go through the same rules; only what a
+ * value rule sets anew is replaced rather than counted as excess. Returns
+ * APR_SUCCESS and the plan, or SCEP_EFAILURE with *prefusal naming the rule.
  */
 apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
                                apr_pool_t *p, const scep_policy_t *pol,
                                X509_REQ *csr, EVP_PKEY *key,
+                               const scep_names_t *kept,
                                scep_eval_fn *eval, void *baton);
 
 /**

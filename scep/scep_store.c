@@ -41,10 +41,20 @@ const scep_sql_t scep_store_sql[] = {
       "WHERE id = %lld AND status = 'PENDING'" },
     { "scep_cert_insert",
       "INSERT INTO scep_certificates (ca, serial, subject, not_before, not_after, "
-      "der, issued_at) VALUES (%s, %s, %s, %lld, %lld, %s, %lld)" },
+      "der, issued_at, profile, lineage) VALUES (%s, %s, %s, %lld, %lld, %s, %lld, %s, %s)" },
     { "scep_cert_get",
-      "SELECT serial, subject, not_before, not_after, der, revoked_at, revocation_reason "
-      "FROM scep_certificates WHERE ca = %s AND serial = %s" },
+      "SELECT serial, subject, not_before, not_after, der, revoked_at, revocation_reason, "
+      "profile, lineage, renewed_by FROM scep_certificates WHERE ca = %s AND serial = %s" },
+    /* conditional: a certificate is renewed once */
+    { "scep_cert_renewed",
+      "UPDATE scep_certificates SET renewed_by = %s "
+      "WHERE ca = %s AND serial = %s AND renewed_by IS NULL" },
+    { "scep_cert_supersede",
+      "UPDATE scep_certificates SET revoked_at = %lld, revocation_reason = 4 "
+      "WHERE ca = %s AND serial = %s AND revoked_at IS NULL" },
+    { "scep_lineage_compromised",
+      "SELECT COUNT(*) FROM scep_certificates WHERE ca = %s AND lineage = %s "
+      "AND revocation_reason = 1" },
     { "scep_cert_revoke",
       "UPDATE scep_certificates SET revoked_at = %lld, revocation_reason = %lld "
       "WHERE ca = %s AND serial = %s AND revoked_at IS NULL" },
@@ -77,8 +87,13 @@ const scep_sql_t scep_store_sql[] = {
       "UPDATE scep_challenges SET revoked_at = %lld WHERE ca = %s AND id = %lld "
       "AND used_at IS NULL AND revoked_at IS NULL" },
     { "scep_auth_failures",
-      "SELECT COUNT(*) FROM scep_transactions WHERE client_addr = %s AND auth_failed = 1 "
-      "AND created_at >= %lld" },
+      "SELECT COUNT(*) FROM scep_auth_failures WHERE ca = %s AND profile = %s "
+      "AND client_addr = %s AND created_at >= %lld" },
+    { "scep_auth_failure_add",
+      "INSERT INTO scep_auth_failures (ca, profile, client_addr, created_at) "
+      "VALUES (%s, %s, %s, %lld)" },
+    { "scep_auth_failure_purge",
+      "DELETE FROM scep_auth_failures WHERE ca = %s AND profile = %s AND created_at < %lld" },
     { NULL, NULL }
 };
 
@@ -353,9 +368,28 @@ static apr_status_t insert_cert(scep_ctx_t *ctx, scep_store_t *st, const scep_ce
     apr_pool_t *p = ctx->pool;
     const char *args[] = {
         c->ca, c->serial, c->subject, num(p, c->not_before), num(p, c->not_after),
-        c->der, now_str(p)
+        c->der, now_str(p), c->profile, c->lineage ? c->lineage : c->serial
     };
-    return exec(ctx, st, "scep_cert_insert", NULL, 7, args);
+    return exec(ctx, st, "scep_cert_insert", NULL, 9, args);
+}
+
+/* Inside the transaction that records the new certificate: the old one
+ * points to it, once (a second renewal finds renewed_by set and fails). */
+static apr_status_t link_renewal(scep_ctx_t *ctx, scep_store_t *st, const scep_cert_t *cert,
+                                 const scep_renewal_t *r)
+{
+    const char *args[] = { cert->serial, cert->ca, r->old_serial };
+    const char *revoke[] = { now_str(ctx->pool), cert->ca, r->old_serial };
+    int nrows = 0;
+    apr_status_t rv = exec(ctx, st, "scep_cert_renewed", &nrows, 3, args);
+
+    if (rv == APR_SUCCESS && nrows != 1) {
+        return SCEP_ERENEWED;
+    }
+    if (rv == APR_SUCCESS && r->supersede) {
+        rv = exec(ctx, st, "scep_cert_supersede", NULL, 3, revoke);
+    }
+    return rv;
 }
 
 apr_status_t scep_store_find_live(apr_array_header_t **prows, scep_ctx_t *ctx,
@@ -508,6 +542,7 @@ typedef struct record_t {
     const scep_txn_t *txn;
     const scep_cert_t *cert;          /* NULL for PENDING */
     const scep_consume_t *consume;    /* NULL without a one-time challenge */
+    const scep_renewal_t *renewal;    /* NULL unless a certificate renews another */
 } record_t;
 
 static apr_status_t consume_challenge(scep_ctx_t *ctx, scep_store_t *st,
@@ -528,6 +563,9 @@ static apr_status_t record_body(scep_ctx_t *ctx, scep_store_t *st, const void *a
 
     if (r->consume) {
         rv = consume_challenge(ctx, st, r->txn->ca, r->consume);
+    }
+    if (rv == APR_SUCCESS && r->cert && r->renewal) {
+        rv = link_renewal(ctx, st, r->cert, r->renewal);
     }
     if (rv == APR_SUCCESS && r->cert) {
         rv = insert_cert(ctx, st, r->cert);
@@ -557,17 +595,20 @@ static apr_status_t conflict_or(apr_status_t rv, scep_ctx_t *ctx, scep_store_t *
 
 apr_status_t scep_store_record_issued(scep_ctx_t *ctx, scep_store_t *st,
                                       const scep_txn_t *txn, const scep_cert_t *cert,
-                                      const scep_consume_t *consume)
+                                      const scep_consume_t *consume,
+                                      const scep_renewal_t *renewal)
 {
-    record_t r = { txn, cert, consume };
+    record_t r = { txn, cert, consume, renewal };
     apr_status_t rv = in_transaction(ctx, st, record_body, &r, NULL);
-    return rv == SCEP_ECHALLENGE ? rv : conflict_or(rv, ctx, st, txn);
+    /* an identical request that won first also renewed the old certificate */
+    rv = rv == SCEP_ECHALLENGE ? rv : conflict_or(rv, ctx, st, txn);
+    return rv;
 }
 
 apr_status_t scep_store_record_pending(scep_ctx_t *ctx, scep_store_t *st,
                                        const scep_txn_t *txn, const scep_consume_t *consume)
 {
-    record_t r = { txn, NULL, consume };
+    record_t r = { txn, NULL, consume, NULL };
     apr_status_t rv = in_transaction(ctx, st, record_body, &r, NULL);
     return rv == SCEP_ECHALLENGE ? rv : conflict_or(rv, ctx, st, txn);
 }
@@ -606,6 +647,7 @@ apr_status_t scep_store_txn_list(apr_array_header_t **prows, scep_ctx_t *ctx,
 
 typedef struct decide_t {
     const char *id, *by, *why;
+    const scep_renewal_t *renewal;
 } decide_t;
 
 static apr_status_t approve_body(scep_ctx_t *ctx, scep_store_t *st, const void *a,
@@ -616,9 +658,12 @@ static apr_status_t approve_body(scep_ctx_t *ctx, scep_store_t *st, const void *
     const char *now = now_str(ctx->pool);
     const char *args[] = { cert->serial, d->by, now, now, d->id };
     int nrows = 0;
-    /* the certificate first: the transaction row refers to it */
-    apr_status_t rv = insert_cert(ctx, st, cert);
+    apr_status_t rv = d->renewal ? link_renewal(ctx, st, cert, d->renewal) : APR_SUCCESS;
 
+    /* the certificate first: the transaction row refers to it */
+    if (rv == APR_SUCCESS) {
+        rv = insert_cert(ctx, st, cert);
+    }
     if (rv == APR_SUCCESS) {
         rv = exec(ctx, st, "scep_txn_approve", &nrows, 5, args);
     }
@@ -626,9 +671,10 @@ static apr_status_t approve_body(scep_ctx_t *ctx, scep_store_t *st, const void *
 }
 
 apr_status_t scep_store_approve(scep_ctx_t *ctx, scep_store_t *st, const char *id,
-                                const char *by, const scep_cert_t *cert)
+                                const char *by, const scep_cert_t *cert,
+                                const scep_renewal_t *renewal)
 {
-    decide_t d = { id, by, NULL };
+    decide_t d = { id, by, NULL, renewal };
     return in_transaction(ctx, st, approve_body, &d, cert);
 }
 
@@ -656,6 +702,9 @@ static void read_cert(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_
     c->revoked_at = to_i64(apr_dbd_get_entry(st->driver, row, 5));
     reason = apr_dbd_get_entry(st->driver, row, 6);
     c->reason = reason && *reason ? atoi(reason) : -1;
+    c->profile = dup_entry(p, st, row, 7);
+    c->lineage = dup_entry(p, st, row, 8);
+    c->renewed_by = dup_entry(p, st, row, 9);
 }
 
 apr_status_t scep_store_cert_get(scep_cert_t **pcert, scep_ctx_t *ctx, scep_store_t *st,
@@ -819,11 +868,42 @@ apr_status_t scep_store_challenge_revoke(scep_ctx_t *ctx, scep_store_t *st,
     return rv == APR_SUCCESS && nrows != 1 ? APR_NOTFOUND : rv;
 }
 
+apr_status_t scep_store_lineage_compromised(int *pyes, scep_ctx_t *ctx, scep_store_t *st,
+                                            const char *ca, const char *lineage)
+{
+    const char *args[] = { ca, lineage };
+    apr_int64_t n = 0;
+    apr_status_t rv = select_rows(ctx, st, "scep_lineage_compromised", 2, args, read_count, &n);
+
+    *pyes = n > 0;
+    return rv;
+}
+
 apr_status_t scep_store_auth_failures(apr_int64_t *pcount, scep_ctx_t *ctx,
-                                      scep_store_t *st, const char *client_addr,
+                                      scep_store_t *st, const char *ca,
+                                      const char *profile, const char *client_addr,
                                       apr_int64_t since)
 {
-    const char *args[] = { client_addr, num(ctx->pool, since) };
+    const char *args[] = { ca, profile, client_addr, num(ctx->pool, since) };
     *pcount = 0;
-    return select_rows(ctx, st, "scep_auth_failures", 2, args, read_count, pcount);
+    return select_rows(ctx, st, "scep_auth_failures", 4, args, read_count, pcount);
+}
+
+/* about one failure in PURGE_ODDS forgets the old ones of its profile */
+#define PURGE_ODDS 32
+
+apr_status_t scep_store_auth_failure_add(scep_ctx_t *ctx, scep_store_t *st,
+                                         const char *ca, const char *profile,
+                                         const char *client_addr, apr_int64_t keep_since)
+{
+    const char *args[] = { ca, profile, client_addr, now_str(ctx->pool) };
+    const char *purge[] = { ca, profile, num(ctx->pool, keep_since) };
+    unsigned char dice = 0;
+    apr_status_t rv = exec(ctx, st, "scep_auth_failure_add", NULL, 4, args);
+
+    if (rv == APR_SUCCESS && apr_generate_random_bytes(&dice, 1) == APR_SUCCESS
+        && dice % PURGE_ODDS == 0) {
+        exec(ctx, st, "scep_auth_failure_purge", NULL, 3, purge);
+    }
+    return rv;
 }

@@ -71,7 +71,19 @@ typedef struct scep_cert_t {
     const char *der;             /* base64 */
     apr_int64_t revoked_at;      /* 0 = not revoked */
     int reason;                  /* -1 = none */
+    const char *profile;         /* the profile that issued it; NULL in records
+                                    from before it was kept */
+    const char *lineage;         /* serial of the first certificate of its chain
+                                    of renewals (its own serial if none) */
+    const char *renewed_by;      /* serial of the certificate that renewed it */
 } scep_cert_t;
+
+/** A renewal recorded with the new certificate: the old one points to its
+ *  successor, at most once. */
+typedef struct scep_renewal_t {
+    const char *old_serial;
+    int supersede;               /* also revoke the old one (reason superseded) */
+} scep_renewal_t;
 
 /** A stored CRL. */
 typedef struct scep_crl_rec_t {
@@ -108,11 +120,14 @@ apr_status_t scep_store_find_live(apr_array_header_t **prows /* scep_txn_t */,
                                   const char *ca, const char *tid);
 
 /** Record an issued certificate and its transaction in one database
- *  transaction. SCEP_ECONFLICT: an identical request committed first. */
+ *  transaction. SCEP_ECONFLICT: an identical request committed first.
+ *  With a renewal, SCEP_ERENEWED when the old certificate was renewed
+ *  meanwhile (nothing is recorded). */
 apr_status_t scep_store_record_issued(scep_ctx_t *ctx, scep_store_t *st,
                                       const scep_txn_t *txn,
                                       const scep_cert_t *cert,
-                                      const scep_consume_t *consume);
+                                      const scep_consume_t *consume,
+                                      const scep_renewal_t *renewal);
 
 /** Record a request waiting for approval. SCEP_ECONFLICT as above. With a
  *  one-time challenge, SCEP_ECHALLENGE when it was used up meanwhile. */
@@ -134,10 +149,11 @@ apr_status_t scep_store_txn_list(apr_array_header_t **prows /* scep_txn_t */,
                                  const char *ca, const char *status, int limit);
 
 /** Approve a PENDING transaction with its certificate, atomically:
- *  SCEP_ECONFLICT if it was no longer PENDING. */
+ *  SCEP_ECONFLICT if it was no longer PENDING, SCEP_ERENEWED as above. */
 apr_status_t scep_store_approve(scep_ctx_t *ctx, scep_store_t *st,
                                 const char *id, const char *by,
-                                const scep_cert_t *cert);
+                                const scep_cert_t *cert,
+                                const scep_renewal_t *renewal);
 
 /** Reject a PENDING transaction. SCEP_ECONFLICT if no longer PENDING. */
 apr_status_t scep_store_reject(scep_ctx_t *ctx, scep_store_t *st,
@@ -177,9 +193,21 @@ apr_status_t scep_store_challenge_open(apr_array_header_t **prows, scep_ctx_t *c
 /** Revoke an open challenge: APR_NOTFOUND if there is no such open one. */
 apr_status_t scep_store_challenge_revoke(scep_ctx_t *ctx, scep_store_t *st,
                                          const char *ca, const char *id);
-/** Failed challenge attempts from this address since a time. */
+/** Does this chain of renewals hold a certificate revoked for keyCompromise? */
+apr_status_t scep_store_lineage_compromised(int *pyes, scep_ctx_t *ctx, scep_store_t *st,
+                                            const char *ca, const char *lineage);
+
+/** Failed attempts (wrong challenge, unreadable content) from this address
+ *  at this profile since a time, from their own table. */
 apr_status_t scep_store_auth_failures(apr_int64_t *pcount, scep_ctx_t *ctx,
-                                      scep_store_t *st, const char *client_addr,
+                                      scep_store_t *st, const char *ca,
+                                      const char *profile, const char *client_addr,
                                       apr_int64_t since);
+
+/** Count one failed attempt; now and then, forget those of this profile
+ *  older than the window (keep_since). */
+apr_status_t scep_store_auth_failure_add(scep_ctx_t *ctx, scep_store_t *st,
+                                         const char *ca, const char *profile,
+                                         const char *client_addr, apr_int64_t keep_since);
 
 #endif

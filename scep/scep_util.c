@@ -237,3 +237,22 @@ const char *scep_log_safe(apr_pool_t *p, const char *s, apr_size_t len)
     out[n] = '\0';
     return out;
 }
+
+const char *scep_bounded(apr_pool_t *p, const char *s, apr_size_t max)
+{
+    apr_size_t n;
+    char *out;
+
+    if (!s || strlen(s) <= max || max < 4) {
+        return s;
+    }
+    n = max - 3;
+    /* not inside a UTF-8 sequence: step back over continuation bytes */
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) {
+        n--;
+    }
+    out = apr_palloc(p, n + 4);
+    memcpy(out, s, n);
+    memcpy(out + n, "...", 4);
+    return out;
+}

@@ -53,4 +53,8 @@ const char *scep_url_escape(apr_pool_t *p, const char *s);
 /** Printable rendering of untrusted bytes for log lines (max 64 chars). */
 const char *scep_log_safe(apr_pool_t *p, const char *s, apr_size_t len);
 
+/** s cut to at most max bytes (on a UTF-8 character boundary, "..." at the
+ *  end when cut), for database columns; NULL stays NULL. */
+const char *scep_bounded(apr_pool_t *p, const char *s, apr_size_t max);
+
 #endif

@@ -154,7 +154,7 @@ START_TEST(issue_follows_the_seam)
     X509_REQ_set_pubkey(req, k);
     X509_REQ_sign(req, k, EVP_sha256());
     pol->validity = 20 * 365 * 86400LL;
-    ck_assert_int_eq(scep_policy_apply(&plan, &err, test_pool, pol, req, NULL, NULL, NULL), APR_SUCCESS);
+    ck_assert_int_eq(scep_policy_apply(&plan, &err, test_pool, pol, req, NULL, NULL, NULL, NULL), APR_SUCCESS);
     ck_assert_msg(scep_ca_issue(&cert, &err, test_pool, c, plan) == APR_SUCCESS, "%s", err);
     ck_assert_int_eq(X509_verify(cert, ca_key), 1);
     ck_assert(scep_ca_issued(c, cert));
@@ -203,7 +203,7 @@ START_TEST(issue_follows_the_seam)
         X509 *back;
         int len;
         pol->key_algs |= SCEP_KEY_P256;
-        ck_assert_msg(scep_policy_apply(&plan, &err, test_pool, pol, ereq, NULL, NULL, NULL)
+        ck_assert_msg(scep_policy_apply(&plan, &err, test_pool, pol, ereq, NULL, NULL, NULL, NULL)
                       == APR_SUCCESS, "%s", err);
         ck_assert_msg(scep_ca_issue(&ecert, &err, test_pool, c, plan) == APR_SUCCESS, "%s", err);
         len = i2d_X509(ecert, &der);
@@ -216,7 +216,7 @@ START_TEST(issue_follows_the_seam)
         OPENSSL_free(der);
         X509_REQ_free(ereq);
         EVP_PKEY_free(ec);
-        ck_assert_int_eq(scep_policy_apply(&plan, &err, test_pool, pol, req, NULL, NULL, NULL),
+        ck_assert_int_eq(scep_policy_apply(&plan, &err, test_pool, pol, req, NULL, NULL, NULL, NULL),
                          APR_SUCCESS);
     }
     /* the same plan with capping off is refused */

@@ -170,7 +170,7 @@ static CMS_ContentInfo *reply_for(scep_msg_t *m, scep_reply_t *rep)
     const char *err = NULL;
     CMS_ContentInfo *cms;
 
-    ck_assert_int_eq(scep_msg_certrep(&der, &len, &err, test_pool, oids, sca, m, rep), APR_SUCCESS);
+    ck_assert_int_eq(scep_msg_certrep(&der, &len, &err, test_pool, oids, sca, m, rep, 0), APR_SUCCESS);
     q = der;
     cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
     ck_assert_ptr_nonnull(cms);

@@ -97,7 +97,7 @@ static const char *subj(scep_cert_plan_t *plan)
 
 static apr_status_t apply(scep_cert_plan_t **plan, const char **why, scep_policy_t *pol, X509_REQ *r)
 {
-    return scep_policy_apply(plan, why, test_pool, pol, r, NULL, eval, NULL);
+    return scep_policy_apply(plan, why, test_pool, pol, r, NULL, NULL, eval, NULL);
 }
 
 START_TEST(default_keeps_only_cn)
@@ -380,7 +380,7 @@ START_TEST(request_parsed_without_its_key)
         ERR_clear_error();
 
         ck_assert_int_eq(scep_policy_apply(&plan, &why, test_pool, scep_policy_make(test_pool, "default"),
-                                           back, key, eval, NULL), APR_SUCCESS);
+                                           back, key, NULL, eval, NULL), APR_SUCCESS);
         ck_assert_ptr_eq(plan->pubkey, key);
         ck_assert_ptr_eq(plan->spki, X509_REQ_get_X509_PUBKEY(back));
 
