@@ -1140,6 +1140,33 @@ static void warn_key_file(server_rec *s, const char *directive, const scep_setti
     }
 }
 
+/* Once per loaded CA (in post_config, where the error log is open): keys
+ * that others may read, and a CA key that works without an RA. */
+static void warn_ca_material(server_rec *s, apr_pool_t *ptemp)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+
+    for (; s; s = s->next) {
+        scep_srv_conf_t *c = ap_get_module_config(s->module_config, &scep_module);
+
+        if (!c->ca || apr_hash_get(seen, &c->ca, sizeof(c->ca))) {
+            continue;
+        }
+        apr_hash_set(seen, apr_pmemdup(ptemp, &c->ca, sizeof(c->ca)), sizeof(c->ca), "");
+        warn_key_file(s, "SCEPCACertificateKeyFile", &c->ca_key, ptemp);
+        if (c->ra_key.value) {
+            warn_key_file(s, "SCEPRACertificateKeyFile", &c->ra_key, ptemp);
+        }
+        else {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCEPLOGNO(00015)
+                         "%s has no SCEPRACertificateFile: the CA key itself decrypts "
+                         "every request and signs every reply, i.e. works on data anyone "
+                         "can send; an RA certificate keeps it to signing certificates",
+                         vhost_name(ptemp, s));
+        }
+    }
+}
+
 /* Load every server's CA material as root, before privileges are dropped.
  * Runs under `apachectl -t` too, so configuration errors surface there. */
 static int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -1206,17 +1233,6 @@ static int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                 return !OK;
             }
             apr_hash_set(loaded, key, APR_HASH_KEY_STRING, ca);
-            warn_key_file(sp, "SCEPCACertificateKeyFile", &c->ca_key, ptemp);
-            if (files.ra_key) {
-                warn_key_file(sp, "SCEPRACertificateKeyFile", &c->ra_key, ptemp);
-            }
-            else {
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sp, SCEPLOGNO(00015)
-                             "%s has no SCEPRACertificateFile: the CA key itself decrypts "
-                             "every request and signs every reply, i.e. works on data "
-                             "anyone can send; an RA certificate keeps it to signing "
-                             "certificates", vhost_name(ptemp, sp));
-            }
         }
         c->ca = ca;
     }
@@ -1329,6 +1345,10 @@ static int scep_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     check_admin_sections(ap_conftree, s);
     if (!any_ca) {
         return OK;
+    }
+    /* httpd reads its configuration twice at start: say it once */
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+        warn_ca_material(s, ptemp);
     }
     dbd_prepare_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
     dbd_acquire_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);

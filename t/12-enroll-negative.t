@@ -53,10 +53,10 @@ sub refuse_case {
     my $req = build_request(%$build);
     my $resp = send_request($req, %{ $send || {} });
     check_failure($label, $req, $resp, $want, %o);
-    return $req;
+    return wantarray ? ($req, $resp) : $req;
 }
 
-plan tests => 16 * $PER_FAILURE + 3 * 3 + 3 * 2 + 2 + 7 + 1;
+plan tests => 16 * $PER_FAILURE + 3 * 3 + 3 * 2 + 2 + 7 + 1 + 1;
 
 ########## authorization (case 32)
 refuse_case('wrong challenge', { challenge => 'not-the-secret' }, {}, 2, text => qr/challenge/i);
@@ -72,14 +72,16 @@ refuse_case('tampered signature', { tamper => ['signature'] }, {}, 1);
 refuse_case('tampered eContent (messageDigest mismatch)', { tamper => ['content'] }, {}, 1);
 {
     my $other = new_key();
-    refuse_case('self-signed signer key differs from the CSR key', { signer_self_key => $other }, {}, 2,
-                text => qr/key/i);
+    # inside the sealed part (SCEP_wire: no oracle): one answer for all
+    refuse_case('self-signed signer key differs from the CSR key', { signer_self_key => $other }, {}, 1,
+                text => qr/^the message content cannot be decrypted and verified$/);
 }
 refuse_case('envelope not addressed to this server', { recipient => pki('other', 'all.pem') }, {},
-            [1, 2]);
+            1, text => qr/^the message content cannot be decrypted and verified$/);
 {
     my $junk = write_file(work_file('payload', 'bin'), "\x30\x03\x02\x01\x00" . ('x' x 40));
-    refuse_case('envelope holds no PKCS#10', { args => ['--payload', $junk] }, {}, 2);
+    refuse_case('envelope holds no PKCS#10', { args => ['--payload', $junk] }, {}, 1,
+                text => qr/^the message content cannot be decrypted and verified$/);
 }
 
 ########## profile: key below the default minimum of 2048 bits (case 35)
@@ -92,7 +94,12 @@ refuse_case("messageType $_->[0] ($_->[1])", { type => $_->[0] }, {}, 2, type =>
 
 ########## algorithms without SCEPLegacyAlgorithms (cases 15, 37)
 refuse_case('single DES at /scep', { cipher => 'des', digest => 'sha1' }, {}, 0, text => qr/DES/);
-refuse_case('MD5 at /scep', { digest => 'md5' }, {}, 0, text => qr/MD5/i);
+{
+    my ($req, $resp) = refuse_case('MD5 at /scep', { digest => 'md5' }, {}, 0, text => qr/MD5/i);
+    # the FAILURE itself is not signed with the digest this Location refuses
+    my $rep = parse_reply($resp, $req, decrypt => 0);
+    is($rep->{digest}, 'sha256', 'MD5 at /scep: the FAILURE is signed with SHA-256, not MD5');
+}
 
 # ...and the same requests where legacy algorithms are on
 for my $c (['single DES', { cipher => 'des', digest => 'sha1' }], ['MD5', { digest => 'md5' }],

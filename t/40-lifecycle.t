@@ -14,7 +14,7 @@ use lib 't/lib';
 use SCEPTest qw(:all);
 use SCEPLifecycle qw(:all);
 
-plan tests => 194;
+plan tests => 200;
 
 my $CA = pki('ca.pem');
 my $T0 = time;
@@ -315,22 +315,38 @@ my ($a_req, $a_cert) = auto_cert('life-renew-1');
     my $old_row = db_rows('SELECT revoked_at FROM scep_certificates WHERE serial = ' . q_str($old_api_serial));
     ok(@$old_row == 1 && !defined $old_row->[0]{revoked_at}, 'the old certificate is not revoked by the renewal');
 
+    my $old_rec = db_rows('SELECT profile, lineage, renewed_by FROM scep_certificates WHERE serial = '
+                          . q_str($old_api_serial))->[0];
+    is($old_rec->{renewed_by}, api_serial($new), 'the old record names its successor');
+    is($old_rec->{profile}, '/life-auto', 'and the profile that issued it');
+
+    # a certificate renews once: a second renewal is refused (the resend of
+    # the first one is idempotent, see above)
+    my (undef, undef, $again) = life_renew(old_cert => $a_cert, old_key => $a_req->{key},
+                                           path => '/life-auto', type => 17);
+    is(($again->{pkiStatus} // '') . '/' . ($again->{failInfo} // ''), '2/2',
+       'a second renewal of the same certificate: FAILURE badRequest') or fail_diag($again);
+    like($again->{failInfoText} // '', qr/renewed already/, 'failInfoText: renewed already');
+
     # sscep -O / certmonger: a PKCSReq signed by the issued certificate
-    my ($req2, undef, $rep2) = life_renew(old_cert => $a_cert, old_key => $a_req->{key},
-                                          path => '/life-auto', type => 19, subject => '/CN=life-renew-1');
+    my ($b_req, $b_cert) = auto_cert('life-renew-2');
+    my $b_serial = serial_of($b_cert);
+    my ($req2, undef, $rep2) = life_renew(old_cert => $b_cert, old_key => $b_req->{key},
+                                          path => '/life-auto', type => 19, subject => '/CN=life-renew-2');
     is($rep2->{pkiStatus}, '0', 'PKCSReq signed by an issued certificate, no challenge: SUCCESS (renewal)')
         or fail_diag($rep2);
     my $rows2 = txn_rows($req2->{tid});
-    is(norm_serial($rows2->[0]{renewal_of}), $old_serial, 'PKCSReq renewal: renewal_of recorded');
+    is(norm_serial($rows2->[0]{renewal_of}), $b_serial, 'PKCSReq renewal: renewal_of recorded');
     ok(issued_cert($rep2) && pub_of_cert(issued_cert($rep2)) eq pub_of_key($req2->{key}),
        'PKCSReq renewal: new key certified');
 
     # a renewal that keeps the first enrollment's transactionID is a new transaction
-    my (undef, undef, $rep3) = life_renew(old_cert => $a_cert, old_key => $a_req->{key},
-                                          path => '/life-auto', type => 17, tid => $a_req->{tid});
+    my ($c_req, $c_cert) = auto_cert('life-renew-3');
+    my (undef, undef, $rep3) = life_renew(old_cert => $c_cert, old_key => $c_req->{key},
+                                          path => '/life-auto', type => 17, tid => $c_req->{tid});
     is($rep3->{pkiStatus}, '0', "RenewalReq with the original enrollment's transactionID: SUCCESS")
         or fail_diag($rep3);
-    is(scalar @{ txn_rows($a_req->{tid}) }, 2, 'that transactionID now has two rows (enrollment, renewal)');
+    is(scalar @{ txn_rows($c_req->{tid}) }, 2, 'that transactionID now has two rows (enrollment, renewal)');
 
     # the renewed certificate can itself be renewed
     my (undef, undef, $rep4) = life_renew(old_cert => $new, old_key => $req->{key},
@@ -422,6 +438,13 @@ sub refused_ok {
     ok($c4, 'a 20-day certificate from /life-short');
     (undef, undef, $rep) = life_renew(old_cert => $c4, old_key => $rq4->{key}, path => '/life-window');
     is($rep->{pkiStatus}, '0', 'RenewalReq inside the window: SUCCESS') or fail_diag($rep);
+
+    # a certificate from another profile does not renew here: /life-norenew's
+    # certificate at /life-auto (which names no SCEPRenewalFrom)
+    (undef, undef, $rep) = life_renew(old_cert => $c2, old_key => $rq2->{key}, path => '/life-auto',
+                                      type => 17);
+    refused_ok($rep, 'RenewalReq at /life-auto of a certificate issued by /life-norenew',
+               qr/issued by profile \/life-norenew.*SCEPRenewalFrom/);
 
     # a self-signed RenewalReq is not a renewal
     my $req = build_request(subject => '/CN=life-selfsigned-renewal', type => 17, challenge => challenge());

@@ -388,7 +388,7 @@ my ($bound_id, $bound_secret);
         $SECRETS{'otp-throttle-static-secret'} = 1;
         my $resp = post_from($src, '/otp-throttle', $req->{der});
         my $rep = $resp->{status} == 200 ? parse_reply($resp, $req) : {};
-        is_failure($rep, qr/too many failed challenge attempts/,
+        is_failure($rep, qr/too many failed attempts/,
                    'then the right static secret from the same address');
         ok(!$rep->{cert_file}, 'no certificate for it');
         is(db_value("SELECT count(*) FROM scep_certificates WHERE subject = 'CN=throttle-right'"), 0,
@@ -417,7 +417,7 @@ my ($bound_id, $bound_secret);
                 or diag(join "\n", grep { /SCEP00201/ } @log);
         }
         my $tid = $req->{tid};
-        ok((grep { /SCEP00201: refused transaction \Q$tid\E from \Q$src\E .*too many failed challenge attempts/ } @log),
+        ok((grep { /SCEP00201: refused transaction \Q$tid\E from \Q$src\E .*too many failed attempts/ } @log),
            'error_log: SCEP00201 for the throttled request');
     }
 }

@@ -114,7 +114,8 @@ sub write_file {
 
 # http(method => 'GET', path => '/scep?operation=GetCACaps', vhost => undef,
 #      port => N, headers => [Name => value, ...], body => BYTES,
-#      version => '1.1' | '1.0', host => 1)
+#      version => '1.1' | '1.0', host => 1, local_addr => '127.x.y.z' (the
+#      client address httpd sees))
 # Returns { status, reason, protocol, headers => {lc name => value},
 #           body, head, error }.
 sub http {
@@ -123,6 +124,7 @@ sub http {
     my $port = $a{port} || port($a{vhost});
     my $version = $a{version} || '1.1';
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                     ($a{local_addr} ? (LocalAddr => $a{local_addr}) : ()),
                                      Proto => 'tcp', Timeout => 30)
         or return { status => 0, error => "connect 127.0.0.1:$port: $!" };
     binmode $sock;
@@ -350,7 +352,7 @@ sub b64_url {
 }
 
 # send_request($req_or_der, method => 'POST'|'GET', path => '/scep',
-#   vhost or port, query => 'operation=PKIOperation' (POST), content_type => CT
+#   vhost or port, local_addr, query => 'operation=PKIOperation' (POST), content_type => CT
 #   (undef: no header), encode => \&b64_escaped (GET), get_query => sub)
 sub send_request {
     my ($req, %o) = @_;
@@ -362,14 +364,16 @@ sub send_request {
         my $msg = $enc->($der);
         my $q = $o{message_first} ? "message=$msg&operation=PKIOperation"
                                   : "operation=PKIOperation&message=$msg";
-        return http(method => 'GET', path => "$path?$q", vhost => $o{vhost}, port => $o{port});
+        return http(method => 'GET', path => "$path?$q", vhost => $o{vhost}, port => $o{port},
+                    local_addr => $o{local_addr});
     }
     my $q = exists $o{query} ? $o{query} : 'operation=PKIOperation';
     my @h;
     my $ct = exists $o{content_type} ? $o{content_type} : 'application/x-pki-message';
     push @h, 'Content-Type' => $ct if defined $ct;
     return http(method => 'POST', path => $path . (defined $q ? "?$q" : ''),
-                vhost => $o{vhost}, port => $o{port}, headers => \@h, body => $der);
+                vhost => $o{vhost}, port => $o{port}, headers => \@h, body => $der,
+                local_addr => $o{local_addr});
 }
 
 # parse_reply($http_response_or_bytes, $req, trust => FILE, decrypt => 1)

@@ -490,6 +490,7 @@ struct csr_params {
     int challenge_utf8;          /* force UTF8String */
     const char *const *san_dns;  /* dNSName entries for subjectAltName */
     int n_san;
+    int extra_attrs;             /* that many more attributes (a private OID) */
     const EVP_MD *md;            /* self-signature digest */
 };
 
@@ -520,6 +521,14 @@ SCEPREQ_API X509_REQ *csr_build(EVP_PKEY *key, const struct csr_params *cp)
         if (!X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword, type,
                                        (const unsigned char *)cp->challenge,
                                        (int)strlen(cp->challenge)))
+            goto done;
+    }
+    for (i = 0; i < cp->extra_attrs; i++) {
+        char oid[48];
+
+        snprintf(oid, sizeof(oid), "1.3.6.1.4.1.55555.2.%d", i + 1);
+        if (!X509_REQ_add1_attr_by_txt(req, oid, V_ASN1_UTF8STRING,
+                                       (const unsigned char *)"x", 1))
             goto done;
     }
     if (cp->n_san > 0) {
@@ -726,6 +735,49 @@ struct scep_attr {
 
 #define TAMPER_SIGNATURE 1u
 #define TAMPER_CONTENT   2u
+#define TAMPER_IV        4u   /* the envelope's IV: its first plaintext block changes */
+#define TAMPER_PADDING   8u   /* the envelope's last block: its padding becomes invalid */
+
+/* Tampers with an EnvelopedData (DER, replaced in place): TAMPER_IV flips
+ * the first IV byte (the plaintext's first byte changes, the padding stays
+ * valid); TAMPER_PADDING flips the top bit of the byte that the last
+ * plaintext byte (a padding length, 1..16) depends on, which makes the
+ * padding invalid whatever the plaintext. */
+SCEPREQ_API int envelope_tamper(unsigned char **der, int *len, unsigned what)
+{
+    const unsigned char *p = *der;
+    PKCS7 *p7 = d2i_PKCS7(NULL, &p, *len);
+    ASN1_TYPE *param;
+    ASN1_OCTET_STRING *iv, *ct;
+    unsigned char *out = NULL;
+    int outlen, ok = 0;
+
+    if (p7 == NULL || !PKCS7_type_is_enveloped(p7)
+        || (param = p7->d.enveloped->enc_data->algorithm->parameter) == NULL
+        || param->type != V_ASN1_OCTET_STRING || (iv = param->value.octet_string)->length < 1
+        || (ct = p7->d.enveloped->enc_data->enc_data) == NULL || ct->length < iv->length) {
+        fprintf(stderr, "scepreq: --tamper iv|padding needs a CBC EnvelopedData\n");
+        goto done;
+    }
+    if (what & TAMPER_IV)
+        iv->data[0] ^= 0x01;
+    if (what & TAMPER_PADDING) {
+        if (ct->length >= 2 * iv->length)
+            ct->data[ct->length - iv->length - 1] ^= 0x80;
+        else
+            iv->data[iv->length - 1] ^= 0x80;
+    }
+    if ((outlen = i2d_PKCS7(p7, &out)) <= 0)
+        goto done;
+    OPENSSL_free(*der);
+    *der = out;
+    *len = outlen;
+    ok = 1;
+done:
+    ERR_print_errors_fp(stderr);
+    PKCS7_free(p7);
+    return ok;
+}
 
 /* Inverts the last byte of an OCTET STRING (after signing, to break it).
  * For the envelope the last byte is ciphertext, so the DER stays parseable
@@ -1154,7 +1206,10 @@ static void usage(void)
         "    --payload FILE        raw plaintext instead of the CSR\n"
         "    --issuer-serial CERT  plaintext = IssuerAndSerialNumber of CERT\n"
         "    --issuer-subject CERT plaintext = IssuerAndSubject(CERT's issuer, CSR subject)\n"
-        "    --omit tid|nonce|type (repeatable)   --tamper signature|content (repeatable)\n"
+        "    --omit tid|nonce|type (repeatable)\n"
+        "    --tamper signature|content|iv|padding (repeatable; iv and padding change the\n"
+        "                          envelope, also one given by --no-envelope --payload)\n"
+        "    --csr-extra-attrs N   N more CSR attributes (private OIDs, UTF8String \"x\")\n"
         "    --no-envelope         plaintext directly as eContent\n"
         "    --extra-certs N       N more (self-signed, unrelated) certs in SignedData certificates\n"
         "    --extra-recipients N  N more KeyTransRecipientInfos (to unrelated self-signed certs)\n"
@@ -1182,7 +1237,7 @@ struct build_opts {
     const char *cipher, *digest, *type, *tid, *nonce;
     const char *payload, *issuer_serial, *issuer_subject, *out;
     const char **san;
-    int n_san, challenge_utf8, all_recipients, no_envelope, print;
+    int n_san, challenge_utf8, all_recipients, no_envelope, print, csr_extra_attrs;
     int omit_tid, omit_nonce, omit_type;
     int extra_certs, extra_recipients, extra_attrs;
     unsigned tamper;
@@ -1322,6 +1377,15 @@ static int cmd_build(int argc, char **argv)
         else if (OPT("--challenge")) TAKE(o.challenge);
         else if (OPT("--challenge-utf8")) o.challenge_utf8 = 1;
         else if (OPT("--san-dns")) TAKE(o.san[o.n_san++]);
+        else if (OPT("--csr-extra-attrs")) {
+            char *end;
+            TAKE(w);
+            o.csr_extra_attrs = (int)strtol(w, &end, 10);
+            if (*end || o.csr_extra_attrs < 0 || o.csr_extra_attrs > 100000) {
+                fprintf(stderr, "scepreq: --csr-extra-attrs %s: expected 0..100000\n", w);
+                goto usage;
+            }
+        }
         else if (OPT("--csr-digest")) TAKE(o.csr_digest);
         else if (OPT("--signer-cert")) TAKE(o.signer_cert);
         else if (OPT("--signer-key")) TAKE(o.signer_key);
@@ -1358,8 +1422,10 @@ static int cmd_build(int argc, char **argv)
             TAKE(w);
             if (strcmp(w, "signature") == 0) o.tamper |= TAMPER_SIGNATURE;
             else if (strcmp(w, "content") == 0) o.tamper |= TAMPER_CONTENT;
+            else if (strcmp(w, "iv") == 0) o.tamper |= TAMPER_IV;
+            else if (strcmp(w, "padding") == 0) o.tamper |= TAMPER_PADDING;
             else {
-                fprintf(stderr, "scepreq: --tamper %s: expected signature|content\n", w);
+                fprintf(stderr, "scepreq: --tamper %s: expected signature|content|iv|padding\n", w);
                 goto usage;
             }
         } else {
@@ -1416,6 +1482,7 @@ static int cmd_build(int argc, char **argv)
         cp.challenge_utf8 = o.challenge_utf8;
         cp.san_dns = o.san;
         cp.n_san = o.n_san;
+        cp.extra_attrs = o.csr_extra_attrs;
         if ((cp.md = digest_get(o.csr_digest)) == NULL || (req = csr_build(key, &cp)) == NULL)
             goto done;
         if ((n = i2d_X509_REQ(req, &csr_der)) <= 0)
@@ -1502,6 +1569,19 @@ static int cmd_build(int argc, char **argv)
                     goto done;
         }
         if (!envelope_build(pt, (int)pt_len, rcpt, cipher, &env, &env_len))
+            goto done;
+        content = env;
+        content_len = env_len;
+    }
+    /* --tamper iv|padding: the envelope built here, or the one given as
+     * --payload with --no-envelope (someone else's, replayed) */
+    if (o.tamper & (TAMPER_IV | TAMPER_PADDING)) {
+        if (o.no_envelope) {
+            env = pt;
+            env_len = (int)pt_len;
+            pt = NULL;
+        }
+        if (!envelope_tamper(&env, &env_len, o.tamper))
             goto done;
         content = env;
         content_len = env_len;
