@@ -17,7 +17,7 @@ use Test::More import => ['!plan'];
 use lib 't/lib';
 use SCEPTest qw(:all);
 
-plan tests => 27 + 9 + 13 + 7 + 7 + 1;
+plan tests => 27 + 9 + 13 + 7 + 7 + 17 + 1;
 
 my $SEALED = 'the message content cannot be decrypted and verified';
 
@@ -260,6 +260,160 @@ sub child_hwm_kb {
     my $sans = build_request(subject => '/CN=many-sans', args => [map { ('--san-dns', "h$_.example") } 1 .. 65]);
     like(answer_of(send_request($sans), $sans),
          qr/^2\|2\|the request asks for 65 subjectAltNames; the limit is 64/, '65 SANs: refused');
+}
+
+########## 3, 4. renewal across profiles, a compromised chain, templates, value patterns
+my $PROFILES = <<'EOC';
+@HTTPD_BASE@
+LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
+LoadModule authn_core_module "@MODULES@/mod_authn_core.so"
+LoadModule authn_file_module "@MODULES@/mod_authn_file.so"
+LoadModule auth_basic_module "@MODULES@/mod_auth_basic.so"
+LoadModule authz_user_module "@MODULES@/mod_authz_user.so"
+DBDriver sqlite3
+DBDParams "@DB@"
+DBDInitSQL "PRAGMA journal_mode=WAL"
+SCEPCACertificateFile "@PKI@/ca.pem"
+SCEPCACertificateKeyFile "@PKI@/ca.key"
+SCEPRACertificateFile "@PKI@/ra.pem"
+SCEPRACertificateKeyFile "@PKI@/ra.key"
+SCEPChallengeThrottle off
+<Location /wifi>
+    SetHandler scep
+    SCEPProfileName wifi
+    SCEPChallengePassword wifi-secret
+    SCEPRenewal on
+    SCEPSubject O value "Example Corp"
+    SCEPSubject CN request "^[a-z0-9-]+$"
+    SCEPSubjectExcess refuse
+    SCEPTemplate WifiTemplate
+    SCEPTemplate VpnTemplate vpn
+</Location>
+<Location /vpn>
+    SetHandler scep
+    SCEPProfileName vpn
+    SCEPChallengePassword vpn-secret
+    SCEPRenewal on
+    SCEPRenewalFrom legacy
+    SCEPRenewalSupersede on
+    SCEPSubject CN request "^vpn-[a-z0-9-]+$"
+    SCEPSubjectExcess refuse
+    SCEPCertificateType ipsec
+</Location>
+<Location /legacy>
+    SetHandler scep
+    SCEPProfileName legacy
+    SCEPChallengePassword legacy-secret
+</Location>
+<Location /serial>
+    SetHandler scep
+    SCEPChallengePassword serial-secret
+    SCEPSubject CN request
+    SCEPSubject serialNumber value "%{HTTP:X-Serial}" "^[A-Z0-9]{8}$"
+</Location>
+<Location /adm>
+    SetHandler scep-admin
+    AuthType Basic
+    AuthName "t/16"
+    AuthUserFile "@TDIR@/lifecycle/admins.htpasswd"
+    Require valid-user
+</Location>
+EOC
+{
+    (my $conf = $PROFILES) =~ s/\@TDIR\@/t_dir()/e;
+    my $h = private_httpd(name => 'profiles', conf => $conf);
+    ok($h->{ok}, 'a private httpd with wifi, vpn, legacy and serial profiles') or diag($h->{err});
+    my $port = $h->{port};
+    # enroll(path, secret, cn, %build) -> (req, rep, cert file)
+    my $enroll = sub {
+        my ($path, $secret, $cn, %b) = @_;
+        my $req = build_request(subject => "/CN=$cn", challenge => $secret, %b);
+        my $resp = send_request($req, port => $port, path => $path, %{ $b{send} || {} });
+        my $rep = $resp->{status} == 200 ? parse_reply($resp, $req) : { http => $resp->{status} };
+        return ($req, $rep, $rep->{cert_file});
+    };
+    # renew(path, old req, old cert) -> rep (RenewalReq, new key, no challenge)
+    my $renew = sub {
+        my ($path, $old, $cert) = @_;
+        my $req = build_request(type => 17, subject => '/CN=renewal-asks-this', challenge => undef,
+                                args => ['--signer-cert', $cert, '--signer-key', $old->{key}]);
+        my $resp = send_request($req, port => $port, path => $path);
+        my $rep = $resp->{status} == 200
+                  ? parse_reply($resp, { %$req, key => $old->{key}, signer => $cert }) : {};
+        return wantarray ? ($rep, $req) : $rep;
+    };
+    my $said = sub { my $r = shift; join('|', $r->{pkiStatus} // '-', $r->{failInfoText} // '') };
+    my $eku = sub { run_cmd(['openssl', 'x509', '-in', shift, '-noout', '-ext', 'extendedKeyUsage'])->{out} };
+    SKIP: {
+        skip 'httpd did not start', 16 unless $h->{ok};
+
+        # 3. a certificate renews only where its profile allows
+        my ($lreq, undef, $lcert) = $enroll->('/legacy', 'legacy-secret', 'dev-legacy');
+        like($said->($renew->('/wifi', $lreq, $lcert)),
+             qr/^2\|the certificate being renewed was issued by profile legacy, which does not renew at profile wifi/,
+             'a /legacy certificate (renewal off there) does not renew at /wifi');
+        like($said->($renew->('/vpn', $lreq, $lcert)),
+             qr/^2\|profile vpn \(the renewed certificate's names\): subject CN 'dev-legacy' does not match/,
+             "at /vpn (SCEPRenewalFrom legacy) its kept CN must still match vpn's rule");
+        my ($l2req, undef, $l2cert) = $enroll->('/legacy', 'legacy-secret', 'vpn-gw1');
+        my $r = $renew->('/vpn', $l2req, $l2cert);
+        is($r->{pkiStatus} // '', '0', 'a /legacy certificate whose CN fits vpn renews at /vpn')
+            or diag($said->($r));
+        like($r->{cert_file} ? $eku->($r->{cert_file}) : '', qr/ipsec Internet Key Exchange/,
+             'as a vpn certificate (ipsecIKE)');
+        my $old_serial = uc((cert_info($l2cert) || {})->{serial} // '');
+        is(db_value('SELECT revocation_reason FROM scep_certificates WHERE serial = ' . q_str($old_serial),
+                    file => $h->{db}), 4, 'SCEPRenewalSupersede on: the old one is revoked as superseded');
+        my ($wreq, undef, $wcert) = $enroll->('/wifi', 'wifi-secret', 'vpn-laptop');
+        like($said->($renew->('/vpn', $wreq, $wcert)), qr/^2\|.*issued by profile wifi.*SCEPRenewalFrom/,
+             'a wifi certificate does not renew at /vpn (not in its SCEPRenewalFrom)');
+
+        # 3. keyCompromise anywhere in a chain of renewals stops the chain
+        my ($areq, undef, $acert) = $enroll->('/wifi', 'wifi-secret', 'chain-a');
+        my ($b, $breq) = $renew->('/wifi', $areq, $acert);
+        is($b->{pkiStatus} // '', '0', 'A renews into B') or diag($said->($b));
+        my $aserial = uc((cert_info($acert) || {})->{serial} // '');
+        my $rv = http(method => 'POST', port => $port, path => "/adm/api/certificates/$aserial/revoke",
+                      headers => [Authorization => 'Basic ' . b64_std('alice:alice-pw-4711'),
+                                  'Content-Type' => 'application/json'],
+                      body => '{"reason":"keyCompromise"}');
+        is($rv->{status}, 200, 'an administrator revokes A for keyCompromise') or diag($rv->{body});
+        like($b->{cert_file} ? $said->(scalar $renew->('/wifi', $breq, $b->{cert_file})) : 'no B',
+             qr/^2\|a certificate this one was renewed from is revoked for keyCompromise/,
+             'B cannot renew: its chain holds a compromised key');
+
+        # 4. a template selects a whole profile: its challenge too
+        my $key = new_key();
+        my $csr = openssl_csr(key => $key, subject => [[CN => 'vpn-by-template']], template => 'VpnTemplate',
+                              challenge => 'wifi-secret');
+        my ($treq, $trep) = $enroll->('/wifi', undef, 'x', key => $key, args => ['--csr', $csr],
+                                      subject => undef);
+        like($said->($trep), qr/^2\|the challengePassword is wrong/,
+             "VpnTemplate at /wifi with wifi's challenge: refused (vpn's challenge needed)");
+        $key = new_key();
+        $csr = openssl_csr(key => $key, subject => [[CN => 'vpn-by-template']], template => 'VpnTemplate',
+                           challenge => 'vpn-secret');
+        ($treq, $trep) = $enroll->('/wifi', undef, 'x', key => $key, args => ['--csr', $csr],
+                                   subject => undef);
+        is($trep->{pkiStatus} // '', '0', "VpnTemplate at /wifi with vpn's challenge: SUCCESS")
+            or diag($said->($trep));
+        like($trep->{cert_file} ? $eku->($trep->{cert_file}) : '', qr/ipsec Internet Key Exchange/,
+             'a vpn certificate');
+
+        # 4. a value rule with a pattern: a header that does not fit refuses
+        my (undef, $s1, $c1) = $enroll->('/serial', 'serial-secret', 'dev-s1',
+                                         send => { headers => ['X-Serial' => 'AB12CD34'] });
+        is($s1->{pkiStatus} // '', '0', 'X-Serial AB12CD34 fits ^[A-Z0-9]{8}$: SUCCESS') or diag($said->($s1));
+        like($c1 ? (cert_info($c1) || {})->{subject} : '', qr/serialNumber=AB12CD34/, 'the certificate has it');
+        my (undef, $s2) = $enroll->('/serial', 'serial-secret', 'dev-s2',
+                                    send => { headers => ['X-Serial' => 'O=Admin,CN=root'] });
+        like($said->($s2), qr/^2\|profile \/serial: the profile's serialNumber value .* does not match its pattern/,
+             'X-Serial that does not fit the pattern: refused');
+        my (undef, $s3) = $enroll->('/serial', 'serial-secret', 'dev-s3');
+        like($said->($s3), qr/^2\|profile \/serial: the profile's serialNumber value '' .* does not match its pattern/,
+             'no X-Serial at all (empty): refused');
+    }
+    private_httpd_stop($h);
 }
 
 error_log_clean();

@@ -81,33 +81,8 @@ sub ec_key {
 ######################################################################
 # requests
 
-# A CSR made by `openssl req` for what scepreq cannot ask for (keyUsage,
-# EKU, basicConstraints, IP/email/URI/UPN names, a template name):
-# csr(key => FILE, subject => [[CN => 'x'], [OU => 'y']] (in DER order),
-#     challenge => S (default: the test challenge; undef for none),
-#     san => ['DNS:a', 'IP:10.1.2.3', ...], ext => ['keyUsage = ...', ...],
-#     template => 'WifiTemplate')
-sub csr {
-    my %o = @_;
-    my @ext = @{ $o{ext} || [] };
-    push @ext, 'subjectAltName = ' . join(', ', @{ $o{san} }) if $o{san} && @{ $o{san} };
-    push @ext, "1.3.6.1.4.1.311.20.2 = ASN1:BMPSTRING:$o{template}" if defined $o{template};
-    my $cnf = "[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\n"
-            . "string_mask = utf8only\nutf8 = yes\n";
-    $cnf .= "req_extensions = ext\n" if @ext;
-    $cnf .= "[dn]\n";
-    my $i = 0;
-    $cnf .= $i++ . ".$_->[0] = $_->[1]\n" for @{ $o{subject} || [[CN => 'prof-device']] };
-    $cnf .= "[attrs]\n";
-    my $ch = exists $o{challenge} ? $o{challenge} : challenge();
-    $cnf .= "challengePassword = $ch\n" if defined $ch;
-    $cnf .= "[ext]\n" . join("\n", @ext) . "\n" if @ext;
-    my $cfg = write_file(work_file('csr', 'cnf'), $cnf);
-    my $out = work_file('csr', 'pem');
-    my $r = run_cmd(['openssl', 'req', '-new', '-key', $o{key}, '-config', $cfg, '-out', $out]);
-    die "openssl req: $r->{err}\n$cnf" if $r->{rc};
-    return $out;
-}
+# A CSR made by `openssl req` (SCEPTest::openssl_csr)
+sub csr { openssl_csr(@_) }
 
 # enroll_at(PATH, key => FILE (an RSA 2048 key of the pool if absent), subject => '/CN=x'
 #   (scepreq makes the CSR) or csr => FILE (sent as-is), san_dns => [...],

@@ -27,6 +27,7 @@ our @EXPORT_OK = qw(
     t_dir pki challenge port base_url work_dir work_file
     http get_caps http10
     run_cmd run_at_once scepreq scepreq_bin new_key build_request send_request parse_reply enroll
+    openssl_csr
     b64_std b64_escaped b64_wrapped b64_url
     certmonger_enroll certmonger_submit micromdm_enroll
     db_rows db_value pg_conninfo sqlite_file
@@ -352,7 +353,8 @@ sub b64_url {
 }
 
 # send_request($req_or_der, method => 'POST'|'GET', path => '/scep',
-#   vhost or port, local_addr, query => 'operation=PKIOperation' (POST), content_type => CT
+#   vhost or port, local_addr, headers => [Name => value] (POST), query =>
+#   'operation=PKIOperation' (POST), content_type => CT
 #   (undef: no header), encode => \&b64_escaped (GET), get_query => sub)
 sub send_request {
     my ($req, %o) = @_;
@@ -368,7 +370,7 @@ sub send_request {
                     local_addr => $o{local_addr});
     }
     my $q = exists $o{query} ? $o{query} : 'operation=PKIOperation';
-    my @h;
+    my @h = @{ $o{headers} || [] };
     my $ct = exists $o{content_type} ? $o{content_type} : 'application/x-pki-message';
     push @h, 'Content-Type' => $ct if defined $ct;
     return http(method => 'POST', path => $path . (defined $q ? "?$q" : ''),
@@ -405,6 +407,34 @@ sub enroll {
     my $resp = send_request($req, %{ $o{send} || {} });
     my $rep = $resp->{status} == 200 ? parse_reply($resp, $req, %{ $o{parse} || {} }) : {};
     return ($req, $resp, $rep);
+}
+
+# A CSR made by `openssl req` for what scepreq cannot ask for (keyUsage,
+# EKU, basicConstraints, IP/email/URI/UPN names, a template name):
+# openssl_csr(key => FILE, subject => [[CN => 'x'], [OU => 'y']] (in DER order),
+#     challenge => S (default: the test challenge; undef for none),
+#     san => ['DNS:a', 'IP:10.1.2.3', ...], ext => ['keyUsage = ...', ...],
+#     template => 'WifiTemplate')
+sub openssl_csr {
+    my %o = @_;
+    my @ext = @{ $o{ext} || [] };
+    push @ext, 'subjectAltName = ' . join(', ', @{ $o{san} }) if $o{san} && @{ $o{san} };
+    push @ext, "1.3.6.1.4.1.311.20.2 = ASN1:BMPSTRING:$o{template}" if defined $o{template};
+    my $cnf = "[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\n"
+            . "string_mask = utf8only\nutf8 = yes\n";
+    $cnf .= "req_extensions = ext\n" if @ext;
+    $cnf .= "[dn]\n";
+    my $i = 0;
+    $cnf .= $i++ . ".$_->[0] = $_->[1]\n" for @{ $o{subject} || [[CN => 'prof-device']] };
+    $cnf .= "[attrs]\n";
+    my $ch = exists $o{challenge} ? $o{challenge} : challenge();
+    $cnf .= "challengePassword = $ch\n" if defined $ch;
+    $cnf .= "[ext]\n" . join("\n", @ext) . "\n" if @ext;
+    my $cfg = write_file(work_file('csr', 'cnf'), $cnf);
+    my $out = work_file('csr', 'pem');
+    my $r = run_cmd(['openssl', 'req', '-new', '-key', $o{key}, '-config', $cfg, '-out', $out]);
+    die "openssl req: $r->{err}\n$cnf" if $r->{rc};
+    return $out;
 }
 
 ######################################################################
