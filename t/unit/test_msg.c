@@ -12,6 +12,7 @@ static X509 *ca, *dev_self;
 static scep_ca_t *sca;
 static scep_oids_t *oids;
 static const unsigned char nonce[16] = "0123456789abcdef";
+static X509 *envelope_to;    /* the recipient of build()'s envelope: the CA unless a test says */
 
 static void setup(void)
 {
@@ -43,7 +44,7 @@ static unsigned char *build(apr_size_t *plen, const char *type, const EVP_CIPHER
     unsigned char *envder = NULL, *der = NULL, *out;
     int envlen, len;
 
-    sk_X509_push(recips, ca);
+    sk_X509_push(recips, envelope_to ? envelope_to : ca);
     env = CMS_encrypt(recips, in, cipher, CMS_BINARY);
     ck_assert_ptr_nonnull(env);
     envlen = i2d_CMS_ContentInfo(env, &envder);
@@ -225,6 +226,59 @@ START_TEST(failure_reply_shape)
 }
 END_TEST
 
+/* An envelope this server cannot decrypt is not told apart from one it can:
+ * decryption "succeeds" with random bytes in place of the plaintext, and
+ * the reason is kept for the record only. */
+START_TEST(undecryptable_goes_on_with_random_bytes)
+{
+    apr_size_t len;
+    unsigned char *der;
+    scep_msg_t *m;
+    scep_fail_info_t fail;
+    const char *err = NULL;
+
+    envelope_to = dev_self;          /* addressed to someone else */
+    der = build(&len, "19", EVP_aes_128_cbc(), EVP_sha256(), 1);
+    envelope_to = NULL;
+    ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+    ck_assert_int_eq(scep_msg_decrypt(m, &fail, &err, test_pool, sca->ra_cert, sca->ra_key, 0),
+                     APR_SUCCESS);
+    ck_assert_ptr_nonnull(m->decrypt_error);
+    ck_assert_ptr_nonnull(strstr(m->decrypt_error, "cannot be decrypted"));
+    ck_assert_ptr_nonnull(m->payload);
+    ck_assert_uint_eq(m->payload_len, m->content_len);
+}
+END_TEST
+
+/* A reply is never signed with a digest its Location refuses. */
+START_TEST(reply_digest_only_where_allowed)
+{
+    apr_size_t len;
+    unsigned char *der = build(&len, "19", EVP_aes_128_cbc(), EVP_md5(), 1), *rep;
+    scep_msg_t *m;
+    const char *err = NULL;
+    scep_reply_t no = { SCEP_STATUS_FAILURE, SCEP_FAIL_BADALG, "md5", NULL, NULL, NULL };
+    int legacy;
+
+    ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+    ck_assert_int_eq(m->md_nid, NID_md5);
+    for (legacy = 0; legacy <= 1; legacy++) {
+        const unsigned char *q;
+        CMS_ContentInfo *cms;
+        X509_ALGOR *dig;
+        ck_assert_int_eq(scep_msg_certrep(&rep, &len, &err, test_pool, oids, sca, m, &no, legacy),
+                         APR_SUCCESS);
+        q = rep;
+        cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
+        ck_assert_ptr_nonnull(cms);
+        CMS_SignerInfo_get0_algs(sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0),
+                                 NULL, NULL, &dig, NULL);
+        ck_assert_int_eq(OBJ_obj2nid(dig->algorithm), legacy ? NID_md5 : NID_sha256);
+        CMS_ContentInfo_free(cms);
+    }
+}
+END_TEST
+
 START_TEST(success_reply_is_encrypted_to_signer)
 {
     apr_size_t len;
@@ -278,6 +332,8 @@ Suite *msg_suite(void)
     tcase_add_test(tc, policy_refuses_weak_and_unknown);
     tcase_add_test(tc, failure_reply_shape);
     tcase_add_test(tc, success_reply_is_encrypted_to_signer);
+    tcase_add_test(tc, undecryptable_goes_on_with_random_bytes);
+    tcase_add_test(tc, reply_digest_only_where_allowed);
     suite_add_tcase(s, tc);
     return s;
 }

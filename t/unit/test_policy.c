@@ -146,6 +146,74 @@ START_TEST(subject_rules_pattern_value_and_expression)
 }
 END_TEST
 
+/* A value rule with a pattern: an empty or non-matching result refuses. */
+START_TEST(value_rule_with_pattern)
+{
+    static const char *const s[] = { "CN", "dev1", NULL };
+    scep_policy_t *pol = scep_policy_make(test_pool, "p");
+    scep_cert_plan_t *plan;
+    const char *why = NULL;
+
+    pol->subject = apr_array_make(test_pool, 2, sizeof(scep_rule_t));
+    APR_ARRAY_PUSH(pol->subject, scep_rule_t) = rule(NID_commonName, 0, SCEP_FROM_REQUEST, NULL, NULL);
+    APR_ARRAY_PUSH(pol->subject, scep_rule_t) = rule(NID_userId, 0, SCEP_FROM_VALUE, "^[a-z]+$", "%{user}");
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, s, NULL, NULL, NULL, NULL)), APR_SUCCESS);
+    ck_assert_str_eq(subj(plan), "UID=alice,CN=dev1");
+    APR_ARRAY_IDX(pol->subject, 1, scep_rule_t) = rule(NID_userId, 0, SCEP_FROM_VALUE, "^[0-9]+$", "%{user}");
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, s, NULL, NULL, NULL, NULL)), SCEP_EFAILURE);
+    ck_assert_ptr_nonnull(strstr(why, "does not match its pattern"));
+    APR_ARRAY_IDX(pol->subject, 1, scep_rule_t) = rule(NID_userId, 0, SCEP_FROM_VALUE, ".*", "");
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, s, NULL, NULL, NULL, NULL)), SCEP_EFAILURE);
+    ck_assert_ptr_nonnull(strstr(why, "value ''"));
+    /* the same for a SAN value rule */
+    pol->subject = NULL;
+    pol->san = apr_array_make(test_pool, 1, sizeof(scep_rule_t));
+    APR_ARRAY_PUSH(pol->san, scep_rule_t) = rule(0, SCEP_SAN_DNS, SCEP_FROM_VALUE, "\\.example$", "evil.org");
+    ck_assert_int_eq(apply(&plan, &why, pol, csr(rsa2048, s, NULL, NULL, NULL, NULL)), SCEP_EFAILURE);
+    ck_assert_ptr_nonnull(strstr(why, "dns value 'evil.org'"));
+}
+END_TEST
+
+/* A renewal's kept names go through the target profile's rules; what a
+ * value rule sets is replaced, not counted as excess. */
+START_TEST(kept_names_follow_the_rules)
+{
+    static const char *const asks[] = { "CN", "asked-for", NULL };
+    scep_policy_t *pol = scep_policy_make(test_pool, "p");
+    scep_cert_plan_t *plan;
+    scep_names_t kept;
+    X509_NAME *old = scep_own_name(test_pool, X509_NAME_new());
+    const char *why = NULL;
+    X509_REQ *r = csr(rsa2048, asks, "DNS:asked.example", NULL, NULL, NULL);
+
+    X509_NAME_add_entry_by_txt(old, "O", MBSTRING_UTF8, (const unsigned char *)"Old Corp", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(old, "CN", MBSTRING_UTF8, (const unsigned char *)"dev-7", -1, -1, 0);
+    kept.subject = old;
+    kept.san = NULL;
+    pol->subject = apr_array_make(test_pool, 2, sizeof(scep_rule_t));
+    APR_ARRAY_PUSH(pol->subject, scep_rule_t) = rule(NID_organizationName, 0, SCEP_FROM_VALUE, NULL, "New Corp");
+    APR_ARRAY_PUSH(pol->subject, scep_rule_t) = rule(NID_commonName, 0, SCEP_FROM_REQUEST, "^dev-[0-9]+$", NULL);
+    pol->subject_excess = SCEP_EXCESS_REFUSE;
+    ck_assert_int_eq(scep_policy_apply(&plan, &why, test_pool, pol, r, NULL, &kept, eval, NULL),
+                     APR_SUCCESS);
+    ck_assert_str_eq(subj(plan), "CN=dev-7,O=New Corp");      /* kept CN, O anew */
+    ck_assert_int_eq(sk_GENERAL_NAME_num(plan->san), 0);      /* the request's SAN is not used */
+    /* a kept CN the target's rule does not allow */
+    X509_NAME_delete_entry(old, 1);
+    X509_NAME_add_entry_by_txt(old, "CN", MBSTRING_UTF8, (const unsigned char *)"admin", -1, -1, 0);
+    ck_assert_int_eq(scep_policy_apply(&plan, &why, test_pool, pol, r, NULL, &kept, eval, NULL),
+                     SCEP_EFAILURE);
+    ck_assert_ptr_nonnull(strstr(why, "subject CN 'admin' does not match"));
+    /* a kept attribute with no rule at all is excess */
+    X509_NAME_delete_entry(old, 1);
+    X509_NAME_add_entry_by_txt(old, "CN", MBSTRING_UTF8, (const unsigned char *)"dev-8", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(old, "OU", MBSTRING_UTF8, (const unsigned char *)"admins", -1, -1, 0);
+    ck_assert_int_eq(scep_policy_apply(&plan, &why, test_pool, pol, r, NULL, &kept, eval, NULL),
+                     SCEP_EFAILURE);
+    ck_assert_ptr_nonnull(strstr(why, "attribute OU is not allowed"));
+}
+END_TEST
+
 START_TEST(empty_subject_is_refused)
 {
     static const char *const s[] = { "O", "x", NULL };
@@ -404,6 +472,8 @@ Suite *policy_suite(void)
     tcase_add_test(tc, default_keeps_only_cn);
     tcase_add_test(tc, subject_rules_pattern_value_and_expression);
     tcase_add_test(tc, empty_subject_is_refused);
+    tcase_add_test(tc, value_rule_with_pattern);
+    tcase_add_test(tc, kept_names_follow_the_rules);
     tcase_add_test(tc, san_rules);
     tcase_add_test(tc, key_rules);
     tcase_add_test(tc, ca_true_refused_and_usages_narrowed_only);

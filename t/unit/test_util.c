@@ -92,6 +92,23 @@ START_TEST(hex_and_log_safe)
 }
 END_TEST
 
+/* stored fields are cut to a byte budget, never inside a UTF-8 character */
+START_TEST(bounded_cuts_on_a_character)
+{
+    const char *s;
+
+    ck_assert_ptr_null(scep_bounded(test_pool, NULL, 10));
+    ck_assert_str_eq(scep_bounded(test_pool, "short", 10), "short");
+    ck_assert_str_eq(scep_bounded(test_pool, "exactly10!", 10), "exactly10!");
+    ck_assert_str_eq(scep_bounded(test_pool, "abcdefghijkl", 10), "abcdefg...");
+    /* "é" is two bytes: a cut between them steps back before it */
+    s = scep_bounded(test_pool, "abcdef\xc3\xa9ghij", 10);
+    ck_assert_str_eq(s, "abcdef...");
+    ck_assert_uint_le(strlen(s), 10);
+}
+END_TEST
+
+
 Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -103,6 +120,7 @@ Suite *util_suite(void)
     tcase_add_test(tc, duration_units);
     tcase_add_test(tc, secret_compare);
     tcase_add_test(tc, hex_and_log_safe);
+    tcase_add_test(tc, bounded_cuts_on_a_character);
     suite_add_tcase(s, tc);
     return s;
 }
