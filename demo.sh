@@ -24,8 +24,17 @@ if [ -f "$db" ] && ! sqlite3 "$db" 'SELECT auth_failed FROM scep_transactions LI
     mv "$db" "$db.old.$(date +%s)"
     rm -f "$db-wal" "$db-shm"
 fi
-if [ ! -f "$db" ]; then
-    sqlite3 "$db" < conf/schema-sqlite3.sql >/dev/null
+if [ -f "$db" ] && ! sqlite3 "$db" 'SELECT lineage FROM scep_certificates LIMIT 0' \
+       >/dev/null 2>&1; then
+    # a demo database from before renewal was bound to its profile: upgrade it
+    sqlite3 "$db" < conf/upgrade-0.2-sqlite3.sql >/dev/null
+fi
+# the schema file only adds what is missing
+sqlite3 "$db" < conf/schema-sqlite3.sql >/dev/null
+# the manual-approval Location has a challenge of its own: the /scep one
+# must not let a request skip the administrator
+if [ ! -f "$state/pki/challenge-approval" ]; then
+    (umask 077; openssl rand -hex 16 > "$state/pki/challenge-approval")
 fi
 if [ ! -f "$state/pki/admin.password" ]; then
     (umask 077; openssl rand -hex 12 > "$state/pki/admin.password")
@@ -85,7 +94,7 @@ SCEPCRLValidity 7d
 # requests here wait for an administrator (admin page below)
 <Location /scep-approval>
     SetHandler scep
-    SCEPChallengePasswordFile "$state/pki/challenge"
+    SCEPChallengePasswordFile "$state/pki/challenge-approval"
     SCEPApproval manual
 </Location>
 <Location /crl>
@@ -111,7 +120,7 @@ cat <<EOM
 mod_scep demo
   SCEP URL:        http://127.0.0.1:$port/scep
   legacy URL:      http://127.0.0.1:$port/scep-legacy   (DES/MD5, for micromdm scepclient)
-  manual approval: http://127.0.0.1:$port/scep-approval
+  manual approval: http://127.0.0.1:$port/scep-approval   (challenge $(cat "$state/pki/challenge-approval"))
   challenge:       $(cat "$state/pki/challenge")
   admin page:      http://127.0.0.1:$port/admin/  (user admin, password $(cat "$state/pki/admin.password"))
   CRL:             http://127.0.0.1:$port/crl
