@@ -73,6 +73,7 @@ sub base_url {
 }
 
 my $WORK;
+my $WORK_PID;    # the process that made $WORK
 my $SEQ = 0;
 
 # t/logs/work/<test file basename>/ (fresh for each test file)
@@ -82,15 +83,20 @@ sub work_dir {
         $WORK = catdir(vars('t_logs'), 'work', $name);
         rmtree($WORK) if -d $WORK;
         mkpath($WORK);
+        $WORK_PID = $$;
     }
     return $WORK;
 }
 
 # A new unique path in the work dir: work_file('req', 'der') -> .../req-7.der
+# (.../req-<pid>-7.der in a forked child: children count from the same
+# number, so their names carry their pid)
 sub work_file {
     my ($stem, $ext) = @_;
     $SEQ++;
-    return catfile(work_dir(), "$stem-$SEQ" . (defined $ext ? ".$ext" : ''));
+    my $dir = work_dir();
+    my $pid = $$ == $WORK_PID ? '' : "$$-";
+    return catfile($dir, "$stem-$pid$SEQ" . (defined $ext ? ".$ext" : ''));
 }
 
 sub read_file {
