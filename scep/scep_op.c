@@ -307,19 +307,43 @@ static int requested_san_count(STACK_OF(X509_EXTENSION) *exts)
     return n;
 }
 
+/* The first extension a list asks for twice, or NULL. */
+static const ASN1_OBJECT *repeated_extension(STACK_OF(X509_EXTENSION) *exts)
+{
+    int i, j;
+
+    for (i = 0; i < sk_X509_EXTENSION_num(exts); i++) {
+        const ASN1_OBJECT *o = X509_EXTENSION_get_object(sk_X509_EXTENSION_value(exts, i));
+        for (j = i + 1; j < sk_X509_EXTENSION_num(exts); j++) {
+            if (!OBJ_cmp(o, X509_EXTENSION_get_object(sk_X509_EXTENSION_value(exts, j)))) {
+                return o;
+            }
+        }
+    }
+    return NULL;
+}
+
 /* Step: the request's counts and sizes against SCEPRequestLimit, before
- * anything is built from it. */
+ * anything is built from it, and one reading of it: a second list of
+ * requested extensions (PKCS#9 or Microsoft's), an extension asked for
+ * twice or a second challengePassword would be read by one part of the
+ * code and not by another, so they are refused. */
 static apr_status_t check_limits(enroll_t *e)
 {
     const scep_limits_t *lim = &e->svc->profile->limits;
     apr_pool_t *p = e->ctx->pool;
     STACK_OF(X509_EXTENSION) *exts;
     const X509_NAME *subject = X509_REQ_get_subject_name(e->csr);
-    int i, values = 0, nexts, nsans, len;
+    const ASN1_OBJECT *twice = NULL;
+    int i, values = 0, ext_lists = 0, challenges = 0, nexts, nsans = 0, len;
     const char *over = NULL;
 
     for (i = 0; i < X509_REQ_get_attr_count(e->csr); i++) {
-        values += X509_ATTRIBUTE_count(X509_REQ_get_attr(e->csr, i));
+        X509_ATTRIBUTE *a = X509_REQ_get_attr(e->csr, i);
+        int nid = OBJ_obj2nid(X509_ATTRIBUTE_get0_object(a)), n = X509_ATTRIBUTE_count(a);
+        values += n;
+        ext_lists += nid == NID_ext_req || nid == NID_ms_ext_req ? n : 0;
+        challenges += nid == NID_pkcs9_challengePassword ? n : 0;
     }
     if (values > lim->attributes) {
         over = apr_psprintf(p, "the request has %d attribute values; the limit is %d "
@@ -337,19 +361,34 @@ static apr_status_t check_limits(enroll_t *e)
                             "(SCEPRequestLimit subject-length)", len, lim->subject_length);
         return refuse(e, SCEP_FAIL_BADREQUEST, over);
     }
+    if (ext_lists > 1 || challenges > 1) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, ext_lists > 1
+                      ? "the request has more than one list of requested extensions"
+                      : "the request has more than one challengePassword");
+    }
     exts = X509_REQ_get_extensions(e->csr);
     nexts = sk_X509_EXTENSION_num(exts);
-    nsans = nexts <= lim->extensions ? requested_san_count(exts) : 0;
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    ERR_clear_error();
-    if (nexts > lim->extensions) {
+    if (nexts <= lim->extensions && (twice = repeated_extension(exts)) == NULL) {
+        nsans = requested_san_count(exts);
+    }
+    if (!exts && ext_lists) {
+        over = "the request's list of requested extensions cannot be read";
+    }
+    else if (nexts > lim->extensions) {
         over = apr_psprintf(p, "the request asks for %d extensions; the limit is %d "
                             "(SCEPRequestLimit extensions)", nexts, lim->extensions);
+    }
+    else if (twice) {
+        char oid[80];
+        OBJ_obj2txt(oid, sizeof(oid), twice, 0);
+        over = apr_psprintf(p, "the request asks for extension %s twice", oid);
     }
     else if (nsans > lim->sans) {
         over = apr_psprintf(p, "the request asks for %d subjectAltNames; the limit is %d "
                             "(SCEPRequestLimit subject-alt-names)", nsans, lim->sans);
     }
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    ERR_clear_error();
     return over ? refuse(e, SCEP_FAIL_BADREQUEST, over) : APR_SUCCESS;
 }
 

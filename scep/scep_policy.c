@@ -270,11 +270,19 @@ static apr_status_t check_key(apply_t *a, EVP_PKEY *key)
         }
     }
     else if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC) {
-        char group[64] = "";
+        char group[64] = "", encoding[32] = "";
         size_t glen = 0;
         EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME,
                                        group, sizeof(group), &glen);
-        if (!strcmp(group, "prime256v1") ? !(pol->key_algs & SCEP_KEY_P256)
+        EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING,
+                                       encoding, sizeof(encoding), &glen);
+        /* OpenSSL names the curve of explicit parameters too; RFC 5480
+         * allows only the named form, and verifiers reject the other */
+        if (strcmp(encoding, OSSL_PKEY_EC_ENCODING_GROUP)) {
+            a->refusal = "EC key with explicit curve parameters (only named curves are "
+                         "allowed, RFC 5480)";
+        }
+        else if (!strcmp(group, "prime256v1") ? !(pol->key_algs & SCEP_KEY_P256)
             : !strcmp(group, "secp384r1") ? !(pol->key_algs & SCEP_KEY_P384) : 1) {
             a->refusal = apr_psprintf(a->p, "EC key on curve %s is not allowed by this "
                                       "profile (SCEPKeyAlgorithms)", *group ? group : "(unknown)");
@@ -327,8 +335,17 @@ static apr_status_t build_subject(apply_t *a, const X509_NAME *req, X509_NAME *o
                 }
                 continue;
             }
-            X509_NAME_add_entry_by_NID(out, r->nid, MBSTRING_UTF8,
-                                       (const unsigned char *)v, -1, -1, 0);
+            if (!X509_NAME_add_entry_by_NID(out, r->nid, MBSTRING_UTF8,
+                                            (const unsigned char *)v, -1, -1, 0)) {
+                /* e.g. a CN over 64 characters: never left out silently */
+                ERR_clear_error();
+                if (a->pol->subject_excess == SCEP_EXCESS_REFUSE) {
+                    a->refusal = apr_psprintf(a->p, "subject %s '%s' is not a valid value for "
+                                              "that attribute (too long?)", OBJ_nid2sn(r->nid),
+                                              scep_log_safe(a->p, v, strlen(v)));
+                    return SCEP_EFAILURE;
+                }
+            }
         }
     }
     /* attributes the request has and no rule takes from it */
