@@ -16,8 +16,9 @@ use Apache::Test qw(-withtestmore);
 use Test::More import => ['!plan'];
 use lib 't/lib';
 use SCEPTest qw(:all);
+use File::Basename qw(dirname);
 
-plan tests => 27 + 9 + 13 + 7 + 7 + 17 + 1;
+plan tests => 27 + 9 + 13 + 7 + 7 + 17 + 2 + 1;
 
 my $SEALED = 'the message content cannot be decrypted and verified';
 
@@ -414,6 +415,21 @@ EOC
              'no X-Serial at all (empty): refused');
     }
     private_httpd_stop($h);
+}
+
+########## Also: a CA key file others may read is named at start-up
+{
+    (my $conf = $PRIVATE) =~ s{"\@PKI\@/ca.key"}{"\@DIR\@/ca.key"};
+    my $h = private_httpd(name => 'keymode', conf => $conf, prepare_db => sub {
+        my $dir = dirname(shift);
+        write_file("$dir/ca.key", read_file(pki('ca.key')));
+        chmod 0644, "$dir/ca.key";
+    });
+    ok($h->{ok}, 'httpd starts with a CA key file of mode 0644') or diag($h->{err});
+    private_httpd_stop($h);
+    my @warn = grep { /SCEP00014: SCEPCACertificateKeyFile .*ca\.key .*is readable by everyone/ }
+               split /\n/, eval { read_file("$h->{dir}/logs/error_log") } // '';
+    is(scalar @warn, 1, 'and warns once that everyone may read it (SCEP00014)');
 }
 
 error_log_clean();
