@@ -856,10 +856,8 @@ static const char *set_renewal_from(cmd_parms *cmd, void *dirconf, const char *a
 {
     scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
 
-    /* the first name of a line starts a fresh list */
-    if (!conf->renewal_from || conf->renewal_from_line != cmd->directive) {
+    if (new_line(cmd, dirconf, 0, &conf->renewal_from_line)) {
         conf->renewal_from = apr_array_make(cmd->pool, 2, sizeof(const char *));
-        conf->renewal_from_line = cmd->directive;
     }
     APR_ARRAY_PUSH(conf->renewal_from, const char *) = apr_pstrdup(cmd->pool, arg);
     make_profile(cmd->pool, conf);
