@@ -129,7 +129,17 @@ my $empty = write_file(work_file('empty', 'bin'), '');
 }
 
 ########## 5. the throttle counts in its own table and fails closed
-my $PRIVATE = <<'EOC';
+# the records and the test CA of every private httpd below
+my $CA_DB = <<'EOC';
+DBDriver sqlite3
+DBDParams "@DB@"
+DBDInitSQL "PRAGMA journal_mode=WAL"
+SCEPCACertificateFile "@PKI@/ca.pem"
+SCEPCACertificateKeyFile "@PKI@/ca.key"
+SCEPRACertificateFile "@PKI@/ra.pem"
+SCEPRACertificateKeyFile "@PKI@/ra.key"
+EOC
+my $PRIVATE = <<'EOC' =~ s/^\@CA_DB\@\n/$CA_DB/mr;
 @HTTPD_BASE@
 LoadModule mpm_prefork_module "@MODULES@/mod_mpm_prefork.so"
 StartServers 1
@@ -138,13 +148,7 @@ MaxSpareServers 1
 ServerLimit 1
 MaxRequestWorkers 1
 MaxConnectionsPerChild 0
-DBDriver sqlite3
-DBDParams "@DB@"
-DBDInitSQL "PRAGMA journal_mode=WAL"
-SCEPCACertificateFile "@PKI@/ca.pem"
-SCEPCACertificateKeyFile "@PKI@/ca.key"
-SCEPRACertificateFile "@PKI@/ra.pem"
-SCEPRACertificateKeyFile "@PKI@/ra.key"
+@CA_DB@
 <Location /t>
     SetHandler scep
     SCEPChallengePasswordFile "@PKI@/challenge"
@@ -264,20 +268,14 @@ sub child_hwm_kb {
 }
 
 ########## 3, 4. renewal across profiles, a compromised chain, templates, value patterns
-my $PROFILES = <<'EOC';
+my $PROFILES = <<'EOC' =~ s/^\@CA_DB\@\n/$CA_DB/mr;
 @HTTPD_BASE@
 LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
 LoadModule authn_core_module "@MODULES@/mod_authn_core.so"
 LoadModule authn_file_module "@MODULES@/mod_authn_file.so"
 LoadModule auth_basic_module "@MODULES@/mod_auth_basic.so"
 LoadModule authz_user_module "@MODULES@/mod_authz_user.so"
-DBDriver sqlite3
-DBDParams "@DB@"
-DBDInitSQL "PRAGMA journal_mode=WAL"
-SCEPCACertificateFile "@PKI@/ca.pem"
-SCEPCACertificateKeyFile "@PKI@/ca.key"
-SCEPRACertificateFile "@PKI@/ra.pem"
-SCEPRACertificateKeyFile "@PKI@/ra.key"
+@CA_DB@
 SCEPChallengeThrottle off
 <Location /wifi>
     SetHandler scep
