@@ -214,7 +214,7 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
     apr_size_t len;
     apr_status_t rv;
 
-    if ((rv = scep_store_txn_get(&t, ctx, st, id)) != APR_SUCCESS) {
+    if ((rv = scep_store_txn_get(&t, ctx, st, adm->ca->fingerprint, id)) != APR_SUCCESS) {
         *perr = rv == APR_NOTFOUND ? "no such enrollment" : "database error";
         return rv;
     }
@@ -260,7 +260,7 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
     rec.not_before = scep_asn1_time_epoch(X509_get0_notBefore(cert));
     rec.not_after = scep_asn1_time_epoch(X509_get0_notAfter(cert));
     rec.der = scep_b64_encode(p, der, len);
-    rv = scep_store_approve(ctx, st, id, adm->user, &rec);
+    rv = scep_store_approve(ctx, st, adm->ca->fingerprint, id, adm->user, &rec);
     if (rv == SCEP_ECONFLICT) {
         *perr = "the enrollment was decided meanwhile";
         return rv;
@@ -292,9 +292,9 @@ static void do_reject(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st
     if (!why || !*why) {
         why = "rejected by an administrator";
     }
-    rv = scep_store_txn_get(&t, ctx, st, id);
+    rv = scep_store_txn_get(&t, ctx, st, adm->ca->fingerprint, id);
     if (rv == APR_SUCCESS) {
-        rv = scep_store_reject(ctx, st, id, adm->user, why);
+        rv = scep_store_reject(ctx, st, adm->ca->fingerprint, id, adm->user, why);
     }
     if (rv != APR_SUCCESS) {
         *pstatus = status_of(rv);
@@ -609,7 +609,7 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     }
     if (n == 3 && !strcmp(seg[1], "enrollments") && is_digits(seg[2]) && !in->is_post) {
         scep_txn_t *t;
-        apr_status_t rv = scep_store_txn_get(&t, ctx, st, seg[2]);
+        apr_status_t rv = scep_store_txn_get(&t, ctx, st, adm->ca->fingerprint, seg[2]);
         if (rv != APR_SUCCESS) {
             json_error(out, p, status_of(rv), rv == APR_NOTFOUND ? "no such enrollment" : "database error");
             return;

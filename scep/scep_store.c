@@ -24,7 +24,9 @@ const scep_sql_t scep_store_sql[] = {
     { "scep_txn_find_live",
       "SELECT " TXN_READ
       "WHERE t.ca = %s AND t.transaction_id = %s AND t.dedup_key IS NOT NULL" },
-    { "scep_txn_get", "SELECT " TXN_READ "WHERE t.id = %lld" },
+    /* the admin's statements name the CA: an administrator of one CA never
+     * sees or decides another's enrollments in a shared database */
+    { "scep_txn_get", "SELECT " TXN_READ "WHERE t.ca = %s AND t.id = %lld" },
     { "scep_txn_list_all",
       "SELECT " TXN_READ "WHERE t.ca = %s ORDER BY t.id DESC LIMIT %lld" },
     { "scep_txn_list_status",
@@ -34,11 +36,12 @@ const scep_sql_t scep_store_sql[] = {
     /* conditional: only a PENDING row can be decided, and only once */
     { "scep_txn_approve",
       "UPDATE scep_transactions SET status = 'ISSUED', serial = %s, decided_by = %s, "
-      "decided_at = %lld, updated_at = %lld WHERE id = %lld AND status = 'PENDING'" },
+      "decided_at = %lld, updated_at = %lld "
+      "WHERE ca = %s AND id = %lld AND status = 'PENDING'" },
     { "scep_txn_reject",
       "UPDATE scep_transactions SET status = 'REJECTED', fail_info = 2, fail_text = %s, "
       "decided_by = %s, decided_at = %lld, updated_at = %lld "
-      "WHERE id = %lld AND status = 'PENDING'" },
+      "WHERE ca = %s AND id = %lld AND status = 'PENDING'" },
     { "scep_cert_insert",
       "INSERT INTO scep_certificates (ca, serial, subject, not_before, not_after, "
       "der, issued_at) VALUES (%s, %s, %s, %lld, %lld, %s, %lld)" },
@@ -579,10 +582,10 @@ apr_status_t scep_store_record_rejected(scep_ctx_t *ctx, scep_store_t *st,
 }
 
 apr_status_t scep_store_txn_get(scep_txn_t **ptxn, scep_ctx_t *ctx, scep_store_t *st,
-                                const char *id)
+                                const char *ca, const char *id)
 {
-    const char *args[] = { id };
-    return select_one((void **)ptxn, sizeof(scep_txn_t), ctx, st, "scep_txn_get", 1, args,
+    const char *args[] = { ca, id };
+    return select_one((void **)ptxn, sizeof(scep_txn_t), ctx, st, "scep_txn_get", 2, args,
                       read_txn);
 }
 
@@ -605,7 +608,7 @@ apr_status_t scep_store_txn_list(apr_array_header_t **prows, scep_ctx_t *ctx,
 }
 
 typedef struct decide_t {
-    const char *id, *by, *why;
+    const char *ca, *id, *by, *why;
 } decide_t;
 
 static apr_status_t approve_body(scep_ctx_t *ctx, scep_store_t *st, const void *a,
@@ -614,31 +617,31 @@ static apr_status_t approve_body(scep_ctx_t *ctx, scep_store_t *st, const void *
     const decide_t *d = a;
     const scep_cert_t *cert = b;
     const char *now = now_str(ctx->pool);
-    const char *args[] = { cert->serial, d->by, now, now, d->id };
+    const char *args[] = { cert->serial, d->by, now, now, d->ca, d->id };
     int nrows = 0;
     /* the certificate first: the transaction row refers to it */
     apr_status_t rv = insert_cert(ctx, st, cert);
 
     if (rv == APR_SUCCESS) {
-        rv = exec(ctx, st, "scep_txn_approve", &nrows, 5, args);
+        rv = exec(ctx, st, "scep_txn_approve", &nrows, 6, args);
     }
     return rv == APR_SUCCESS && nrows != 1 ? SCEP_ECONFLICT : rv;   /* decided meanwhile */
 }
 
-apr_status_t scep_store_approve(scep_ctx_t *ctx, scep_store_t *st, const char *id,
-                                const char *by, const scep_cert_t *cert)
+apr_status_t scep_store_approve(scep_ctx_t *ctx, scep_store_t *st, const char *ca,
+                                const char *id, const char *by, const scep_cert_t *cert)
 {
-    decide_t d = { id, by, NULL };
+    decide_t d = { ca, id, by, NULL };
     return in_transaction(ctx, st, approve_body, &d, cert);
 }
 
-apr_status_t scep_store_reject(scep_ctx_t *ctx, scep_store_t *st, const char *id,
-                               const char *by, const char *why)
+apr_status_t scep_store_reject(scep_ctx_t *ctx, scep_store_t *st, const char *ca,
+                               const char *id, const char *by, const char *why)
 {
     const char *now = now_str(ctx->pool);
-    const char *args[] = { why, by, now, now, id };
+    const char *args[] = { why, by, now, now, ca, id };
     int nrows = 0;
-    apr_status_t rv = exec(ctx, st, "scep_txn_reject", &nrows, 5, args);
+    apr_status_t rv = exec(ctx, st, "scep_txn_reject", &nrows, 6, args);
 
     return rv == APR_SUCCESS && nrows != 1 ? SCEP_ECONFLICT : rv;
 }

@@ -124,23 +124,26 @@ apr_status_t scep_store_record_pending(scep_ctx_t *ctx, scep_store_t *st,
 apr_status_t scep_store_record_rejected(scep_ctx_t *ctx, scep_store_t *st,
                                         const scep_txn_t *txn);
 
-/** One transaction by id (APR_NOTFOUND if none). */
+/** One transaction of this CA by id (APR_NOTFOUND if none, or if it
+ *  belongs to another CA). */
 apr_status_t scep_store_txn_get(scep_txn_t **ptxn, scep_ctx_t *ctx,
-                                scep_store_t *st, const char *id);
+                                scep_store_t *st, const char *ca, const char *id);
 
 /** Recent transactions, newest first; status NULL for all. */
 apr_status_t scep_store_txn_list(apr_array_header_t **prows /* scep_txn_t */,
                                  scep_ctx_t *ctx, scep_store_t *st,
                                  const char *ca, const char *status, int limit);
 
-/** Approve a PENDING transaction with its certificate, atomically:
- *  SCEP_ECONFLICT if it was no longer PENDING. */
+/** Approve a PENDING transaction of this CA with its certificate,
+ *  atomically: SCEP_ECONFLICT if it was no longer PENDING (or is not this
+ *  CA's). */
 apr_status_t scep_store_approve(scep_ctx_t *ctx, scep_store_t *st,
-                                const char *id, const char *by,
+                                const char *ca, const char *id, const char *by,
                                 const scep_cert_t *cert);
 
-/** Reject a PENDING transaction. SCEP_ECONFLICT if no longer PENDING. */
-apr_status_t scep_store_reject(scep_ctx_t *ctx, scep_store_t *st,
+/** Reject a PENDING transaction of this CA. SCEP_ECONFLICT if no longer
+ *  PENDING (or not this CA's). */
+apr_status_t scep_store_reject(scep_ctx_t *ctx, scep_store_t *st, const char *ca,
                                const char *id, const char *by, const char *why);
 
 /** A certificate this CA issued (APR_NOTFOUND if none). */
