@@ -4,6 +4,7 @@
 #include <apr_lib.h>
 #include <openssl/rand.h>
 #include <openssl/err.h>
+#include <jansson.h>
 
 #include "scep_admin.h"
 #include "scep_crl.h"
@@ -79,69 +80,260 @@ static void json_error(scep_admin_out_t *out, apr_pool_t *p, int status, const c
     respond(out, status, CT_JSON, apr_psprintf(p, "{\"error\":%s}\n", json_str(p, msg)));
 }
 
-/* The value of a string field in a flat JSON object; NULL if absent. */
-static const char *json_field(apr_pool_t *p, const char *body, const char *name)
-{
-    const char *key = apr_pstrcat(p, "\"", name, "\"", NULL);
-    const char *s = body ? strstr(body, key) : NULL;
-    char *out, *o;
+/* ---- input ---------------------------------------------------------------- */
 
-    if (!s) {
-        return NULL;
-    }
-    s += strlen(key);
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-    if (*s++ != ':') return NULL;
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-    if (*s++ != '"') return NULL;
-    out = o = apr_palloc(p, strlen(s) + 1);
-    while (*s && *s != '"') {
-        if (*s == '\\' && s[1]) {
-            s++;
-            *o++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
-            s++;
-        }
-        else {
-            *o++ = *s++;
+/* Control characters (C0 and DEL) have no place in admin input: a newline
+ * split one bound name into two, and they would reach the logs. */
+static const char *ctl_in(const char *s, apr_size_t len, int newlines_ok)
+{
+    apr_size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 || c == 0x7f) && !(newlines_ok && (c == '\n' || c == '\r'))) {
+            return s + i;
         }
     }
-    *o = '\0';
-    return *s == '"' ? out : NULL;
+    return NULL;
 }
 
-/* A JSON array of strings as newline-separated lines; NULL if absent. */
-static const char *json_lines(apr_pool_t *p, const char *body, const char *name)
+static apr_status_t json_release(void *data)
 {
-    const char *key = apr_pstrcat(p, "\"", name, "\"", NULL);
-    const char *s = body ? strstr(body, key) : NULL;
-    const char *out = "";
+    json_decref(data);
+    return APR_SUCCESS;
+}
 
-    if (!s) {
-        return NULL;
+typedef enum { MEMBER_STRING, MEMBER_ARRAY } member_type_t;
+
+/* What one API call takes: its members, ended by a NULL name. */
+typedef struct member_t {
+    const char *name;
+    member_type_t type;
+    int required;
+} member_t;
+
+static const char *member_quoted(apr_pool_t *p, const char *name)
+{
+    return apr_pstrcat(p, "\"", scep_log_safe(p, name, strlen(name)), "\"", NULL);
+}
+
+/* The body of an API call: one JSON object (an empty body is an empty
+ * object) with no member but those of spec, each of its type, strings free
+ * of control characters. The object belongs to the pool. */
+static apr_status_t json_body(json_t **pobj, const char **perr, apr_pool_t *p,
+                              const scep_admin_in_t *in, const member_t *spec)
+{
+    json_error_t jerr;
+    json_t *root, *val;
+    const char *key;
+    const member_t *m;
+    apr_size_t i;
+
+    for (i = 0; i < in->body_len; i++) {
+        char c = in->body[i];
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') break;
     }
-    s += strlen(key);
-    while (*s == ' ' || *s == ':' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-    if (*s == '"') {            /* a single string is one line */
-        return json_field(p, body, name);
+    if (i == in->body_len) {
+        root = json_object();
     }
-    if (*s++ != '[') {
-        return NULL;
-    }
-    for (;;) {
-        char *v, *o;
-        while (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-        if (*s == ']') return out;
-        if (*s++ != '"') return NULL;
-        v = o = apr_palloc(p, strlen(s) + 1);
-        while (*s && *s != '"') {
-            if (*s == '\\' && s[1]) s++;
-            *o++ = *s++;
+    else if (!(root = json_loadb(in->body, in->body_len, JSON_REJECT_DUPLICATES, &jerr))) {
+        char *text = apr_pstrdup(p, jerr.text), *c;
+        for (c = text; *c; c++) {
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) *c = '?';
         }
-        if (*s++ != '"') return NULL;
-        *o = '\0';
-        if (strchr(v, '\n')) return NULL;
-        out = *out ? apr_pstrcat(p, out, "\n", v, NULL) : v;
+        *perr = apr_psprintf(p, "the body is not valid JSON: %s (line %d, column %d)",
+                             text, jerr.line, jerr.column);
+        return APR_EINVAL;
     }
+    if (!root) {
+        *perr = "out of memory";
+        return APR_ENOMEM;
+    }
+    apr_pool_cleanup_register(p, root, json_release, apr_pool_cleanup_null);
+    if (!json_is_object(root)) {
+        *perr = "the body must be one JSON object";
+        return APR_EINVAL;
+    }
+    json_object_foreach(root, key, val) {
+        for (m = spec; m->name && strcmp(m->name, key); m++)
+            ;
+        if (!m->name) {
+            *perr = apr_pstrcat(p, "unknown member ", member_quoted(p, key), NULL);
+            return APR_EINVAL;
+        }
+        if (m->type == MEMBER_STRING && !json_is_string(val)) {
+            *perr = apr_pstrcat(p, member_quoted(p, key), " must be a string", NULL);
+            return APR_EINVAL;
+        }
+        if (m->type == MEMBER_ARRAY && !json_is_array(val)) {
+            *perr = apr_pstrcat(p, member_quoted(p, key), " must be an array", NULL);
+            return APR_EINVAL;
+        }
+        if (m->type == MEMBER_STRING
+            && ctl_in(json_string_value(val), json_string_length(val), 0)) {
+            *perr = apr_pstrcat(p, member_quoted(p, key), " contains a control character",
+                                NULL);
+            return APR_EINVAL;
+        }
+    }
+    for (m = spec; m->name; m++) {
+        if (m->required && !json_object_get(root, m->name)) {
+            *perr = apr_pstrcat(p, member_quoted(p, m->name), " is required", NULL);
+            return APR_EINVAL;
+        }
+    }
+    *pobj = root;
+    return APR_SUCCESS;
+}
+
+/* A string member of a checked body, or NULL. */
+static const char *member(json_t *obj, const char *name)
+{
+    json_t *v = json_object_get(obj, name);
+    return v ? json_string_value(v) : NULL;
+}
+
+/* Item i of a "subject" or "san" array: {"type": "...", "value": "..."}
+ * and nothing else, both non-empty strings without control characters. */
+static apr_status_t name_item(const char **ptype, const char **pvalue, const char **perr,
+                              apr_pool_t *p, const char *what, json_t *arr, size_t i)
+{
+    json_t *item = json_array_get(arr, i);
+    json_t *type = json_object_get(item, "type"), *value = json_object_get(item, "value");
+
+    if (!json_is_object(item) || json_object_size(item) != 2
+        || !json_is_string(type) || !json_is_string(value)) {
+        *perr = apr_psprintf(p, "%s[%" APR_SIZE_T_FMT "] must be an object "
+                             "{\"type\": \"...\", \"value\": \"...\"} of two strings",
+                             what, (apr_size_t)i);
+        return APR_EINVAL;
+    }
+    if (!json_string_length(type) || !json_string_length(value)) {
+        *perr = apr_psprintf(p, "%s[%" APR_SIZE_T_FMT "]: type and value must not be empty",
+                             what, (apr_size_t)i);
+        return APR_EINVAL;
+    }
+    if (ctl_in(json_string_value(type), json_string_length(type), 0)
+        || ctl_in(json_string_value(value), json_string_length(value), 0)) {
+        *perr = apr_psprintf(p, "%s[%" APR_SIZE_T_FMT "] contains a control character",
+                             what, (apr_size_t)i);
+        return APR_EINVAL;
+    }
+    *ptype = json_string_value(type);
+    *pvalue = json_string_value(value);
+    return APR_SUCCESS;
+}
+
+/* Does the entry hold exactly this UTF-8 value? */
+static int entry_is(X509_NAME_ENTRY *e, int nid, const char *value)
+{
+    unsigned char *utf8 = NULL;
+    int n, same;
+
+    if (OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)) != nid
+        || (n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e))) < 0) {
+        ERR_clear_error();
+        return 0;
+    }
+    same = (apr_size_t)n == strlen(value) && !memcmp(utf8, value, (apr_size_t)n);
+    OPENSSL_free(utf8);
+    return same;
+}
+
+/* "subject": [{"type": "CN", "value": "device1"}, ...] in the stored form
+ * "/CN=device1/..." ("\" and "/" in a value escaped as
+ * scep_policy_parse_subject reads them); read back, it must give exactly
+ * these attributes, so no value can add one. */
+static apr_status_t subject_of_json(const char **psubject, const char **perr, apr_pool_t *p,
+                                    json_t *arr)
+{
+    size_t i, n = json_array_size(arr);
+    apr_array_header_t *parts = apr_array_make(p, (int)(4 * n + 1), sizeof(const char *));
+    int *nids = apr_palloc(p, (n + 1) * sizeof(*nids));
+    const char **values = apr_palloc(p, (n + 1) * sizeof(*values));
+    const char *text, *type;
+    X509_NAME *name;
+
+    if (n == 0) {
+        *perr = "subject must list at least one attribute (leave it out to bind none)";
+        return APR_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        char *esc, *o;
+        const char *v;
+        if (name_item(&type, &values[i], perr, p, "subject", arr, i) != APR_SUCCESS) {
+            return APR_EINVAL;
+        }
+        if ((nids[i] = scep_policy_subject_nid(type)) == NID_undef) {
+            *perr = apr_psprintf(p, "subject[%" APR_SIZE_T_FMT "]: unknown attribute type %s",
+                                 (apr_size_t)i, member_quoted(p, type));
+            return APR_EINVAL;
+        }
+        esc = o = apr_palloc(p, 2 * strlen(values[i]) + 1);
+        for (v = values[i]; *v; v++) {
+            if (*v == '/' || *v == '\\') *o++ = '\\';
+            *o++ = *v;
+        }
+        *o = '\0';
+        APR_ARRAY_PUSH(parts, const char *) = "/";
+        APR_ARRAY_PUSH(parts, const char *) = type;
+        APR_ARRAY_PUSH(parts, const char *) = "=";
+        APR_ARRAY_PUSH(parts, const char *) = esc;
+    }
+    text = apr_array_pstrcat(p, parts, 0);
+    if (scep_policy_parse_subject(&name, perr, p, text) != APR_SUCCESS) {
+        return APR_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        if ((size_t)X509_NAME_entry_count(name) != n
+            || !entry_is(X509_NAME_get_entry(name, (int)i), nids[i], values[i])) {
+            *perr = apr_psprintf(p, "subject[%" APR_SIZE_T_FMT "] cannot be stored as given",
+                                 (apr_size_t)i);
+            return APR_EINVAL;
+        }
+    }
+    *psubject = text;
+    return APR_SUCCESS;
+}
+
+/* "san": [{"type": "dns", "value": "device1.example.com"}, ...] in the
+ * stored form, one "type:value" a line; read back, exactly these names. */
+static apr_status_t sans_of_json(const char **psan, const char **perr, apr_pool_t *p,
+                                 json_t *arr)
+{
+    size_t i, n = json_array_size(arr);
+    apr_array_header_t *parts = apr_array_make(p, (int)(4 * n + 1), sizeof(const char *));
+    const char *text, *type, *value;
+    GENERAL_NAMES *gens;
+
+    if (n == 0) {
+        *perr = "san must list at least one name (leave it out to bind none)";
+        return APR_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        if (name_item(&type, &value, perr, p, "san", arr, i) != APR_SUCCESS) {
+            return APR_EINVAL;
+        }
+        if (scep_policy_san_type(type) < 0) {
+            *perr = apr_psprintf(p, "san[%" APR_SIZE_T_FMT "]: unknown type %s (dns, email, "
+                                 "uri, ip, upn)", (apr_size_t)i, member_quoted(p, type));
+            return APR_EINVAL;
+        }
+        APR_ARRAY_PUSH(parts, const char *) = i ? "\n" : "";
+        APR_ARRAY_PUSH(parts, const char *) = type;
+        APR_ARRAY_PUSH(parts, const char *) = ":";
+        APR_ARRAY_PUSH(parts, const char *) = value;
+    }
+    text = apr_array_pstrcat(p, parts, 0);
+    if (scep_policy_parse_sans(&gens, perr, p, text) != APR_SUCCESS) {
+        return APR_EINVAL;
+    }
+    if ((size_t)sk_GENERAL_NAME_num(gens) != n) {
+        *perr = "san cannot be stored as given";
+        return APR_EINVAL;
+    }
+    *psan = text;
+    return APR_SUCCESS;
 }
 
 static const char *challenge_json(apr_pool_t *p, const scep_challenge_t *c)
@@ -570,12 +762,23 @@ static int is_token(const char *s)
     return strlen(s) == TOKEN_HEX_LEN && is_hex(s);
 }
 
+/* What each POST of the API takes */
+static const member_t NOTHING[] = { { NULL, MEMBER_STRING, 0 } };
+static const member_t REASON[] = {
+    { "reason", MEMBER_STRING, 0 }, { NULL, MEMBER_STRING, 0 }
+};
+static const member_t CHALLENGE[] = {
+    { "profile", MEMBER_STRING, 1 }, { "ttl", MEMBER_STRING, 0 },
+    { "subject", MEMBER_ARRAY, 0 }, { "san", MEMBER_ARRAY, 0 }, { NULL, MEMBER_STRING, 0 }
+};
+
 static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
                 const scep_admin_in_t *in, const char **seg, int n, scep_admin_out_t *out)
 {
     apr_pool_t *p = ctx->pool;
     int status;
     const char *msg, *serial;
+    json_t *body;
 
     if (in->is_post && (!in->content_type
                         || strncasecmp(in->content_type, "application/json", 16))) {
@@ -619,7 +822,12 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     }
     if (n == 4 && !strcmp(seg[1], "enrollments") && is_digits(seg[2]) && in->is_post
         && !strcmp(seg[3], "approve")) {
-        apr_status_t rv = scep_admin_approve(&msg, &serial, ctx, adm, st, seg[2]);
+        apr_status_t rv;
+        if (json_body(&body, &msg, p, in, NOTHING) != APR_SUCCESS) {
+            json_error(out, p, 400, msg);
+            return;
+        }
+        rv = scep_admin_approve(&msg, &serial, ctx, adm, st, seg[2]);
         if (rv != APR_SUCCESS) {
             json_error(out, p, status_of(rv), msg);
             return;
@@ -630,7 +838,11 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     }
     if (n == 4 && !strcmp(seg[1], "enrollments") && is_digits(seg[2]) && in->is_post
         && !strcmp(seg[3], "reject")) {
-        do_reject(ctx, adm, st, seg[2], json_field(p, in->body, "reason"), &status, &msg);
+        if (json_body(&body, &msg, p, in, REASON) != APR_SUCCESS) {
+            json_error(out, p, 400, msg);
+            return;
+        }
+        do_reject(ctx, adm, st, seg[2], member(body, "reason"), &status, &msg);
         if (msg) {
             json_error(out, p, status, msg);
             return;
@@ -661,8 +873,11 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     if (n == 4 && !strcmp(seg[1], "certificates") && is_hex(seg[2]) && in->is_post
         && !strcmp(seg[3], "revoke")) {
         apr_int64_t crl_number;
-        do_revoke(ctx, adm, st, seg[2], json_field(p, in->body, "reason"), &status, &msg,
-                  &crl_number);
+        if (json_body(&body, &msg, p, in, REASON) != APR_SUCCESS) {
+            json_error(out, p, 400, msg);
+            return;
+        }
+        do_revoke(ctx, adm, st, seg[2], member(body, "reason"), &status, &msg, &crl_number);
         if (msg) {
             json_error(out, p, status, msg);
             return;
@@ -672,16 +887,24 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
         return;
     }
     if (n == 2 && !strcmp(seg[1], "challenges")) {
-        const char *err = NULL, *secret;
+        const char *err = NULL, *secret, *subject = NULL, *san = NULL;
         scep_challenge_t *c;
         apr_array_header_t *rows;
         apr_status_t rv;
         int i;
         const char *json = "";
         if (in->is_post) {
-            rv = do_challenge(ctx, adm, st, json_field(p, in->body, "profile"),
-                              json_field(p, in->body, "ttl"), json_field(p, in->body, "subject"),
-                              json_lines(p, in->body, "san"), &secret, &c, &err);
+            json_t *names;
+            if (json_body(&body, &err, p, in, CHALLENGE) != APR_SUCCESS
+                || ((names = json_object_get(body, "subject"))
+                    && subject_of_json(&subject, &err, p, names) != APR_SUCCESS)
+                || ((names = json_object_get(body, "san"))
+                    && sans_of_json(&san, &err, p, names) != APR_SUCCESS)) {
+                json_error(out, p, 400, err);
+                return;
+            }
+            rv = do_challenge(ctx, adm, st, member(body, "profile"), member(body, "ttl"),
+                              subject, san, &secret, &c, &err);
             if (rv != APR_SUCCESS) {
                 json_error(out, p, rv == APR_EINVAL ? 400 : 503, err);
                 return;
@@ -704,7 +927,12 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     }
     if (n == 4 && !strcmp(seg[1], "challenges") && is_digits(seg[2]) && in->is_post
         && !strcmp(seg[3], "revoke")) {
-        apr_status_t rv = scep_store_challenge_revoke(ctx, st, adm->ca->fingerprint, seg[2]);
+        apr_status_t rv;
+        if (json_body(&body, &msg, p, in, NOTHING) != APR_SUCCESS) {
+            json_error(out, p, 400, msg);
+            return;
+        }
+        rv = scep_store_challenge_revoke(ctx, st, adm->ca->fingerprint, seg[2]);
         if (rv != APR_SUCCESS) {
             json_error(out, p, status_of(rv), rv == APR_NOTFOUND
                        ? "no such open challenge" : "database error");
@@ -718,13 +946,31 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     json_error(out, p, in->is_post ? 405 : 404, "no such API call (see the README)");
 }
 
+/* The name of a form field with a control character in its name or value,
+ * or NULL: only the SANs' textarea may hold line breaks, between names. */
+static const char *form_ctl(apr_pool_t *p, apr_table_t *form)
+{
+    const apr_array_header_t *elts = apr_table_elts(form);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)elts->elts;
+    int i;
+
+    for (i = 0; i < elts->nelts; i++) {
+        const char *v = e[i].val ? e[i].val : "";
+        if (ctl_in(e[i].key, strlen(e[i].key), 0)
+            || ctl_in(v, strlen(v), !strcmp(e[i].key, "san"))) {
+            return member_quoted(p, e[i].key);
+        }
+    }
+    return NULL;
+}
+
 static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
                     const scep_admin_in_t *in, const char *action, scep_admin_out_t *out)
 {
     apr_pool_t *p = ctx->pool;
     apr_table_t *form = scep_query_parse(p, in->body);
     const char *token = apr_table_get(form, "csrf");
-    const char *notice = NULL, *msg = NULL, *serial;
+    const char *notice = NULL, *msg = NULL, *serial, *bad;
     int status;
 
     /* double-submit token: the form field must equal our SameSite cookie,
@@ -733,6 +979,11 @@ static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
         || !scep_secret_equal((const unsigned char *)token, strlen(token),
                               (const unsigned char *)in->csrf_cookie, strlen(in->csrf_cookie))) {
         respond(out, 403, "text/plain", "Forbidden: missing or wrong CSRF token; reload the page\n");
+        return;
+    }
+    if ((bad = form_ctl(p, form)) != NULL) {
+        respond(out, 400, "text/plain", apr_pstrcat(p, "Bad Request: the form field ", bad,
+                                                    " contains a control character\n", NULL));
         return;
     }
     if (!strcmp(action, "approve")) {
