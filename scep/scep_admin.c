@@ -4,6 +4,8 @@
 #include <apr_lib.h>
 #include <openssl/rand.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <jansson.h>
 
 #include "scep_admin.h"
@@ -718,13 +720,119 @@ static const char *page(apr_pool_t *p, const scep_admin_t *adm, apr_array_header
     return apr_pstrcat(p, out, "</table>\n</body></html>\n", NULL);
 }
 
-static const char *new_token(apr_pool_t *p)
+/* ---- cross-site request forgery ------------------------------------------ */
+
+/* A form token is a random nonce and the HMAC-SHA256, under the server's
+ * secret, of the authenticated user and that nonce, in hex: a token
+ * someone planted in a browser (cookie and form field alike) does not
+ * verify, nor does another user's. */
+#define NONCE_LEN 16
+#define MAC_LEN 32
+#define TOKEN_HEX_LEN (2 * (NONCE_LEN + MAC_LEN))
+
+static apr_status_t token_mac(unsigned char *mac, scep_ctx_t *ctx, const scep_admin_t *adm,
+                             const unsigned char *nonce)
 {
-    unsigned char buf[24];
-    if (RAND_bytes(buf, sizeof(buf)) != 1) {
+    static const char label[] = "mod_scep admin form";
+    apr_size_t ulen = strlen(adm->user), len = sizeof(label) + ulen + 1 + NONCE_LEN;
+    unsigned char *data = apr_palloc(ctx->pool, len), *d = data;
+    size_t maclen = 0;
+
+    if (!adm->secret || !adm->secret_len) {
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00408)
+                 "no secret for the admin forms' tokens");
+        return APR_EGENERAL;
+    }
+    /* "label\0user\0nonce": neither part can pass for the other */
+    memcpy(d, label, sizeof(label));
+    d += sizeof(label);
+    memcpy(d, adm->user, ulen + 1);
+    d += ulen + 1;
+    memcpy(d, nonce, NONCE_LEN);
+    ERR_clear_error();
+    if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, adm->secret, adm->secret_len,
+                   data, len, mac, MAC_LEN, &maclen) || maclen != MAC_LEN) {
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00409)
+                 "HMAC-SHA256 for an admin form token failed: %s",
+                 scep_ossl_errors(ctx->pool));
+        return APR_EGENERAL;
+    }
+    return APR_SUCCESS;
+}
+
+static const char *new_token(scep_ctx_t *ctx, const scep_admin_t *adm)
+{
+    unsigned char raw[NONCE_LEN + MAC_LEN];
+
+    if (RAND_bytes(raw, NONCE_LEN) != 1
+        || token_mac(raw + NONCE_LEN, ctx, adm, raw) != APR_SUCCESS) {
+        ERR_clear_error();
         return NULL;
     }
-    return scep_hex(p, buf, sizeof(buf));
+    return scep_hex(ctx->pool, raw, sizeof(raw));
+}
+
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Did we make this token for this user? */
+static int token_ok(scep_ctx_t *ctx, const scep_admin_t *adm, const char *token)
+{
+    unsigned char raw[NONCE_LEN + MAC_LEN], mac[MAC_LEN];
+    apr_size_t i;
+
+    if (!token || strlen(token) != TOKEN_HEX_LEN) {
+        return 0;
+    }
+    for (i = 0; i < sizeof(raw); i++) {
+        int hi = hex_value(token[2 * i]), lo = hex_value(token[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return 0;
+        }
+        raw[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return token_mac(mac, ctx, adm, raw) == APR_SUCCESS
+           && CRYPTO_memcmp(mac, raw + NONCE_LEN, MAC_LEN) == 0;
+}
+
+/* "HTTP://Host:80" -> "http://host": origins compared as browsers send them */
+static const char *origin_norm(apr_pool_t *p, const char *origin)
+{
+    char *o = apr_pstrdup(p, origin), *c;
+    apr_size_t n;
+
+    for (c = o; *c; c++) *c = (char)apr_tolower(*c);
+    n = strlen(o);
+    if (!strncmp(o, "http://", 7) && n > 3 && !strcmp(o + n - 3, ":80")) {
+        o[n - 3] = '\0';
+    }
+    else if (!strncmp(o, "https://", 8) && n > 4 && !strcmp(o + n - 4, ":443")) {
+        o[n - 4] = '\0';
+    }
+    return o;
+}
+
+/* Why a state-changing request comes from another site, or NULL: browsers
+ * say where a request comes from (Sec-Fetch-Site, Origin), so a page of
+ * another site cannot post here, whatever token it managed to plant. */
+static const char *cross_site(apr_pool_t *p, const scep_admin_in_t *in)
+{
+    if (in->fetch_site && strcasecmp(in->fetch_site, "same-origin")
+        && strcasecmp(in->fetch_site, "none")) {
+        return apr_pstrcat(p, "Sec-Fetch-Site: ",
+                           scep_log_safe(p, in->fetch_site, strlen(in->fetch_site)), NULL);
+    }
+    if (in->origin && (!in->own_origin
+                       || strcmp(origin_norm(p, in->origin), origin_norm(p, in->own_origin)))) {
+        return apr_pstrcat(p, "Origin: ", scep_log_safe(p, in->origin, strlen(in->origin)),
+                           in->own_origin ? ", not " : "",
+                           in->own_origin ? scep_log_safe(p, in->own_origin,
+                                                          strlen(in->own_origin)) : "", NULL);
+    }
+    return NULL;
 }
 
 /* ---- routing ------------------------------------------------------------------ */
@@ -753,13 +861,6 @@ static int is_hex(const char *s)
     if (!*s || strlen(s) > 64) return 0;
     for (; *s; s++) if (!apr_isxdigit(*s)) return 0;
     return 1;
-}
-
-#define TOKEN_HEX_LEN 48
-
-static int is_token(const char *s)
-{
-    return strlen(s) == TOKEN_HEX_LEN && is_hex(s);
 }
 
 /* What each POST of the API takes */
@@ -973,11 +1074,14 @@ static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     const char *notice = NULL, *msg = NULL, *serial, *bad;
     int status;
 
-    /* double-submit token: the form field must equal our SameSite cookie,
-     * and both must look like a token we made (never empty or planted junk) */
-    if (!token || !in->csrf_cookie || !is_token(token) || !is_token(in->csrf_cookie)
+    /* the form field must equal our SameSite cookie (double submit), and
+     * be a token we made for this user (never empty, planted or another's) */
+    if (!token || !in->csrf_cookie
         || !scep_secret_equal((const unsigned char *)token, strlen(token),
-                              (const unsigned char *)in->csrf_cookie, strlen(in->csrf_cookie))) {
+                              (const unsigned char *)in->csrf_cookie, strlen(in->csrf_cookie))
+        || !token_ok(ctx, adm, token)) {
+        SCEP_LOG(ctx, SCEP_LOG_INFO, 0, SCEPLOGNO(00410)
+                 "refused an admin form of %s: missing or wrong CSRF token", adm->user);
         respond(out, 403, "text/plain", "Forbidden: missing or wrong CSRF token; reload the page\n");
         return;
     }
@@ -1068,10 +1172,22 @@ void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admi
     const char *seg[6];
     int n = split(p, in->path ? in->path : "", seg, 5);
     scep_store_t *st = NULL;
+    const char *why;
 
     memset(out, 0, sizeof(*out));
     if (n > 5) {
         respond(out, 404, "text/plain", "Not Found\n");
+        return;
+    }
+    if (in->is_post && (why = cross_site(p, in)) != NULL) {
+        SCEP_LOG(ctx, SCEP_LOG_NOTICE, 0, SCEPLOGNO(00411)
+                 "refused a cross-site admin POST of %s (%s)", adm->user, why);
+        if (n >= 1 && !strcmp(seg[0], "api")) {
+            json_error(out, p, 403, "cross-site request refused");
+        }
+        else {
+            respond(out, 403, "text/plain", "Forbidden: cross-site request refused\n");
+        }
         return;
     }
     if (!adm->open_store || adm->open_store(adm->store_baton, &st) != APR_SUCCESS) {
@@ -1088,9 +1204,10 @@ void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admi
     }
     if (n == 0 && !in->is_post) {
         apr_array_header_t *pending, *recent, *open;
-        const char *csrf = in->csrf_cookie && is_token(in->csrf_cookie) ? in->csrf_cookie : NULL;
+        const char *csrf = token_ok(ctx, adm, in->csrf_cookie) ? in->csrf_cookie : NULL;
         if (!csrf) {
-            out->set_csrf_cookie = csrf = new_token(p);
+            /* a new browser, another user, or a secret changed by a restart */
+            out->set_csrf_cookie = csrf = new_token(ctx, adm);
         }
         if (!csrf || scep_store_txn_list(&pending, ctx, st, adm->ca->fingerprint, "PENDING", 200)
             != APR_SUCCESS

@@ -20,6 +20,8 @@ typedef struct scep_admin_t {
     void *store_baton;
     const char *user;                /**< authenticated user: recorded with decisions */
     const char *base;                /**< URL path of the admin Location, ending in '/' */
+    const unsigned char *secret;     /**< key of the form tokens' HMAC (server config) */
+    apr_size_t secret_len;
 } scep_admin_t;
 
 typedef struct scep_admin_in_t {
@@ -29,7 +31,10 @@ typedef struct scep_admin_in_t {
     const char *content_type;
     const char *body;                /**< NUL-terminated */
     apr_size_t body_len;
-    const char *csrf_cookie;         /**< value of the scep_admin_csrf cookie, or NULL */
+    const char *csrf_cookie;         /**< value of the CSRF cookie, or NULL */
+    const char *origin;              /**< the Origin request header, or NULL */
+    const char *fetch_site;          /**< the Sec-Fetch-Site request header, or NULL */
+    const char *own_origin;          /**< this request's scheme://host[:port], or NULL */
     const char *client_addr;
 } scep_admin_in_t;
 
