@@ -1609,6 +1609,14 @@ static const char *cookie_value(request_rec *r, const char *name)
     return NULL;
 }
 
+/* A piece of a streamed admin body, to the client through httpd's output
+ * filters (which send it on once enough is buffered). */
+static apr_status_t admin_write(void *baton, const char *data, apr_size_t len)
+{
+    request_rec *r = baton;
+    return ap_rwrite(data, (int)len, r) < 0 ? APR_EGENERAL : APR_SUCCESS;
+}
+
 /* SetHandler scep-admin: fails closed without an authenticated user, since
  * every decision records who made it. */
 static int admin_handler(request_rec *r)
@@ -1699,6 +1707,13 @@ static int admin_handler(request_rec *r)
     }
     r->status = out.status;
     ap_set_content_type(r, out.content_type);
+    if (out.stream) {
+        /* no Content-Length: the body is written as it is formatted */
+        if (!r->header_only) {
+            out.stream(out.stream_state, r->pool, admin_write, r);
+        }
+        return OK;
+    }
     ap_set_content_length(r, (apr_off_t)out.len);
     if (!r->header_only) {
         ap_rwrite(out.body, (int)out.len, r);

@@ -1,4 +1,5 @@
 /* mod_scep core: the administration endpoint (JSON API and HTML page). */
+#include <stdarg.h>
 #include <string.h>
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -608,116 +609,252 @@ static apr_status_t do_challenge(scep_ctx_t *ctx, const scep_admin_t *adm, scep_
     return APR_SUCCESS;
 }
 
+/* ---- streamed bodies ------------------------------------------------------- */
+
+/* The page and the lists are not built in memory: they are written through
+ * the glue's callback as they are formatted, each row in a pool cleared
+ * after it, so time and memory grow with one row, not with the answer. */
+typedef struct emit_t {
+    scep_admin_write_fn *write;
+    void *baton;
+    apr_status_t rv;                 /* the first failure: nothing more is written */
+} emit_t;
+
+/* Write the strings, up to a NULL. */
+static void emit(emit_t *e, ...)
+{
+    va_list ap;
+    const char *s;
+
+    va_start(ap, e);
+    while ((s = va_arg(ap, const char *)) != NULL) {
+        if (e->rv == APR_SUCCESS && *s) {
+            e->rv = e->write(e->baton, s, strlen(s));
+        }
+    }
+    va_end(ap);
+}
+
+static void stream(scep_admin_out_t *out, int status, const char *type,
+                   scep_admin_stream_fn *fn, const void *state)
+{
+    out->status = status;
+    out->content_type = type;
+    out->stream = fn;
+    out->stream_state = state;
+}
+
+/* Rows of a list, and where the next page starts. */
+typedef struct rows_t {
+    apr_array_header_t *rows;        /* scep_txn_t or scep_challenge_t */
+    const char *older;               /* URL of the next (older) rows, or NULL */
+} rows_t;
+
+/* One more row than shown was asked for: if it came, there are older rows,
+ * from below the last one shown. */
+static void paginate(rows_t *r, apr_pool_t *p, apr_array_header_t *rows, int limit,
+                     const char *last_id, const char *url)
+{
+    r->rows = rows;
+    r->older = NULL;
+    if (rows->nelts > limit) {
+        rows->nelts = limit;
+        r->older = apr_pstrcat(p, url, last_id, NULL);
+    }
+}
+
+static const char *txn_id(apr_array_header_t *rows, int i)
+{
+    return i >= 0 && i < rows->nelts ? APR_ARRAY_IDX(rows, i, scep_txn_t).id : "";
+}
+
+static const char *challenge_id(apr_array_header_t *rows, int i)
+{
+    return i >= 0 && i < rows->nelts ? APR_ARRAY_IDX(rows, i, scep_challenge_t).id : "";
+}
+
 /* ---- the HTML page --------------------------------------------------------- */
 
-static const char *challenges_html(apr_pool_t *p, const scep_admin_t *adm,
-                                   apr_array_header_t *open, const char *csrf,
-                                   const char *secret)
+#define PAGE_ROWS 50                 /* rows of each table on the page */
+#define API_ROWS 100                 /* rows of an API list without limit= */
+#define API_MAX_ROWS 1000
+
+typedef struct page_t {
+    scep_admin_t adm;
+    rows_t pending, recent, open;
+    int older;                       /* showing older rows of some table */
+    const char *csrf, *notice, *secret;
+} page_t;
+
+static void older_link(emit_t *e, apr_pool_t *p, const char *url, const char *id,
+                       const char *text)
 {
-    const char *out = "<h2>One-time challenges</h2>\n", *options = "";
+    if (url) {
+        emit(e, "<p><a href=\"", html(p, url), "\" id=\"", id, "\">", text, "</a></p>\n", NULL);
+    }
+}
+
+static apr_status_t page_stream(const void *state, apr_pool_t *pool,
+                                scep_admin_write_fn *write, void *baton)
+{
+    const page_t *pg = state;
+    const scep_admin_t *adm = &pg->adm;
+    const char *base, *csrf = pg->csrf;
+    emit_t e = { write, baton, APR_SUCCESS };
     apr_hash_index_t *hi;
+    apr_pool_t *p;
     int i;
 
-    if (secret) {
-        out = apr_pstrcat(p, out, "<p class=\"notice\">New challenge (shown once): "
-                          "<code id=\"challenge-secret\">", secret, "</code></p>\n", NULL);
+    if (apr_pool_create(&p, pool) != APR_SUCCESS) {
+        return APR_ENOMEM;
     }
+    base = html(pool, adm->base);
+    emit(&e, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+         "<title>mod_scep administration</title>"
+         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+         "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
+         ".notice{background:#eef;padding:.5em}</style></head><body>\n"
+         "<h1>mod_scep administration</h1>\n<p>CA: ", html(p, adm->ca->subject),
+         " &mdash; signed in as ", html(p, adm->user), "</p>\n", NULL);
+    if (pg->notice) {
+        emit(&e, "<p class=\"notice\" id=\"notice\">", html(p, pg->notice), "</p>\n", NULL);
+    }
+    if (pg->older) {
+        emit(&e, "<p><a href=\"", base, "\" id=\"newest\">Back to the newest</a></p>\n", NULL);
+    }
+
+    emit(&e, "<h2>Waiting for approval</h2>\n", NULL);
+    if (pg->pending.rows->nelts == 0) {
+        emit(&e, "<p id=\"no-pending\">Nothing is waiting.</p>\n", NULL);
+    }
+    else {
+        emit(&e, "<table id=\"pending\"><tr><th>#</th><th>Subject</th><th>Profile</th>"
+             "<th>Client</th><th>Transaction</th><th></th></tr>\n", NULL);
+    }
+    for (i = 0; i < pg->pending.rows->nelts; i++) {
+        const scep_txn_t *t = &APR_ARRAY_IDX(pg->pending.rows, i, scep_txn_t);
+        const char *id;
+        apr_pool_clear(p);
+        id = html(p, t->id);
+        emit(&e, "<tr><td>", id, "</td><td>", html(p, subject_of(p, t)), "</td><td>",
+             html(p, t->profile), "</td><td>", html(p, t->client_addr), "</td><td>",
+             html(p, t->tid), "</td><td>"
+             "<form method=\"post\" action=\"", base, "ui/approve\">"
+             "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+             "<input type=\"hidden\" name=\"id\" value=\"", id, "\">"
+             "<button type=\"submit\" id=\"approve-", id, "\">Approve</button>"
+             "</form><form method=\"post\" action=\"", base, "ui/reject\">"
+             "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+             "<input type=\"hidden\" name=\"id\" value=\"", id, "\">"
+             "<input name=\"reason\" placeholder=\"reason\">"
+             "<button type=\"submit\" id=\"reject-", id, "\">Reject</button>"
+             "</form></td></tr>\n", NULL);
+    }
+    if (pg->pending.rows->nelts) {
+        emit(&e, "</table>\n", NULL);
+    }
+    older_link(&e, pool, pg->pending.older, "older-pending", "Older requests waiting");
+
+    apr_pool_clear(p);
+    emit(&e, "<h2>One-time challenges</h2>\n", NULL);
+    if (pg->secret) {
+        emit(&e, "<p class=\"notice\">New challenge (shown once): <code id=\"challenge-secret\">",
+             pg->secret, "</code></p>\n", NULL);
+    }
+    emit(&e, "<form method=\"post\" action=\"", base, "ui/challenge\" id=\"challenge\">"
+         "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+         "<label>Profile <select name=\"profile\" id=\"profile\">", NULL);
     for (hi = adm->named ? apr_hash_first(p, adm->named) : NULL; hi; hi = apr_hash_next(hi)) {
         const void *k;
         apr_hash_this(hi, &k, NULL, NULL);
-        options = apr_pstrcat(p, options, "<option>", html(p, k), "</option>", NULL);
+        emit(&e, "<option>", html(p, k), "</option>", NULL);
     }
-    out = apr_pstrcat(p, out, "<form method=\"post\" action=\"", html(p, adm->base),
-        "ui/challenge\" id=\"challenge\"><input type=\"hidden\" name=\"csrf\" value=\"", csrf,
-        "\"><label>Profile <select name=\"profile\" id=\"profile\">", options, "</select></label> "
-        "<label>Valid for <input name=\"ttl\" id=\"ttl\" value=\"60m\" size=\"6\"></label> "
-        "<label>Bound subject <input name=\"subject\" id=\"subject\" placeholder=\"/CN=device1\"></label> "
-        "<label>Bound SANs <textarea name=\"san\" id=\"san\" rows=\"2\" "
-        "placeholder=\"dns:device1.example.com\"></textarea></label> "
-        "<button type=\"submit\" id=\"challenge-submit\">Create</button></form>\n", NULL);
-    if (open->nelts) {
-        out = apr_pstrcat(p, out, "<table id=\"challenges\"><tr><th>#</th><th>Profile</th>"
-                          "<th>Subject</th><th>SANs</th><th>By</th><th>Expires</th><th></th></tr>\n",
-                          NULL);
+    emit(&e, "</select></label> "
+         "<label>Valid for <input name=\"ttl\" id=\"ttl\" value=\"60m\" size=\"6\"></label> "
+         "<label>Bound subject <input name=\"subject\" id=\"subject\" placeholder=\"/CN=device1\">"
+         "</label> <label>Bound SANs <textarea name=\"san\" id=\"san\" rows=\"2\" "
+         "placeholder=\"dns:device1.example.com\"></textarea></label> "
+         "<button type=\"submit\" id=\"challenge-submit\">Create</button></form>\n", NULL);
+    if (pg->open.rows->nelts) {
+        emit(&e, "<table id=\"challenges\"><tr><th>#</th><th>Profile</th><th>Subject</th>"
+             "<th>SANs</th><th>By</th><th>Expires</th><th></th></tr>\n", NULL);
     }
-    for (i = 0; i < open->nelts; i++) {
-        scep_challenge_t *c = &APR_ARRAY_IDX(open, i, scep_challenge_t);
+    for (i = 0; i < pg->open.rows->nelts; i++) {
+        const scep_challenge_t *c = &APR_ARRAY_IDX(pg->open.rows, i, scep_challenge_t);
         char when[APR_RFC822_DATE_LEN];
+        apr_pool_clear(p);
         apr_rfc822_date(when, apr_time_from_sec(c->expires_at));
-        out = apr_pstrcat(p, out, "<tr><td>", html(p, c->id), "</td><td>", html(p, c->profile),
-            "</td><td>", html(p, c->subject), "</td><td>", html(p, c->san), "</td><td>",
-            html(p, c->created_by), "</td><td>", when, "</td><td><form method=\"post\" action=\"",
-            html(p, adm->base), "ui/revoke-challenge\"><input type=\"hidden\" name=\"csrf\" "
-            "value=\"", csrf, "\"><input type=\"hidden\" name=\"id\" value=\"", html(p, c->id),
-            "\"><button type=\"submit\">Revoke</button></form></td></tr>\n", NULL);
+        emit(&e, "<tr><td>", html(p, c->id), "</td><td>", html(p, c->profile), "</td><td>",
+             html(p, c->subject), "</td><td>", html(p, c->san), "</td><td>",
+             html(p, c->created_by), "</td><td>", when, "</td><td>"
+             "<form method=\"post\" action=\"", base, "ui/revoke-challenge\">"
+             "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+             "<input type=\"hidden\" name=\"id\" value=\"", html(p, c->id), "\">"
+             "<button type=\"submit\">Revoke</button></form></td></tr>\n", NULL);
     }
-    return open->nelts ? apr_pstrcat(p, out, "</table>\n", NULL) : out;
+    if (pg->open.rows->nelts) {
+        emit(&e, "</table>\n", NULL);
+    }
+    older_link(&e, pool, pg->open.older, "older-challenges", "Older open challenges");
+
+    emit(&e, "<h2>Revoke a certificate</h2>\n<form method=\"post\" action=\"", base,
+         "ui/revoke\" id=\"revoke\"><input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+         "<label>Serial (hex) <input name=\"serial\" id=\"serial\" required></label> "
+         "<label>Reason <select name=\"reason\" id=\"reason\">"
+         "<option>unspecified</option><option>keyCompromise</option>"
+         "<option>affiliationChanged</option><option>superseded</option>"
+         "<option>cessationOfOperation</option><option>certificateHold</option>"
+         "<option>privilegeWithdrawn</option></select></label> "
+         "<button type=\"submit\" id=\"revoke-submit\">Revoke</button></form>\n"
+         "<h2>Recent enrollments</h2>\n<table id=\"recent\"><tr><th>#</th><th>Status</th>"
+         "<th>Subject</th><th>Serial</th><th>Profile</th><th>Client</th><th>Reason</th></tr>\n",
+         NULL);
+    for (i = 0; i < pg->recent.rows->nelts; i++) {
+        const scep_txn_t *t = &APR_ARRAY_IDX(pg->recent.rows, i, scep_txn_t);
+        apr_pool_clear(p);
+        emit(&e, "<tr><td>", html(p, t->id), "</td><td>", html(p, t->status), "</td><td>",
+             html(p, t->subject), "</td><td>", html(p, t->serial), "</td><td>",
+             html(p, t->profile), "</td><td>", html(p, t->client_addr), "</td><td>",
+             html(p, t->fail_text), "</td></tr>\n", NULL);
+    }
+    emit(&e, "</table>\n", NULL);
+    older_link(&e, pool, pg->recent.older, "older-recent", "Older enrollments");
+    emit(&e, "</body></html>\n", NULL);
+    apr_pool_destroy(p);
+    return e.rv;
 }
 
-static const char *page(apr_pool_t *p, const scep_admin_t *adm, apr_array_header_t *pending,
-                        apr_array_header_t *recent, apr_array_header_t *open,
-                        const char *csrf, const char *notice, const char *secret)
+/* ---- the API's lists ------------------------------------------------------ */
+
+typedef struct list_t {
+    const char *name;                /* "enrollments" or "challenges" */
+    int challenges;                  /* rows are scep_challenge_t, else scep_txn_t */
+    rows_t r;
+} list_t;
+
+/* {"NAME": [row, ...], "next": URL of the older rows or null} */
+static apr_status_t list_stream(const void *state, apr_pool_t *pool,
+                                scep_admin_write_fn *write, void *baton)
 {
-    const char *out;
+    const list_t *l = state;
+    emit_t e = { write, baton, APR_SUCCESS };
+    apr_pool_t *p;
     int i;
 
-    out = apr_pstrcat(p,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<title>mod_scep administration</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
-        ".notice{background:#eef;padding:.5em}</style></head><body>\n"
-        "<h1>mod_scep administration</h1>\n<p>CA: ", html(p, adm->ca->subject),
-        " &mdash; signed in as ", html(p, adm->user), "</p>\n",
-        notice ? apr_pstrcat(p, "<p class=\"notice\" id=\"notice\">", html(p, notice),
-                             "</p>\n", NULL) : "",
-        "<h2>Waiting for approval</h2>\n", NULL);
-    if (pending->nelts == 0) {
-        out = apr_pstrcat(p, out, "<p id=\"no-pending\">Nothing is waiting.</p>\n", NULL);
+    if (apr_pool_create(&p, pool) != APR_SUCCESS) {
+        return APR_ENOMEM;
     }
-    else {
-        out = apr_pstrcat(p, out, "<table id=\"pending\"><tr><th>#</th><th>Subject</th>"
-                          "<th>Profile</th><th>Client</th><th>Transaction</th><th></th></tr>\n",
-                          NULL);
-        for (i = 0; i < pending->nelts; i++) {
-            scep_txn_t *t = &APR_ARRAY_IDX(pending, i, scep_txn_t);
-            out = apr_pstrcat(p, out, "<tr><td>", html(p, t->id), "</td><td>",
-                html(p, subject_of(p, t)), "</td><td>", html(p, t->profile), "</td><td>",
-                html(p, t->client_addr), "</td><td>", html(p, t->tid), "</td><td>"
-                "<form method=\"post\" action=\"", html(p, adm->base), "ui/approve\">"
-                "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
-                "<input type=\"hidden\" name=\"id\" value=\"", html(p, t->id), "\">"
-                "<button type=\"submit\" id=\"approve-", html(p, t->id), "\">Approve</button>"
-                "</form><form method=\"post\" action=\"", html(p, adm->base), "ui/reject\">"
-                "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
-                "<input type=\"hidden\" name=\"id\" value=\"", html(p, t->id), "\">"
-                "<input name=\"reason\" placeholder=\"reason\">"
-                "<button type=\"submit\" id=\"reject-", html(p, t->id), "\">Reject</button>"
-                "</form></td></tr>\n", NULL);
-        }
-        out = apr_pstrcat(p, out, "</table>\n", NULL);
+    emit(&e, "{\"", l->name, "\":[", NULL);
+    for (i = 0; i < l->r.rows->nelts && e.rv == APR_SUCCESS; i++) {
+        apr_pool_clear(p);
+        emit(&e, i ? ",\n" : "", l->challenges
+             ? challenge_json(p, &APR_ARRAY_IDX(l->r.rows, i, scep_challenge_t))
+             : txn_json(p, &APR_ARRAY_IDX(l->r.rows, i, scep_txn_t)), NULL);
     }
-    out = apr_pstrcat(p, out, challenges_html(p, adm, open, csrf, secret),
-        "<h2>Revoke a certificate</h2>\n<form method=\"post\" action=\"", html(p, adm->base),
-        "ui/revoke\" id=\"revoke\"><input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
-        "<label>Serial (hex) <input name=\"serial\" id=\"serial\" required></label> "
-        "<label>Reason <select name=\"reason\" id=\"reason\">"
-        "<option>unspecified</option><option>keyCompromise</option>"
-        "<option>affiliationChanged</option><option>superseded</option>"
-        "<option>cessationOfOperation</option><option>certificateHold</option>"
-        "<option>privilegeWithdrawn</option></select></label> "
-        "<button type=\"submit\" id=\"revoke-submit\">Revoke</button></form>\n"
-        "<h2>Recent enrollments</h2>\n<table id=\"recent\"><tr><th>#</th><th>Status</th>"
-        "<th>Subject</th><th>Serial</th><th>Profile</th><th>Client</th><th>Reason</th></tr>\n",
-        NULL);
-    for (i = 0; i < recent->nelts; i++) {
-        scep_txn_t *t = &APR_ARRAY_IDX(recent, i, scep_txn_t);
-        out = apr_pstrcat(p, out, "<tr><td>", html(p, t->id), "</td><td>", html(p, t->status),
-            "</td><td>", html(p, t->subject), "</td><td>", html(p, t->serial), "</td><td>",
-            html(p, t->profile), "</td><td>", html(p, t->client_addr), "</td><td>",
-            html(p, t->fail_text), "</td></tr>\n", NULL);
-    }
-    return apr_pstrcat(p, out, "</table>\n</body></html>\n", NULL);
+    apr_pool_clear(p);
+    emit(&e, "],\n\"next\":", json_str(p, l->r.older), "}\n", NULL);
+    apr_pool_destroy(p);
+    return e.rv;
 }
 
 /* ---- cross-site request forgery ------------------------------------------ */
@@ -863,6 +1000,68 @@ static int is_hex(const char *s)
     return 1;
 }
 
+/* A number from the query (a cursor or a limit): def when absent, -1 when
+ * it is not a number from 1 to max. */
+static apr_int64_t query_number(const scep_admin_in_t *in, const char *name, apr_int64_t def,
+                                apr_int64_t max)
+{
+    const char *v = in->query ? apr_table_get(in->query, name) : NULL;
+    apr_int64_t n;
+
+    if (!v) {
+        return def;
+    }
+    if (!is_digits(v) || (n = apr_atoi64(v)) < 1 || n > max) {
+        return -1;
+    }
+    return n;
+}
+
+#define MAX_ID APR_INT64_C(999999999999999999)   /* is_digits: at most 18 digits */
+
+/* The page: each table from its cursor in the query (before=ID for recent
+ * enrollments, pending_before=, challenges_before=), PAGE_ROWS rows each. */
+static apr_status_t page_make(page_t **ppage, const char **perr, scep_ctx_t *ctx,
+                              const scep_admin_t *adm, scep_store_t *st,
+                              const scep_admin_in_t *in, const char *csrf,
+                              const char *notice, const char *secret)
+{
+    apr_pool_t *p = ctx->pool;
+    const char *fp = adm->ca->fingerprint;
+    page_t *pg = apr_pcalloc(p, sizeof(*pg));
+    apr_int64_t pending_before = query_number(in, "pending_before", 0, MAX_ID);
+    apr_int64_t recent_before = query_number(in, "before", 0, MAX_ID);
+    apr_int64_t open_before = query_number(in, "challenges_before", 0, MAX_ID);
+    apr_array_header_t *pending, *recent, *open;
+
+    if (pending_before < 0 || recent_before < 0 || open_before < 0) {
+        *perr = "before, pending_before and challenges_before must be ids";
+        return APR_EINVAL;
+    }
+    if (scep_store_txn_list(&pending, ctx, st, fp, "PENDING", pending_before, PAGE_ROWS + 1)
+        != APR_SUCCESS
+        || scep_store_txn_list(&recent, ctx, st, fp, NULL, recent_before, PAGE_ROWS + 1)
+        != APR_SUCCESS
+        || scep_store_challenge_open(&open, ctx, st, fp, open_before, PAGE_ROWS + 1)
+        != APR_SUCCESS) {
+        *perr = "enrollment database unavailable";
+        return SCEP_EDB;
+    }
+    pg->adm = *adm;
+    paginate(&pg->pending, p, pending, PAGE_ROWS, txn_id(pending, PAGE_ROWS - 1),
+             apr_pstrcat(p, adm->base, "?pending_before=", NULL));
+    paginate(&pg->recent, p, recent, PAGE_ROWS, txn_id(recent, PAGE_ROWS - 1),
+             apr_pstrcat(p, adm->base, "?before=", NULL));
+    paginate(&pg->open, p, open, PAGE_ROWS, challenge_id(open, PAGE_ROWS - 1),
+             apr_pstrcat(p, adm->base, "?challenges_before=", NULL));
+    pg->older = pending_before || recent_before || open_before;
+    pg->csrf = csrf;
+    pg->notice = notice;
+    pg->secret = secret;
+    *ppage = pg;
+    return APR_SUCCESS;
+}
+
 /* What each POST of the API takes */
 static const member_t NOTHING[] = { { NULL, MEMBER_STRING, 0 } };
 static const member_t REASON[] = {
@@ -889,26 +1088,30 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     }
     if (n == 2 && !strcmp(seg[1], "enrollments") && !in->is_post) {
         const char *filter = apr_table_get(in->query, "status");
-        const char *lim = apr_table_get(in->query, "limit");
-        int limit = lim && is_digits(lim) ? atoi(lim) : 100;
+        apr_int64_t limit = query_number(in, "limit", API_ROWS, API_MAX_ROWS);
+        apr_int64_t before = query_number(in, "before", 0, MAX_ID);
+        list_t *l = apr_pcalloc(p, sizeof(*l));
         apr_array_header_t *rows;
-        const char *json = "";
-        int i;
         if (filter && strcmp(filter, "PENDING") && strcmp(filter, "ISSUED")
             && strcmp(filter, "REJECTED")) {
             json_error(out, p, 400, "status must be PENDING, ISSUED or REJECTED");
             return;
         }
-        if (limit < 1 || limit > 1000) limit = 100;
-        if (scep_store_txn_list(&rows, ctx, st, adm->ca->fingerprint, filter, limit)
-            != APR_SUCCESS) {
+        if (limit < 0 || before < 0) {
+            json_error(out, p, 400, "limit must be a number from 1 to 1000, before an id");
+            return;
+        }
+        if (scep_store_txn_list(&rows, ctx, st, adm->ca->fingerprint, filter, before,
+                                (int)limit + 1) != APR_SUCCESS) {
             json_error(out, p, 503, "database error");
             return;
         }
-        for (i = 0; i < rows->nelts; i++) {
-            json = apr_pstrcat(p, json, i ? ",\n" : "", txn_json(p, &APR_ARRAY_IDX(rows, i, scep_txn_t)), NULL);
-        }
-        respond(out, 200, CT_JSON, apr_pstrcat(p, "{\"enrollments\":[", json, "]}\n", NULL));
+        l->name = "enrollments";
+        paginate(&l->r, p, rows, (int)limit, txn_id(rows, (int)limit - 1),
+                 apr_psprintf(p, "%sapi/enrollments?%s%s%slimit=%d&before=", adm->base,
+                              filter ? "status=" : "", filter ? filter : "",
+                              filter ? "&" : "", (int)limit));
+        stream(out, 200, CT_JSON, list_stream, l);
         return;
     }
     if (n == 3 && !strcmp(seg[1], "enrollments") && is_digits(seg[2]) && !in->is_post) {
@@ -992,8 +1195,9 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
         scep_challenge_t *c;
         apr_array_header_t *rows;
         apr_status_t rv;
-        int i;
-        const char *json = "";
+        apr_int64_t limit = query_number(in, "limit", API_ROWS, API_MAX_ROWS);
+        apr_int64_t before = query_number(in, "before", 0, MAX_ID);
+        list_t *l;
         if (in->is_post) {
             json_t *names;
             if (json_body(&body, &err, p, in, CHALLENGE) != APR_SUCCESS
@@ -1015,15 +1219,21 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
                     json_str(p, secret), json_str(p, c->profile), c->expires_at));
             return;
         }
-        if (scep_store_challenge_open(&rows, ctx, st, adm->ca->fingerprint) != APR_SUCCESS) {
+        if (limit < 0 || before < 0) {
+            json_error(out, p, 400, "limit must be a number from 1 to 1000, before an id");
+            return;
+        }
+        if (scep_store_challenge_open(&rows, ctx, st, adm->ca->fingerprint, before,
+                                      (int)limit + 1) != APR_SUCCESS) {
             json_error(out, p, 503, "database error");
             return;
         }
-        for (i = 0; i < rows->nelts; i++) {
-            json = apr_pstrcat(p, json, i ? ",\n" : "",
-                               challenge_json(p, &APR_ARRAY_IDX(rows, i, scep_challenge_t)), NULL);
-        }
-        respond(out, 200, CT_JSON, apr_pstrcat(p, "{\"challenges\":[", json, "]}\n", NULL));
+        l = apr_pcalloc(p, sizeof(*l));
+        l->name = "challenges";
+        l->challenges = 1;
+        paginate(&l->r, p, rows, (int)limit, challenge_id(rows, (int)limit - 1),
+                 apr_psprintf(p, "%sapi/challenges?limit=%d&before=", adm->base, (int)limit));
+        stream(out, 200, CT_JSON, list_stream, l);
         return;
     }
     if (n == 4 && !strcmp(seg[1], "challenges") && is_digits(seg[2]) && in->is_post
@@ -1111,23 +1321,25 @@ static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
         }
     }
     else if (!strcmp(action, "challenge")) {
-        const char *secret = NULL;
+        const char *secret = NULL, *err;
         scep_challenge_t *c;
-        apr_array_header_t *pending, *recent, *open;
+        page_t *pg;
+        apr_status_t rv;
         if (do_challenge(ctx, adm, st, apr_table_get(form, "profile"), apr_table_get(form, "ttl"),
                          apr_table_get(form, "subject"), apr_table_get(form, "san"),
                          &secret, &c, &msg) == APR_SUCCESS) {
             notice = apr_psprintf(p, "Created one-time challenge %s for %s.", c->id, c->profile);
         }
         /* rendered here, not redirected: the secret must not travel in a URL */
-        if (scep_store_txn_list(&pending, ctx, st, adm->ca->fingerprint, "PENDING", 200) != APR_SUCCESS
-            || scep_store_txn_list(&recent, ctx, st, adm->ca->fingerprint, NULL, 50) != APR_SUCCESS
-            || scep_store_challenge_open(&open, ctx, st, adm->ca->fingerprint) != APR_SUCCESS) {
-            respond(out, 503, "text/plain", "Service Unavailable: enrollment database unavailable\n");
+        rv = page_make(&pg, &err, ctx, adm, st, in, token,
+                       msg ? apr_pstrcat(p, "Failed: ", msg, NULL) : notice, secret);
+        if (rv != APR_SUCCESS) {
+            respond(out, rv == APR_EINVAL ? 400 : 503, "text/plain",
+                    apr_pstrcat(p, rv == APR_EINVAL ? "Bad Request: " : "Service Unavailable: ",
+                                err, "\n", NULL));
             return;
         }
-        respond(out, msg ? 400 : 200, CT_HTML, page(p, adm, pending, recent, open, token,
-                msg ? apr_pstrcat(p, "Failed: ", msg, NULL) : notice, secret));
+        stream(out, msg ? 400 : 200, CT_HTML, page_stream, pg);
         return;
     }
     else if (!strcmp(action, "revoke-challenge")) {
@@ -1203,22 +1415,27 @@ void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admi
         return;
     }
     if (n == 0 && !in->is_post) {
-        apr_array_header_t *pending, *recent, *open;
         const char *csrf = token_ok(ctx, adm, in->csrf_cookie) ? in->csrf_cookie : NULL;
-        if (!csrf) {
-            /* a new browser, another user, or a secret changed by a restart */
-            out->set_csrf_cookie = csrf = new_token(ctx, adm);
-        }
-        if (!csrf || scep_store_txn_list(&pending, ctx, st, adm->ca->fingerprint, "PENDING", 200)
-            != APR_SUCCESS
-            || scep_store_txn_list(&recent, ctx, st, adm->ca->fingerprint, NULL, 50)
-            != APR_SUCCESS
-            || scep_store_challenge_open(&open, ctx, st, adm->ca->fingerprint) != APR_SUCCESS) {
-            respond(out, 503, "text/plain", "Service Unavailable: enrollment database unavailable\n");
+        const char *err;
+        page_t *pg;
+        apr_status_t rv;
+        if (!csrf && !(csrf = new_token(ctx, adm))) {
+            respond(out, 500, "text/plain", "Internal Server Error: no form token\n");
             return;
         }
-        respond(out, 200, CT_HTML, page(p, adm, pending, recent, open, csrf,
-                                        apr_table_get(in->query, "notice"), NULL));
+        if (csrf != in->csrf_cookie) {
+            /* a new browser, another user, or a secret changed by a restart */
+            out->set_csrf_cookie = csrf;
+        }
+        rv = page_make(&pg, &err, ctx, adm, st, in, csrf, apr_table_get(in->query, "notice"),
+                       NULL);
+        if (rv != APR_SUCCESS) {
+            respond(out, rv == APR_EINVAL ? 400 : 503, "text/plain",
+                    apr_pstrcat(p, rv == APR_EINVAL ? "Bad Request: " : "Service Unavailable: ",
+                                err, "\n", NULL));
+            return;
+        }
+        stream(out, 200, CT_HTML, page_stream, pg);
         return;
     }
     respond(out, in->is_post ? 405 : 404, "text/plain", in->is_post ? "Method Not Allowed\n"

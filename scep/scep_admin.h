@@ -38,6 +38,14 @@ typedef struct scep_admin_in_t {
     const char *client_addr;
 } scep_admin_in_t;
 
+/** Writes the next piece of a streamed body; anything but APR_SUCCESS
+ *  ends the stream. */
+typedef apr_status_t scep_admin_write_fn(void *baton, const char *data, apr_size_t len);
+
+/** Writes a whole body through write, in pieces; p is a pool to work in. */
+typedef apr_status_t scep_admin_stream_fn(const void *state, apr_pool_t *p,
+                                          scep_admin_write_fn *write, void *baton);
+
 typedef struct scep_admin_out_t {
     int status;
     const char *content_type;
@@ -45,6 +53,12 @@ typedef struct scep_admin_out_t {
     apr_size_t len;
     const char *location;            /**< redirect target, or NULL */
     const char *set_csrf_cookie;     /**< a new CSRF token to set, or NULL */
+    /** Set instead of body for what grows with the records (the page, the
+     *  lists): the glue sends status and headers, then calls
+     *  stream(stream_state, ...) once, which writes the body a row at a time
+     *  (each row formatted in a pool cleared after it). */
+    scep_admin_stream_fn *stream;
+    const void *stream_state;
 } scep_admin_out_t;
 
 void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm,

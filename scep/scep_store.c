@@ -28,9 +28,10 @@ const scep_sql_t scep_store_sql[] = {
      * sees or decides another's enrollments in a shared database */
     { "scep_txn_get", "SELECT " TXN_READ "WHERE t.ca = %s AND t.id = %lld" },
     { "scep_txn_list_all",
-      "SELECT " TXN_READ "WHERE t.ca = %s ORDER BY t.id DESC LIMIT %lld" },
+      "SELECT " TXN_READ "WHERE t.ca = %s AND t.id < %lld ORDER BY t.id DESC LIMIT %lld" },
     { "scep_txn_list_status",
-      "SELECT " TXN_READ "WHERE t.ca = %s AND t.status = %s ORDER BY t.id DESC LIMIT %lld" },
+      "SELECT " TXN_READ "WHERE t.ca = %s AND t.status = %s AND t.id < %lld "
+      "ORDER BY t.id DESC LIMIT %lld" },
     { "scep_txn_insert",
       "INSERT INTO scep_transactions (" TXN_COLUMNS ") VALUES (" TXN_VALUES ")" },
     /* conditional: only a PENDING row can be decided, and only once */
@@ -74,8 +75,9 @@ const scep_sql_t scep_store_sql[] = {
       "used_at, used_tid, revoked_at FROM scep_challenges WHERE ca = %s AND hash = %s" },
     { "scep_challenge_open",
       "SELECT id, ca, hash, profile, subject, san, created_by, created_at, expires_at, "
-      "used_at, used_tid, revoked_at FROM scep_challenges WHERE ca = %s "
-      "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > %lld ORDER BY id DESC" },
+      "used_at, used_tid, revoked_at FROM scep_challenges WHERE ca = %s AND id < %lld "
+      "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > %lld "
+      "ORDER BY id DESC LIMIT %lld" },
     { "scep_challenge_revoke",
       "UPDATE scep_challenges SET revoked_at = %lld WHERE ca = %s AND id = %lld "
       "AND used_at IS NULL AND revoked_at IS NULL" },
@@ -589,17 +591,21 @@ apr_status_t scep_store_txn_get(scep_txn_t **ptxn, scep_ctx_t *ctx, scep_store_t
                       read_txn);
 }
 
+/* above every id: where a list without a cursor starts */
+#define NO_CURSOR APR_INT64_C(9223372036854775807)
+
 apr_status_t scep_store_txn_list(apr_array_header_t **prows, scep_ctx_t *ctx,
                                  scep_store_t *st, const char *ca, const char *status,
-                                 int limit)
+                                 apr_int64_t before, int limit)
 {
     apr_array_header_t *rows = apr_array_make(ctx->pool, 16, sizeof(scep_txn_t));
     const char *lim = num(ctx->pool, limit);
-    const char *all[] = { ca, lim };
-    const char *by_status[] = { ca, status, lim };
+    const char *below = num(ctx->pool, before > 0 ? before : NO_CURSOR);
+    const char *all[] = { ca, below, lim };
+    const char *by_status[] = { ca, status, below, lim };
     apr_status_t rv = status
-        ? select_rows(ctx, st, "scep_txn_list_status", 3, by_status, read_txn, rows)
-        : select_rows(ctx, st, "scep_txn_list_all", 2, all, read_txn, rows);
+        ? select_rows(ctx, st, "scep_txn_list_status", 4, by_status, read_txn, rows)
+        : select_rows(ctx, st, "scep_txn_list_all", 3, all, read_txn, rows);
 
     if (rv == APR_SUCCESS) {
         *prows = rows;
@@ -801,11 +807,13 @@ apr_status_t scep_store_challenge_find(scep_challenge_t **pch, scep_ctx_t *ctx,
 }
 
 apr_status_t scep_store_challenge_open(apr_array_header_t **prows, scep_ctx_t *ctx,
-                                       scep_store_t *st, const char *ca)
+                                       scep_store_t *st, const char *ca,
+                                       apr_int64_t before, int limit)
 {
     apr_array_header_t *rows = apr_array_make(ctx->pool, 8, sizeof(scep_challenge_t));
-    const char *args[] = { ca, now_str(ctx->pool) };
-    apr_status_t rv = select_rows(ctx, st, "scep_challenge_open", 2, args, read_challenge, rows);
+    const char *args[] = { ca, num(ctx->pool, before > 0 ? before : NO_CURSOR),
+                           now_str(ctx->pool), num(ctx->pool, limit) };
+    apr_status_t rv = select_rows(ctx, st, "scep_challenge_open", 4, args, read_challenge, rows);
 
     if (rv == APR_SUCCESS) {
         *prows = rows;
