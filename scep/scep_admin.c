@@ -1257,6 +1257,19 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     json_error(out, p, in->is_post ? 405 : 404, "no such API call (see the README)");
 }
 
+/* An application/x-www-form-urlencoded body: browsers send a space as '+'
+ * (and a '+' as %2B), which scep_query_parse, made for SCEP's base64 in
+ * URLs, keeps as it is. */
+static apr_table_t *form_parse(apr_pool_t *p, const char *body)
+{
+    char *copy = apr_pstrdup(p, body ? body : ""), *c;
+
+    for (c = copy; *c; c++) {
+        if (*c == '+') *c = ' ';
+    }
+    return scep_query_parse(p, copy);
+}
+
 /* The name of a form field with a control character in its name or value,
  * or NULL: only the SANs' textarea may hold line breaks, between names. */
 static const char *form_ctl(apr_pool_t *p, apr_table_t *form)
@@ -1279,7 +1292,7 @@ static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
                     const scep_admin_in_t *in, const char *action, scep_admin_out_t *out)
 {
     apr_pool_t *p = ctx->pool;
-    apr_table_t *form = scep_query_parse(p, in->body);
+    apr_table_t *form = form_parse(p, in->body);
     const char *token = apr_table_get(form, "csrf");
     const char *notice = NULL, *msg = NULL, *serial, *bad;
     int status;

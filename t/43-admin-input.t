@@ -16,7 +16,7 @@ use lib 't/lib';
 use SCEPTest qw(:all);
 use SCEPLifecycle qw(:all);
 
-plan tests => 75;
+plan tests => 76;
 
 my $FORM = 'application/x-www-form-urlencoded';
 
@@ -229,9 +229,10 @@ sub enroll_otp {
     $r = $post->('challenge', 'profile=otp&ttl=10m&san=dns%3Aa.example.com%0D%0Adns%3Ab.example.com');
     is($r->{status}, 200, 'ui/challenge with two SANs on two lines (the textarea): 200');
     is(n_challenges(), $before + 1, 'one challenge made');
-    $r = $post->('reject', "id=$id&reason=not+our+device");
+    $r = $post->('reject', "id=$id&reason=not+our+device+%2B1");
     is($r->{status}, 303, 'ui/reject with an ordinary reason: 303');
     is(txn($tid)->{status}, 'REJECTED', 'REJECTED');
+    is(txn($tid)->{fail_text}, 'not our device +1', "a browser's '+' is a space, its %2B a '+'");
 }
 
 error_log_clean();
