@@ -76,6 +76,8 @@ typedef struct scep_srv_conf_t {
     scep_ca_t *ca;            /* loaded in check_config, read-only after */
     scep_oids_t *oids;
     apr_hash_t *named;        /* profile name -> scep_policy_t *, built at start-up */
+    const unsigned char *admin_secret;  /* SCEPAdminSecretFile, else made in post_config */
+    apr_size_t admin_secret_len;
     struct scep_db_lock_t *db_lock;   /* shared by servers with the same mod_dbd config */
 } scep_srv_conf_t;
 
@@ -167,6 +169,8 @@ static void *merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     conf->legacy_wanted = add->legacy_wanted != UNSET ? add->legacy_wanted
                                                       : base->legacy_wanted;
     conf->crl_validity = add->crl_validity != UNSET ? add->crl_validity : base->crl_validity;
+    conf->admin_secret = add->admin_secret ? add->admin_secret : base->admin_secret;
+    conf->admin_secret_len = add->admin_secret ? add->admin_secret_len : base->admin_secret_len;
     /* a virtual host serves the main server's Locations too */
     conf->locations = apr_array_append(p, base->locations, add->locations);
     conf->inherited = base->locations->nelts;
@@ -902,6 +906,56 @@ static const char *set_crl_validity(cmd_parms *cmd, void *dummy, const char *arg
     return err ? err : duration_arg(cmd, arg, 3600, &conf->crl_validity);
 }
 
+#define ADMIN_SECRET_MIN 32
+#define ADMIN_SECRET_MAX 4096
+
+/* The key of the admin forms' tokens, for nodes behind one balancer: read
+ * once at start-up (as root); a trailing newline is not part of it. */
+static const char *set_admin_secret_file(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    apr_file_t *f = NULL;
+    apr_finfo_t fi;
+    unsigned char *buf = NULL;
+    apr_size_t len = 0;
+    apr_status_t rv;
+
+    if (err) {
+        return err;
+    }
+    if (!path) {
+        return apr_pstrcat(cmd->pool, "SCEPAdminSecretFile: invalid path ", arg, NULL);
+    }
+    rv = apr_file_open(&f, path, APR_FOPEN_READ, 0, cmd->temp_pool);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+        if (rv == APR_SUCCESS && fi.size > 0 && fi.size <= ADMIN_SECRET_MAX + 2) {
+            len = (apr_size_t)fi.size;
+            buf = apr_palloc(cmd->pool, len);
+            rv = apr_file_read_full(f, buf, len, &len);
+        }
+        apr_file_close(f);
+    }
+    if (rv != APR_SUCCESS) {
+        char msg[120];
+        return apr_psprintf(cmd->pool, "SCEPAdminSecretFile %s: cannot read: %s",
+                            path, apr_strerror(rv, msg, sizeof(msg)));
+    }
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) {
+        len--;
+    }
+    if (len < ADMIN_SECRET_MIN || len > ADMIN_SECRET_MAX) {
+        return apr_psprintf(cmd->pool, "SCEPAdminSecretFile %s: the file must hold a secret "
+                            "of %d to %d bytes (e.g. openssl rand -hex 32)", path,
+                            ADMIN_SECRET_MIN, ADMIN_SECRET_MAX);
+    }
+    conf->admin_secret = buf;
+    conf->admin_secret_len = len;
+    return NULL;
+}
+
 #define SRV_FILE(name, field, help) \
     AP_INIT_TAKE1(name, set_file, (void *)APR_OFFSETOF(scep_srv_conf_t, field), \
                   RSRC_CONF, help)
@@ -986,6 +1040,8 @@ static const command_rec scep_cmds[] = {
                   "bounds on a PKCS#10 request"),
     AP_INIT_TAKE1("SCEPCRLValidity", set_crl_validity, NULL, RSRC_CONF,
                   "time from a CRL's thisUpdate to its nextUpdate, e.g. 7d"),
+    AP_INIT_TAKE1("SCEPAdminSecretFile", set_admin_secret_file, NULL, RSRC_CONF,
+                  "file with the key of the admin forms' tokens (same on every node)"),
     { NULL }
 };
 
@@ -1325,6 +1381,30 @@ static int scep_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
            ? OK : !OK;
 }
 
+/* Every server without SCEPAdminSecretFile gets a random key for its admin
+ * forms' tokens, in the parent: the children share it, a restart makes a
+ * new one (the page then hands out new tokens). */
+static int admin_secrets(apr_pool_t *pconf, server_rec *s)
+{
+    for (; s; s = s->next) {
+        scep_srv_conf_t *c = ap_get_module_config(s->module_config, &scep_module);
+        unsigned char *key;
+
+        if (c->admin_secret) {
+            continue;
+        }
+        key = apr_palloc(pconf, ADMIN_SECRET_MIN);
+        if (apr_generate_random_bytes(key, ADMIN_SECRET_MIN) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(00320)
+                         "cannot make a random key for the admin forms' tokens");
+            return !OK;
+        }
+        c->admin_secret = key;
+        c->admin_secret_len = ADMIN_SECRET_MIN;
+    }
+    return OK;
+}
+
 /* Runs before mod_dbd's post_config, so our statements are prepared on
  * every connection it opens. */
 static int scep_post_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -1341,6 +1421,9 @@ static int scep_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         legacy |= c->legacy_wanted == 1;
     }
     check_admin_sections(ap_conftree, s);
+    if (admin_secrets(pconf, s) != OK) {
+        return !OK;
+    }
     if (!any_ca) {
         return OK;
     }
@@ -1666,6 +1749,14 @@ static const char *cookie_value(request_rec *r, const char *name)
     return NULL;
 }
 
+/* A piece of a streamed admin body, to the client through httpd's output
+ * filters (which send it on once enough is buffered). */
+static apr_status_t admin_write(void *baton, const char *data, apr_size_t len)
+{
+    request_rec *r = baton;
+    return ap_rwrite(data, (int)len, r) < 0 ? APR_EGENERAL : APR_SUCCESS;
+}
+
 /* SetHandler scep-admin: fails closed without an authenticated user, since
  * every decision records who made it. */
 static int admin_handler(request_rec *r)
@@ -1680,7 +1771,11 @@ static int admin_handler(request_rec *r)
     core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
     const char *base = core && core->d && core->d[0] == '/' ? core->d : "/";
     apr_size_t blen;
-    int rc;
+    int rc, https = !strcmp(ap_http_scheme(r), "https");
+    /* under HTTPS a __Host- cookie: only this origin can set it (Secure,
+     * Path=/, no Domain), so no sibling host can plant one */
+    const char *cookie = https ? "__Host-scep_admin_csrf" : "scep_admin_csrf";
+    const char *host = apr_table_get(r->headers_in, "Host");
 
     ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, -1);
     if (r->method_number != M_GET && r->method_number != M_POST) {
@@ -1704,7 +1799,11 @@ static int admin_handler(request_rec *r)
     in.is_post = r->method_number == M_POST;
     in.query = scep_query_parse(r->pool, r->args);
     in.content_type = apr_table_get(r->headers_in, "Content-Type");
-    in.csrf_cookie = cookie_value(r, "scep_admin_csrf");
+    in.csrf_cookie = cookie_value(r, cookie);
+    in.origin = apr_table_get(r->headers_in, "Origin");
+    in.fetch_site = apr_table_get(r->headers_in, "Sec-Fetch-Site");
+    /* what a browser sends as Origin for a page of this very Location */
+    in.own_origin = host ? apr_pstrcat(r->pool, ap_http_scheme(r), "://", host, NULL) : NULL;
     in.client_addr = r->useragent_ip;
     blen = strlen(base);
     in.path = !strncmp(r->uri, base, blen) ? r->uri + blen : "";
@@ -1727,6 +1826,8 @@ static int admin_handler(request_rec *r)
     adm.store_baton = r;
     adm.user = r->user;
     adm.base = base[blen - 1] == '/' ? base : apr_pstrcat(r->pool, base, "/", NULL);
+    adm.secret = sconf->admin_secret;
+    adm.secret_len = sconf->admin_secret_len;
     init_ctx(&ctx, r);
     scep_admin_handle(&ctx, &adm, &in, &out);
 
@@ -1736,9 +1837,9 @@ static int admin_handler(request_rec *r)
                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
                    "frame-ancestors 'none'");
     if (out.set_csrf_cookie) {
-        apr_table_addn(r->headers_out, "Set-Cookie", apr_pstrcat(r->pool, "scep_admin_csrf=",
-                       out.set_csrf_cookie, "; Path=", adm.base, "; HttpOnly; SameSite=Strict",
-                       !strcmp(ap_http_scheme(r), "https") ? "; Secure" : "", NULL));
+        apr_table_addn(r->headers_out, "Set-Cookie", apr_pstrcat(r->pool, cookie, "=",
+                       out.set_csrf_cookie, "; Path=", https ? "/" : adm.base,
+                       https ? "; Secure" : "", "; HttpOnly; SameSite=Strict", NULL));
     }
     if (out.location) {
         apr_table_setn(r->headers_out, "Location",
@@ -1746,6 +1847,13 @@ static int admin_handler(request_rec *r)
     }
     r->status = out.status;
     ap_set_content_type(r, out.content_type);
+    if (out.stream) {
+        /* no Content-Length: the body is written as it is formatted */
+        if (!r->header_only) {
+            out.stream(out.stream_state, r->pool, admin_write, r);
+        }
+        return OK;
+    }
     ap_set_content_length(r, (apr_off_t)out.len);
     if (!r->header_only) {
         ap_rwrite(out.body, (int)out.len, r);

@@ -1,9 +1,13 @@
 /* mod_scep core: the administration endpoint (JSON API and HTML page). */
+#include <stdarg.h>
 #include <string.h>
 #include <apr_strings.h>
 #include <apr_lib.h>
 #include <openssl/rand.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/crypto.h>
+#include <jansson.h>
 
 #include "scep_admin.h"
 #include "scep_crl.h"
@@ -79,69 +83,260 @@ static void json_error(scep_admin_out_t *out, apr_pool_t *p, int status, const c
     respond(out, status, CT_JSON, apr_psprintf(p, "{\"error\":%s}\n", json_str(p, msg)));
 }
 
-/* The value of a string field in a flat JSON object; NULL if absent. */
-static const char *json_field(apr_pool_t *p, const char *body, const char *name)
-{
-    const char *key = apr_pstrcat(p, "\"", name, "\"", NULL);
-    const char *s = body ? strstr(body, key) : NULL;
-    char *out, *o;
+/* ---- input ---------------------------------------------------------------- */
 
-    if (!s) {
-        return NULL;
-    }
-    s += strlen(key);
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-    if (*s++ != ':') return NULL;
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-    if (*s++ != '"') return NULL;
-    out = o = apr_palloc(p, strlen(s) + 1);
-    while (*s && *s != '"') {
-        if (*s == '\\' && s[1]) {
-            s++;
-            *o++ = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
-            s++;
-        }
-        else {
-            *o++ = *s++;
+/* Control characters (C0 and DEL) have no place in admin input: a newline
+ * split one bound name into two, and they would reach the logs. */
+static const char *ctl_in(const char *s, apr_size_t len, int newlines_ok)
+{
+    apr_size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 || c == 0x7f) && !(newlines_ok && (c == '\n' || c == '\r'))) {
+            return s + i;
         }
     }
-    *o = '\0';
-    return *s == '"' ? out : NULL;
+    return NULL;
 }
 
-/* A JSON array of strings as newline-separated lines; NULL if absent. */
-static const char *json_lines(apr_pool_t *p, const char *body, const char *name)
+static apr_status_t json_release(void *data)
 {
-    const char *key = apr_pstrcat(p, "\"", name, "\"", NULL);
-    const char *s = body ? strstr(body, key) : NULL;
-    const char *out = "";
+    json_decref(data);
+    return APR_SUCCESS;
+}
 
-    if (!s) {
-        return NULL;
+typedef enum { MEMBER_STRING, MEMBER_ARRAY } member_type_t;
+
+/* What one API call takes: its members, ended by a NULL name. */
+typedef struct member_t {
+    const char *name;
+    member_type_t type;
+    int required;
+} member_t;
+
+static const char *member_quoted(apr_pool_t *p, const char *name)
+{
+    return apr_pstrcat(p, "\"", scep_log_safe(p, name, strlen(name)), "\"", NULL);
+}
+
+/* The body of an API call: one JSON object (an empty body is an empty
+ * object) with no member but those of spec, each of its type, strings free
+ * of control characters. The object belongs to the pool. */
+static apr_status_t json_body(json_t **pobj, const char **perr, apr_pool_t *p,
+                              const scep_admin_in_t *in, const member_t *spec)
+{
+    json_error_t jerr;
+    json_t *root, *val;
+    const char *key;
+    const member_t *m;
+    apr_size_t i;
+
+    for (i = 0; i < in->body_len; i++) {
+        char c = in->body[i];
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') break;
     }
-    s += strlen(key);
-    while (*s == ' ' || *s == ':' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-    if (*s == '"') {            /* a single string is one line */
-        return json_field(p, body, name);
+    if (i == in->body_len) {
+        root = json_object();
     }
-    if (*s++ != '[') {
-        return NULL;
-    }
-    for (;;) {
-        char *v, *o;
-        while (*s == ' ' || *s == ',' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-        if (*s == ']') return out;
-        if (*s++ != '"') return NULL;
-        v = o = apr_palloc(p, strlen(s) + 1);
-        while (*s && *s != '"') {
-            if (*s == '\\' && s[1]) s++;
-            *o++ = *s++;
+    else if (!(root = json_loadb(in->body, in->body_len, JSON_REJECT_DUPLICATES, &jerr))) {
+        char *text = apr_pstrdup(p, jerr.text), *c;
+        for (c = text; *c; c++) {
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) *c = '?';
         }
-        if (*s++ != '"') return NULL;
-        *o = '\0';
-        if (strchr(v, '\n')) return NULL;
-        out = *out ? apr_pstrcat(p, out, "\n", v, NULL) : v;
+        *perr = apr_psprintf(p, "the body is not valid JSON: %s (line %d, column %d)",
+                             text, jerr.line, jerr.column);
+        return APR_EINVAL;
     }
+    if (!root) {
+        *perr = "out of memory";
+        return APR_ENOMEM;
+    }
+    apr_pool_cleanup_register(p, root, json_release, apr_pool_cleanup_null);
+    if (!json_is_object(root)) {
+        *perr = "the body must be one JSON object";
+        return APR_EINVAL;
+    }
+    json_object_foreach(root, key, val) {
+        for (m = spec; m->name && strcmp(m->name, key); m++)
+            ;
+        if (!m->name) {
+            *perr = apr_pstrcat(p, "unknown member ", member_quoted(p, key), NULL);
+            return APR_EINVAL;
+        }
+        if (m->type == MEMBER_STRING && !json_is_string(val)) {
+            *perr = apr_pstrcat(p, member_quoted(p, key), " must be a string", NULL);
+            return APR_EINVAL;
+        }
+        if (m->type == MEMBER_ARRAY && !json_is_array(val)) {
+            *perr = apr_pstrcat(p, member_quoted(p, key), " must be an array", NULL);
+            return APR_EINVAL;
+        }
+        if (m->type == MEMBER_STRING
+            && ctl_in(json_string_value(val), json_string_length(val), 0)) {
+            *perr = apr_pstrcat(p, member_quoted(p, key), " contains a control character",
+                                NULL);
+            return APR_EINVAL;
+        }
+    }
+    for (m = spec; m->name; m++) {
+        if (m->required && !json_object_get(root, m->name)) {
+            *perr = apr_pstrcat(p, member_quoted(p, m->name), " is required", NULL);
+            return APR_EINVAL;
+        }
+    }
+    *pobj = root;
+    return APR_SUCCESS;
+}
+
+/* A string member of a checked body, or NULL. */
+static const char *member(json_t *obj, const char *name)
+{
+    json_t *v = json_object_get(obj, name);
+    return v ? json_string_value(v) : NULL;
+}
+
+/* Item i of a "subject" or "san" array: {"type": "...", "value": "..."}
+ * and nothing else, both non-empty strings without control characters. */
+static apr_status_t name_item(const char **ptype, const char **pvalue, const char **perr,
+                              apr_pool_t *p, const char *what, json_t *arr, size_t i)
+{
+    json_t *item = json_array_get(arr, i);
+    json_t *type = json_object_get(item, "type"), *value = json_object_get(item, "value");
+
+    if (!json_is_object(item) || json_object_size(item) != 2
+        || !json_is_string(type) || !json_is_string(value)) {
+        *perr = apr_psprintf(p, "%s[%" APR_SIZE_T_FMT "] must be an object "
+                             "{\"type\": \"...\", \"value\": \"...\"} of two strings",
+                             what, (apr_size_t)i);
+        return APR_EINVAL;
+    }
+    if (!json_string_length(type) || !json_string_length(value)) {
+        *perr = apr_psprintf(p, "%s[%" APR_SIZE_T_FMT "]: type and value must not be empty",
+                             what, (apr_size_t)i);
+        return APR_EINVAL;
+    }
+    if (ctl_in(json_string_value(type), json_string_length(type), 0)
+        || ctl_in(json_string_value(value), json_string_length(value), 0)) {
+        *perr = apr_psprintf(p, "%s[%" APR_SIZE_T_FMT "] contains a control character",
+                             what, (apr_size_t)i);
+        return APR_EINVAL;
+    }
+    *ptype = json_string_value(type);
+    *pvalue = json_string_value(value);
+    return APR_SUCCESS;
+}
+
+/* Does the entry hold exactly this UTF-8 value? */
+static int entry_is(X509_NAME_ENTRY *e, int nid, const char *value)
+{
+    unsigned char *utf8 = NULL;
+    int n, same;
+
+    if (OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)) != nid
+        || (n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e))) < 0) {
+        ERR_clear_error();
+        return 0;
+    }
+    same = (apr_size_t)n == strlen(value) && !memcmp(utf8, value, (apr_size_t)n);
+    OPENSSL_free(utf8);
+    return same;
+}
+
+/* "subject": [{"type": "CN", "value": "device1"}, ...] in the stored form
+ * "/CN=device1/..." ("\" and "/" in a value escaped as
+ * scep_policy_parse_subject reads them); read back, it must give exactly
+ * these attributes, so no value can add one. */
+static apr_status_t subject_of_json(const char **psubject, const char **perr, apr_pool_t *p,
+                                    json_t *arr)
+{
+    size_t i, n = json_array_size(arr);
+    apr_array_header_t *parts = apr_array_make(p, (int)(4 * n + 1), sizeof(const char *));
+    int *nids = apr_palloc(p, (n + 1) * sizeof(*nids));
+    const char **values = apr_palloc(p, (n + 1) * sizeof(*values));
+    const char *text, *type;
+    X509_NAME *name;
+
+    if (n == 0) {
+        *perr = "subject must list at least one attribute (leave it out to bind none)";
+        return APR_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        char *esc, *o;
+        const char *v;
+        if (name_item(&type, &values[i], perr, p, "subject", arr, i) != APR_SUCCESS) {
+            return APR_EINVAL;
+        }
+        if ((nids[i] = scep_policy_subject_nid(type)) == NID_undef) {
+            *perr = apr_psprintf(p, "subject[%" APR_SIZE_T_FMT "]: unknown attribute type %s",
+                                 (apr_size_t)i, member_quoted(p, type));
+            return APR_EINVAL;
+        }
+        esc = o = apr_palloc(p, 2 * strlen(values[i]) + 1);
+        for (v = values[i]; *v; v++) {
+            if (*v == '/' || *v == '\\') *o++ = '\\';
+            *o++ = *v;
+        }
+        *o = '\0';
+        APR_ARRAY_PUSH(parts, const char *) = "/";
+        APR_ARRAY_PUSH(parts, const char *) = type;
+        APR_ARRAY_PUSH(parts, const char *) = "=";
+        APR_ARRAY_PUSH(parts, const char *) = esc;
+    }
+    text = apr_array_pstrcat(p, parts, 0);
+    if (scep_policy_parse_subject(&name, perr, p, text) != APR_SUCCESS) {
+        return APR_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        if ((size_t)X509_NAME_entry_count(name) != n
+            || !entry_is(X509_NAME_get_entry(name, (int)i), nids[i], values[i])) {
+            *perr = apr_psprintf(p, "subject[%" APR_SIZE_T_FMT "] cannot be stored as given",
+                                 (apr_size_t)i);
+            return APR_EINVAL;
+        }
+    }
+    *psubject = text;
+    return APR_SUCCESS;
+}
+
+/* "san": [{"type": "dns", "value": "device1.example.com"}, ...] in the
+ * stored form, one "type:value" a line; read back, exactly these names. */
+static apr_status_t sans_of_json(const char **psan, const char **perr, apr_pool_t *p,
+                                 json_t *arr)
+{
+    size_t i, n = json_array_size(arr);
+    apr_array_header_t *parts = apr_array_make(p, (int)(4 * n + 1), sizeof(const char *));
+    const char *text, *type, *value;
+    GENERAL_NAMES *gens;
+
+    if (n == 0) {
+        *perr = "san must list at least one name (leave it out to bind none)";
+        return APR_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        if (name_item(&type, &value, perr, p, "san", arr, i) != APR_SUCCESS) {
+            return APR_EINVAL;
+        }
+        if (scep_policy_san_type(type) < 0) {
+            *perr = apr_psprintf(p, "san[%" APR_SIZE_T_FMT "]: unknown type %s (dns, email, "
+                                 "uri, ip, upn)", (apr_size_t)i, member_quoted(p, type));
+            return APR_EINVAL;
+        }
+        APR_ARRAY_PUSH(parts, const char *) = i ? "\n" : "";
+        APR_ARRAY_PUSH(parts, const char *) = type;
+        APR_ARRAY_PUSH(parts, const char *) = ":";
+        APR_ARRAY_PUSH(parts, const char *) = value;
+    }
+    text = apr_array_pstrcat(p, parts, 0);
+    if (scep_policy_parse_sans(&gens, perr, p, text) != APR_SUCCESS) {
+        return APR_EINVAL;
+    }
+    if ((size_t)sk_GENERAL_NAME_num(gens) != n) {
+        *perr = "san cannot be stored as given";
+        return APR_EINVAL;
+    }
+    *psan = text;
+    return APR_SUCCESS;
 }
 
 static const char *challenge_json(apr_pool_t *p, const scep_challenge_t *c)
@@ -215,7 +410,7 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
     apr_size_t len;
     apr_status_t rv;
 
-    if ((rv = scep_store_txn_get(&t, ctx, st, id)) != APR_SUCCESS) {
+    if ((rv = scep_store_txn_get(&t, ctx, st, adm->ca->fingerprint, id)) != APR_SUCCESS) {
         *perr = rv == APR_NOTFOUND ? "no such enrollment" : "database error";
         return rv;
     }
@@ -287,7 +482,8 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
     rec.der = scep_b64_encode(p, der, len);
     rec.profile = prof->name;
     rec.lineage = old ? (old->lineage ? old->lineage : old->serial) : NULL;
-    rv = scep_store_approve(ctx, st, id, adm->user, &rec, old ? &renewal : NULL);
+    rv = scep_store_approve(ctx, st, adm->ca->fingerprint, id, adm->user, &rec,
+                            old ? &renewal : NULL);
     if (rv == SCEP_ECONFLICT || rv == SCEP_ERENEWED) {
         *perr = rv == SCEP_ECONFLICT ? "the enrollment was decided meanwhile"
                                      : "the certificate being renewed was renewed meanwhile";
@@ -320,9 +516,9 @@ static void do_reject(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st
     if (!why || !*why) {
         why = "rejected by an administrator";
     }
-    rv = scep_store_txn_get(&t, ctx, st, id);
+    rv = scep_store_txn_get(&t, ctx, st, adm->ca->fingerprint, id);
     if (rv == APR_SUCCESS) {
-        rv = scep_store_reject(ctx, st, id, adm->user, why);
+        rv = scep_store_reject(ctx, st, adm->ca->fingerprint, id, adm->user, why);
     }
     if (rv != APR_SUCCESS) {
         *pstatus = status_of(rv);
@@ -442,125 +638,367 @@ static apr_status_t do_challenge(scep_ctx_t *ctx, const scep_admin_t *adm, scep_
     return APR_SUCCESS;
 }
 
+/* ---- streamed bodies ------------------------------------------------------- */
+
+/* The page and the lists are not built in memory: they are written through
+ * the glue's callback as they are formatted, each row in a pool cleared
+ * after it, so time and memory grow with one row, not with the answer. */
+typedef struct emit_t {
+    scep_admin_write_fn *write;
+    void *baton;
+    apr_status_t rv;                 /* the first failure: nothing more is written */
+} emit_t;
+
+/* Write the strings, up to a NULL. */
+static void emit(emit_t *e, ...)
+{
+    va_list ap;
+    const char *s;
+
+    va_start(ap, e);
+    while ((s = va_arg(ap, const char *)) != NULL) {
+        if (e->rv == APR_SUCCESS && *s) {
+            e->rv = e->write(e->baton, s, strlen(s));
+        }
+    }
+    va_end(ap);
+}
+
+static void stream(scep_admin_out_t *out, int status, const char *type,
+                   scep_admin_stream_fn *fn, const void *state)
+{
+    out->status = status;
+    out->content_type = type;
+    out->stream = fn;
+    out->stream_state = state;
+}
+
+/* Rows of a list, and where the next page starts. */
+typedef struct rows_t {
+    apr_array_header_t *rows;        /* scep_txn_t or scep_challenge_t */
+    const char *older;               /* URL of the next (older) rows, or NULL */
+} rows_t;
+
+/* One more row than shown was asked for: if it came, there are older rows,
+ * from below the last one shown. */
+static void paginate(rows_t *r, apr_pool_t *p, apr_array_header_t *rows, int limit,
+                     const char *last_id, const char *url)
+{
+    r->rows = rows;
+    r->older = NULL;
+    if (rows->nelts > limit) {
+        rows->nelts = limit;
+        r->older = apr_pstrcat(p, url, last_id, NULL);
+    }
+}
+
+static const char *txn_id(apr_array_header_t *rows, int i)
+{
+    return i >= 0 && i < rows->nelts ? APR_ARRAY_IDX(rows, i, scep_txn_t).id : "";
+}
+
+static const char *challenge_id(apr_array_header_t *rows, int i)
+{
+    return i >= 0 && i < rows->nelts ? APR_ARRAY_IDX(rows, i, scep_challenge_t).id : "";
+}
+
 /* ---- the HTML page --------------------------------------------------------- */
 
-static const char *challenges_html(apr_pool_t *p, const scep_admin_t *adm,
-                                   apr_array_header_t *open, const char *csrf,
-                                   const char *secret)
+#define PAGE_ROWS 50                 /* rows of each table on the page */
+#define API_ROWS 100                 /* rows of an API list without limit= */
+#define API_MAX_ROWS 1000
+
+typedef struct page_t {
+    scep_admin_t adm;
+    rows_t pending, recent, open;
+    int older;                       /* showing older rows of some table */
+    const char *csrf, *notice, *secret;
+} page_t;
+
+static void older_link(emit_t *e, apr_pool_t *p, const char *url, const char *id,
+                       const char *text)
 {
-    const char *out = "<h2>One-time challenges</h2>\n", *options = "";
+    if (url) {
+        emit(e, "<p><a href=\"", html(p, url), "\" id=\"", id, "\">", text, "</a></p>\n", NULL);
+    }
+}
+
+static apr_status_t page_stream(const void *state, apr_pool_t *pool,
+                                scep_admin_write_fn *write, void *baton)
+{
+    const page_t *pg = state;
+    const scep_admin_t *adm = &pg->adm;
+    const char *base, *csrf = pg->csrf;
+    emit_t e = { write, baton, APR_SUCCESS };
     apr_hash_index_t *hi;
+    apr_pool_t *p;
     int i;
 
-    if (secret) {
-        out = apr_pstrcat(p, out, "<p class=\"notice\">New challenge (shown once): "
-                          "<code id=\"challenge-secret\">", secret, "</code></p>\n", NULL);
+    if (apr_pool_create(&p, pool) != APR_SUCCESS) {
+        return APR_ENOMEM;
     }
+    base = html(pool, adm->base);
+    emit(&e, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+         "<title>mod_scep administration</title>"
+         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+         "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
+         ".notice{background:#eef;padding:.5em}</style></head><body>\n"
+         "<h1>mod_scep administration</h1>\n<p>CA: ", html(p, adm->ca->subject),
+         " &mdash; signed in as ", html(p, adm->user), "</p>\n", NULL);
+    if (pg->notice) {
+        emit(&e, "<p class=\"notice\" id=\"notice\">", html(p, pg->notice), "</p>\n", NULL);
+    }
+    if (pg->older) {
+        emit(&e, "<p><a href=\"", base, "\" id=\"newest\">Back to the newest</a></p>\n", NULL);
+    }
+
+    emit(&e, "<h2>Waiting for approval</h2>\n", NULL);
+    if (pg->pending.rows->nelts == 0) {
+        emit(&e, "<p id=\"no-pending\">Nothing is waiting.</p>\n", NULL);
+    }
+    else {
+        emit(&e, "<table id=\"pending\"><tr><th>#</th><th>Subject</th><th>Profile</th>"
+             "<th>Client</th><th>Transaction</th><th></th></tr>\n", NULL);
+    }
+    for (i = 0; i < pg->pending.rows->nelts; i++) {
+        const scep_txn_t *t = &APR_ARRAY_IDX(pg->pending.rows, i, scep_txn_t);
+        const char *id;
+        apr_pool_clear(p);
+        id = html(p, t->id);
+        emit(&e, "<tr><td>", id, "</td><td>", html(p, subject_of(p, t)), "</td><td>",
+             html(p, t->profile), "</td><td>", html(p, t->client_addr), "</td><td>",
+             html(p, t->tid), "</td><td>"
+             "<form method=\"post\" action=\"", base, "ui/approve\">"
+             "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+             "<input type=\"hidden\" name=\"id\" value=\"", id, "\">"
+             "<button type=\"submit\" id=\"approve-", id, "\">Approve</button>"
+             "</form><form method=\"post\" action=\"", base, "ui/reject\">"
+             "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+             "<input type=\"hidden\" name=\"id\" value=\"", id, "\">"
+             "<input name=\"reason\" placeholder=\"reason\">"
+             "<button type=\"submit\" id=\"reject-", id, "\">Reject</button>"
+             "</form></td></tr>\n", NULL);
+    }
+    if (pg->pending.rows->nelts) {
+        emit(&e, "</table>\n", NULL);
+    }
+    older_link(&e, pool, pg->pending.older, "older-pending", "Older requests waiting");
+
+    apr_pool_clear(p);
+    emit(&e, "<h2>One-time challenges</h2>\n", NULL);
+    if (pg->secret) {
+        emit(&e, "<p class=\"notice\">New challenge (shown once): <code id=\"challenge-secret\">",
+             pg->secret, "</code></p>\n", NULL);
+    }
+    emit(&e, "<form method=\"post\" action=\"", base, "ui/challenge\" id=\"challenge\">"
+         "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+         "<label>Profile <select name=\"profile\" id=\"profile\">", NULL);
     for (hi = adm->named ? apr_hash_first(p, adm->named) : NULL; hi; hi = apr_hash_next(hi)) {
         const void *k;
         apr_hash_this(hi, &k, NULL, NULL);
-        options = apr_pstrcat(p, options, "<option>", html(p, k), "</option>", NULL);
+        emit(&e, "<option>", html(p, k), "</option>", NULL);
     }
-    out = apr_pstrcat(p, out, "<form method=\"post\" action=\"", html(p, adm->base),
-        "ui/challenge\" id=\"challenge\"><input type=\"hidden\" name=\"csrf\" value=\"", csrf,
-        "\"><label>Profile <select name=\"profile\" id=\"profile\">", options, "</select></label> "
-        "<label>Valid for <input name=\"ttl\" id=\"ttl\" value=\"60m\" size=\"6\"></label> "
-        "<label>Bound subject <input name=\"subject\" id=\"subject\" placeholder=\"/CN=device1\"></label> "
-        "<label>Bound SANs <textarea name=\"san\" id=\"san\" rows=\"2\" "
-        "placeholder=\"dns:device1.example.com\"></textarea></label> "
-        "<button type=\"submit\" id=\"challenge-submit\">Create</button></form>\n", NULL);
-    if (open->nelts) {
-        out = apr_pstrcat(p, out, "<table id=\"challenges\"><tr><th>#</th><th>Profile</th>"
-                          "<th>Subject</th><th>SANs</th><th>By</th><th>Expires</th><th></th></tr>\n",
-                          NULL);
+    emit(&e, "</select></label> "
+         "<label>Valid for <input name=\"ttl\" id=\"ttl\" value=\"60m\" size=\"6\"></label> "
+         "<label>Bound subject <input name=\"subject\" id=\"subject\" placeholder=\"/CN=device1\">"
+         "</label> <label>Bound SANs <textarea name=\"san\" id=\"san\" rows=\"2\" "
+         "placeholder=\"dns:device1.example.com\"></textarea></label> "
+         "<button type=\"submit\" id=\"challenge-submit\">Create</button></form>\n", NULL);
+    if (pg->open.rows->nelts) {
+        emit(&e, "<table id=\"challenges\"><tr><th>#</th><th>Profile</th><th>Subject</th>"
+             "<th>SANs</th><th>By</th><th>Expires</th><th></th></tr>\n", NULL);
     }
-    for (i = 0; i < open->nelts; i++) {
-        scep_challenge_t *c = &APR_ARRAY_IDX(open, i, scep_challenge_t);
+    for (i = 0; i < pg->open.rows->nelts; i++) {
+        const scep_challenge_t *c = &APR_ARRAY_IDX(pg->open.rows, i, scep_challenge_t);
         char when[APR_RFC822_DATE_LEN];
+        apr_pool_clear(p);
         apr_rfc822_date(when, apr_time_from_sec(c->expires_at));
-        out = apr_pstrcat(p, out, "<tr><td>", html(p, c->id), "</td><td>", html(p, c->profile),
-            "</td><td>", html(p, c->subject), "</td><td>", html(p, c->san), "</td><td>",
-            html(p, c->created_by), "</td><td>", when, "</td><td><form method=\"post\" action=\"",
-            html(p, adm->base), "ui/revoke-challenge\"><input type=\"hidden\" name=\"csrf\" "
-            "value=\"", csrf, "\"><input type=\"hidden\" name=\"id\" value=\"", html(p, c->id),
-            "\"><button type=\"submit\">Revoke</button></form></td></tr>\n", NULL);
+        emit(&e, "<tr><td>", html(p, c->id), "</td><td>", html(p, c->profile), "</td><td>",
+             html(p, c->subject), "</td><td>", html(p, c->san), "</td><td>",
+             html(p, c->created_by), "</td><td>", when, "</td><td>"
+             "<form method=\"post\" action=\"", base, "ui/revoke-challenge\">"
+             "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+             "<input type=\"hidden\" name=\"id\" value=\"", html(p, c->id), "\">"
+             "<button type=\"submit\">Revoke</button></form></td></tr>\n", NULL);
     }
-    return open->nelts ? apr_pstrcat(p, out, "</table>\n", NULL) : out;
+    if (pg->open.rows->nelts) {
+        emit(&e, "</table>\n", NULL);
+    }
+    older_link(&e, pool, pg->open.older, "older-challenges", "Older open challenges");
+
+    emit(&e, "<h2>Revoke a certificate</h2>\n<form method=\"post\" action=\"", base,
+         "ui/revoke\" id=\"revoke\"><input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+         "<label>Serial (hex) <input name=\"serial\" id=\"serial\" required></label> "
+         "<label>Reason <select name=\"reason\" id=\"reason\">"
+         "<option>unspecified</option><option>keyCompromise</option>"
+         "<option>affiliationChanged</option><option>superseded</option>"
+         "<option>cessationOfOperation</option><option>certificateHold</option>"
+         "<option>privilegeWithdrawn</option></select></label> "
+         "<button type=\"submit\" id=\"revoke-submit\">Revoke</button></form>\n"
+         "<h2>Recent enrollments</h2>\n<table id=\"recent\"><tr><th>#</th><th>Status</th>"
+         "<th>Subject</th><th>Serial</th><th>Profile</th><th>Client</th><th>Reason</th></tr>\n",
+         NULL);
+    for (i = 0; i < pg->recent.rows->nelts; i++) {
+        const scep_txn_t *t = &APR_ARRAY_IDX(pg->recent.rows, i, scep_txn_t);
+        apr_pool_clear(p);
+        emit(&e, "<tr><td>", html(p, t->id), "</td><td>", html(p, t->status), "</td><td>",
+             html(p, t->subject), "</td><td>", html(p, t->serial), "</td><td>",
+             html(p, t->profile), "</td><td>", html(p, t->client_addr), "</td><td>",
+             html(p, t->fail_text), "</td></tr>\n", NULL);
+    }
+    emit(&e, "</table>\n", NULL);
+    older_link(&e, pool, pg->recent.older, "older-recent", "Older enrollments");
+    emit(&e, "</body></html>\n", NULL);
+    apr_pool_destroy(p);
+    return e.rv;
 }
 
-static const char *page(apr_pool_t *p, const scep_admin_t *adm, apr_array_header_t *pending,
-                        apr_array_header_t *recent, apr_array_header_t *open,
-                        const char *csrf, const char *notice, const char *secret)
+/* ---- the API's lists ------------------------------------------------------ */
+
+typedef struct list_t {
+    const char *name;                /* "enrollments" or "challenges" */
+    int challenges;                  /* rows are scep_challenge_t, else scep_txn_t */
+    rows_t r;
+} list_t;
+
+/* {"NAME": [row, ...], "next": URL of the older rows or null} */
+static apr_status_t list_stream(const void *state, apr_pool_t *pool,
+                                scep_admin_write_fn *write, void *baton)
 {
-    const char *out;
+    const list_t *l = state;
+    emit_t e = { write, baton, APR_SUCCESS };
+    apr_pool_t *p;
     int i;
 
-    out = apr_pstrcat(p,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<title>mod_scep administration</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
-        ".notice{background:#eef;padding:.5em}</style></head><body>\n"
-        "<h1>mod_scep administration</h1>\n<p>CA: ", html(p, adm->ca->subject),
-        " &mdash; signed in as ", html(p, adm->user), "</p>\n",
-        notice ? apr_pstrcat(p, "<p class=\"notice\" id=\"notice\">", html(p, notice),
-                             "</p>\n", NULL) : "",
-        "<h2>Waiting for approval</h2>\n", NULL);
-    if (pending->nelts == 0) {
-        out = apr_pstrcat(p, out, "<p id=\"no-pending\">Nothing is waiting.</p>\n", NULL);
+    if (apr_pool_create(&p, pool) != APR_SUCCESS) {
+        return APR_ENOMEM;
     }
-    else {
-        out = apr_pstrcat(p, out, "<table id=\"pending\"><tr><th>#</th><th>Subject</th>"
-                          "<th>Profile</th><th>Client</th><th>Transaction</th><th></th></tr>\n",
-                          NULL);
-        for (i = 0; i < pending->nelts; i++) {
-            scep_txn_t *t = &APR_ARRAY_IDX(pending, i, scep_txn_t);
-            out = apr_pstrcat(p, out, "<tr><td>", html(p, t->id), "</td><td>",
-                html(p, subject_of(p, t)), "</td><td>", html(p, t->profile), "</td><td>",
-                html(p, t->client_addr), "</td><td>", html(p, t->tid), "</td><td>"
-                "<form method=\"post\" action=\"", html(p, adm->base), "ui/approve\">"
-                "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
-                "<input type=\"hidden\" name=\"id\" value=\"", html(p, t->id), "\">"
-                "<button type=\"submit\" id=\"approve-", html(p, t->id), "\">Approve</button>"
-                "</form><form method=\"post\" action=\"", html(p, adm->base), "ui/reject\">"
-                "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
-                "<input type=\"hidden\" name=\"id\" value=\"", html(p, t->id), "\">"
-                "<input name=\"reason\" placeholder=\"reason\">"
-                "<button type=\"submit\" id=\"reject-", html(p, t->id), "\">Reject</button>"
-                "</form></td></tr>\n", NULL);
-        }
-        out = apr_pstrcat(p, out, "</table>\n", NULL);
+    emit(&e, "{\"", l->name, "\":[", NULL);
+    for (i = 0; i < l->r.rows->nelts && e.rv == APR_SUCCESS; i++) {
+        apr_pool_clear(p);
+        emit(&e, i ? ",\n" : "", l->challenges
+             ? challenge_json(p, &APR_ARRAY_IDX(l->r.rows, i, scep_challenge_t))
+             : txn_json(p, &APR_ARRAY_IDX(l->r.rows, i, scep_txn_t)), NULL);
     }
-    out = apr_pstrcat(p, out, challenges_html(p, adm, open, csrf, secret),
-        "<h2>Revoke a certificate</h2>\n<form method=\"post\" action=\"", html(p, adm->base),
-        "ui/revoke\" id=\"revoke\"><input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
-        "<label>Serial (hex) <input name=\"serial\" id=\"serial\" required></label> "
-        "<label>Reason <select name=\"reason\" id=\"reason\">"
-        "<option>unspecified</option><option>keyCompromise</option>"
-        "<option>affiliationChanged</option><option>superseded</option>"
-        "<option>cessationOfOperation</option><option>certificateHold</option>"
-        "<option>privilegeWithdrawn</option></select></label> "
-        "<button type=\"submit\" id=\"revoke-submit\">Revoke</button></form>\n"
-        "<h2>Recent enrollments</h2>\n<table id=\"recent\"><tr><th>#</th><th>Status</th>"
-        "<th>Subject</th><th>Serial</th><th>Profile</th><th>Client</th><th>Reason</th></tr>\n",
-        NULL);
-    for (i = 0; i < recent->nelts; i++) {
-        scep_txn_t *t = &APR_ARRAY_IDX(recent, i, scep_txn_t);
-        out = apr_pstrcat(p, out, "<tr><td>", html(p, t->id), "</td><td>", html(p, t->status),
-            "</td><td>", html(p, t->subject), "</td><td>", html(p, t->serial), "</td><td>",
-            html(p, t->profile), "</td><td>", html(p, t->client_addr), "</td><td>",
-            html(p, t->fail_text), "</td></tr>\n", NULL);
-    }
-    return apr_pstrcat(p, out, "</table>\n</body></html>\n", NULL);
+    apr_pool_clear(p);
+    emit(&e, "],\n\"next\":", json_str(p, l->r.older), "}\n", NULL);
+    apr_pool_destroy(p);
+    return e.rv;
 }
 
-static const char *new_token(apr_pool_t *p)
+/* ---- cross-site request forgery ------------------------------------------ */
+
+/* A form token is a random nonce and the HMAC-SHA256, under the server's
+ * secret, of the authenticated user and that nonce, in hex: a token
+ * someone planted in a browser (cookie and form field alike) does not
+ * verify, nor does another user's. */
+#define NONCE_LEN 16
+#define MAC_LEN 32
+#define TOKEN_HEX_LEN (2 * (NONCE_LEN + MAC_LEN))
+
+static apr_status_t token_mac(unsigned char *mac, scep_ctx_t *ctx, const scep_admin_t *adm,
+                             const unsigned char *nonce)
 {
-    unsigned char buf[24];
-    if (RAND_bytes(buf, sizeof(buf)) != 1) {
+    static const char label[] = "mod_scep admin form";
+    apr_size_t ulen = strlen(adm->user), len = sizeof(label) + ulen + 1 + NONCE_LEN;
+    unsigned char *data = apr_palloc(ctx->pool, len), *d = data;
+    size_t maclen = 0;
+
+    if (!adm->secret || !adm->secret_len) {
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00408)
+                 "no secret for the admin forms' tokens");
+        return APR_EGENERAL;
+    }
+    /* "label\0user\0nonce": neither part can pass for the other */
+    memcpy(d, label, sizeof(label));
+    d += sizeof(label);
+    memcpy(d, adm->user, ulen + 1);
+    d += ulen + 1;
+    memcpy(d, nonce, NONCE_LEN);
+    ERR_clear_error();
+    if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, adm->secret, adm->secret_len,
+                   data, len, mac, MAC_LEN, &maclen) || maclen != MAC_LEN) {
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00409)
+                 "HMAC-SHA256 for an admin form token failed: %s",
+                 scep_ossl_errors(ctx->pool));
+        return APR_EGENERAL;
+    }
+    return APR_SUCCESS;
+}
+
+static const char *new_token(scep_ctx_t *ctx, const scep_admin_t *adm)
+{
+    unsigned char raw[NONCE_LEN + MAC_LEN];
+
+    if (RAND_bytes(raw, NONCE_LEN) != 1
+        || token_mac(raw + NONCE_LEN, ctx, adm, raw) != APR_SUCCESS) {
+        ERR_clear_error();
         return NULL;
     }
-    return scep_hex(p, buf, sizeof(buf));
+    return scep_hex(ctx->pool, raw, sizeof(raw));
+}
+
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Did we make this token for this user? */
+static int token_ok(scep_ctx_t *ctx, const scep_admin_t *adm, const char *token)
+{
+    unsigned char raw[NONCE_LEN + MAC_LEN], mac[MAC_LEN];
+    apr_size_t i;
+
+    if (!token || strlen(token) != TOKEN_HEX_LEN) {
+        return 0;
+    }
+    for (i = 0; i < sizeof(raw); i++) {
+        int hi = hex_value(token[2 * i]), lo = hex_value(token[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return 0;
+        }
+        raw[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return token_mac(mac, ctx, adm, raw) == APR_SUCCESS
+           && CRYPTO_memcmp(mac, raw + NONCE_LEN, MAC_LEN) == 0;
+}
+
+/* "HTTP://Host:80" -> "http://host": origins compared as browsers send them */
+static const char *origin_norm(apr_pool_t *p, const char *origin)
+{
+    char *o = apr_pstrdup(p, origin), *c;
+    apr_size_t n;
+
+    for (c = o; *c; c++) *c = (char)apr_tolower(*c);
+    n = strlen(o);
+    if (!strncmp(o, "http://", 7) && n > 3 && !strcmp(o + n - 3, ":80")) {
+        o[n - 3] = '\0';
+    }
+    else if (!strncmp(o, "https://", 8) && n > 4 && !strcmp(o + n - 4, ":443")) {
+        o[n - 4] = '\0';
+    }
+    return o;
+}
+
+/* Why a state-changing request comes from another site, or NULL: browsers
+ * say where a request comes from (Sec-Fetch-Site, Origin), so a page of
+ * another site cannot post here, whatever token it managed to plant. */
+static const char *cross_site(apr_pool_t *p, const scep_admin_in_t *in)
+{
+    if (in->fetch_site && strcasecmp(in->fetch_site, "same-origin")
+        && strcasecmp(in->fetch_site, "none")) {
+        return apr_pstrcat(p, "Sec-Fetch-Site: ",
+                           scep_log_safe(p, in->fetch_site, strlen(in->fetch_site)), NULL);
+    }
+    if (in->origin && (!in->own_origin
+                       || strcmp(origin_norm(p, in->origin), origin_norm(p, in->own_origin)))) {
+        return apr_pstrcat(p, "Origin: ", scep_log_safe(p, in->origin, strlen(in->origin)),
+                           in->own_origin ? ", not " : "",
+                           in->own_origin ? scep_log_safe(p, in->own_origin,
+                                                          strlen(in->own_origin)) : "", NULL);
+    }
+    return NULL;
 }
 
 /* ---- routing ------------------------------------------------------------------ */
@@ -591,12 +1029,77 @@ static int is_hex(const char *s)
     return 1;
 }
 
-#define TOKEN_HEX_LEN 48
-
-static int is_token(const char *s)
+/* A number from the query (a cursor or a limit): def when absent, -1 when
+ * it is not a number from 1 to max. */
+static apr_int64_t query_number(const scep_admin_in_t *in, const char *name, apr_int64_t def,
+                                apr_int64_t max)
 {
-    return strlen(s) == TOKEN_HEX_LEN && is_hex(s);
+    const char *v = in->query ? apr_table_get(in->query, name) : NULL;
+    apr_int64_t n;
+
+    if (!v) {
+        return def;
+    }
+    if (!is_digits(v) || (n = apr_atoi64(v)) < 1 || n > max) {
+        return -1;
+    }
+    return n;
 }
+
+#define MAX_ID APR_INT64_C(999999999999999999)   /* is_digits: at most 18 digits */
+
+/* The page: each table from its cursor in the query (before=ID for recent
+ * enrollments, pending_before=, challenges_before=), PAGE_ROWS rows each. */
+static apr_status_t page_make(page_t **ppage, const char **perr, scep_ctx_t *ctx,
+                              const scep_admin_t *adm, scep_store_t *st,
+                              const scep_admin_in_t *in, const char *csrf,
+                              const char *notice, const char *secret)
+{
+    apr_pool_t *p = ctx->pool;
+    const char *fp = adm->ca->fingerprint;
+    page_t *pg = apr_pcalloc(p, sizeof(*pg));
+    apr_int64_t pending_before = query_number(in, "pending_before", 0, MAX_ID);
+    apr_int64_t recent_before = query_number(in, "before", 0, MAX_ID);
+    apr_int64_t open_before = query_number(in, "challenges_before", 0, MAX_ID);
+    apr_array_header_t *pending, *recent, *open;
+
+    if (pending_before < 0 || recent_before < 0 || open_before < 0) {
+        *perr = "before, pending_before and challenges_before must be ids";
+        return APR_EINVAL;
+    }
+    if (scep_store_txn_list(&pending, ctx, st, fp, "PENDING", pending_before, PAGE_ROWS + 1)
+        != APR_SUCCESS
+        || scep_store_txn_list(&recent, ctx, st, fp, NULL, recent_before, PAGE_ROWS + 1)
+        != APR_SUCCESS
+        || scep_store_challenge_open(&open, ctx, st, fp, open_before, PAGE_ROWS + 1)
+        != APR_SUCCESS) {
+        *perr = "enrollment database unavailable";
+        return SCEP_EDB;
+    }
+    pg->adm = *adm;
+    paginate(&pg->pending, p, pending, PAGE_ROWS, txn_id(pending, PAGE_ROWS - 1),
+             apr_pstrcat(p, adm->base, "?pending_before=", NULL));
+    paginate(&pg->recent, p, recent, PAGE_ROWS, txn_id(recent, PAGE_ROWS - 1),
+             apr_pstrcat(p, adm->base, "?before=", NULL));
+    paginate(&pg->open, p, open, PAGE_ROWS, challenge_id(open, PAGE_ROWS - 1),
+             apr_pstrcat(p, adm->base, "?challenges_before=", NULL));
+    pg->older = pending_before || recent_before || open_before;
+    pg->csrf = csrf;
+    pg->notice = notice;
+    pg->secret = secret;
+    *ppage = pg;
+    return APR_SUCCESS;
+}
+
+/* What each POST of the API takes */
+static const member_t NOTHING[] = { { NULL, MEMBER_STRING, 0 } };
+static const member_t REASON[] = {
+    { "reason", MEMBER_STRING, 0 }, { NULL, MEMBER_STRING, 0 }
+};
+static const member_t CHALLENGE[] = {
+    { "profile", MEMBER_STRING, 1 }, { "ttl", MEMBER_STRING, 0 },
+    { "subject", MEMBER_ARRAY, 0 }, { "san", MEMBER_ARRAY, 0 }, { NULL, MEMBER_STRING, 0 }
+};
 
 static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
                 const scep_admin_in_t *in, const char **seg, int n, scep_admin_out_t *out)
@@ -604,6 +1107,7 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     apr_pool_t *p = ctx->pool;
     int status;
     const char *msg, *serial;
+    json_t *body;
 
     if (in->is_post && (!in->content_type
                         || strncasecmp(in->content_type, "application/json", 16))) {
@@ -613,31 +1117,35 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     }
     if (n == 2 && !strcmp(seg[1], "enrollments") && !in->is_post) {
         const char *filter = apr_table_get(in->query, "status");
-        const char *lim = apr_table_get(in->query, "limit");
-        int limit = lim && is_digits(lim) ? atoi(lim) : 100;
+        apr_int64_t limit = query_number(in, "limit", API_ROWS, API_MAX_ROWS);
+        apr_int64_t before = query_number(in, "before", 0, MAX_ID);
+        list_t *l = apr_pcalloc(p, sizeof(*l));
         apr_array_header_t *rows;
-        const char *json = "";
-        int i;
         if (filter && strcmp(filter, "PENDING") && strcmp(filter, "ISSUED")
             && strcmp(filter, "REJECTED")) {
             json_error(out, p, 400, "status must be PENDING, ISSUED or REJECTED");
             return;
         }
-        if (limit < 1 || limit > 1000) limit = 100;
-        if (scep_store_txn_list(&rows, ctx, st, adm->ca->fingerprint, filter, limit)
-            != APR_SUCCESS) {
+        if (limit < 0 || before < 0) {
+            json_error(out, p, 400, "limit must be a number from 1 to 1000, before an id");
+            return;
+        }
+        if (scep_store_txn_list(&rows, ctx, st, adm->ca->fingerprint, filter, before,
+                                (int)limit + 1) != APR_SUCCESS) {
             json_error(out, p, 503, "database error");
             return;
         }
-        for (i = 0; i < rows->nelts; i++) {
-            json = apr_pstrcat(p, json, i ? ",\n" : "", txn_json(p, &APR_ARRAY_IDX(rows, i, scep_txn_t)), NULL);
-        }
-        respond(out, 200, CT_JSON, apr_pstrcat(p, "{\"enrollments\":[", json, "]}\n", NULL));
+        l->name = "enrollments";
+        paginate(&l->r, p, rows, (int)limit, txn_id(rows, (int)limit - 1),
+                 apr_psprintf(p, "%sapi/enrollments?%s%s%slimit=%d&before=", adm->base,
+                              filter ? "status=" : "", filter ? filter : "",
+                              filter ? "&" : "", (int)limit));
+        stream(out, 200, CT_JSON, list_stream, l);
         return;
     }
     if (n == 3 && !strcmp(seg[1], "enrollments") && is_digits(seg[2]) && !in->is_post) {
         scep_txn_t *t;
-        apr_status_t rv = scep_store_txn_get(&t, ctx, st, seg[2]);
+        apr_status_t rv = scep_store_txn_get(&t, ctx, st, adm->ca->fingerprint, seg[2]);
         if (rv != APR_SUCCESS) {
             json_error(out, p, status_of(rv), rv == APR_NOTFOUND ? "no such enrollment" : "database error");
             return;
@@ -647,7 +1155,12 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     }
     if (n == 4 && !strcmp(seg[1], "enrollments") && is_digits(seg[2]) && in->is_post
         && !strcmp(seg[3], "approve")) {
-        apr_status_t rv = scep_admin_approve(&msg, &serial, ctx, adm, st, seg[2]);
+        apr_status_t rv;
+        if (json_body(&body, &msg, p, in, NOTHING) != APR_SUCCESS) {
+            json_error(out, p, 400, msg);
+            return;
+        }
+        rv = scep_admin_approve(&msg, &serial, ctx, adm, st, seg[2]);
         if (rv != APR_SUCCESS) {
             json_error(out, p, status_of(rv), msg);
             return;
@@ -658,7 +1171,11 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     }
     if (n == 4 && !strcmp(seg[1], "enrollments") && is_digits(seg[2]) && in->is_post
         && !strcmp(seg[3], "reject")) {
-        do_reject(ctx, adm, st, seg[2], json_field(p, in->body, "reason"), &status, &msg);
+        if (json_body(&body, &msg, p, in, REASON) != APR_SUCCESS) {
+            json_error(out, p, 400, msg);
+            return;
+        }
+        do_reject(ctx, adm, st, seg[2], member(body, "reason"), &status, &msg);
         if (msg) {
             json_error(out, p, status, msg);
             return;
@@ -689,8 +1206,11 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     if (n == 4 && !strcmp(seg[1], "certificates") && is_hex(seg[2]) && in->is_post
         && !strcmp(seg[3], "revoke")) {
         apr_int64_t crl_number;
-        do_revoke(ctx, adm, st, seg[2], json_field(p, in->body, "reason"), &status, &msg,
-                  &crl_number);
+        if (json_body(&body, &msg, p, in, REASON) != APR_SUCCESS) {
+            json_error(out, p, 400, msg);
+            return;
+        }
+        do_revoke(ctx, adm, st, seg[2], member(body, "reason"), &status, &msg, &crl_number);
         if (msg) {
             json_error(out, p, status, msg);
             return;
@@ -700,16 +1220,25 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
         return;
     }
     if (n == 2 && !strcmp(seg[1], "challenges")) {
-        const char *err = NULL, *secret;
+        const char *err = NULL, *secret, *subject = NULL, *san = NULL;
         scep_challenge_t *c;
         apr_array_header_t *rows;
         apr_status_t rv;
-        int i;
-        const char *json = "";
+        apr_int64_t limit = query_number(in, "limit", API_ROWS, API_MAX_ROWS);
+        apr_int64_t before = query_number(in, "before", 0, MAX_ID);
+        list_t *l;
         if (in->is_post) {
-            rv = do_challenge(ctx, adm, st, json_field(p, in->body, "profile"),
-                              json_field(p, in->body, "ttl"), json_field(p, in->body, "subject"),
-                              json_lines(p, in->body, "san"), &secret, &c, &err);
+            json_t *names;
+            if (json_body(&body, &err, p, in, CHALLENGE) != APR_SUCCESS
+                || ((names = json_object_get(body, "subject"))
+                    && subject_of_json(&subject, &err, p, names) != APR_SUCCESS)
+                || ((names = json_object_get(body, "san"))
+                    && sans_of_json(&san, &err, p, names) != APR_SUCCESS)) {
+                json_error(out, p, 400, err);
+                return;
+            }
+            rv = do_challenge(ctx, adm, st, member(body, "profile"), member(body, "ttl"),
+                              subject, san, &secret, &c, &err);
             if (rv != APR_SUCCESS) {
                 json_error(out, p, rv == APR_EINVAL ? 400 : 503, err);
                 return;
@@ -719,20 +1248,31 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
                     json_str(p, secret), json_str(p, c->profile), c->expires_at));
             return;
         }
-        if (scep_store_challenge_open(&rows, ctx, st, adm->ca->fingerprint) != APR_SUCCESS) {
+        if (limit < 0 || before < 0) {
+            json_error(out, p, 400, "limit must be a number from 1 to 1000, before an id");
+            return;
+        }
+        if (scep_store_challenge_open(&rows, ctx, st, adm->ca->fingerprint, before,
+                                      (int)limit + 1) != APR_SUCCESS) {
             json_error(out, p, 503, "database error");
             return;
         }
-        for (i = 0; i < rows->nelts; i++) {
-            json = apr_pstrcat(p, json, i ? ",\n" : "",
-                               challenge_json(p, &APR_ARRAY_IDX(rows, i, scep_challenge_t)), NULL);
-        }
-        respond(out, 200, CT_JSON, apr_pstrcat(p, "{\"challenges\":[", json, "]}\n", NULL));
+        l = apr_pcalloc(p, sizeof(*l));
+        l->name = "challenges";
+        l->challenges = 1;
+        paginate(&l->r, p, rows, (int)limit, challenge_id(rows, (int)limit - 1),
+                 apr_psprintf(p, "%sapi/challenges?limit=%d&before=", adm->base, (int)limit));
+        stream(out, 200, CT_JSON, list_stream, l);
         return;
     }
     if (n == 4 && !strcmp(seg[1], "challenges") && is_digits(seg[2]) && in->is_post
         && !strcmp(seg[3], "revoke")) {
-        apr_status_t rv = scep_store_challenge_revoke(ctx, st, adm->ca->fingerprint, seg[2]);
+        apr_status_t rv;
+        if (json_body(&body, &msg, p, in, NOTHING) != APR_SUCCESS) {
+            json_error(out, p, 400, msg);
+            return;
+        }
+        rv = scep_store_challenge_revoke(ctx, st, adm->ca->fingerprint, seg[2]);
         if (rv != APR_SUCCESS) {
             json_error(out, p, status_of(rv), rv == APR_NOTFOUND
                        ? "no such open challenge" : "database error");
@@ -746,21 +1286,60 @@ static void api(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     json_error(out, p, in->is_post ? 405 : 404, "no such API call (see the README)");
 }
 
+/* An application/x-www-form-urlencoded body: browsers send a space as '+'
+ * (and a '+' as %2B), which scep_query_parse, made for SCEP's base64 in
+ * URLs, keeps as it is. */
+static apr_table_t *form_parse(apr_pool_t *p, const char *body)
+{
+    char *copy = apr_pstrdup(p, body ? body : ""), *c;
+
+    for (c = copy; *c; c++) {
+        if (*c == '+') *c = ' ';
+    }
+    return scep_query_parse(p, copy);
+}
+
+/* The name of a form field with a control character in its name or value,
+ * or NULL: only the SANs' textarea may hold line breaks, between names. */
+static const char *form_ctl(apr_pool_t *p, apr_table_t *form)
+{
+    const apr_array_header_t *elts = apr_table_elts(form);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)elts->elts;
+    int i;
+
+    for (i = 0; i < elts->nelts; i++) {
+        const char *v = e[i].val ? e[i].val : "";
+        if (ctl_in(e[i].key, strlen(e[i].key), 0)
+            || ctl_in(v, strlen(v), !strcmp(e[i].key, "san"))) {
+            return member_quoted(p, e[i].key);
+        }
+    }
+    return NULL;
+}
+
 static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
                     const scep_admin_in_t *in, const char *action, scep_admin_out_t *out)
 {
     apr_pool_t *p = ctx->pool;
-    apr_table_t *form = scep_query_parse(p, in->body);
+    apr_table_t *form = form_parse(p, in->body);
     const char *token = apr_table_get(form, "csrf");
-    const char *notice = NULL, *msg = NULL, *serial;
+    const char *notice = NULL, *msg = NULL, *serial, *bad;
     int status;
 
-    /* double-submit token: the form field must equal our SameSite cookie,
-     * and both must look like a token we made (never empty or planted junk) */
-    if (!token || !in->csrf_cookie || !is_token(token) || !is_token(in->csrf_cookie)
+    /* the form field must equal our SameSite cookie (double submit), and
+     * be a token we made for this user (never empty, planted or another's) */
+    if (!token || !in->csrf_cookie
         || !scep_secret_equal((const unsigned char *)token, strlen(token),
-                              (const unsigned char *)in->csrf_cookie, strlen(in->csrf_cookie))) {
+                              (const unsigned char *)in->csrf_cookie, strlen(in->csrf_cookie))
+        || !token_ok(ctx, adm, token)) {
+        SCEP_LOG(ctx, SCEP_LOG_INFO, 0, SCEPLOGNO(00410)
+                 "refused an admin form of %s: missing or wrong CSRF token", adm->user);
         respond(out, 403, "text/plain", "Forbidden: missing or wrong CSRF token; reload the page\n");
+        return;
+    }
+    if ((bad = form_ctl(p, form)) != NULL) {
+        respond(out, 400, "text/plain", apr_pstrcat(p, "Bad Request: the form field ", bad,
+                                                    " contains a control character\n", NULL));
         return;
     }
     if (!strcmp(action, "approve")) {
@@ -784,23 +1363,25 @@ static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
         }
     }
     else if (!strcmp(action, "challenge")) {
-        const char *secret = NULL;
+        const char *secret = NULL, *err;
         scep_challenge_t *c;
-        apr_array_header_t *pending, *recent, *open;
+        page_t *pg;
+        apr_status_t rv;
         if (do_challenge(ctx, adm, st, apr_table_get(form, "profile"), apr_table_get(form, "ttl"),
                          apr_table_get(form, "subject"), apr_table_get(form, "san"),
                          &secret, &c, &msg) == APR_SUCCESS) {
             notice = apr_psprintf(p, "Created one-time challenge %s for %s.", c->id, c->profile);
         }
         /* rendered here, not redirected: the secret must not travel in a URL */
-        if (scep_store_txn_list(&pending, ctx, st, adm->ca->fingerprint, "PENDING", 200) != APR_SUCCESS
-            || scep_store_txn_list(&recent, ctx, st, adm->ca->fingerprint, NULL, 50) != APR_SUCCESS
-            || scep_store_challenge_open(&open, ctx, st, adm->ca->fingerprint) != APR_SUCCESS) {
-            respond(out, 503, "text/plain", "Service Unavailable: enrollment database unavailable\n");
+        rv = page_make(&pg, &err, ctx, adm, st, in, token,
+                       msg ? apr_pstrcat(p, "Failed: ", msg, NULL) : notice, secret);
+        if (rv != APR_SUCCESS) {
+            respond(out, rv == APR_EINVAL ? 400 : 503, "text/plain",
+                    apr_pstrcat(p, rv == APR_EINVAL ? "Bad Request: " : "Service Unavailable: ",
+                                err, "\n", NULL));
             return;
         }
-        respond(out, msg ? 400 : 200, CT_HTML, page(p, adm, pending, recent, open, token,
-                msg ? apr_pstrcat(p, "Failed: ", msg, NULL) : notice, secret));
+        stream(out, msg ? 400 : 200, CT_HTML, page_stream, pg);
         return;
     }
     else if (!strcmp(action, "revoke-challenge")) {
@@ -845,10 +1426,22 @@ void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admi
     const char *seg[6];
     int n = split(p, in->path ? in->path : "", seg, 5);
     scep_store_t *st = NULL;
+    const char *why;
 
     memset(out, 0, sizeof(*out));
     if (n > 5) {
         respond(out, 404, "text/plain", "Not Found\n");
+        return;
+    }
+    if (in->is_post && (why = cross_site(p, in)) != NULL) {
+        SCEP_LOG(ctx, SCEP_LOG_NOTICE, 0, SCEPLOGNO(00411)
+                 "refused a cross-site admin POST of %s (%s)", adm->user, why);
+        if (n >= 1 && !strcmp(seg[0], "api")) {
+            json_error(out, p, 403, "cross-site request refused");
+        }
+        else {
+            respond(out, 403, "text/plain", "Forbidden: cross-site request refused\n");
+        }
         return;
     }
     if (!adm->open_store || adm->open_store(adm->store_baton, &st) != APR_SUCCESS) {
@@ -864,21 +1457,27 @@ void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admi
         return;
     }
     if (n == 0 && !in->is_post) {
-        apr_array_header_t *pending, *recent, *open;
-        const char *csrf = in->csrf_cookie && is_token(in->csrf_cookie) ? in->csrf_cookie : NULL;
-        if (!csrf) {
-            out->set_csrf_cookie = csrf = new_token(p);
-        }
-        if (!csrf || scep_store_txn_list(&pending, ctx, st, adm->ca->fingerprint, "PENDING", 200)
-            != APR_SUCCESS
-            || scep_store_txn_list(&recent, ctx, st, adm->ca->fingerprint, NULL, 50)
-            != APR_SUCCESS
-            || scep_store_challenge_open(&open, ctx, st, adm->ca->fingerprint) != APR_SUCCESS) {
-            respond(out, 503, "text/plain", "Service Unavailable: enrollment database unavailable\n");
+        const char *csrf = token_ok(ctx, adm, in->csrf_cookie) ? in->csrf_cookie : NULL;
+        const char *err;
+        page_t *pg;
+        apr_status_t rv;
+        if (!csrf && !(csrf = new_token(ctx, adm))) {
+            respond(out, 500, "text/plain", "Internal Server Error: no form token\n");
             return;
         }
-        respond(out, 200, CT_HTML, page(p, adm, pending, recent, open, csrf,
-                                        apr_table_get(in->query, "notice"), NULL));
+        if (csrf != in->csrf_cookie) {
+            /* a new browser, another user, or a secret changed by a restart */
+            out->set_csrf_cookie = csrf;
+        }
+        rv = page_make(&pg, &err, ctx, adm, st, in, csrf, apr_table_get(in->query, "notice"),
+                       NULL);
+        if (rv != APR_SUCCESS) {
+            respond(out, rv == APR_EINVAL ? 400 : 503, "text/plain",
+                    apr_pstrcat(p, rv == APR_EINVAL ? "Bad Request: " : "Service Unavailable: ",
+                                err, "\n", NULL));
+            return;
+        }
+        stream(out, 200, CT_HTML, page_stream, pg);
         return;
     }
     respond(out, in->is_post ? 405 : 404, "text/plain", in->is_post ? "Method Not Allowed\n"

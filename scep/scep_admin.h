@@ -20,6 +20,8 @@ typedef struct scep_admin_t {
     void *store_baton;
     const char *user;                /**< authenticated user: recorded with decisions */
     const char *base;                /**< URL path of the admin Location, ending in '/' */
+    const unsigned char *secret;     /**< key of the form tokens' HMAC (server config) */
+    apr_size_t secret_len;
 } scep_admin_t;
 
 typedef struct scep_admin_in_t {
@@ -29,9 +31,20 @@ typedef struct scep_admin_in_t {
     const char *content_type;
     const char *body;                /**< NUL-terminated */
     apr_size_t body_len;
-    const char *csrf_cookie;         /**< value of the scep_admin_csrf cookie, or NULL */
+    const char *csrf_cookie;         /**< value of the CSRF cookie, or NULL */
+    const char *origin;              /**< the Origin request header, or NULL */
+    const char *fetch_site;          /**< the Sec-Fetch-Site request header, or NULL */
+    const char *own_origin;          /**< this request's scheme://host[:port], or NULL */
     const char *client_addr;
 } scep_admin_in_t;
+
+/** Writes the next piece of a streamed body; anything but APR_SUCCESS
+ *  ends the stream. */
+typedef apr_status_t scep_admin_write_fn(void *baton, const char *data, apr_size_t len);
+
+/** Writes a whole body through write, in pieces; p is a pool to work in. */
+typedef apr_status_t scep_admin_stream_fn(const void *state, apr_pool_t *p,
+                                          scep_admin_write_fn *write, void *baton);
 
 typedef struct scep_admin_out_t {
     int status;
@@ -40,6 +53,12 @@ typedef struct scep_admin_out_t {
     apr_size_t len;
     const char *location;            /**< redirect target, or NULL */
     const char *set_csrf_cookie;     /**< a new CSRF token to set, or NULL */
+    /** Set instead of body for what grows with the records (the page, the
+     *  lists): the glue sends status and headers, then calls
+     *  stream(stream_state, ...) once, which writes the body a row at a time
+     *  (each row formatted in a pool cleared after it). */
+    scep_admin_stream_fn *stream;
+    const void *stream_state;
 } scep_admin_out_t;
 
 void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm,

@@ -24,21 +24,25 @@ const scep_sql_t scep_store_sql[] = {
     { "scep_txn_find_live",
       "SELECT " TXN_READ
       "WHERE t.ca = %s AND t.transaction_id = %s AND t.dedup_key IS NOT NULL" },
-    { "scep_txn_get", "SELECT " TXN_READ "WHERE t.id = %lld" },
+    /* the admin's statements name the CA: an administrator of one CA never
+     * sees or decides another's enrollments in a shared database */
+    { "scep_txn_get", "SELECT " TXN_READ "WHERE t.ca = %s AND t.id = %lld" },
     { "scep_txn_list_all",
-      "SELECT " TXN_READ "WHERE t.ca = %s ORDER BY t.id DESC LIMIT %lld" },
+      "SELECT " TXN_READ "WHERE t.ca = %s AND t.id < %lld ORDER BY t.id DESC LIMIT %lld" },
     { "scep_txn_list_status",
-      "SELECT " TXN_READ "WHERE t.ca = %s AND t.status = %s ORDER BY t.id DESC LIMIT %lld" },
+      "SELECT " TXN_READ "WHERE t.ca = %s AND t.status = %s AND t.id < %lld "
+      "ORDER BY t.id DESC LIMIT %lld" },
     { "scep_txn_insert",
       "INSERT INTO scep_transactions (" TXN_COLUMNS ") VALUES (" TXN_VALUES ")" },
     /* conditional: only a PENDING row can be decided, and only once */
     { "scep_txn_approve",
       "UPDATE scep_transactions SET status = 'ISSUED', serial = %s, decided_by = %s, "
-      "decided_at = %lld, updated_at = %lld WHERE id = %lld AND status = 'PENDING'" },
+      "decided_at = %lld, updated_at = %lld "
+      "WHERE ca = %s AND id = %lld AND status = 'PENDING'" },
     { "scep_txn_reject",
       "UPDATE scep_transactions SET status = 'REJECTED', fail_info = 2, fail_text = %s, "
       "decided_by = %s, decided_at = %lld, updated_at = %lld "
-      "WHERE id = %lld AND status = 'PENDING'" },
+      "WHERE ca = %s AND id = %lld AND status = 'PENDING'" },
     { "scep_cert_insert",
       "INSERT INTO scep_certificates (ca, serial, subject, not_before, not_after, "
       "der, issued_at, profile, lineage) VALUES (%s, %s, %s, %lld, %lld, %s, %lld, %s, %s)" },
@@ -81,8 +85,9 @@ const scep_sql_t scep_store_sql[] = {
       "used_at, used_tid, revoked_at FROM scep_challenges WHERE ca = %s AND hash = %s" },
     { "scep_challenge_open",
       "SELECT id, ca, hash, profile, subject, san, created_by, created_at, expires_at, "
-      "used_at, used_tid, revoked_at FROM scep_challenges WHERE ca = %s "
-      "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > %lld ORDER BY id DESC" },
+      "used_at, used_tid, revoked_at FROM scep_challenges WHERE ca = %s AND id < %lld "
+      "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > %lld "
+      "ORDER BY id DESC LIMIT %lld" },
     { "scep_challenge_revoke",
       "UPDATE scep_challenges SET revoked_at = %lld WHERE ca = %s AND id = %lld "
       "AND used_at IS NULL AND revoked_at IS NULL" },
@@ -620,24 +625,28 @@ apr_status_t scep_store_record_rejected(scep_ctx_t *ctx, scep_store_t *st,
 }
 
 apr_status_t scep_store_txn_get(scep_txn_t **ptxn, scep_ctx_t *ctx, scep_store_t *st,
-                                const char *id)
+                                const char *ca, const char *id)
 {
-    const char *args[] = { id };
-    return select_one((void **)ptxn, sizeof(scep_txn_t), ctx, st, "scep_txn_get", 1, args,
+    const char *args[] = { ca, id };
+    return select_one((void **)ptxn, sizeof(scep_txn_t), ctx, st, "scep_txn_get", 2, args,
                       read_txn);
 }
 
+/* above every id: where a list without a cursor starts */
+#define NO_CURSOR APR_INT64_C(9223372036854775807)
+
 apr_status_t scep_store_txn_list(apr_array_header_t **prows, scep_ctx_t *ctx,
                                  scep_store_t *st, const char *ca, const char *status,
-                                 int limit)
+                                 apr_int64_t before, int limit)
 {
     apr_array_header_t *rows = apr_array_make(ctx->pool, 16, sizeof(scep_txn_t));
     const char *lim = num(ctx->pool, limit);
-    const char *all[] = { ca, lim };
-    const char *by_status[] = { ca, status, lim };
+    const char *below = num(ctx->pool, before > 0 ? before : NO_CURSOR);
+    const char *all[] = { ca, below, lim };
+    const char *by_status[] = { ca, status, below, lim };
     apr_status_t rv = status
-        ? select_rows(ctx, st, "scep_txn_list_status", 3, by_status, read_txn, rows)
-        : select_rows(ctx, st, "scep_txn_list_all", 2, all, read_txn, rows);
+        ? select_rows(ctx, st, "scep_txn_list_status", 4, by_status, read_txn, rows)
+        : select_rows(ctx, st, "scep_txn_list_all", 3, all, read_txn, rows);
 
     if (rv == APR_SUCCESS) {
         *prows = rows;
@@ -646,7 +655,7 @@ apr_status_t scep_store_txn_list(apr_array_header_t **prows, scep_ctx_t *ctx,
 }
 
 typedef struct decide_t {
-    const char *id, *by, *why;
+    const char *ca, *id, *by, *why;
     const scep_renewal_t *renewal;
 } decide_t;
 
@@ -656,7 +665,7 @@ static apr_status_t approve_body(scep_ctx_t *ctx, scep_store_t *st, const void *
     const decide_t *d = a;
     const scep_cert_t *cert = b;
     const char *now = now_str(ctx->pool);
-    const char *args[] = { cert->serial, d->by, now, now, d->id };
+    const char *args[] = { cert->serial, d->by, now, now, d->ca, d->id };
     int nrows = 0;
     apr_status_t rv = d->renewal ? link_renewal(ctx, st, cert, d->renewal) : APR_SUCCESS;
 
@@ -665,26 +674,26 @@ static apr_status_t approve_body(scep_ctx_t *ctx, scep_store_t *st, const void *
         rv = insert_cert(ctx, st, cert);
     }
     if (rv == APR_SUCCESS) {
-        rv = exec(ctx, st, "scep_txn_approve", &nrows, 5, args);
+        rv = exec(ctx, st, "scep_txn_approve", &nrows, 6, args);
     }
     return rv == APR_SUCCESS && nrows != 1 ? SCEP_ECONFLICT : rv;   /* decided meanwhile */
 }
 
-apr_status_t scep_store_approve(scep_ctx_t *ctx, scep_store_t *st, const char *id,
-                                const char *by, const scep_cert_t *cert,
+apr_status_t scep_store_approve(scep_ctx_t *ctx, scep_store_t *st, const char *ca,
+                                const char *id, const char *by, const scep_cert_t *cert,
                                 const scep_renewal_t *renewal)
 {
-    decide_t d = { id, by, NULL, renewal };
+    decide_t d = { ca, id, by, NULL, renewal };
     return in_transaction(ctx, st, approve_body, &d, cert);
 }
 
-apr_status_t scep_store_reject(scep_ctx_t *ctx, scep_store_t *st, const char *id,
-                               const char *by, const char *why)
+apr_status_t scep_store_reject(scep_ctx_t *ctx, scep_store_t *st, const char *ca,
+                               const char *id, const char *by, const char *why)
 {
     const char *now = now_str(ctx->pool);
-    const char *args[] = { why, by, now, now, id };
+    const char *args[] = { why, by, now, now, ca, id };
     int nrows = 0;
-    apr_status_t rv = exec(ctx, st, "scep_txn_reject", &nrows, 5, args);
+    apr_status_t rv = exec(ctx, st, "scep_txn_reject", &nrows, 6, args);
 
     return rv == APR_SUCCESS && nrows != 1 ? SCEP_ECONFLICT : rv;
 }
@@ -847,11 +856,13 @@ apr_status_t scep_store_challenge_find(scep_challenge_t **pch, scep_ctx_t *ctx,
 }
 
 apr_status_t scep_store_challenge_open(apr_array_header_t **prows, scep_ctx_t *ctx,
-                                       scep_store_t *st, const char *ca)
+                                       scep_store_t *st, const char *ca,
+                                       apr_int64_t before, int limit)
 {
     apr_array_header_t *rows = apr_array_make(ctx->pool, 8, sizeof(scep_challenge_t));
-    const char *args[] = { ca, now_str(ctx->pool) };
-    apr_status_t rv = select_rows(ctx, st, "scep_challenge_open", 2, args, read_challenge, rows);
+    const char *args[] = { ca, num(ctx->pool, before > 0 ? before : NO_CURSOR),
+                           now_str(ctx->pool), num(ctx->pool, limit) };
+    apr_status_t rv = select_rows(ctx, st, "scep_challenge_open", 4, args, read_challenge, rows);
 
     if (rv == APR_SUCCESS) {
         *prows = rows;

@@ -139,24 +139,29 @@ apr_status_t scep_store_record_pending(scep_ctx_t *ctx, scep_store_t *st,
 apr_status_t scep_store_record_rejected(scep_ctx_t *ctx, scep_store_t *st,
                                         const scep_txn_t *txn);
 
-/** One transaction by id (APR_NOTFOUND if none). */
+/** One transaction of this CA by id (APR_NOTFOUND if none, or if it
+ *  belongs to another CA). */
 apr_status_t scep_store_txn_get(scep_txn_t **ptxn, scep_ctx_t *ctx,
-                                scep_store_t *st, const char *id);
+                                scep_store_t *st, const char *ca, const char *id);
 
-/** Recent transactions, newest first; status NULL for all. */
+/** Recent transactions of this CA, newest first: at most limit, with ids
+ *  below before (0: from the newest); status NULL for all. */
 apr_status_t scep_store_txn_list(apr_array_header_t **prows /* scep_txn_t */,
                                  scep_ctx_t *ctx, scep_store_t *st,
-                                 const char *ca, const char *status, int limit);
+                                 const char *ca, const char *status,
+                                 apr_int64_t before, int limit);
 
-/** Approve a PENDING transaction with its certificate, atomically:
- *  SCEP_ECONFLICT if it was no longer PENDING, SCEP_ERENEWED as above. */
+/** Approve a PENDING transaction of this CA with its certificate,
+ *  atomically: SCEP_ECONFLICT if it was no longer PENDING (or is not this
+ *  CA's), SCEP_ERENEWED when the certificate it renews was renewed meanwhile. */
 apr_status_t scep_store_approve(scep_ctx_t *ctx, scep_store_t *st,
-                                const char *id, const char *by,
+                                const char *ca, const char *id, const char *by,
                                 const scep_cert_t *cert,
                                 const scep_renewal_t *renewal);
 
-/** Reject a PENDING transaction. SCEP_ECONFLICT if no longer PENDING. */
-apr_status_t scep_store_reject(scep_ctx_t *ctx, scep_store_t *st,
+/** Reject a PENDING transaction of this CA. SCEP_ECONFLICT if no longer
+ *  PENDING (or not this CA's). */
+apr_status_t scep_store_reject(scep_ctx_t *ctx, scep_store_t *st, const char *ca,
                                const char *id, const char *by, const char *why);
 
 /** A certificate this CA issued (APR_NOTFOUND if none). */
@@ -187,9 +192,11 @@ apr_status_t scep_store_challenge_insert(scep_ctx_t *ctx, scep_store_t *st,
 /** A challenge by the hash of its secret (APR_NOTFOUND if none). */
 apr_status_t scep_store_challenge_find(scep_challenge_t **pch, scep_ctx_t *ctx,
                                        scep_store_t *st, const char *ca, const char *hash);
-/** Challenges neither used, revoked nor expired, newest first. */
+/** Challenges neither used, revoked nor expired, newest first: at most
+ *  limit, with ids below before (0: from the newest). */
 apr_status_t scep_store_challenge_open(apr_array_header_t **prows, scep_ctx_t *ctx,
-                                       scep_store_t *st, const char *ca);
+                                       scep_store_t *st, const char *ca,
+                                       apr_int64_t before, int limit);
 /** Revoke an open challenge: APR_NOTFOUND if there is no such open one. */
 apr_status_t scep_store_challenge_revoke(scep_ctx_t *ctx, scep_store_t *st,
                                          const char *ca, const char *id);

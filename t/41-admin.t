@@ -1,6 +1,7 @@
 # The admin endpoint's HTML page through real HTTP (README "SetHandler
 # scep-admin"): Basic authentication in front of it, the double-submit CSRF
-# token (SameSite=Strict HttpOnly cookie + form field), approve / reject /
+# token (SameSite=Strict HttpOnly cookie + form field, made for one user;
+# t/44-admin-csrf.t has the rest), approve / reject /
 # revoke forms, security headers, HTML escaping, and fail-closed behaviour
 # where no authentication is configured (in a private httpd: its start-up
 # warning SCEP00011 would otherwise reach every other file's error_log check).
@@ -14,7 +15,7 @@ use lib 't/lib';
 use SCEPTest qw(:all);
 use SCEPLifecycle qw(:all);
 
-plan tests => 106;
+plan tests => 108;
 
 my $CA = pki('ca.pem');
 my $FORM = 'application/x-www-form-urlencoded';
@@ -165,7 +166,14 @@ my ($token, $page);
 ########## approve through the page
 my $p1_serial;
 {
+    # alice's token is not bob's: his browser gets its own with the page
     my $r = ui_post('approve', { csrf => $token, id => $p1->{id} }, cookie => $token, user => 'bob');
+    is($r->{status}, 403, "ui/approve by bob with alice's token and cookie: 403");
+    $r = page(cookie => $token, user => 'bob');
+    my ($bob) = ($r->{headers}{'set-cookie'} // '') =~ /^scep_admin_csrf=([0-9A-Fa-f]+);/;
+    ok($bob && $bob ne $token, "bob's page with alice's cookie sets a new token for bob");
+    $bob //= '';
+    $r = ui_post('approve', { csrf => $bob, id => $p1->{id} }, cookie => $bob, user => 'bob');
     is($r->{status}, 303, 'ui/approve with the right token and cookie: 303 See Other');
     security_headers_ok($r, '303');
     my $loc = $r->{headers}{location} // '';
@@ -187,7 +195,7 @@ my $p1_serial;
     # the redirect target (as a browser would request it) shows the notice
     (my $path = $loc) =~ s{^https?://[^/]+}{};
     $path =~ s/([^A-Za-z0-9\/?=&%._~:-])/sprintf('%%%02X', ord $1)/ge;
-    my $back = page(path => $path, cookie => $token, user => 'bob');
+    my $back = page(path => $path, cookie => $bob, user => 'bob');
     is($back->{status}, 200, 'the redirect target: 200');
     like($back->{body}, qr/<p class="notice" id="notice">[^<]*Approved[^<]*\b$p1->{id}\b/i,
          'it shows what happened');

@@ -198,13 +198,16 @@ my ($bound_id, $bound_secret);
     like(($r->{json} || {})->{error} // '', qr/profile/, 'the error names the profile');
     $r = api('POST', 'challenges', { profile => 'otp', ttl => '10s' });
     is($r->{status}, 400, 'ttl below 60s: 400');
-    $r = api('POST', 'challenges', { profile => 'otp', subject => '/CN=x', san => ['nonsense'] });
+    $r = api('POST', 'challenges', { profile => 'otp', subject => [{ type => 'CN', value => 'x' }],
+                                     san => [{ type => 'nonsense', value => 'x' }] });
     is($r->{status}, 400, 'an unusable bound subjectAltName: 400');
     is(db_value('SELECT count(*) FROM scep_challenges'), $before, 'no challenge stored by the refused calls');
 
     my $t = time;
-    $r = api('POST', 'challenges', { profile => 'otp', ttl => '10m', subject => '/CN=bound-dev/O=Example',
-                                     san => ['dns:bound.example.com'] });
+    $r = api('POST', 'challenges', { profile => 'otp', ttl => '10m',
+                                     subject => [{ type => 'CN', value => 'bound-dev' },
+                                                 { type => 'O', value => 'Example' }],
+                                     san => [{ type => 'dns', value => 'bound.example.com' }] });
     is($r->{status}, 201, 'POST api/challenges (bound to a subject and a DNS name): 201')
         or diag($r->{body});
     like($r->{headers}{'content-type'} // '', qr{^application/json}, 'answered in JSON');
@@ -349,7 +352,7 @@ my ($bound_id, $bound_secret);
     my $x = $rep->{cert_file} ? x509_text($rep->{cert_file}) : {};
     is($x->{subject} // '', 'CN = both-static', 'subject from the request');
 
-    my ($id, $secret) = make_challenge(profile => '/otp-both', subject => '/CN=both-bound');
+    my ($id, $secret) = make_challenge(profile => '/otp-both', subject => [{ type => 'CN', value => 'both-bound' }]);
     ok($id, 'a challenge for profile /otp-both (the Location path)');
     my ($req2, $rep2) = enroll_at('/otp-both', $secret, 'both-one-time');
     is_success($rep2, '/otp-both with a one-time challenge');

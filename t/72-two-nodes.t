@@ -370,7 +370,8 @@ my %CERT;    # name -> { file, key, serial, node }
 # device on the other node is refused, the first is approved and polls anywhere
 {
     my $r = api('B', POST => 'challenges', json => { profile => 'n72-otp-manual', ttl => '10m',
-                                                    subject => "/CN=$P-otpm-bound" }, user => 'bob');
+                                                    subject => [{ type => 'CN', value => "$P-otpm-bound" }] },
+                user => 'bob');
     is($r->{status}, 201, 'node B: a challenge for n72-otp-manual, bound to a subject') or diag($r->{body});
     my ($id, $secret) = @{ $r->{json} || {} }{qw(id challenge)};
     ($id, $secret) = ($id // 0, $secret // 'none');
