@@ -199,13 +199,13 @@ START_TEST(kept_names_follow_the_rules)
     ck_assert_str_eq(subj(plan), "CN=dev-7,O=New Corp");      /* kept CN, O anew */
     ck_assert_int_eq(sk_GENERAL_NAME_num(plan->san), 0);      /* the request's SAN is not used */
     /* a kept CN the target's rule does not allow */
-    X509_NAME_delete_entry(old, 1);
+    X509_NAME_ENTRY_free(X509_NAME_delete_entry(old, 1));
     X509_NAME_add_entry_by_txt(old, "CN", MBSTRING_UTF8, (const unsigned char *)"admin", -1, -1, 0);
     ck_assert_int_eq(scep_policy_apply(&plan, &why, test_pool, pol, r, NULL, &kept, eval, NULL),
                      SCEP_EFAILURE);
     ck_assert_ptr_nonnull(strstr(why, "subject CN 'admin' does not match"));
     /* a kept attribute with no rule at all is excess */
-    X509_NAME_delete_entry(old, 1);
+    X509_NAME_ENTRY_free(X509_NAME_delete_entry(old, 1));
     X509_NAME_add_entry_by_txt(old, "CN", MBSTRING_UTF8, (const unsigned char *)"dev-8", -1, -1, 0);
     X509_NAME_add_entry_by_txt(old, "OU", MBSTRING_UTF8, (const unsigned char *)"admins", -1, -1, 0);
     ck_assert_int_eq(scep_policy_apply(&plan, &why, test_pool, pol, r, NULL, &kept, eval, NULL),
