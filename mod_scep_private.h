@@ -1,0 +1,166 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may
+ * not use this file except in compliance with the License. You may obtain
+ * a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+/*
+ * mod_scep's glue: what the three files of the module share. mod_scep.c
+ * has the hooks and the handlers, mod_scep_config.c the directives and the
+ * start-up checks, mod_scep_dbd.c everything that touches mod_dbd.
+ */
+#ifndef MOD_SCEP_PRIVATE_H
+#define MOD_SCEP_PRIVATE_H
+
+#include <string.h>
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "ap_provider.h"
+#include "util_mutex.h"
+#include "apr_dbd.h"
+#include "mod_dbd.h"
+#include "apr_strings.h"
+#include "apr_optional.h"
+
+#include <openssl/err.h>
+#include <openssl/provider.h>
+
+#include "scep/scep.h"
+#include "scep/scep_ca.h"
+#include "scep/scep_msg.h"
+#include "scep/scep_op.h"
+#include "scep/scep_store.h"
+#include "scep/scep_util.h"
+#include "scep/scep_ossl.h"
+#include "scep/scep_policy.h"
+#include "scep/scep_admin.h"
+#include "ap_expr.h"
+
+extern module AP_MODULE_DECLARE_DATA scep_module;
+APLOG_USE_MODULE(scep);
+
+#define UNSET (-1)
+#define DEFAULT_MAX_BODY   (256 * 1024)
+#define DEFAULT_CRL_VALIDITY (7 * 86400)
+#define DEFAULT_THROTTLE_COUNT 20
+#define DEFAULT_THROTTLE_WINDOW (10 * 60)
+/* SCEPRequestLimit defaults: far above what real clients send */
+#define DEFAULT_MAX_ATTRIBUTES  16
+#define DEFAULT_MAX_EXTENSIONS  32
+#define DEFAULT_MAX_SUBJECT_RDNS 16
+#define DEFAULT_MAX_SUBJECT_LEN 1024
+#define DEFAULT_MAX_SANS        64
+#define ADMIN_MAX_BODY     (64 * 1024)
+
+/******************************************************************************/
+/* configuration                                                              */
+
+/** A directive's value and where it was written, for start-up errors. */
+typedef struct scep_setting_t {
+    const char *value;
+    const char *where;        /* file:line */
+} scep_setting_t;
+
+typedef struct scep_srv_conf_t {
+    server_rec *s;
+    scep_setting_t ca_cert, ca_key, ca_chain, ra_cert, ra_key;
+    int legacy_wanted;        /* some Location enables legacy algorithms */
+    apr_int64_t crl_validity; /* SCEPCRLValidity */
+    apr_array_header_t *locations;  /* scep_dir_conf_t * with profile directives */
+    int inherited;                  /* locations[0..inherited-1] are the main server's */
+    scep_ca_t *ca;            /* loaded in check_config, read-only after */
+    scep_oids_t *oids;
+    apr_hash_t *named;        /* profile name -> scep_policy_t *, built at start-up */
+    const unsigned char *admin_secret;  /* SCEPAdminSecretFile, else made in post_config */
+    apr_size_t admin_secret_len;
+    struct scep_db_lock_t *db_lock;   /* shared by servers with the same mod_dbd config */
+} scep_srv_conf_t;
+
+/* The SQLite writers' lock (see scep_store_t.write_lock), one per mod_dbd
+ * configuration; a holder so that every server sharing it sees the handle
+ * child_init re-opens. */
+typedef struct scep_db_lock_t {
+    apr_global_mutex_t *mutex;
+    int sqlite;               /* its DBDriver is sqlite3 */
+    int held;                 /* this child holds it across mod_dbd's child_init */
+} scep_db_lock_t;
+
+#define DB_LOCK_TYPE "scep-db"
+
+/* Which policy fields a section sets itself (the rest is inherited). */
+enum {
+    SET_SUBJECT = 1 << 0, SET_SUBJECT_EXCESS = 1 << 1, SET_SAN = 1 << 2,
+    SET_SAN_EXCESS = 1 << 3, SET_KEY_ALGS = 1 << 4, SET_RSA_SIZE = 1 << 5,
+    SET_VALIDITY = 1 << 6, SET_BACKDATE = 1 << 7, SET_CAP = 1 << 8, SET_MD = 1 << 9,
+    SET_KU = 1 << 10, SET_EKU = 1 << 11, SET_HONOUR = 1 << 12, SET_POLICIES = 1 << 13,
+    SET_CRL = 1 << 14, SET_OCSP = 1 << 15, SET_CAISSUERS = 1 << 16, SET_TEMPLATE = 1 << 17
+};
+
+typedef struct scep_dir_conf_t {
+    const char *path;
+    const char *where;        /* file:line of the section's first SCEP directive */
+    apr_hash_t *wheres;       /* directive name -> file:line, for start-up errors */
+    const char *profile_name; /* SCEPProfileName */
+    const char *challenge;    /* static secret, never logged */
+    apr_size_t challenge_len;
+    int challenge_set;
+    int legacy;
+    apr_int64_t max_body;
+    int approval_manual, renewal, renewal_challenge, renewal_keep;
+    int one_time, throttle_count;
+    apr_int64_t throttle_window;
+    apr_int64_t renewal_window;
+    int renewal_supersede;
+    apr_array_header_t *renewal_from;   /* SCEPRenewalFrom: const char * */
+    const ap_directive_t *renewal_from_line;
+    scep_limits_t limits;     /* SCEPRequestLimit, UNSET where not given */
+    unsigned set;             /* SET_* */
+    int own_subject, own_san; /* rule lists started in this section */
+    /* list directives: each line replaces what came before it */
+    const ap_directive_t *algs_line, *ku_line, *eku_line, *policies_line, *honour_line;
+    scep_policy_t *policy;    /* defaults + this section's settings */
+    apr_hash_t *templates;    /* template name -> profile name */
+    scep_profile_t *profile;  /* what a request here is served with */
+} scep_dir_conf_t;
+
+/* ---- mod_scep_config.c --------------------------------------------------- */
+
+void *scep_create_srv_conf(apr_pool_t *p, server_rec *s);
+void *scep_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
+void *scep_create_dir_conf(apr_pool_t *p, char *dir);
+void *scep_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
+extern const command_rec scep_cmds[];
+
+/** check_config: load every server's CA material and check every profile. */
+int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                      server_rec *s);
+/** post_config: warn about unprotected scep-admin sections. */
+void scep_check_admin_sections(const ap_directive_t *node, server_rec *s);
+/** post_config: a random admin-form key for servers without SCEPAdminSecretFile. */
+int scep_admin_secrets(apr_pool_t *pconf, server_rec *s);
+/** post_config: key files others may read, a CA without an RA. */
+void scep_warn_ca_material(server_rec *s, apr_pool_t *ptemp);
+/** SCEPCRLValidity, or its default. */
+apr_int64_t scep_crl_validity_of(const scep_srv_conf_t *c);
+/** "name" or "name:port" of a server, for start-up messages. */
+const char *scep_vhost_name(apr_pool_t *p, server_rec *s);
+
+/* ---- mod_scep_dbd.c ------------------------------------------------------ */
+
+/** pre_config: forget the last generation's mod_dbd functions; register
+ *  the scep-db mutex type. */
+int scep_dbd_pre_config(apr_pool_t *pconf);
+/** post_config: find mod_dbd, give every DBD configuration its lock and
+ *  have mod_dbd prepare our statements. */
+int scep_dbd_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
+/** scep_store_open_fn for a request (baton: the request_rec). */
+apr_status_t scep_dbd_open_store(void *baton, scep_store_t **pstore);
+/** child_init, first and last: the SQLite locks around mod_dbd's own. */
+void scep_dbd_child_init(apr_pool_t *p, server_rec *s);
+void scep_dbd_child_init_done(apr_pool_t *p, server_rec *s);
+
+#endif
