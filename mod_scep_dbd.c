@@ -119,7 +119,6 @@ apr_status_t scep_dbd_open_store(void *baton, scep_store_t **pstore)
     request_rec *r = baton;
     scep_srv_conf_t *sconf = ap_get_module_config(r->server->module_config, &scep_module);
     ap_dbd_t *dbd = dbd_acquire_fn ? dbd_acquire_fn(r) : NULL;
-    scep_store_t *st;
 
     if (!dbd) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCEPLOGNO(00301)
@@ -127,14 +126,8 @@ apr_status_t scep_dbd_open_store(void *baton, scep_store_t **pstore)
                       "and that the schema from conf/ is loaded)");
         return SCEP_EDB;
     }
-    st = apr_pcalloc(r->pool, sizeof(*st));
-    st->driver = dbd->driver;
-    st->handle = dbd->handle;
-    st->prepared = dbd->prepared;
-    if (sconf->db_lock && !strcmp(apr_dbd_name(dbd->driver), "sqlite3")) {
-        st->write_lock = sconf->db_lock->mutex;
-    }
-    *pstore = st;
+    *pstore = scep_store_make(r->pool, dbd->driver, dbd->handle, dbd->prepared,
+                              sconf->db_lock ? sconf->db_lock->mutex : NULL);
     return APR_SUCCESS;
 }
 

@@ -9,15 +9,8 @@
 #include <openssl/evp.h>
 #include "scep.h"
 #include "scep_ca.h"
+#include "scep_records.h"
 
-/** One revoked certificate as the CRL lists it. */
-typedef struct scep_revoked_t {
-    const char *serial;        /**< uppercase hex, as stored in scep_certificates.serial
-                                    (lowercase is accepted too) */
-    apr_int64_t revoked_at;    /**< seconds since the epoch, >= 0 */
-    int reason;                /**< RFC 5280 CRLReason code 0..10 except 7;
-                                    -1 = none (no reasonCode extension) */
-} scep_revoked_t;
 
 /**
  * RFC 5280 CRLReason name to code: unspecified (0), keyCompromise (1),

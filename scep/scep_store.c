@@ -1,10 +1,10 @@
-/* mod_scep core: records through apr_dbd. SQL lives here and only here. */
+/* mod_scep core: records through apr_dbd. SQL lives here and only here;
+ * what a driver needs done its own way is in scep_store_<driver>.c. */
 #include <stdlib.h>
 #include <string.h>
 #include <apr_strings.h>
 
-#include "scep_store.h"
-#include "scep_crl.h"
+#include "scep_store_dialect.h"
 
 #define TXN_COLUMNS "ca, transaction_id, message_type, status, dedup_key, key_fp, " \
     "signer_fp, signer_cert, csr, subject, renewal_of, profile, client_addr, serial, " \
@@ -114,87 +114,69 @@ static apr_dbd_prepared_t *stmt(scep_ctx_t *ctx, scep_store_t *st,
     return s;
 }
 
-/* After a database restart, mod_dbd's connection check has the driver
- * re-open a pooled connection (libpq's PQreset, libmysqlclient's automatic
- * reconnect), and the new session has none of the statements mod_dbd
- * prepared: every statement on that connection would fail until mod_dbd
- * retires it (DBDExptime). So after a failure we prepare them again:
- * - PostgreSQL: the ones the server says this session lacks
- *   (pg_prepared_statements), under the same names; after any failure, as
- *   it costs one query and prepares nothing on a sound connection;
- * - MySQL/MariaDB: only after an error that says the statement or the
- *   session is gone, all of them, in place (the handles belong to the old
- *   session; apr_dbd cannot close them, so each such event leaves 20 dead
- *   client-side handles until the connection closes). They must live as long
- *   as the connection, but its pool shares the child's allocator with other
- *   threads, so they go to a pool of their own below it.
- * Not inside a transaction (the session's state is the transaction's).
- * Returns how many it prepared; the caller then tries once more. */
-#define MYSQL_GONE(err) ((err) == 2030 /* CR_NO_PREPARE_STMT */             \
-                         || (err) == 1243 /* ER_UNKNOWN_STMT_HANDLER */     \
-                         || (err) == 2006 /* CR_SERVER_GONE_ERROR */        \
-                         || (err) == 2013 /* CR_SERVER_LOST */)
+/* The dialects that are not apr_dbd's defaults; others (odbc, freetds ...)
+ * read sequentially and use apr_dbd's transactions. */
+static const scep_dialect_t *const dialects[] = {
+    &scep_dialect_pgsql, &scep_dialect_mysql, &scep_dialect_sqlite, NULL
+};
 
-static int restore_statements(scep_ctx_t *ctx, scep_store_t *st, int err)
+static const scep_dialect_t generic_dialect = {
+    "", 0, 0, scep_store_begin_dbd, scep_store_end_dbd, NULL, NULL, NULL
+};
+
+scep_store_t *scep_store_make(apr_pool_t *p, const apr_dbd_driver_t *driver,
+                              apr_dbd_t *handle, apr_hash_t *prepared,
+                              apr_global_mutex_t *sqlite_lock)
 {
-    const char *driver = apr_dbd_name(st->driver);
-    const scep_sql_t *q;
-    int restored = 0;
+    scep_store_t *st = apr_pcalloc(p, sizeof(*st));
+    const char *name = apr_dbd_name(driver);
+    int i;
 
-    if (st->in_transaction) {
-        return 0;
-    }
-    if (!strcmp(driver, "pgsql")) {
-        apr_hash_t *have = apr_hash_make(ctx->pool);
-        apr_dbd_results_t *res = NULL;
-        apr_dbd_row_t *row = NULL;
-
-        if (apr_dbd_select(st->driver, ctx->pool, st->handle, &res,
-                           "SELECT name FROM pg_prepared_statements", 1)) {
-            return 0;
-        }
-        while (apr_dbd_get_row(st->driver, ctx->pool, res, &row, -1) == 0) {
-            const char *name = apr_dbd_get_entry(st->driver, row, 0);
-            if (name) {
-                apr_hash_set(have, apr_pstrdup(ctx->pool, name), APR_HASH_KEY_STRING, "");
-            }
-        }
-        for (q = scep_store_sql; q->label; q++) {
-            apr_dbd_prepared_t *again = NULL;
-            if (!apr_hash_get(have, q->label, APR_HASH_KEY_STRING)
-                && apr_dbd_prepare(st->driver, ctx->pool, st->handle, q->sql, q->label,
-                                   &again) == 0) {
-                restored++;
-            }
+    st->driver = driver;
+    st->handle = handle;
+    st->prepared = prepared;
+    st->dialect = &generic_dialect;
+    for (i = 0; dialects[i]; i++) {
+        if (!strcmp(name, dialects[i]->driver)) {
+            st->dialect = dialects[i];
         }
     }
-    else if (!strcmp(driver, "mysql") && MYSQL_GONE(err)) {
-        apr_allocator_t *alloc = NULL;
-        apr_pool_t *keep = NULL;
+    st->write_lock = st->dialect->uses_write_lock ? sqlite_lock : NULL;
+    return st;
+}
 
-        if (apr_allocator_create(&alloc) != APR_SUCCESS) {
-            return 0;
-        }
-        if (apr_pool_create_ex(&keep, apr_hash_pool_get(st->prepared), NULL, alloc)
-            != APR_SUCCESS) {
-            apr_allocator_destroy(alloc);
-            return 0;
-        }
-        apr_allocator_owner_set(alloc, keep);
-        for (q = scep_store_sql; q->label; q++) {
-            apr_dbd_prepared_t *s = apr_hash_get(st->prepared, q->label, APR_HASH_KEY_STRING);
-            if (s && apr_dbd_prepare(st->driver, keep, st->handle, q->sql, q->label, &s) == 0) {
-                restored++;
-            }
-        }
+int scep_store_begin_dbd(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t **ptrans)
+{
+    return apr_dbd_transaction_start(st->driver, ctx->pool, st->handle, ptrans);
+}
+
+int scep_store_end_dbd(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t *trans,
+                       int commit)
+{
+    if (!commit) {
+        apr_dbd_transaction_mode_set(st->driver, trans, APR_DBD_TRANSACTION_ROLLBACK);
     }
+    return apr_dbd_transaction_end(st->driver, ctx->pool, trans);
+}
+
+void scep_store_restored(scep_ctx_t *ctx, int restored, int err)
+{
     if (restored) {
         SCEP_LOG(ctx, SCEP_LOG_WARNING, 0, SCEPLOGNO(00109)
                  "prepared %d SQL statements again on a database connection that "
                  "failed (driver error %d; re-opened after a database restart?)",
                  restored, err);
     }
-    return restored;
+}
+
+/* After a database restart, mod_dbd's connection check has the driver
+ * re-open a pooled connection, and the new session lacks the statements
+ * mod_dbd prepared: the dialect prepares them again (not inside a
+ * transaction: the session's state is the transaction's). */
+static int restore_statements(scep_ctx_t *ctx, scep_store_t *st, int err)
+{
+    return st->in_transaction || !st->dialect->restore ? 0
+           : st->dialect->restore(ctx, st, err);
 }
 
 static const char *num(apr_pool_t *p, apr_int64_t v)
@@ -218,7 +200,7 @@ static const char *dup_entry(apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row
     return v ? apr_pstrdup(p, v) : NULL;
 }
 
-static apr_status_t write_lock(scep_ctx_t *ctx, scep_store_t *st)
+apr_status_t scep_store_lock(scep_ctx_t *ctx, scep_store_t *st)
 {
     apr_status_t rv;
 
@@ -234,7 +216,7 @@ static apr_status_t write_lock(scep_ctx_t *ctx, scep_store_t *st)
     return APR_SUCCESS;
 }
 
-static void write_unlock(scep_store_t *st)
+void scep_store_unlock(scep_store_t *st)
 {
     if (st->write_lock) {
         apr_global_mutex_unlock(st->write_lock);
@@ -252,7 +234,7 @@ static apr_status_t exec(scep_ctx_t *ctx, scep_store_t *st, const char *label,
     if (!s) {
         return SCEP_EDB;
     }
-    if (locked && write_lock(ctx, st) != APR_SUCCESS) {
+    if (locked && scep_store_lock(ctx, st) != APR_SUCCESS) {
         return SCEP_EDB;
     }
     err = apr_dbd_pquery(st->driver, ctx->pool, st->handle, &nrows, s, nargs, args);
@@ -260,7 +242,7 @@ static apr_status_t exec(scep_ctx_t *ctx, scep_store_t *st, const char *label,
         err = apr_dbd_pquery(st->driver, ctx->pool, st->handle, &nrows, s, nargs, args);
     }
     if (locked) {
-        write_unlock(st);
+        scep_store_unlock(st);
     }
     if (err) {
         SCEP_LOG(ctx, SCEP_LOG_DEBUG, 0, SCEPLOGNO(00102) "%s failed: %s", label,
@@ -282,11 +264,7 @@ static apr_status_t select_rows(scep_ctx_t *ctx, scep_store_t *st, const char *l
     apr_dbd_prepared_t *s = stmt(ctx, st, label);
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    /* PostgreSQL: random access, the whole result at once, because the
-     * sequential mode of apr_dbd_pgsql sleeps 100 ms on an empty result,
-     * i.e. on every lookup that finds nothing. The other drivers read
-     * sequentially, which their random mode does not do to the end. */
-    int random = !strcmp(apr_dbd_name(st->driver), "pgsql");
+    int random = st->dialect->random_access;
     int err;
 
     if (!s) {
@@ -414,91 +392,6 @@ apr_status_t scep_store_find_live(apr_array_header_t **prows, scep_ctx_t *ctx,
 typedef apr_status_t txn_body_fn(scep_ctx_t *ctx, scep_store_t *st, const void *a,
                                  const void *b);
 
-/* apr_dbd_pgsql's transaction_start writes through a NULL transaction when
- * BEGIN fails with a result (e.g. the server is shutting down): the child
- * crashes. For PostgreSQL the transaction is plain SQL instead; the other
- * drivers' own calls are sound (SQLite's takes the lock with BEGIN IMMEDIATE). */
-static int plain_sql_transaction(const scep_store_t *st)
-{
-    return !strcmp(apr_dbd_name(st->driver), "pgsql");
-}
-
-static int begin(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t **trans)
-{
-    int nrows = 0;
-
-    return plain_sql_transaction(st)
-           ? apr_dbd_query(st->driver, st->handle, &nrows, "BEGIN")
-           : apr_dbd_transaction_start(st->driver, ctx->pool, st->handle, trans);
-}
-
-static int end(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t *trans, int commit)
-{
-    int nrows = 0;
-
-    if (plain_sql_transaction(st)) {
-        return apr_dbd_query(st->driver, st->handle, &nrows, commit ? "COMMIT" : "ROLLBACK");
-    }
-    if (!commit) {
-        apr_dbd_transaction_mode_set(st->driver, trans, APR_DBD_TRANSACTION_ROLLBACK);
-    }
-    return apr_dbd_transaction_end(st->driver, ctx->pool, trans);
-}
-
-/* SQLite's WAL is copied back into the database file by a checkpoint. Left
- * to SQLite, the writer whose commit passes 1,000 WAL pages runs it inside
- * its commit, i.e. inside the writers' lock, and every other writer waits
- * while scattered pages of a large database are written and synced
- * (enrollments/s fell by a quarter with 1,000,000 rows). So our connections
- * leave it to us: about one write in CHECKPOINT_ODDS checkpoints after
- * releasing the lock (PASSIVE: writers go on meanwhile); should the WAL
- * still pass WAL_MAX_FRAMES, the next checkpoint runs under the lock, where
- * it completes and lets the WAL start over. */
-#define CHECKPOINT_ODDS 16
-#define WAL_MAX_FRAMES  20000
-
-/* Run a PRAGMA on SQLite; the first row's integer columns go to out[]. */
-static apr_status_t sqlite_pragma(scep_ctx_t *ctx, scep_store_t *st, const char *sql,
-                                  apr_int64_t *out, int nout)
-{
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    int err, i, first = 1;
-
-    err = apr_dbd_select(st->driver, ctx->pool, st->handle, &res, sql, 0);
-    if (err) {
-        SCEP_LOG(ctx, SCEP_LOG_WARNING, 0, SCEPLOGNO(00108) "%s failed: %s", sql,
-                 apr_dbd_error(st->driver, st->handle, err));
-        return SCEP_EDB;
-    }
-    while (apr_dbd_get_row(st->driver, ctx->pool, res, &row, -1) == 0) {
-        for (i = 0; first && i < nout; i++) {
-            out[i] = to_i64(apr_dbd_get_entry(st->driver, row, i));
-        }
-        first = 0;
-    }
-    return APR_SUCCESS;
-}
-
-static void sqlite_checkpoint(scep_ctx_t *ctx, scep_store_t *st)
-{
-    /* busy, WAL frames, frames in the database file */
-    apr_int64_t result[3] = { 0, 0, 0 };
-    unsigned char dice = 0;
-
-    if (apr_generate_random_bytes(&dice, 1) != APR_SUCCESS || dice % CHECKPOINT_ODDS) {
-        return;
-    }
-    if (sqlite_pragma(ctx, st, "PRAGMA wal_checkpoint(PASSIVE)", result, 3) != APR_SUCCESS
-        || result[1] <= WAL_MAX_FRAMES || result[2] >= result[1]) {
-        return;
-    }
-    if (write_lock(ctx, st) == APR_SUCCESS) {
-        sqlite_pragma(ctx, st, "PRAGMA wal_checkpoint(PASSIVE)", result, 3);
-        write_unlock(st);
-    }
-}
-
 static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_fn *body,
                                    const void *a, const void *b)
 {
@@ -506,34 +399,32 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
     apr_status_t rv;
     int err;
 
-    if (write_lock(ctx, st) != APR_SUCCESS) {
+    if (scep_store_lock(ctx, st) != APR_SUCCESS) {
         return SCEP_EDB;
     }
-    if (st->write_lock) {
-        apr_int64_t ignored;
-        /* per connection, and mod_dbd's connections are not ours to mark */
-        sqlite_pragma(ctx, st, "PRAGMA wal_autocheckpoint=0", &ignored, 1);
+    if (st->dialect->txn_opening) {
+        st->dialect->txn_opening(ctx, st);
     }
-    err = begin(ctx, st, &trans);
+    err = st->dialect->begin(ctx, st, &trans);
     if (err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00104)
                  "cannot start a database transaction: %s",
                  apr_dbd_error(st->driver, st->handle, err));
-        write_unlock(st);
+        scep_store_unlock(st);
         return SCEP_EDB;
     }
     st->in_transaction = 1;
     rv = body(ctx, st, a, b);
-    err = end(ctx, st, trans, rv == APR_SUCCESS);
+    err = st->dialect->end(ctx, st, trans, rv == APR_SUCCESS);
     st->in_transaction = 0;
-    write_unlock(st);
+    scep_store_unlock(st);
     if (rv != APR_SUCCESS || err) {
         /* a statement inside may have failed for that reason: the next
          * request on this connection finds them again */
         restore_statements(ctx, st, 0);
     }
-    if (st->write_lock) {
-        sqlite_checkpoint(ctx, st);
+    if (st->dialect->txn_closed) {
+        st->dialect->txn_closed(ctx, st);
     }
     if (rv == APR_SUCCESS && err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00106) "commit failed: %s",

@@ -10,6 +10,7 @@
 #include <apr_global_mutex.h>
 #include <apr_hash.h>
 #include "scep.h"
+#include "scep_records.h"
 
 typedef struct scep_sql_t {
     const char *label;
@@ -19,99 +20,19 @@ typedef struct scep_sql_t {
 /** All statements, ended by {NULL, NULL}. Placeholders are apr_dbd's %s. */
 extern const scep_sql_t scep_store_sql[];
 
-/** A database connection with our prepared statements (from mod_dbd). */
-typedef struct scep_store_t {
-    const apr_dbd_driver_t *driver;
-    apr_dbd_t *handle;
-    apr_hash_t *prepared;
-    /* SQLite: one writer at a time across every process and thread, taken
-     * around each write transaction. SQLite allows one writer anyway, and
-     * apr_dbd_sqlite3 answers a busy database by sleeping 100 ms per retry
-     * (15 tries, then an error); waiting on a lock is fair and immediate.
-     * NULL for databases with row locks. */
-    apr_global_mutex_t *write_lock;
-    int in_transaction;          /* set while the lock is held by in_transaction */
-} scep_store_t;
+/** A database connection with our prepared statements (from mod_dbd),
+ *  and what its driver needs done differently (scep_store_dialect.h). */
+typedef struct scep_store_t scep_store_t;
 
-/** One row of scep_transactions. */
-typedef struct scep_txn_t {
-    const char *id;              /* set when read back */
-    const char *ca;
-    const char *tid;
-    int msg_type;
-    const char *status;          /* PENDING, ISSUED, REJECTED */
-    const char *dedup_key;       /* NULL for automatic refusals: a retry is a new request */
-    const char *key_fp;
-    const char *signer_fp;
-    const char *signer_cert;     /* base64 DER */
-    const char *csr;             /* base64 DER */
-    const char *subject;
-    const char *renewal_of;      /* serial of the signer cert, "" if not a renewal */
-    const char *profile;
-    const char *client_addr;
-    const char *serial;
-    int fail_info;               /* -1 when none */
-    const char *fail_text;
-    const char *plan_subject;    /* PENDING: base64 DER of the subject the profile decided */
-    const char *plan_san;        /* PENDING: base64 DER of the subjectAltNames, or NULL */
-    int auth_failed;             /* refused for a wrong or unusable challenge */
-    const char *decided_by;      /* manual decisions: who */
-    apr_int64_t decided_at;
-    apr_int64_t created_at;
-    const char *cert_der;        /* read back: the issued certificate, base64 */
-} scep_txn_t;
-
-/** One row of scep_certificates. */
-typedef struct scep_cert_t {
-    const char *ca;
-    const char *serial;
-    const char *subject;
-    apr_int64_t not_before;
-    apr_int64_t not_after;
-    const char *der;             /* base64 */
-    apr_int64_t revoked_at;      /* 0 = not revoked */
-    int reason;                  /* -1 = none */
-    const char *profile;         /* the profile that issued it; NULL in records
-                                    from before it was kept */
-    const char *lineage;         /* serial of the first certificate of its chain
-                                    of renewals (its own serial if none) */
-    const char *renewed_by;      /* serial of the certificate that renewed it */
-} scep_cert_t;
-
-/** A renewal recorded with the new certificate: the old one points to its
- *  successor, at most once. */
-typedef struct scep_renewal_t {
-    const char *old_serial;
-    int supersede;               /* also revoke the old one (reason superseded) */
-} scep_renewal_t;
-
-/** A stored CRL. */
-typedef struct scep_crl_rec_t {
-    apr_int64_t number;
-    apr_int64_t this_update;
-    apr_int64_t next_update;
-    apr_int64_t revoked_count;
-    const char *der;             /* base64 */
-} scep_crl_rec_t;
-
-/** A one-time challenge (the secret itself is never stored). */
-typedef struct scep_challenge_t {
-    const char *id;
-    const char *ca;
-    const char *hash;            /* hex SHA-256 of the secret */
-    const char *profile;
-    const char *subject;         /* bound subject or NULL */
-    const char *san;             /* bound SANs, "type:value" lines, or NULL */
-    const char *created_by;
-    apr_int64_t created_at, expires_at, used_at, revoked_at;
-    const char *used_tid;
-} scep_challenge_t;
-
-/** Consume this one-time challenge in the same database transaction. */
-typedef struct scep_consume_t {
-    const char *hash;
-    const char *tid;
-} scep_consume_t;
+/**
+ * The store for one request on a connection mod_dbd lent: the dialect is
+ * chosen here, once, from the driver's name. sqlite_lock is the lock that
+ * queues SQLite writers across processes and threads (Mutex scep-db); other
+ * drivers ignore it (they have row locks). Allocated from p.
+ */
+scep_store_t *scep_store_make(apr_pool_t *p, const apr_dbd_driver_t *driver,
+                              apr_dbd_t *handle, apr_hash_t *prepared,
+                              apr_global_mutex_t *sqlite_lock);
 
 /** Transactions with this CA and transactionID that have an answer to
  *  repeat: issued, pending, or rejected by an administrator. */

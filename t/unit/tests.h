@@ -15,6 +15,7 @@ Suite *ca_suite(void);
 Suite *msg_suite(void);
 Suite *policy_suite(void);
 Suite *crl_suite(void);
+Suite *store_suite(void);
 
 /* Fixtures made with OpenSSL directly, not with the library under test. */
 EVP_PKEY *t_rsa_key(int bits);

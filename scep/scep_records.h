@@ -1,0 +1,102 @@
+/**
+ * @file scep_records.h
+ * @brief The rows mod_scep keeps: transactions, certificates, CRLs,
+ * one-time challenges. Plain structs of strings and numbers, at the bottom
+ * of the core: the store reads and writes them, the engine, the admin and
+ * the CRL code use them, and none of those needs another for it.
+ */
+#ifndef SCEP_RECORDS_H
+#define SCEP_RECORDS_H
+
+#include <apr.h>
+
+/** One row of scep_transactions. */
+typedef struct scep_txn_t {
+    const char *id;              /* set when read back */
+    const char *ca;
+    const char *tid;
+    int msg_type;
+    const char *status;          /* PENDING, ISSUED, REJECTED */
+    const char *dedup_key;       /* NULL for automatic refusals: a retry is a new request */
+    const char *key_fp;
+    const char *signer_fp;
+    const char *signer_cert;     /* base64 DER */
+    const char *csr;             /* base64 DER */
+    const char *subject;
+    const char *renewal_of;      /* serial of the signer cert, "" if not a renewal */
+    const char *profile;
+    const char *client_addr;
+    const char *serial;
+    int fail_info;               /* -1 when none */
+    const char *fail_text;
+    const char *plan_subject;    /* PENDING: base64 DER of the subject the profile decided */
+    const char *plan_san;        /* PENDING: base64 DER of the subjectAltNames, or NULL */
+    int auth_failed;             /* refused for a wrong or unusable challenge */
+    const char *decided_by;      /* manual decisions: who */
+    apr_int64_t decided_at;
+    apr_int64_t created_at;
+    const char *cert_der;        /* read back: the issued certificate, base64 */
+} scep_txn_t;
+
+/** One row of scep_certificates. */
+typedef struct scep_cert_t {
+    const char *ca;
+    const char *serial;
+    const char *subject;
+    apr_int64_t not_before;
+    apr_int64_t not_after;
+    const char *der;             /* base64 */
+    apr_int64_t revoked_at;      /* 0 = not revoked */
+    int reason;                  /* -1 = none */
+    const char *profile;         /* the profile that issued it; NULL in records
+                                    from before it was kept */
+    const char *lineage;         /* serial of the first certificate of its chain
+                                    of renewals (its own serial if none) */
+    const char *renewed_by;      /* serial of the certificate that renewed it */
+} scep_cert_t;
+
+/** A renewal recorded with the new certificate: the old one points to its
+ *  successor, at most once. */
+typedef struct scep_renewal_t {
+    const char *old_serial;
+    int supersede;               /* also revoke the old one (reason superseded) */
+} scep_renewal_t;
+
+/** A stored CRL. */
+typedef struct scep_crl_rec_t {
+    apr_int64_t number;
+    apr_int64_t this_update;
+    apr_int64_t next_update;
+    apr_int64_t revoked_count;
+    const char *der;             /* base64 */
+} scep_crl_rec_t;
+
+/** A one-time challenge (the secret itself is never stored). */
+typedef struct scep_challenge_t {
+    const char *id;
+    const char *ca;
+    const char *hash;            /* hex SHA-256 of the secret */
+    const char *profile;
+    const char *subject;         /* bound subject or NULL */
+    const char *san;             /* bound SANs, "type:value" lines, or NULL */
+    const char *created_by;
+    apr_int64_t created_at, expires_at, used_at, revoked_at;
+    const char *used_tid;
+} scep_challenge_t;
+
+/** Consume this one-time challenge in the same database transaction. */
+typedef struct scep_consume_t {
+    const char *hash;
+    const char *tid;
+} scep_consume_t;
+
+/** One revoked certificate as the CRL lists it. */
+typedef struct scep_revoked_t {
+    const char *serial;        /**< uppercase hex, as stored in scep_certificates.serial
+                                    (lowercase is accepted too) */
+    apr_int64_t revoked_at;    /**< seconds since the epoch, >= 0 */
+    int reason;                /**< RFC 5280 CRLReason code 0..10 except 7;
+                                    -1 = none (no reasonCode extension) */
+} scep_revoked_t;
+
+#endif

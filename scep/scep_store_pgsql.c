@@ -1,0 +1,71 @@
+/* mod_scep core: what PostgreSQL (apr_dbd_pgsql) needs done its own way. */
+#include <string.h>
+#include <apr_strings.h>
+
+#include "scep_store_dialect.h"
+
+/* apr_dbd_pgsql's transaction_start writes through a NULL transaction when
+ * BEGIN fails with a result (e.g. the server is shutting down): the child
+ * crashes. So the transaction is plain SQL here. */
+static int pgsql_begin(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t **ptrans)
+{
+    int nrows = 0;
+
+    (void)ctx;
+    (void)ptrans;
+    return apr_dbd_query(st->driver, st->handle, &nrows, "BEGIN");
+}
+
+static int pgsql_end(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t *trans,
+                     int commit)
+{
+    int nrows = 0;
+
+    (void)ctx;
+    (void)trans;
+    return apr_dbd_query(st->driver, st->handle, &nrows, commit ? "COMMIT" : "ROLLBACK");
+}
+
+/* After a database restart, mod_dbd's connection check has libpq re-open a
+ * pooled connection (PQreset), and the new session has none of the
+ * statements mod_dbd prepared: every statement on it would fail until
+ * mod_dbd retires it (DBDExptime). So after any failure, the ones the
+ * server says this session lacks (pg_prepared_statements) are prepared
+ * again under the same names: one query, nothing prepared on a sound
+ * connection. */
+static int pgsql_restore(scep_ctx_t *ctx, scep_store_t *st, int err)
+{
+    apr_hash_t *have = apr_hash_make(ctx->pool);
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const scep_sql_t *q;
+    int restored = 0;
+
+    if (apr_dbd_select(st->driver, ctx->pool, st->handle, &res,
+                       "SELECT name FROM pg_prepared_statements", 1)) {
+        return 0;
+    }
+    while (apr_dbd_get_row(st->driver, ctx->pool, res, &row, -1) == 0) {
+        const char *name = apr_dbd_get_entry(st->driver, row, 0);
+        if (name) {
+            apr_hash_set(have, apr_pstrdup(ctx->pool, name), APR_HASH_KEY_STRING, "");
+        }
+    }
+    for (q = scep_store_sql; q->label; q++) {
+        apr_dbd_prepared_t *again = NULL;
+        if (!apr_hash_get(have, q->label, APR_HASH_KEY_STRING)
+            && apr_dbd_prepare(st->driver, ctx->pool, st->handle, q->sql, q->label,
+                               &again) == 0) {
+            restored++;
+        }
+    }
+    scep_store_restored(ctx, restored, err);
+    return restored;
+}
+
+/* Random access: the whole result at once, because the sequential mode of
+ * apr_dbd_pgsql sleeps 100 ms on an empty result, i.e. on every lookup that
+ * finds nothing. */
+const scep_dialect_t scep_dialect_pgsql = {
+    "pgsql", 1, 0, pgsql_begin, pgsql_end, pgsql_restore, NULL, NULL
+};

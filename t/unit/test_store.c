@@ -1,0 +1,285 @@
+/* Unit tests: the store against an in-memory SQLite database made from
+ * conf/schema-sqlite3.sql, with every statement prepared as mod_dbd would:
+ * one answer per request, one use per challenge, one renewal per
+ * certificate, approvals scoped to their CA, the throttle's counts. */
+#include <stdio.h>
+#include <string.h>
+#include <apr_dbd.h>
+#include <apr_hash.h>
+#include "tests.h"
+#include "scep_store.h"
+
+static apr_pool_t *pool, *stmts;     /* statements first: they go before the handle */
+static const apr_dbd_driver_t *driver;
+static apr_dbd_t *handle;
+static scep_ctx_t ctx;
+
+static void quiet(void *baton, const char *file, int line, scep_log_level_t level,
+                  apr_status_t rv, const char *msg)
+{
+    (void)baton; (void)file; (void)line; (void)level; (void)rv; (void)msg;
+}
+
+/* A fresh database and a store on it, for each test. */
+static scep_store_t *fresh_store(void)
+{
+    apr_hash_t *prepared = apr_hash_make(pool);
+    char *schema, *stmt, *last = NULL;
+    const scep_sql_t *q;
+    FILE *f = fopen(SRCDIR "/conf/schema-sqlite3.sql", "r");
+    long len;
+    int nrows;
+
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    rewind(f);
+    schema = apr_pcalloc(pool, (apr_size_t)len + 1);
+    ck_assert_int_eq(fread(schema, 1, (size_t)len, f), len);
+    fclose(f);
+    apr_dbd_init(pool);
+    ck_assert_int_eq(apr_dbd_get_driver(pool, "sqlite3", &driver), APR_SUCCESS);
+    ck_assert_int_eq(apr_dbd_open(driver, pool, ":memory:", &handle), APR_SUCCESS);
+    /* comments out first (they hold ';' too), then one statement at a
+     * time: the driver prepares only the first */
+    for (stmt = schema; (stmt = strstr(stmt, "--")) != NULL; ) {
+        while (*stmt && *stmt != '\n') *stmt++ = ' ';
+    }
+    for (stmt = apr_strtok(schema, ";", &last); stmt; stmt = apr_strtok(NULL, ";", &last)) {
+        stmt += strspn(stmt, " \t\r\n");
+        if (!*stmt || !strncmp(stmt, "PRAGMA", 6)) {    /* WAL means nothing in memory */
+            continue;
+        }
+        ck_assert_msg(apr_dbd_query(driver, handle, &nrows, stmt) == 0, "%s: %s", stmt,
+                      apr_dbd_error(driver, handle, 1));
+    }
+    for (q = scep_store_sql; q->label; q++) {
+        apr_dbd_prepared_t *s = NULL;
+        ck_assert_msg(apr_dbd_prepare(driver, stmts, handle, q->sql, q->label, &s) == 0,
+                      "%s: %s", q->label, apr_dbd_error(driver, handle, 1));
+        apr_hash_set(prepared, q->label, APR_HASH_KEY_STRING, s);
+    }
+    return scep_store_make(pool, driver, handle, prepared, NULL);
+}
+
+static void setup(void)
+{
+    apr_pool_create(&pool, test_pool);
+    apr_pool_create(&stmts, pool);
+    handle = NULL;
+    ctx.pool = pool;
+    ctx.log = quiet;
+    ctx.log_level = SCEP_LOG_DEBUG;
+}
+
+/* apr_dbd_open registers no cleanup: the handle is closed here, after the
+ * statements prepared on it are finalized with their pool */
+static void teardown(void)
+{
+    apr_pool_destroy(stmts);
+    if (handle) {
+        apr_dbd_close(driver, handle);
+    }
+    apr_pool_destroy(pool);
+}
+
+static scep_txn_t txn(const char *tid, const char *dedup, const char *serial)
+{
+    scep_txn_t t;
+    memset(&t, 0, sizeof(t));
+    t.ca = "CA1";
+    t.tid = tid;
+    t.msg_type = 19;
+    t.status = serial ? "ISSUED" : "PENDING";
+    t.dedup_key = dedup;
+    t.key_fp = "KEYFP";
+    t.subject = "CN=x";
+    t.renewal_of = "";
+    t.profile = "wifi";
+    t.client_addr = "192.0.2.1";
+    t.serial = serial;
+    t.fail_info = -1;
+    t.plan_subject = serial ? NULL : "MAA=";
+    return t;
+}
+
+static scep_cert_t cert(const char *serial)
+{
+    scep_cert_t c;
+    memset(&c, 0, sizeof(c));
+    c.ca = "CA1";
+    c.serial = serial;
+    c.subject = "CN=x";
+    c.not_before = 1;
+    c.not_after = 4102444800;
+    c.der = "MAA=";
+    c.profile = "wifi";
+    return c;
+}
+
+START_TEST(one_answer_per_request)
+{
+    scep_store_t *st = fresh_store();
+    scep_txn_t t = txn("T1", "D1", "01");
+    scep_cert_t c = cert("01"), c2 = cert("02");
+    apr_array_header_t *rows;
+
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t, &c, NULL, NULL), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_find_live(&rows, &ctx, st, "CA1", "T1"), APR_SUCCESS);
+    ck_assert_int_eq(rows->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(rows, 0, scep_txn_t).serial, "01");
+    /* the same request again (another certificate): the first one stands */
+    t.serial = "02";
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t, &c2, NULL, NULL), SCEP_ECONFLICT);
+    ck_assert_int_eq(scep_store_find_live(&rows, &ctx, st, "CA1", "T1"), APR_SUCCESS);
+    ck_assert_int_eq(rows->nelts, 1);
+    ck_assert_int_eq(scep_store_cert_get(&(scep_cert_t *){ NULL }, &ctx, st, "CA1", "02"),
+                     APR_NOTFOUND);    /* rolled back with the transaction */
+}
+END_TEST
+
+START_TEST(challenge_used_once)
+{
+    scep_store_t *st = fresh_store();
+    scep_challenge_t ch;
+    scep_consume_t use = { "HASH1", "T1" };
+    scep_txn_t t1 = txn("T1", "D1", "01"), t2 = txn("T2", "D2", "02");
+    scep_cert_t c1 = cert("01"), c2 = cert("02");
+    scep_challenge_t *found;
+
+    memset(&ch, 0, sizeof(ch));
+    ch.ca = "CA1";
+    ch.hash = "HASH1";
+    ch.profile = "wifi";
+    ch.created_at = 1;
+    ch.expires_at = 4102444800;
+    ck_assert_int_eq(scep_store_challenge_insert(&ctx, st, &ch), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t1, &c1, &use, NULL), APR_SUCCESS);
+    use.tid = "T2";
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t2, &c2, &use, NULL), SCEP_ECHALLENGE);
+    ck_assert_int_eq(scep_store_challenge_find(&found, &ctx, st, "CA1", "HASH1"), APR_SUCCESS);
+    ck_assert_str_eq(found->used_tid, "T1");
+    ck_assert_int_eq(scep_store_cert_get(&(scep_cert_t *){ NULL }, &ctx, st, "CA1", "02"),
+                     APR_NOTFOUND);
+}
+END_TEST
+
+START_TEST(renewal_once_and_compromise_stops_the_chain)
+{
+    scep_store_t *st = fresh_store();
+    scep_txn_t ta = txn("TA", "DA", "0A"), tb = txn("TB", "DB", "0B"), tc = txn("TC", "DC", "0C");
+    scep_cert_t a = cert("0A"), b = cert("0B"), c = cert("0C"), *got;
+    scep_renewal_t from_a = { "0A", 0 };
+    int compromised = -1;
+
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &ta, &a, NULL, NULL), APR_SUCCESS);
+    b.lineage = "0A";
+    tb.renewal_of = "0A";
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &tb, &b, NULL, &from_a), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_cert_get(&got, &ctx, st, "CA1", "0A"), APR_SUCCESS);
+    ck_assert_str_eq(got->renewed_by, "0B");
+    ck_assert_str_eq(got->lineage, "0A");          /* the first of a chain is its own */
+    ck_assert_str_eq(got->profile, "wifi");
+    /* a second renewal of A: nothing of it is recorded */
+    c.lineage = "0A";
+    tc.renewal_of = "0A";
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &tc, &c, NULL, &from_a), SCEP_ERENEWED);
+    ck_assert_int_eq(scep_store_cert_get(&got, &ctx, st, "CA1", "0C"), APR_NOTFOUND);
+    /* A revoked for keyCompromise: B's chain is compromised */
+    ck_assert_int_eq(scep_store_lineage_compromised(&compromised, &ctx, st, "CA1", "0A"),
+                     APR_SUCCESS);
+    ck_assert_int_eq(compromised, 0);
+    ck_assert_int_eq(scep_store_cert_revoke(&ctx, st, "CA1", "0A", 1), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_lineage_compromised(&compromised, &ctx, st, "CA1", "0A"),
+                     APR_SUCCESS);
+    ck_assert_int_eq(compromised, 1);
+}
+END_TEST
+
+START_TEST(supersede_revokes_the_old_one)
+{
+    scep_store_t *st = fresh_store();
+    scep_txn_t ta = txn("TA", "DA", "0A"), tb = txn("TB", "DB", "0B");
+    scep_cert_t a = cert("0A"), b = cert("0B"), *got;
+    scep_renewal_t from_a = { "0A", 1 };
+
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &ta, &a, NULL, NULL), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &tb, &b, NULL, &from_a), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_cert_get(&got, &ctx, st, "CA1", "0A"), APR_SUCCESS);
+    ck_assert(got->revoked_at > 0);
+    ck_assert_int_eq(got->reason, 4);
+}
+END_TEST
+
+START_TEST(approval_once_and_only_by_its_ca)
+{
+    scep_store_t *st = fresh_store();
+    scep_txn_t t = txn("TP", "DP", NULL);
+    scep_cert_t c = cert("0D"), *got;
+    apr_array_header_t *rows;
+    scep_txn_t *row;
+
+    ck_assert_int_eq(scep_store_record_pending(&ctx, st, &t, NULL), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_txn_list(&rows, &ctx, st, "CA1", "PENDING", 0, 10), APR_SUCCESS);
+    ck_assert_int_eq(rows->nelts, 1);
+    row = &APR_ARRAY_IDX(rows, 0, scep_txn_t);
+    /* another CA's administrator: as if it did not exist */
+    ck_assert_int_eq(scep_store_txn_get(&row, &ctx, st, "CA2", row->id), APR_NOTFOUND);
+    c.ca = "CA2";
+    ck_assert_int_eq(scep_store_approve(&ctx, st, "CA2", APR_ARRAY_IDX(rows, 0, scep_txn_t).id,
+                                        "mallory", &c, NULL), SCEP_ECONFLICT);
+    ck_assert_int_eq(scep_store_cert_get(&got, &ctx, st, "CA2", "0D"), APR_NOTFOUND);
+    c.ca = "CA1";
+    ck_assert_int_eq(scep_store_approve(&ctx, st, "CA1", APR_ARRAY_IDX(rows, 0, scep_txn_t).id,
+                                        "alice", &c, NULL), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_txn_get(&row, &ctx, st, "CA1",
+                                        APR_ARRAY_IDX(rows, 0, scep_txn_t).id), APR_SUCCESS);
+    ck_assert_str_eq(row->status, "ISSUED");
+    ck_assert_str_eq(row->decided_by, "alice");
+    /* decided: a second approval does not issue again */
+    c.serial = "0E";
+    ck_assert_int_eq(scep_store_approve(&ctx, st, "CA1", row->id, "bob", &c, NULL),
+                     SCEP_ECONFLICT);
+    ck_assert_int_eq(scep_store_cert_get(&got, &ctx, st, "CA1", "0E"), APR_NOTFOUND);
+}
+END_TEST
+
+START_TEST(failed_attempts_are_counted_per_address_and_profile)
+{
+    scep_store_t *st = fresh_store();
+    apr_int64_t n = -1;
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_eq(scep_store_auth_failure_add(&ctx, st, "CA1", "wifi", "192.0.2.7", 0),
+                         APR_SUCCESS);
+    }
+    ck_assert_int_eq(scep_store_auth_failure_add(&ctx, st, "CA1", "vpn", "192.0.2.7", 0),
+                     APR_SUCCESS);
+    ck_assert_int_eq(scep_store_auth_failures(&n, &ctx, st, "CA1", "wifi", "192.0.2.7", 0),
+                     APR_SUCCESS);
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(scep_store_auth_failures(&n, &ctx, st, "CA1", "wifi", "192.0.2.8", 0),
+                     APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(scep_store_auth_failures(&n, &ctx, st, "CA1", "vpn", "192.0.2.7", 0),
+                     APR_SUCCESS);
+    ck_assert_int_eq(n, 1);
+}
+END_TEST
+
+Suite *store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("sqlite");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, one_answer_per_request);
+    tcase_add_test(tc, challenge_used_once);
+    tcase_add_test(tc, renewal_once_and_compromise_stops_the_chain);
+    tcase_add_test(tc, supersede_revokes_the_old_one);
+    tcase_add_test(tc, approval_once_and_only_by_its_ca);
+    tcase_add_test(tc, failed_attempts_are_counted_per_address_and_profile);
+    suite_add_tcase(s, tc);
+    return s;
+}
