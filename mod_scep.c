@@ -272,7 +272,7 @@ static int crl_handler(request_rec *r)
     }
     init_ctx(&ctx, r);
     if (scep_dbd_open_store(r, &st) != APR_SUCCESS
-        || scep_op_current_crl(&der, &len, &ctx, st, sconf->ca,
+        || scep_crl_current(&der, &len, &ctx, st, sconf->ca,
                                scep_crl_validity_of(sconf))
            != APR_SUCCESS) {
         return HTTP_SERVICE_UNAVAILABLE;

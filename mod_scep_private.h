@@ -38,6 +38,7 @@
 #include "scep/scep_ossl.h"
 #include "scep/scep_policy.h"
 #include "scep/scep_admin.h"
+#include "scep/scep_crl_cache.h"
 #include "ap_expr.h"
 
 extern module AP_MODULE_DECLARE_DATA scep_module;

@@ -10,6 +10,8 @@
 #include <jansson.h>
 
 #include "scep_admin.h"
+#include "scep_issue.h"
+#include "scep_crl_cache.h"
 #include "scep_crl.h"
 #include "scep_ossl.h"
 #include "scep_store.h"
@@ -405,6 +407,7 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
     scep_renewal_t renewal;
     X509_REQ *csr;
     X509 *cert;
+    const char *why = NULL;
     unsigned char *der;
     const unsigned char *q;
     apr_size_t len;
@@ -435,26 +438,19 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
     }
     /* a held renewal: the old certificate must still be renewable */
     if (t->renewal_of && *t->renewal_of) {
-        int compromised = 0;
         rv = scep_store_cert_get(&old, ctx, st, adm->ca->fingerprint, t->renewal_of);
         if (rv == APR_SUCCESS) {
-            rv = scep_store_lineage_compromised(&compromised, ctx, st, adm->ca->fingerprint,
-                                                old->lineage ? old->lineage : old->serial);
+            rv = scep_issue_renewable(&why, ctx, st, old);
         }
         if (rv != APR_SUCCESS) {
             *perr = rv == APR_NOTFOUND ? "the certificate being renewed is not on record"
                                        : "database error";
             return rv == APR_NOTFOUND ? APR_EGENERAL : rv;
         }
-        if (old->revoked_at || compromised || old->renewed_by) {
-            *perr = old->revoked_at ? "the certificate being renewed was revoked meanwhile"
-                    : compromised ? "a certificate the renewed one descends from is revoked "
-                                    "for keyCompromise"
-                    : "the certificate being renewed was renewed meanwhile";
+        if (why) {
+            *perr = why;
             return SCEP_ECONFLICT;
         }
-        renewal.old_serial = old->serial;
-        renewal.supersede = prof->renewal_supersede;
     }
     /* subject and SANs as the profile decided when the request arrived */
     if (decode_der(&der, &len, p, t->plan_subject) != APR_SUCCESS
@@ -469,19 +465,10 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
         scep_own_general_names(p, plan->san);
     }
     ERR_clear_error();
-    if ((rv = scep_ca_issue(&cert, perr, p, adm->ca, plan)) != APR_SUCCESS) {
+    if ((rv = scep_issue_sign(&cert, &rec, &renewal, perr, p, adm->ca, plan, prof->name, old,
+                              prof->renewal_supersede)) != APR_SUCCESS) {
         return rv;
     }
-    scep_x509_der(&der, &len, p, cert);
-    memset(&rec, 0, sizeof(rec));
-    rec.ca = adm->ca->fingerprint;
-    rec.serial = scep_serial_hex(p, X509_get0_serialNumber(cert));
-    rec.subject = scep_name_str(p, X509_get_subject_name(cert));
-    rec.not_before = scep_asn1_time_epoch(X509_get0_notBefore(cert));
-    rec.not_after = scep_asn1_time_epoch(X509_get0_notAfter(cert));
-    rec.der = scep_b64_encode(p, der, len);
-    rec.profile = prof->name;
-    rec.lineage = old ? (old->lineage ? old->lineage : old->serial) : NULL;
     rv = scep_store_approve(ctx, st, adm->ca->fingerprint, id, adm->user, &rec,
                             old ? &renewal : NULL);
     if (rv == SCEP_ECONFLICT || rv == SCEP_ERENEWED) {
@@ -564,7 +551,7 @@ static void do_revoke(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st
     SCEP_LOG(ctx, SCEP_LOG_NOTICE, 0, SCEPLOGNO(00403)
              "%s revoked certificate %s (%s)", adm->user, upper, scep_crl_reason_name(reason));
     /* rebuild now, so that no request waits for it */
-    if (scep_op_current_crl(&der, &len, ctx, st, adm->ca, adm->crl_validity) == APR_SUCCESS) {
+    if (scep_crl_current(&der, &len, ctx, st, adm->ca, adm->crl_validity) == APR_SUCCESS) {
         scep_crl_info(pcrl_number, &this_update, &next_update, der, len);
     }
     *pstatus = 200;

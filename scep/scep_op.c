@@ -7,7 +7,8 @@
 #include "scep_op.h"
 #include "scep_ossl.h"
 #include "scep_util.h"
-#include "scep_crl.h"
+#include "scep_issue.h"
+#include "scep_crl_cache.h"
 
 #define CT_TEXT "text/plain"
 #define CT_PKI  "application/x-pki-message"
@@ -524,7 +525,7 @@ static apr_status_t check_renewal(enroll_t *e)
     apr_pool_t *p = e->ctx->pool;
     apr_status_t rv;
     apr_int64_t left;
-    int compromised = 0;
+    const char *why;
 
     if (!prof->renewal) {
         return refuse(e, SCEP_FAIL_BADREQUEST, "renewal is not enabled at this enrollment "
@@ -541,9 +542,6 @@ static apr_status_t check_renewal(enroll_t *e)
     if (rv != APR_SUCCESS) {
         return SCEP_EDB;
     }
-    if (e->renewed->revoked_at) {
-        return refuse(e, SCEP_FAIL_BADREQUEST, "the certificate being renewed is revoked");
-    }
     if (!e->renewed->profile) {
         return refuse(e, SCEP_FAIL_BADREQUEST, "the record of the certificate being renewed "
                       "does not name the profile that issued it (a record from before "
@@ -554,19 +552,11 @@ static apr_status_t check_renewal(enroll_t *e)
                       "renewed was issued by profile %s, which does not renew at profile %s "
                       "(SCEPRenewalFrom)", e->renewed->profile, prof->name));
     }
-    if (e->renewed->renewed_by) {
-        return refuse(e, SCEP_FAIL_BADREQUEST, apr_psprintf(p, "the certificate being "
-                      "renewed was renewed already (by serial %s)", e->renewed->renewed_by));
-    }
-    if (scep_store_lineage_compromised(&compromised, e->ctx, e->store, e->txn.ca,
-                                       e->renewed->lineage ? e->renewed->lineage
-                                                           : e->renewed->serial)
-        != APR_SUCCESS) {
+    if (scep_issue_renewable(&why, e->ctx, e->store, e->renewed) != APR_SUCCESS) {
         return SCEP_EDB;
     }
-    if (compromised) {
-        return refuse(e, SCEP_FAIL_BADREQUEST, "a certificate this one was renewed from "
-                      "is revoked for keyCompromise");
+    if (why) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, why);
     }
     left = e->renewed->not_after - (apr_int64_t)apr_time_sec(apr_time_now());
     if (prof->renewal_window > 0 && left > prof->renewal_window) {
@@ -742,12 +732,11 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
     scep_cert_t rec;
     scep_renewal_t renewal;
     X509 *cert;
-    unsigned char *der;
-    apr_size_t len;
     const char *err = "";
     apr_status_t rv;
 
-    rv = scep_ca_issue(&cert, &err, p, e->svc->ca, plan);
+    rv = scep_issue_sign(&cert, &rec, &renewal, &err, p, e->svc->ca, plan, e->txn.profile,
+                         e->renewed, e->prof->renewal_supersede);
     if (rv == SCEP_EFAILURE) {
         return refuse(e, SCEP_FAIL_BADREQUEST, apr_pstrcat(p, "profile ", e->txn.profile,
                                                             ": ", err, NULL));
@@ -756,20 +745,6 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
         SCEP_LOG(e->ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00205)
                  "issuing for transaction %s failed: %s", e->txn.tid, err);
         return refuse(e, SCEP_FAIL_BADREQUEST, "the CA could not sign the certificate");
-    }
-    scep_x509_der(&der, &len, p, cert);
-    memset(&rec, 0, sizeof(rec));
-    rec.ca = e->txn.ca;
-    rec.serial = scep_serial_hex(p, X509_get0_serialNumber(cert));
-    rec.subject = scep_name_str(p, X509_get_subject_name(cert));
-    rec.not_before = scep_asn1_time_epoch(X509_get0_notBefore(cert));
-    rec.not_after = scep_asn1_time_epoch(X509_get0_notAfter(cert));
-    rec.der = scep_b64_encode(p, der, len);
-    rec.profile = e->txn.profile;
-    if (e->renewed) {
-        rec.lineage = e->renewed->lineage ? e->renewed->lineage : e->renewed->serial;
-        renewal.old_serial = e->renewed->serial;
-        renewal.supersede = e->prof->renewal_supersede;
     }
     e->txn.status = "ISSUED";
     e->txn.serial = rec.serial;
@@ -990,7 +965,7 @@ static void getcrl(enroll_t *e)
     }
     PKCS7_ISSUER_AND_SERIAL_free(ias);
     if (open_store(e) != APR_SUCCESS
-        || scep_op_current_crl(&der, &len, e->ctx, e->store, e->svc->ca,
+        || scep_crl_current(&der, &len, e->ctx, e->store, e->svc->ca,
                                e->svc->crl_validity) != APR_SUCCESS) {
         e->unavailable = 1;
         return;
@@ -1105,58 +1080,6 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
     out->content_type = CT_PKI;
     out->body = rep;
     out->len = rep_len;
-}
-
-apr_status_t scep_op_current_crl(unsigned char **pder, apr_size_t *plen,
-                                 scep_ctx_t *ctx, scep_store_t *st,
-                                 const scep_ca_t *ca, apr_int64_t validity)
-{
-    apr_pool_t *p = ctx->pool;
-    scep_crl_rec_t *latest = NULL, rec;
-    apr_array_header_t *revoked;
-    apr_int64_t count = 0, now = (apr_int64_t)apr_time_sec(apr_time_now());
-    const char *err = "";
-    unsigned char *der;
-    apr_size_t len;
-    apr_status_t rv;
-    int attempt;
-
-    for (attempt = 0; attempt < 3; attempt++) {
-        rv = scep_store_crl_latest(&latest, &count, ctx, st, ca->fingerprint);
-        if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {
-            return rv;
-        }
-        if (rv == APR_SUCCESS && latest->revoked_count == count
-            && now < latest->this_update + validity / 2) {
-            return scep_b64_decode(pder, plen, p, latest->der, strlen(latest->der));
-        }
-        if ((rv = scep_store_revoked(&revoked, ctx, st, ca->fingerprint)) != APR_SUCCESS) {
-            return rv;
-        }
-        rec.number = latest ? latest->number + 1 : 1;
-        rec.this_update = now;
-        rec.next_update = now + validity;
-        rec.revoked_count = revoked->nelts;
-        if (scep_crl_build(&der, &len, &err, p, ca, revoked, rec.number, validity, NULL)
-            != APR_SUCCESS) {
-            SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00212) "cannot build the CRL: %s", err);
-            return APR_EGENERAL;
-        }
-        rec.der = scep_b64_encode(p, der, len);
-        rv = scep_store_crl_insert(ctx, st, ca->fingerprint, &rec);
-        if (rv == APR_SUCCESS) {
-            SCEP_LOG(ctx, SCEP_LOG_INFO, 0, SCEPLOGNO(00213)
-                     "CRL number %" APR_INT64_T_FMT " built with %d revoked certificates",
-                     rec.number, revoked->nelts);
-            *pder = der;
-            *plen = len;
-            return APR_SUCCESS;
-        }
-        /* another request or node stored this number first: use theirs */
-        latest = NULL;
-    }
-    SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00214) "cannot store a new CRL");
-    return SCEP_EDB;
 }
 
 void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc,

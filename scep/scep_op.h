@@ -76,15 +76,6 @@ typedef struct scep_http_out_t {
     apr_size_t len;
 } scep_http_out_t;
 
-/**
- * The CA's current CRL: the newest stored one while it lists every
- * revocation and is younger than half its validity, else a new one (number
- * + 1), built once per change even with several nodes (the number is unique).
- */
-apr_status_t scep_op_current_crl(unsigned char **pder, apr_size_t *plen,
-                                 scep_ctx_t *ctx, scep_store_t *st,
-                                 const scep_ca_t *ca, apr_int64_t validity);
-
 /** Answer one SCEP HTTP request. Always fills *out. */
 void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc,
                     const scep_http_in_t *in, scep_http_out_t *out);
