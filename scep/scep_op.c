@@ -29,14 +29,14 @@ typedef struct enroll_t {
     const scep_profile_t *prof;   /* the Location's, or the one its template selects */
     const scep_http_in_t *in;
     scep_store_t *store;
-    int unavailable;        /* the database could not be reached: HTTP 503 */
     scep_msg_t *msg;
     int self_signed;        /* the signer is a self-signed certificate */
     X509_REQ *csr;          /* parsed without its key (scep_req_parse_keyless) */
     EVP_PKEY *csr_key;      /* the CSR's key, checked by its signature */
     scep_txn_t txn;
     scep_reply_t reply;
-    const char *refusal;    /* why we answer FAILURE (for the log) */
+    const char *refusal;    /* why we answer FAILURE (for the log and the record) */
+    int refused;            /* a refusal decided: recorded and counted at the end */
     int is_enrollment;      /* PKCSReq/RenewalReq: decisions are recorded */
     scep_cert_t *renewed;   /* the record of the certificate being renewed */
     scep_challenge_t *challenge;   /* the one-time challenge used, if any */
@@ -61,11 +61,7 @@ static apr_status_t open_store(enroll_t *e)
             e->store = NULL;
         }
     }
-    if (!e->store) {
-        e->unavailable = 1;
-        return SCEP_EDB;
-    }
-    return APR_SUCCESS;
+    return e->store ? APR_SUCCESS : SCEP_EDB;
 }
 
 /* Count a failed attempt against the sender's address (SCEPChallengeThrottle). */
@@ -88,9 +84,35 @@ static void count_failure(enroll_t *e)
     }
 }
 
-/* Decide FAILURE: the client is told shown, the log and the record keep
- * why; an enrollment's refusal is recorded (a bounded summary: nothing the
- * sender chose is kept whole), a failed attempt is counted. */
+/* Record a refusal, once, when the reply is decided: an enrollment's as a
+ * bounded summary (nothing the sender chose is kept whole); a failed
+ * attempt is counted. */
+static void record_refusal(enroll_t *e)
+{
+    scep_ctx_t *ctx = e->ctx;
+
+    if (e->txn.auth_failed) {
+        count_failure(e);
+    }
+    if (e->is_enrollment && open_store(e) == APR_SUCCESS) {
+        scep_txn_t rec = e->txn;
+        rec.status = "REJECTED";
+        rec.dedup_key = NULL;
+        rec.fail_info = (int)e->reply.fail_info;
+        rec.fail_text = scep_bounded(ctx->pool, e->refusal, STORED_REASON_MAX);
+        rec.subject = scep_bounded(ctx->pool, rec.subject, STORED_SUBJECT_MAX);
+        rec.csr = rec.signer_cert = rec.plan_subject = rec.plan_san = NULL;
+        rec.serial = NULL;
+        if (scep_store_record_rejected(ctx, e->store, &rec) != APR_SUCCESS) {
+            SCEP_LOG(ctx, SCEP_LOG_WARNING, 0, SCEPLOGNO(00202)
+                     "could not record the refusal of transaction %s",
+                     scep_log_safe(ctx->pool, e->msg->tid_str, strlen(e->msg->tid_str)));
+        }
+    }
+}
+
+/* Decide FAILURE: the client is told shown, the log (now) and the record
+ * (at the end) keep why. */
 static apr_status_t refuse_as(enroll_t *e, scep_fail_info_t fail, const char *shown,
                               const char *why)
 {
@@ -113,25 +135,8 @@ static apr_status_t refuse_as(enroll_t *e, scep_fail_info_t fail, const char *sh
              scep_log_safe(ctx->pool, e->msg->tid_str, strlen(e->msg->tid_str)),
              e->in->client_addr ? e->in->client_addr : "-",
              e->svc->profile->name, names[fail], why);
-    if (e->txn.auth_failed) {
-        count_failure(e);
-    }
-    if (e->is_enrollment && open_store(e) == APR_SUCCESS) {
-        scep_txn_t rec = e->txn;
-        rec.status = "REJECTED";
-        rec.dedup_key = NULL;
-        rec.fail_info = (int)fail;
-        rec.fail_text = scep_bounded(ctx->pool, why, STORED_REASON_MAX);
-        rec.subject = scep_bounded(ctx->pool, rec.subject, STORED_SUBJECT_MAX);
-        rec.csr = rec.signer_cert = rec.plan_subject = rec.plan_san = NULL;
-        rec.serial = NULL;
-        if (scep_store_record_rejected(ctx, e->store, &rec) != APR_SUCCESS) {
-            SCEP_LOG(ctx, SCEP_LOG_WARNING, 0, SCEPLOGNO(00202)
-                     "could not record the refusal of transaction %s",
-                     scep_log_safe(ctx->pool, e->msg->tid_str, strlen(e->msg->tid_str)));
-        }
-    }
-    return SCEP_EFAILURE;
+    e->refused = 1;
+    return SCEP_EDONE;
 }
 
 static apr_status_t refuse(enroll_t *e, scep_fail_info_t fail, const char *why)
@@ -441,12 +446,12 @@ static X509 *decode_cert(apr_pool_t *p, const char *b64)
 }
 
 /* Answer as a stored transaction says: its certificate, PENDING, or the
- * administrator's rejection. */
+ * administrator's rejection. The reply is decided: SCEP_EDONE. */
 static apr_status_t reply_stored(enroll_t *e, const scep_txn_t *t)
 {
     if (!strcmp(t->status, "PENDING")) {
         e->reply.status = SCEP_STATUS_PENDING;
-        return APR_SUCCESS;
+        return SCEP_EDONE;
     }
     if (!strcmp(t->status, "REJECTED")) {
         e->reply.status = SCEP_STATUS_FAILURE;
@@ -454,7 +459,7 @@ static apr_status_t reply_stored(enroll_t *e, const scep_txn_t *t)
                              ? (scep_fail_info_t)t->fail_info : SCEP_FAIL_BADREQUEST;
         e->reply.fail_text = t->fail_text ? t->fail_text : "rejected";
         e->refusal = e->reply.fail_text;
-        return APR_SUCCESS;
+        return SCEP_EDONE;
     }
     if (!(e->reply.issued = decode_cert(e->ctx->pool, t->cert_der))) {
         SCEP_LOG(e->ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00203)
@@ -463,11 +468,10 @@ static apr_status_t reply_stored(enroll_t *e, const scep_txn_t *t)
         return refuse(e, SCEP_FAIL_BADREQUEST, "the stored certificate is unreadable");
     }
     e->reply.status = SCEP_STATUS_SUCCESS;
-    return APR_SUCCESS;
+    return SCEP_EDONE;
 }
 
-/* Step: a transactionID we know. Resent: same answer. Other key: refused.
- * Returns APR_SUCCESS when the reply is decided, APR_NOTFOUND to go on. */
+/* Step: a transactionID we know. Resent: same answer. Other key: refused. */
 static apr_status_t check_known(enroll_t *e)
 {
     apr_array_header_t *rows;
@@ -486,7 +490,7 @@ static apr_status_t check_known(enroll_t *e)
                      "transaction %s resent: answering as before (%s%s%s)",
                      e->msg->tid_str, l->status, l->serial ? ", serial " : "",
                      l->serial ? l->serial : "");
-            return reply_stored(e, l) == APR_SUCCESS ? APR_SUCCESS : SCEP_EFAILURE;
+            return reply_stored(e, l);
         }
     }
     /* a renewal is a new transaction even when the client keeps its
@@ -497,7 +501,7 @@ static apr_status_t check_known(enroll_t *e)
                       ? "this transactionID was already used with a different key"
                       : "this transactionID was already used for a different request");
     }
-    return APR_NOTFOUND;
+    return APR_SUCCESS;
 }
 
 /* Is name this profile, or one it accepts renewals from (SCEPRenewalFrom)? */
@@ -583,7 +587,6 @@ static apr_status_t check_throttle(enroll_t *e)
         || scep_store_auth_failures(&failures, e->ctx, e->store, e->svc->ca->fingerprint,
                                     loc->name, e->in->client_addr,
                                     now - loc->throttle_window) != APR_SUCCESS) {
-        e->unavailable = 1;
         return SCEP_EDB;
     }
     if (failures >= loc->throttle_count) {
@@ -731,6 +734,7 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
     apr_pool_t *p = e->ctx->pool;
     scep_cert_t rec;
     scep_renewal_t renewal;
+    scep_txn_t *winner = NULL;
     X509 *cert;
     const char *err = "";
     apr_status_t rv;
@@ -752,7 +756,7 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
 
     rv = scep_store_record_issued(e->ctx, e->store, &e->txn, &rec,
                                   e->challenge ? &e->consume : NULL,
-                                  e->renewed ? &renewal : NULL);
+                                  e->renewed ? &renewal : NULL, &winner);
     if (rv == SCEP_ECHALLENGE || rv == SCEP_ERENEWED) {
         e->txn.serial = NULL;      /* rolled back with the transaction */
         return rv == SCEP_ECHALLENGE
@@ -762,7 +766,7 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
     }
     if (rv == SCEP_ECONFLICT) {
         /* an identical request won the race: answer with its certificate */
-        return check_known(e) == APR_SUCCESS ? APR_SUCCESS : SCEP_EFAILURE;
+        return reply_stored(e, winner);
     }
     if (rv != APR_SUCCESS) {
         SCEP_LOG(e->ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00206)
@@ -779,7 +783,7 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
              e->renewed ? ", renewing " : "", e->renewed ? e->renewed->serial : "");
     e->reply.status = SCEP_STATUS_SUCCESS;
     e->reply.issued = cert;
-    return APR_SUCCESS;
+    return SCEP_EDONE;
 }
 /* base64 of an object's DER (i2d); NULL if it cannot be encoded */
 #define DER_B64(p, i2d, obj, out) do {                                  \
@@ -794,6 +798,7 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
 static apr_status_t hold(enroll_t *e, const scep_cert_plan_t *plan)
 {
     apr_pool_t *p = e->ctx->pool;
+    scep_txn_t *winner = NULL;
     apr_status_t rv;
 
     e->txn.status = "PENDING";
@@ -803,12 +808,12 @@ static apr_status_t hold(enroll_t *e, const scep_cert_plan_t *plan)
         DER_B64(p, i2d_GENERAL_NAMES, plan->san, e->txn.plan_san);
     }
     rv = scep_store_record_pending(e->ctx, e->store, &e->txn,
-                                   e->challenge ? &e->consume : NULL);
+                                   e->challenge ? &e->consume : NULL, &winner);
     if (rv == SCEP_ECHALLENGE) {
         return refuse_auth(e, "this one-time challenge was already used");
     }
     if (rv == SCEP_ECONFLICT) {
-        return check_known(e) == APR_SUCCESS ? APR_SUCCESS : SCEP_EFAILURE;
+        return reply_stored(e, winner);
     }
     if (rv != APR_SUCCESS) {
         return refuse(e, SCEP_FAIL_BADREQUEST,
@@ -819,84 +824,73 @@ static apr_status_t hold(enroll_t *e, const scep_cert_plan_t *plan)
              e->msg->tid_str, e->in->client_addr ? e->in->client_addr : "-",
              e->txn.profile, scep_name_str(p, plan->subject));
     e->reply.status = SCEP_STATUS_PENDING;
-    return APR_SUCCESS;
+    return SCEP_EDONE;
 }
 
-static void pkcsreq(enroll_t *e)
+/* A PKCSReq or RenewalReq, step after step: each step returns APR_SUCCESS
+ * to go on, SCEP_EDONE when the reply is decided, SCEP_EDB when the
+ * database cannot be reached. */
+static apr_status_t pkcsreq(enroll_t *e)
 {
     scep_cert_plan_t *plan;
     int renewal;
     apr_status_t rv;
 
-    if (open_csr(e) != APR_SUCCESS || check_limits(e) != APR_SUCCESS
-        || read_csr(e) != APR_SUCCESS) {
-        return;
-    }
-    rv = check_known(e);
-    if (rv == APR_SUCCESS || rv == SCEP_EFAILURE || rv == SCEP_EDB) {
-        e->unavailable |= rv == SCEP_EDB;
-        return;
-    }
-    if (select_profile(e) != APR_SUCCESS) {
-        return;
+    if ((rv = open_csr(e)) != APR_SUCCESS || (rv = check_limits(e)) != APR_SUCCESS
+        || (rv = read_csr(e)) != APR_SUCCESS || (rv = check_known(e)) != APR_SUCCESS
+        || (rv = select_profile(e)) != APR_SUCCESS) {
+        return rv;
     }
     /* sscep -O and certmonger renew with a PKCSReq signed by the old
      * certificate; where renewal is off, that is an ordinary enrollment */
     renewal = *e->txn.renewal_of && (e->prof->renewal || e->msg->type == SCEP_MSG_RENEWALREQ);
     if (renewal) {
-        rv = check_renewal(e);
-        if (rv == APR_SUCCESS && e->prof->renewal_challenge) {
-            rv = authorize(e);
+        if ((rv = check_renewal(e)) != APR_SUCCESS
+            || (e->prof->renewal_challenge && (rv = authorize(e)) != APR_SUCCESS)) {
+            return rv;
         }
     }
-    else {
-        rv = authorize(e);
+    else if ((rv = authorize(e)) != APR_SUCCESS) {
+        return rv;
     }
-    if (rv == APR_SUCCESS) {
-        rv = apply_policy(e, &plan, renewal && e->prof->renewal_keep_subject);
+    if ((rv = apply_policy(e, &plan, renewal && e->prof->renewal_keep_subject)) != APR_SUCCESS
+        || (e->challenge && (rv = bind_names(e, plan)) != APR_SUCCESS)) {
+        return rv;
     }
-    if (rv == APR_SUCCESS && e->challenge) {
-        rv = bind_names(e, plan);
-    }
-    if (rv == APR_SUCCESS) {
-        rv = e->prof->manual_approval ? hold(e, plan) : issue(e, plan);
-    }
-    e->unavailable |= rv == SCEP_EDB;
+    return e->prof->manual_approval ? hold(e, plan) : issue(e, plan);
 }
 
 /* CertPoll: the answer recorded for this transactionID, to the key that
  * asked for it. */
-static void certpoll(enroll_t *e)
+static apr_status_t certpoll(enroll_t *e)
 {
     apr_array_header_t *rows;
     const char *signer_key;
     int i;
 
     if (e->msg->decrypt_error) {
-        refuse_sealed(e, e->msg->decrypt_error);
-        return;
+        return refuse_sealed(e, e->msg->decrypt_error);
     }
     if (open_store(e) != APR_SUCCESS
         || scep_store_find_live(&rows, e->ctx, e->store, e->txn.ca, e->txn.tid) != APR_SUCCESS) {
-        e->unavailable = 1;
-        return;
+        return SCEP_EDB;
     }
     signer_key = scep_pubkey_fingerprint(e->ctx->pool, X509_get_X509_PUBKEY(e->msg->signer));
     for (i = 0; i < rows->nelts; i++) {
         scep_txn_t *t = &APR_ARRAY_IDX(rows, i, scep_txn_t);
         if (!strcmp(t->key_fp, signer_key)
             || (t->signer_fp && !strcmp(t->signer_fp, e->txn.signer_fp))) {
-            reply_stored(e, t);
-            return;
+            return reply_stored(e, t);
         }
     }
-    refuse(e, SCEP_FAIL_BADCERTID, rows->nelts
-           ? "this transaction belongs to another key"
-           : "no request with this transactionID is known");
+    return refuse(e, SCEP_FAIL_BADCERTID, rows->nelts
+                  ? "this transaction belongs to another key"
+                  : "no request with this transactionID is known");
 }
 
-/* The IssuerAndSerialNumber of GetCert and GetCRL; NULL if unreadable
- * (answered like every other failure to read what an envelope holds). */
+/* The IssuerAndSerialNumber of GetCert and GetCRL, or NULL when it cannot
+ * be read (answered like every other failure to read what an envelope
+ * holds). */
 static PKCS7_ISSUER_AND_SERIAL *issuer_and_serial(enroll_t *e)
 {
     const unsigned char *q = e->msg->payload;
@@ -907,15 +901,12 @@ static PKCS7_ISSUER_AND_SERIAL *issuer_and_serial(enroll_t *e)
         PKCS7_ISSUER_AND_SERIAL_free(ias);
         ias = NULL;
     }
-    if (!ias) {
-        refuse_sealed(e, "the envelope does not hold an IssuerAndSerialNumber");
-    }
     return ias;
 }
 
 /* GetCert: any certificate this CA issued, to anyone who asks with a signed
  * message (certificates are public; the reply is encrypted to the asker). */
-static void getcert(enroll_t *e)
+static apr_status_t getcert(enroll_t *e)
 {
     PKCS7_ISSUER_AND_SERIAL *ias = issuer_and_serial(e);
     scep_cert_t *rec;
@@ -923,36 +914,37 @@ static void getcert(enroll_t *e)
     apr_status_t rv;
 
     if (!ias) {
-        return;
+        return refuse_sealed(e, "the envelope does not hold an IssuerAndSerialNumber");
     }
     serial = scep_serial_hex(e->ctx->pool, ias->serial);
     if (X509_NAME_cmp(ias->issuer, X509_get_subject_name(e->svc->ca->cert)) != 0) {
-        refuse(e, SCEP_FAIL_BADCERTID, "the issuer named is not this CA");
+        rv = refuse(e, SCEP_FAIL_BADCERTID, "the issuer named is not this CA");
     }
     else if (open_store(e) != APR_SUCCESS) {
-        /* answered 503 */
+        rv = SCEP_EDB;
     }
     else if ((rv = scep_store_cert_get(&rec, e->ctx, e->store, e->txn.ca, serial))
              == APR_NOTFOUND) {
-        refuse(e, SCEP_FAIL_BADCERTID, apr_psprintf(e->ctx->pool, "no certificate with "
-               "serial %s was issued by this CA", serial));
+        rv = refuse(e, SCEP_FAIL_BADCERTID, apr_psprintf(e->ctx->pool, "no certificate with "
+                    "serial %s was issued by this CA", serial));
     }
     else if (rv == APR_SUCCESS) {
         scep_txn_t t;
         memset(&t, 0, sizeof(t));
         t.status = "ISSUED";
         t.cert_der = rec->der;
-        reply_stored(e, &t);
+        rv = reply_stored(e, &t);
     }
     else {
-        e->unavailable = 1;
+        rv = SCEP_EDB;
     }
     PKCS7_ISSUER_AND_SERIAL_free(ias);
+    return rv;
 }
 
 /* GetCRL: the CA's current CRL, whatever serial the request names (sscep
  * names the CA certificate itself). */
-static void getcrl(enroll_t *e)
+static apr_status_t getcrl(enroll_t *e)
 {
     PKCS7_ISSUER_AND_SERIAL *ias = issuer_and_serial(e);
     unsigned char *der;
@@ -961,22 +953,75 @@ static void getcrl(enroll_t *e)
     X509_CRL *crl;
 
     if (!ias) {
-        return;
+        return refuse_sealed(e, "the envelope does not hold an IssuerAndSerialNumber");
     }
     PKCS7_ISSUER_AND_SERIAL_free(ias);
     if (open_store(e) != APR_SUCCESS
         || scep_crl_current(&der, &len, e->ctx, e->store, e->svc->ca,
-                               e->svc->crl_validity) != APR_SUCCESS) {
-        e->unavailable = 1;
-        return;
+                            e->svc->crl_validity) != APR_SUCCESS) {
+        return SCEP_EDB;
     }
     q = der;
     if (!(crl = scep_own_crl(e->ctx->pool, d2i_X509_CRL(NULL, &q, (long)len)))) {
-        refuse(e, SCEP_FAIL_BADREQUEST, "the CRL could not be read back");
-        return;
+        return refuse(e, SCEP_FAIL_BADREQUEST, "the CRL could not be read back");
     }
     e->reply.status = SCEP_STATUS_SUCCESS;
     e->reply.crl = crl;
+    return SCEP_EDONE;
+}
+
+/* Before anything is decrypted: the signature, the digest, the message
+ * type, the throttle and (for enrollments) the signer. */
+static apr_status_t check_outside(enroll_t *e)
+{
+    const scep_profile_t *loc = e->svc->profile;
+    scep_msg_t *m = e->msg;
+    apr_status_t rv;
+
+    if (!m->signature_ok) {
+        return refuse(e, SCEP_FAIL_BADMESSAGECHECK, m->signature_error);
+    }
+    if (!scep_msg_digest_allowed(m->md_nid, loc->allow_legacy)) {
+        return refuse(e, SCEP_FAIL_BADALG, apr_psprintf(e->ctx->pool,
+                      "digest %s is not allowed%s",
+                      m->md_nid == NID_undef ? "(unknown)" : OBJ_nid2sn(m->md_nid),
+                      m->md_nid == NID_md5 ? " (MD5 needs SCEPLegacyAlgorithms on)" : ""));
+    }
+    if (m->type != SCEP_MSG_PKCSREQ && m->type != SCEP_MSG_RENEWALREQ
+        && m->type != SCEP_MSG_CERTPOLL && m->type != SCEP_MSG_GETCERT
+        && m->type != SCEP_MSG_GETCRL) {
+        /* strict allow-list: anything else (UpdateReq, CertRep, ...) is
+         * refused, never handled like a request we know */
+        return refuse(e, SCEP_FAIL_BADREQUEST, apr_psprintf(e->ctx->pool,
+                      "messageType %s is not supported here", m->type_str));
+    }
+    if ((rv = check_throttle(e)) != APR_SUCCESS) {
+        return rv;
+    }
+    return e->is_enrollment ? classify_signer(e) : APR_SUCCESS;
+}
+
+/* The steps of one PKIOperation whose message could be read. */
+static apr_status_t pki_steps(enroll_t *e)
+{
+    const scep_profile_t *loc = e->svc->profile;
+    scep_fail_info_t fail;
+    const char *err = NULL;
+    apr_status_t rv;
+
+    if ((rv = check_outside(e)) != APR_SUCCESS) {
+        return rv;
+    }
+    if (scep_msg_decrypt(e->msg, &fail, &err, e->ctx->pool, e->svc->ca->ra_cert,
+                         e->svc->ca->ra_key, loc->allow_legacy) != APR_SUCCESS) {
+        return refuse(e, fail, err);
+    }
+    switch (e->msg->type) {
+    case SCEP_MSG_CERTPOLL: return certpoll(e);
+    case SCEP_MSG_GETCERT:  return getcert(e);
+    case SCEP_MSG_GETCRL:   return getcrl(e);
+    default:                return pkcsreq(e);
+    }
 }
 
 static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
@@ -986,9 +1031,9 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
     const unsigned char *der;
     apr_size_t len;
     const char *err = NULL;
-    scep_fail_info_t fail;
     unsigned char *rep;
     apr_size_t rep_len;
+    apr_status_t rv;
     enroll_t e;
 
     memset(&e, 0, sizeof(e));
@@ -1023,46 +1068,12 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
         }
     }
 
-    if (!e.msg->signature_ok) {
-        refuse(&e, SCEP_FAIL_BADMESSAGECHECK, e.msg->signature_error);
+    rv = pki_steps(&e);
+    if (e.refused) {
+        record_refusal(&e);
     }
-    else if (!scep_msg_digest_allowed(e.msg->md_nid, svc->profile->allow_legacy)) {
-        refuse(&e, SCEP_FAIL_BADALG, apr_psprintf(p, "digest %s is not allowed%s",
-               e.msg->md_nid == NID_undef ? "(unknown)" : OBJ_nid2sn(e.msg->md_nid),
-               e.msg->md_nid == NID_md5 ? " (MD5 needs SCEPLegacyAlgorithms on)" : ""));
-    }
-    else if (e.msg->type != SCEP_MSG_PKCSREQ && e.msg->type != SCEP_MSG_RENEWALREQ
-             && e.msg->type != SCEP_MSG_CERTPOLL && e.msg->type != SCEP_MSG_GETCERT
-             && e.msg->type != SCEP_MSG_GETCRL) {
-        /* strict allow-list: anything else (UpdateReq, CertRep, ...) is
-         * refused, never handled like a request we know */
-        refuse(&e, SCEP_FAIL_BADREQUEST,
-               apr_psprintf(p, "messageType %s is not supported here", e.msg->type_str));
-    }
-    else if (check_throttle(&e) != APR_SUCCESS
-             || (e.is_enrollment && classify_signer(&e) != APR_SUCCESS)) {
-        /* refused, or the failures could not be counted (503) */
-    }
-    else if (scep_msg_decrypt(e.msg, &fail, &err, p, svc->ca->ra_cert, svc->ca->ra_key,
-                              svc->profile->allow_legacy) != APR_SUCCESS) {
-        refuse(&e, fail, err);
-    }
-    else if (e.msg->type == SCEP_MSG_CERTPOLL) {
-        certpoll(&e);
-    }
-    else if (e.msg->type == SCEP_MSG_GETCERT) {
-        getcert(&e);
-    }
-    else if (e.msg->type == SCEP_MSG_GETCRL) {
-        getcrl(&e);
-    }
-    else {
-        pkcsreq(&e);
-    }
-
-    if (e.unavailable || (e.reply.status == SCEP_STATUS_SUCCESS && !e.reply.issued
-                          && !e.reply.crl)) {
-        /* no store: nothing may be issued without a record */
+    if (rv == SCEP_EDB) {
+        /* nothing may be issued without a record */
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00209)
                  "the enrollment database is unavailable; transaction %s not served",
                  scep_log_safe(p, e.msg->tid_str, strlen(e.msg->tid_str)));

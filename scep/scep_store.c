@@ -469,20 +469,22 @@ static apr_status_t record_body(scep_ctx_t *ctx, scep_store_t *st, const void *a
     return rv == APR_SUCCESS ? insert_txn(ctx, st, r->txn) : rv;
 }
 
-/* After a failed write: did an identical request commit first? */
+/* After a failed write: did an identical request commit first? Then its
+ * row is the answer. */
 static apr_status_t conflict_or(apr_status_t rv, scep_ctx_t *ctx, scep_store_t *st,
-                                const scep_txn_t *txn)
+                                const scep_txn_t *txn, scep_txn_t **pwinner)
 {
     apr_array_header_t *rows;
     int i;
 
-    if (rv == APR_SUCCESS || !txn->dedup_key
+    if (rv == APR_SUCCESS || rv == SCEP_ECHALLENGE || !txn->dedup_key
         || scep_store_find_live(&rows, ctx, st, txn->ca, txn->tid) != APR_SUCCESS) {
         return rv;
     }
     for (i = 0; i < rows->nelts; i++) {
-        const char *k = APR_ARRAY_IDX(rows, i, scep_txn_t).dedup_key;
-        if (k && !strcmp(k, txn->dedup_key)) {
+        scep_txn_t *row = &APR_ARRAY_IDX(rows, i, scep_txn_t);
+        if (row->dedup_key && !strcmp(row->dedup_key, txn->dedup_key)) {
+            *pwinner = row;
             return SCEP_ECONFLICT;
         }
     }
@@ -492,21 +494,19 @@ static apr_status_t conflict_or(apr_status_t rv, scep_ctx_t *ctx, scep_store_t *
 apr_status_t scep_store_record_issued(scep_ctx_t *ctx, scep_store_t *st,
                                       const scep_txn_t *txn, const scep_cert_t *cert,
                                       const scep_consume_t *consume,
-                                      const scep_renewal_t *renewal)
+                                      const scep_renewal_t *renewal, scep_txn_t **pwinner)
 {
     record_t r = { txn, cert, consume, renewal };
-    apr_status_t rv = in_transaction(ctx, st, record_body, &r, NULL);
     /* an identical request that won first also renewed the old certificate */
-    rv = rv == SCEP_ECHALLENGE ? rv : conflict_or(rv, ctx, st, txn);
-    return rv;
+    return conflict_or(in_transaction(ctx, st, record_body, &r, NULL), ctx, st, txn, pwinner);
 }
 
 apr_status_t scep_store_record_pending(scep_ctx_t *ctx, scep_store_t *st,
-                                       const scep_txn_t *txn, const scep_consume_t *consume)
+                                       const scep_txn_t *txn, const scep_consume_t *consume,
+                                       scep_txn_t **pwinner)
 {
     record_t r = { txn, NULL, consume, NULL };
-    apr_status_t rv = in_transaction(ctx, st, record_body, &r, NULL);
-    return rv == SCEP_ECHALLENGE ? rv : conflict_or(rv, ctx, st, txn);
+    return conflict_or(in_transaction(ctx, st, record_body, &r, NULL), ctx, st, txn, pwinner);
 }
 
 apr_status_t scep_store_record_rejected(scep_ctx_t *ctx, scep_store_t *st,

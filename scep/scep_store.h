@@ -41,20 +41,22 @@ apr_status_t scep_store_find_live(apr_array_header_t **prows /* scep_txn_t */,
                                   const char *ca, const char *tid);
 
 /** Record an issued certificate and its transaction in one database
- *  transaction. SCEP_ECONFLICT: an identical request committed first.
- *  With a renewal, SCEP_ERENEWED when the old certificate was renewed
- *  meanwhile (nothing is recorded). */
+ *  transaction. SCEP_ECONFLICT: an identical request committed first, and
+ *  *pwinner is its row (to answer with). With a renewal, SCEP_ERENEWED
+ *  when the old certificate was renewed meanwhile (nothing is recorded). */
 apr_status_t scep_store_record_issued(scep_ctx_t *ctx, scep_store_t *st,
                                       const scep_txn_t *txn,
                                       const scep_cert_t *cert,
                                       const scep_consume_t *consume,
-                                      const scep_renewal_t *renewal);
+                                      const scep_renewal_t *renewal,
+                                      scep_txn_t **pwinner);
 
 /** Record a request waiting for approval. SCEP_ECONFLICT as above. With a
  *  one-time challenge, SCEP_ECHALLENGE when it was used up meanwhile. */
 apr_status_t scep_store_record_pending(scep_ctx_t *ctx, scep_store_t *st,
                                        const scep_txn_t *txn,
-                                       const scep_consume_t *consume);
+                                       const scep_consume_t *consume,
+                                       scep_txn_t **pwinner);
 
 /** Record a refused request. */
 apr_status_t scep_store_record_rejected(scep_ctx_t *ctx, scep_store_t *st,

@@ -120,17 +120,20 @@ static scep_cert_t cert(const char *serial)
 START_TEST(one_answer_per_request)
 {
     scep_store_t *st = fresh_store();
+    scep_txn_t *winner = NULL;
     scep_txn_t t = txn("T1", "D1", "01");
     scep_cert_t c = cert("01"), c2 = cert("02");
     apr_array_header_t *rows;
 
-    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t, &c, NULL, NULL), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t, &c, NULL, NULL, &winner), APR_SUCCESS);
     ck_assert_int_eq(scep_store_find_live(&rows, &ctx, st, "CA1", "T1"), APR_SUCCESS);
     ck_assert_int_eq(rows->nelts, 1);
     ck_assert_str_eq(APR_ARRAY_IDX(rows, 0, scep_txn_t).serial, "01");
     /* the same request again (another certificate): the first one stands */
     t.serial = "02";
-    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t, &c2, NULL, NULL), SCEP_ECONFLICT);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t, &c2, NULL, NULL, &winner), SCEP_ECONFLICT);
+    ck_assert_str_eq(winner->serial, "01");        /* the row to answer with */
+    ck_assert_ptr_nonnull(winner->cert_der);
     ck_assert_int_eq(scep_store_find_live(&rows, &ctx, st, "CA1", "T1"), APR_SUCCESS);
     ck_assert_int_eq(rows->nelts, 1);
     ck_assert_int_eq(scep_store_cert_get(&(scep_cert_t *){ NULL }, &ctx, st, "CA1", "02"),
@@ -141,6 +144,7 @@ END_TEST
 START_TEST(challenge_used_once)
 {
     scep_store_t *st = fresh_store();
+    scep_txn_t *winner = NULL;
     scep_challenge_t ch;
     scep_consume_t use = { "HASH1", "T1" };
     scep_txn_t t1 = txn("T1", "D1", "01"), t2 = txn("T2", "D2", "02");
@@ -154,9 +158,9 @@ START_TEST(challenge_used_once)
     ch.created_at = 1;
     ch.expires_at = 4102444800;
     ck_assert_int_eq(scep_store_challenge_insert(&ctx, st, &ch), APR_SUCCESS);
-    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t1, &c1, &use, NULL), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t1, &c1, &use, NULL, &winner), APR_SUCCESS);
     use.tid = "T2";
-    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t2, &c2, &use, NULL), SCEP_ECHALLENGE);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t2, &c2, &use, NULL, &winner), SCEP_ECHALLENGE);
     ck_assert_int_eq(scep_store_challenge_find(&found, &ctx, st, "CA1", "HASH1"), APR_SUCCESS);
     ck_assert_str_eq(found->used_tid, "T1");
     ck_assert_int_eq(scep_store_cert_get(&(scep_cert_t *){ NULL }, &ctx, st, "CA1", "02"),
@@ -167,15 +171,16 @@ END_TEST
 START_TEST(renewal_once_and_compromise_stops_the_chain)
 {
     scep_store_t *st = fresh_store();
+    scep_txn_t *winner = NULL;
     scep_txn_t ta = txn("TA", "DA", "0A"), tb = txn("TB", "DB", "0B"), tc = txn("TC", "DC", "0C");
     scep_cert_t a = cert("0A"), b = cert("0B"), c = cert("0C"), *got;
     scep_renewal_t from_a = { "0A", 0 };
     int compromised = -1;
 
-    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &ta, &a, NULL, NULL), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &ta, &a, NULL, NULL, &winner), APR_SUCCESS);
     b.lineage = "0A";
     tb.renewal_of = "0A";
-    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &tb, &b, NULL, &from_a), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &tb, &b, NULL, &from_a, &winner), APR_SUCCESS);
     ck_assert_int_eq(scep_store_cert_get(&got, &ctx, st, "CA1", "0A"), APR_SUCCESS);
     ck_assert_str_eq(got->renewed_by, "0B");
     ck_assert_str_eq(got->lineage, "0A");          /* the first of a chain is its own */
@@ -183,7 +188,7 @@ START_TEST(renewal_once_and_compromise_stops_the_chain)
     /* a second renewal of A: nothing of it is recorded */
     c.lineage = "0A";
     tc.renewal_of = "0A";
-    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &tc, &c, NULL, &from_a), SCEP_ERENEWED);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &tc, &c, NULL, &from_a, &winner), SCEP_ERENEWED);
     ck_assert_int_eq(scep_store_cert_get(&got, &ctx, st, "CA1", "0C"), APR_NOTFOUND);
     /* A revoked for keyCompromise: B's chain is compromised */
     ck_assert_int_eq(scep_store_lineage_compromised(&compromised, &ctx, st, "CA1", "0A"),
@@ -199,12 +204,13 @@ END_TEST
 START_TEST(supersede_revokes_the_old_one)
 {
     scep_store_t *st = fresh_store();
+    scep_txn_t *winner = NULL;
     scep_txn_t ta = txn("TA", "DA", "0A"), tb = txn("TB", "DB", "0B");
     scep_cert_t a = cert("0A"), b = cert("0B"), *got;
     scep_renewal_t from_a = { "0A", 1 };
 
-    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &ta, &a, NULL, NULL), APR_SUCCESS);
-    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &tb, &b, NULL, &from_a), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &ta, &a, NULL, NULL, &winner), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &tb, &b, NULL, &from_a, &winner), APR_SUCCESS);
     ck_assert_int_eq(scep_store_cert_get(&got, &ctx, st, "CA1", "0A"), APR_SUCCESS);
     ck_assert(got->revoked_at > 0);
     ck_assert_int_eq(got->reason, 4);
@@ -214,12 +220,13 @@ END_TEST
 START_TEST(approval_once_and_only_by_its_ca)
 {
     scep_store_t *st = fresh_store();
+    scep_txn_t *winner = NULL;
     scep_txn_t t = txn("TP", "DP", NULL);
     scep_cert_t c = cert("0D"), *got;
     apr_array_header_t *rows;
     scep_txn_t *row;
 
-    ck_assert_int_eq(scep_store_record_pending(&ctx, st, &t, NULL), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_record_pending(&ctx, st, &t, NULL, &winner), APR_SUCCESS);
     ck_assert_int_eq(scep_store_txn_list(&rows, &ctx, st, "CA1", "PENDING", 0, 10), APR_SUCCESS);
     ck_assert_int_eq(rows->nelts, 1);
     row = &APR_ARRAY_IDX(rows, 0, scep_txn_t);
