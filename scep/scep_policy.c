@@ -526,6 +526,34 @@ const char *scep_policy_requested_template(apr_pool_t *p, X509_REQ *csr)
     return name;
 }
 
+/* The parts of a plan that come from the profile alone: the key (checked
+ * against the profile), usages, digest, validity, the template name. */
+static apr_status_t plan_basics(apply_t *a, scep_cert_plan_t *plan, X509_REQ *csr,
+                                EVP_PKEY *key)
+{
+    const scep_policy_t *pol = a->pol;
+
+    plan->policy = pol;
+    plan->pubkey = key ? key : X509_REQ_get0_pubkey(csr);
+    plan->spki = X509_REQ_get_X509_PUBKEY(csr);
+    if (!plan->pubkey) {
+        a->refusal = "the request's public key is unreadable";
+        return SCEP_EFAILURE;
+    }
+    if (check_key(a, plan->pubkey) != APR_SUCCESS) {
+        return SCEP_EFAILURE;
+    }
+    plan->key_usage = EVP_PKEY_get_base_id(plan->pubkey) == EVP_PKEY_RSA
+                      ? pol->key_usage : pol->key_usage_ec;
+    plan->eku = pol->eku;
+    plan->template_name = scep_policy_requested_template(a->p, csr);
+    plan->md = EVP_get_digestbynid(pol->md_nid);
+    plan->validity = pol->validity;
+    plan->backdate = pol->backdate;
+    plan->cap_at_ca = pol->cap_at_ca;
+    return APR_SUCCESS;
+}
+
 apr_status_t scep_policy_plan(scep_cert_plan_t **pplan, const char **prefusal,
                               apr_pool_t *p, const scep_policy_t *pol, X509_REQ *csr)
 {
@@ -535,22 +563,103 @@ apr_status_t scep_policy_plan(scep_cert_plan_t **pplan, const char **prefusal,
     memset(&a, 0, sizeof(a));
     a.p = p;
     a.pol = pol;
-    plan->policy = pol;
-    plan->pubkey = X509_REQ_get0_pubkey(csr);
-    plan->spki = X509_REQ_get_X509_PUBKEY(csr);
-    if (!plan->pubkey || check_key(&a, plan->pubkey) != APR_SUCCESS) {
-        *prefusal = a.refusal ? a.refusal : "the request's public key is unreadable";
+    if (plan_basics(&a, plan, csr, NULL) != APR_SUCCESS) {
+        *prefusal = a.refusal;
         return SCEP_EFAILURE;
     }
-    plan->key_usage = EVP_PKEY_get_base_id(plan->pubkey) == EVP_PKEY_RSA
-                      ? pol->key_usage : pol->key_usage_ec;
-    plan->eku = pol->eku;
-    plan->template_name = scep_policy_requested_template(p, csr);
-    plan->md = EVP_get_digestbynid(pol->md_nid);
-    plan->validity = pol->validity;
-    plan->backdate = pol->backdate;
-    plan->cap_at_ca = pol->cap_at_ca;
     *pplan = plan;
+    return APR_SUCCESS;
+}
+
+/* What the request asks for in its extensions (PKCS#9 extensionRequest or
+ * Microsoft's): the first of each kind; freed with requested_free. */
+typedef struct requested_t {
+    GENERAL_NAMES *san;
+    unsigned ku;
+    int has_ku;
+    EXTENDED_KEY_USAGE *eku;
+} requested_t;
+
+static void requested_free(requested_t *r)
+{
+    GENERAL_NAMES_free(r->san);
+    EXTENDED_KEY_USAGE_free(r->eku);
+}
+
+/* A request for a CA certificate is refused whatever the profile says. */
+static apr_status_t read_requested(apply_t *a, X509_REQ *csr, requested_t *r)
+{
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
+    apr_status_t rv = APR_SUCCESS;
+    int i;
+
+    for (i = 0; i < sk_X509_EXTENSION_num(exts) && rv == APR_SUCCESS; i++) {
+        X509_EXTENSION *ext = sk_X509_EXTENSION_value(exts, i);
+        int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
+        if (nid == NID_subject_alt_name && !r->san) {
+            r->san = X509V3_EXT_d2i(ext);
+        }
+        else if (nid == NID_basic_constraints) {
+            BASIC_CONSTRAINTS *bc = X509V3_EXT_d2i(ext);
+            if (bc && bc->ca) {
+                a->refusal = "the request asks for a CA certificate (basicConstraints CA:TRUE)";
+                rv = SCEP_EFAILURE;
+            }
+            BASIC_CONSTRAINTS_free(bc);
+        }
+        else if (nid == NID_key_usage && !r->has_ku) {
+            ASN1_BIT_STRING *ku = X509V3_EXT_d2i(ext);
+            if (ku) {
+                r->ku = (unsigned)(ku->length > 0 ? ku->data[0] : 0)
+                        | (unsigned)(ku->length > 1 ? ku->data[1] << 8 : 0);
+                r->has_ku = 1;
+            }
+            ASN1_BIT_STRING_free(ku);
+        }
+        else if (nid == NID_ext_key_usage && !r->eku) {
+            r->eku = X509V3_EXT_d2i(ext);
+        }
+    }
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    ERR_clear_error();
+    return rv;
+}
+
+/* Requested usages the profile honours (SCEPRequestedExtensions) may
+ * narrow the profile's, never widen them. */
+static apr_status_t narrow_usages(apply_t *a, const requested_t *r, scep_cert_plan_t *plan)
+{
+    const scep_policy_t *pol = a->pol;
+    int refuse = pol->subject_excess == SCEP_EXCESS_REFUSE, i, k;
+
+    if ((pol->honour_requested & SCEP_REQ_EXT_KEY_USAGE) && r->has_ku) {
+        if ((r->ku & ~plan->key_usage) && refuse) {
+            a->refusal = "the requested keyUsage exceeds the profile's";
+            return SCEP_EFAILURE;
+        }
+        if (r->ku & plan->key_usage) {
+            plan->key_usage &= r->ku;
+        }
+    }
+    if ((pol->honour_requested & SCEP_REQ_EXT_EKU) && r->eku) {
+        apr_array_header_t *narrowed = apr_array_make(a->p, 2, sizeof(ASN1_OBJECT *));
+        for (i = 0; i < sk_ASN1_OBJECT_num(r->eku); i++) {
+            ASN1_OBJECT *want = sk_ASN1_OBJECT_value(r->eku, i);
+            int found = 0;
+            for (k = 0; pol->eku && k < pol->eku->nelts && !found; k++) {
+                found = OBJ_cmp(want, APR_ARRAY_IDX(pol->eku, k, ASN1_OBJECT *)) == 0;
+                if (found) APR_ARRAY_PUSH(narrowed, ASN1_OBJECT *) =
+                               APR_ARRAY_IDX(pol->eku, k, ASN1_OBJECT *);
+            }
+            if (!found && refuse) {
+                a->refusal = "the requested extendedKeyUsage exceeds the profile's";
+                return SCEP_EFAILURE;
+            }
+        }
+        if (narrowed->nelts > 0) {
+            plan->eku = narrowed;
+        }
+    }
     return APR_SUCCESS;
 }
 
@@ -561,118 +670,29 @@ apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
                                scep_eval_fn *eval, void *baton)
 {
     scep_cert_plan_t *plan = apr_pcalloc(p, sizeof(*plan));
-    STACK_OF(X509_EXTENSION) *exts = NULL;
-    GENERAL_NAMES *req_san = NULL;
-    unsigned req_ku = 0;
-    int has_req_ku = 0, i;
-    EXTENDED_KEY_USAGE *req_eku = NULL;
+    requested_t req;
     apply_t a;
-    apr_status_t rv = SCEP_EFAILURE;
+    apr_status_t rv;
 
     memset(&a, 0, sizeof(a));
+    memset(&req, 0, sizeof(req));
     a.p = p;
     a.pol = pol;
     a.eval = eval;
     a.baton = baton;
     a.kept = kept != NULL;
-    plan->policy = pol;
-    plan->pubkey = key ? key : X509_REQ_get0_pubkey(csr);
-    plan->spki = X509_REQ_get_X509_PUBKEY(csr);
-    if (!plan->pubkey) {
-        a.refusal = "the request's public key is unreadable";
-        goto leave;
-    }
-    if (check_key(&a, plan->pubkey) != APR_SUCCESS) {
-        goto leave;
-    }
-
-    /* requested extensions: PKCS#9 extensionRequest and Microsoft's OID */
-    exts = X509_REQ_get_extensions(csr);
-    for (i = 0; i < sk_X509_EXTENSION_num(exts); i++) {
-        X509_EXTENSION *ext = sk_X509_EXTENSION_value(exts, i);
-        int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
-        if (nid == NID_subject_alt_name && !req_san) {
-            req_san = X509V3_EXT_d2i(ext);
-        }
-        else if (nid == NID_basic_constraints) {
-            BASIC_CONSTRAINTS *bc = X509V3_EXT_d2i(ext);
-            int ca = bc && bc->ca;
-            BASIC_CONSTRAINTS_free(bc);
-            if (ca) {
-                a.refusal = "the request asks for a CA certificate (basicConstraints CA:TRUE)";
-                goto leave;
-            }
-        }
-        else if (nid == NID_key_usage && !has_req_ku) {
-            ASN1_BIT_STRING *ku = X509V3_EXT_d2i(ext);
-            if (ku) {
-                req_ku = (unsigned)(ku->length > 0 ? ku->data[0] : 0)
-                         | (unsigned)(ku->length > 1 ? ku->data[1] << 8 : 0);
-                has_req_ku = 1;
-            }
-            ASN1_BIT_STRING_free(ku);
-        }
-        else if (nid == NID_ext_key_usage && !req_eku) {
-            req_eku = X509V3_EXT_d2i(ext);
-        }
-    }
-    ERR_clear_error();
-
     plan->subject = X509_NAME_new();
     apr_pool_cleanup_register(p, plan->subject, name_cleanup, apr_pool_cleanup_null);
-    if (build_subject(&a, kept ? kept->subject : X509_REQ_get_subject_name(csr),
-                      plan->subject) != APR_SUCCESS) {
-        goto leave;
-    }
     plan->san = GENERAL_NAMES_new();
     apr_pool_cleanup_register(p, plan->san, general_names_cleanup, apr_pool_cleanup_null);
-    if (build_san(&a, kept ? kept->san : req_san, plan->san) != APR_SUCCESS) {
-        goto leave;
+    if ((rv = plan_basics(&a, plan, csr, key)) == APR_SUCCESS
+        && (rv = read_requested(&a, csr, &req)) == APR_SUCCESS
+        && (rv = build_subject(&a, kept ? kept->subject : X509_REQ_get_subject_name(csr),
+                               plan->subject)) == APR_SUCCESS
+        && (rv = build_san(&a, kept ? kept->san : req.san, plan->san)) == APR_SUCCESS) {
+        rv = narrow_usages(&a, &req, plan);
     }
-
-    plan->key_usage = EVP_PKEY_get_base_id(plan->pubkey) == EVP_PKEY_RSA
-                      ? pol->key_usage : pol->key_usage_ec;
-    if ((pol->honour_requested & SCEP_REQ_EXT_KEY_USAGE) && has_req_ku) {
-        /* the request may narrow the profile's usages, never widen them */
-        if ((req_ku & ~plan->key_usage) && pol->subject_excess == SCEP_EXCESS_REFUSE) {
-            a.refusal = "the requested keyUsage exceeds the profile's";
-            goto leave;
-        }
-        if (req_ku & plan->key_usage) {
-            plan->key_usage &= req_ku;
-        }
-    }
-    plan->eku = pol->eku;
-    if ((pol->honour_requested & SCEP_REQ_EXT_EKU) && req_eku) {
-        apr_array_header_t *narrowed = apr_array_make(p, 2, sizeof(ASN1_OBJECT *));
-        int k;
-        for (i = 0; i < sk_ASN1_OBJECT_num(req_eku); i++) {
-            ASN1_OBJECT *want = sk_ASN1_OBJECT_value(req_eku, i);
-            int found = 0;
-            for (k = 0; pol->eku && k < pol->eku->nelts && !found; k++) {
-                found = OBJ_cmp(want, APR_ARRAY_IDX(pol->eku, k, ASN1_OBJECT *)) == 0;
-                if (found) APR_ARRAY_PUSH(narrowed, ASN1_OBJECT *) =
-                               APR_ARRAY_IDX(pol->eku, k, ASN1_OBJECT *);
-            }
-            if (!found && pol->subject_excess == SCEP_EXCESS_REFUSE) {
-                a.refusal = "the requested extendedKeyUsage exceeds the profile's";
-                goto leave;
-            }
-        }
-        if (narrowed->nelts > 0) {
-            plan->eku = narrowed;
-        }
-    }
-    plan->template_name = scep_policy_requested_template(p, csr);
-    plan->md = EVP_get_digestbynid(pol->md_nid);
-    plan->validity = pol->validity;
-    plan->backdate = pol->backdate;
-    plan->cap_at_ca = pol->cap_at_ca;
-    rv = APR_SUCCESS;
-leave:
-    GENERAL_NAMES_free(req_san);
-    EXTENDED_KEY_USAGE_free(req_eku);
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    requested_free(&req);
     ERR_clear_error();
     if (rv == APR_SUCCESS) {
         *pplan = plan;
