@@ -125,47 +125,59 @@ static OSSL_LIB_CTX *make_no_keys(apr_pool_t *p)
     return nk->libctx;
 }
 
-apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
-                          const scep_ca_files_t *files,
-                          const char **perr, scep_ca_file_t *pwhich)
+/* A start-up refusal: which file, and why. */
+static apr_status_t ca_fail(const char **perr, scep_ca_file_t *pwhich, scep_ca_file_t which,
+                            const char *why)
 {
-    scep_ca_t *ca = apr_pcalloc(p, sizeof(*ca));
-    STACK_OF(X509) *bundle = NULL;
-    apr_status_t rv;
-    unsigned char *der;
-    apr_size_t len;
-    int i;
+    *pwhich = which;
+    *perr = why;
+    return APR_EINVAL;
+}
 
-#define FAIL(which, ...) do { *pwhich = (which); *perr = apr_psprintf(p, __VA_ARGS__); \
-                              rv = APR_EINVAL; goto leave; } while (0)
+/* The CA certificate and its key: matching, a CA, unexpired. */
+static apr_status_t load_ca_pair(scep_ca_t *ca, apr_pool_t *p, const scep_ca_files_t *files,
+                                 const char **perr, scep_ca_file_t *pwhich)
+{
+    apr_status_t rv;
 
     *pwhich = SCEP_CA_FILE_CERT;
     if ((rv = scep_load_cert(&ca->cert, p, files->cert, perr)) != APR_SUCCESS) {
-        goto leave;
+        return rv;
     }
     *pwhich = SCEP_CA_FILE_KEY;
     if ((rv = scep_load_key(&ca->key, p, files->key, perr)) != APR_SUCCESS) {
-        goto leave;
+        return rv;
     }
     if (X509_check_private_key(ca->cert, ca->key) != 1) {
         ERR_clear_error();
-        FAIL(SCEP_CA_FILE_KEY, "the key in %s does not match the CA certificate %s",
-             files->key, files->cert);
+        return ca_fail(perr, pwhich, SCEP_CA_FILE_KEY, apr_psprintf(p, "the key in %s does "
+                       "not match the CA certificate %s", files->key, files->cert));
     }
     if (X509_check_ca(ca->cert) < 1 || !key_usage_has(ca->cert, KU_KEY_CERT_SIGN)) {
-        FAIL(SCEP_CA_FILE_CERT, "%s is not a CA certificate (needs basicConstraints "
-             "CA:TRUE and keyUsage keyCertSign)", files->cert);
+        return ca_fail(perr, pwhich, SCEP_CA_FILE_CERT, apr_psprintf(p, "%s is not a CA "
+                       "certificate (needs basicConstraints CA:TRUE and keyUsage "
+                       "keyCertSign)", files->cert));
     }
     if (expired(ca->cert)) {
-        FAIL(SCEP_CA_FILE_CERT, "the CA certificate %s has expired", files->cert);
+        return ca_fail(perr, pwhich, SCEP_CA_FILE_CERT, apr_psprintf(p, "the CA certificate "
+                       "%s has expired", files->cert));
     }
+    return APR_SUCCESS;
+}
+
+/* The certificates above the CA, which must lead to a self-signed root. */
+static apr_status_t load_chain(scep_ca_t *ca, apr_pool_t *p, const scep_ca_files_t *files,
+                               const char **perr, scep_ca_file_t *pwhich)
+{
+    apr_status_t rv;
+    int i;
 
     ca->chain = scep_own_x509_stack(p, sk_X509_new_null());
     if (files->chain) {
         STACK_OF(X509) *extra;
         *pwhich = SCEP_CA_FILE_CHAIN;
         if ((rv = scep_load_certs(&extra, p, files->chain, perr)) != APR_SUCCESS) {
-            goto leave;
+            return rv;
         }
         for (i = 0; i < sk_X509_num(extra); i++) {
             X509 *c = sk_X509_value(extra, i);
@@ -175,101 +187,137 @@ apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
             }
         }
     }
-    if (files->chain || !is_self_signed(ca->cert)) {
-        if (check_chain(p, ca->cert, ca->chain, perr) != APR_SUCCESS) {
-            FAIL(files->chain ? SCEP_CA_FILE_CHAIN : SCEP_CA_FILE_CERT,
-                 "%s%s", *perr, files->chain ? "" :
-                 " (the CA is not self-signed: name its issuers in SCEPCAChainFile)");
-        }
+    if ((files->chain || !is_self_signed(ca->cert))
+        && check_chain(p, ca->cert, ca->chain, perr) != APR_SUCCESS) {
+        return ca_fail(perr, pwhich, files->chain ? SCEP_CA_FILE_CHAIN : SCEP_CA_FILE_CERT,
+                       apr_psprintf(p, "%s%s", *perr, files->chain ? "" : " (the CA is not "
+                       "self-signed: name its issuers in SCEPCAChainFile)"));
     }
+    return APR_SUCCESS;
+}
 
-    if (files->ra_cert || files->ra_key) {
-        if (!files->ra_cert || !files->ra_key) {
-            FAIL(files->ra_cert ? SCEP_CA_FILE_RA_CERT : SCEP_CA_FILE_RA_KEY,
-                 "an RA needs both a certificate and a key");
-        }
-        *pwhich = SCEP_CA_FILE_RA_CERT;
-        if ((rv = scep_load_cert(&ca->ra_cert, p, files->ra_cert, perr)) != APR_SUCCESS) {
-            goto leave;
-        }
-        *pwhich = SCEP_CA_FILE_RA_KEY;
-        if ((rv = scep_load_key(&ca->ra_key, p, files->ra_key, perr)) != APR_SUCCESS) {
-            goto leave;
-        }
-        if (X509_check_private_key(ca->ra_cert, ca->ra_key) != 1) {
-            ERR_clear_error();
-            FAIL(SCEP_CA_FILE_RA_KEY, "the key in %s does not match the RA certificate %s",
-                 files->ra_key, files->ra_cert);
-        }
-        if (!scep_ca_issued(ca, ca->ra_cert)) {
-            FAIL(SCEP_CA_FILE_RA_CERT, "the RA certificate %s was not issued by the CA %s",
-                 files->ra_cert, files->cert);
-        }
-        if (!key_usage_has(ca->ra_cert, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)) {
-            FAIL(SCEP_CA_FILE_RA_CERT, "the RA certificate %s needs keyUsage "
-                 "digitalSignature and keyEncipherment (it signs replies and "
-                 "decrypts requests)", files->ra_cert);
-        }
-        if (EVP_PKEY_get_base_id(ca->ra_key) != EVP_PKEY_RSA) {
-            FAIL(SCEP_CA_FILE_RA_KEY, "the RA key %s must be RSA (SCEP clients "
-                 "encrypt to it with RSA key transport)", files->ra_key);
-        }
-        if (expired(ca->ra_cert)) {
-            FAIL(SCEP_CA_FILE_RA_CERT, "the RA certificate %s has expired", files->ra_cert);
-        }
-        ca->has_ra = 1;
-    }
-    else {
+/* The RA pair, issued by the CA, able to sign and decrypt; without one the
+ * CA itself must be able to. */
+static apr_status_t load_ra(scep_ca_t *ca, apr_pool_t *p, const scep_ca_files_t *files,
+                            const char **perr, scep_ca_file_t *pwhich)
+{
+    apr_status_t rv;
+
+    if (!files->ra_cert && !files->ra_key) {
         if (!key_usage_has(ca->cert, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)) {
-            FAIL(SCEP_CA_FILE_CERT, "without an RA the CA certificate %s signs replies "
-                 "and decrypts requests, so it needs keyUsage digitalSignature and "
-                 "keyEncipherment; add them or configure SCEPRACertificateFile",
-                 files->cert);
+            return ca_fail(perr, pwhich, SCEP_CA_FILE_CERT, apr_psprintf(p, "without an RA "
+                           "the CA certificate %s signs replies and decrypts requests, so "
+                           "it needs keyUsage digitalSignature and keyEncipherment; add "
+                           "them or configure SCEPRACertificateFile", files->cert));
         }
         if (EVP_PKEY_get_base_id(ca->key) != EVP_PKEY_RSA) {
-            FAIL(SCEP_CA_FILE_KEY, "without an RA the CA key %s must be RSA; "
-                 "configure an RSA RA (SCEPRACertificateFile)", files->key);
+            return ca_fail(perr, pwhich, SCEP_CA_FILE_KEY, apr_psprintf(p, "without an RA "
+                           "the CA key %s must be RSA; configure an RSA RA "
+                           "(SCEPRACertificateFile)", files->key));
         }
         ca->ra_cert = ca->cert;
         ca->ra_key = ca->key;
+        return APR_SUCCESS;
     }
+    if (!files->ra_cert || !files->ra_key) {
+        return ca_fail(perr, pwhich, files->ra_cert ? SCEP_CA_FILE_RA_CERT
+                       : SCEP_CA_FILE_RA_KEY, "an RA needs both a certificate and a key");
+    }
+    *pwhich = SCEP_CA_FILE_RA_CERT;
+    if ((rv = scep_load_cert(&ca->ra_cert, p, files->ra_cert, perr)) != APR_SUCCESS) {
+        return rv;
+    }
+    *pwhich = SCEP_CA_FILE_RA_KEY;
+    if ((rv = scep_load_key(&ca->ra_key, p, files->ra_key, perr)) != APR_SUCCESS) {
+        return rv;
+    }
+    if (X509_check_private_key(ca->ra_cert, ca->ra_key) != 1) {
+        ERR_clear_error();
+        return ca_fail(perr, pwhich, SCEP_CA_FILE_RA_KEY, apr_psprintf(p, "the key in %s "
+                       "does not match the RA certificate %s", files->ra_key, files->ra_cert));
+    }
+    if (!scep_ca_issued(ca, ca->ra_cert)) {
+        return ca_fail(perr, pwhich, SCEP_CA_FILE_RA_CERT, apr_psprintf(p, "the RA "
+                       "certificate %s was not issued by the CA %s", files->ra_cert,
+                       files->cert));
+    }
+    if (!key_usage_has(ca->ra_cert, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)) {
+        return ca_fail(perr, pwhich, SCEP_CA_FILE_RA_CERT, apr_psprintf(p, "the RA "
+                       "certificate %s needs keyUsage digitalSignature and keyEncipherment "
+                       "(it signs replies and decrypts requests)", files->ra_cert));
+    }
+    if (EVP_PKEY_get_base_id(ca->ra_key) != EVP_PKEY_RSA) {
+        return ca_fail(perr, pwhich, SCEP_CA_FILE_RA_KEY, apr_psprintf(p, "the RA key %s "
+                       "must be RSA (SCEP clients encrypt to it with RSA key transport)",
+                       files->ra_key));
+    }
+    if (expired(ca->ra_cert)) {
+        return ca_fail(perr, pwhich, SCEP_CA_FILE_RA_CERT, apr_psprintf(p, "the RA "
+                       "certificate %s has expired", files->ra_cert));
+    }
+    ca->has_ra = 1;
+    return APR_SUCCESS;
+}
 
+/* GetCACert's body, built once: the CA alone, or RA first (clients pick it
+ * by key usage), then the CA, then the chain above it. */
+static apr_status_t build_cacert(scep_ca_t *ca, apr_pool_t *p)
+{
+    STACK_OF(X509) *bundle;
+    unsigned char *der;
+    apr_size_t len;
+    apr_status_t rv;
+    int i;
+
+    if (!ca->has_ra && sk_X509_num(ca->chain) == 0) {
+        scep_x509_der(&der, &len, p, ca->cert);
+        ca->cacert_type = "application/x-x509-ca-cert";
+        ca->cacert_body = der;
+        ca->cacert_len = len;
+        return APR_SUCCESS;
+    }
+    bundle = sk_X509_new_null();
+    if (ca->has_ra) sk_X509_push(bundle, ca->ra_cert);
+    sk_X509_push(bundle, ca->cert);
+    for (i = 0; i < sk_X509_num(ca->chain); i++) {
+        sk_X509_push(bundle, sk_X509_value(ca->chain, i));
+    }
+    rv = scep_bundle_der(&der, &len, p, bundle, NULL);
+    sk_X509_free(bundle);   /* borrowed references only */
+    ca->cacert_type = "application/x-x509-ca-ra-cert";
+    ca->cacert_body = der;
+    ca->cacert_len = len;
+    return rv;
+}
+
+apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
+                          const scep_ca_files_t *files,
+                          const char **perr, scep_ca_file_t *pwhich)
+{
+    scep_ca_t *ca = apr_pcalloc(p, sizeof(*ca));
+    apr_status_t rv;
+
+    if ((rv = load_ca_pair(ca, p, files, perr, pwhich)) != APR_SUCCESS
+        || (rv = load_chain(ca, p, files, perr, pwhich)) != APR_SUCCESS
+        || (rv = load_ra(ca, p, files, perr, pwhich)) != APR_SUCCESS) {
+        return rv;
+    }
     ca->fingerprint = scep_cert_fingerprint(p, ca->cert);
     ca->subject = scep_name_str(p, X509_get_subject_name(ca->cert));
     ca->not_after = scep_asn1_time_epoch(X509_get0_notAfter(ca->cert));
     ca->caps = caps_body;
     ca->caps_renewal = caps_renewal_body;
     if (!(ca->no_keys = make_no_keys(p))) {
-        FAIL(SCEP_CA_FILE_CERT, "OpenSSL cannot make a library context with its "
-             "\"null\" provider: %s", scep_ossl_errors(p));
+        return ca_fail(perr, pwhich, SCEP_CA_FILE_CERT, apr_psprintf(p, "OpenSSL cannot make "
+                       "a library context with its \"null\" provider: %s",
+                       scep_ossl_errors(p)));
     }
-
-    if (!ca->has_ra && sk_X509_num(ca->chain) == 0) {
-        scep_x509_der(&der, &len, p, ca->cert);
-        ca->cacert_type = "application/x-x509-ca-cert";
+    if (build_cacert(ca, p) != APR_SUCCESS) {
+        return ca_fail(perr, pwhich, SCEP_CA_FILE_CERT, apr_psprintf(p, "cannot build the "
+                       "GetCACert bundle: %s", scep_ossl_errors(p)));
     }
-    else {
-        /* RA first (clients pick it by key usage), then the CA, then above */
-        bundle = sk_X509_new_null();
-        if (ca->has_ra) sk_X509_push(bundle, ca->ra_cert);
-        sk_X509_push(bundle, ca->cert);
-        for (i = 0; i < sk_X509_num(ca->chain); i++) {
-            sk_X509_push(bundle, sk_X509_value(ca->chain, i));
-        }
-        if (scep_bundle_der(&der, &len, p, bundle, NULL) != APR_SUCCESS) {
-            FAIL(SCEP_CA_FILE_CERT, "cannot build the GetCACert bundle: %s",
-                 scep_ossl_errors(p));
-        }
-        ca->cacert_type = "application/x-x509-ca-ra-cert";
-    }
-    ca->cacert_body = der;
-    ca->cacert_len = len;
     *pca = ca;
-    rv = APR_SUCCESS;
-#undef FAIL
-leave:
-    sk_X509_free(bundle);   /* borrowed references only */
-    return rv;
+    return APR_SUCCESS;
 }
 
 int scep_ca_issued(const scep_ca_t *ca, X509 *cert)

@@ -65,6 +65,107 @@ static int printable(const unsigned char *s, apr_size_t len)
     return 1;
 }
 
+/* transactionID, senderNonce and messageType: without them no answer can
+ * be addressed (SCEP_EUNREADABLE and *perr). */
+static apr_status_t read_ids(scep_msg_t *msg, const char **perr, apr_pool_t *p,
+                             const scep_oids_t *oids, CMS_SignerInfo *si)
+{
+    ASN1_TYPE *t;
+
+    t = signed_attr(si, oids->transaction_id);
+    if (!t || !is_string_type(t->type) || t->value.asn1_string->length <= 0) {
+        *perr = "no usable transactionID";
+        return SCEP_EUNREADABLE;
+    }
+    if (t->value.asn1_string->length > SCEP_MAX_TID_LEN) {
+        *perr = apr_psprintf(p, "transactionID of %d bytes (the limit is %d)",
+                             t->value.asn1_string->length, SCEP_MAX_TID_LEN);
+        return SCEP_EUNREADABLE;
+    }
+    msg->tid = scep_own_string(p, ASN1_STRING_dup(t->value.asn1_string));
+    {
+        const unsigned char *d = ASN1_STRING_get0_data(msg->tid);
+        apr_size_t dl = (apr_size_t)ASN1_STRING_length(msg->tid);
+        msg->tid_str = printable(d, dl) ? apr_pstrndup(p, (const char *)d, dl)
+                                        : apr_pstrcat(p, "hex:", scep_hex(p, d, dl), NULL);
+    }
+    t = signed_attr(si, oids->sender_nonce);
+    if (!t || t->type != V_ASN1_OCTET_STRING || t->value.octet_string->length <= 0) {
+        *perr = "no usable senderNonce";
+        return SCEP_EUNREADABLE;
+    }
+    if (t->value.octet_string->length > SCEP_MAX_NONCE_LEN) {
+        *perr = apr_psprintf(p, "senderNonce of %d bytes (the limit is %d)",
+                             t->value.octet_string->length, SCEP_MAX_NONCE_LEN);
+        return SCEP_EUNREADABLE;
+    }
+    msg->sender_nonce = apr_pmemdup(p, ASN1_STRING_get0_data(t->value.octet_string),
+                                    (apr_size_t)t->value.octet_string->length);
+    msg->sender_nonce_len = (apr_size_t)t->value.octet_string->length;
+    t = signed_attr(si, oids->message_type);
+    if (!t || !is_string_type(t->type) || t->value.asn1_string->length <= 0
+        || t->value.asn1_string->length > 8) {
+        *perr = "no usable messageType";
+        return SCEP_EUNREADABLE;
+    }
+    {
+        const char *s = apr_pstrndup(p, (const char *)ASN1_STRING_get0_data(t->value.asn1_string),
+                                     (apr_size_t)t->value.asn1_string->length);
+        char *end;
+        long v = strtol(s, &end, 10);
+        msg->type_str = scep_log_safe(p, s, strlen(s));
+        msg->type = (*s && !*end && v >= 0 && v < 1000) ? (int)v : -1;
+    }
+
+    return APR_SUCCESS;
+}
+
+/* The signer certificate among the message's, the signature over the
+ * signed attributes, then messageDigest against the content: 1 if all
+ * hold, else 0 with msg->signature_error (and detail) saying which. */
+static int verify_signer(scep_msg_t *msg, apr_pool_t *p, CMS_ContentInfo *cms,
+                         CMS_SignerInfo *si, STACK_OF(X509) *certs)
+{
+    ASN1_OCTET_STRING **pcontent;
+    int i;
+
+    for (i = 0; i < sk_X509_num(certs); i++) {
+        if (CMS_SignerInfo_cert_cmp(si, sk_X509_value(certs, i)) == 0) {
+            msg->signer = sk_X509_value(certs, i);
+            X509_up_ref(msg->signer);
+            scep_own_x509(p, msg->signer);
+            break;
+        }
+    }
+    if (!msg->signer) {
+        msg->signature_error = "the signer certificate is not in the message";
+        return 0;
+    }
+    pcontent = CMS_get0_content(cms);
+    if (!pcontent || !*pcontent || ASN1_STRING_length(*pcontent) <= 0) {
+        msg->signature_error = "the message has no content";
+        return 0;
+    }
+    msg->content = ASN1_STRING_get0_data(*pcontent);
+    msg->content_len = (apr_size_t)ASN1_STRING_length(*pcontent);
+
+    ERR_clear_error();
+    CMS_SignerInfo_set1_signer_cert(si, msg->signer);
+    if (CMS_SignerInfo_verify(si) != 1) {
+        msg->detail = scep_ossl_errors(p);
+        msg->signature_error = "the signature over the signed attributes does not verify";
+        return 0;
+    }
+    /* signed attributes already checked: now messageDigest vs eContent */
+    if (CMS_verify(cms, NULL, NULL, NULL, NULL, CMS_NO_SIGNER_CERT_VERIFY
+                   | CMS_BINARY | CMS_NO_ATTR_VERIFY) != 1) {
+        msg->detail = scep_ossl_errors(p);
+        msg->signature_error = "the messageDigest does not match the content";
+        return 0;
+    }
+    return 1;
+}
+
 apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
                             apr_pool_t *p, const scep_oids_t *oids,
                             const unsigned char *der, apr_size_t len)
@@ -75,11 +176,8 @@ apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
     STACK_OF(CMS_SignerInfo) *sis;
     STACK_OF(X509) *certs = NULL;
     CMS_SignerInfo *si;
-    ASN1_TYPE *t;
-    ASN1_OCTET_STRING **pcontent;
     X509_ALGOR *dig = NULL;
     apr_status_t rv = SCEP_EUNREADABLE;
-    int i;
 
     ERR_clear_error();
     if (len > LONG_MAX
@@ -119,50 +217,9 @@ apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
         goto leave;
     }
 
-    /* The three attributes without which no answer can be addressed. */
-    t = signed_attr(si, oids->transaction_id);
-    if (!t || !is_string_type(t->type) || t->value.asn1_string->length <= 0) {
-        *perr = "no usable transactionID";
+    /* the three attributes without which no answer can be addressed */
+    if (read_ids(msg, perr, p, oids, si) != APR_SUCCESS) {
         goto leave;
-    }
-    if (t->value.asn1_string->length > SCEP_MAX_TID_LEN) {
-        *perr = apr_psprintf(p, "transactionID of %d bytes (the limit is %d)",
-                             t->value.asn1_string->length, SCEP_MAX_TID_LEN);
-        goto leave;
-    }
-    msg->tid = scep_own_string(p, ASN1_STRING_dup(t->value.asn1_string));
-    {
-        const unsigned char *d = ASN1_STRING_get0_data(msg->tid);
-        apr_size_t dl = (apr_size_t)ASN1_STRING_length(msg->tid);
-        msg->tid_str = printable(d, dl) ? apr_pstrndup(p, (const char *)d, dl)
-                                        : apr_pstrcat(p, "hex:", scep_hex(p, d, dl), NULL);
-    }
-    t = signed_attr(si, oids->sender_nonce);
-    if (!t || t->type != V_ASN1_OCTET_STRING || t->value.octet_string->length <= 0) {
-        *perr = "no usable senderNonce";
-        goto leave;
-    }
-    if (t->value.octet_string->length > SCEP_MAX_NONCE_LEN) {
-        *perr = apr_psprintf(p, "senderNonce of %d bytes (the limit is %d)",
-                             t->value.octet_string->length, SCEP_MAX_NONCE_LEN);
-        goto leave;
-    }
-    msg->sender_nonce = apr_pmemdup(p, ASN1_STRING_get0_data(t->value.octet_string),
-                                    (apr_size_t)t->value.octet_string->length);
-    msg->sender_nonce_len = (apr_size_t)t->value.octet_string->length;
-    t = signed_attr(si, oids->message_type);
-    if (!t || !is_string_type(t->type) || t->value.asn1_string->length <= 0
-        || t->value.asn1_string->length > 8) {
-        *perr = "no usable messageType";
-        goto leave;
-    }
-    {
-        const char *s = apr_pstrndup(p, (const char *)ASN1_STRING_get0_data(t->value.asn1_string),
-                                     (apr_size_t)t->value.asn1_string->length);
-        char *end;
-        long v = strtol(s, &end, 10);
-        msg->type_str = scep_log_safe(p, s, strlen(s));
-        msg->type = (*s && !*end && v >= 0 && v < 1000) ? (int)v : -1;
     }
 
     /* From here on every problem is answered with a signed FAILURE. */
@@ -170,41 +227,7 @@ apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
     CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, NULL);
     msg->md_nid = dig ? OBJ_obj2nid(dig->algorithm) : NID_undef;
 
-    for (i = 0; i < sk_X509_num(certs); i++) {
-        if (CMS_SignerInfo_cert_cmp(si, sk_X509_value(certs, i)) == 0) {
-            msg->signer = sk_X509_value(certs, i);
-            X509_up_ref(msg->signer);
-            scep_own_x509(p, msg->signer);
-            break;
-        }
-    }
-    if (!msg->signer) {
-        msg->signature_error = "the signer certificate is not in the message";
-        goto leave;
-    }
-    pcontent = CMS_get0_content(cms);
-    if (!pcontent || !*pcontent || ASN1_STRING_length(*pcontent) <= 0) {
-        msg->signature_error = "the message has no content";
-        goto leave;
-    }
-    msg->content = ASN1_STRING_get0_data(*pcontent);
-    msg->content_len = (apr_size_t)ASN1_STRING_length(*pcontent);
-
-    ERR_clear_error();
-    CMS_SignerInfo_set1_signer_cert(si, msg->signer);
-    if (CMS_SignerInfo_verify(si) != 1) {
-        msg->detail = scep_ossl_errors(p);
-        msg->signature_error = "the signature over the signed attributes does not verify";
-        goto leave;
-    }
-    /* signed attributes already checked: now messageDigest vs eContent */
-    if (CMS_verify(cms, NULL, NULL, NULL, NULL, CMS_NO_SIGNER_CERT_VERIFY
-                   | CMS_BINARY | CMS_NO_ATTR_VERIFY) != 1) {
-        msg->detail = scep_ossl_errors(p);
-        msg->signature_error = "the messageDigest does not match the content";
-        goto leave;
-    }
-    msg->signature_ok = 1;
+    msg->signature_ok = verify_signer(msg, p, cms, si, certs);
 leave:
     if (rv == APR_SUCCESS) {
         *pmsg = msg;
