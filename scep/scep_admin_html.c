@@ -1,0 +1,281 @@
+/* mod_scep core: the admin page, written as it is formatted, and its forms. */
+#include <apr_date.h>
+
+#include "scep_admin_int.h"
+#include "scep_util.h"
+
+const char *admin_html(apr_pool_t *p, const char *s)
+{
+    apr_size_t i, n;
+    char *out, *o;
+
+    if (!s) {
+        return "";
+    }
+    n = strlen(s);
+    out = o = apr_palloc(p, n * 6 + 1);
+    for (i = 0; i < n; i++) {
+        switch (s[i]) {
+        case '<': memcpy(o, "&lt;", 4); o += 4; break;
+        case '>': memcpy(o, "&gt;", 4); o += 4; break;
+        case '&': memcpy(o, "&amp;", 5); o += 5; break;
+        case '"': memcpy(o, "&quot;", 6); o += 6; break;
+        case '\'': memcpy(o, "&#39;", 5); o += 5; break;
+        default: *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static void older_link(emit_t *e, apr_pool_t *p, const char *url, const char *id,
+                       const char *text)
+{
+    if (url) {
+        admin_emit(e, "<p><a href=\"", admin_html(p, url), "\" id=\"", id, "\">", text,
+                   "</a></p>\n", NULL);
+    }
+}
+
+/* Requests waiting for approval, each with its Approve and Reject forms. */
+static void page_pending(emit_t *e, const page_t *pg, const char *base, apr_pool_t *pool,
+                         apr_pool_t *p)
+{
+    const char *csrf = pg->csrf;
+    int i;
+
+    admin_emit(e, "<h2>Waiting for approval</h2>\n", NULL);
+    if (pg->pending.rows->nelts == 0) {
+        admin_emit(e, "<p id=\"no-pending\">Nothing is waiting.</p>\n", NULL);
+    }
+    else {
+        admin_emit(e, "<table id=\"pending\"><tr><th>#</th><th>Subject</th><th>Profile</th>"
+                   "<th>Client</th><th>Transaction</th><th></th></tr>\n", NULL);
+    }
+    for (i = 0; i < pg->pending.rows->nelts; i++) {
+        const scep_txn_t *t = &APR_ARRAY_IDX(pg->pending.rows, i, scep_txn_t);
+        const char *id;
+        apr_pool_clear(p);
+        id = admin_html(p, t->id);
+        admin_emit(e, "<tr><td>", id, "</td><td>", admin_html(p, admin_subject_of(p, t)),
+                   "</td><td>",
+                   admin_html(p, t->profile), "</td><td>", admin_html(p, t->client_addr),
+                   "</td><td>",
+                   admin_html(p, t->tid), "</td><td>"
+                   "<form method=\"post\" action=\"", base, "ui/approve\">"
+                   "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+                   "<input type=\"hidden\" name=\"id\" value=\"", id, "\">"
+                   "<button type=\"submit\" id=\"approve-", id, "\">Approve</button>"
+                   "</form><form method=\"post\" action=\"", base, "ui/reject\">"
+                   "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+                   "<input type=\"hidden\" name=\"id\" value=\"", id, "\">"
+                   "<input name=\"reason\" placeholder=\"reason\">"
+                   "<button type=\"submit\" id=\"reject-", id, "\">Reject</button>"
+                   "</form></td></tr>\n", NULL);
+    }
+    if (pg->pending.rows->nelts) {
+        admin_emit(e, "</table>\n", NULL);
+    }
+    older_link(e, pool, pg->pending.older, "older-pending", "Older requests waiting");
+}
+
+/* The form for a new one-time challenge, the new secret once, the open ones. */
+static void page_challenges(emit_t *e, const page_t *pg, const char *base, apr_pool_t *pool,
+                            apr_pool_t *p)
+{
+    const scep_admin_t *adm = &pg->adm;
+    const char *csrf = pg->csrf;
+    apr_hash_index_t *hi;
+    int i;
+
+    apr_pool_clear(p);
+    admin_emit(e, "<h2>One-time challenges</h2>\n", NULL);
+    if (pg->secret) {
+        admin_emit(e,
+                   "<p class=\"notice\">New challenge (shown once): <code id=\"challenge-secret\">",
+                   pg->secret, "</code></p>\n", NULL);
+    }
+    admin_emit(e, "<form method=\"post\" action=\"", base, "ui/challenge\" id=\"challenge\">"
+               "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+               "<label>Profile <select name=\"profile\" id=\"profile\">", NULL);
+    for (hi = adm->named ? apr_hash_first(p, adm->named) : NULL; hi; hi = apr_hash_next(hi)) {
+        const void *k;
+        apr_hash_this(hi, &k, NULL, NULL);
+        admin_emit(e, "<option>", admin_html(p, k), "</option>", NULL);
+    }
+    admin_emit(e, "</select></label> "
+               "<label>Valid for <input name=\"ttl\" id=\"ttl\" value=\"60m\" size=\"6\"></label> "
+               "<label>Bound subject "
+               "<input name=\"subject\" id=\"subject\" placeholder=\"/CN=device1\">"
+               "</label> <label>Bound SANs <textarea name=\"san\" id=\"san\" rows=\"2\" "
+               "placeholder=\"dns:device1.example.com\"></textarea></label> "
+               "<button type=\"submit\" id=\"challenge-submit\">Create</button></form>\n", NULL);
+    if (pg->open.rows->nelts) {
+        admin_emit(e, "<table id=\"challenges\"><tr><th>#</th><th>Profile</th><th>Subject</th>"
+                   "<th>SANs</th><th>By</th><th>Expires</th><th></th></tr>\n", NULL);
+    }
+    for (i = 0; i < pg->open.rows->nelts; i++) {
+        const scep_challenge_t *c = &APR_ARRAY_IDX(pg->open.rows, i, scep_challenge_t);
+        char when[APR_RFC822_DATE_LEN];
+        apr_pool_clear(p);
+        apr_rfc822_date(when, apr_time_from_sec(c->expires_at));
+        admin_emit(e, "<tr><td>", admin_html(p, c->id), "</td><td>", admin_html(p, c->profile),
+                   "</td><td>",
+                   admin_html(p, c->subject), "</td><td>", admin_html(p, c->san), "</td><td>",
+                   admin_html(p, c->created_by), "</td><td>", when, "</td><td>"
+                   "<form method=\"post\" action=\"", base, "ui/revoke-challenge\">"
+                   "<input type=\"hidden\" name=\"csrf\" value=\"", csrf, "\">"
+                   "<input type=\"hidden\" name=\"id\" value=\"", admin_html(p, c->id), "\">"
+                   "<button type=\"submit\">Revoke</button></form></td></tr>\n", NULL);
+    }
+    if (pg->open.rows->nelts) {
+        admin_emit(e, "</table>\n", NULL);
+    }
+    older_link(e, pool, pg->open.older, "older-challenges", "Older open challenges");
+}
+
+/* The revocation form and the recent enrollments. */
+static void page_revoke_and_recent(emit_t *e, const page_t *pg, const char *base,
+                                   apr_pool_t *pool, apr_pool_t *p)
+{
+    const char *csrf = pg->csrf;
+    int i;
+
+    admin_emit(e, "<h2>Revoke a certificate</h2>\n<form method=\"post\" action=\"", base,
+               "ui/revoke\" id=\"revoke\"><input type=\"hidden\" name=\"csrf\" value=\"", csrf,
+               "\">"
+               "<label>Serial (hex) <input name=\"serial\" id=\"serial\" required></label> "
+               "<label>Reason <select name=\"reason\" id=\"reason\">"
+               "<option>unspecified</option><option>keyCompromise</option>"
+               "<option>affiliationChanged</option><option>superseded</option>"
+               "<option>cessationOfOperation</option><option>certificateHold</option>"
+               "<option>privilegeWithdrawn</option></select></label> "
+               "<button type=\"submit\" id=\"revoke-submit\">Revoke</button></form>\n"
+               "<h2>Recent enrollments</h2>\n<table id=\"recent\"><tr><th>#</th><th>Status</th>"
+               "<th>Subject</th><th>Serial</th><th>Profile</th><th>Client</th>"
+               "<th>Reason</th></tr>\n",
+               NULL);
+    for (i = 0; i < pg->recent.rows->nelts; i++) {
+        const scep_txn_t *t = &APR_ARRAY_IDX(pg->recent.rows, i, scep_txn_t);
+        apr_pool_clear(p);
+        admin_emit(e, "<tr><td>", admin_html(p, t->id), "</td><td>", admin_html(p, t->status),
+                   "</td><td>",
+                   admin_html(p, t->subject), "</td><td>", admin_html(p, t->serial), "</td><td>",
+                   admin_html(p, t->profile), "</td><td>", admin_html(p, t->client_addr),
+                   "</td><td>",
+                   admin_html(p, t->fail_text), "</td></tr>\n", NULL);
+    }
+    admin_emit(e, "</table>\n", NULL);
+    older_link(e, pool, pg->recent.older, "older-recent", "Older enrollments");
+}
+
+apr_status_t admin_page_stream(const void *state, apr_pool_t *pool,
+                               scep_admin_write_fn *write, void *baton)
+{
+    const page_t *pg = state;
+    const scep_admin_t *adm = &pg->adm;
+    const char *base;
+    emit_t e = { write, baton, APR_SUCCESS };
+    apr_pool_t *p;
+
+    if (apr_pool_create(&p, pool) != APR_SUCCESS) {
+        return APR_ENOMEM;
+    }
+    base = admin_html(pool, adm->base);
+    admin_emit(&e, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+               "<title>mod_scep administration</title>"
+               "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+               "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
+               ".notice{background:#eef;padding:.5em}</style></head><body>\n"
+               "<h1>mod_scep administration</h1>\n<p>CA: ", admin_html(p, adm->ca->subject),
+               " &mdash; signed in as ", admin_html(p, adm->user), "</p>\n", NULL);
+    if (pg->notice) {
+        admin_emit(&e, "<p class=\"notice\" id=\"notice\">", admin_html(p, pg->notice), "</p>\n",
+                   NULL);
+    }
+    if (pg->older) {
+        admin_emit(&e, "<p><a href=\"", base, "\" id=\"newest\">Back to the newest</a></p>\n",
+                   NULL);
+    }
+
+    page_pending(&e, pg, base, pool, p);
+    page_challenges(&e, pg, base, pool, p);
+    page_revoke_and_recent(&e, pg, base, pool, p);
+    admin_emit(&e, "</body></html>\n", NULL);
+    apr_pool_destroy(p);
+    return e.rv;
+}
+
+/* The page: each table from its cursor in the query (before=ID for recent
+ * enrollments, pending_before=, challenges_before=), PAGE_ROWS rows each. */
+apr_status_t admin_page_make(page_t **ppage, const char **perr, scep_ctx_t *ctx,
+                             const scep_admin_t *adm, scep_store_t *st,
+                             const scep_admin_in_t *in, const char *csrf,
+                             const char *notice, const char *secret)
+{
+    apr_pool_t *p = ctx->pool;
+    const char *fp = adm->ca->fingerprint;
+    page_t *pg = apr_pcalloc(p, sizeof(*pg));
+    apr_int64_t pending_before = admin_query_number(in, "pending_before", 0, MAX_ID);
+    apr_int64_t recent_before = admin_query_number(in, "before", 0, MAX_ID);
+    apr_int64_t open_before = admin_query_number(in, "challenges_before", 0, MAX_ID);
+    apr_array_header_t *pending, *recent, *open;
+
+    if (pending_before < 0 || recent_before < 0 || open_before < 0) {
+        *perr = "before, pending_before and challenges_before must be ids";
+        return APR_EINVAL;
+    }
+    if (scep_store_txn_list(&pending, ctx, st, fp, "PENDING", pending_before, PAGE_ROWS + 1)
+        != APR_SUCCESS
+        || scep_store_txn_list(&recent, ctx, st, fp, NULL, recent_before, PAGE_ROWS + 1)
+        != APR_SUCCESS
+        || scep_store_challenge_open(&open, ctx, st, fp, open_before, PAGE_ROWS + 1)
+        != APR_SUCCESS) {
+        *perr = "enrollment database unavailable";
+        return SCEP_EDB;
+    }
+    pg->adm = *adm;
+    admin_paginate(&pg->pending, p, pending, PAGE_ROWS, admin_txn_id(pending, PAGE_ROWS - 1),
+                   apr_pstrcat(p, adm->base, "?pending_before=", NULL));
+    admin_paginate(&pg->recent, p, recent, PAGE_ROWS, admin_txn_id(recent, PAGE_ROWS - 1),
+                   apr_pstrcat(p, adm->base, "?before=", NULL));
+    admin_paginate(&pg->open, p, open, PAGE_ROWS, admin_challenge_id(open, PAGE_ROWS - 1),
+                   apr_pstrcat(p, adm->base, "?challenges_before=", NULL));
+    pg->older = pending_before || recent_before || open_before;
+    pg->csrf = csrf;
+    pg->notice = notice;
+    pg->secret = secret;
+    *ppage = pg;
+    return APR_SUCCESS;
+}
+
+/* An application/x-www-form-urlencoded body: browsers send a space as '+'
+ * (and a '+' as %2B), which scep_query_parse, made for SCEP's base64 in
+ * URLs, keeps as it is. */
+apr_table_t *admin_form_parse(apr_pool_t *p, const char *body)
+{
+    char *copy = apr_pstrdup(p, body ? body : ""), *c;
+
+    for (c = copy; *c; c++) {
+        if (*c == '+') *c = ' ';
+    }
+    return scep_query_parse(p, copy);
+}
+
+/* The name of a form field with a control character in its name or value,
+ * or NULL: only the SANs' textarea may hold line breaks, between names. */
+const char *admin_form_ctl(apr_pool_t *p, apr_table_t *form)
+{
+    const apr_array_header_t *elts = apr_table_elts(form);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)elts->elts;
+    int i;
+
+    for (i = 0; i < elts->nelts; i++) {
+        const char *v = e[i].val ? e[i].val : "";
+        if (admin_ctl_in(e[i].key, strlen(e[i].key), 0)
+            || admin_ctl_in(v, strlen(v), !strcmp(e[i].key, "san"))) {
+            return admin_member_quoted(p, e[i].key);
+        }
+    }
+    return NULL;
+}

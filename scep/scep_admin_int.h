@@ -1,0 +1,138 @@
+/**
+ * @file scep_admin_int.h
+ * @brief Inside the administration endpoint: what its three files share.
+ * scep_admin.c routes requests and does the actions (approve, reject,
+ * revoke, challenges) and guards the forms; scep_admin_json.c reads the
+ * API's bodies and writes its answers; scep_admin_html.c writes the page
+ * and reads its forms. Output is streamed (admin_emit) so that time and
+ * memory grow with one row, not with the answer.
+ */
+#ifndef SCEP_ADMIN_INT_H
+#define SCEP_ADMIN_INT_H
+
+#include <stdarg.h>
+#include <string.h>
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <jansson.h>
+
+#include "scep_admin.h"
+#include "scep_records.h"
+#include "scep_store.h"
+
+#define CT_JSON "application/json"
+#define CT_HTML "text/html; charset=utf-8"
+
+typedef enum { MEMBER_STRING, MEMBER_ARRAY } member_type_t;
+
+/* What one API call takes: its members, ended by a NULL name. */
+typedef struct member_t {
+    const char *name;
+    member_type_t type;
+    int required;
+} member_t;
+
+/* The page and the lists are not built in memory: they are written through
+ * the glue's callback as they are formatted, each row in a pool cleared
+ * after it, so time and memory grow with one row, not with the answer. */
+typedef struct emit_t {
+    scep_admin_write_fn *write;
+    void *baton;
+    apr_status_t rv;                 /* the first failure: nothing more is written */
+} emit_t;
+
+/* Rows of a list, and where the next page starts. */
+typedef struct rows_t {
+    apr_array_header_t *rows;        /* scep_txn_t or scep_challenge_t */
+    const char *older;               /* URL of the next (older) rows, or NULL */
+} rows_t;
+
+#define PAGE_ROWS 50                 /* rows of each table on the page */
+#define API_ROWS 100                 /* rows of an API list without limit= */
+#define API_MAX_ROWS 1000
+
+typedef struct page_t {
+    scep_admin_t adm;
+    rows_t pending, recent, open;
+    int older;                       /* showing older rows of some table */
+    const char *csrf, *notice, *secret;
+} page_t;
+
+typedef struct list_t {
+    const char *name;                /* "enrollments" or "challenges" */
+    int challenges;                  /* rows are scep_challenge_t, else scep_txn_t */
+    rows_t r;
+} list_t;
+
+#define MAX_ID APR_INT64_C(999999999999999999)   /* is_digits: at most 18 digits */
+
+/* ---- scep_admin.c: answers, streaming, paging ---------------------------- */
+
+/** A whole answer, from memory. */
+void admin_respond(scep_admin_out_t *out, int status, const char *type, const char *body);
+/** A streamed answer: fn writes it through the glue's callback. */
+void admin_stream(scep_admin_out_t *out, int status, const char *type,
+                  scep_admin_stream_fn *fn, const void *state);
+/** Write the strings, up to a NULL; after a failure, nothing more. */
+void admin_emit(emit_t *e, ...);
+/** limit + 1 rows were asked for: if they came, r->older is url + last_id. */
+void admin_paginate(rows_t *r, apr_pool_t *p, apr_array_header_t *rows, int limit,
+                    const char *last_id, const char *url);
+/** The id of row i of transactions / challenges, "" past the end. */
+const char *admin_txn_id(apr_array_header_t *rows, int i);
+const char *admin_challenge_id(apr_array_header_t *rows, int i);
+/** A number of the query: def when absent, -1 when not 1..max. */
+apr_int64_t admin_query_number(const scep_admin_in_t *in, const char *name, apr_int64_t def,
+                               apr_int64_t max);
+/** base64 to DER; APR_EINVAL for NULL. */
+apr_status_t admin_decode_der(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
+                              const char *b64);
+
+/* ---- scep_admin_json.c: the API's JSON ------------------------------------ */
+
+/** A JSON string literal (escaped for HTML contexts too), or null. */
+const char *admin_json_str(apr_pool_t *p, const char *s);
+/** {"error": msg} with status. */
+void admin_json_error(scep_admin_out_t *out, apr_pool_t *p, int status, const char *msg);
+/** The first control character in s (line breaks allowed where asked), or NULL. */
+const char *admin_ctl_in(const char *s, apr_size_t len, int newlines_ok);
+/** A member's name quoted for a message. */
+const char *admin_member_quoted(apr_pool_t *p, const char *name);
+/** The body as one JSON object holding only the members of spec, each of its
+ *  type, with no control characters; *perr says what is wrong. */
+apr_status_t admin_json_body(json_t **pobj, const char **perr, apr_pool_t *p,
+                             const scep_admin_in_t *in, const member_t *spec);
+/** A string member, or NULL. */
+const char *admin_member(json_t *obj, const char *name);
+/** Bound names given as arrays of {"type", "value"}, in the stored form that
+ *  reads back as exactly those names. */
+apr_status_t admin_subject_of_json(const char **psubject, const char **perr, apr_pool_t *p,
+                                   json_t *arr);
+apr_status_t admin_sans_of_json(const char **psan, const char **perr, apr_pool_t *p,
+                                json_t *arr);
+/** A challenge, a transaction as JSON objects; what a held request will be
+ *  issued as (else what it asked for). */
+const char *admin_challenge_json(apr_pool_t *p, const scep_challenge_t *c);
+const char *admin_txn_json(apr_pool_t *p, const scep_txn_t *t);
+const char *admin_subject_of(apr_pool_t *p, const scep_txn_t *t);
+/** scep_admin_stream_fn of a list_t: {"NAME": [...], "next": URL or null}. */
+apr_status_t admin_list_stream(const void *state, apr_pool_t *pool,
+                               scep_admin_write_fn *write, void *baton);
+
+/* ---- scep_admin_html.c: the page and its forms ---------------------------- */
+
+/** Text escaped for HTML. */
+const char *admin_html(apr_pool_t *p, const char *s);
+/** The page's rows, each table from its cursor in the query. */
+apr_status_t admin_page_make(page_t **ppage, const char **perr, scep_ctx_t *ctx,
+                             const scep_admin_t *adm, scep_store_t *st,
+                             const scep_admin_in_t *in, const char *csrf,
+                             const char *notice, const char *secret);
+/** scep_admin_stream_fn of a page_t. */
+apr_status_t admin_page_stream(const void *state, apr_pool_t *pool,
+                               scep_admin_write_fn *write, void *baton);
+/** A form body (a '+' is a space); the first field with a control character. */
+apr_table_t *admin_form_parse(apr_pool_t *p, const char *body);
+const char *admin_form_ctl(apr_pool_t *p, apr_table_t *form);
+
+#endif
