@@ -359,10 +359,13 @@ static const char *set_profile_name(cmd_parms *cmd, void *dirconf, const char *a
 
 static const char *excess_arg(cmd_parms *cmd, const char *arg, scep_excess_t *out)
 {
-    if (!strcasecmp(arg, "drop")) *out = SCEP_EXCESS_DROP;
-    else if (!strcasecmp(arg, "refuse")) *out = SCEP_EXCESS_REFUSE;
-    else return apr_pstrcat(cmd->pool, cmd->cmd->name, ": '", arg,
-                            "' must be drop or refuse", NULL);
+    int excess = scep_policy_excess(arg);
+
+    if (excess < 0) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": '", arg,
+                           "' must be drop or refuse", NULL);
+    }
+    *out = (scep_excess_t)excess;
     return NULL;
 }
 
@@ -486,16 +489,16 @@ static const char *set_key_algs(cmd_parms *cmd, void *dirconf, const char *arg)
 {
     scep_dir_conf_t *conf = dirconf;
 
+    unsigned bit = scep_policy_key_alg_bit(arg);
+
+    if (!bit) {
+        return apr_pstrcat(cmd->pool, "SCEPKeyAlgorithms: unknown key type '", arg,
+                           "' (rsa, ec-p256, ec-p384)", NULL);
+    }
     if (new_line(cmd, dirconf, SET_KEY_ALGS, &conf->algs_line)) {
         conf->policy->key_algs = 0;
     }
-    if (!strcasecmp(arg, "rsa")) conf->policy->key_algs |= SCEP_KEY_RSA;
-    else if (!strcasecmp(arg, "ec-p256") || !strcasecmp(arg, "p256"))
-        conf->policy->key_algs |= SCEP_KEY_P256;
-    else if (!strcasecmp(arg, "ec-p384") || !strcasecmp(arg, "p384"))
-        conf->policy->key_algs |= SCEP_KEY_P384;
-    else return apr_pstrcat(cmd->pool, "SCEPKeyAlgorithms: unknown key type '", arg,
-                            "' (rsa, ec-p256, ec-p384)", NULL);
+    conf->policy->key_algs |= bit;
     return NULL;
 }
 
@@ -555,11 +558,7 @@ static const char *set_key_usage(cmd_parms *cmd, void *dirconf, const char *arg)
     if (new_line(cmd, dirconf, SET_KU, &conf->ku_line)) {
         conf->policy->key_usage = conf->policy->key_usage_ec = 0;
     }
-    conf->policy->key_usage |= bit;
-    /* an EC key cannot encipher keys: those bits only go on RSA certificates */
-    if (!(bit & (KU_KEY_ENCIPHERMENT | KU_DATA_ENCIPHERMENT))) {
-        conf->policy->key_usage_ec |= bit;
-    }
+    scep_policy_add_key_usage(conf->policy, bit);
     return NULL;
 }
 
@@ -594,16 +593,16 @@ static const char *set_policies(cmd_parms *cmd, void *dirconf, const char *arg)
 static const char *set_honour(cmd_parms *cmd, void *dirconf, const char *arg)
 {
     scep_dir_conf_t *conf = dirconf;
+    int bit = scep_policy_requested_ext_bit(arg);
 
+    if (bit < 0) {
+        return apr_pstrcat(cmd->pool, "SCEPRequestedExtensions: '", arg,
+                           "' must be keyUsage, extendedKeyUsage or none", NULL);
+    }
     if (new_line(cmd, dirconf, SET_HONOUR, &conf->honour_line)) {
         conf->policy->honour_requested = 0;
     }
-    if (!strcasecmp(arg, "keyUsage")) conf->policy->honour_requested |= SCEP_REQ_EXT_KEY_USAGE;
-    else if (!strcasecmp(arg, "extendedKeyUsage"))
-        conf->policy->honour_requested |= SCEP_REQ_EXT_EKU;
-    else if (strcasecmp(arg, "none"))
-        return apr_pstrcat(cmd->pool, "SCEPRequestedExtensions: '", arg,
-                           "' must be keyUsage, extendedKeyUsage or none", NULL);
+    conf->policy->honour_requested |= (unsigned)bit;
     return NULL;
 }
 
@@ -612,8 +611,7 @@ static const char *url_list(cmd_parms *cmd, void *dirconf, unsigned bit,
 {
     scep_dir_conf_t *conf = dirconf;
 
-    if (strncasecmp(arg, "http://", 7) && strncasecmp(arg, "https://", 8)
-        && strncasecmp(arg, "ldap://", 7)) {
+    if (!scep_policy_url_ok(arg)) {
         return apr_pstrcat(cmd->pool, cmd->cmd->name, ": '", arg,
                            "' is not an http, https or ldap URL", NULL);
     }
@@ -679,9 +677,9 @@ static const char *set_approval(cmd_parms *cmd, void *dirconf, const char *arg)
 {
     scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
 
-    if (!strcasecmp(arg, "manual")) conf->approval_manual = 1;
-    else if (!strcasecmp(arg, "auto")) conf->approval_manual = 0;
-    else return apr_pstrcat(cmd->pool, "SCEPApproval: '", arg, "' must be auto or manual", NULL);
+    if ((conf->approval_manual = scep_profile_manual_approval(arg)) < 0) {
+        return apr_pstrcat(cmd->pool, "SCEPApproval: '", arg, "' must be auto or manual", NULL);
+    }
     make_profile(cmd->pool, conf);
     return NULL;
 }
@@ -698,10 +696,10 @@ static const char *set_renewal_subject(cmd_parms *cmd, void *dirconf, const char
 {
     scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
 
-    if (!strcasecmp(arg, "keep")) conf->renewal_keep = 1;
-    else if (!strcasecmp(arg, "profile")) conf->renewal_keep = 0;
-    else return apr_pstrcat(cmd->pool, "SCEPRenewalSubject: '", arg,
-                            "' must be keep or profile", NULL);
+    if ((conf->renewal_keep = scep_profile_renewal_keeps_names(arg)) < 0) {
+        return apr_pstrcat(cmd->pool, "SCEPRenewalSubject: '", arg,
+                           "' must be keep or profile", NULL);
+    }
     make_profile(cmd->pool, conf);
     return NULL;
 }

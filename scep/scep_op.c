@@ -1093,6 +1093,16 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
     out->len = rep_len;
 }
 
+int scep_profile_manual_approval(const char *word)
+{
+    return !strcasecmp(word, "manual") ? 1 : !strcasecmp(word, "auto") ? 0 : -1;
+}
+
+int scep_profile_renewal_keeps_names(const char *word)
+{
+    return !strcasecmp(word, "keep") ? 1 : !strcasecmp(word, "profile") ? 0 : -1;
+}
+
 void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc,
                     const scep_http_in_t *in, scep_http_out_t *out)
 {

@@ -46,6 +46,11 @@ typedef struct scep_profile_t {
                                             every Location of the server */
 } scep_profile_t;
 
+/** SCEPApproval's word: 1 for manual, 0 for auto, -1 for anything else. */
+int scep_profile_manual_approval(const char *word);
+/** SCEPRenewalSubject's word: 1 for keep, 0 for profile, -1 otherwise. */
+int scep_profile_renewal_keeps_names(const char *word);
+
 /** Opens the database only when an operation needs it. */
 typedef apr_status_t scep_store_open_fn(void *baton, scep_store_t **pstore);
 

@@ -152,6 +152,42 @@ unsigned scep_policy_key_usage_bit(const char *name)
     return 0;
 }
 
+void scep_policy_add_key_usage(scep_policy_t *pol, unsigned bit)
+{
+    pol->key_usage |= bit;
+    if (!(bit & (KU_KEY_ENCIPHERMENT | KU_DATA_ENCIPHERMENT))) {
+        pol->key_usage_ec |= bit;
+    }
+}
+
+unsigned scep_policy_key_alg_bit(const char *name)
+{
+    if (!strcasecmp(name, "rsa")) return SCEP_KEY_RSA;
+    if (!strcasecmp(name, "ec-p256") || !strcasecmp(name, "p256")) return SCEP_KEY_P256;
+    if (!strcasecmp(name, "ec-p384") || !strcasecmp(name, "p384")) return SCEP_KEY_P384;
+    return 0;
+}
+
+int scep_policy_requested_ext_bit(const char *name)
+{
+    if (!strcasecmp(name, "keyUsage")) return SCEP_REQ_EXT_KEY_USAGE;
+    if (!strcasecmp(name, "extendedKeyUsage")) return SCEP_REQ_EXT_EKU;
+    return strcasecmp(name, "none") ? -1 : 0;
+}
+
+int scep_policy_excess(const char *name)
+{
+    if (!strcasecmp(name, "drop")) return SCEP_EXCESS_DROP;
+    if (!strcasecmp(name, "refuse")) return SCEP_EXCESS_REFUSE;
+    return -1;
+}
+
+int scep_policy_url_ok(const char *url)
+{
+    return !strncasecmp(url, "http://", 7) || !strncasecmp(url, "https://", 8)
+           || !strncasecmp(url, "ldap://", 7);
+}
+
 int scep_policy_digest_nid(const char *name)
 {
     if (!strcasecmp(name, "sha256") || !strcasecmp(name, "SHA-256")) return NID_sha256;

@@ -88,6 +88,19 @@ regex_t *scep_policy_regex(apr_pool_t *p, const char *re, const char **perr);
 apr_status_t scep_policy_set_type(scep_policy_t *pol, apr_pool_t *p, const char *type);
 /** One keyUsage name to its KU_* bit, 0 if unknown. */
 unsigned scep_policy_key_usage_bit(const char *name);
+/** Add a keyUsage bit to a profile: encipherment bits only for RSA keys
+ *  (an EC key cannot encipher keys). */
+void scep_policy_add_key_usage(scep_policy_t *pol, unsigned bit);
+/** A key type of SCEPKeyAlgorithms (rsa, ec-p256/p256, ec-p384/p384) to its
+ *  SCEP_KEY_* bit, 0 if unknown. */
+unsigned scep_policy_key_alg_bit(const char *name);
+/** A requested extension a profile may honour (keyUsage, extendedKeyUsage)
+ *  to its SCEP_REQ_EXT_* bit; 0 for "none", -1 if unknown. */
+int scep_policy_requested_ext_bit(const char *name);
+/** drop or refuse; -1 if neither. */
+int scep_policy_excess(const char *name);
+/** Is this a URL a certificate may point to (http, https, ldap)? */
+int scep_policy_url_ok(const char *url);
 /** An EKU name (serverAuth, clientAuth, emailProtection, ipsecIKE, ...) or
  *  dotted OID to an object owned by the pool; NULL if unknown. */
 ASN1_OBJECT *scep_policy_oid(apr_pool_t *p, const char *name);
