@@ -50,7 +50,6 @@ if [ ! -f Makefile ]; then
     ./autogen.sh >/dev/null && ./configure -q || exit 1
 fi
 make -s || exit 1
-make -s -C t/tools || exit 1
 
 # ---- 1. unit tests and static checks ---------------------------------------
 work=$(mktemp -d /tmp/mod_scep-test.XXXXXX)
@@ -247,7 +246,7 @@ exec $httpd "\$@"
 EOF
     chmod 755 "$san/httpd"
     if (cd "$san/tree" && $runas sh -c './configure -q --enable-sanitizers \
-            && make -s clean && make -s && make -s -C t/tools') > "$san/build.log" 2>&1; then
+            && make -s clean && make -s') > "$san/build.log" 2>&1; then
         # the unit tests, with leak detection; CK_FORK=no: a forked test exits
         # without destroying the pools, whose mmap()ed blocks LSan does not scan
         (cd "$san/tree" && $runas env CK_FORK=no TMPDIR="$san" ASAN_OPTIONS=detect_leaks=1 make -s check) > "$san/check.log" 2>&1

@@ -11,37 +11,40 @@
  * request's.  Prints enrollments/s, latency percentiles and failures, and a
  * final machine-readable "RESULT key=value ..." line.
  *
- * Uses OpenSSL directly through the independent test client t/tools/scepreq.c
- * (#included with SCEPREQ_NO_MAIN), never mod_scep's scep/ library.
+ * Uses OpenSSL directly through the independent client library of client/
+ * (scepc.h, shared with scepreq), never mod_scep's scep/ library.
  *
  * Exit status: 0 when every request succeeded, 1 when any failed, 2 on
  * usage or set-up errors.
  */
 
 #define _GNU_SOURCE
-#define SCEPREQ_NO_MAIN
-#include "../t/tools/scepreq.c"
-
-#include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
-#include <strings.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+
+#include "scepc.h"
+
 #define MAX_CONCURRENCY 1024
 #define MAX_REQUESTS    1000000
-#define MAX_RESPONSE    (4L * 1024 * 1024)
 #define MAX_THREADS     64
 #define KEY_BITS        2048
 
@@ -75,6 +78,7 @@ struct opts {
 };
 
 static struct opts O;
+static struct scepc_url g_url;    /* -u */
 
 static void usage(void)
 {
@@ -161,375 +165,6 @@ static void note(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fflush(stderr);
-}
-
-/* ------------------------------------------------------------------------ */
-/* URL and HTTP                                                              */
-
-static struct sockaddr_in g_addr;
-static char g_host[64];    /* Host header value */
-static char g_path[2048];  /* path without query */
-
-static int url_parse(const char *url)
-{
-    const char *p, *slash, *colon;
-    char host[256];
-    size_t hl;
-    long port = 80;
-
-    if (strncmp(url, "http://", 7) != 0) {
-        fprintf(stderr, "scepbench: only http:// URLs are supported: %s\n", url);
-        return 0;
-    }
-    p = url + 7;
-    slash = strchr(p, '/');
-    if (slash == NULL)
-        slash = p + strlen(p);
-    colon = memchr(p, ':', (size_t)(slash - p));
-    hl = (size_t)((colon ? colon : slash) - p);
-    if (hl == 0 || hl >= sizeof(host)) {
-        fprintf(stderr, "scepbench: bad host in %s\n", url);
-        return 0;
-    }
-    memcpy(host, p, hl);
-    host[hl] = '\0';
-    if (colon != NULL) {
-        char buf[16];
-        size_t pl = (size_t)(slash - colon - 1);
-
-        if (pl == 0 || pl >= sizeof(buf)) {
-            fprintf(stderr, "scepbench: bad port in %s\n", url);
-            return 0;
-        }
-        memcpy(buf, colon + 1, pl);
-        buf[pl] = '\0';
-        port = parse_long(buf, "port", 1, 65535);
-    }
-    if (strcmp(host, "localhost") == 0)
-        snprintf(host, sizeof(host), "127.0.0.1");
-    memset(&g_addr, 0, sizeof(g_addr));
-    g_addr.sin_family = AF_INET;
-    g_addr.sin_port = htons((unsigned short)port);
-    if (inet_pton(AF_INET, host, &g_addr.sin_addr) != 1
-        || (ntohl(g_addr.sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "scepbench: refusing %s: only 127.0.0.0/8 addresses are allowed\n",
-                host);
-        return 0;
-    }
-    snprintf(g_host, sizeof(g_host), "%.20s:%ld", host, port);
-    if (*slash == '\0')
-        snprintf(g_path, sizeof(g_path), "/");
-    else {
-        const char *q = strchr(slash, '?');
-        size_t n = q ? (size_t)(q - slash) : strlen(slash);
-
-        if (n >= sizeof(g_path)) {
-            fprintf(stderr, "scepbench: path too long\n");
-            return 0;
-        }
-        memcpy(g_path, slash, n);
-        g_path[n] = '\0';
-    }
-    return 1;
-}
-
-struct conn {
-    int fd;
-    int served;          /* responses read on this connection */
-    char *buf;
-    size_t len, cap;     /* unread bytes are buf[0..len) */
-};
-
-struct response {
-    int status;
-    int close;           /* server asked to close */
-    char content_type[128];
-    unsigned char *body;
-    size_t body_len;
-};
-
-static void conn_close(struct conn *c)
-{
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    c->served = 0;
-    c->len = 0;
-}
-
-static int conn_open(struct conn *c, char *err, size_t errlen)
-{
-    struct timeval tv;
-    int one = 1;
-
-    conn_close(c);
-    if ((c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return 0;
-    }
-    tv.tv_sec = O.timeout;
-    tv.tv_usec = 0;
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(c->fd, (struct sockaddr *)&g_addr, sizeof(g_addr)) != 0) {
-        snprintf(err, errlen, "connect %s: %s", g_host, strerror(errno));
-        conn_close(c);
-        return 0;
-    }
-    return 1;
-}
-
-static int send_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return 0;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 1;
-}
-
-/* Reads more bytes into the connection buffer: >0 bytes read, 0 EOF, -1 error. */
-static ssize_t conn_fill(struct conn *c)
-{
-    ssize_t r;
-
-    if (c->cap - c->len < 16384) {
-        size_t ncap = c->cap ? c->cap * 2 : 65536;
-        char *nb;
-
-        if (ncap > (size_t)MAX_RESPONSE + 65536 || (nb = realloc(c->buf, ncap)) == NULL)
-            return -1;
-        c->buf = nb;
-        c->cap = ncap;
-    }
-    do {
-        r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-    } while (r < 0 && errno == EINTR);
-    if (r > 0)
-        c->len += (size_t)r;
-    return r;
-}
-
-static void conn_consume(struct conn *c, size_t n)
-{
-    memmove(c->buf, c->buf + n, c->len - n);
-    c->len -= n;
-}
-
-/* Ensures at least n buffered bytes. */
-static int conn_need(struct conn *c, size_t n)
-{
-    while (c->len < n) {
-        if (n > (size_t)MAX_RESPONSE)
-            return 0;
-        if (conn_fill(c) <= 0)
-            return 0;
-    }
-    return 1;
-}
-
-/* Position just after the next CRLF in the buffer, reading as needed; 0 on failure. */
-static size_t conn_line(struct conn *c)
-{
-    size_t scanned = 0;
-
-    for (;;) {
-        char *nl = c->len > scanned ? memchr(c->buf + scanned, '\n', c->len - scanned) : NULL;
-
-        if (nl != NULL)
-            return (size_t)(nl - c->buf) + 1;
-        scanned = c->len;
-        if (c->len > 65536 || conn_fill(c) <= 0)
-            return 0;
-    }
-}
-
-static int body_append(struct response *r, const char *p, size_t n)
-{
-    unsigned char *nb;
-
-    if (r->body_len + n > (size_t)MAX_RESPONSE
-        || (nb = realloc(r->body, r->body_len + n + 1)) == NULL)
-        return 0;
-    memcpy(nb + r->body_len, p, n);
-    r->body = nb;
-    r->body_len += n;
-    return 1;
-}
-
-/*
- * Reads one HTTP/1.x response.  Returns 1 on success; 0 on failure with
- * *got_bytes telling whether anything at all arrived (for the keep-alive
- * race: a reused connection the server closed before reading the request).
- */
-static int read_response(struct conn *c, struct response *r, int *got_bytes, char *err,
-                         size_t errlen)
-{
-    char *hdr_end = NULL, *line, *eol;
-    size_t hlen;
-    long clen = -1;
-    int chunked = 0, minor = 1;
-
-    memset(r, 0, sizeof(*r));
-    *got_bytes = c->len > 0;
-    for (;;) {
-        ssize_t got;
-
-        if (c->len >= 4 && (hdr_end = memmem(c->buf, c->len, "\r\n\r\n", 4)) != NULL)
-            break;
-        if (c->len > 65536) {
-            snprintf(err, errlen, "response header too long");
-            return 0;
-        }
-        got = conn_fill(c);
-        if (got <= 0) {
-            snprintf(err, errlen, got == 0 ? "connection closed by the server%s"
-                                           : "receive failed%s",
-                     c->len ? " in the response header" : " before any response");
-            if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                snprintf(err, errlen, "timeout (%d s) waiting for the response", O.timeout);
-            return 0;
-        }
-        *got_bytes = 1;
-    }
-    hlen = (size_t)(hdr_end - c->buf) + 4;
-    *hdr_end = '\0';
-    if (sscanf(c->buf, "HTTP/1.%d %d", &minor, &r->status) != 2) {
-        snprintf(err, errlen, "bad status line");
-        return 0;
-    }
-    r->close = minor == 0;
-    line = strstr(c->buf, "\r\n");
-    while (line != NULL && line < hdr_end) {
-        char *colon, *v;
-
-        line += 2;
-        eol = strstr(line, "\r\n");
-        if (eol == NULL)
-            eol = hdr_end;
-        *eol = '\0';
-        colon = strchr(line, ':');
-        if (colon != NULL) {
-            *colon = '\0';
-            v = colon + 1;
-            while (*v == ' ' || *v == '\t')
-                v++;
-            if (strcasecmp(line, "Content-Length") == 0)
-                clen = strtol(v, NULL, 10);
-            else if (strcasecmp(line, "Transfer-Encoding") == 0 && strcasestr(v, "chunked"))
-                chunked = 1;
-            else if (strcasecmp(line, "Connection") == 0) {
-                if (strcasestr(v, "close"))
-                    r->close = 1;
-                else if (strcasestr(v, "keep-alive"))
-                    r->close = 0;
-            } else if (strcasecmp(line, "Content-Type") == 0)
-                snprintf(r->content_type, sizeof(r->content_type), "%s", v);
-        }
-        line = eol < hdr_end ? eol : NULL;
-    }
-    conn_consume(c, hlen);
-
-    if (chunked) {
-        for (;;) {
-            size_t end = conn_line(c);
-            long n;
-
-            if (end == 0) {
-                snprintf(err, errlen, "truncated chunked body");
-                return 0;
-            }
-            n = strtol(c->buf, NULL, 16);
-            conn_consume(c, end);
-            if (n < 0 || n > MAX_RESPONSE) {
-                snprintf(err, errlen, "bad chunk size");
-                return 0;
-            }
-            if (n == 0) {
-                /* trailers up to an empty line */
-                for (;;) {
-                    if ((end = conn_line(c)) == 0) {
-                        snprintf(err, errlen, "truncated chunked trailer");
-                        return 0;
-                    }
-                    conn_consume(c, end);
-                    if (end <= 2)
-                        break;
-                }
-                break;
-            }
-            if (!conn_need(c, (size_t)n + 2) || !body_append(r, c->buf, (size_t)n)) {
-                snprintf(err, errlen, "truncated chunk");
-                return 0;
-            }
-            conn_consume(c, (size_t)n + 2);
-        }
-    } else if (clen >= 0) {
-        if (clen > MAX_RESPONSE || !conn_need(c, (size_t)clen)) {
-            snprintf(err, errlen, "truncated body (Content-Length %ld)", clen);
-            return 0;
-        }
-        if (clen > 0 && !body_append(r, c->buf, (size_t)clen)) {
-            snprintf(err, errlen, "out of memory");
-            return 0;
-        }
-        conn_consume(c, (size_t)clen);
-    } else {
-        /* body up to EOF */
-        ssize_t got;
-
-        while ((got = conn_fill(c)) > 0)
-            if (c->len > (size_t)MAX_RESPONSE)
-                break;
-        if (got < 0 || !body_append(r, c->buf, c->len)) {
-            snprintf(err, errlen, "body read failed");
-            return 0;
-        }
-        c->len = 0;
-        r->close = 1;
-    }
-    c->served++;
-    return 1;
-}
-
-/* One request on a keep-alive connection, reconnecting when needed.  A
- * request that met a reused connection the server had already closed (no
- * response byte at all) is sent again once on a new connection; *resent
- * counts that. */
-static int http_exchange(struct conn *c, const unsigned char *req, size_t reqlen,
-                         struct response *r, int *resent, char *err, size_t errlen)
-{
-    int attempt;
-
-    for (attempt = 0; attempt < 2; attempt++) {
-        int reused = c->fd >= 0 && c->served > 0, got = 0;
-
-        memset(r, 0, sizeof(*r));
-        if (c->fd < 0 && !conn_open(c, err, errlen))
-            return 0;
-        if (!send_all(c->fd, req, reqlen)) {
-            snprintf(err, errlen, "send failed: %s",
-                     errno == EAGAIN || errno == EWOULDBLOCK ? "timeout" : strerror(errno));
-        } else if (read_response(c, r, &got, err, errlen)) {
-            if (r->close)
-                conn_close(c);
-            return 1;
-        }
-        conn_close(c);
-        free(r->body);
-        r->body = NULL;
-        if (!reused || got)
-            return 0;
-        (*resent)++;
-    }
-    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -623,7 +258,7 @@ static int keys_load(long want)
     }
     if ((g_keys = OPENSSL_zalloc(sizeof(*g_keys) * (size_t)want)) == NULL)
         goto done;
-    if (!read_file(path, &buf, &len))
+    if (!scepc_read_file(path, &buf, &len))
         goto done;
     p = buf;
     end = buf + len;
@@ -695,13 +330,13 @@ struct item {
     X509 *signer;
     unsigned char *http;         /* the whole HTTP request */
     size_t http_len;
-    unsigned char nonce[NONCE_LEN];
+    unsigned char nonce[SCEPC_NONCE_LEN];
     char *tid;
     /* filled by the run */
     int sent;
     double latency;              /* seconds */
     int resent;
-    struct response resp;
+    struct scepc_response resp;
     const char *fail_kind;       /* NULL = success */
     char fail[200];
     /* from the verified reply, for --results ("" when absent) */
@@ -732,10 +367,10 @@ static X509 *signer_for(long k, EVP_PKEY *key)
     X509 *x;
 
     if (g_signer_cache == NULL)
-        return signer_selfsigned(key, DEFAULT_SIGNER_DN);
+        return scepc_signer_selfsigned(key, SCEPC_DEFAULT_SIGNER_DN);
     pthread_mutex_lock(&g_signer_lock);
     if (g_signer_cache[k] == NULL)
-        g_signer_cache[k] = signer_selfsigned(key, DEFAULT_SIGNER_DN);
+        g_signer_cache[k] = scepc_signer_selfsigned(key, SCEPC_DEFAULT_SIGNER_DN);
     x = g_signer_cache[k];
     if (x != NULL && !X509_up_ref(x))
         x = NULL;
@@ -746,11 +381,11 @@ static X509 *signer_for(long k, EVP_PKEY *key)
 static int build_one(long i)
 {
     struct item *it = &g_items[i];
-    struct csr_params cp;
-    struct scep_attr attrs[3];
+    struct scepc_csr_params cp;
+    struct scepc_attr attrs[3];
     X509_REQ *req = NULL;
     unsigned char *csr = NULL, *env = NULL, *msg = NULL;
-    int csr_len, env_len = 0, msg_len = 0, hl, ok = 0;
+    int csr_len, env_len = 0, msg_len = 0, nattrs = 0, hl, ok = 0;
     char subject[200], head[4096];
     long k = O.key_pool > 0 ? (O.key_offset + i % O.key_pool) : (O.key_offset + i);
 
@@ -760,35 +395,28 @@ static int build_one(long i)
     cp.subject = subject;
     cp.challenge = g_challenge[0] ? g_challenge : NULL;
     cp.md = EVP_sha256();
-    if ((req = csr_build(it->key, &cp)) == NULL || (csr_len = i2d_X509_REQ(req, &csr)) <= 0)
+    if ((req = scepc_csr_build(it->key, &cp)) == NULL || (csr_len = i2d_X509_REQ(req, &csr)) <= 0)
         goto done;
     if (O.key_pool > 0) {
         unsigned char r[16];
 
-        if (RAND_bytes(r, sizeof(r)) != 1 || (it->tid = hex_encode(r, sizeof(r))) == NULL)
+        if (RAND_bytes(r, sizeof(r)) != 1 || (it->tid = scepc_hex_encode(r, sizeof(r))) == NULL)
             goto done;
-    } else if ((it->tid = tid_from_pubkey(it->key)) == NULL) {
+    } else if ((it->tid = scepc_tid_from_pubkey(it->key)) == NULL) {
         goto done;
     }
-    if (RAND_bytes(it->nonce, NONCE_LEN) != 1)
+    if (RAND_bytes(it->nonce, SCEPC_NONCE_LEN) != 1)
         goto done;
     if ((it->signer = signer_for(k, it->key)) == NULL)
         goto done;
-    if (!envelope_build(csr, csr_len, g_recips, g_cipher, &env, &env_len))
+    if (!scepc_envelope_build(csr, csr_len, g_recips, g_cipher, &env, &env_len))
         goto done;
-    attrs[0].nid = nid_messageType;
-    attrs[0].type = V_ASN1_PRINTABLESTRING;
-    attrs[0].data = (const unsigned char *)"19";
-    attrs[0].len = 2;
-    attrs[1].nid = nid_transactionID;
-    attrs[1].type = V_ASN1_PRINTABLESTRING;
-    attrs[1].data = (const unsigned char *)it->tid;
-    attrs[1].len = (int)strlen(it->tid);
-    attrs[2].nid = nid_senderNonce;
-    attrs[2].type = V_ASN1_OCTET_STRING;
-    attrs[2].data = it->nonce;
-    attrs[2].len = NONCE_LEN;
-    if (!pkimessage_sign(env, env_len, it->signer, it->key, NULL, g_md, attrs, 3, 0, &msg,
+    scepc_attr_add(attrs, &nattrs, scepc_nid.message_type, V_ASN1_PRINTABLESTRING, "19", 2);
+    scepc_attr_add(attrs, &nattrs, scepc_nid.transaction_id, V_ASN1_PRINTABLESTRING, it->tid,
+                   (int)strlen(it->tid));
+    scepc_attr_add(attrs, &nattrs, scepc_nid.sender_nonce, V_ASN1_OCTET_STRING, it->nonce,
+                   SCEPC_NONCE_LEN);
+    if (!scepc_pkimessage_sign(env, env_len, it->signer, it->key, NULL, g_md, attrs, nattrs, 0, &msg,
                          &msg_len))
         goto done;
     hl = snprintf(head, sizeof(head),
@@ -798,7 +426,7 @@ static int build_one(long i)
                   "Content-Type: application/x-pki-message\r\n"
                   "Content-Length: %d\r\n"
                   "\r\n",
-                  g_path, g_host, msg_len);
+                  g_url.path, g_url.host, msg_len);
     if (hl <= 0 || (size_t)hl >= sizeof(head)
         || (it->http = malloc((size_t)hl + (size_t)msg_len)) == NULL)
         goto done;
@@ -854,7 +482,7 @@ static int str_is(const ASN1_STRING *s, const char *v)
 static void verify_one(long i)
 {
     struct item *it = &g_items[i];
-    struct scep_reply r;
+    struct scepc_reply r;
     unsigned char *pt = NULL;
     long pt_len = 0;
     char cipher[80];
@@ -867,7 +495,7 @@ static void verify_one(long i)
         fail(it, "http", "HTTP status %d", it->resp.status);
         return;
     }
-    if (!reply_parse(it->resp.body, (long)it->resp.body_len, g_store, &r)) {
+    if (!scepc_reply_parse(it->resp.body, (long)it->resp.body_len, g_store, &r)) {
         fail(it, "parse", "reply is not a CertRep SignedData (%zu bytes, %s)",
              it->resp.body_len, it->resp.content_type);
         ERR_clear_error();
@@ -900,15 +528,15 @@ static void verify_one(long i)
              r.fail_info ? (const char *)ASN1_STRING_get0_data(r.fail_info) : "-", text);
     } else if (!str_is(r.tid, it->tid))
         fail(it, "transactionID", "transactionID differs from the request's");
-    else if (r.recipient_nonce == NULL || ASN1_STRING_length(r.recipient_nonce) != NONCE_LEN
-             || memcmp(ASN1_STRING_get0_data(r.recipient_nonce), it->nonce, NONCE_LEN) != 0)
+    else if (r.recipient_nonce == NULL || ASN1_STRING_length(r.recipient_nonce) != SCEPC_NONCE_LEN
+             || memcmp(ASN1_STRING_get0_data(r.recipient_nonce), it->nonce, SCEPC_NONCE_LEN) != 0)
         fail(it, "recipientNonce", "recipientNonce is not the request's senderNonce");
     else if (r.econtent == NULL || ASN1_STRING_length(r.econtent) == 0)
         fail(it, "envelope", "SUCCESS without EnvelopedData");
     else if (O.decrypt_every > 0 && i % O.decrypt_every == 0) {
-        if (!envelope_open(ASN1_STRING_get0_data(r.econtent), ASN1_STRING_length(r.econtent),
+        if (!scepc_envelope_open(ASN1_STRING_get0_data(r.econtent), ASN1_STRING_length(r.econtent),
                            it->key, it->signer, cipher, sizeof(cipher), &pt, &pt_len)
-            || !bundle_parse(pt, pt_len, &certs, &crls))
+            || !scepc_bundle_parse(pt, pt_len, &certs, &crls))
             fail(it, "decrypt", "cannot decrypt the reply envelope");
         else if (sk_X509_num(certs) < 1)
             fail(it, "decrypt", "no certificate in the reply");
@@ -927,7 +555,7 @@ static void verify_one(long i)
         }
         ERR_clear_error();
     }
-    reply_free(&r);
+    scepc_reply_free(&r);
     OPENSSL_free(pt);
     sk_X509_pop_free(certs, X509_free);
     sk_X509_CRL_pop_free(crls, X509_CRL_free);
@@ -957,7 +585,7 @@ static double g_deadline;
 
 static void *load_thread(void *arg)
 {
-    struct conn c = { .fd = -1 };
+    struct scepc_conn c = { .url = &g_url, .timeout = O.timeout, .fd = -1 };
     char err[200];
 
     (void)arg;
@@ -974,7 +602,7 @@ static void *load_thread(void *arg)
         it = &g_items[i];
         it->sent = 1;
         t0 = now_s();
-        if (!http_exchange(&c, it->http, it->http_len, &it->resp, &it->resent, err,
+        if (!scepc_http_exchange(&c, it->http, it->http_len, &it->resp, &it->resent, err,
                            sizeof(err))) {
             it->latency = now_s() - t0;
             fail(it, "transport", "%s", err);
@@ -984,7 +612,7 @@ static void *load_thread(void *arg)
         if (O.verify_inline)
             verify_one(i);
     }
-    conn_close(&c);
+    scepc_conn_close(&c);
     free(c.buf);
     return NULL;
 }
@@ -1019,8 +647,8 @@ static STACK_OF(X509) *certs_from_body(const unsigned char *b, size_t n)
 
 static int get_cacert(void)
 {
-    struct conn c = { .fd = -1 };
-    struct response r;
+    struct scepc_conn c = { .url = &g_url, .timeout = O.timeout, .fd = -1 };
+    struct scepc_response r;
     char req[4096], err[200];
     int resent = 0, ok = 0, n, got;
     double until = now_s() + O.wait;
@@ -1028,25 +656,25 @@ static int get_cacert(void)
     n = snprintf(req, sizeof(req),
                  "GET %s?operation=GetCACert&message=scepbench HTTP/1.1\r\n"
                  "Host: %s\r\nUser-Agent: scepbench\r\nConnection: close\r\n\r\n",
-                 g_path, g_host);
+                 g_url.path, g_url.host);
     memset(&r, 0, sizeof(r));
     for (;;) {
-        got = http_exchange(&c, (unsigned char *)req, (size_t)n, &r, &resent, err, sizeof(err));
+        got = scepc_http_exchange(&c, (unsigned char *)req, (size_t)n, &r, &resent, err, sizeof(err));
         if (got && r.status == 200)
             break;
         if (now_s() >= until) {
             if (!got)
-                fprintf(stderr, "scepbench: GetCACert from %s: %s\n", g_host, err);
+                fprintf(stderr, "scepbench: GetCACert from %s: %s\n", g_url.host, err);
             else
                 fprintf(stderr, "scepbench: GetCACert: HTTP %d\n", r.status);
             goto done;
         }
         free(r.body);
         memset(&r, 0, sizeof(r));
-        conn_close(&c);
+        scepc_conn_close(&c);
         usleep(100000);
     }
-    if (O.save_cacert != NULL && !write_file(O.save_cacert, r.body, (long)r.body_len))
+    if (O.save_cacert != NULL && !scepc_write_file(O.save_cacert, r.body, (long)r.body_len))
         goto done;
     if ((g_cacerts = certs_from_body(r.body, r.body_len)) == NULL
         || sk_X509_num(g_cacerts) == 0) {
@@ -1058,7 +686,7 @@ static int get_cacert(void)
          r.content_type);
     ok = 1;
 done:
-    conn_close(&c);
+    scepc_conn_close(&c);
     free(c.buf);
     free(r.body);
     return ok;
@@ -1238,7 +866,7 @@ int main(int argc, char **argv)
 #undef VAL
     }
     if (O.prepare_keys) {
-        if (!scep_init())
+        if (!scepc_init())
             return 2;
         rc = keys_load(O.key_offset + (O.key_pool > 0 ? O.key_pool : O.n)) ? 0 : 2;
         goto done;
@@ -1248,7 +876,7 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
-    if (!url_parse(O.url))
+    if (!scepc_url_parse(&g_url, O.url))
         return 2;
     if (O.challenge != NULL && O.challenge_file != NULL) {
         fprintf(stderr, "scepbench: use --challenge or --challenge-file, not both\n");
@@ -1260,25 +888,25 @@ int main(int argc, char **argv)
         unsigned char *b;
         long l;
 
-        if (!read_file(O.challenge_file, &b, &l))
+        if (!scepc_read_file(O.challenge_file, &b, &l))
             return 2;
         while (l > 0 && (b[l - 1] == '\n' || b[l - 1] == '\r'))
             l--;
         snprintf(g_challenge, sizeof(g_challenge), "%.*s", (int)l, (char *)b);
         OPENSSL_free(b);
     }
-    if (!scep_init())
+    if (!scepc_init())
         return 2;
     {
         unsigned char r[4];
         char *h;
 
-        if (RAND_bytes(r, sizeof(r)) != 1 || (h = hex_encode(r, sizeof(r))) == NULL)
+        if (RAND_bytes(r, sizeof(r)) != 1 || (h = scepc_hex_encode(r, sizeof(r))) == NULL)
             goto done;
         snprintf(g_runid, sizeof(g_runid), "%s", h);
         OPENSSL_free(h);
     }
-    if ((g_cipher = cipher_fetch(O.cipher)) == NULL || (g_md = digest_get(O.digest)) == NULL)
+    if ((g_cipher = scepc_cipher_fetch(O.cipher)) == NULL || (g_md = scepc_digest_get(O.digest)) == NULL)
         goto done;
 
     /* CA/RA certificates: recipients from GetCACert; trust from there or --ca-certs */
@@ -1288,18 +916,12 @@ int main(int argc, char **argv)
         rc = 0;
         goto done;
     }
-    if ((g_recips = recipients_select(g_cacerts, 0)) == NULL)
+    if ((g_recips = scepc_recipients_select(g_cacerts, 0)) == NULL)
         goto done;
     g_trust = g_cacerts;
-    if (O.ca_certs != NULL && (g_trust = load_certs(O.ca_certs)) == NULL)
+    if (O.ca_certs != NULL && (g_trust = scepc_load_certs(O.ca_certs)) == NULL)
         goto done;
-    if ((g_store = X509_STORE_new()) == NULL)
-        goto done;
-    for (k = 0; k < sk_X509_num(g_trust); k++)
-        if (!X509_STORE_add_cert(g_store, sk_X509_value(g_trust, k)))
-            goto done;
-    if (!X509_STORE_set_purpose(g_store, X509_PURPOSE_ANY)
-        || !X509_STORE_set_flags(g_store, X509_V_FLAG_PARTIAL_CHAIN))
+    if ((g_store = scepc_trust_store(g_trust)) == NULL)
         goto done;
 
     /* keys and messages */
@@ -1423,6 +1045,6 @@ done:
     sk_X509_pop_free(g_cacerts, X509_free);
     X509_STORE_free(g_store);
     EVP_CIPHER_free(g_cipher);
-    scep_cleanup();
+    scepc_cleanup();
     return rc;
 }
