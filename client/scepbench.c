@@ -224,18 +224,12 @@ static int exe_dir(char *buf, size_t len)
     return 1;
 }
 
-/* Loads `want` keys from DIR/rsa2048.der (concatenated DER RSAPrivateKey),
- * generating and appending any missing ones.  The file is locked while in
- * use, so concurrent runs share it safely. */
-static int keys_load(long want)
+/* DIR/rsa2048.der (DIR: --cache, else cache/ beside the binary), opened and
+ * locked: its descriptor, or -1. */
+static int cache_open(char *path, size_t pathlen)
 {
-    char dir[PATH_MAX], path[PATH_MAX + 32];
-    unsigned char *buf = NULL;
-    const unsigned char *p, *end;
-    long len = 0, good = 0;
-    int fd = -1, ok = 0, nthreads, i;
-    pthread_t th[MAX_THREADS];
-    double t0;
+    char dir[PATH_MAX];
+    int fd;
 
     if (O.cache_dir != NULL)
         snprintf(dir, sizeof(dir), "%s", O.cache_dir);
@@ -245,17 +239,68 @@ static int keys_load(long want)
         snprintf(dir, sizeof(dir), "cache");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "scepbench: mkdir %s: %s\n", dir, strerror(errno));
-        return 0;
+        return -1;
     }
-    snprintf(path, sizeof(path), "%s/rsa%d.der", dir, KEY_BITS);
+    snprintf(path, pathlen, "%s/rsa%d.der", dir, KEY_BITS);
     if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
         fprintf(stderr, "scepbench: %s: %s\n", path, strerror(errno));
-        return 0;
+        return -1;
     }
     if (flock(fd, LOCK_EX) != 0) {
         fprintf(stderr, "scepbench: flock %s: %s\n", path, strerror(errno));
-        goto done;
+        close(fd);
+        return -1;
     }
+    return fd;
+}
+
+/* Generates the keys up to `want` on O.threads threads, appending them to
+ * the cache file fd after its first `good` bytes. */
+static int keys_generate(int fd, long good, const char *path, long want)
+{
+    pthread_t th[MAX_THREADS];
+    int fd2, nthreads, i;
+    double t0;
+
+    g_keygen_want = want;
+    atomic_store(&g_keygen_next, g_nkeys);
+    fd2 = dup(fd);
+    if (fd2 < 0 || lseek(fd2, good > 0 ? good : 0, SEEK_SET) < 0
+        || (g_cache_fp = fdopen(fd2, "r+")) == NULL || fseek(g_cache_fp, good, SEEK_SET) != 0) {
+        fprintf(stderr, "scepbench: cannot write the key cache %s\n", path);
+        return 0;
+    }
+    note("scepbench: generating %ld RSA-%d keys into %s (once; cached for later runs)\n",
+         want - g_nkeys, KEY_BITS, path);
+    t0 = now_s();
+    nthreads = O.threads;
+    for (i = 0; i < nthreads; i++)
+        if (pthread_create(&th[i], NULL, keygen_thread, NULL) != 0) {
+            nthreads = i;
+            break;
+        }
+    for (i = 0; i < nthreads; i++)
+        pthread_join(th[i], NULL);
+    if (g_cache_fp != NULL && fclose(g_cache_fp) != 0)
+        fprintf(stderr, "scepbench: writing %s failed\n", path);
+    g_cache_fp = NULL;
+    note("scepbench: key generation took %.1f s\n", now_s() - t0);
+    return g_nkeys == want;
+}
+
+/* Loads `want` keys from DIR/rsa2048.der (concatenated DER RSAPrivateKey),
+ * generating and appending any missing ones.  The file is locked while in
+ * use, so concurrent runs share it safely. */
+static int keys_load(long want)
+{
+    char path[PATH_MAX + 32];
+    unsigned char *buf = NULL;
+    const unsigned char *p, *end;
+    long len = 0, good = 0;
+    int fd, ok = 0;
+
+    if ((fd = cache_open(path, sizeof(path))) < 0)
+        return 0;
     if ((g_keys = OPENSSL_zalloc(sizeof(*g_keys) * (size_t)want)) == NULL)
         goto done;
     if (!scepc_read_file(path, &buf, &len))
@@ -282,42 +327,11 @@ static int keys_load(long want)
             fprintf(stderr, "scepbench: ftruncate %s: %s\n", path, strerror(errno));
             goto done;
         }
-    } else if (g_nkeys == want) {
-        ok = 1;
-        goto done;
     }
-    g_keygen_want = want;
-    atomic_store(&g_keygen_next, g_nkeys);
-    {
-        int fd2 = dup(fd);
-
-        if (fd2 < 0 || lseek(fd2, good > 0 ? good : 0, SEEK_SET) < 0
-            || (g_cache_fp = fdopen(fd2, "r+")) == NULL
-            || fseek(g_cache_fp, good, SEEK_SET) != 0) {
-            fprintf(stderr, "scepbench: cannot write the key cache %s\n", path);
-            goto done;
-        }
-    }
-    note("scepbench: generating %ld RSA-%d keys into %s (once; cached for later runs)\n",
-         want - g_nkeys, KEY_BITS, path);
-    t0 = now_s();
-    nthreads = O.threads;
-    for (i = 0; i < nthreads; i++)
-        if (pthread_create(&th[i], NULL, keygen_thread, NULL) != 0) {
-            nthreads = i;
-            break;
-        }
-    for (i = 0; i < nthreads; i++)
-        pthread_join(th[i], NULL);
-    if (g_cache_fp != NULL && fclose(g_cache_fp) != 0)
-        fprintf(stderr, "scepbench: writing %s failed\n", path);
-    g_cache_fp = NULL;
-    note("scepbench: key generation took %.1f s\n", now_s() - t0);
-    ok = g_nkeys == want;
+    ok = g_nkeys == want || keys_generate(fd, good, path, want);
 done:
     OPENSSL_free(buf);
-    if (fd >= 0)
-        close(fd); /* releases the lock */
+    close(fd); /* releases the lock */
     return ok;
 }
 
@@ -416,8 +430,8 @@ static int build_one(long i)
                    (int)strlen(it->tid));
     scepc_attr_add(attrs, &nattrs, scepc_nid.sender_nonce, V_ASN1_OCTET_STRING, it->nonce,
                    SCEPC_NONCE_LEN);
-    if (!scepc_pkimessage_sign(env, env_len, it->signer, it->key, NULL, g_md, attrs, nattrs, 0, &msg,
-                         &msg_len))
+    if (!scepc_pkimessage_sign(env, env_len, it->signer, it->key, NULL, g_md, attrs, nattrs, 0,
+                               &msg, &msg_len))
         goto done;
     hl = snprintf(head, sizeof(head),
                   "POST %s?operation=PKIOperation HTTP/1.1\r\n"
@@ -521,7 +535,8 @@ static void verify_one(long i)
         if (r.fail_info_text != NULL)
             snprintf(text, sizeof(text), ": %.*s", ASN1_STRING_length(r.fail_info_text),
                      (const char *)ASN1_STRING_get0_data(r.fail_info_text));
-        fail(it, str_is(r.pki_status, "3") ? "PENDING" : "FAILURE", "pkiStatus %.*s failInfo %.*s%s",
+        fail(it, str_is(r.pki_status, "3") ? "PENDING" : "FAILURE",
+             "pkiStatus %.*s failInfo %.*s%s",
              r.pki_status ? ASN1_STRING_length(r.pki_status) : 1,
              r.pki_status ? (const char *)ASN1_STRING_get0_data(r.pki_status) : "-",
              r.fail_info ? ASN1_STRING_length(r.fail_info) : 1,
@@ -659,7 +674,8 @@ static int get_cacert(void)
                  g_url.path, g_url.host);
     memset(&r, 0, sizeof(r));
     for (;;) {
-        got = scepc_http_exchange(&c, (unsigned char *)req, (size_t)n, &r, &resent, err, sizeof(err));
+        got = scepc_http_exchange(&c, (unsigned char *)req, (size_t)n, &r, &resent, err,
+                                  sizeof(err));
         if (got && r.status == 200)
             break;
         if (now_s() >= until) {
@@ -783,14 +799,56 @@ static int run_threads(int n, void *(*fn)(void *))
     return started == n;
 }
 
-int main(int argc, char **argv)
+/* The options: a string, a number in lo..hi (long or int), or a flag. */
+enum opt_kind { OPT_STR, OPT_LONG, OPT_INT, OPT_FLAG };
+
+static const struct bench_opt {
+    const char *s, *l; /* short name (or NULL) and long name */
+    enum opt_kind kind;
+    void *dst;
+    long lo, hi;
+} bench_optv[] = {
+    { "-u", "--url", OPT_STR, &O.url, 0, 0 },
+    { "-n", "--requests", OPT_LONG, &O.n, 1, MAX_REQUESTS },
+    { "-c", "--concurrency", OPT_INT, &O.concurrency, 1, MAX_CONCURRENCY },
+    { NULL, "--challenge", OPT_STR, &O.challenge, 0, 0 },
+    { NULL, "--challenge-file", OPT_STR, &O.challenge_file, 0, 0 },
+    { NULL, "--cipher", OPT_STR, &O.cipher, 0, 0 },
+    { NULL, "--digest", OPT_STR, &O.digest, 0, 0 },
+    { NULL, "--ca-certs", OPT_STR, &O.ca_certs, 0, 0 },
+    { NULL, "--save-cacert", OPT_STR, &O.save_cacert, 0, 0 },
+    { NULL, "--cache", OPT_STR, &O.cache_dir, 0, 0 },
+    { NULL, "--key-pool", OPT_LONG, &O.key_pool, 1, MAX_REQUESTS },
+    { NULL, "--key-offset", OPT_LONG, &O.key_offset, 0, MAX_REQUESTS },
+    { NULL, "--cn-prefix", OPT_STR, &O.cn_prefix, 0, 0 },
+    { NULL, "--decrypt-every", OPT_LONG, &O.decrypt_every, 0, MAX_REQUESTS },
+    { NULL, "--timeout", OPT_INT, &O.timeout, 1, 3600 },
+    { NULL, "--max-time", OPT_INT, &O.max_time, 1, 86400 },
+    { NULL, "--threads", OPT_INT, &O.threads, 1, MAX_THREADS },
+    { NULL, "--verify-inline", OPT_FLAG, &O.verify_inline, 0, 0 },
+    { NULL, "--wait", OPT_INT, &O.wait, 0, 3600 },
+    { NULL, "--cacert-only", OPT_FLAG, &O.cacert_only, 0, 0 },
+    { NULL, "--prepare-keys", OPT_FLAG, &O.prepare_keys, 0, 0 },
+    { NULL, "--results", OPT_STR, &O.results, 0, 0 },
+    { "-q", "--quiet", OPT_FLAG, &O.quiet, 0, 0 },
+};
+
+static const struct bench_opt *bench_opt_find(const char *a)
 {
-    long i, ok_count = 0, fail_count = 0, unsent = 0, resent = 0, nlat = 0;
-    double t0, t1, tb, *lat = NULL, elapsed, c0, client_cpu;
-    int rc = 2;
+    size_t i;
+
+    for (i = 0; i < sizeof(bench_optv) / sizeof(bench_optv[0]); i++)
+        if ((bench_optv[i].s != NULL && strcmp(a, bench_optv[i].s) == 0)
+            || strcmp(a, bench_optv[i].l) == 0)
+            return &bench_optv[i];
+    return NULL;
+}
+
+/* The options into O: -1 to go on, else the exit status (0 for --help). */
+static int bench_opts(int argc, char **argv)
+{
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    struct { const char *kind; long count; char example[200]; } kinds[16];
-    int nkinds = 0, k;
+    int i;
 
     O.n = 1000;
     O.concurrency = 8;
@@ -801,130 +859,193 @@ int main(int argc, char **argv)
     O.timeout = 60;
     O.max_time = 600;
     O.threads = ncpu > 0 ? (int)(ncpu < MAX_THREADS ? ncpu : MAX_THREADS) : 2;
-
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const struct bench_opt *o = bench_opt_find(a);
 
-#define ARG(s, l) (strcmp(a, s) == 0 || strcmp(a, l) == 0)
-#define VAL()                                                                  \
-    do {                                                                       \
-        if (v == NULL) {                                                       \
-            fprintf(stderr, "scepbench: %s needs a value\n", a);               \
-            usage();                                                           \
-            return 2;                                                          \
-        }                                                                      \
-        i++;                                                                   \
-    } while (0)
-        if (ARG("-u", "--url")) { VAL(); O.url = v; }
-        else if (ARG("-n", "--requests")) { VAL(); O.n = parse_long(v, a, 1, MAX_REQUESTS); }
-        else if (ARG("-c", "--concurrency")) {
-            VAL();
-            O.concurrency = (int)parse_long(v, a, 1, MAX_CONCURRENCY);
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage();
+            return 0;
         }
-        else if (ARG("--challenge", "--challenge")) { VAL(); O.challenge = v; }
-        else if (ARG("--challenge-file", "--challenge-file")) { VAL(); O.challenge_file = v; }
-        else if (ARG("--cipher", "--cipher")) { VAL(); O.cipher = v; }
-        else if (ARG("--digest", "--digest")) { VAL(); O.digest = v; }
-        else if (ARG("--ca-certs", "--ca-certs")) { VAL(); O.ca_certs = v; }
-        else if (ARG("--save-cacert", "--save-cacert")) { VAL(); O.save_cacert = v; }
-        else if (ARG("--cache", "--cache")) { VAL(); O.cache_dir = v; }
-        else if (ARG("--key-pool", "--key-pool")) {
-            VAL();
-            O.key_pool = parse_long(v, a, 1, MAX_REQUESTS);
-        }
-        else if (ARG("--key-offset", "--key-offset")) {
-            VAL();
-            O.key_offset = parse_long(v, a, 0, MAX_REQUESTS);
-        }
-        else if (ARG("--cn-prefix", "--cn-prefix")) { VAL(); O.cn_prefix = v; }
-        else if (ARG("--decrypt-every", "--decrypt-every")) {
-            VAL();
-            O.decrypt_every = parse_long(v, a, 0, MAX_REQUESTS);
-        }
-        else if (ARG("--timeout", "--timeout")) { VAL(); O.timeout = (int)parse_long(v, a, 1, 3600); }
-        else if (ARG("--max-time", "--max-time")) {
-            VAL();
-            O.max_time = (int)parse_long(v, a, 1, 86400);
-        }
-        else if (ARG("--threads", "--threads")) {
-            VAL();
-            O.threads = (int)parse_long(v, a, 1, MAX_THREADS);
-        }
-        else if (ARG("--verify-inline", "--verify-inline")) O.verify_inline = 1;
-        else if (ARG("--wait", "--wait")) { VAL(); O.wait = (int)parse_long(v, a, 0, 3600); }
-        else if (ARG("--cacert-only", "--cacert-only")) O.cacert_only = 1;
-        else if (ARG("--prepare-keys", "--prepare-keys")) O.prepare_keys = 1;
-        else if (ARG("--results", "--results")) { VAL(); O.results = v; }
-        else if (ARG("-q", "--quiet")) O.quiet = 1;
-        else if (ARG("-h", "--help")) { usage(); return 0; }
-        else {
-            fprintf(stderr, "scepbench: unknown option %s\n", a);
+        if (o == NULL || (o->kind != OPT_FLAG && v == NULL)) {
+            if (o == NULL)
+                fprintf(stderr, "scepbench: unknown option %s\n", a);
+            else
+                fprintf(stderr, "scepbench: %s needs a value\n", a);
             usage();
             return 2;
         }
-#undef ARG
-#undef VAL
+        if (o->kind == OPT_FLAG) {
+            *(int *)o->dst = 1;
+            continue;
+        }
+        i++;
+        if (o->kind == OPT_STR)
+            *(const char **)o->dst = v;
+        else if (o->kind == OPT_LONG)
+            *(long *)o->dst = parse_long(v, a, o->lo, o->hi);
+        else
+            *(int *)o->dst = (int)parse_long(v, a, o->lo, o->hi);
     }
-    if (O.prepare_keys) {
-        if (!scepc_init())
-            return 2;
-        rc = keys_load(O.key_offset + (O.key_pool > 0 ? O.key_pool : O.n)) ? 0 : 2;
-        goto done;
-    }
+    return -1;
+}
+
+/* -u and the challenge: 1, or 0 after saying what is wrong. */
+static int bench_inputs(void)
+{
+    unsigned char *b;
+    long l;
+
     if (O.url == NULL) {
         fprintf(stderr, "scepbench: -u URL is required\n");
         usage();
-        return 2;
+        return 0;
     }
     if (!scepc_url_parse(&g_url, O.url))
-        return 2;
+        return 0;
     if (O.challenge != NULL && O.challenge_file != NULL) {
         fprintf(stderr, "scepbench: use --challenge or --challenge-file, not both\n");
-        return 2;
+        return 0;
     }
     if (O.challenge != NULL)
         snprintf(g_challenge, sizeof(g_challenge), "%s", O.challenge);
     if (O.challenge_file != NULL) {
-        unsigned char *b;
-        long l;
-
         if (!scepc_read_file(O.challenge_file, &b, &l))
-            return 2;
+            return 0;
         while (l > 0 && (b[l - 1] == '\n' || b[l - 1] == '\r'))
             l--;
         snprintf(g_challenge, sizeof(g_challenge), "%.*s", (int)l, (char *)b);
         OPENSSL_free(b);
     }
-    if (!scepc_init())
+    return 1;
+}
+
+/* What the run sends with: its id (in the subjects), cipher, digest, the
+ * CA/RA certificates (recipients from GetCACert; trust from there or
+ * --ca-certs). 0 to go on, else the exit status. */
+static int bench_prepare(void)
+{
+    unsigned char r[4];
+    char *h;
+
+    if (RAND_bytes(r, sizeof(r)) != 1 || (h = scepc_hex_encode(r, sizeof(r))) == NULL)
         return 2;
-    {
-        unsigned char r[4];
-        char *h;
-
-        if (RAND_bytes(r, sizeof(r)) != 1 || (h = scepc_hex_encode(r, sizeof(r))) == NULL)
-            goto done;
-        snprintf(g_runid, sizeof(g_runid), "%s", h);
-        OPENSSL_free(h);
-    }
-    if ((g_cipher = scepc_cipher_fetch(O.cipher)) == NULL || (g_md = scepc_digest_get(O.digest)) == NULL)
-        goto done;
-
-    /* CA/RA certificates: recipients from GetCACert; trust from there or --ca-certs */
+    snprintf(g_runid, sizeof(g_runid), "%s", h);
+    OPENSSL_free(h);
+    if ((g_cipher = scepc_cipher_fetch(O.cipher)) == NULL
+        || (g_md = scepc_digest_get(O.digest)) == NULL)
+        return 2;
     if (!get_cacert())
-        goto done;
-    if (O.cacert_only) {
-        rc = 0;
-        goto done;
-    }
+        return 2;
+    if (O.cacert_only)
+        return 0;
     if ((g_recips = scepc_recipients_select(g_cacerts, 0)) == NULL)
-        goto done;
+        return 2;
     g_trust = g_cacerts;
     if (O.ca_certs != NULL && (g_trust = scepc_load_certs(O.ca_certs)) == NULL)
-        goto done;
+        return 2;
     if ((g_store = scepc_trust_store(g_trust)) == NULL)
-        goto done;
+        return 2;
+    return 0;
+}
 
-    /* keys and messages */
+/* The outcome of a run */
+struct tally {
+    long ok, failed, unsent, resent;
+    double *lat;   /* latencies of the requests that were answered, sorted */
+    long nlat;
+    struct {
+        const char *kind;
+        long count;
+        char example[200];
+    } kinds[16];   /* the kinds of failure, each with its first message */
+    int nkinds;
+};
+
+static void tally_failure(struct tally *t, const struct item *it)
+{
+    int k;
+
+    for (k = 0; k < t->nkinds; k++)
+        if (strcmp(t->kinds[k].kind, it->fail_kind) == 0)
+            break;
+    if (k == t->nkinds && t->nkinds < (int)(sizeof(t->kinds) / sizeof(t->kinds[0]))) {
+        t->kinds[k].kind = it->fail_kind;
+        snprintf(t->kinds[k].example, sizeof(t->kinds[k].example), "%s", it->fail);
+        t->nkinds++;
+    }
+    if (k < t->nkinds)
+        t->kinds[k].count++;
+}
+
+static int tally_items(struct tally *t)
+{
+    long i;
+
+    if ((t->lat = calloc((size_t)O.n, sizeof(*t->lat))) == NULL)
+        return 0;
+    for (i = 0; i < O.n; i++) {
+        struct item *it = &g_items[i];
+
+        t->resent += it->resent;
+        if (!it->sent) {
+            t->unsent++;
+            fail(it, "not sent", "not sent: --max-time %d s reached", O.max_time);
+        } else if (it->fail_kind == NULL || strcmp(it->fail_kind, "transport") != 0) {
+            t->lat[t->nlat++] = it->latency;
+        }
+        if (it->fail_kind == NULL) {
+            t->ok++;
+            continue;
+        }
+        t->failed++;
+        tally_failure(t, it);
+    }
+    qsort(t->lat, (size_t)t->nlat, sizeof(*t->lat), cmp_double);
+    return 1;
+}
+
+static void tally_print(const struct tally *t, double elapsed, double client_cpu)
+{
+    double rate = elapsed > 0 ? (double)t->ok / elapsed : 0.0;
+    double p50 = 1e3 * pct(t->lat, t->nlat, 50), p90 = 1e3 * pct(t->lat, t->nlat, 90);
+    double p99 = 1e3 * pct(t->lat, t->nlat, 99);
+    double max = 1e3 * (t->nlat ? t->lat[t->nlat - 1] : 0);
+    int k;
+
+    for (k = 0; k < t->nkinds; k++)
+        fprintf(stderr, "scepbench: %ld failure(s) of kind %s, e.g.: %s\n", t->kinds[k].count,
+                t->kinds[k].kind, t->kinds[k].example);
+    if (!O.quiet) {
+        printf("requests      %ld (concurrency %d, %s)\n", O.n, O.concurrency, O.url);
+        printf("succeeded     %ld\n", t->ok);
+        printf("failed        %ld\n", t->failed);
+        printf("elapsed       %.3f s\n", elapsed);
+        printf("rate          %.1f enrollments/s (successful)\n", rate);
+        printf("latency       p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", p50, p90,
+               p99, max);
+        printf("decrypted     %ld sample replies (issued key checked)\n",
+               atomic_load(&g_decrypted));
+        printf("client CPU    %.2f s during the timed phase (%.0f%% of one core)\n", client_cpu,
+               elapsed > 0 ? 100 * client_cpu / elapsed : 0.0);
+    }
+    printf("RESULT n=%ld concurrency=%d ok=%ld failures=%ld unsent=%ld resent=%ld "
+           "elapsed_s=%.3f rate=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f "
+           "decrypted=%ld client_cpu_s=%.2f\n",
+           O.n, O.concurrency, t->ok, t->failed, t->unsent, t->resent, elapsed, rate, p50, p90,
+           p99, max, atomic_load(&g_decrypted), client_cpu);
+    fflush(stdout);
+}
+
+/* The keys, the requests, the timed phase, the verification, the report:
+ * the exit status. */
+static int bench_run(void)
+{
+    struct tally t;
+    double t0, tb, elapsed, c0, client_cpu;
+    int rc = 2;
+
+    memset(&t, 0, sizeof(t));
     if (!keys_load(O.key_offset + (O.key_pool > 0 ? O.key_pool : O.n)))
         goto done;
     if ((g_items = calloc((size_t)O.n, sizeof(*g_items))) == NULL)
@@ -949,10 +1070,8 @@ int main(int argc, char **argv)
     g_deadline = t0 + O.max_time;
     if (!run_threads(O.concurrency, load_thread))
         goto done;
-    t1 = now_s();
-    elapsed = t1 - t0;
+    elapsed = now_s() - t0;
     client_cpu = cpu_s() - c0;
-
     if (!O.verify_inline) {
         tb = now_s();
         run_threads(O.threads, verify_thread);
@@ -960,68 +1079,19 @@ int main(int argc, char **argv)
     }
 
     /* results */
-    if ((lat = calloc((size_t)O.n, sizeof(*lat))) == NULL)
+    if (!tally_items(&t) || (O.results != NULL && !write_results(O.results)))
         goto done;
-    memset(kinds, 0, sizeof(kinds));
-    for (i = 0; i < O.n; i++) {
-        struct item *it = &g_items[i];
-
-        resent += it->resent;
-        if (!it->sent) {
-            unsent++;
-            fail(it, "not sent", "not sent: --max-time %d s reached", O.max_time);
-        } else if (it->fail_kind == NULL || strcmp(it->fail_kind, "transport") != 0) {
-            lat[nlat++] = it->latency;
-        }
-        if (it->fail_kind == NULL) {
-            ok_count++;
-            continue;
-        }
-        fail_count++;
-        for (k = 0; k < nkinds; k++)
-            if (strcmp(kinds[k].kind, it->fail_kind) == 0)
-                break;
-        if (k == nkinds && nkinds < (int)(sizeof(kinds) / sizeof(kinds[0]))) {
-            kinds[k].kind = it->fail_kind;
-            snprintf(kinds[k].example, sizeof(kinds[k].example), "%s", it->fail);
-            nkinds++;
-        }
-        if (k < nkinds)
-            kinds[k].count++;
-    }
-    qsort(lat, (size_t)nlat, sizeof(*lat), cmp_double);
-    if (O.results != NULL && !write_results(O.results))
-        goto done;
-    for (k = 0; k < nkinds; k++)
-        fprintf(stderr, "scepbench: %ld failure(s) of kind %s, e.g.: %s\n", kinds[k].count,
-                kinds[k].kind, kinds[k].example);
-    if (!O.quiet) {
-        printf("requests      %ld (concurrency %d, %s)\n", O.n, O.concurrency, O.url);
-        printf("succeeded     %ld\n", ok_count);
-        printf("failed        %ld\n", fail_count);
-        printf("elapsed       %.3f s\n", elapsed);
-        printf("rate          %.1f enrollments/s (successful)\n",
-               elapsed > 0 ? (double)ok_count / elapsed : 0.0);
-        printf("latency       p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-               1e3 * pct(lat, nlat, 50), 1e3 * pct(lat, nlat, 90), 1e3 * pct(lat, nlat, 99),
-               1e3 * (nlat ? lat[nlat - 1] : 0));
-        printf("decrypted     %ld sample replies (issued key checked)\n",
-               atomic_load(&g_decrypted));
-        printf("client CPU    %.2f s during the timed phase (%.0f%% of one core)\n", client_cpu,
-               elapsed > 0 ? 100 * client_cpu / elapsed : 0.0);
-    }
-    printf("RESULT n=%ld concurrency=%d ok=%ld failures=%ld unsent=%ld resent=%ld "
-           "elapsed_s=%.3f rate=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f "
-           "decrypted=%ld client_cpu_s=%.2f\n",
-           O.n, O.concurrency, ok_count, fail_count, unsent, resent, elapsed,
-           elapsed > 0 ? (double)ok_count / elapsed : 0.0, 1e3 * pct(lat, nlat, 50),
-           1e3 * pct(lat, nlat, 90), 1e3 * pct(lat, nlat, 99),
-           1e3 * (nlat ? lat[nlat - 1] : 0), atomic_load(&g_decrypted), client_cpu);
-    fflush(stdout);
-    rc = fail_count == 0 ? 0 : 1;
+    tally_print(&t, elapsed, client_cpu);
+    rc = t.failed == 0 ? 0 : 1;
 done:
-    if (rc == 2)
-        ERR_print_errors_fp(stderr);
+    free(t.lat);
+    return rc;
+}
+
+static void bench_free(void)
+{
+    long i;
+
     if (g_items != NULL) {
         for (i = 0; i < O.n; i++) {
             X509_free(g_items[i].signer);
@@ -1038,13 +1108,34 @@ done:
     for (i = 0; i < g_nkeys; i++)
         EVP_PKEY_free(g_keys[i]);
     OPENSSL_free(g_keys);
-    free(lat);
     sk_X509_free(g_recips);
     if (g_trust != g_cacerts)
         sk_X509_pop_free(g_trust, X509_free);
     sk_X509_pop_free(g_cacerts, X509_free);
     X509_STORE_free(g_store);
     EVP_CIPHER_free(g_cipher);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = bench_opts(argc, argv);
+
+    if (rc >= 0)
+        return rc;
+    if (O.prepare_keys) {
+        if (!scepc_init())
+            return 2;
+        rc = keys_load(O.key_offset + (O.key_pool > 0 ? O.key_pool : O.n)) ? 0 : 2;
+    } else {
+        if (!bench_inputs() || !scepc_init())
+            return 2;
+        rc = bench_prepare();
+        if (rc == 0 && !O.cacert_only)
+            rc = bench_run();
+    }
+    if (rc == 2)
+        ERR_print_errors_fp(stderr);
+    bench_free();
     scepc_cleanup();
     return rc;
 }

@@ -104,6 +104,26 @@ done:
     return r;
 }
 
+/* The end of both builders: cms DER-encoded into *out (when ok so far),
+ * cms and in freed, "cannot build WHAT" said on failure. */
+static int cms_finish(int ok, CMS_ContentInfo *cms, BIO *in, const char *what,
+                      unsigned char **out, int *outlen)
+{
+    char msg[64];
+
+    if (ok) {
+        *outlen = i2d_CMS_ContentInfo(cms, out);
+        ok = *outlen > 0;
+    }
+    if (!ok) {
+        snprintf(msg, sizeof(msg), "cannot build %s", what);
+        scepc_report(msg);
+    }
+    CMS_ContentInfo_free(cms);
+    BIO_free(in);
+    return ok;
+}
+
 /* EnvelopedData (KeyTransRecipientInfo, RSA PKCS#1 v1.5) of the plaintext,
  * DER-encoded into *out. */
 int scepc_envelope_build(const unsigned char *pt, int ptlen, STACK_OF(X509) *recips,
@@ -111,19 +131,11 @@ int scepc_envelope_build(const unsigned char *pt, int ptlen, STACK_OF(X509) *rec
 {
     BIO *in = BIO_new_mem_buf(ptlen > 0 ? pt : (const unsigned char *)"", ptlen);
     CMS_ContentInfo *env = NULL;
-    int ok = 0;
 
     *out = NULL;
-    if (in == NULL || (env = CMS_encrypt(recips, in, cipher, CMS_BINARY)) == NULL)
-        goto done;
-    *outlen = i2d_CMS_ContentInfo(env, out);
-    ok = *outlen > 0;
-done:
-    if (!ok)
-        scepc_report("cannot build EnvelopedData");
-    CMS_ContentInfo_free(env);
-    BIO_free(in);
-    return ok;
+    if (in != NULL)
+        env = CMS_encrypt(recips, in, cipher, CMS_BINARY);
+    return cms_finish(env != NULL, env, in, "EnvelopedData", out, outlen);
 }
 
 /* Tampers with an EnvelopedData (DER, replaced in place): SCEPC_TAMPER_IV flips
@@ -229,13 +241,8 @@ int scepc_pkimessage_sign(const unsigned char *content, int clen, X509 *cert, EV
         if (pos == NULL || !flip_last_byte(*pos))
             goto done;
     }
-    *outlen = i2d_CMS_ContentInfo(cms, out);
-    ok = *outlen > 0;
+    ok = 1;
 done:
-    if (!ok)
-        scepc_report("cannot build SignedData");
-    BIO_free(in);
-    CMS_ContentInfo_free(cms);
-    return ok;
+    return cms_finish(ok, cms, in, "SignedData", out, outlen);
 }
 

@@ -14,16 +14,34 @@
 
 void scepc_reply_free(struct scepc_reply *r)
 {
-    ASN1_STRING_free(r->message_type);
-    ASN1_STRING_free(r->pki_status);
-    ASN1_STRING_free(r->fail_info);
-    ASN1_STRING_free(r->fail_info_text);
-    ASN1_STRING_free(r->tid);
-    ASN1_STRING_free(r->sender_nonce);
-    ASN1_STRING_free(r->recipient_nonce);
-    ASN1_OCTET_STRING_free(r->econtent);
+    ASN1_STRING **values[] = {
+        &r->message_type, &r->pki_status, &r->fail_info, &r->fail_info_text,
+        &r->tid, &r->sender_nonce, &r->recipient_nonce, &r->econtent,
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+        ASN1_STRING_free(*values[i]);
     X509_free(r->signer);
     memset(r, 0, sizeof(*r));
+}
+
+/* A DER ContentInfo of the type nid, or NULL after saying "WHAT is not a
+ * CMS ContentInfo" or "WHAT is not TYPE". */
+static CMS_ContentInfo *cms_decode(const unsigned char *der, long len, int nid, const char *what,
+                                   const char *type)
+{
+    const unsigned char *p = der;
+    CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, len);
+
+    if (cms == NULL) {
+        fprintf(stderr, "scepreq: %s is not a CMS ContentInfo\n", what);
+    } else if (OBJ_obj2nid(CMS_get0_type(cms)) != nid) {
+        fprintf(stderr, "scepreq: %s is not %s\n", what, type);
+        CMS_ContentInfo_free(cms);
+        cms = NULL;
+    }
+    return cms;
 }
 
 /* Copy of the first value of a signed attribute, with its ASN.1 type. */
@@ -53,7 +71,6 @@ static ASN1_STRING *si_attr(CMS_SignerInfo *si, int nid, int *type)
 int scepc_reply_parse(const unsigned char *der, long len, X509_STORE *store,
                       struct scepc_reply *r)
 {
-    const unsigned char *p = der;
     CMS_ContentInfo *cms = NULL;
     STACK_OF(CMS_SignerInfo) *sis;
     CMS_SignerInfo *si;
@@ -65,14 +82,8 @@ int scepc_reply_parse(const unsigned char *der, long len, X509_STORE *store,
 
     memset(r, 0, sizeof(*r));
     r->tid_type = -1;
-    if ((cms = d2i_CMS_ContentInfo(NULL, &p, len)) == NULL) {
-        fprintf(stderr, "scepreq: reply is not a CMS ContentInfo\n");
+    if ((cms = cms_decode(der, len, NID_pkcs7_signed, "reply", "SignedData")) == NULL)
         goto done;
-    }
-    if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
-        fprintf(stderr, "scepreq: reply is not SignedData\n");
-        goto done;
-    }
     sis = CMS_get0_SignerInfos(cms);
     if (sk_CMS_SignerInfo_num(sis) < 1) {
         fprintf(stderr, "scepreq: reply has no signerInfo\n");
@@ -140,38 +151,39 @@ static int der_enter(const unsigned char **p, const unsigned char *end, int tag,
  */
 static void envelope_cipher_name(const unsigned char *der, long len, char *buf, int buflen)
 {
+    enum { INTO, HEAD, OVER, OPTIONAL }; /* what to do with each element in turn */
+    static const struct {
+        int tag, cls, step;
+    } path[] = {
+        { V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, INTO },    /* ContentInfo */
+        { V_ASN1_OBJECT, V_ASN1_UNIVERSAL, OVER },      /* contentType */
+        { 0, V_ASN1_CONTEXT_SPECIFIC, HEAD },           /* [0] content */
+        { V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, INTO },    /* EnvelopedData */
+        { V_ASN1_INTEGER, V_ASN1_UNIVERSAL, OVER },     /* version */
+        { 0, V_ASN1_CONTEXT_SPECIFIC, OPTIONAL },       /* [0] originatorInfo */
+        { V_ASN1_SET, V_ASN1_UNIVERSAL, OVER },         /* recipientInfos */
+        { V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, INTO },    /* encryptedContentInfo */
+        { V_ASN1_OBJECT, V_ASN1_UNIVERSAL, OVER },      /* contentType */
+        { V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, INTO },    /* contentEncryptionAlgorithm */
+    };
     const unsigned char *p = der, *end = der + len, *q;
     ASN1_OBJECT *obj = NULL;
+    size_t i;
     long l;
 
-    if (!der_enter(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &l))
-        goto done;
-    end = p + l;
-    if (!der_enter(&p, end, V_ASN1_OBJECT, V_ASN1_UNIVERSAL, &l))
-        goto done;
-    p += l;
-    if (!der_enter(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, &l)
-        || !der_enter(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &l))
-        goto done;
-    end = p + l;
-    if (!der_enter(&p, end, V_ASN1_INTEGER, V_ASN1_UNIVERSAL, &l))
-        goto done;
-    p += l;
-    q = p;
-    if (der_enter(&q, end, 0, V_ASN1_CONTEXT_SPECIFIC, &l))
-        p = q + l;
-    if (!der_enter(&p, end, V_ASN1_SET, V_ASN1_UNIVERSAL, &l))
-        goto done;
-    p += l;
-    if (!der_enter(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &l))
-        goto done;
-    end = p + l;
-    if (!der_enter(&p, end, V_ASN1_OBJECT, V_ASN1_UNIVERSAL, &l))
-        goto done;
-    p += l;
-    if (!der_enter(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &l))
-        goto done;
-    end = p + l;
+    for (i = 0; i < sizeof(path) / sizeof(path[0]); i++) {
+        q = p;
+        if (!der_enter(&q, end, path[i].tag, path[i].cls, &l)) {
+            if (path[i].step == OPTIONAL)
+                continue;
+            goto done;
+        }
+        p = q;
+        if (path[i].step == INTO)
+            end = p + l;
+        else if (path[i].step != HEAD)
+            p += l;
+    }
     obj = d2i_ASN1_OBJECT(NULL, &p, end - p);
 done:
     ERR_clear_error();
@@ -187,7 +199,6 @@ done:
 int scepc_envelope_open(const unsigned char *der, long len, EVP_PKEY *key, X509 *cert,
                         char *cipher, int cipherlen, unsigned char **pt, long *ptlen)
 {
-    const unsigned char *p = der;
     CMS_ContentInfo *env = NULL;
     BIO *out = NULL;
     char *data;
@@ -196,14 +207,8 @@ int scepc_envelope_open(const unsigned char *der, long len, EVP_PKEY *key, X509 
 
     *pt = NULL;
     snprintf(cipher, (size_t)cipherlen, "unknown");
-    if ((env = d2i_CMS_ContentInfo(NULL, &p, len)) == NULL) {
-        fprintf(stderr, "scepreq: eContent is not a CMS ContentInfo\n");
+    if ((env = cms_decode(der, len, NID_pkcs7_enveloped, "eContent", "EnvelopedData")) == NULL)
         goto done;
-    }
-    if (OBJ_obj2nid(CMS_get0_type(env)) != NID_pkcs7_enveloped) {
-        fprintf(stderr, "scepreq: eContent is not EnvelopedData\n");
-        goto done;
-    }
     envelope_cipher_name(der, len, cipher, cipherlen);
     if ((out = BIO_new(BIO_s_mem())) == NULL)
         goto done;
