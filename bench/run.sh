@@ -121,12 +121,13 @@ if [ -n "$missing" ]; then
              apt-get install -y -q --no-install-recommends $missing >/dev/null; }
     [ "$had_policy" = 1 ] || rm -f /usr/sbin/policy-rc.d
 fi
+[ -f Makefile ] || { ./autogen.sh >/dev/null && ./configure -q; }
 if [ ! -e "$SCEP_SO" ]; then
     say "building mod_scep"
-    [ -f Makefile ] || { ./autogen.sh >/dev/null && ./configure -q; }
     make -s
 fi
-make -s -C "$bench" >/dev/null
+# the load generator: client/scepbench.c on the client library (client/)
+make -s bench/scepbench >/dev/null
 scepbench=$bench/scepbench
 httpd=$(apxs -q SBINDIR)/$(apxs -q TARGET)
 modules=$(apxs -q LIBEXECDIR)

@@ -1,18 +1,18 @@
 #!/bin/sh
 # Regenerate the synthetic seeds of fuzz/corpus/ against the fuzz PKI
-# (fuzz/pki): pkiMessages built with t/tools/scepreq (independent of
+# (fuzz/pki): pkiMessages built with client/scepreq (independent of
 # libscep) in several ciphers, digests and message types, CSRs made with
 # openssl req, IssuerAndSerial/IssuerAndSubject payloads and CRLs, and
 # query strings. Captured client traffic (micromdm scepclient, certmonger)
 # comes from tools/capture.sh and is kept as is.
-# Usage: fuzz/tools/mkseeds.sh   (needs openssl, make, cc; run from anywhere)
+# Usage: fuzz/tools/mkseeds.sh   (needs openssl and a configured tree; run from anywhere)
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 top=$(cd "$here/.." && pwd)
 pki=$here/pki
 corpus=$here/corpus
-scepreq=$top/t/tools/scepreq
-make -s -C "$top/t/tools" >/dev/null
+scepreq=$top/client/scepreq
+make -s -C "$top" client/scepreq >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$corpus/pkimessage" "$corpus/query" "$corpus/csr" "$corpus/ias"

@@ -31,14 +31,13 @@ our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 sub top { Apache::Test::vars('scep_top') }
 
-# builds bench/scepbench once per test file
+# builds bench/scepbench (the top Makefile, from client/) once per test file
 my $BENCH;
 sub bench_bin {
     return $BENCH if $BENCH;
-    my $dir = catdir(top(), 'bench');
-    my $mk = run_cmd(['make', '-s', '-C', $dir], timeout => 300);
-    croak "make -C bench failed: $mk->{err}" if $mk->{rc};
-    return $BENCH = catfile($dir, 'scepbench');
+    my $mk = run_cmd(['make', '-s', '-C', top(), 'bench/scepbench'], timeout => 300);
+    croak "make bench/scepbench failed: $mk->{err}" if $mk->{rc};
+    return $BENCH = catfile(top(), 'bench', 'scepbench');
 }
 
 ######################################################################

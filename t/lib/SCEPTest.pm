@@ -290,8 +290,8 @@ sub new_key {
 }
 
 sub scepreq_bin {
-    my $b = catfile(t_dir(), 'tools', 'scepreq');
-    croak "$b is missing: run make -C t/tools" unless -x $b;
+    my $b = catfile(vars('scep_top'), 'client', 'scepreq');
+    croak "$b is missing: run make" unless -x $b;
     return $b;
 }
 

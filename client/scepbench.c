@@ -11,37 +11,40 @@
  * request's.  Prints enrollments/s, latency percentiles and failures, and a
  * final machine-readable "RESULT key=value ..." line.
  *
- * Uses OpenSSL directly through the independent test client t/tools/scepreq.c
- * (#included with SCEPREQ_NO_MAIN), never mod_scep's scep/ library.
+ * Uses OpenSSL directly through the independent client library of client/
+ * (scepc.h, shared with scepreq), never mod_scep's scep/ library.
  *
  * Exit status: 0 when every request succeeded, 1 when any failed, 2 on
  * usage or set-up errors.
  */
 
 #define _GNU_SOURCE
-#define SCEPREQ_NO_MAIN
-#include "../t/tools/scepreq.c"
-
-#include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
-#include <strings.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+
+#include "scepc.h"
+
 #define MAX_CONCURRENCY 1024
 #define MAX_REQUESTS    1000000
-#define MAX_RESPONSE    (4L * 1024 * 1024)
 #define MAX_THREADS     64
 #define KEY_BITS        2048
 
@@ -75,6 +78,7 @@ struct opts {
 };
 
 static struct opts O;
+static struct scepc_url g_url;    /* -u */
 
 static void usage(void)
 {
@@ -164,375 +168,6 @@ static void note(const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------------------ */
-/* URL and HTTP                                                              */
-
-static struct sockaddr_in g_addr;
-static char g_host[64];    /* Host header value */
-static char g_path[2048];  /* path without query */
-
-static int url_parse(const char *url)
-{
-    const char *p, *slash, *colon;
-    char host[256];
-    size_t hl;
-    long port = 80;
-
-    if (strncmp(url, "http://", 7) != 0) {
-        fprintf(stderr, "scepbench: only http:// URLs are supported: %s\n", url);
-        return 0;
-    }
-    p = url + 7;
-    slash = strchr(p, '/');
-    if (slash == NULL)
-        slash = p + strlen(p);
-    colon = memchr(p, ':', (size_t)(slash - p));
-    hl = (size_t)((colon ? colon : slash) - p);
-    if (hl == 0 || hl >= sizeof(host)) {
-        fprintf(stderr, "scepbench: bad host in %s\n", url);
-        return 0;
-    }
-    memcpy(host, p, hl);
-    host[hl] = '\0';
-    if (colon != NULL) {
-        char buf[16];
-        size_t pl = (size_t)(slash - colon - 1);
-
-        if (pl == 0 || pl >= sizeof(buf)) {
-            fprintf(stderr, "scepbench: bad port in %s\n", url);
-            return 0;
-        }
-        memcpy(buf, colon + 1, pl);
-        buf[pl] = '\0';
-        port = parse_long(buf, "port", 1, 65535);
-    }
-    if (strcmp(host, "localhost") == 0)
-        snprintf(host, sizeof(host), "127.0.0.1");
-    memset(&g_addr, 0, sizeof(g_addr));
-    g_addr.sin_family = AF_INET;
-    g_addr.sin_port = htons((unsigned short)port);
-    if (inet_pton(AF_INET, host, &g_addr.sin_addr) != 1
-        || (ntohl(g_addr.sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "scepbench: refusing %s: only 127.0.0.0/8 addresses are allowed\n",
-                host);
-        return 0;
-    }
-    snprintf(g_host, sizeof(g_host), "%.20s:%ld", host, port);
-    if (*slash == '\0')
-        snprintf(g_path, sizeof(g_path), "/");
-    else {
-        const char *q = strchr(slash, '?');
-        size_t n = q ? (size_t)(q - slash) : strlen(slash);
-
-        if (n >= sizeof(g_path)) {
-            fprintf(stderr, "scepbench: path too long\n");
-            return 0;
-        }
-        memcpy(g_path, slash, n);
-        g_path[n] = '\0';
-    }
-    return 1;
-}
-
-struct conn {
-    int fd;
-    int served;          /* responses read on this connection */
-    char *buf;
-    size_t len, cap;     /* unread bytes are buf[0..len) */
-};
-
-struct response {
-    int status;
-    int close;           /* server asked to close */
-    char content_type[128];
-    unsigned char *body;
-    size_t body_len;
-};
-
-static void conn_close(struct conn *c)
-{
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    c->served = 0;
-    c->len = 0;
-}
-
-static int conn_open(struct conn *c, char *err, size_t errlen)
-{
-    struct timeval tv;
-    int one = 1;
-
-    conn_close(c);
-    if ((c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return 0;
-    }
-    tv.tv_sec = O.timeout;
-    tv.tv_usec = 0;
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(c->fd, (struct sockaddr *)&g_addr, sizeof(g_addr)) != 0) {
-        snprintf(err, errlen, "connect %s: %s", g_host, strerror(errno));
-        conn_close(c);
-        return 0;
-    }
-    return 1;
-}
-
-static int send_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return 0;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 1;
-}
-
-/* Reads more bytes into the connection buffer: >0 bytes read, 0 EOF, -1 error. */
-static ssize_t conn_fill(struct conn *c)
-{
-    ssize_t r;
-
-    if (c->cap - c->len < 16384) {
-        size_t ncap = c->cap ? c->cap * 2 : 65536;
-        char *nb;
-
-        if (ncap > (size_t)MAX_RESPONSE + 65536 || (nb = realloc(c->buf, ncap)) == NULL)
-            return -1;
-        c->buf = nb;
-        c->cap = ncap;
-    }
-    do {
-        r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-    } while (r < 0 && errno == EINTR);
-    if (r > 0)
-        c->len += (size_t)r;
-    return r;
-}
-
-static void conn_consume(struct conn *c, size_t n)
-{
-    memmove(c->buf, c->buf + n, c->len - n);
-    c->len -= n;
-}
-
-/* Ensures at least n buffered bytes. */
-static int conn_need(struct conn *c, size_t n)
-{
-    while (c->len < n) {
-        if (n > (size_t)MAX_RESPONSE)
-            return 0;
-        if (conn_fill(c) <= 0)
-            return 0;
-    }
-    return 1;
-}
-
-/* Position just after the next CRLF in the buffer, reading as needed; 0 on failure. */
-static size_t conn_line(struct conn *c)
-{
-    size_t scanned = 0;
-
-    for (;;) {
-        char *nl = c->len > scanned ? memchr(c->buf + scanned, '\n', c->len - scanned) : NULL;
-
-        if (nl != NULL)
-            return (size_t)(nl - c->buf) + 1;
-        scanned = c->len;
-        if (c->len > 65536 || conn_fill(c) <= 0)
-            return 0;
-    }
-}
-
-static int body_append(struct response *r, const char *p, size_t n)
-{
-    unsigned char *nb;
-
-    if (r->body_len + n > (size_t)MAX_RESPONSE
-        || (nb = realloc(r->body, r->body_len + n + 1)) == NULL)
-        return 0;
-    memcpy(nb + r->body_len, p, n);
-    r->body = nb;
-    r->body_len += n;
-    return 1;
-}
-
-/*
- * Reads one HTTP/1.x response.  Returns 1 on success; 0 on failure with
- * *got_bytes telling whether anything at all arrived (for the keep-alive
- * race: a reused connection the server closed before reading the request).
- */
-static int read_response(struct conn *c, struct response *r, int *got_bytes, char *err,
-                         size_t errlen)
-{
-    char *hdr_end = NULL, *line, *eol;
-    size_t hlen;
-    long clen = -1;
-    int chunked = 0, minor = 1;
-
-    memset(r, 0, sizeof(*r));
-    *got_bytes = c->len > 0;
-    for (;;) {
-        ssize_t got;
-
-        if (c->len >= 4 && (hdr_end = memmem(c->buf, c->len, "\r\n\r\n", 4)) != NULL)
-            break;
-        if (c->len > 65536) {
-            snprintf(err, errlen, "response header too long");
-            return 0;
-        }
-        got = conn_fill(c);
-        if (got <= 0) {
-            snprintf(err, errlen, got == 0 ? "connection closed by the server%s"
-                                           : "receive failed%s",
-                     c->len ? " in the response header" : " before any response");
-            if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                snprintf(err, errlen, "timeout (%d s) waiting for the response", O.timeout);
-            return 0;
-        }
-        *got_bytes = 1;
-    }
-    hlen = (size_t)(hdr_end - c->buf) + 4;
-    *hdr_end = '\0';
-    if (sscanf(c->buf, "HTTP/1.%d %d", &minor, &r->status) != 2) {
-        snprintf(err, errlen, "bad status line");
-        return 0;
-    }
-    r->close = minor == 0;
-    line = strstr(c->buf, "\r\n");
-    while (line != NULL && line < hdr_end) {
-        char *colon, *v;
-
-        line += 2;
-        eol = strstr(line, "\r\n");
-        if (eol == NULL)
-            eol = hdr_end;
-        *eol = '\0';
-        colon = strchr(line, ':');
-        if (colon != NULL) {
-            *colon = '\0';
-            v = colon + 1;
-            while (*v == ' ' || *v == '\t')
-                v++;
-            if (strcasecmp(line, "Content-Length") == 0)
-                clen = strtol(v, NULL, 10);
-            else if (strcasecmp(line, "Transfer-Encoding") == 0 && strcasestr(v, "chunked"))
-                chunked = 1;
-            else if (strcasecmp(line, "Connection") == 0) {
-                if (strcasestr(v, "close"))
-                    r->close = 1;
-                else if (strcasestr(v, "keep-alive"))
-                    r->close = 0;
-            } else if (strcasecmp(line, "Content-Type") == 0)
-                snprintf(r->content_type, sizeof(r->content_type), "%s", v);
-        }
-        line = eol < hdr_end ? eol : NULL;
-    }
-    conn_consume(c, hlen);
-
-    if (chunked) {
-        for (;;) {
-            size_t end = conn_line(c);
-            long n;
-
-            if (end == 0) {
-                snprintf(err, errlen, "truncated chunked body");
-                return 0;
-            }
-            n = strtol(c->buf, NULL, 16);
-            conn_consume(c, end);
-            if (n < 0 || n > MAX_RESPONSE) {
-                snprintf(err, errlen, "bad chunk size");
-                return 0;
-            }
-            if (n == 0) {
-                /* trailers up to an empty line */
-                for (;;) {
-                    if ((end = conn_line(c)) == 0) {
-                        snprintf(err, errlen, "truncated chunked trailer");
-                        return 0;
-                    }
-                    conn_consume(c, end);
-                    if (end <= 2)
-                        break;
-                }
-                break;
-            }
-            if (!conn_need(c, (size_t)n + 2) || !body_append(r, c->buf, (size_t)n)) {
-                snprintf(err, errlen, "truncated chunk");
-                return 0;
-            }
-            conn_consume(c, (size_t)n + 2);
-        }
-    } else if (clen >= 0) {
-        if (clen > MAX_RESPONSE || !conn_need(c, (size_t)clen)) {
-            snprintf(err, errlen, "truncated body (Content-Length %ld)", clen);
-            return 0;
-        }
-        if (clen > 0 && !body_append(r, c->buf, (size_t)clen)) {
-            snprintf(err, errlen, "out of memory");
-            return 0;
-        }
-        conn_consume(c, (size_t)clen);
-    } else {
-        /* body up to EOF */
-        ssize_t got;
-
-        while ((got = conn_fill(c)) > 0)
-            if (c->len > (size_t)MAX_RESPONSE)
-                break;
-        if (got < 0 || !body_append(r, c->buf, c->len)) {
-            snprintf(err, errlen, "body read failed");
-            return 0;
-        }
-        c->len = 0;
-        r->close = 1;
-    }
-    c->served++;
-    return 1;
-}
-
-/* One request on a keep-alive connection, reconnecting when needed.  A
- * request that met a reused connection the server had already closed (no
- * response byte at all) is sent again once on a new connection; *resent
- * counts that. */
-static int http_exchange(struct conn *c, const unsigned char *req, size_t reqlen,
-                         struct response *r, int *resent, char *err, size_t errlen)
-{
-    int attempt;
-
-    for (attempt = 0; attempt < 2; attempt++) {
-        int reused = c->fd >= 0 && c->served > 0, got = 0;
-
-        memset(r, 0, sizeof(*r));
-        if (c->fd < 0 && !conn_open(c, err, errlen))
-            return 0;
-        if (!send_all(c->fd, req, reqlen)) {
-            snprintf(err, errlen, "send failed: %s",
-                     errno == EAGAIN || errno == EWOULDBLOCK ? "timeout" : strerror(errno));
-        } else if (read_response(c, r, &got, err, errlen)) {
-            if (r->close)
-                conn_close(c);
-            return 1;
-        }
-        conn_close(c);
-        free(r->body);
-        r->body = NULL;
-        if (!reused || got)
-            return 0;
-        (*resent)++;
-    }
-    return 0;
-}
-
-/* ------------------------------------------------------------------------ */
 /* key cache                                                                 */
 
 static EVP_PKEY **g_keys;
@@ -589,18 +224,12 @@ static int exe_dir(char *buf, size_t len)
     return 1;
 }
 
-/* Loads `want` keys from DIR/rsa2048.der (concatenated DER RSAPrivateKey),
- * generating and appending any missing ones.  The file is locked while in
- * use, so concurrent runs share it safely. */
-static int keys_load(long want)
+/* DIR/rsa2048.der (DIR: --cache, else cache/ beside the binary), opened and
+ * locked: its descriptor, or -1. */
+static int cache_open(char *path, size_t pathlen)
 {
-    char dir[PATH_MAX], path[PATH_MAX + 32];
-    unsigned char *buf = NULL;
-    const unsigned char *p, *end;
-    long len = 0, good = 0;
-    int fd = -1, ok = 0, nthreads, i;
-    pthread_t th[MAX_THREADS];
-    double t0;
+    char dir[PATH_MAX];
+    int fd;
 
     if (O.cache_dir != NULL)
         snprintf(dir, sizeof(dir), "%s", O.cache_dir);
@@ -610,20 +239,71 @@ static int keys_load(long want)
         snprintf(dir, sizeof(dir), "cache");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "scepbench: mkdir %s: %s\n", dir, strerror(errno));
-        return 0;
+        return -1;
     }
-    snprintf(path, sizeof(path), "%s/rsa%d.der", dir, KEY_BITS);
+    snprintf(path, pathlen, "%s/rsa%d.der", dir, KEY_BITS);
     if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
         fprintf(stderr, "scepbench: %s: %s\n", path, strerror(errno));
-        return 0;
+        return -1;
     }
     if (flock(fd, LOCK_EX) != 0) {
         fprintf(stderr, "scepbench: flock %s: %s\n", path, strerror(errno));
-        goto done;
+        close(fd);
+        return -1;
     }
+    return fd;
+}
+
+/* Generates the keys up to `want` on O.threads threads, appending them to
+ * the cache file fd after its first `good` bytes. */
+static int keys_generate(int fd, long good, const char *path, long want)
+{
+    pthread_t th[MAX_THREADS];
+    int fd2, nthreads, i;
+    double t0;
+
+    g_keygen_want = want;
+    atomic_store(&g_keygen_next, g_nkeys);
+    fd2 = dup(fd);
+    if (fd2 < 0 || lseek(fd2, good > 0 ? good : 0, SEEK_SET) < 0
+        || (g_cache_fp = fdopen(fd2, "r+")) == NULL || fseek(g_cache_fp, good, SEEK_SET) != 0) {
+        fprintf(stderr, "scepbench: cannot write the key cache %s\n", path);
+        return 0;
+    }
+    note("scepbench: generating %ld RSA-%d keys into %s (once; cached for later runs)\n",
+         want - g_nkeys, KEY_BITS, path);
+    t0 = now_s();
+    nthreads = O.threads;
+    for (i = 0; i < nthreads; i++)
+        if (pthread_create(&th[i], NULL, keygen_thread, NULL) != 0) {
+            nthreads = i;
+            break;
+        }
+    for (i = 0; i < nthreads; i++)
+        pthread_join(th[i], NULL);
+    if (g_cache_fp != NULL && fclose(g_cache_fp) != 0)
+        fprintf(stderr, "scepbench: writing %s failed\n", path);
+    g_cache_fp = NULL;
+    note("scepbench: key generation took %.1f s\n", now_s() - t0);
+    return g_nkeys == want;
+}
+
+/* Loads `want` keys from DIR/rsa2048.der (concatenated DER RSAPrivateKey),
+ * generating and appending any missing ones.  The file is locked while in
+ * use, so concurrent runs share it safely. */
+static int keys_load(long want)
+{
+    char path[PATH_MAX + 32];
+    unsigned char *buf = NULL;
+    const unsigned char *p, *end;
+    long len = 0, good = 0;
+    int fd, ok = 0;
+
+    if ((fd = cache_open(path, sizeof(path))) < 0)
+        return 0;
     if ((g_keys = OPENSSL_zalloc(sizeof(*g_keys) * (size_t)want)) == NULL)
         goto done;
-    if (!read_file(path, &buf, &len))
+    if (!scepc_read_file(path, &buf, &len))
         goto done;
     p = buf;
     end = buf + len;
@@ -647,42 +327,11 @@ static int keys_load(long want)
             fprintf(stderr, "scepbench: ftruncate %s: %s\n", path, strerror(errno));
             goto done;
         }
-    } else if (g_nkeys == want) {
-        ok = 1;
-        goto done;
     }
-    g_keygen_want = want;
-    atomic_store(&g_keygen_next, g_nkeys);
-    {
-        int fd2 = dup(fd);
-
-        if (fd2 < 0 || lseek(fd2, good > 0 ? good : 0, SEEK_SET) < 0
-            || (g_cache_fp = fdopen(fd2, "r+")) == NULL
-            || fseek(g_cache_fp, good, SEEK_SET) != 0) {
-            fprintf(stderr, "scepbench: cannot write the key cache %s\n", path);
-            goto done;
-        }
-    }
-    note("scepbench: generating %ld RSA-%d keys into %s (once; cached for later runs)\n",
-         want - g_nkeys, KEY_BITS, path);
-    t0 = now_s();
-    nthreads = O.threads;
-    for (i = 0; i < nthreads; i++)
-        if (pthread_create(&th[i], NULL, keygen_thread, NULL) != 0) {
-            nthreads = i;
-            break;
-        }
-    for (i = 0; i < nthreads; i++)
-        pthread_join(th[i], NULL);
-    if (g_cache_fp != NULL && fclose(g_cache_fp) != 0)
-        fprintf(stderr, "scepbench: writing %s failed\n", path);
-    g_cache_fp = NULL;
-    note("scepbench: key generation took %.1f s\n", now_s() - t0);
-    ok = g_nkeys == want;
+    ok = g_nkeys == want || keys_generate(fd, good, path, want);
 done:
     OPENSSL_free(buf);
-    if (fd >= 0)
-        close(fd); /* releases the lock */
+    close(fd); /* releases the lock */
     return ok;
 }
 
@@ -695,13 +344,13 @@ struct item {
     X509 *signer;
     unsigned char *http;         /* the whole HTTP request */
     size_t http_len;
-    unsigned char nonce[NONCE_LEN];
+    unsigned char nonce[SCEPC_NONCE_LEN];
     char *tid;
     /* filled by the run */
     int sent;
     double latency;              /* seconds */
     int resent;
-    struct response resp;
+    struct scepc_response resp;
     const char *fail_kind;       /* NULL = success */
     char fail[200];
     /* from the verified reply, for --results ("" when absent) */
@@ -732,10 +381,10 @@ static X509 *signer_for(long k, EVP_PKEY *key)
     X509 *x;
 
     if (g_signer_cache == NULL)
-        return signer_selfsigned(key, DEFAULT_SIGNER_DN);
+        return scepc_signer_selfsigned(key, SCEPC_DEFAULT_SIGNER_DN);
     pthread_mutex_lock(&g_signer_lock);
     if (g_signer_cache[k] == NULL)
-        g_signer_cache[k] = signer_selfsigned(key, DEFAULT_SIGNER_DN);
+        g_signer_cache[k] = scepc_signer_selfsigned(key, SCEPC_DEFAULT_SIGNER_DN);
     x = g_signer_cache[k];
     if (x != NULL && !X509_up_ref(x))
         x = NULL;
@@ -746,11 +395,11 @@ static X509 *signer_for(long k, EVP_PKEY *key)
 static int build_one(long i)
 {
     struct item *it = &g_items[i];
-    struct csr_params cp;
-    struct scep_attr attrs[3];
+    struct scepc_csr_params cp;
+    struct scepc_attr attrs[3];
     X509_REQ *req = NULL;
     unsigned char *csr = NULL, *env = NULL, *msg = NULL;
-    int csr_len, env_len = 0, msg_len = 0, hl, ok = 0;
+    int csr_len, env_len = 0, msg_len = 0, nattrs = 0, hl, ok = 0;
     char subject[200], head[4096];
     long k = O.key_pool > 0 ? (O.key_offset + i % O.key_pool) : (O.key_offset + i);
 
@@ -760,36 +409,29 @@ static int build_one(long i)
     cp.subject = subject;
     cp.challenge = g_challenge[0] ? g_challenge : NULL;
     cp.md = EVP_sha256();
-    if ((req = csr_build(it->key, &cp)) == NULL || (csr_len = i2d_X509_REQ(req, &csr)) <= 0)
+    if ((req = scepc_csr_build(it->key, &cp)) == NULL || (csr_len = i2d_X509_REQ(req, &csr)) <= 0)
         goto done;
     if (O.key_pool > 0) {
         unsigned char r[16];
 
-        if (RAND_bytes(r, sizeof(r)) != 1 || (it->tid = hex_encode(r, sizeof(r))) == NULL)
+        if (RAND_bytes(r, sizeof(r)) != 1 || (it->tid = scepc_hex_encode(r, sizeof(r))) == NULL)
             goto done;
-    } else if ((it->tid = tid_from_pubkey(it->key)) == NULL) {
+    } else if ((it->tid = scepc_tid_from_pubkey(it->key)) == NULL) {
         goto done;
     }
-    if (RAND_bytes(it->nonce, NONCE_LEN) != 1)
+    if (RAND_bytes(it->nonce, SCEPC_NONCE_LEN) != 1)
         goto done;
     if ((it->signer = signer_for(k, it->key)) == NULL)
         goto done;
-    if (!envelope_build(csr, csr_len, g_recips, g_cipher, &env, &env_len))
+    if (!scepc_envelope_build(csr, csr_len, g_recips, g_cipher, &env, &env_len))
         goto done;
-    attrs[0].nid = nid_messageType;
-    attrs[0].type = V_ASN1_PRINTABLESTRING;
-    attrs[0].data = (const unsigned char *)"19";
-    attrs[0].len = 2;
-    attrs[1].nid = nid_transactionID;
-    attrs[1].type = V_ASN1_PRINTABLESTRING;
-    attrs[1].data = (const unsigned char *)it->tid;
-    attrs[1].len = (int)strlen(it->tid);
-    attrs[2].nid = nid_senderNonce;
-    attrs[2].type = V_ASN1_OCTET_STRING;
-    attrs[2].data = it->nonce;
-    attrs[2].len = NONCE_LEN;
-    if (!pkimessage_sign(env, env_len, it->signer, it->key, NULL, g_md, attrs, 3, 0, &msg,
-                         &msg_len))
+    scepc_attr_add(attrs, &nattrs, scepc_nid.message_type, V_ASN1_PRINTABLESTRING, "19", 2);
+    scepc_attr_add(attrs, &nattrs, scepc_nid.transaction_id, V_ASN1_PRINTABLESTRING, it->tid,
+                   (int)strlen(it->tid));
+    scepc_attr_add(attrs, &nattrs, scepc_nid.sender_nonce, V_ASN1_OCTET_STRING, it->nonce,
+                   SCEPC_NONCE_LEN);
+    if (!scepc_pkimessage_sign(env, env_len, it->signer, it->key, NULL, g_md, attrs, nattrs, 0,
+                               &msg, &msg_len))
         goto done;
     hl = snprintf(head, sizeof(head),
                   "POST %s?operation=PKIOperation HTTP/1.1\r\n"
@@ -798,7 +440,7 @@ static int build_one(long i)
                   "Content-Type: application/x-pki-message\r\n"
                   "Content-Length: %d\r\n"
                   "\r\n",
-                  g_path, g_host, msg_len);
+                  g_url.path, g_url.host, msg_len);
     if (hl <= 0 || (size_t)hl >= sizeof(head)
         || (it->http = malloc((size_t)hl + (size_t)msg_len)) == NULL)
         goto done;
@@ -854,7 +496,7 @@ static int str_is(const ASN1_STRING *s, const char *v)
 static void verify_one(long i)
 {
     struct item *it = &g_items[i];
-    struct scep_reply r;
+    struct scepc_reply r;
     unsigned char *pt = NULL;
     long pt_len = 0;
     char cipher[80];
@@ -867,7 +509,7 @@ static void verify_one(long i)
         fail(it, "http", "HTTP status %d", it->resp.status);
         return;
     }
-    if (!reply_parse(it->resp.body, (long)it->resp.body_len, g_store, &r)) {
+    if (!scepc_reply_parse(it->resp.body, (long)it->resp.body_len, g_store, &r)) {
         fail(it, "parse", "reply is not a CertRep SignedData (%zu bytes, %s)",
              it->resp.body_len, it->resp.content_type);
         ERR_clear_error();
@@ -893,22 +535,23 @@ static void verify_one(long i)
         if (r.fail_info_text != NULL)
             snprintf(text, sizeof(text), ": %.*s", ASN1_STRING_length(r.fail_info_text),
                      (const char *)ASN1_STRING_get0_data(r.fail_info_text));
-        fail(it, str_is(r.pki_status, "3") ? "PENDING" : "FAILURE", "pkiStatus %.*s failInfo %.*s%s",
+        fail(it, str_is(r.pki_status, "3") ? "PENDING" : "FAILURE",
+             "pkiStatus %.*s failInfo %.*s%s",
              r.pki_status ? ASN1_STRING_length(r.pki_status) : 1,
              r.pki_status ? (const char *)ASN1_STRING_get0_data(r.pki_status) : "-",
              r.fail_info ? ASN1_STRING_length(r.fail_info) : 1,
              r.fail_info ? (const char *)ASN1_STRING_get0_data(r.fail_info) : "-", text);
     } else if (!str_is(r.tid, it->tid))
         fail(it, "transactionID", "transactionID differs from the request's");
-    else if (r.recipient_nonce == NULL || ASN1_STRING_length(r.recipient_nonce) != NONCE_LEN
-             || memcmp(ASN1_STRING_get0_data(r.recipient_nonce), it->nonce, NONCE_LEN) != 0)
+    else if (r.recipient_nonce == NULL || ASN1_STRING_length(r.recipient_nonce) != SCEPC_NONCE_LEN
+             || memcmp(ASN1_STRING_get0_data(r.recipient_nonce), it->nonce, SCEPC_NONCE_LEN) != 0)
         fail(it, "recipientNonce", "recipientNonce is not the request's senderNonce");
     else if (r.econtent == NULL || ASN1_STRING_length(r.econtent) == 0)
         fail(it, "envelope", "SUCCESS without EnvelopedData");
     else if (O.decrypt_every > 0 && i % O.decrypt_every == 0) {
-        if (!envelope_open(ASN1_STRING_get0_data(r.econtent), ASN1_STRING_length(r.econtent),
+        if (!scepc_envelope_open(ASN1_STRING_get0_data(r.econtent), ASN1_STRING_length(r.econtent),
                            it->key, it->signer, cipher, sizeof(cipher), &pt, &pt_len)
-            || !bundle_parse(pt, pt_len, &certs, &crls))
+            || !scepc_bundle_parse(pt, pt_len, &certs, &crls))
             fail(it, "decrypt", "cannot decrypt the reply envelope");
         else if (sk_X509_num(certs) < 1)
             fail(it, "decrypt", "no certificate in the reply");
@@ -927,7 +570,7 @@ static void verify_one(long i)
         }
         ERR_clear_error();
     }
-    reply_free(&r);
+    scepc_reply_free(&r);
     OPENSSL_free(pt);
     sk_X509_pop_free(certs, X509_free);
     sk_X509_CRL_pop_free(crls, X509_CRL_free);
@@ -957,7 +600,7 @@ static double g_deadline;
 
 static void *load_thread(void *arg)
 {
-    struct conn c = { .fd = -1 };
+    struct scepc_conn c = { .url = &g_url, .timeout = O.timeout, .fd = -1 };
     char err[200];
 
     (void)arg;
@@ -974,7 +617,7 @@ static void *load_thread(void *arg)
         it = &g_items[i];
         it->sent = 1;
         t0 = now_s();
-        if (!http_exchange(&c, it->http, it->http_len, &it->resp, &it->resent, err,
+        if (!scepc_http_exchange(&c, it->http, it->http_len, &it->resp, &it->resent, err,
                            sizeof(err))) {
             it->latency = now_s() - t0;
             fail(it, "transport", "%s", err);
@@ -984,7 +627,7 @@ static void *load_thread(void *arg)
         if (O.verify_inline)
             verify_one(i);
     }
-    conn_close(&c);
+    scepc_conn_close(&c);
     free(c.buf);
     return NULL;
 }
@@ -1019,8 +662,8 @@ static STACK_OF(X509) *certs_from_body(const unsigned char *b, size_t n)
 
 static int get_cacert(void)
 {
-    struct conn c = { .fd = -1 };
-    struct response r;
+    struct scepc_conn c = { .url = &g_url, .timeout = O.timeout, .fd = -1 };
+    struct scepc_response r;
     char req[4096], err[200];
     int resent = 0, ok = 0, n, got;
     double until = now_s() + O.wait;
@@ -1028,25 +671,26 @@ static int get_cacert(void)
     n = snprintf(req, sizeof(req),
                  "GET %s?operation=GetCACert&message=scepbench HTTP/1.1\r\n"
                  "Host: %s\r\nUser-Agent: scepbench\r\nConnection: close\r\n\r\n",
-                 g_path, g_host);
+                 g_url.path, g_url.host);
     memset(&r, 0, sizeof(r));
     for (;;) {
-        got = http_exchange(&c, (unsigned char *)req, (size_t)n, &r, &resent, err, sizeof(err));
+        got = scepc_http_exchange(&c, (unsigned char *)req, (size_t)n, &r, &resent, err,
+                                  sizeof(err));
         if (got && r.status == 200)
             break;
         if (now_s() >= until) {
             if (!got)
-                fprintf(stderr, "scepbench: GetCACert from %s: %s\n", g_host, err);
+                fprintf(stderr, "scepbench: GetCACert from %s: %s\n", g_url.host, err);
             else
                 fprintf(stderr, "scepbench: GetCACert: HTTP %d\n", r.status);
             goto done;
         }
         free(r.body);
         memset(&r, 0, sizeof(r));
-        conn_close(&c);
+        scepc_conn_close(&c);
         usleep(100000);
     }
-    if (O.save_cacert != NULL && !write_file(O.save_cacert, r.body, (long)r.body_len))
+    if (O.save_cacert != NULL && !scepc_write_file(O.save_cacert, r.body, (long)r.body_len))
         goto done;
     if ((g_cacerts = certs_from_body(r.body, r.body_len)) == NULL
         || sk_X509_num(g_cacerts) == 0) {
@@ -1058,7 +702,7 @@ static int get_cacert(void)
          r.content_type);
     ok = 1;
 done:
-    conn_close(&c);
+    scepc_conn_close(&c);
     free(c.buf);
     free(r.body);
     return ok;
@@ -1155,14 +799,56 @@ static int run_threads(int n, void *(*fn)(void *))
     return started == n;
 }
 
-int main(int argc, char **argv)
+/* The options: a string, a number in lo..hi (long or int), or a flag. */
+enum opt_kind { OPT_STR, OPT_LONG, OPT_INT, OPT_FLAG };
+
+static const struct bench_opt {
+    const char *s, *l; /* short name (or NULL) and long name */
+    enum opt_kind kind;
+    void *dst;
+    long lo, hi;
+} bench_optv[] = {
+    { "-u", "--url", OPT_STR, &O.url, 0, 0 },
+    { "-n", "--requests", OPT_LONG, &O.n, 1, MAX_REQUESTS },
+    { "-c", "--concurrency", OPT_INT, &O.concurrency, 1, MAX_CONCURRENCY },
+    { NULL, "--challenge", OPT_STR, &O.challenge, 0, 0 },
+    { NULL, "--challenge-file", OPT_STR, &O.challenge_file, 0, 0 },
+    { NULL, "--cipher", OPT_STR, &O.cipher, 0, 0 },
+    { NULL, "--digest", OPT_STR, &O.digest, 0, 0 },
+    { NULL, "--ca-certs", OPT_STR, &O.ca_certs, 0, 0 },
+    { NULL, "--save-cacert", OPT_STR, &O.save_cacert, 0, 0 },
+    { NULL, "--cache", OPT_STR, &O.cache_dir, 0, 0 },
+    { NULL, "--key-pool", OPT_LONG, &O.key_pool, 1, MAX_REQUESTS },
+    { NULL, "--key-offset", OPT_LONG, &O.key_offset, 0, MAX_REQUESTS },
+    { NULL, "--cn-prefix", OPT_STR, &O.cn_prefix, 0, 0 },
+    { NULL, "--decrypt-every", OPT_LONG, &O.decrypt_every, 0, MAX_REQUESTS },
+    { NULL, "--timeout", OPT_INT, &O.timeout, 1, 3600 },
+    { NULL, "--max-time", OPT_INT, &O.max_time, 1, 86400 },
+    { NULL, "--threads", OPT_INT, &O.threads, 1, MAX_THREADS },
+    { NULL, "--verify-inline", OPT_FLAG, &O.verify_inline, 0, 0 },
+    { NULL, "--wait", OPT_INT, &O.wait, 0, 3600 },
+    { NULL, "--cacert-only", OPT_FLAG, &O.cacert_only, 0, 0 },
+    { NULL, "--prepare-keys", OPT_FLAG, &O.prepare_keys, 0, 0 },
+    { NULL, "--results", OPT_STR, &O.results, 0, 0 },
+    { "-q", "--quiet", OPT_FLAG, &O.quiet, 0, 0 },
+};
+
+static const struct bench_opt *bench_opt_find(const char *a)
 {
-    long i, ok_count = 0, fail_count = 0, unsent = 0, resent = 0, nlat = 0;
-    double t0, t1, tb, *lat = NULL, elapsed, c0, client_cpu;
-    int rc = 2;
+    size_t i;
+
+    for (i = 0; i < sizeof(bench_optv) / sizeof(bench_optv[0]); i++)
+        if ((bench_optv[i].s != NULL && strcmp(a, bench_optv[i].s) == 0)
+            || strcmp(a, bench_optv[i].l) == 0)
+            return &bench_optv[i];
+    return NULL;
+}
+
+/* The options into O: -1 to go on, else the exit status (0 for --help). */
+static int bench_opts(int argc, char **argv)
+{
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    struct { const char *kind; long count; char example[200]; } kinds[16];
-    int nkinds = 0, k;
+    int i;
 
     O.n = 1000;
     O.concurrency = 8;
@@ -1173,136 +859,193 @@ int main(int argc, char **argv)
     O.timeout = 60;
     O.max_time = 600;
     O.threads = ncpu > 0 ? (int)(ncpu < MAX_THREADS ? ncpu : MAX_THREADS) : 2;
-
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const struct bench_opt *o = bench_opt_find(a);
 
-#define ARG(s, l) (strcmp(a, s) == 0 || strcmp(a, l) == 0)
-#define VAL()                                                                  \
-    do {                                                                       \
-        if (v == NULL) {                                                       \
-            fprintf(stderr, "scepbench: %s needs a value\n", a);               \
-            usage();                                                           \
-            return 2;                                                          \
-        }                                                                      \
-        i++;                                                                   \
-    } while (0)
-        if (ARG("-u", "--url")) { VAL(); O.url = v; }
-        else if (ARG("-n", "--requests")) { VAL(); O.n = parse_long(v, a, 1, MAX_REQUESTS); }
-        else if (ARG("-c", "--concurrency")) {
-            VAL();
-            O.concurrency = (int)parse_long(v, a, 1, MAX_CONCURRENCY);
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage();
+            return 0;
         }
-        else if (ARG("--challenge", "--challenge")) { VAL(); O.challenge = v; }
-        else if (ARG("--challenge-file", "--challenge-file")) { VAL(); O.challenge_file = v; }
-        else if (ARG("--cipher", "--cipher")) { VAL(); O.cipher = v; }
-        else if (ARG("--digest", "--digest")) { VAL(); O.digest = v; }
-        else if (ARG("--ca-certs", "--ca-certs")) { VAL(); O.ca_certs = v; }
-        else if (ARG("--save-cacert", "--save-cacert")) { VAL(); O.save_cacert = v; }
-        else if (ARG("--cache", "--cache")) { VAL(); O.cache_dir = v; }
-        else if (ARG("--key-pool", "--key-pool")) {
-            VAL();
-            O.key_pool = parse_long(v, a, 1, MAX_REQUESTS);
-        }
-        else if (ARG("--key-offset", "--key-offset")) {
-            VAL();
-            O.key_offset = parse_long(v, a, 0, MAX_REQUESTS);
-        }
-        else if (ARG("--cn-prefix", "--cn-prefix")) { VAL(); O.cn_prefix = v; }
-        else if (ARG("--decrypt-every", "--decrypt-every")) {
-            VAL();
-            O.decrypt_every = parse_long(v, a, 0, MAX_REQUESTS);
-        }
-        else if (ARG("--timeout", "--timeout")) { VAL(); O.timeout = (int)parse_long(v, a, 1, 3600); }
-        else if (ARG("--max-time", "--max-time")) {
-            VAL();
-            O.max_time = (int)parse_long(v, a, 1, 86400);
-        }
-        else if (ARG("--threads", "--threads")) {
-            VAL();
-            O.threads = (int)parse_long(v, a, 1, MAX_THREADS);
-        }
-        else if (ARG("--verify-inline", "--verify-inline")) O.verify_inline = 1;
-        else if (ARG("--wait", "--wait")) { VAL(); O.wait = (int)parse_long(v, a, 0, 3600); }
-        else if (ARG("--cacert-only", "--cacert-only")) O.cacert_only = 1;
-        else if (ARG("--prepare-keys", "--prepare-keys")) O.prepare_keys = 1;
-        else if (ARG("--results", "--results")) { VAL(); O.results = v; }
-        else if (ARG("-q", "--quiet")) O.quiet = 1;
-        else if (ARG("-h", "--help")) { usage(); return 0; }
-        else {
-            fprintf(stderr, "scepbench: unknown option %s\n", a);
+        if (o == NULL || (o->kind != OPT_FLAG && v == NULL)) {
+            if (o == NULL)
+                fprintf(stderr, "scepbench: unknown option %s\n", a);
+            else
+                fprintf(stderr, "scepbench: %s needs a value\n", a);
             usage();
             return 2;
         }
-#undef ARG
-#undef VAL
+        if (o->kind == OPT_FLAG) {
+            *(int *)o->dst = 1;
+            continue;
+        }
+        i++;
+        if (o->kind == OPT_STR)
+            *(const char **)o->dst = v;
+        else if (o->kind == OPT_LONG)
+            *(long *)o->dst = parse_long(v, a, o->lo, o->hi);
+        else
+            *(int *)o->dst = (int)parse_long(v, a, o->lo, o->hi);
     }
-    if (O.prepare_keys) {
-        if (!scep_init())
-            return 2;
-        rc = keys_load(O.key_offset + (O.key_pool > 0 ? O.key_pool : O.n)) ? 0 : 2;
-        goto done;
-    }
+    return -1;
+}
+
+/* -u and the challenge: 1, or 0 after saying what is wrong. */
+static int bench_inputs(void)
+{
+    unsigned char *b;
+    long l;
+
     if (O.url == NULL) {
         fprintf(stderr, "scepbench: -u URL is required\n");
         usage();
-        return 2;
+        return 0;
     }
-    if (!url_parse(O.url))
-        return 2;
+    if (!scepc_url_parse(&g_url, O.url))
+        return 0;
     if (O.challenge != NULL && O.challenge_file != NULL) {
         fprintf(stderr, "scepbench: use --challenge or --challenge-file, not both\n");
-        return 2;
+        return 0;
     }
     if (O.challenge != NULL)
         snprintf(g_challenge, sizeof(g_challenge), "%s", O.challenge);
     if (O.challenge_file != NULL) {
-        unsigned char *b;
-        long l;
-
-        if (!read_file(O.challenge_file, &b, &l))
-            return 2;
+        if (!scepc_read_file(O.challenge_file, &b, &l))
+            return 0;
         while (l > 0 && (b[l - 1] == '\n' || b[l - 1] == '\r'))
             l--;
         snprintf(g_challenge, sizeof(g_challenge), "%.*s", (int)l, (char *)b);
         OPENSSL_free(b);
     }
-    if (!scep_init())
+    return 1;
+}
+
+/* What the run sends with: its id (in the subjects), cipher, digest, the
+ * CA/RA certificates (recipients from GetCACert; trust from there or
+ * --ca-certs). 0 to go on, else the exit status. */
+static int bench_prepare(void)
+{
+    unsigned char r[4];
+    char *h;
+
+    if (RAND_bytes(r, sizeof(r)) != 1 || (h = scepc_hex_encode(r, sizeof(r))) == NULL)
         return 2;
-    {
-        unsigned char r[4];
-        char *h;
-
-        if (RAND_bytes(r, sizeof(r)) != 1 || (h = hex_encode(r, sizeof(r))) == NULL)
-            goto done;
-        snprintf(g_runid, sizeof(g_runid), "%s", h);
-        OPENSSL_free(h);
-    }
-    if ((g_cipher = cipher_fetch(O.cipher)) == NULL || (g_md = digest_get(O.digest)) == NULL)
-        goto done;
-
-    /* CA/RA certificates: recipients from GetCACert; trust from there or --ca-certs */
+    snprintf(g_runid, sizeof(g_runid), "%s", h);
+    OPENSSL_free(h);
+    if ((g_cipher = scepc_cipher_fetch(O.cipher)) == NULL
+        || (g_md = scepc_digest_get(O.digest)) == NULL)
+        return 2;
     if (!get_cacert())
-        goto done;
-    if (O.cacert_only) {
-        rc = 0;
-        goto done;
-    }
-    if ((g_recips = recipients_select(g_cacerts, 0)) == NULL)
-        goto done;
+        return 2;
+    if (O.cacert_only)
+        return 0;
+    if ((g_recips = scepc_recipients_select(g_cacerts, 0)) == NULL)
+        return 2;
     g_trust = g_cacerts;
-    if (O.ca_certs != NULL && (g_trust = load_certs(O.ca_certs)) == NULL)
-        goto done;
-    if ((g_store = X509_STORE_new()) == NULL)
-        goto done;
-    for (k = 0; k < sk_X509_num(g_trust); k++)
-        if (!X509_STORE_add_cert(g_store, sk_X509_value(g_trust, k)))
-            goto done;
-    if (!X509_STORE_set_purpose(g_store, X509_PURPOSE_ANY)
-        || !X509_STORE_set_flags(g_store, X509_V_FLAG_PARTIAL_CHAIN))
-        goto done;
+    if (O.ca_certs != NULL && (g_trust = scepc_load_certs(O.ca_certs)) == NULL)
+        return 2;
+    if ((g_store = scepc_trust_store(g_trust)) == NULL)
+        return 2;
+    return 0;
+}
 
-    /* keys and messages */
+/* The outcome of a run */
+struct tally {
+    long ok, failed, unsent, resent;
+    double *lat;   /* latencies of the requests that were answered, sorted */
+    long nlat;
+    struct {
+        const char *kind;
+        long count;
+        char example[200];
+    } kinds[16];   /* the kinds of failure, each with its first message */
+    int nkinds;
+};
+
+static void tally_failure(struct tally *t, const struct item *it)
+{
+    int k;
+
+    for (k = 0; k < t->nkinds; k++)
+        if (strcmp(t->kinds[k].kind, it->fail_kind) == 0)
+            break;
+    if (k == t->nkinds && t->nkinds < (int)(sizeof(t->kinds) / sizeof(t->kinds[0]))) {
+        t->kinds[k].kind = it->fail_kind;
+        snprintf(t->kinds[k].example, sizeof(t->kinds[k].example), "%s", it->fail);
+        t->nkinds++;
+    }
+    if (k < t->nkinds)
+        t->kinds[k].count++;
+}
+
+static int tally_items(struct tally *t)
+{
+    long i;
+
+    if ((t->lat = calloc((size_t)O.n, sizeof(*t->lat))) == NULL)
+        return 0;
+    for (i = 0; i < O.n; i++) {
+        struct item *it = &g_items[i];
+
+        t->resent += it->resent;
+        if (!it->sent) {
+            t->unsent++;
+            fail(it, "not sent", "not sent: --max-time %d s reached", O.max_time);
+        } else if (it->fail_kind == NULL || strcmp(it->fail_kind, "transport") != 0) {
+            t->lat[t->nlat++] = it->latency;
+        }
+        if (it->fail_kind == NULL) {
+            t->ok++;
+            continue;
+        }
+        t->failed++;
+        tally_failure(t, it);
+    }
+    qsort(t->lat, (size_t)t->nlat, sizeof(*t->lat), cmp_double);
+    return 1;
+}
+
+static void tally_print(const struct tally *t, double elapsed, double client_cpu)
+{
+    double rate = elapsed > 0 ? (double)t->ok / elapsed : 0.0;
+    double p50 = 1e3 * pct(t->lat, t->nlat, 50), p90 = 1e3 * pct(t->lat, t->nlat, 90);
+    double p99 = 1e3 * pct(t->lat, t->nlat, 99);
+    double max = 1e3 * (t->nlat ? t->lat[t->nlat - 1] : 0);
+    int k;
+
+    for (k = 0; k < t->nkinds; k++)
+        fprintf(stderr, "scepbench: %ld failure(s) of kind %s, e.g.: %s\n", t->kinds[k].count,
+                t->kinds[k].kind, t->kinds[k].example);
+    if (!O.quiet) {
+        printf("requests      %ld (concurrency %d, %s)\n", O.n, O.concurrency, O.url);
+        printf("succeeded     %ld\n", t->ok);
+        printf("failed        %ld\n", t->failed);
+        printf("elapsed       %.3f s\n", elapsed);
+        printf("rate          %.1f enrollments/s (successful)\n", rate);
+        printf("latency       p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", p50, p90,
+               p99, max);
+        printf("decrypted     %ld sample replies (issued key checked)\n",
+               atomic_load(&g_decrypted));
+        printf("client CPU    %.2f s during the timed phase (%.0f%% of one core)\n", client_cpu,
+               elapsed > 0 ? 100 * client_cpu / elapsed : 0.0);
+    }
+    printf("RESULT n=%ld concurrency=%d ok=%ld failures=%ld unsent=%ld resent=%ld "
+           "elapsed_s=%.3f rate=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f "
+           "decrypted=%ld client_cpu_s=%.2f\n",
+           O.n, O.concurrency, t->ok, t->failed, t->unsent, t->resent, elapsed, rate, p50, p90,
+           p99, max, atomic_load(&g_decrypted), client_cpu);
+    fflush(stdout);
+}
+
+/* The keys, the requests, the timed phase, the verification, the report:
+ * the exit status. */
+static int bench_run(void)
+{
+    struct tally t;
+    double t0, tb, elapsed, c0, client_cpu;
+    int rc = 2;
+
+    memset(&t, 0, sizeof(t));
     if (!keys_load(O.key_offset + (O.key_pool > 0 ? O.key_pool : O.n)))
         goto done;
     if ((g_items = calloc((size_t)O.n, sizeof(*g_items))) == NULL)
@@ -1327,10 +1070,8 @@ int main(int argc, char **argv)
     g_deadline = t0 + O.max_time;
     if (!run_threads(O.concurrency, load_thread))
         goto done;
-    t1 = now_s();
-    elapsed = t1 - t0;
+    elapsed = now_s() - t0;
     client_cpu = cpu_s() - c0;
-
     if (!O.verify_inline) {
         tb = now_s();
         run_threads(O.threads, verify_thread);
@@ -1338,68 +1079,19 @@ int main(int argc, char **argv)
     }
 
     /* results */
-    if ((lat = calloc((size_t)O.n, sizeof(*lat))) == NULL)
+    if (!tally_items(&t) || (O.results != NULL && !write_results(O.results)))
         goto done;
-    memset(kinds, 0, sizeof(kinds));
-    for (i = 0; i < O.n; i++) {
-        struct item *it = &g_items[i];
-
-        resent += it->resent;
-        if (!it->sent) {
-            unsent++;
-            fail(it, "not sent", "not sent: --max-time %d s reached", O.max_time);
-        } else if (it->fail_kind == NULL || strcmp(it->fail_kind, "transport") != 0) {
-            lat[nlat++] = it->latency;
-        }
-        if (it->fail_kind == NULL) {
-            ok_count++;
-            continue;
-        }
-        fail_count++;
-        for (k = 0; k < nkinds; k++)
-            if (strcmp(kinds[k].kind, it->fail_kind) == 0)
-                break;
-        if (k == nkinds && nkinds < (int)(sizeof(kinds) / sizeof(kinds[0]))) {
-            kinds[k].kind = it->fail_kind;
-            snprintf(kinds[k].example, sizeof(kinds[k].example), "%s", it->fail);
-            nkinds++;
-        }
-        if (k < nkinds)
-            kinds[k].count++;
-    }
-    qsort(lat, (size_t)nlat, sizeof(*lat), cmp_double);
-    if (O.results != NULL && !write_results(O.results))
-        goto done;
-    for (k = 0; k < nkinds; k++)
-        fprintf(stderr, "scepbench: %ld failure(s) of kind %s, e.g.: %s\n", kinds[k].count,
-                kinds[k].kind, kinds[k].example);
-    if (!O.quiet) {
-        printf("requests      %ld (concurrency %d, %s)\n", O.n, O.concurrency, O.url);
-        printf("succeeded     %ld\n", ok_count);
-        printf("failed        %ld\n", fail_count);
-        printf("elapsed       %.3f s\n", elapsed);
-        printf("rate          %.1f enrollments/s (successful)\n",
-               elapsed > 0 ? (double)ok_count / elapsed : 0.0);
-        printf("latency       p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-               1e3 * pct(lat, nlat, 50), 1e3 * pct(lat, nlat, 90), 1e3 * pct(lat, nlat, 99),
-               1e3 * (nlat ? lat[nlat - 1] : 0));
-        printf("decrypted     %ld sample replies (issued key checked)\n",
-               atomic_load(&g_decrypted));
-        printf("client CPU    %.2f s during the timed phase (%.0f%% of one core)\n", client_cpu,
-               elapsed > 0 ? 100 * client_cpu / elapsed : 0.0);
-    }
-    printf("RESULT n=%ld concurrency=%d ok=%ld failures=%ld unsent=%ld resent=%ld "
-           "elapsed_s=%.3f rate=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f "
-           "decrypted=%ld client_cpu_s=%.2f\n",
-           O.n, O.concurrency, ok_count, fail_count, unsent, resent, elapsed,
-           elapsed > 0 ? (double)ok_count / elapsed : 0.0, 1e3 * pct(lat, nlat, 50),
-           1e3 * pct(lat, nlat, 90), 1e3 * pct(lat, nlat, 99),
-           1e3 * (nlat ? lat[nlat - 1] : 0), atomic_load(&g_decrypted), client_cpu);
-    fflush(stdout);
-    rc = fail_count == 0 ? 0 : 1;
+    tally_print(&t, elapsed, client_cpu);
+    rc = t.failed == 0 ? 0 : 1;
 done:
-    if (rc == 2)
-        ERR_print_errors_fp(stderr);
+    free(t.lat);
+    return rc;
+}
+
+static void bench_free(void)
+{
+    long i;
+
     if (g_items != NULL) {
         for (i = 0; i < O.n; i++) {
             X509_free(g_items[i].signer);
@@ -1416,13 +1108,34 @@ done:
     for (i = 0; i < g_nkeys; i++)
         EVP_PKEY_free(g_keys[i]);
     OPENSSL_free(g_keys);
-    free(lat);
     sk_X509_free(g_recips);
     if (g_trust != g_cacerts)
         sk_X509_pop_free(g_trust, X509_free);
     sk_X509_pop_free(g_cacerts, X509_free);
     X509_STORE_free(g_store);
     EVP_CIPHER_free(g_cipher);
-    scep_cleanup();
+}
+
+int main(int argc, char **argv)
+{
+    int rc = bench_opts(argc, argv);
+
+    if (rc >= 0)
+        return rc;
+    if (O.prepare_keys) {
+        if (!scepc_init())
+            return 2;
+        rc = keys_load(O.key_offset + (O.key_pool > 0 ? O.key_pool : O.n)) ? 0 : 2;
+    } else {
+        if (!bench_inputs() || !scepc_init())
+            return 2;
+        rc = bench_prepare();
+        if (rc == 0 && !O.cacert_only)
+            rc = bench_run();
+    }
+    if (rc == 2)
+        ERR_print_errors_fp(stderr);
+    bench_free();
+    scepc_cleanup();
     return rc;
 }
