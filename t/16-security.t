@@ -160,10 +160,9 @@ EOC
     # refusals cannot be recorded (as when a field overflowed a column)
     my $h = private_httpd(name => 'throttle', conf => $PRIVATE, prepare_db => sub {
         my $db = shift;
-        my $r = run_cmd(['sqlite3', $db, q{CREATE TRIGGER no_refusals BEFORE INSERT ON scep_transactions }
-                         . q{WHEN NEW.status = 'REJECTED' BEGIN SELECT RAISE(ABORT, 'refusals cannot be }
-                         . q{recorded'); END;}]);
-        die "trigger: $r->{err}" if $r->{rc};
+        db_exec(q{CREATE TRIGGER no_refusals BEFORE INSERT ON scep_transactions }
+                . q{WHEN NEW.status = 'REJECTED' BEGIN SELECT RAISE(ABORT, 'refusals cannot be }
+                . q{recorded'); END;}, file => $db);
     });
     ok($h->{ok}, 'a private httpd whose database refuses to record refusals') or diag($h->{err});
     SKIP: {
@@ -184,8 +183,8 @@ EOC
         is($n, 4, 'each refusal that could not be recorded is logged (SCEP00202)');
 
         # the count cannot be read: nothing goes on (HTTP 503), nothing issued
-        my $drop = run_cmd(['sqlite3', $h->{db}, 'DROP TABLE scep_auth_failures']);
-        is($drop->{rc}, 0, 'the failures table is gone') or diag($drop->{err});
+        ok(eval { db_exec('DROP TABLE scep_auth_failures', file => $h->{db}); 1 },
+           'the failures table is gone') or diag($@);
         my $other = build_request(subject => '/CN=count-unreadable');
         my $resp = send_request($other, port => $h->{port}, path => '/t', local_addr => fresh_addr());
         is($resp->{status}, 503, 'the throttle cannot count: HTTP 503 (fails closed)')

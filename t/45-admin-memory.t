@@ -39,8 +39,7 @@ SELECT '$FP', printf('$tag-%04d', i), 19, '$status',
        0, 1700000000 + i, 1700000000 + i
 FROM n;
 EOS
-    my $r = run_cmd(['sqlite3', '-bail', '-cmd', '.timeout 10000', $db, $sql]);
-    die "insert: $r->{err}" if $r->{rc};
+    db_exec($sql, file => $db);
 }
 
 my $conf = <<'EOC';

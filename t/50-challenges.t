@@ -518,9 +518,7 @@ SKIP: {
         my $sql = 'INSERT INTO scep_challenges (ca, hash, profile, created_by, created_at, expires_at) '
                 . 'VALUES (' . join(',', q_str($ca), q_str(uc sha256_hex($secret)), "'otp'", "'t/50'",
                                     $now, $now + 600) . ') RETURNING id';
-        my $ins = run_cmd(['psql', pg_conninfo(), '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', $sql]);
-        ($id) = $ins->{out} =~ /(\d+)/;
-        die "psql insert failed: $ins->{err}" unless $id;
+        $id = db_value($sql, pg => 1) or die "the challenge was not inserted into PostgreSQL\n";
     }
     race("PostgreSQL (scep_pg): $RACE_N enrollments at once with one challenge", $secret, $id,
          keys => \@race_keys, tag => 'pg', vhost => $VH);

@@ -53,28 +53,21 @@ sub pg_conninfo_for {
     return "$ci options='-c search_path=$schema'";
 }
 
-sub _psql {
-    my ($ci, @args) = @_;
-    my $r = run_cmd(['psql', $ci, '-X', '-q', '-v', 'ON_ERROR_STOP=1', @args], timeout => 60);
-    croak "psql @args: $r->{err}" if $r->{rc};
-    return $r;
-}
-
 # a fresh schema with mod_scep's tables -> conninfo for httpd and queries
 sub pg_schema_create {
     my $schema = shift;
     croak "bad schema name $schema" unless $schema =~ /\A[a-z][a-z0-9_]*\z/;
-    _psql(pg_conninfo(), '-c', "SET client_min_messages = warning; "
-          . "DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema;");
+    db_exec("SET client_min_messages = warning; DROP SCHEMA IF EXISTS $schema CASCADE; "
+            . "CREATE SCHEMA $schema;", pg => 1);
     my $ci = pg_conninfo_for($schema);
-    _psql($ci, '-f', catfile(top(), 'conf', 'schema-pgsql.sql'));
+    my $r = run_cmd(schema_cmd(pgsql => $ci, catfile(top(), 'conf', 'schema-pgsql.sql')));
+    croak "schema-pgsql.sql into $schema: $r->{err}" if $r->{rc};
     return $ci;
 }
 
 sub pg_schema_drop {
     my $schema = shift;
-    eval { _psql(pg_conninfo(), '-c', "SET client_min_messages = warning; "
-                 . "DROP SCHEMA IF EXISTS $schema CASCADE;") };
+    eval { db_exec("SET client_min_messages = warning; DROP SCHEMA IF EXISTS $schema CASCADE;", pg => 1) };
     return !$@;
 }
 
@@ -120,7 +113,7 @@ sub load_httpd {
     }
     elsif ($o{db} eq 'mysql') {
         # the shared scratch MariaDB's database scep (schema loaded by t/TEST.PL)
-        my $sock = $ENV{SCEP_TEST_MYSQL} or croak 'SCEP_TEST_MYSQL is not set';
+        my $sock = mysql_socket();
         $dbd = qq{DBDriver mysql\nDBDParams "sock=$sock dbname=scep user=root"\n};
     }
     else {

@@ -1,8 +1,9 @@
 package SCEPTest;
 # Helpers for mod_scep's Apache::Test suite: raw HTTP to 127.0.0.1, the
 # scepreq tool, certmonger and micromdm scepclient runs in scratch
-# directories, database queries (SQLite and PostgreSQL), DER/PEM utilities,
-# private httpd instances, and the error_log police.
+# directories, database queries (SQLite, PostgreSQL and MariaDB), DER/PEM
+# utilities, private httpd instances, and the error_log police. The command
+# lines of the database shells are in t/lib/SCEPCommand.pm (re-exported here).
 #
 # Every helper talks to 127.0.0.1 only. Scratch files go to
 # t/logs/work/<test file>/, which is emptied when a test file starts.
@@ -22,20 +23,21 @@ use JSON::PP ();
 use MIME::Base64 qw(encode_base64 decode_base64);
 use POSIX ();
 use Test::More ();
+use SCEPCommand qw(:all);
 
-our @EXPORT_OK = qw(
+our @EXPORT_OK = (qw(
     t_dir pki challenge port base_url work_dir work_file
     http get_caps http10
     run_cmd run_at_once scepreq scepreq_bin new_key build_request send_request parse_reply enroll
     openssl_csr
     b64_std b64_escaped b64_wrapped b64_url
     certmonger_enroll certmonger_submit micromdm_enroll
-    db_rows db_value pg_conninfo sqlite_file
+    db_rows db_value db_exec pg_conninfo sqlite_file
     read_file write_file pem_certs_der pem_file_der cert_info cert_serial_info cert_fp key_fp
     openssl_verify asn1parse der_serial_bytes norm_serial
     free_port private_httpd private_httpd_stop httpd_bin modules_dir
     log_mark error_log_lines error_log_clean
-);
+), @SCEPCommand::EXPORT_OK);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 $SIG{PIPE} = 'IGNORE';
@@ -516,18 +518,32 @@ sub micromdm_enroll {
 
 sub pg_conninfo { $ENV{SCEP_TEST_PGSQL} }
 
-# db_rows($sql, pg => 1 | mysql => 1) -> [ {column => value}, ... ]
-# (file => PATH: another SQLite database; pg => 1, conninfo => CI: another
-# PostgreSQL database or search_path)
+# The database a query goes to: (no option) the test server's SQLite, file
+# => PATH another SQLite database; pg => 1 the SCEP_TEST_PGSQL database,
+# with conninfo => CI another one (or search_path); mysql => 1 the scratch
+# MariaDB's database scep. -> the run_cmd result of SQL there.
+sub _db_run {
+    my ($sql, %o) = @_;
+    my $cmd = $o{mysql} ? mariadb_cmd('-e', $sql)
+            : $o{pg}    ? psql_cmd($o{conninfo} || pg_conninfo(), '-A', '-t', '-c', $sql)
+            :             sqlite3_cmd($o{file} || sqlite_file(), @{ $o{sqlite_args} || [] }, $sql);
+    my $r = run_cmd($cmd);
+    croak "query failed ($sql): $r->{err}" if $r->{rc};
+    return $r;
+}
+
+# db_exec($sql, same options as db_rows) -> what the shell printed; dies
+# if the statement fails
+sub db_exec { return _db_run(@_)->{out} }
+
+# db_rows($sql, pg => 1 | mysql => 1 | file => PATH, conninfo => CI)
+# -> [ {column => value}, ... ] (NULL is undef). On PostgreSQL $sql may
+# also be an INSERT/UPDATE ... RETURNING.
 sub db_rows {
     my ($sql, %o) = @_;
-    my $r;
     if ($o{mysql}) {
-        my $sock = $ENV{SCEP_TEST_MYSQL} or croak 'SCEP_TEST_MYSQL is not set';
-        $r = run_cmd(['mariadb', "--socket=$sock", '--batch', 'scep', '-e', $sql]);
-        croak "query failed ($sql): $r->{err}" if $r->{rc};
         # batch output: a header line, then tab-separated rows; NULL for NULL
-        my @lines = split /\n/, $r->{out};
+        my @lines = split /\n/, _db_run($sql, %o)->{out};
         return [] unless @lines;
         my @cols = split /\t/, shift @lines, -1;
         my @rows;
@@ -537,16 +553,8 @@ sub db_rows {
         }
         return \@rows;
     }
-    if ($o{pg}) {
-        my $ci = $o{conninfo} || pg_conninfo() or croak 'SCEP_TEST_PGSQL is not set';
-        $r = run_cmd(['psql', $ci, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c',
-                      "SELECT coalesce(json_agg(q), '[]'::json) FROM ($sql) q"]);
-    }
-    else {
-        $r = run_cmd(['sqlite3', '-bail', '-json', '-cmd', '.timeout 10000',
-                      $o{file} || sqlite_file(), $sql]);
-    }
-    croak "query failed ($sql): $r->{err}" if $r->{rc};
+    my $r = $o{pg} ? _db_run("WITH q AS ($sql) SELECT coalesce(json_agg(q), '[]'::json) FROM q", %o)
+                   : _db_run($sql, %o, sqlite_args => ['-json']);
     my $out = $r->{out};
     return [] unless $out =~ /\S/;
     return JSON::PP->new->decode($out);
@@ -749,7 +757,7 @@ sub _private_httpd {
     my $port = $o{port} || free_port();
     my $db = "$dir/scep.sqlite";
     my $schema = catfile(vars('scep_top'), 'conf', 'schema-sqlite3.sql');
-    my $s = run_cmd(['sqlite3', '-bail', $db, ".read $schema"]);
+    my $s = run_cmd(schema_cmd(sqlite => $db, $schema));
     croak "schema: $s->{err}" if $s->{rc};
     $o{prepare_db}->($db) if $o{prepare_db};
     my %sub = (DIR => $dir, PORT => $port, MODULES => modules_dir(),
