@@ -14,7 +14,6 @@ use Apache::Test qw(-withtestmore);
 use Test::More import => ['!plan'];
 use lib 't/lib';
 use SCEPTest qw(:all);
-use POSIX ();
 use Time::Local qw(timegm);
 
 plan tests => 267;
@@ -40,25 +39,9 @@ my %POOL;
 my %NEXT;
 sub fill_pool {
     my %want = @_;    # bits => count
-    my @kids;
-    for my $bits (sort keys %want) {
-        for (1 .. $want{$bits}) {
-            my $f = work_file("rsa$bits", 'pem');
-            my $pid = fork;
-            die "fork: $!" unless defined $pid;
-            if (!$pid) {
-                open STDOUT, '>', '/dev/null';
-                open STDERR, '>', '/dev/null';
-                { no warnings 'exec'; exec 'openssl', 'genrsa', '-out', $f, $bits; }
-                POSIX::_exit(127);
-            }
-            push @kids, [$pid, $bits, $f];
-        }
-    }
-    for my $k (@kids) {
-        waitpid($k->[0], 0);
-        push @{ $POOL{ $k->[1] } }, $k->[2] if $? == 0 && -s $k->[2];
-    }
+    my @bits = map { ($_) x $want{$_} } sort keys %want;
+    my @files = new_keys(@bits);
+    push @{ $POOL{ $bits[$_] } }, $files[$_] for 0 .. $#bits;
 }
 
 # the pool's keys in turn

@@ -17,7 +17,6 @@ use Digest::SHA qw(sha256_hex);
 use IO::Socket::INET ();
 use JSON::PP ();
 use MIME::Base64 qw(encode_base64 decode_base64);
-use POSIX ();
 use lib 't/lib';
 use SCEPTest qw(:all);
 
@@ -37,27 +36,6 @@ sub q_str { my $s = shift; $s =~ s/'/''/g; "'$s'" }
 # fresh RSA keys, made in parallel up front (each enrollment gets its own)
 
 my @KEYS;
-sub make_keys {
-    my $n = shift;
-    my @files = map { work_file('key', 'pem') } 1 .. $n;
-    my %pid;
-    for my $f (@files) {
-        my $pid = fork;
-        die "fork: $!" unless defined $pid;
-        if (!$pid) {
-            open STDOUT, '>', '/dev/null';
-            open STDERR, '>', '/dev/null';
-            { no warnings 'exec'; exec 'openssl', 'genrsa', '-out', $f, '2048'; }
-            POSIX::_exit(127);
-        }
-        $pid{$pid} = $f;
-    }
-    while ((my $pid = wait) > 0) {
-        die "openssl genrsa for $pid{$pid} failed\n" if $? && $pid{$pid};
-    }
-    -s $_ or die "no key in $_\n" for @files;
-    return @files;
-}
 sub next_key { @KEYS ? shift @KEYS : new_key() }
 
 ######################################################################
@@ -170,7 +148,7 @@ sub fresh_loopback {
     return undef;
 }
 
-@KEYS = make_keys(20 + $RACE_N);
+@KEYS = new_keys((2048) x (20 + $RACE_N));
 note(sprintf 'made %d RSA keys in %ds', scalar @KEYS, time - $t0);
 my @race_keys = splice @KEYS, 0, $RACE_N;
 

@@ -221,16 +221,7 @@ sub crl_on {
     return ($r->{status}, $der, crl_text($der));
 }
 
-# RSA keys made in parallel
-sub make_keys {
-    my $n = shift;
-    my @files = map { work_file('key', 'pem') } 1 .. $n;
-    run_at_once(map { my $f = $_; sub { system('openssl', 'genrsa', '-out', $f, '2048') == 0 ? 'ok' : 'fail' } } @files);
-    -s $_ or die "no key in $_\n" for @files;
-    return @files;
-}
-
-my @KEYS = make_keys($RACE_N + 4);
+my @KEYS = new_keys((2048) x ($RACE_N + 4));
 note(sprintf 'nodes up and %d keys made in %ds; CN prefix %s', scalar @KEYS, time - $T0, $P);
 
 ######################################################################

@@ -1,16 +1,24 @@
 package SCEPCommand;
-# The command lines of the database shells the tests run (sqlite3, psql,
-# mariadb) and of a schema load, in one place.
+# The programs the tests start, in one place: the command lines of the
+# database shells (sqlite3, psql, mariadb) and of a schema load, a free port
+# on 127.0.0.1, and starting a program in the background in its own process
+# group.
 #
 # Nothing here needs Apache::Test's configuration, so t/TEST.PL uses it as
-# well as t/lib/SCEPTest.pm (which re-exports it) and t/lib/SCEPLoad.pm.
+# well as t/lib/SCEPTest.pm (which re-exports it), t/lib/SCEPLoad.pm and
+# t/lib/SCEPWebDriver.pm.
 use strict;
 use warnings;
 
 use Exporter 'import';
 use Carp qw(croak);
+use IO::Socket::INET ();
+use POSIX ();
 
-our @EXPORT_OK = qw(sqlite3_cmd psql_cmd mariadb_cmd schema_cmd mysql_socket);
+our @EXPORT_OK = qw(
+    sqlite3_cmd psql_cmd mariadb_cmd schema_cmd mysql_socket
+    free_port spawn
+);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 ######################################################################
@@ -51,6 +59,44 @@ sub schema_cmd {
     return psql_cmd($target, '-f', $schema) if $kind eq 'pgsql';
     return mariadb_cmd('-e', "source $schema") if $kind eq 'mysql';
     croak "unknown database kind $kind";
+}
+
+######################################################################
+# processes
+
+# a TCP port on 127.0.0.1 nobody listens on now (another process may take
+# it before the caller binds it: callers retry)
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1,
+                                  Proto => 'tcp', ReuseAddr => 1) or croak "socket: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+# spawn([PROG, ARGS...], stdin => FILE (/dev/null), stdout => FILE,
+#       stderr => FILE or 'stdout', append => 1, cwd => DIR,
+#       env => {K => V (undef: removed)}) -> pid
+# The child runs in a process group of its own (kill -PID reaches what it
+# starts too); without stdout/stderr it keeps the caller's.
+sub spawn {
+    my ($cmd, %o) = @_;
+    my $pid = fork;
+    croak "fork: $!" unless defined $pid;
+    return $pid if $pid;
+    POSIX::setpgid(0, 0);
+    chdir $o{cwd} or POSIX::_exit(126) if $o{cwd};
+    my $mode = $o{append} ? '>>' : '>';
+    open STDIN, '<', ($o{stdin} || '/dev/null');
+    open STDOUT, $mode, $o{stdout} if $o{stdout};
+    if (($o{stderr} // '') eq 'stdout') { open STDERR, '>&', \*STDOUT }
+    elsif ($o{stderr}) { open STDERR, $mode, $o{stderr} }
+    while (my ($k, $v) = each %{ $o{env} || {} }) {
+        if (defined $v) { $ENV{$k} = $v } else { delete $ENV{$k} }
+    }
+    { no warnings 'exec'; exec { $cmd->[0] } @$cmd; }
+    print STDERR "exec $cmd->[0]: $!\n";
+    POSIX::_exit(127);
 }
 
 1;

@@ -18,7 +18,6 @@ use Exporter 'import';
 use Apache::Test ();
 use Carp qw(croak);
 use File::Spec::Functions qw(catfile catdir);
-use POSIX ();
 use Time::HiRes ();
 use SCEPTest qw(:all);
 
@@ -262,52 +261,23 @@ sub bench_run {
     return $r;
 }
 
-# scepbench in the background: { pid, out, err } (files)
+# scepbench in the background: start_cmd's process + { results, started }
 sub bench_bg {
     my ($h, %o) = @_;
-    my $cmd = bench_args($h, %o);
-    my $out = work_file('bench', 'out');
-    my $err = work_file('bench', 'err');
-    my $pid = fork;
-    croak "fork: $!" unless defined $pid;
-    if (!$pid) {
-        POSIX::setpgid(0, 0);
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $out;
-        open STDERR, '>', $err;
-        { no warnings 'exec'; exec { $cmd->[0] } @$cmd; }
-        POSIX::_exit(127);
-    }
-    return { pid => $pid, out => $out, err => $err, results => $o{results}, started => Time::HiRes::time() };
+    my $bg = start_cmd(bench_args($h, %o));
+    return { %$bg, results => $o{results}, started => Time::HiRes::time() };
 }
 
 # still running?
-sub bench_alive {
-    my $bg = shift;
-    return 0 if defined $bg->{status};
-    my $w = waitpid($bg->{pid}, POSIX::WNOHANG());
-    if ($w == $bg->{pid}) { $bg->{status} = $?; return 0 }
-    return 1;
-}
+sub bench_alive { return cmd_alive(shift) }
 
 # waits (at most TIMEOUT s) -> { rc, out, err, result, rows, timed_out }
 sub bench_wait {
     my ($bg, $timeout) = @_;
-    my $until = Time::HiRes::time() + ($timeout || 300);
-    while (bench_alive($bg) && Time::HiRes::time() < $until) {
-        Time::HiRes::sleep(0.1);
-    }
-    my $timed_out = 0;
-    if (bench_alive($bg)) {
-        $timed_out = 1;
-        kill 'KILL', -$bg->{pid};
-        waitpid($bg->{pid}, 0);
-        $bg->{status} = $?;
-    }
-    my $out = read_file($bg->{out});
-    return { rc => $bg->{status} >> 8, signal => $bg->{status} & 127, timed_out => $timed_out,
-             out => $out, err => read_file($bg->{err}), result => bench_result($out),
-             rows => $bg->{results} ? read_results($bg->{results}) : [] };
+    my $r = cmd_wait($bg, $timeout || 300);
+    $r->{result} = bench_result($r->{out});
+    $r->{rows} = $bg->{results} ? read_results($bg->{results}) : [];
+    return $r;
 }
 
 1;

@@ -1,9 +1,10 @@
 package SCEPTest;
 # Helpers for mod_scep's Apache::Test suite: raw HTTP to 127.0.0.1, the
 # scepreq tool, certmonger and micromdm scepclient runs in scratch
-# directories, database queries (SQLite, PostgreSQL and MariaDB), DER/PEM
+# directories, programs run in the foreground, in the background or several
+# at once, database queries (SQLite, PostgreSQL and MariaDB), DER/PEM
 # utilities, private httpd instances, and the error_log police. The command
-# lines of the database shells are in t/lib/SCEPCommand.pm (re-exported here).
+# lines themselves are in t/lib/SCEPCommand.pm (re-exported here).
 #
 # Every helper talks to 127.0.0.1 only. Scratch files go to
 # t/logs/work/<test file>/, which is emptied when a test file starts.
@@ -28,14 +29,16 @@ use SCEPCommand qw(:all);
 our @EXPORT_OK = (qw(
     t_dir pki challenge port base_url work_dir work_file
     http get_caps http10
-    run_cmd run_at_once scepreq scepreq_bin new_key build_request send_request parse_reply enroll
+    run_cmd run_cmds start_cmd cmd_alive cmd_wait
+    run_at_once run_parallel
+    scepreq scepreq_bin new_key new_keys build_request send_request parse_reply enroll
     openssl_csr
     b64_std b64_escaped b64_wrapped b64_url
     certmonger_enroll certmonger_submit micromdm_enroll
     db_rows db_value db_exec pg_conninfo sqlite_file
     read_file write_file pem_certs_der pem_file_der cert_info cert_serial_info cert_fp key_fp
     openssl_verify asn1parse der_serial_bytes norm_serial
-    free_port private_httpd private_httpd_stop httpd_bin modules_dir
+    private_httpd private_httpd_stop httpd_bin modules_dir
     log_mark error_log_lines error_log_clean
 ), @SCEPCommand::EXPORT_OK);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
@@ -210,75 +213,108 @@ sub get_caps {
 ######################################################################
 # running programs
 
-# fork one child per job, release them at once through a pipe, collect
-# what each wrote: run_at_once(sub { ... return BYTES }, ...) -> (BYTES, ...)
-sub run_at_once {
-    my @jobs = @_;
+# One forked child per job, each returning the bytes it wants to hand back
+# (written to a file, read by the parent): run_parallel(sub { ... return
+# BYTES }, ...) -> (BYTES, ...). A job that dies returns "died: ...".
+# run_at_once holds every child until all are forked, then releases them
+# together through a pipe (races).
+sub run_parallel { return _fork_jobs(0, @_) }
+sub run_at_once { return _fork_jobs(1, @_) }
+
+sub _fork_jobs {
+    my ($together, @jobs) = @_;
     pipe(my $rd, my $wr) or die "pipe: $!";
     my (@pids, @files);
     for my $job (@jobs) {
-        my $f = work_file('race', 'out');
+        my $f = work_file('job', 'out');
         push @files, $f;
         my $pid = fork;
         die "fork: $!" unless defined $pid;
         if (!$pid) {
             close $wr;
-            sysread($rd, my $x, 1);    # EOF when the parent closes $wr
+            sysread($rd, my $x, 1) if $together;    # EOF when the parent closes $wr
             my $out = eval { $job->() } // "died: $@";
             write_file($f, $out);
-            POSIX::_exit(0);
+            POSIX::_exit(0);    # no END blocks, no Test::More in a child
         }
         push @pids, $pid;
     }
     close $rd;
-    select undef, undef, undef, 0.3;
+    select undef, undef, undef, 0.3 if $together;
     close $wr;
     waitpid($_, 0) for @pids;
     return map { -e $_ ? read_file($_) : '' } @files;
+}
+
+# start_cmd([prog, args...], env => {K => V}, cwd => DIR, stdin => FILE)
+# -> { pid, cmd, out, err (files) }: the program in the background, in its
+# own process group
+sub start_cmd {
+    my ($cmd, %o) = @_;
+    my $out = work_file('cmd', 'out');
+    my $err = work_file('cmd', 'err');
+    my $pid = spawn($cmd, stdout => $out, stderr => $err,
+                    map { $_ => $o{$_} } grep { exists $o{$_} } qw(env cwd stdin));
+    return { pid => $pid, cmd => join(' ', @$cmd), out => $out, err => $err };
+}
+
+# still running? (a finished one is reaped and its status kept)
+sub cmd_alive {
+    my $p = shift;
+    return 0 if defined $p->{status};
+    return 1 if waitpid($p->{pid}, POSIX::WNOHANG()) != $p->{pid};
+    $p->{status} = $?;
+    return 0;
+}
+
+# cmd_wait(PROC, TIMEOUT (60 s)) -> { rc, signal, out, err, timed_out, cmd }:
+# waits at most TIMEOUT seconds for it to end, else kills its process group
+# (timed_out 1; kill => 1 kills it at once, also timed_out)
+sub cmd_wait {
+    my ($p, $timeout, %o) = @_;
+    my $timed_out = 0;
+    if (!defined $p->{status}) {
+        eval {
+            die "timeout\n" if $o{kill};
+            local $SIG{ALRM} = sub { die "timeout\n" };
+            alarm($timeout || 60);
+            waitpid($p->{pid}, 0);
+            $p->{status} = $?;
+            alarm 0;
+        };
+        alarm 0;
+        if ($@) {
+            $timed_out = 1;
+            kill 'KILL', -$p->{pid};
+            waitpid($p->{pid}, 0);
+            $p->{status} = $?;
+        }
+    }
+    # (no kill of the process group after a normal exit: `httpd -k start`
+    # leaves a daemon that may not have left the group yet)
+    my $st = $p->{status};
+    return {
+        cmd => $p->{cmd},
+        rc => $st >> 8, signal => $st & 127, timed_out => $timed_out,
+        out => read_file($p->{out}), err => read_file($p->{err}),
+    };
 }
 
 # run_cmd([prog, args...], timeout => 60, env => {K => V}, cwd => DIR,
 #         stdin => FILE) -> { rc, signal, out, err, timed_out, cmd }
 sub run_cmd {
     my ($cmd, %o) = @_;
-    my $out = work_file('cmd', 'out');
-    my $err = work_file('cmd', 'err');
-    my $pid = fork;
-    croak "fork: $!" unless defined $pid;
-    if (!$pid) {
-        POSIX::setpgid(0, 0);
-        chdir $o{cwd} or POSIX::_exit(126) if $o{cwd};
-        open STDIN, '<', ($o{stdin} || '/dev/null');
-        open STDOUT, '>', $out;
-        open STDERR, '>', $err;
-        while (my ($k, $v) = each %{ $o{env} || {} }) {
-            if (defined $v) { $ENV{$k} = $v } else { delete $ENV{$k} }
-        }
-        { no warnings 'exec'; exec { $cmd->[0] } @$cmd; }
-        print STDERR "exec $cmd->[0]: $!\n";
-        POSIX::_exit(127);
-    }
-    my $timed_out = 0;
-    eval {
-        local $SIG{ALRM} = sub { die "timeout\n" };
-        alarm($o{timeout} || 60);
-        waitpid($pid, 0);
-        alarm 0;
-    };
-    alarm 0;
-    if ($@) {
-        $timed_out = 1;
-        kill 'KILL', -$pid;
-        waitpid($pid, 0);
-    }
-    my $st = $?;
-    # (no kill of the process group after a normal exit: `httpd -k start`
-    # leaves a daemon that may not have left the group yet)
-    return {
-        cmd => join(' ', @$cmd),
-        rc => $st >> 8, signal => $st & 127, timed_out => $timed_out,
-        out => read_file($out), err => read_file($err),
-    };
+    return cmd_wait(start_cmd($cmd, %o), $o{timeout});
+}
+
+# run_cmds([cmd], [cmd], ..., timeout => S): every command at once -> the
+# run_cmd results, in order
+sub run_cmds {
+    my @cmds = grep { ref } @_;
+    my %o = grep { !ref } @_;
+    my @p = map { start_cmd($_) } @cmds;
+    my $until = time + ($o{timeout} || 120);
+    return map { cmd_wait($_, ($until - time) > 1 ? $until - time : 1) } @p;
 }
 
 # openssl genrsa; traditional => 1 for PKCS#1 (micromdm scepclient)
@@ -289,6 +325,18 @@ sub new_key {
                      '-out', $f, $o{bits} || 2048]);
     croak "openssl genrsa failed: $r->{err}" if $r->{rc};
     return $f;
+}
+
+# new_keys(BITS, BITS, ...) -> fresh RSA key files of those sizes, made in
+# parallel (new_keys((2048) x 20): twenty 2048-bit keys)
+sub new_keys {
+    my @bits = @_;
+    my @files = map { work_file("rsa$_", 'pem') } @bits;
+    my @r = run_cmds(map { ['openssl', 'genrsa', '-out', $files[$_], $bits[$_]] } 0 .. $#bits);
+    for my $i (0 .. $#r) {
+        croak "openssl genrsa $bits[$i] failed: $r[$i]{err}" if $r[$i]{rc} || !-s $files[$i];
+    }
+    return @files;
 }
 
 sub scepreq_bin {
@@ -705,14 +753,6 @@ sub modules_dir {
     my $d = `$apxs -q LIBEXECDIR 2>/dev/null`;
     chomp $d if defined $d;
     return $d && -d $d ? $d : '/usr/lib/apache2/modules';
-}
-
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1,
-                                  Proto => 'tcp', ReuseAddr => 1) or croak "socket: $!";
-    my $p = $s->sockport;
-    close $s;
-    return $p;
 }
 
 # What every private instance starts with: its own root, port, pid and log
