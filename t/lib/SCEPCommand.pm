@@ -1,8 +1,8 @@
 package SCEPCommand;
 # The programs the tests start, in one place: the command lines of the
-# database shells (sqlite3, psql, mariadb) and of a schema load, a free port
-# on 127.0.0.1, and starting a program in the background in its own process
-# group.
+# database shells (sqlite3, psql, mariadb) and of a schema load,
+# certmonger's private environment, a free port on 127.0.0.1, and starting
+# a program in the background in its own process group.
 #
 # Nothing here needs Apache::Test's configuration, so t/TEST.PL uses it as
 # well as t/lib/SCEPTest.pm (which re-exports it), t/lib/SCEPLoad.pm and
@@ -17,7 +17,7 @@ use POSIX ();
 
 our @EXPORT_OK = qw(
     sqlite3_cmd psql_cmd mariadb_cmd schema_cmd mysql_socket
-    free_port spawn
+    certmonger_env free_port spawn
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -59,6 +59,27 @@ sub schema_cmd {
     return psql_cmd($target, '-f', $schema) if $kind eq 'pgsql';
     return mariadb_cmd('-e', "source $schema") if $kind eq 'mysql';
     croak "unknown database kind $kind";
+}
+
+######################################################################
+# certmonger
+
+# certmonger_env(DIR): the environment of a certmonger session whose state
+# is all below DIR (the folders are made); its own HOME, no session bus of
+# the caller's (dbus-run-session starts one)
+sub certmonger_env {
+    my $d = shift;
+    for ('', qw(/config /requests /cas /local /tmp /out)) { mkdir "$d$_" unless -d "$d$_" }
+    return (
+        HOME => $d,
+        CERTMONGER_CONFIG_DIR => "$d/config",
+        CERTMONGER_REQUESTS_DIR => "$d/requests",
+        CERTMONGER_CAS_DIR => "$d/cas",
+        CERTMONGER_LOCAL_CA_DIR => "$d/local",
+        CERTMONGER_TMPDIR => "$d/tmp",
+        XDG_RUNTIME_DIR => undef,
+        DBUS_SESSION_BUS_ADDRESS => undef,
+    );
 }
 
 ######################################################################

@@ -18,7 +18,7 @@ our @EXPORT_OK = qw(
     ADMIN admin_auth admin json_body enrollment_by_tid
     life_enroll life_poll life_getcert life_getcrl life_renew
     reply_for issued_cert openssl_ca_cert crl_der crl_text q_str
-    certmonger_session certmonger_field
+    certmonger_field
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -203,29 +203,6 @@ EOC
                   '-in', $csr, '-out', $out]);
     croak "openssl ca: $r->{err}" if $r->{rc};
     return $out;
-}
-
-# certmonger with private state in DIR, in a private session bus that ends
-# with the script: certmonger_session(DIR, [shell lines], timeout => S).
-# A later session on the same DIR picks the saved requests up again (a
-# request left in CA_WORKING is submitted again at once).
-sub certmonger_session {
-    my ($d, $lines, %o) = @_;
-    mkdir "$d" unless -d $d;
-    for (qw(config requests cas local tmp out)) { mkdir "$d/$_" unless -d "$d/$_" }
-    my $script = write_file(work_file('certmonger', 'sh'), join("\n", 'set -u', @$lines, ''));
-    my %env = (
-        HOME => $d,
-        CERTMONGER_CONFIG_DIR => "$d/config",
-        CERTMONGER_REQUESTS_DIR => "$d/requests",
-        CERTMONGER_CAS_DIR => "$d/cas",
-        CERTMONGER_LOCAL_CA_DIR => "$d/local",
-        CERTMONGER_TMPDIR => "$d/tmp",
-        XDG_RUNTIME_DIR => undef,
-        DBUS_SESSION_BUS_ADDRESS => undef,
-    );
-    return run_cmd(['dbus-run-session', '--', 'sh', $script], env => \%env,
-                   timeout => $o{timeout} || 60);
 }
 
 # a field of certmonger's saved request (multi-line values joined by \n)

@@ -34,7 +34,7 @@ our @EXPORT_OK = (qw(
     scepreq scepreq_bin new_key new_keys build_request send_request parse_reply enroll
     openssl_csr
     b64_std b64_escaped b64_wrapped b64_url
-    certmonger_enroll certmonger_submit micromdm_enroll
+    certmonger_enroll certmonger_session certmonger_submit micromdm_enroll
     db_rows db_value db_exec pg_conninfo sqlite_file
     read_file write_file pem_certs_der pem_file_der cert_info cert_serial_info cert_fp key_fp
     openssl_verify asn1parse der_serial_bytes norm_serial
@@ -496,41 +496,37 @@ sub openssl_csr {
 ######################################################################
 # real clients
 
-# certmonger in a private session bus with private state:
+# certmonger with private state in DIR, in a private session bus that ends
+# with the script: certmonger_session(DIR, [shell lines], timeout => S).
+# A later session on the same DIR picks the saved requests up again (a
+# request left in CA_WORKING is submitted again at once). certmonger-session
+# is started by D-Bus activation (a certmonger -s started by hand needs
+# /var/lib/certmonger/lock, i.e. root).
+sub certmonger_session {
+    my ($d, $lines, %o) = @_;
+    my %env = certmonger_env($d);
+    my $script = write_file(work_file('certmonger', 'sh'), join("\n", 'set -u', @$lines, ''));
+    return run_cmd(['dbus-run-session', '--', 'sh', $script], env => \%env,
+                   timeout => $o{timeout} || 60);
+}
+
+# one enrollment in a fresh certmonger session:
 # certmonger_enroll(url => URL, cn => NAME, challenge => S|undef, ca => FILE)
 # -> { status, list, cert, key, rc, out, err, dir }
 sub certmonger_enroll {
     my %o = @_;
     my $d = work_file('certmonger');
-    mkpath("$d/$_") for qw(config requests cas local tmp out);
     my $timeout = $o{timeout} || $ENV{SCEP_TEST_CERTMONGER_TIMEOUT} || 60;
     my $ca = $o{ca} || pki('ca.pem');
     my $chal = exists $o{challenge} ? $o{challenge} : challenge();
     my $q = sub { my $s = shift; $s =~ s/'/'\\''/g; "'$s'" };
-    my $script = catfile($d, 'run.sh');
-    # certmonger-session is started by D-Bus activation (a certmonger -s
-    # started by hand needs /var/lib/certmonger/lock, i.e. root)
-    write_file($script, join "\n",
-        'set -u',
+    my $r = certmonger_session($d, [
         "getcert add-scep-ca -s -c scep-test -u " . $q->($o{url}) . " -N " . $q->($ca),
         "timeout $timeout getcert request -s -c scep-test -f $d/out/cert.pem -k $d/out/key.pem"
             . (defined $chal ? ' -L ' . $q->($chal) : '')
             . ' -N ' . $q->("CN=$o{cn}") . ' -w -v',
         'echo "getcert-request-rc=$?"',
-        'getcert list -s',
-        '');
-    my %env = (
-        HOME => $d,
-        CERTMONGER_CONFIG_DIR => "$d/config",
-        CERTMONGER_REQUESTS_DIR => "$d/requests",
-        CERTMONGER_CAS_DIR => "$d/cas",
-        CERTMONGER_LOCAL_CA_DIR => "$d/local",
-        CERTMONGER_TMPDIR => "$d/tmp",
-        XDG_RUNTIME_DIR => undef,
-        DBUS_SESSION_BUS_ADDRESS => undef,
-    );
-    my $r = run_cmd(['dbus-run-session', '--', 'sh', $script],
-                    env => \%env, timeout => $timeout + 20);
+        'getcert list -s'], timeout => $timeout + 20);
     my ($status) = $r->{out} =~ /^\s*status:\s*(\S+)/m;
     return { %$r, status => $status || '', dir => $d,
              cert => "$d/out/cert.pem", key => "$d/out/key.pem" };
