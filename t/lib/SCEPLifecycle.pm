@@ -8,7 +8,9 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use Apache::Test ();
 use Carp qw(croak);
+use File::Spec::Functions qw(catfile);
 use JSON::PP ();
 use MIME::Base64 qw(encode_base64);
 use Time::Local ();
@@ -159,49 +161,19 @@ sub issued_cert {
     return ($rep->{pkiStatus} // '') eq '0' && $rep->{cert_file} ? $rep->{cert_file} : undef;
 }
 
-# A certificate for KEY made with openssl, not through SCEP:
+# A certificate for KEY made with openssl, not through SCEP (a client
+# certificate by build-tools/make-pki.sh --cert):
 # openssl_ca_cert(key => FILE, subject => '/CN=x', ca => 'main'|'other',
 #                 start => '20200101000000Z', end => '20200201000000Z')
 sub openssl_ca_cert {
     my %o = @_;
-    my $dir = work_file('openssl-ca');
-    mkdir $dir or croak "$dir: $!";
-    my ($cacert, $cakey) = ($o{ca} || 'main') eq 'other'
-        ? (pki('other', 'ca.pem'), pki('other', 'ca.key')) : (pki('ca.pem'), pki('ca.key'));
-    write_file("$dir/index.txt", '');
-    write_file("$dir/serial", sprintf("%016X\n", int(rand(2**31)) * 65536 + $$ % 65536));
-    write_file("$dir/ca.cnf", <<"EOC");
-[ca]
-default_ca = life
-[life]
-dir = $dir
-database = \$dir/index.txt
-new_certs_dir = \$dir
-serial = \$dir/serial
-default_md = sha256
-default_days = 30
-policy = pol
-unique_subject = no
-email_in_dn = no
-[pol]
-commonName = supplied
-[ext]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOC
-    my $csr = "$dir/req.csr";
-    my $r = run_cmd(['openssl', 'req', '-new', '-key', $o{key}, '-subj', $o{subject}, '-out', $csr]);
-    croak "openssl req: $r->{err}" if $r->{rc};
-    my $out = "$dir/cert.pem";
-    $r = run_cmd(['openssl', 'ca', '-config', "$dir/ca.cnf", '-batch', '-notext',
-                  '-cert', $cacert, '-keyfile', $cakey, '-extensions', 'ext',
-                  ($o{start} ? ('-startdate', $o{start}) : ()),
-                  ($o{end} ? ('-enddate', $o{end}) : ()),
-                  '-in', $csr, '-out', $out]);
-    croak "openssl ca: $r->{err}" if $r->{rc};
+    croak 'openssl_ca_cert: start and end go together' if !$o{start} != !$o{end};
+    my $out = work_file('openssl-ca', 'pem');
+    my $ca = ($o{ca} || 'main') eq 'other' ? pki('other') : pki();
+    my $r = run_cmd(['sh', catfile(Apache::Test::vars('scep_top'), 'build-tools', 'make-pki.sh'),
+                     '--cert', $ca, $o{key}, $o{subject}, $out,
+                     ($o{start} ? ($o{start}, $o{end}) : ())]);
+    croak "make-pki.sh --cert: $r->{err}" if $r->{rc};
     return $out;
 }
 
