@@ -486,8 +486,8 @@ my %CERT;    # name -> { file, key, serial, node }
 # the same with a real client: micromdm scepclient held on A, approved on
 # B, and run again against B (it resends its PKCSReq)
 {
-    # it sleeps 30 s after PENDING before resending: stop it before that
-    my $mm = micromdm_enroll(url => "http://127.0.0.1:$PORT{A}/n72-manual", cn => "$P-mm-man", timeout => 8);
+    # it sleeps 30 s after PENDING before resending: stopped once it said PENDING
+    my $mm = micromdm_pending(url => "http://127.0.0.1:$PORT{A}/n72-manual", cn => "$P-mm-man");
     like($mm->{out} . $mm->{err}, qr/PENDING/, 'scepclient at node A /n72-manual: PENDING');
     my $rows = pg_rows('SELECT id, status FROM scep_transactions WHERE key_fp = ' . q_str(key_fp($mm->{key})));
     is(join(',', map { $_->{status} } @$rows), 'PENDING', 'PostgreSQL: one PENDING row for its key');

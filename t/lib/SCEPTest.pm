@@ -24,17 +24,19 @@ use JSON::PP ();
 use MIME::Base64 qw(encode_base64 decode_base64);
 use POSIX ();
 use Test::More ();
+use Time::HiRes ();
 use SCEPCommand qw(:all);
 
 our @EXPORT_OK = (qw(
     t_dir pki challenge port base_url work_dir work_file
     http get_caps http10
-    run_cmd run_cmds start_cmd cmd_alive cmd_wait
+    run_cmd run_cmds start_cmd cmd_alive cmd_wait cmd_output poll
     run_at_once run_parallel
     scepreq scepreq_bin new_key new_keys build_request send_request parse_reply enroll
     openssl_csr
     b64_std b64_escaped b64_wrapped b64_url
-    certmonger_enroll certmonger_session certmonger_submit micromdm_enroll
+    certmonger_enroll certmonger_session certmonger_submit micromdm_enroll micromdm_start
+    micromdm_pending
     db_rows db_value db_exec pg_conninfo sqlite_file
     read_file write_file pem_certs_der pem_file_der cert_info cert_serial_info cert_fp key_fp
     openssl_verify asn1parse der_serial_bytes norm_serial
@@ -267,6 +269,12 @@ sub cmd_alive {
     return 0;
 }
 
+# what it wrote so far: stdout . stderr
+sub cmd_output {
+    my $p = shift;
+    return join '', map { -e $_ ? read_file($_) : '' } $p->{out}, $p->{err};
+}
+
 # cmd_wait(PROC, TIMEOUT (60 s)) -> { rc, signal, out, err, timed_out, cmd }:
 # waits at most TIMEOUT seconds for it to end, else kills its process group
 # (timed_out 1; kill => 1 kills it at once, also timed_out)
@@ -315,6 +323,18 @@ sub run_cmds {
     my @p = map { start_cmd($_) } @cmds;
     my $until = time + ($o{timeout} || 120);
     return map { cmd_wait($_, ($until - time) > 1 ? $until - time : 1) } @p;
+}
+
+# poll(SECONDS, sub { ... }): calls the sub every 0.1 s until it returns
+# true or SECONDS have passed; -> its last value
+sub poll {
+    my ($seconds, $cond) = @_;
+    my $until = Time::HiRes::time() + $seconds;
+    while (1) {
+        my $v = $cond->();
+        return $v if $v || Time::HiRes::time() >= $until;
+        Time::HiRes::sleep(0.1);
+    }
 }
 
 # openssl genrsa; traditional => 1 for PKCS#1 (micromdm scepclient)
@@ -541,8 +561,37 @@ sub certmonger_submit {
 # micromdm scepclient. It keeps csr.pem and self.pem in its working
 # directory and reuses them, so each identity gets its own dir.
 # micromdm_enroll(url => URL, dir => DIR (new if absent), key => FILE (new
-# PKCS#1 key if absent), cn => NAME, challenge => S, out => 'cert.pem')
+# PKCS#1 key if absent), cn => NAME, challenge => S, out => 'cert.pem',
+# timeout => S) -> run_cmd's result + { dir, key, cert }
 sub micromdm_enroll {
+    my %o = @_;
+    my ($cmd, $info) = _micromdm(%o);
+    my $r = run_cmd($cmd, cwd => $info->{dir}, timeout => $o{timeout} || 60);
+    return { %$r, %$info };
+}
+
+# the same in the background: start_cmd's process + { dir, key, cert }
+sub micromdm_start {
+    my %o = @_;
+    my ($cmd, $info) = _micromdm(%o);
+    return { %{ start_cmd($cmd, cwd => $info->{dir}) }, %$info };
+}
+
+# scepclient at a Location that holds its request: it reports PENDING,
+# then sleeps 30 s before it resends. micromdm_pending(same options,
+# timeout => S (30)) runs it until it has said PENDING (at most S seconds)
+# and stops it -> run_cmd's result + { dir, key, cert, waiting } (waiting:
+# it was still running, i.e. waiting to resend, once it had said PENDING)
+sub micromdm_pending {
+    my %o = @_;
+    my $mm = micromdm_start(%o);
+    my $pending = poll($o{timeout} || 30, sub { cmd_output($mm) =~ /pkiStatus=PENDING/ || !cmd_alive($mm) });
+    my $waiting = $pending && cmd_alive($mm) ? 1 : 0;
+    my $r = cmd_wait($mm, 0, kill => 1);
+    return { %$r, (map { $_ => $mm->{$_} } qw(dir key cert)), waiting => $waiting };
+}
+
+sub _micromdm {
     my %o = @_;
     my $d = $o{dir} || work_file('micromdm');
     mkpath($d) unless -d $d;
@@ -550,11 +599,10 @@ sub micromdm_enroll {
     new_key(file => $key, traditional => 1) unless -e $key;
     my $cert = catfile($d, $o{out} || 'cert.pem');
     my $chal = exists $o{challenge} ? $o{challenge} : challenge();
-    my $r = run_cmd(['scepclient', '-server-url', $o{url}, '-private-key', $key,
-                     '-certificate', $cert, (defined $chal ? ('-challenge', $chal) : ()),
-                     '-cn', $o{cn} || 'scepclient'],
-                    cwd => $d, timeout => $o{timeout} || 60);
-    return { %$r, dir => $d, key => $key, cert => $cert };
+    return (['scepclient', '-server-url', $o{url}, '-private-key', $key,
+             '-certificate', $cert, (defined $chal ? ('-challenge', $chal) : ()),
+             '-cn', $o{cn} || 'scepclient'],
+            { dir => $d, key => $key, cert => $cert });
 }
 
 ######################################################################
