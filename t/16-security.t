@@ -18,8 +18,6 @@ use lib 't/lib';
 use SCEPTest qw(:all);
 use File::Basename qw(dirname);
 
-plan tests => 27 + 9 + 13 + 7 + 7 + 17 + 2 + 1;
-
 my $SEALED = 'the message content cannot be decrypted and verified';
 
 # the EnvelopedData inside a request's SignedData: what an eavesdropper has
@@ -430,3 +428,4 @@ EOC
 }
 
 error_log_clean();
+done_testing();
