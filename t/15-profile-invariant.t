@@ -1800,10 +1800,7 @@ LoadModule mpm_event_module "\@MODULES\@/mod_mpm_event.so"
 DBDriver sqlite3
 DBDParams "\@DB\@"
 DBDInitSQL "PRAGMA busy_timeout=10000"
-SCEPCACertificateFile "\@PKI\@/ca.pem"
-SCEPCACertificateKeyFile "\@PKI\@/ca.key"
-SCEPRACertificateFile "\@PKI\@/ra.pem"
-SCEPRACertificateKeyFile "\@PKI\@/ra.key"
+\@TEST_CA\@
 # wrong challenges are sent on purpose: the throttle would refuse everything
 # from 127.0.0.1 after 20 of them (it is not a profile setting)
 SCEPChallengeThrottle off

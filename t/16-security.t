@@ -268,10 +268,7 @@ sub child_hwm_kb {
 my $PROFILES = <<'EOC' =~ s/^\@CA_DB\@\n/$CA_DB/mr;
 @HTTPD_BASE@
 LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
-LoadModule authn_core_module "@MODULES@/mod_authn_core.so"
-LoadModule authn_file_module "@MODULES@/mod_authn_file.so"
-LoadModule auth_basic_module "@MODULES@/mod_auth_basic.so"
-LoadModule authz_user_module "@MODULES@/mod_authz_user.so"
+@AUTH_MODULES@
 @CA_DB@
 SCEPChallengeThrottle off
 <Location /wifi>

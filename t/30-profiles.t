@@ -779,10 +779,7 @@ LoadModule mpm_event_module "\@MODULES\@/mod_mpm_event.so"
 DBDriver sqlite3
 DBDParams "\@DB\@"
 DBDInitSQL "PRAGMA busy_timeout=10000"
-SCEPCACertificateFile "\@PKI\@/ca.pem"
-SCEPCACertificateKeyFile "\@PKI\@/ca.key"
-SCEPRACertificateFile "\@PKI\@/ra.pem"
-SCEPRACertificateKeyFile "\@PKI\@/ra.key"
+\@TEST_CA\@
 <Location /tls>
     SetHandler scep
     SCEPChallengePasswordFile "\@PKI\@/challenge"

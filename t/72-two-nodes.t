@@ -67,10 +67,7 @@ my $HTPASSWD = t_dir() . '/lifecycle/admins.htpasswd';
 my $NODE_CONF = <<"EOC";
 \@HTTPD_BASE\@
 LoadModule mpm_event_module "\@MODULES\@/mod_mpm_event.so"
-LoadModule authn_core_module "\@MODULES\@/mod_authn_core.so"
-LoadModule authn_file_module "\@MODULES\@/mod_authn_file.so"
-LoadModule auth_basic_module "\@MODULES\@/mod_auth_basic.so"
-LoadModule authz_user_module "\@MODULES\@/mod_authz_user.so"
+\@AUTH_MODULES\@
 # a small node: one child of 16 threads (two at most)
 StartServers 1
 ServerLimit 2
@@ -87,10 +84,7 @@ DBDMax 16
 # every request comes from 127.0.0.1, and the other test files' refusals
 # are in the same database
 SCEPChallengeThrottle off
-SCEPCACertificateFile "\@PKI\@/ca.pem"
-SCEPCACertificateKeyFile "\@PKI\@/ca.key"
-SCEPRACertificateFile "\@PKI\@/ra.pem"
-SCEPRACertificateKeyFile "\@PKI\@/ra.key"
+\@TEST_CA\@
 <Location /scep>
     SetHandler scep
     SCEPChallengePasswordFile "\@PKI\@/challenge"

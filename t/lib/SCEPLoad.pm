@@ -126,10 +126,7 @@ KeepAliveTimeout 30
 MaxKeepAliveRequests 0
 EOC
 SCEPChallengeThrottle off
-SCEPCACertificateFile "@PKI@/ca.pem"
-SCEPCACertificateKeyFile "@PKI@/ca.key"
-SCEPRACertificateFile "@PKI@/ra.pem"
-SCEPRACertificateKeyFile "@PKI@/ra.key"
+@TEST_CA@
 <Location /scep>
     SetHandler scep
     SCEPChallengePasswordFile "@PKI@/challenge"

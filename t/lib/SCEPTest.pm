@@ -815,9 +815,33 @@ LoadModule dbd_module "@MODULES@/mod_dbd.so"
 LoadModule scep_module "@SCEP_SO@"
 EOC
 
+# Lines of their own in a configuration, where they stand (indented as
+# the placeholder is): @TEST_CA@, the test PKI's CA in RA mode;
+# @AUTH_MODULES@, the modules of Basic authentication (scep-admin).
+my %BLOCK = (
+    TEST_CA => <<'EOC',
+SCEPCACertificateFile "@PKI@/ca.pem"
+SCEPCACertificateKeyFile "@PKI@/ca.key"
+SCEPRACertificateFile "@PKI@/ra.pem"
+SCEPRACertificateKeyFile "@PKI@/ra.key"
+EOC
+    AUTH_MODULES => <<'EOC',
+LoadModule authn_core_module "@MODULES@/mod_authn_core.so"
+LoadModule authn_file_module "@MODULES@/mod_authn_file.so"
+LoadModule auth_basic_module "@MODULES@/mod_auth_basic.so"
+LoadModule authz_user_module "@MODULES@/mod_authz_user.so"
+EOC
+);
+
+sub _block {
+    my ($indent, $name) = @_;
+    return "$indent\@$name\@\n" unless $BLOCK{$name};
+    return $BLOCK{$name} =~ s/^/$indent/mgr;
+}
+
 # private_httpd(name => 'single', conf => TEXT) where TEXT may use
-# @HTTPD_BASE@ (the lines above), @DIR@ (instance dir), @PORT@, @MODULES@,
-# @SCEP_SO@, @PKI@, @DB@; a fresh
+# @HTTPD_BASE@ (the lines above), @TEST_CA@, @AUTH_MODULES@, @DIR@
+# (instance dir), @PORT@, @MODULES@, @SCEP_SO@, @PKI@, @DB@; a fresh
 # SQLite database with the schema is made at @DB@ (then prepare_db => CODE,
 # if given, is called with its path before httpd starts).
 # Starts httpd and waits until it answers; returns { dir, port, conf, rc,
@@ -847,6 +871,7 @@ sub _private_httpd {
     my %sub = (DIR => $dir, PORT => $port, MODULES => modules_dir(),
                SCEP_SO => vars('scep_so'), PKI => vars('scep_pki'), DB => $db);
     (my $text = $o{conf}) =~ s/^\@HTTPD_BASE\@\n/$HTTPD_BASE/m;
+    $text =~ s/^([ \t]*)\@(\w+)\@\n/_block($1, $2)/mge;
     $text =~ s/\@(\w+)\@/exists $sub{$1} ? $sub{$1} : "\@$1\@"/ge;
     my $conf = write_file("$dir/httpd.conf", $text);
     my $r = run_cmd([httpd_bin(), '-d', $dir, '-f', $conf, '-k', 'start'], timeout => 30);
