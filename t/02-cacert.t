@@ -193,10 +193,7 @@ EOC
 {
     my $vport = free_port();
     my $conf = $BASE . <<"EOC";
-SCEPCACertificateFile "\@PKI\@/ca.pem"
-SCEPCACertificateKeyFile "\@PKI\@/ca.key"
-SCEPRACertificateFile "\@PKI\@/ra.pem"
-SCEPRACertificateKeyFile "\@PKI\@/ra.key"
+\@TEST_CA\@
 <Location /scep>
     SetHandler scep
     SCEPChallengePasswordFile "\@PKI\@/challenge"

@@ -56,8 +56,6 @@ sub refuse_case {
     return wantarray ? ($req, $resp) : $req;
 }
 
-plan tests => 16 * $PER_FAILURE + 3 * 3 + 3 * 2 + 2 + 7 + 1 + 1;
-
 ########## authorization (case 32)
 refuse_case('wrong challenge', { challenge => 'not-the-secret' }, {}, 2, text => qr/challenge/i);
 refuse_case('no challenge', { challenge => undef }, {}, 2, text => qr/challenge/i);
@@ -188,3 +186,4 @@ sub q_str { my $s = shift; $s =~ s/'/''/g; "'$s'" }
 }
 
 error_log_clean();
+done_testing();

@@ -17,26 +17,14 @@ sub q_str { my $s = shift; $s =~ s/'/''/g; "'$s'" }
 
 my $t0 = time;
 
-# send several requests at once (one child per request); returns responses
+# send several requests at once (one child per request); returns the
+# bodies of the HTTP 200 answers (undef for any other)
 sub send_parallel {
-    my @jobs = @_;    # [req, %send]
-    my @files;
-    my @pids;
-    for my $i (0 .. $#jobs) {
-        my $f = work_file('parallel', 'der');
-        push @files, $f;
-        my $pid = fork;
-        die "fork: $!" unless defined $pid;
-        if (!$pid) {
-            my ($req, %o) = @{ $jobs[$i] };
-            my $resp = send_request($req, %o);
-            write_file($f, $resp->{status} == 200 ? $resp->{body} : '');
-            POSIX::_exit(0);
-        }
-        push @pids, $pid;
-    }
-    waitpid($_, 0) for @pids;
-    return map { -s $_ ? read_file($_) : undef } @files;
+    my @bodies = run_parallel(map {
+        my ($req, %o) = @$_;
+        sub { my $resp = send_request($req, %o); $resp->{status} == 200 ? $resp->{body} : '' }
+    } @_);
+    return map { length $_ ? $_ : undef } @bodies;
 }
 
 sub serial_of { my $rep = shift; $rep->{cert_file} ? cert_info($rep->{cert_file})->{serial} : undef }

@@ -294,17 +294,11 @@ sub half_closed_post {
                            $serials ? "DELETE FROM scep_certificates WHERE serial IN ($serials)" : ());
                 my $ok = 1;
                 for my $sql (@sql) {
-                    my $r = $dbo{pg}
-                        ? run_cmd(['psql', pg_conninfo(), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', $sql])
-                        : run_cmd(['mariadb', "--socket=$ENV{SCEP_TEST_MYSQL}", 'scep', '-e', $sql]);
-                    $ok = 0, diag($r->{err}) if $r->{rc};
+                    $ok = 0, diag($@) unless eval { db_exec($sql, %dbo); 1 };
                 }
                 ok($ok && !@{ db_rows("SELECT serial FROM scep_transactions WHERE transaction_id IN ($in)",
                                       %dbo) },
                    "$name: this file's rows removed again");
-            }
-            else {
-                pass("$name: (the main server's rows stay)");
             }
         }
     }

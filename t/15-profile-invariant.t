@@ -68,7 +68,6 @@ use lib 't/lib';
 use SCEPTest qw(:all);
 use Digest::SHA qw(sha1);
 use Encode ();
-use POSIX ();
 use Storable ();
 use Socket qw(inet_ntop AF_INET AF_INET6);
 use Time::HiRes ();
@@ -597,25 +596,13 @@ my @KEY_DEF = (
 my @KEY_NAMES = grep { $_ ne 'signer' } map { $_->[0] } @KEY_DEF;
 
 sub make_keys {
-    my @kids;
-    for my $d (@KEY_DEF) {
-        my ($name, @cmd) = @$d;
-        my $f = "$W/key-$name.pem";
-        my $pid = fork;
-        die "fork: $!" unless defined $pid;
-        if (!$pid) {
-            open STDOUT, '>', '/dev/null';
-            open STDERR, '>', "$f.err";
-            { no warnings 'exec'; exec 'openssl', $cmd[0], '-out', $f, @cmd[1 .. $#cmd]; }
-            POSIX::_exit(127);
-        }
-        push @kids, [$pid, $name, $f];
-    }
+    my @files = map { "$W/key-$_->[0].pem" } @KEY_DEF;
+    my @made = run_cmds(map { my ($name, @cmd) = @{ $KEY_DEF[$_] };
+                              ['openssl', $cmd[0], '-out', $files[$_], @cmd[1 .. $#cmd]] } 0 .. $#KEY_DEF);
     my @bad;
-    for my $k (@kids) {
-        waitpid($k->[0], 0);
-        my ($name, $f) = @$k[1, 2];
-        if ($? || !-s $f) { push @bad, "$name: " . (eval { read_file("$f.err") } // '?'); next }
+    for my $i (0 .. $#KEY_DEF) {
+        my ($name, $f) = ($KEY_DEF[$i][0], $files[$i]);
+        if ($made[$i]{rc} || !-s $f) { push @bad, "$name: $made[$i]{err}"; next }
         my $r = run_cmd(['openssl', 'pkey', '-in', $f, '-pubout', '-outform', 'DER']);
         if ($r->{rc}) { push @bad, "$name: $r->{err}"; next }
         $KEY{$name} = { name => $name, file => $f, spki => $r->{out}, facts => spki_facts($r->{out}) };
@@ -1415,30 +1402,24 @@ sub run_request {
 sub run_all {
     my ($specs, $pi) = @_;
     my @tid = map { sprintf 'inv-%d-%d-%04d', $SEED, $pi, $_ + 1 } 0 .. $#$specs;
-    my @kids;
-    for my $j (0 .. $JOBS - 1) {
-        my @mine = grep { $_ % $JOBS == $j } 0 .. $#$specs;
-        my $out = "$W/results-$pi-$j";
-        my $pid = fork;
-        die "fork: $!" unless defined $pid;
-        if (!$pid) {
+    my @shares = map { my $j = $_; [grep { $_ % $JOBS == $j } 0 .. $#$specs] } 0 .. $JOBS - 1;
+    my @out = run_parallel(map {
+        my $mine = $_;
+        sub {
             my %r;
             eval {
-                for my $i (@mine) {
+                for my $i (@$mine) {
                     run_request($specs->[$i], $tid[$i]);
                     $r{$i} = { map { $_ => $specs->[$i]{$_} } qw(res csr_file signer) };
                 }
                 1;
             } or $r{error} = "$@";
-            Storable::nstore(\%r, $out);
-            POSIX::_exit(0);    # no END blocks, no Test::More in a child
+            return Storable::nfreeze(\%r);
         }
-        push @kids, [$pid, $out, \@mine];
-    }
-    for my $k (@kids) {
-        waitpid($k->[0], 0);
-        my $r = eval { Storable::retrieve($k->[1]) } || { error => "no results from worker $k->[0]: $@" };
-        for my $i (@{ $k->[2] }) {
+    } @shares);
+    for my $j (0 .. $#shares) {
+        my $r = eval { Storable::thaw($out[$j]) } || { error => "no results from worker $j: $out[$j]" };
+        for my $i (@{ $shares[$j] }) {
             my $got = $r->{$i} || { res => { http => 0, err => $r->{error} // 'not run' } };
             $specs->[$i]{$_} = $got->{$_} for keys %$got;
         }
@@ -1819,10 +1800,7 @@ LoadModule mpm_event_module "\@MODULES\@/mod_mpm_event.so"
 DBDriver sqlite3
 DBDParams "\@DB\@"
 DBDInitSQL "PRAGMA busy_timeout=10000"
-SCEPCACertificateFile "\@PKI\@/ca.pem"
-SCEPCACertificateKeyFile "\@PKI\@/ca.key"
-SCEPRACertificateFile "\@PKI\@/ra.pem"
-SCEPRACertificateKeyFile "\@PKI\@/ra.key"
+\@TEST_CA\@
 # wrong challenges are sent on purpose: the throttle would refuse everything
 # from 127.0.0.1 after 20 of them (it is not a profile setting)
 SCEPChallengeThrottle off

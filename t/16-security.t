@@ -18,8 +18,6 @@ use lib 't/lib';
 use SCEPTest qw(:all);
 use File::Basename qw(dirname);
 
-plan tests => 27 + 9 + 13 + 7 + 7 + 17 + 2 + 1;
-
 my $SEALED = 'the message content cannot be decrypted and verified';
 
 # the EnvelopedData inside a request's SignedData: what an eavesdropper has
@@ -160,10 +158,9 @@ EOC
     # refusals cannot be recorded (as when a field overflowed a column)
     my $h = private_httpd(name => 'throttle', conf => $PRIVATE, prepare_db => sub {
         my $db = shift;
-        my $r = run_cmd(['sqlite3', $db, q{CREATE TRIGGER no_refusals BEFORE INSERT ON scep_transactions }
-                         . q{WHEN NEW.status = 'REJECTED' BEGIN SELECT RAISE(ABORT, 'refusals cannot be }
-                         . q{recorded'); END;}]);
-        die "trigger: $r->{err}" if $r->{rc};
+        db_exec(q{CREATE TRIGGER no_refusals BEFORE INSERT ON scep_transactions }
+                . q{WHEN NEW.status = 'REJECTED' BEGIN SELECT RAISE(ABORT, 'refusals cannot be }
+                . q{recorded'); END;}, file => $db);
     });
     ok($h->{ok}, 'a private httpd whose database refuses to record refusals') or diag($h->{err});
     SKIP: {
@@ -184,8 +181,8 @@ EOC
         is($n, 4, 'each refusal that could not be recorded is logged (SCEP00202)');
 
         # the count cannot be read: nothing goes on (HTTP 503), nothing issued
-        my $drop = run_cmd(['sqlite3', $h->{db}, 'DROP TABLE scep_auth_failures']);
-        is($drop->{rc}, 0, 'the failures table is gone') or diag($drop->{err});
+        ok(eval { db_exec('DROP TABLE scep_auth_failures', file => $h->{db}); 1 },
+           'the failures table is gone') or diag($@);
         my $other = build_request(subject => '/CN=count-unreadable');
         my $resp = send_request($other, port => $h->{port}, path => '/t', local_addr => fresh_addr());
         is($resp->{status}, 503, 'the throttle cannot count: HTTP 503 (fails closed)')
@@ -271,10 +268,7 @@ sub child_hwm_kb {
 my $PROFILES = <<'EOC' =~ s/^\@CA_DB\@\n/$CA_DB/mr;
 @HTTPD_BASE@
 LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
-LoadModule authn_core_module "@MODULES@/mod_authn_core.so"
-LoadModule authn_file_module "@MODULES@/mod_authn_file.so"
-LoadModule auth_basic_module "@MODULES@/mod_auth_basic.so"
-LoadModule authz_user_module "@MODULES@/mod_authz_user.so"
+@AUTH_MODULES@
 @CA_DB@
 SCEPChallengeThrottle off
 <Location /wifi>
@@ -431,3 +425,4 @@ EOC
 }
 
 error_log_clean();
+done_testing();

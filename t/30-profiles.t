@@ -14,10 +14,7 @@ use Apache::Test qw(-withtestmore);
 use Test::More import => ['!plan'];
 use lib 't/lib';
 use SCEPTest qw(:all);
-use POSIX ();
 use Time::Local qw(timegm);
-
-plan tests => 267;
 
 my $P = Apache::Test::vars('scep_pki');
 my $W = work_dir();
@@ -40,25 +37,9 @@ my %POOL;
 my %NEXT;
 sub fill_pool {
     my %want = @_;    # bits => count
-    my @kids;
-    for my $bits (sort keys %want) {
-        for (1 .. $want{$bits}) {
-            my $f = work_file("rsa$bits", 'pem');
-            my $pid = fork;
-            die "fork: $!" unless defined $pid;
-            if (!$pid) {
-                open STDOUT, '>', '/dev/null';
-                open STDERR, '>', '/dev/null';
-                { no warnings 'exec'; exec 'openssl', 'genrsa', '-out', $f, $bits; }
-                POSIX::_exit(127);
-            }
-            push @kids, [$pid, $bits, $f];
-        }
-    }
-    for my $k (@kids) {
-        waitpid($k->[0], 0);
-        push @{ $POOL{ $k->[1] } }, $k->[2] if $? == 0 && -s $k->[2];
-    }
+    my @bits = map { ($_) x $want{$_} } sort keys %want;
+    my @files = new_keys(@bits);
+    push @{ $POOL{ $bits[$_] } }, $files[$_] for 0 .. $#bits;
 }
 
 # the pool's keys in turn
@@ -231,184 +212,191 @@ sub profile_of {
 fill_pool(2048 => 4, 3072 => 1, 1024 => 1);
 
 ######################################################################
+# The enrollments as tables. A row:
+#   [label, Location, request, outcome, checks...]
+# request: { subject => '/CN=x' (scepreq makes the CSR) or csr => { subject,
+#   san, ext, template } (openssl_csr's options: `openssl req` makes it),
+#   key => 1024 | 3072 (an RSA key of the pool; 2048 if absent) or 'P-256' /
+#   'P-384' (a fresh EC key: then signer => NAME too), san_dns => [...],
+#   headers => [Name => value], sid => 1 (X-Device-SID: $SID), as => NAME
+#   (kept in %ENROLLED for later rows and checks), signer => NAME (signed by
+#   that enrollment's certificate and key, as clients with a separate RSA
+#   key do) }
+# outcome: 'issued' (2 tests) or a regex: refused, failInfoText matches (3)
+# checks: [field, expected, test name]; field: a name of %FIELD or a sub
+#   (enrollment -> value); expected: undef (absent), a regex, a sub
+#   (enrollment -> expected value) or the value
+
+my %ENROLLED;
+my %FIELD = (
+    (map { my $k = $_; ($k => sub { $_[0]{x}{$k} }) } qw(subject issuer sigalg pkalg bits curve pubkey text)),
+    not_after => sub { $_[0]{x}{not_after} },
+    validity  => sub { ($_[0]{x}{not_after} // 0) - ($_[0]{x}{not_before} // 0) },
+    fail_text => sub { $_[0]{text} },
+    cert      => sub { $_[0]{cert} },
+    profile   => sub { profile_of($_[0]{tid}) },
+    ku => sub { ext_value($_[0], $KU) }, eku => sub { ext_value($_[0], $EKU) },
+    san => sub { ext_value($_[0], $SAN) }, bc => sub { ext_value($_[0], $BC) },
+    cp => sub { ext_value($_[0], $CP) }, cdp => sub { ext_value($_[0], $CDP) },
+    aia => sub { ext_value($_[0], $AIA) }, tmpl => sub { ext_value($_[0], $TMPL) },
+    ku_critical => sub { ext_critical($_[0], $KU) }, bc_critical => sub { ext_critical($_[0], $BC) },
+);
+
+sub check {
+    my ($r, @checks) = @_;
+    for my $c (@checks) {
+        my ($field, $want, $name) = @$c;
+        my $got = ref $field ? $field->($r) : ($FIELD{$field} || die "no field $field")->($r);
+        $want = $want->($r) if ref $want eq 'CODE';
+        my $ok = !defined $want        ? ok(!defined $got, $name)
+               : ref $want eq 'Regexp' ? like($got // '', $want, $name)
+               :                         is($got, $want, $name);
+        diag($r->{x}{text}) if !$ok && ref $field;
+    }
+}
+
+sub enroll_rows {
+    for my $row (@_) {
+        my ($label, $path, $q, $outcome, @checks) = @$row;
+        my $signer = $q->{signer} && $ENROLLED{ $q->{signer} };
+        SKIP: {
+            skip "$label: no signer certificate", (ref $outcome ? 3 : 2) + @checks
+                if $q->{signer} && !($signer && $signer->{cert});
+            my $key = ($q->{key} // '') =~ /^P-/ ? ec_key($q->{key}) : rsa_key($q->{key});
+            my $r = enroll_at($path, key => $key,
+                              ($q->{csr} ? (csr => csr(key => $key, %{ $q->{csr} })) : ()),
+                              (map { $_ => $q->{$_} } grep { $q->{$_} } qw(subject san_dns)),
+                              headers => [@{ $q->{headers} || [] }, ($q->{sid} ? ('X-Device-SID' => $SID) : ())],
+                              ($signer ? (signer_cert => $signer->{cert}, signer_key => $signer->{key}) : ()));
+            if (ref $outcome) { refused($label, $r, $outcome) } else { issued($label, $r) }
+            check($r, @checks);
+            $ENROLLED{ $q->{as} } = $r if $q->{as};
+        }
+    }
+}
+
+######################################################################
 # 1. two profiles on one server and CA: comparable requests, different
 # certificates
-my ($wifi, $vpn);
-{
-    my %common = (subject => '/O=Evil Inc/CN=laptop-7', san_dns => ['laptop-7.wifi.example.com'],
-                  headers => ['X-Device-SID' => $SID]);
-    $wifi = enroll_at('/prof-wifi', %common);
-    $vpn = enroll_at('/prof-vpn', %common);
-    issued('wifi', $wifi);
-    issued('vpn', $vpn);
-    is($wifi->{x}{issuer}, $vpn->{x}{issuer}, 'both issued by the same CA');
-    is($wifi->{x}{subject}, 'CN=laptop-7,O=Example Corp',
-       'wifi: subject O from the profile, CN from the request (requested O replaced)');
-    is($vpn->{x}{subject}, 'CN=laptop-7', 'vpn (no subject rule): the CN only');
-    is(ext_value($wifi, $SAN), "DNS:laptop-7.wifi.example.com, URI:$SID_URI",
-       'wifi: the allowed DNS name and the strong-mapping URI');
-    ok(!defined ext_value($vpn, $SAN), 'vpn (no SAN rule): no subjectAltName');
-    is(ext_value($wifi, $EKU), 'TLS Web Server Authentication, TLS Web Client Authentication',
-       'wifi: client+server EKU');
-    is(ext_value($vpn, $EKU), 'ipsec Internet Key Exchange', 'vpn: ipsecIKE EKU');
-    isnt($wifi->{x}{sigalg}, $vpn->{x}{sigalg}, "different signature digests ($wifi->{x}{sigalg} / "
-         . "$vpn->{x}{sigalg})");
-}
+my %common = (subject => '/O=Evil Inc/CN=laptop-7', san_dns => ['laptop-7.wifi.example.com'], sid => 1);
+enroll_rows(
+    ['wifi', '/prof-wifi', { %common, as => 'wifi' }, 'issued',
+     [subject => 'CN=laptop-7,O=Example Corp',
+      'wifi: subject O from the profile, CN from the request (requested O replaced)'],
+     [san => "DNS:laptop-7.wifi.example.com, URI:$SID_URI",
+      'wifi: the allowed DNS name and the strong-mapping URI'],
+     [eku => 'TLS Web Server Authentication, TLS Web Client Authentication', 'wifi: client+server EKU']],
+    ['vpn', '/prof-vpn', { %common, as => 'vpn' }, 'issued',
+     [subject => 'CN=laptop-7', 'vpn (no subject rule): the CN only'],
+     [san => undef, 'vpn (no SAN rule): no subjectAltName'],
+     [eku => 'ipsec Internet Key Exchange', 'vpn: ipsecIKE EKU']],
+);
+my ($wifi, $vpn) = @ENROLLED{qw(wifi vpn)};
+is($wifi->{x}{issuer}, $vpn->{x}{issuer}, 'both issued by the same CA');
+isnt($wifi->{x}{sigalg}, $vpn->{x}{sigalg}, "different signature digests ($wifi->{x}{sigalg} / "
+     . "$vpn->{x}{sigalg})");
 
 ######################################################################
 # 2. subject rules
-{
-    my $r = enroll_at('/prof-wifi', subject => '/O=Evil Inc/OU=Sales/CN=laptop-8',
-                      headers => ['X-Device-SID' => $SID]);
-    issued('wifi with OU and O', $r);
-    is($r->{x}{subject}, 'CN=laptop-8,O=Example Corp',
-       'SCEPSubjectExcess drop: OU and the requested O are left out');
-
-    $r = enroll_at('/prof-wifi', subject => '/CN=Laptop_8', headers => ['X-Device-SID' => $SID]);
-    issued('wifi with a CN outside the pattern', $r);
-    is($r->{x}{subject}, 'O=Example Corp', 'SCEPSubjectExcess drop: the CN outside ^[a-z0-9-]+$ is left out');
-
-    $r = enroll_at('/prof-strict', subject => '/CN=laptop-9');
-    issued('strict, CN only', $r);
-    is($r->{x}{subject}, 'CN=laptop-9', 'strict: the CN that matches');
-
-    my $strict_ou = enroll_at('/prof-strict', subject => '/OU=Sales/CN=laptop-9b');
-    refused('strict with OU', $strict_ou, qr/^profile prof-strict: .*\bOU\b.*not allowed/);
-
-    $r = enroll_at('/prof-strict', subject => '/CN=Laptop_9');
-    refused('strict, CN outside the pattern', $r,
-            qr/^profile prof-strict: subject CN 'Laptop_9' does not match .*\Q^[a-z0-9-]+\E\$'/);
-
-    $r = enroll_at('/prof-default', subject => '/C=FR/O=Evil Inc/OU=Admins/CN=dev-1/emailAddress=root@evil.example');
-    issued('default profile, many attributes', $r);
-    is($r->{x}{subject}, 'CN=dev-1', 'default profile: the CN only');
-
+enroll_rows(
+    ['wifi with OU and O', '/prof-wifi', { subject => '/O=Evil Inc/OU=Sales/CN=laptop-8', sid => 1 }, 'issued',
+     [subject => 'CN=laptop-8,O=Example Corp', 'SCEPSubjectExcess drop: OU and the requested O are left out']],
+    ['wifi with a CN outside the pattern', '/prof-wifi', { subject => '/CN=Laptop_8', sid => 1 }, 'issued',
+     [subject => 'O=Example Corp', 'SCEPSubjectExcess drop: the CN outside ^[a-z0-9-]+$ is left out']],
+    ['strict, CN only', '/prof-strict', { subject => '/CN=laptop-9' }, 'issued',
+     [subject => 'CN=laptop-9', 'strict: the CN that matches']],
+    ['strict with OU', '/prof-strict', { subject => '/OU=Sales/CN=laptop-9b' },
+     qr/^profile prof-strict: .*\bOU\b.*not allowed/,
+     [profile => 'REJECTED prof-strict', 'a refusal is recorded with its profile'],
+     [cert => undef, 'no certificate in a refusal']],
+    ['strict, CN outside the pattern', '/prof-strict', { subject => '/CN=Laptop_9' },
+     qr/^profile prof-strict: subject CN 'Laptop_9' does not match .*\Q^[a-z0-9-]+\E\$'/],
+    ['default profile, many attributes', '/prof-default',
+     { subject => '/C=FR/O=Evil Inc/OU=Admins/CN=dev-1/emailAddress=root@evil.example' }, 'issued',
+     [subject => 'CN=dev-1', 'default profile: the CN only']],
     # values from expressions: a header set by a portal in front of httpd
-    $r = enroll_at('/prof-names', subject => '/CN=i-am-the-admin', headers => ['X-Device-Id' => 'dev-42']);
-    issued('CN from X-Device-Id', $r);
-    is($r->{x}{subject}, 'O=Example Corp,CN=dev-42',
-       'CN from the header (not the requested one), O from the profile, in rule order');
-
-    $r = enroll_at('/prof-names', subject => '/CN=dev-43', headers => ['X-Device-Id' => 'dev-43,O=Root+CN=x']);
-    issued('header value with DN syntax', $r);
-    is($r->{x}{subject}, 'O=Example Corp,CN=dev-43\,O=Root\+CN=x',
-       'a header value is one CN value, never parsed as more attributes');
-
-    $r = enroll_at('/prof-names', subject => '/CN=dev-44');
-    issued('no X-Device-Id header', $r);
-    is($r->{x}{subject}, 'O=Example Corp', 'an empty expression leaves the attribute out');
-
-    is(profile_of($strict_ou->{tid}), 'REJECTED prof-strict', 'a refusal is recorded with its profile');
-    ok(!defined $strict_ou->{cert}, 'no certificate in a refusal');
-}
+    ['CN from X-Device-Id', '/prof-names', { subject => '/CN=i-am-the-admin', headers => ['X-Device-Id' => 'dev-42'] },
+     'issued',
+     [subject => 'O=Example Corp,CN=dev-42',
+      'CN from the header (not the requested one), O from the profile, in rule order']],
+    ['header value with DN syntax', '/prof-names',
+     { subject => '/CN=dev-43', headers => ['X-Device-Id' => 'dev-43,O=Root+CN=x'] }, 'issued',
+     [subject => 'O=Example Corp,CN=dev-43\,O=Root\+CN=x',
+      'a header value is one CN value, never parsed as more attributes']],
+    ['no X-Device-Id header', '/prof-names', { subject => '/CN=dev-44' }, 'issued',
+     [subject => 'O=Example Corp', 'an empty expression leaves the attribute out']],
+);
 
 ######################################################################
-# 3. subjectAltName rules
-{
-    my $r = enroll_at('/prof-wifi', subject => '/CN=laptop-12', headers => ['X-Device-SID' => $SID],
-                      san_dns => ['laptop-12.wifi.example.com', 'evil.example.org',
-                                  'wifi.example.com.evil.org']);
-    issued('wifi with allowed and other DNS names', $r);
-    is(ext_value($r, $SAN), "DNS:laptop-12.wifi.example.com, URI:$SID_URI",
-       'SCEPSubjectAltNameExcess drop: only the DNS name matching \.wifi\.example\.com$ is kept');
-
-    $r = enroll_at('/prof-strict', subject => '/CN=srv-1', san_dns => ['srv-1.example.com']);
-    issued('strict with an allowed DNS name', $r);
-    is(ext_value($r, $SAN), 'DNS:srv-1.example.com', 'strict: the DNS name is kept');
-
-    $r = enroll_at('/prof-strict', subject => '/CN=srv-2', san_dns => ['srv-2.example.com', 'evil.example.org']);
-    refused('strict with another DNS name', $r,
-            qr/^profile prof-strict: subjectAltName dns:evil\.example\.org is not allowed/);
-
-    # IP, email, URI and UPN names from the request, and server-made ones
-    my $key = rsa_key();
-    my $csr = csr(key => $key, subject => [[CN => 'dev-45']],
-                  san => ['IP:10.1.2.3', 'IP:192.168.1.1', 'IP:2001:db8::1', 'email:user@example.com',
-                          'email:user@evil.example.org', 'URI:http://evil.example.org/',
-                          'DNS:host.example.com', 'otherName:1.3.6.1.4.1.311.20.2.3;UTF8:admin@corp.example.com']);
-    $r = enroll_at('/prof-names', key => $key, csr => $csr,
-                   headers => ['X-Device-Id' => 'dev-45', 'X-Device-SID' => $SID]);
-    issued('names from patterns and expressions', $r);
-    is(ext_value($r, $SAN),
-       "IP Address:10.1.2.3, email:user\@example.com, othername: UPN::dev-45\@corp.example.com, URI:$SID_URI",
-       'exactly: the matching IP and email, the UPN and the SID URI of the profile; '
-       . 'other IPs, emails, the requested URI, DNS and UPN dropped');
-    like($r->{x}{text}, qr/\Q$SID_URI\E(?:\n|,|$)/, 'the strong-mapping URI appears exactly');
-
-    $key = rsa_key();
-    $csr = csr(key => $key, subject => [[CN => 'dev-46']],
-               san => ['DNS:dev-46.example.com', 'IP:10.1.2.3', 'email:user@example.com']);
-    $r = enroll_at('/prof-default', key => $key, csr => $csr);
-    issued('default profile with requested SANs', $r);
-    ok(!defined ext_value($r, $SAN), 'default profile: no subjectAltName at all');
-    is($r->{x}{subject}, 'CN=dev-46', 'default profile: CN');
-}
+# 3. subjectAltName rules; IP, email, URI and UPN names from the request,
+# and server-made ones
+enroll_rows(
+    ['wifi with allowed and other DNS names', '/prof-wifi',
+     { subject => '/CN=laptop-12', sid => 1,
+       san_dns => ['laptop-12.wifi.example.com', 'evil.example.org', 'wifi.example.com.evil.org'] }, 'issued',
+     [san => "DNS:laptop-12.wifi.example.com, URI:$SID_URI",
+      'SCEPSubjectAltNameExcess drop: only the DNS name matching \.wifi\.example\.com$ is kept']],
+    ['strict with an allowed DNS name', '/prof-strict', { subject => '/CN=srv-1', san_dns => ['srv-1.example.com'] },
+     'issued',
+     [san => 'DNS:srv-1.example.com', 'strict: the DNS name is kept']],
+    ['strict with another DNS name', '/prof-strict',
+     { subject => '/CN=srv-2', san_dns => ['srv-2.example.com', 'evil.example.org'] },
+     qr/^profile prof-strict: subjectAltName dns:evil\.example\.org is not allowed/],
+    ['names from patterns and expressions', '/prof-names',
+     { csr => { subject => [[CN => 'dev-45']],
+                san => ['IP:10.1.2.3', 'IP:192.168.1.1', 'IP:2001:db8::1', 'email:user@example.com',
+                        'email:user@evil.example.org', 'URI:http://evil.example.org/', 'DNS:host.example.com',
+                        'otherName:1.3.6.1.4.1.311.20.2.3;UTF8:admin@corp.example.com'] },
+       headers => ['X-Device-Id' => 'dev-45'], sid => 1 }, 'issued',
+     [san => "IP Address:10.1.2.3, email:user\@example.com, othername: UPN::dev-45\@corp.example.com, URI:$SID_URI",
+      'exactly: the matching IP and email, the UPN and the SID URI of the profile; '
+      . 'other IPs, emails, the requested URI, DNS and UPN dropped'],
+     [text => qr/\Q$SID_URI\E(?:\n|,|$)/, 'the strong-mapping URI appears exactly']],
+    ['default profile with requested SANs', '/prof-default',
+     { csr => { subject => [[CN => 'dev-46']],
+                san => ['DNS:dev-46.example.com', 'IP:10.1.2.3', 'email:user@example.com'] } }, 'issued',
+     [san => undef, 'default profile: no subjectAltName at all'],
+     [subject => 'CN=dev-46', 'default profile: CN']],
+);
 
 ######################################################################
-# 4. keys
-my ($signer_cert, $signer_key);
-{
-    my $r = enroll_at('/prof-default', key => rsa_key(1024), subject => '/CN=small-key');
-    refused('RSA 1024 at the default profile', $r,
-            qr{^profile /prof-default: RSA key of 1024 bits is outside 2048\.\.8192 \(SCEPRSAKeySize\)});
-
-    $r = enroll_at('/prof-rsa3072', subject => '/CN=rsa-2048');
-    refused('RSA 2048 where SCEPRSAKeySize 3072', $r,
-            qr/^profile prof-rsa3072: RSA key of 2048 bits is outside 3072\.\.8192 \(SCEPRSAKeySize\)/);
-
-    $r = enroll_at('/prof-rsa3072', key => rsa_key(3072), subject => '/CN=rsa-3072');
-    issued('RSA 3072 where SCEPRSAKeySize 3072', $r);
-    is($r->{x}{bits}, 3072, 'a 3072-bit key certified');
-
-    # EC keys: SCEP needs an RSA signer to receive the encrypted reply. A
-    # self-signed signer must hold the CSR's key, so the request is signed
-    # by an RSA certificate this CA issued (SCEPRenewal is off: an ordinary
-    # enrollment with the challenge), as clients with a separate RSA key do.
-    $signer_key = rsa_key();
-    my $s = enroll_at('/prof-default', key => $signer_key, subject => '/CN=ec-signer');
-    issued('the RSA signer certificate for EC requests', $s);
-    $signer_cert = $s->{cert};
-    SKIP: {
-        skip 'no RSA signer certificate', 28 unless $signer_cert;
-        my $ec = ec_key('P-256');
-        $r = enroll_at('/prof-vpn', key => $ec, csr => csr(key => $ec, subject => [[CN => 'ec-vpn-1']]),
-                       signer_cert => $signer_cert, signer_key => $signer_key);
-        issued('EC P-256 at vpn (ec-p256 rsa)', $r);
-        is($r->{x}{pkalg}, 'id-ecPublicKey', 'vpn: an EC key certified');
-        is($r->{x}{curve}, 'prime256v1', 'vpn: on P-256');
-        is($r->{x}{pubkey}, pubkey_of_key($ec), 'vpn: the CSR key, not the signer key');
-        is(ext_value($r, $KU), 'Digital Signature', 'EC at vpn: digitalSignature only (no keyEncipherment)');
-        is(ext_value($r, $EKU), 'ipsec Internet Key Exchange', 'EC at vpn: ipsecIKE');
-        is($r->{x}{sigalg}, 'sha384WithRSAEncryption', 'EC at vpn: signed with SHA-384');
-
-        my $ec384 = ec_key('P-384');
-        $r = enroll_at('/prof-vpn', key => $ec384, csr => csr(key => $ec384, subject => [[CN => 'ec-vpn-2']]),
-                       signer_cert => $signer_cert, signer_key => $signer_key);
-        refused('EC P-384 at vpn (ec-p256 rsa)', $r,
-                qr/^profile prof-vpn: EC key on curve secp384r1 is not allowed .*\(SCEPKeyAlgorithms\)/);
-
-        $ec = ec_key('P-256');
-        $r = enroll_at('/prof-rsa3072', key => $ec, csr => csr(key => $ec, subject => [[CN => 'ec-rsa-only']]),
-                       signer_cert => $signer_cert, signer_key => $signer_key);
-        refused('EC P-256 where SCEPKeyAlgorithms rsa', $r,
-                qr/^profile prof-rsa3072: EC key on curve prime256v1 is not allowed .*\(SCEPKeyAlgorithms\)/);
-
-        $ec = ec_key('P-256');
-        $r = enroll_at('/prof-email', key => $ec, csr => csr(key => $ec, subject => [[CN => 'ec-mail']]),
-                       signer_cert => $signer_cert, signer_key => $signer_key);
-        issued('EC P-256 email certificate', $r);
-        is(ext_value($r, $KU), 'Digital Signature, Non Repudiation, Key Agreement',
-           'email type on EC: digitalSignature, nonRepudiation, keyAgreement');
-        is(ext_value($r, $EKU), 'E-mail Protection', 'email type on EC: emailProtection');
-
-        $ec = ec_key('P-256');
-        $r = enroll_at('/prof-usage', key => $ec, csr => csr(key => $ec, subject => [[CN => 'ec-usage']]),
-                       signer_cert => $signer_cert, signer_key => $signer_key);
-        issued('EC P-256 with SCEPKeyUsage incl. keyEncipherment/dataEncipherment', $r);
-        is(ext_value($r, $KU), 'Digital Signature, Non Repudiation',
-           'keyEncipherment and dataEncipherment are not put on an EC certificate');
-    }
-}
+# 4. keys. EC keys: SCEP needs an RSA signer to receive the encrypted reply.
+# A self-signed signer must hold the CSR's key, so the request is signed by
+# an RSA certificate this CA issued (SCEPRenewal is off: an ordinary
+# enrollment with the challenge), as clients with a separate RSA key do.
+my %ec = (signer => 'ec-signer');
+enroll_rows(
+    ['RSA 1024 at the default profile', '/prof-default', { key => 1024, subject => '/CN=small-key' },
+     qr{^profile /prof-default: RSA key of 1024 bits is outside 2048\.\.8192 \(SCEPRSAKeySize\)}],
+    ['RSA 2048 where SCEPRSAKeySize 3072', '/prof-rsa3072', { subject => '/CN=rsa-2048' },
+     qr/^profile prof-rsa3072: RSA key of 2048 bits is outside 3072\.\.8192 \(SCEPRSAKeySize\)/],
+    ['RSA 3072 where SCEPRSAKeySize 3072', '/prof-rsa3072', { key => 3072, subject => '/CN=rsa-3072' }, 'issued',
+     [bits => 3072, 'a 3072-bit key certified']],
+    ['the RSA signer certificate for EC requests', '/prof-default', { subject => '/CN=ec-signer', as => 'ec-signer' },
+     'issued'],
+    ['EC P-256 at vpn (ec-p256 rsa)', '/prof-vpn', { %ec, key => 'P-256', csr => { subject => [[CN => 'ec-vpn-1']] } },
+     'issued',
+     [pkalg => 'id-ecPublicKey', 'vpn: an EC key certified'],
+     [curve => 'prime256v1', 'vpn: on P-256'],
+     [pubkey => sub { pubkey_of_key($_[0]{key}) }, 'vpn: the CSR key, not the signer key'],
+     [ku => 'Digital Signature', 'EC at vpn: digitalSignature only (no keyEncipherment)'],
+     [eku => 'ipsec Internet Key Exchange', 'EC at vpn: ipsecIKE'],
+     [sigalg => 'sha384WithRSAEncryption', 'EC at vpn: signed with SHA-384']],
+    ['EC P-384 at vpn (ec-p256 rsa)', '/prof-vpn', { %ec, key => 'P-384', csr => { subject => [[CN => 'ec-vpn-2']] } },
+     qr/^profile prof-vpn: EC key on curve secp384r1 is not allowed .*\(SCEPKeyAlgorithms\)/],
+    ['EC P-256 where SCEPKeyAlgorithms rsa', '/prof-rsa3072',
+     { %ec, key => 'P-256', csr => { subject => [[CN => 'ec-rsa-only']] } },
+     qr/^profile prof-rsa3072: EC key on curve prime256v1 is not allowed .*\(SCEPKeyAlgorithms\)/],
+    ['EC P-256 email certificate', '/prof-email', { %ec, key => 'P-256', csr => { subject => [[CN => 'ec-mail']] } },
+     'issued',
+     [ku => 'Digital Signature, Non Repudiation, Key Agreement',
+      'email type on EC: digitalSignature, nonRepudiation, keyAgreement'],
+     [eku => 'E-mail Protection', 'email type on EC: emailProtection']],
+    ['EC P-256 with SCEPKeyUsage incl. keyEncipherment/dataEncipherment', '/prof-usage',
+     { %ec, key => 'P-256', csr => { subject => [[CN => 'ec-usage']] } }, 'issued',
+     [ku => 'Digital Signature, Non Repudiation',
+      'keyEncipherment and dataEncipherment are not put on an EC certificate']],
+);
 
 ######################################################################
 # 5. validity
@@ -424,197 +412,156 @@ my ($signer_cert, $signer_key);
         is($x->{not_after} - $x->{not_before}, 30 * 86400 + 3600,
            'SCEPValidityBackdate 1h: notBefore one hour before the issue time');
     }
-    my $d = enroll_at('/prof-default', subject => '/CN=validity-default');
-    issued('default validity', $d);
-    is(($d->{x}{not_after} // 0) - ($d->{x}{not_before} // 0), 365 * 86400 + 300,
-       'default: 365 days, notBefore 5 minutes back');
-
     my $ca = cert_details(pki('ca.pem'));
     ok($ca->{not_after} - $ca->{not_before} >= 3650 * 86400,
        'the test CA lives 3650 days (prof-cap and prof-nocap rely on it)');
-    my $r = enroll_at('/prof-cap', subject => '/CN=validity-cap');
-    issued('SCEPValidity 3650d: longer than what is left of the CA', $r);
-    is($r->{x}{not_after}, $ca->{not_after}, 'SCEPValidityCapAtCA on (default): notAfter = the CA\'s notAfter');
-    ok(($r->{x}{not_after} // 0) - $r->{t1} < 3650 * 86400, 'so the certificate is shorter than 3650 days');
-
-    $r = enroll_at('/prof-nocap', subject => '/CN=validity-nocap');
-    refused('SCEPValidityCapAtCA off', $r, qr/SCEPValidityCapAtCA/);
-    # README: "a refusal ... whose failInfoText names the profile and the rule"
-    like($r->{text}, qr/^profile prof-nocap: /, 'SCEPValidityCapAtCA off: failInfoText names the profile');
+    enroll_rows(
+        ['default validity', '/prof-default', { subject => '/CN=validity-default' }, 'issued',
+         [validity => 365 * 86400 + 300, 'default: 365 days, notBefore 5 minutes back']],
+        ['SCEPValidity 3650d: longer than what is left of the CA', '/prof-cap', { subject => '/CN=validity-cap' },
+         'issued',
+         [not_after => $ca->{not_after}, 'SCEPValidityCapAtCA on (default): notAfter = the CA\'s notAfter'],
+         [sub { ($_[0]{x}{not_after} // 0) - $_[0]{t1} < 3650 * 86400 ? 1 : 0 }, 1,
+          'so the certificate is shorter than 3650 days']],
+        # README: "a refusal ... whose failInfoText names the profile and the rule"
+        ['SCEPValidityCapAtCA off', '/prof-nocap', { subject => '/CN=validity-nocap' }, qr/SCEPValidityCapAtCA/,
+         [fail_text => qr/^profile prof-nocap: /, 'SCEPValidityCapAtCA off: failInfoText names the profile']],
+    );
 }
 
 ######################################################################
 # 6. signature digest
-{
-    is($wifi->{x}{sigalg}, 'sha256WithRSAEncryption', 'wifi (default digest): sha256WithRSAEncryption');
-    is($vpn->{x}{sigalg}, 'sha384WithRSAEncryption', 'vpn: SCEPSignatureDigest sha384');
-    my $r = enroll_at('/prof-usage', subject => '/CN=usage-rsa');
-    issued('SCEPKeyUsage/SCEPExtendedKeyUsage overrides', $r);
-    is($r->{x}{sigalg}, 'sha512WithRSAEncryption', 'prof-usage: SCEPSignatureDigest sha512');
-    is(ext_value($r, $KU), 'Digital Signature, Non Repudiation, Key Encipherment, Data Encipherment',
-       'SCEPKeyUsage replaces the type\'s keyUsage');
-    ok(ext_critical($r, $KU), 'keyUsage is critical');
-    is(ext_value($r, $EKU), 'TLS Web Client Authentication, Microsoft Smartcard Login, 1.3.6.1.4.1.99999.3.1',
-       'SCEPExtendedKeyUsage replaces the type\'s EKU (names and a dotted OID)');
-}
+check($wifi, [sigalg => 'sha256WithRSAEncryption', 'wifi (default digest): sha256WithRSAEncryption']);
+check($vpn, [sigalg => 'sha384WithRSAEncryption', 'vpn: SCEPSignatureDigest sha384']);
+enroll_rows(
+    ['SCEPKeyUsage/SCEPExtendedKeyUsage overrides', '/prof-usage', { subject => '/CN=usage-rsa' }, 'issued',
+     [sigalg => 'sha512WithRSAEncryption', 'prof-usage: SCEPSignatureDigest sha512'],
+     [ku => 'Digital Signature, Non Repudiation, Key Encipherment, Data Encipherment',
+      'SCEPKeyUsage replaces the type\'s keyUsage'],
+     [ku_critical => 1, 'keyUsage is critical'],
+     [eku => 'TLS Web Client Authentication, Microsoft Smartcard Login, 1.3.6.1.4.1.99999.3.1',
+      'SCEPExtendedKeyUsage replaces the type\'s EKU (names and a dotted OID)']],
+);
 
 ######################################################################
 # 7. certificate types, usages, requested extensions
-{
-    my $d = enroll_at('/prof-default', subject => '/CN=type-client');
-    issued('client (default type)', $d);
-    is(ext_value($d, $KU), 'Digital Signature, Key Encipherment', 'client: digitalSignature, keyEncipherment');
-    ok(ext_critical($d, $KU), 'client: keyUsage critical');
-    is(ext_value($d, $EKU), 'TLS Web Client Authentication', 'client: clientAuth');
-    is(ext_value($d, $BC), 'CA:FALSE', 'basicConstraints CA:FALSE');
-    ok(ext_critical($d, $BC), 'basicConstraints critical');
-    ok(!defined ext_value($d, $CP) && !defined ext_value($d, $CDP) && !defined ext_value($d, $AIA)
-       && !defined ext_value($d, $TMPL), 'default: no policies, CRL DP, AIA or template name');
-
-    my $r = enroll_at('/prof-server', subject => '/CN=type-server');
-    issued('server type', $r);
-    is(ext_value($r, $EKU), 'TLS Web Server Authentication', 'server: serverAuth only');
-
-    $r = enroll_at('/prof-email', subject => '/CN=type-email');
-    issued('email type (RSA)', $r);
-    is(ext_value($r, $KU), 'Digital Signature, Non Repudiation, Key Encipherment',
-       'email on RSA: digitalSignature, nonRepudiation, keyEncipherment');
-    is(ext_value($r, $EKU), 'E-mail Protection', 'email: emailProtection');
-
-    is(ext_value($vpn, $KU), 'Digital Signature, Key Encipherment', 'ipsec on RSA: digitalSignature, keyEncipherment');
-
+check($vpn, [ku => 'Digital Signature, Key Encipherment', 'ipsec on RSA: digitalSignature, keyEncipherment']);
+enroll_rows(
+    ['client (default type)', '/prof-default', { subject => '/CN=type-client' }, 'issued',
+     [ku => 'Digital Signature, Key Encipherment', 'client: digitalSignature, keyEncipherment'],
+     [ku_critical => 1, 'client: keyUsage critical'],
+     [eku => 'TLS Web Client Authentication', 'client: clientAuth'],
+     [bc => 'CA:FALSE', 'basicConstraints CA:FALSE'],
+     [bc_critical => 1, 'basicConstraints critical'],
+     [sub { join ' ', grep { defined ext_value($_[0], $_) } $CP, $CDP, $AIA, $TMPL }, '',
+      'default: no policies, CRL DP, AIA or template name']],
+    ['server type', '/prof-server', { subject => '/CN=type-server' }, 'issued',
+     [eku => 'TLS Web Server Authentication', 'server: serverAuth only']],
+    ['email type (RSA)', '/prof-email', { subject => '/CN=type-email' }, 'issued',
+     [ku => 'Digital Signature, Non Repudiation, Key Encipherment',
+      'email on RSA: digitalSignature, nonRepudiation, keyEncipherment'],
+     [eku => 'E-mail Protection', 'email: emailProtection']],
     # requested keyUsage/EKU: ignored by default
-    my $key = rsa_key();
-    my $csr = csr(key => $key, subject => [[CN => 'req-ku-ignored']],
-                  ext => ['keyUsage = critical, dataEncipherment, keyAgreement',
-                          'extendedKeyUsage = codeSigning, serverAuth']);
-    $r = enroll_at('/prof-default', key => $key, csr => $csr);
-    issued('requested keyUsage/EKU at the default profile', $r);
-    is(ext_value($r, $KU), 'Digital Signature, Key Encipherment', 'requested keyUsage ignored');
-    is(ext_value($r, $EKU), 'TLS Web Client Authentication', 'requested EKU ignored');
-
-    # SCEPRequestedExtensions keyUsage extendedKeyUsage: a subset narrows
-    $key = rsa_key();
-    $csr = csr(key => $key, subject => [[CN => 'req-ku-subset']],
-               ext => ['keyUsage = critical, digitalSignature', 'extendedKeyUsage = clientAuth']);
-    $r = enroll_at('/prof-narrow', key => $key, csr => $csr);
-    issued('narrowing request', $r);
-    is(ext_value($r, $KU), 'Digital Signature', 'requested keyUsage subset honoured');
-    is(ext_value($r, $EKU), 'TLS Web Client Authentication', 'requested EKU subset honoured');
-
-    # ...more than the profile: dropped (SCEPSubjectExcess drop) ...
-    $key = rsa_key();
-    $csr = csr(key => $key, subject => [[CN => 'req-ku-more']],
-               ext => ['keyUsage = critical, digitalSignature, dataEncipherment, keyAgreement',
-                       'extendedKeyUsage = serverAuth, codeSigning']);
-    $r = enroll_at('/prof-narrow', key => $key, csr => $csr);
-    issued('widening request, excess dropped', $r);
-    is(ext_value($r, $KU), 'Digital Signature', 'keyUsage beyond the profile dropped, never added');
-    is(ext_value($r, $EKU), 'TLS Web Server Authentication', 'EKU beyond the profile dropped, never added');
-
-    # ...or refused (SCEPSubjectExcess refuse)
-    $key = rsa_key();
-    $csr = csr(key => $key, subject => [[CN => 'req-ku-refused']],
-               ext => ['keyUsage = critical, digitalSignature, dataEncipherment']);
-    $r = enroll_at('/prof-narrow-refuse', key => $key, csr => $csr);
-    refused('keyUsage beyond the profile, refuse', $r,
-            qr/^profile prof-narrow-refuse: the requested keyUsage exceeds the profile's/);
-    $key = rsa_key();
-    $csr = csr(key => $key, subject => [[CN => 'req-eku-refused']],
-               ext => ['extendedKeyUsage = clientAuth, codeSigning']);
-    $r = enroll_at('/prof-narrow-refuse', key => $key, csr => $csr);
-    refused('EKU beyond the profile, refuse', $r,
-            qr/^profile prof-narrow-refuse: the requested extendedKeyUsage exceeds the profile's/);
-    $key = rsa_key();
-    $csr = csr(key => $key, subject => [[CN => 'req-ku-ok']],
-               ext => ['keyUsage = critical, keyEncipherment', 'extendedKeyUsage = serverAuth']);
-    $r = enroll_at('/prof-narrow-refuse', key => $key, csr => $csr);
-    issued('a subset where excess is refused', $r);
-    is(ext_value($r, $KU), 'Key Encipherment', 'narrowed keyUsage');
-    is(ext_value($r, $EKU), 'TLS Web Server Authentication', 'narrowed EKU');
-
+    ['requested keyUsage/EKU at the default profile', '/prof-default',
+     { csr => { subject => [[CN => 'req-ku-ignored']],
+                ext => ['keyUsage = critical, dataEncipherment, keyAgreement',
+                        'extendedKeyUsage = codeSigning, serverAuth'] } }, 'issued',
+     [ku => 'Digital Signature, Key Encipherment', 'requested keyUsage ignored'],
+     [eku => 'TLS Web Client Authentication', 'requested EKU ignored']],
+    # SCEPRequestedExtensions keyUsage extendedKeyUsage: a subset narrows ...
+    ['narrowing request', '/prof-narrow',
+     { csr => { subject => [[CN => 'req-ku-subset']],
+                ext => ['keyUsage = critical, digitalSignature', 'extendedKeyUsage = clientAuth'] } }, 'issued',
+     [ku => 'Digital Signature', 'requested keyUsage subset honoured'],
+     [eku => 'TLS Web Client Authentication', 'requested EKU subset honoured']],
+    # ... more than the profile: dropped (SCEPSubjectExcess drop) ...
+    ['widening request, excess dropped', '/prof-narrow',
+     { csr => { subject => [[CN => 'req-ku-more']],
+                ext => ['keyUsage = critical, digitalSignature, dataEncipherment, keyAgreement',
+                        'extendedKeyUsage = serverAuth, codeSigning'] } }, 'issued',
+     [ku => 'Digital Signature', 'keyUsage beyond the profile dropped, never added'],
+     [eku => 'TLS Web Server Authentication', 'EKU beyond the profile dropped, never added']],
+    # ... or refused (SCEPSubjectExcess refuse)
+    ['keyUsage beyond the profile, refuse', '/prof-narrow-refuse',
+     { csr => { subject => [[CN => 'req-ku-refused']],
+                ext => ['keyUsage = critical, digitalSignature, dataEncipherment'] } },
+     qr/^profile prof-narrow-refuse: the requested keyUsage exceeds the profile's/],
+    ['EKU beyond the profile, refuse', '/prof-narrow-refuse',
+     { csr => { subject => [[CN => 'req-eku-refused']], ext => ['extendedKeyUsage = clientAuth, codeSigning'] } },
+     qr/^profile prof-narrow-refuse: the requested extendedKeyUsage exceeds the profile's/],
+    ['a subset where excess is refused', '/prof-narrow-refuse',
+     { csr => { subject => [[CN => 'req-ku-ok']],
+                ext => ['keyUsage = critical, keyEncipherment', 'extendedKeyUsage = serverAuth'] } }, 'issued',
+     [ku => 'Key Encipherment', 'narrowed keyUsage'],
+     [eku => 'TLS Web Server Authentication', 'narrowed EKU']],
     # basicConstraints CA:TRUE: always refused
-    for my $path ('/prof-default', '/prof-narrow') {
-        $key = rsa_key();
-        $csr = csr(key => $key, subject => [[CN => 'wants-to-be-a-ca']],
-                   ext => ['basicConstraints = critical, CA:TRUE', 'keyUsage = critical, keyCertSign, cRLSign']);
-        $r = enroll_at($path, key => $key, csr => $csr);
-        refused("basicConstraints CA:TRUE at $path", $r, qr/basicConstraints CA:TRUE/);
-    }
-}
+    (map { ["basicConstraints CA:TRUE at $_", $_,
+            { csr => { subject => [[CN => 'wants-to-be-a-ca']],
+                       ext => ['basicConstraints = critical, CA:TRUE', 'keyUsage = critical, keyCertSign, cRLSign'] } },
+            qr/basicConstraints CA:TRUE/] } '/prof-default', '/prof-narrow'),
+);
 
 ######################################################################
 # 8. policies, CRL distribution point, AIA
 {
+    my @checks = (
+        [cp => "Policy: 1.3.6.1.4.1.99999.1.1\nPolicy: 2.23.140.1.2.1", 'SCEPCertificatePolicies: both OIDs'],
+        [cdp => qr{^Full Name:\n\s*URI:http://pki\.example\.com/ca\.crl$}, 'SCEPCRLDistributionPoint'],
+        [aia => qr{OCSP - URI:http://ocsp\.example\.com/(?:\n|$)}, 'SCEPOCSPResponder in authorityInfoAccess'],
+        [aia => qr{CA Issuers - URI:http://pki\.example\.com/ca\.cer(?:\n|$)},
+         'SCEPCAIssuersURL in authorityInfoAccess'],
+        [tmpl => undef, 'no template requested: no template name in the certificate'],
+    );
     SKIP: {
-        skip 'no wifi certificate', 5 unless $wifi->{cert};
-        is(ext_value($wifi, $CP), "Policy: 1.3.6.1.4.1.99999.1.1\nPolicy: 2.23.140.1.2.1",
-           'SCEPCertificatePolicies: both OIDs');
-        like(ext_value($wifi, $CDP) // '', qr{^Full Name:\n\s*URI:http://pki\.example\.com/ca\.crl$},
-             'SCEPCRLDistributionPoint');
-        like(ext_value($wifi, $AIA) // '', qr{OCSP - URI:http://ocsp\.example\.com/(?:\n|$)},
-             'SCEPOCSPResponder in authorityInfoAccess');
-        like(ext_value($wifi, $AIA) // '', qr{CA Issuers - URI:http://pki\.example\.com/ca\.cer(?:\n|$)},
-             'SCEPCAIssuersURL in authorityInfoAccess');
-        ok(!defined ext_value($wifi, $TMPL), 'no template requested: no template name in the certificate');
+        skip 'no wifi certificate', scalar @checks unless $wifi->{cert};
+        check($wifi, @checks);
     }
 }
 
 ######################################################################
-# 9. Microsoft certificate templates
-{
-    # WifiTemplate: the Location's own profile, name copied (SCEPIncludeTemplateName on)
-    my $key = rsa_key();
-    my $csr = csr(key => $key, subject => [[CN => 'laptop-10']], template => 'WifiTemplate',
-                  san => ['DNS:laptop-10.wifi.example.com']);
-    my $r = enroll_at('/prof-wifi', key => $key, csr => $csr, headers => ['X-Device-SID' => $SID]);
-    issued('WifiTemplate at /prof-wifi', $r);
-    is($r->{x}{subject}, 'CN=laptop-10,O=Example Corp', 'WifiTemplate: the wifi profile\'s subject');
-    is(ext_value($r, $EKU), 'TLS Web Server Authentication, TLS Web Client Authentication',
-       'WifiTemplate: the wifi profile\'s usages');
-    my $want = template_ext_der('WifiTemplate');
-    ok(index($r->{x}{der}, $want) >= 0,
-       'SCEPIncludeTemplateName on: extension 1.3.6.1.4.1.311.20.2, not critical, BMPString "WifiTemplate"')
-        or diag($r->{x}{text});
-    is(profile_of($r->{tid}), 'ISSUED prof-wifi', 'recorded with profile prof-wifi');
-
-    # VpnTemplate: another Location's profile, by SCEPProfileName
-    $key = rsa_key();
-    $csr = csr(key => $key, subject => [[CN => 'laptop-11']], template => 'VpnTemplate',
-               san => ['DNS:laptop-11.wifi.example.com']);
-    $r = enroll_at('/prof-wifi', key => $key, csr => $csr, headers => ['X-Device-SID' => $SID]);
-    issued('VpnTemplate at /prof-wifi', $r);
-    is($r->{x}{subject}, 'CN=laptop-11', 'VpnTemplate: the vpn profile\'s subject (no O)');
-    is(ext_value($r, $EKU), 'ipsec Internet Key Exchange', 'VpnTemplate: ipsecIKE');
-    is($r->{x}{sigalg}, 'sha384WithRSAEncryption', 'VpnTemplate: SHA-384');
-    ok(!defined ext_value($r, $SAN), 'VpnTemplate: none of the wifi SAN rules');
-    ok(!defined ext_value($r, $TMPL) && index($r->{x}{der}, "\x2b\x06\x01\x04\x01\x82\x37\x14\x02\x04") < 0,
-       'VpnTemplate: prof-vpn does not include the template name');
-    is($r->{x}{not_after} - $r->{x}{not_before}, 365 * 86400 + 300, 'VpnTemplate: the vpn profile\'s validity');
-    is(profile_of($r->{tid}), 'ISSUED prof-vpn', 'recorded with profile prof-vpn');
-
-    # a template nobody mapped
-    $key = rsa_key();
-    $csr = csr(key => $key, subject => [[CN => 'laptop-13']], template => 'AdminTemplate');
-    $r = enroll_at('/prof-wifi', key => $key, csr => $csr, headers => ['X-Device-SID' => $SID]);
-    refused('unmapped template at /prof-wifi', $r,
-            qr/template 'AdminTemplate' is not mapped .*\(SCEPTemplate\)/);
-    $key = rsa_key();
-    $csr = csr(key => $key, subject => [[CN => 'laptop-14']], template => 'WifiTemplate');
-    $r = enroll_at('/prof-default', key => $key, csr => $csr);
-    refused('a template where no SCEPTemplate is set', $r,
-            qr/template 'WifiTemplate' is not mapped .*\(SCEPTemplate\)/);
-}
+# 9. Microsoft certificate templates: the Location's own profile (name
+# copied: SCEPIncludeTemplateName on), another Location's profile (by
+# SCEPProfileName), or a template nobody mapped
+enroll_rows(
+    ['WifiTemplate at /prof-wifi', '/prof-wifi',
+     { csr => { subject => [[CN => 'laptop-10']], template => 'WifiTemplate',
+                san => ['DNS:laptop-10.wifi.example.com'] }, sid => 1 }, 'issued',
+     [subject => 'CN=laptop-10,O=Example Corp', 'WifiTemplate: the wifi profile\'s subject'],
+     [eku => 'TLS Web Server Authentication, TLS Web Client Authentication',
+      'WifiTemplate: the wifi profile\'s usages'],
+     [sub { index($_[0]{x}{der}, template_ext_der('WifiTemplate')) >= 0 ? 1 : 0 }, 1,
+      'SCEPIncludeTemplateName on: extension 1.3.6.1.4.1.311.20.2, not critical, BMPString "WifiTemplate"'],
+     [profile => 'ISSUED prof-wifi', 'recorded with profile prof-wifi']],
+    ['VpnTemplate at /prof-wifi', '/prof-wifi',
+     { csr => { subject => [[CN => 'laptop-11']], template => 'VpnTemplate',
+                san => ['DNS:laptop-11.wifi.example.com'] }, sid => 1 }, 'issued',
+     [subject => 'CN=laptop-11', 'VpnTemplate: the vpn profile\'s subject (no O)'],
+     [eku => 'ipsec Internet Key Exchange', 'VpnTemplate: ipsecIKE'],
+     [sigalg => 'sha384WithRSAEncryption', 'VpnTemplate: SHA-384'],
+     [san => undef, 'VpnTemplate: none of the wifi SAN rules'],
+     [sub { !defined ext_value($_[0], $TMPL)
+            && index($_[0]{x}{der}, "\x2b\x06\x01\x04\x01\x82\x37\x14\x02\x04") < 0 ? 1 : 0 }, 1,
+      'VpnTemplate: prof-vpn does not include the template name'],
+     [validity => 365 * 86400 + 300, 'VpnTemplate: the vpn profile\'s validity'],
+     [profile => 'ISSUED prof-vpn', 'recorded with profile prof-vpn']],
+    ['unmapped template at /prof-wifi', '/prof-wifi',
+     { csr => { subject => [[CN => 'laptop-13']], template => 'AdminTemplate' }, sid => 1 },
+     qr/template 'AdminTemplate' is not mapped .*\(SCEPTemplate\)/],
+    ['a template where no SCEPTemplate is set', '/prof-default',
+     { csr => { subject => [[CN => 'laptop-14']], template => 'WifiTemplate' } },
+     qr/template 'WifiTemplate' is not mapped .*\(SCEPTemplate\)/],
+);
 
 ######################################################################
 # 10. records: the profile of each transaction
+check($wifi, [profile => 'ISSUED prof-wifi', 'scep_transactions.profile: prof-wifi']);
+check($vpn, [profile => 'ISSUED prof-vpn', 'scep_transactions.profile: prof-vpn']);
+enroll_rows(
+    ['default profile below the Location', '/prof-default/pkiclient.exe', { subject => '/CN=records-default' },
+     'issued',
+     [profile => 'ISSUED /prof-default', 'without SCEPProfileName: the Location\'s path']],
+);
 {
-    is(profile_of($wifi->{tid}), 'ISSUED prof-wifi', 'scep_transactions.profile: prof-wifi');
-    is(profile_of($vpn->{tid}), 'ISSUED prof-vpn', 'scep_transactions.profile: prof-vpn');
-    my $d = enroll_at('/prof-default/pkiclient.exe', subject => '/CN=records-default');
-    issued('default profile below the Location', $d);
-    is(profile_of($d->{tid}), 'ISSUED /prof-default', 'without SCEPProfileName: the Location\'s path');
-
     my (@issued, @missing);
     for my $r (@refusals) {
         my ($label, $tid) = @$r;
@@ -832,10 +779,7 @@ LoadModule mpm_event_module "\@MODULES\@/mod_mpm_event.so"
 DBDriver sqlite3
 DBDParams "\@DB\@"
 DBDInitSQL "PRAGMA busy_timeout=10000"
-SCEPCACertificateFile "\@PKI\@/ca.pem"
-SCEPCACertificateKeyFile "\@PKI\@/ca.key"
-SCEPRACertificateFile "\@PKI\@/ra.pem"
-SCEPRACertificateKeyFile "\@PKI\@/ra.key"
+\@TEST_CA\@
 <Location /tls>
     SetHandler scep
     SCEPChallengePasswordFile "\@PKI\@/challenge"
@@ -881,3 +825,4 @@ EOC
 }
 
 error_log_clean();
+done_testing();

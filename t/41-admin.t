@@ -267,17 +267,11 @@ my $p1_serial;
     my $conf = <<'EOC';
 @HTTPD_BASE@
 LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
-LoadModule authn_core_module "@MODULES@/mod_authn_core.so"
-LoadModule authn_file_module "@MODULES@/mod_authn_file.so"
-LoadModule auth_basic_module "@MODULES@/mod_auth_basic.so"
-LoadModule authz_user_module "@MODULES@/mod_authz_user.so"
+@AUTH_MODULES@
 DBDriver sqlite3
 DBDParams "@DB@"
 DBDInitSQL "PRAGMA busy_timeout=10000"
-SCEPCACertificateFile "@PKI@/ca.pem"
-SCEPCACertificateKeyFile "@PKI@/ca.key"
-SCEPRACertificateFile "@PKI@/ra.pem"
-SCEPRACertificateKeyFile "@PKI@/ra.key"
+@TEST_CA@
 <Location /life-manual>
     SetHandler scep
     SCEPChallengePasswordFile "@PKI@/challenge"
@@ -340,8 +334,8 @@ EOC
         $r = http(method => 'POST', port => $h->{port}, path => '/life-half-admin/api/enrollments/1/approve',
                   headers => ['Content-Type' => 'application/json'], body => '{}');
         ok($r->{status} == 403 || $r->{status} == 500, "POST /life-half-admin/api/...: refused ($r->{status})");
-        my $st = run_cmd(['sqlite3', $h->{db}, "SELECT status FROM scep_transactions"])->{out};
-        is($st, "PENDING\n", 'nothing was approved');
+        my $st = db_rows('SELECT status FROM scep_transactions', file => $h->{db});
+        is(join(' ', map { $_->{status} } @$st), 'PENDING', 'nothing was approved');
         like($log->(), qr/SCEP00306/, 'the refusals are logged (SCEP00306)');
     }
     private_httpd_stop($h);

@@ -48,20 +48,14 @@ EOC
 my $conf = <<"EOC";
 \@HTTPD_BASE\@
 LoadModule mpm_event_module "\@MODULES\@/mod_mpm_event.so"
-LoadModule authn_core_module "\@MODULES\@/mod_authn_core.so"
-LoadModule authn_file_module "\@MODULES\@/mod_authn_file.so"
-LoadModule auth_basic_module "\@MODULES\@/mod_auth_basic.so"
-LoadModule authz_user_module "\@MODULES\@/mod_authz_user.so"
+\@AUTH_MODULES\@
 Listen 127.0.0.1:$PORT_B
 # one database for both CAs
 DBDriver sqlite3
 DBDParams "\@DB\@"
 DBDInitSQL "PRAGMA journal_mode=WAL"
 <VirtualHost 127.0.0.1:\@PORT\@>
-    SCEPCACertificateFile "\@PKI\@/ca.pem"
-    SCEPCACertificateKeyFile "\@PKI\@/ca.key"
-    SCEPRACertificateFile "\@PKI\@/ra.pem"
-    SCEPRACertificateKeyFile "\@PKI\@/ra.key"
+    \@TEST_CA\@
 $vhost_a</VirtualHost>
 <VirtualHost 127.0.0.1:$PORT_B>
     SCEPCACertificateFile "\@PKI\@/other/ca.pem"

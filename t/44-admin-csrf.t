@@ -140,17 +140,11 @@ my $k = run_cmd(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-d
 my $ADMIN_CONF = <<'EOC';
 @HTTPD_BASE@
 LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
-LoadModule authn_core_module "@MODULES@/mod_authn_core.so"
-LoadModule authn_file_module "@MODULES@/mod_authn_file.so"
-LoadModule auth_basic_module "@MODULES@/mod_auth_basic.so"
-LoadModule authz_user_module "@MODULES@/mod_authz_user.so"
+@AUTH_MODULES@
 DBDriver sqlite3
 DBDParams "@DB@"
 DBDInitSQL "PRAGMA journal_mode=WAL"
-SCEPCACertificateFile "@PKI@/ca.pem"
-SCEPCACertificateKeyFile "@PKI@/ca.key"
-SCEPRACertificateFile "@PKI@/ra.pem"
-SCEPRACertificateKeyFile "@PKI@/ra.key"
+@TEST_CA@
 <Location /life-manual>
     SetHandler scep
     SCEPChallengePasswordFile "@PKI@/challenge"

@@ -39,17 +39,13 @@ SELECT '$FP', printf('$tag-%04d', i), 19, '$status',
        0, 1700000000 + i, 1700000000 + i
 FROM n;
 EOS
-    my $r = run_cmd(['sqlite3', '-bail', '-cmd', '.timeout 10000', $db, $sql]);
-    die "insert: $r->{err}" if $r->{rc};
+    db_exec($sql, file => $db);
 }
 
 my $conf = <<'EOC';
 @HTTPD_BASE@
 LoadModule mpm_prefork_module "@MODULES@/mod_mpm_prefork.so"
-LoadModule authn_core_module "@MODULES@/mod_authn_core.so"
-LoadModule authn_file_module "@MODULES@/mod_authn_file.so"
-LoadModule auth_basic_module "@MODULES@/mod_auth_basic.so"
-LoadModule authz_user_module "@MODULES@/mod_authz_user.so"
+@AUTH_MODULES@
 # one child, so that one process serves every request
 StartServers 1
 MinSpareServers 1
@@ -60,10 +56,7 @@ MaxConnectionsPerChild 0
 DBDriver sqlite3
 DBDParams "@DB@"
 DBDInitSQL "PRAGMA journal_mode=WAL"
-SCEPCACertificateFile "@PKI@/ca.pem"
-SCEPCACertificateKeyFile "@PKI@/ca.key"
-SCEPRACertificateFile "@PKI@/ra.pem"
-SCEPRACertificateKeyFile "@PKI@/ra.key"
+@TEST_CA@
 <Location /adm-enroll>
     SetHandler scep
     SCEPChallengePasswordFile "@PKI@/challenge"

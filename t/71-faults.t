@@ -305,8 +305,7 @@ WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $CRASH_
 INSERT INTO crash_filler SELECT randomblob(1000) FROM n;
 .shell cp '$db' '$db.crash' && cp '$db-wal' '$db-wal.crash'
 EOS
-    my $r = run_cmd(['sqlite3', '-bail', $db], stdin => write_file(work_file('crash', 'sql'), $sql),
-                    timeout => 120);
+    my $r = run_cmd(sqlite3_cmd($db), stdin => write_file(work_file('crash', 'sql'), $sql), timeout => 120);
     die "sqlite3: $r->{err}" if $r->{rc};
     rename "$db.crash", $db or die "rename: $!";
     rename "$db-wal.crash", "$db-wal" or die "rename: $!";
@@ -345,7 +344,7 @@ for my $mpm (@CRASH_WAL) {
 # MariaDB: stop and start the scratch server test.sh started (same options)
 
 sub my_alive {
-    return run_cmd(['mariadb', "--socket=$MY_DIR/sock", '-e', 'SELECT 1'], timeout => 10)->{rc} == 0;
+    return run_cmd(mariadb_cmd('-e', 'SELECT 1'), timeout => 10)->{rc} == 0;
 }
 
 sub my_restart {

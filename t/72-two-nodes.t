@@ -67,10 +67,7 @@ my $HTPASSWD = t_dir() . '/lifecycle/admins.htpasswd';
 my $NODE_CONF = <<"EOC";
 \@HTTPD_BASE\@
 LoadModule mpm_event_module "\@MODULES\@/mod_mpm_event.so"
-LoadModule authn_core_module "\@MODULES\@/mod_authn_core.so"
-LoadModule authn_file_module "\@MODULES\@/mod_authn_file.so"
-LoadModule auth_basic_module "\@MODULES\@/mod_auth_basic.so"
-LoadModule authz_user_module "\@MODULES\@/mod_authz_user.so"
+\@AUTH_MODULES\@
 # a small node: one child of 16 threads (two at most)
 StartServers 1
 ServerLimit 2
@@ -87,10 +84,7 @@ DBDMax 16
 # every request comes from 127.0.0.1, and the other test files' refusals
 # are in the same database
 SCEPChallengeThrottle off
-SCEPCACertificateFile "\@PKI\@/ca.pem"
-SCEPCACertificateKeyFile "\@PKI\@/ca.key"
-SCEPRACertificateFile "\@PKI\@/ra.pem"
-SCEPRACertificateKeyFile "\@PKI\@/ra.key"
+\@TEST_CA\@
 <Location /scep>
     SetHandler scep
     SCEPChallengePasswordFile "\@PKI\@/challenge"
@@ -221,16 +215,7 @@ sub crl_on {
     return ($r->{status}, $der, crl_text($der));
 }
 
-# RSA keys made in parallel
-sub make_keys {
-    my $n = shift;
-    my @files = map { work_file('key', 'pem') } 1 .. $n;
-    run_at_once(map { my $f = $_; sub { system('openssl', 'genrsa', '-out', $f, '2048') == 0 ? 'ok' : 'fail' } } @files);
-    -s $_ or die "no key in $_\n" for @files;
-    return @files;
-}
-
-my @KEYS = make_keys($RACE_N + 4);
+my @KEYS = new_keys((2048) x ($RACE_N + 4));
 note(sprintf 'nodes up and %d keys made in %ds; CN prefix %s', scalar @KEYS, time - $T0, $P);
 
 ######################################################################
@@ -495,8 +480,8 @@ my %CERT;    # name -> { file, key, serial, node }
 # the same with a real client: micromdm scepclient held on A, approved on
 # B, and run again against B (it resends its PKCSReq)
 {
-    # it sleeps 30 s after PENDING before resending: stop it before that
-    my $mm = micromdm_enroll(url => "http://127.0.0.1:$PORT{A}/n72-manual", cn => "$P-mm-man", timeout => 8);
+    # it sleeps 30 s after PENDING before resending: stopped once it said PENDING
+    my $mm = micromdm_pending(url => "http://127.0.0.1:$PORT{A}/n72-manual", cn => "$P-mm-man");
     like($mm->{out} . $mm->{err}, qr/PENDING/, 'scepclient at node A /n72-manual: PENDING');
     my $rows = pg_rows('SELECT id, status FROM scep_transactions WHERE key_fp = ' . q_str(key_fp($mm->{key})));
     is(join(',', map { $_->{status} } @$rows), 'PENDING', 'PostgreSQL: one PENDING row for its key');
@@ -637,10 +622,9 @@ sub crl_same_ok {
 
     # the newest CRL grows old (thisUpdate set back past half of SCEPCRLValidity's
     # 7 days): requests on both nodes at once rebuild it, and one number is built once
-    my $aged = run_cmd(['psql', $CONNINFO, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c',
-                        "UPDATE scep_crls SET this_update = this_update - 5 * 86400 WHERE upper(ca) = '$CA_FP' "
-                        . "AND number = $last RETURNING number"]);
-    is($aged->{out} =~ s/\s+//gr, $last, "CRL number $last set back by 5 days") or diag($aged->{err});
+    my $aged = pg_value("UPDATE scep_crls SET this_update = this_update - 5 * 86400 WHERE upper(ca) = '$CA_FP' "
+                        . "AND number = $last RETURNING number");
+    is($aged, $last, "CRL number $last set back by 5 days");
     my @marks = map { -s "$NODE{$_}{dir}/logs/error_log" } 'A', 'B';
     my @got = run_at_once(map { my $n = $_; sub { my $r = http(port => $PORT{$n}, path => '/n72-crl');
                                                    "$r->{status} " . encode_base64($r->{body} // '', '') } }

@@ -7,26 +7,13 @@
 #   ca.pem/ca.key  root CA, RSA 2048, 20 years
 #   ra.pem/ra.key  RA, RSA 1024 (cheap decrypt attempts), digitalSignature +
 #                  keyEncipherment, issued by the CA
+# The recipe is build-tools/make-pki.sh's, as for every other PKI.
 set -eu
-dir=$(cd "$(dirname "$0")/.." && pwd)/pki
-mkdir -p "$dir"
-cd "$dir"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cat > "$tmp/ext.cnf" <<EOC
-[ra]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOC
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 7300 \
-    -subj "/O=mod_scep/CN=mod_scep Fuzz CA" -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature,keyEncipherment" 2>/dev/null
-openssl req -new -newkey rsa:1024 -nodes -keyout ra.key -out "$tmp/ra.csr" \
-    -subj "/O=mod_scep/CN=mod_scep Fuzz CA RA" 2>/dev/null
-openssl x509 -req -in "$tmp/ra.csr" -CA ca.pem -CAkey ca.key \
-    -set_serial "0x$(openssl rand -hex 16)" -days 7300 -extfile "$tmp/ext.cnf" \
-    -extensions ra -out ra.pem 2>/dev/null
-chmod 644 ca.pem ca.key ra.pem ra.key
+top=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$top/fuzz/pki
+# make-pki.sh keeps what exists: a new pair replaces the old one
+rm -f "$dir/ca.pem" "$dir/ca.key" "$dir/ra.pem" "$dir/ra.key"
+"$top/build-tools/make-pki.sh" --ca-days 7300 --ra-days 7300 --ra-bits 1024 --no-challenge \
+    "$dir" "mod_scep Fuzz CA"
+chmod 644 "$dir/ca.key" "$dir/ra.key"
 echo "fuzz PKI written to $dir"

@@ -1,14 +1,16 @@
 package SCEPLifecycle;
 # Helpers for the certificate lifecycle tests (t/40-lifecycle.t,
 # t/41-admin.t): the admin endpoint at /life-admin (Basic auth), CertPoll,
-# GetCert, GetCRL and renewal messages built with t/tools/scepreq, and
+# GetCert, GetCRL and renewal messages built with client/scepreq, and
 # certificates made with openssl (expired, not on record, foreign CA).
 # The Locations are in t/conf/lifecycle.conf.in. 127.0.0.1 only.
 use strict;
 use warnings;
 
 use Exporter 'import';
+use Apache::Test ();
 use Carp qw(croak);
+use File::Spec::Functions qw(catfile);
 use JSON::PP ();
 use MIME::Base64 qw(encode_base64);
 use Time::Local ();
@@ -18,7 +20,7 @@ our @EXPORT_OK = qw(
     ADMIN admin_auth admin json_body enrollment_by_tid
     life_enroll life_poll life_getcert life_getcrl life_renew
     reply_for issued_cert openssl_ca_cert crl_der crl_text q_str
-    certmonger_session certmonger_field
+    certmonger_field
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -159,73 +161,20 @@ sub issued_cert {
     return ($rep->{pkiStatus} // '') eq '0' && $rep->{cert_file} ? $rep->{cert_file} : undef;
 }
 
-# A certificate for KEY made with openssl, not through SCEP:
+# A certificate for KEY made with openssl, not through SCEP (a client
+# certificate by build-tools/make-pki.sh --cert):
 # openssl_ca_cert(key => FILE, subject => '/CN=x', ca => 'main'|'other',
 #                 start => '20200101000000Z', end => '20200201000000Z')
 sub openssl_ca_cert {
     my %o = @_;
-    my $dir = work_file('openssl-ca');
-    mkdir $dir or croak "$dir: $!";
-    my ($cacert, $cakey) = ($o{ca} || 'main') eq 'other'
-        ? (pki('other', 'ca.pem'), pki('other', 'ca.key')) : (pki('ca.pem'), pki('ca.key'));
-    write_file("$dir/index.txt", '');
-    write_file("$dir/serial", sprintf("%016X\n", int(rand(2**31)) * 65536 + $$ % 65536));
-    write_file("$dir/ca.cnf", <<"EOC");
-[ca]
-default_ca = life
-[life]
-dir = $dir
-database = \$dir/index.txt
-new_certs_dir = \$dir
-serial = \$dir/serial
-default_md = sha256
-default_days = 30
-policy = pol
-unique_subject = no
-email_in_dn = no
-[pol]
-commonName = supplied
-[ext]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOC
-    my $csr = "$dir/req.csr";
-    my $r = run_cmd(['openssl', 'req', '-new', '-key', $o{key}, '-subj', $o{subject}, '-out', $csr]);
-    croak "openssl req: $r->{err}" if $r->{rc};
-    my $out = "$dir/cert.pem";
-    $r = run_cmd(['openssl', 'ca', '-config', "$dir/ca.cnf", '-batch', '-notext',
-                  '-cert', $cacert, '-keyfile', $cakey, '-extensions', 'ext',
-                  ($o{start} ? ('-startdate', $o{start}) : ()),
-                  ($o{end} ? ('-enddate', $o{end}) : ()),
-                  '-in', $csr, '-out', $out]);
-    croak "openssl ca: $r->{err}" if $r->{rc};
+    croak 'openssl_ca_cert: start and end go together' if !$o{start} != !$o{end};
+    my $out = work_file('openssl-ca', 'pem');
+    my $ca = ($o{ca} || 'main') eq 'other' ? pki('other') : pki();
+    my $r = run_cmd(['sh', catfile(Apache::Test::vars('scep_top'), 'build-tools', 'make-pki.sh'),
+                     '--cert', $ca, $o{key}, $o{subject}, $out,
+                     ($o{start} ? ($o{start}, $o{end}) : ())]);
+    croak "make-pki.sh --cert: $r->{err}" if $r->{rc};
     return $out;
-}
-
-# certmonger with private state in DIR, in a private session bus that ends
-# with the script: certmonger_session(DIR, [shell lines], timeout => S).
-# A later session on the same DIR picks the saved requests up again (a
-# request left in CA_WORKING is submitted again at once).
-sub certmonger_session {
-    my ($d, $lines, %o) = @_;
-    mkdir "$d" unless -d $d;
-    for (qw(config requests cas local tmp out)) { mkdir "$d/$_" unless -d "$d/$_" }
-    my $script = write_file(work_file('certmonger', 'sh'), join("\n", 'set -u', @$lines, ''));
-    my %env = (
-        HOME => $d,
-        CERTMONGER_CONFIG_DIR => "$d/config",
-        CERTMONGER_REQUESTS_DIR => "$d/requests",
-        CERTMONGER_CAS_DIR => "$d/cas",
-        CERTMONGER_LOCAL_CA_DIR => "$d/local",
-        CERTMONGER_TMPDIR => "$d/tmp",
-        XDG_RUNTIME_DIR => undef,
-        DBUS_SESSION_BUS_ADDRESS => undef,
-    );
-    return run_cmd(['dbus-run-session', '--', 'sh', $script], env => \%env,
-                   timeout => $o{timeout} || 60);
 }
 
 # a field of certmonger's saved request (multi-line values joined by \n)

@@ -18,7 +18,6 @@ use Exporter 'import';
 use Apache::Test ();
 use Carp qw(croak);
 use File::Spec::Functions qw(catfile catdir);
-use POSIX ();
 use Time::HiRes ();
 use SCEPTest qw(:all);
 
@@ -52,28 +51,21 @@ sub pg_conninfo_for {
     return "$ci options='-c search_path=$schema'";
 }
 
-sub _psql {
-    my ($ci, @args) = @_;
-    my $r = run_cmd(['psql', $ci, '-X', '-q', '-v', 'ON_ERROR_STOP=1', @args], timeout => 60);
-    croak "psql @args: $r->{err}" if $r->{rc};
-    return $r;
-}
-
 # a fresh schema with mod_scep's tables -> conninfo for httpd and queries
 sub pg_schema_create {
     my $schema = shift;
     croak "bad schema name $schema" unless $schema =~ /\A[a-z][a-z0-9_]*\z/;
-    _psql(pg_conninfo(), '-c', "SET client_min_messages = warning; "
-          . "DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema;");
+    db_exec("SET client_min_messages = warning; DROP SCHEMA IF EXISTS $schema CASCADE; "
+            . "CREATE SCHEMA $schema;", pg => 1);
     my $ci = pg_conninfo_for($schema);
-    _psql($ci, '-f', catfile(top(), 'conf', 'schema-pgsql.sql'));
+    my $r = run_cmd(schema_cmd(pgsql => $ci, catfile(top(), 'conf', 'schema-pgsql.sql')));
+    croak "schema-pgsql.sql into $schema: $r->{err}" if $r->{rc};
     return $ci;
 }
 
 sub pg_schema_drop {
     my $schema = shift;
-    eval { _psql(pg_conninfo(), '-c', "SET client_min_messages = warning; "
-                 . "DROP SCHEMA IF EXISTS $schema CASCADE;") };
+    eval { db_exec("SET client_min_messages = warning; DROP SCHEMA IF EXISTS $schema CASCADE;", pg => 1) };
     return !$@;
 }
 
@@ -119,7 +111,7 @@ sub load_httpd {
     }
     elsif ($o{db} eq 'mysql') {
         # the shared scratch MariaDB's database scep (schema loaded by t/TEST.PL)
-        my $sock = $ENV{SCEP_TEST_MYSQL} or croak 'SCEP_TEST_MYSQL is not set';
+        my $sock = mysql_socket();
         $dbd = qq{DBDriver mysql\nDBDParams "sock=$sock dbname=scep user=root"\n};
     }
     else {
@@ -133,10 +125,7 @@ KeepAliveTimeout 30
 MaxKeepAliveRequests 0
 EOC
 SCEPChallengeThrottle off
-SCEPCACertificateFile "@PKI@/ca.pem"
-SCEPCACertificateKeyFile "@PKI@/ca.key"
-SCEPRACertificateFile "@PKI@/ra.pem"
-SCEPRACertificateKeyFile "@PKI@/ra.key"
+@TEST_CA@
 <Location /scep>
     SetHandler scep
     SCEPChallengePasswordFile "@PKI@/challenge"
@@ -268,52 +257,23 @@ sub bench_run {
     return $r;
 }
 
-# scepbench in the background: { pid, out, err } (files)
+# scepbench in the background: start_cmd's process + { results, started }
 sub bench_bg {
     my ($h, %o) = @_;
-    my $cmd = bench_args($h, %o);
-    my $out = work_file('bench', 'out');
-    my $err = work_file('bench', 'err');
-    my $pid = fork;
-    croak "fork: $!" unless defined $pid;
-    if (!$pid) {
-        POSIX::setpgid(0, 0);
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $out;
-        open STDERR, '>', $err;
-        { no warnings 'exec'; exec { $cmd->[0] } @$cmd; }
-        POSIX::_exit(127);
-    }
-    return { pid => $pid, out => $out, err => $err, results => $o{results}, started => Time::HiRes::time() };
+    my $bg = start_cmd(bench_args($h, %o));
+    return { %$bg, results => $o{results}, started => Time::HiRes::time() };
 }
 
 # still running?
-sub bench_alive {
-    my $bg = shift;
-    return 0 if defined $bg->{status};
-    my $w = waitpid($bg->{pid}, POSIX::WNOHANG());
-    if ($w == $bg->{pid}) { $bg->{status} = $?; return 0 }
-    return 1;
-}
+sub bench_alive { return cmd_alive(shift) }
 
 # waits (at most TIMEOUT s) -> { rc, out, err, result, rows, timed_out }
 sub bench_wait {
     my ($bg, $timeout) = @_;
-    my $until = Time::HiRes::time() + ($timeout || 300);
-    while (bench_alive($bg) && Time::HiRes::time() < $until) {
-        Time::HiRes::sleep(0.1);
-    }
-    my $timed_out = 0;
-    if (bench_alive($bg)) {
-        $timed_out = 1;
-        kill 'KILL', -$bg->{pid};
-        waitpid($bg->{pid}, 0);
-        $bg->{status} = $?;
-    }
-    my $out = read_file($bg->{out});
-    return { rc => $bg->{status} >> 8, signal => $bg->{status} & 127, timed_out => $timed_out,
-             out => $out, err => read_file($bg->{err}), result => bench_result($out),
-             rows => $bg->{results} ? read_results($bg->{results}) : [] };
+    my $r = cmd_wait($bg, $timeout || 300);
+    $r->{result} = bench_result($r->{out});
+    $r->{rows} = $bg->{results} ? read_results($bg->{results}) : [];
+    return $r;
 }
 
 1;

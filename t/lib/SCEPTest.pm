@@ -1,8 +1,10 @@
 package SCEPTest;
 # Helpers for mod_scep's Apache::Test suite: raw HTTP to 127.0.0.1, the
 # scepreq tool, certmonger and micromdm scepclient runs in scratch
-# directories, database queries (SQLite and PostgreSQL), DER/PEM utilities,
-# private httpd instances, and the error_log police.
+# directories, programs run in the foreground, in the background or several
+# at once, database queries (SQLite, PostgreSQL and MariaDB), DER/PEM
+# utilities, private httpd instances, and the error_log police. The command
+# lines themselves are in t/lib/SCEPCommand.pm (re-exported here).
 #
 # Every helper talks to 127.0.0.1 only. Scratch files go to
 # t/logs/work/<test file>/, which is emptied when a test file starts.
@@ -22,20 +24,25 @@ use JSON::PP ();
 use MIME::Base64 qw(encode_base64 decode_base64);
 use POSIX ();
 use Test::More ();
+use Time::HiRes ();
+use SCEPCommand qw(:all);
 
-our @EXPORT_OK = qw(
+our @EXPORT_OK = (qw(
     t_dir pki challenge port base_url work_dir work_file
     http get_caps http10
-    run_cmd run_at_once scepreq scepreq_bin new_key build_request send_request parse_reply enroll
+    run_cmd run_cmds start_cmd cmd_alive cmd_wait cmd_output poll
+    run_at_once run_parallel
+    scepreq scepreq_bin new_key new_keys build_request send_request parse_reply enroll
     openssl_csr
     b64_std b64_escaped b64_wrapped b64_url
-    certmonger_enroll certmonger_submit micromdm_enroll
-    db_rows db_value pg_conninfo sqlite_file
+    certmonger_enroll certmonger_session certmonger_submit micromdm_enroll micromdm_start
+    micromdm_pending
+    db_rows db_value db_exec pg_conninfo sqlite_file
     read_file write_file pem_certs_der pem_file_der cert_info cert_serial_info cert_fp key_fp
     openssl_verify asn1parse der_serial_bytes norm_serial
-    free_port private_httpd private_httpd_stop httpd_bin modules_dir
+    private_httpd private_httpd_stop httpd_bin modules_dir
     log_mark error_log_lines error_log_clean
-);
+), @SCEPCommand::EXPORT_OK);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 $SIG{PIPE} = 'IGNORE';
@@ -208,75 +215,126 @@ sub get_caps {
 ######################################################################
 # running programs
 
-# fork one child per job, release them at once through a pipe, collect
-# what each wrote: run_at_once(sub { ... return BYTES }, ...) -> (BYTES, ...)
-sub run_at_once {
-    my @jobs = @_;
+# One forked child per job, each returning the bytes it wants to hand back
+# (written to a file, read by the parent): run_parallel(sub { ... return
+# BYTES }, ...) -> (BYTES, ...). A job that dies returns "died: ...".
+# run_at_once holds every child until all are forked, then releases them
+# together through a pipe (races).
+sub run_parallel { return _fork_jobs(0, @_) }
+sub run_at_once { return _fork_jobs(1, @_) }
+
+sub _fork_jobs {
+    my ($together, @jobs) = @_;
     pipe(my $rd, my $wr) or die "pipe: $!";
     my (@pids, @files);
     for my $job (@jobs) {
-        my $f = work_file('race', 'out');
+        my $f = work_file('job', 'out');
         push @files, $f;
         my $pid = fork;
         die "fork: $!" unless defined $pid;
         if (!$pid) {
             close $wr;
-            sysread($rd, my $x, 1);    # EOF when the parent closes $wr
+            sysread($rd, my $x, 1) if $together;    # EOF when the parent closes $wr
             my $out = eval { $job->() } // "died: $@";
             write_file($f, $out);
-            POSIX::_exit(0);
+            POSIX::_exit(0);    # no END blocks, no Test::More in a child
         }
         push @pids, $pid;
     }
     close $rd;
-    select undef, undef, undef, 0.3;
+    select undef, undef, undef, 0.3 if $together;
     close $wr;
     waitpid($_, 0) for @pids;
     return map { -e $_ ? read_file($_) : '' } @files;
+}
+
+# start_cmd([prog, args...], env => {K => V}, cwd => DIR, stdin => FILE)
+# -> { pid, cmd, out, err (files) }: the program in the background, in its
+# own process group
+sub start_cmd {
+    my ($cmd, %o) = @_;
+    my $out = work_file('cmd', 'out');
+    my $err = work_file('cmd', 'err');
+    my $pid = spawn($cmd, stdout => $out, stderr => $err,
+                    map { $_ => $o{$_} } grep { exists $o{$_} } qw(env cwd stdin));
+    return { pid => $pid, cmd => join(' ', @$cmd), out => $out, err => $err };
+}
+
+# still running? (a finished one is reaped and its status kept)
+sub cmd_alive {
+    my $p = shift;
+    return 0 if defined $p->{status};
+    return 1 if waitpid($p->{pid}, POSIX::WNOHANG()) != $p->{pid};
+    $p->{status} = $?;
+    return 0;
+}
+
+# what it wrote so far: stdout . stderr
+sub cmd_output {
+    my $p = shift;
+    return join '', map { -e $_ ? read_file($_) : '' } $p->{out}, $p->{err};
+}
+
+# cmd_wait(PROC, TIMEOUT (60 s)) -> { rc, signal, out, err, timed_out, cmd }:
+# waits at most TIMEOUT seconds for it to end, else kills its process group
+# (timed_out 1; kill => 1 kills it at once, also timed_out)
+sub cmd_wait {
+    my ($p, $timeout, %o) = @_;
+    my $timed_out = 0;
+    if (!defined $p->{status}) {
+        eval {
+            die "timeout\n" if $o{kill};
+            local $SIG{ALRM} = sub { die "timeout\n" };
+            alarm($timeout || 60);
+            waitpid($p->{pid}, 0);
+            $p->{status} = $?;
+            alarm 0;
+        };
+        alarm 0;
+        if ($@) {
+            $timed_out = 1;
+            kill 'KILL', -$p->{pid};
+            waitpid($p->{pid}, 0);
+            $p->{status} = $?;
+        }
+    }
+    # (no kill of the process group after a normal exit: `httpd -k start`
+    # leaves a daemon that may not have left the group yet)
+    my $st = $p->{status};
+    return {
+        cmd => $p->{cmd},
+        rc => $st >> 8, signal => $st & 127, timed_out => $timed_out,
+        out => read_file($p->{out}), err => read_file($p->{err}),
+    };
 }
 
 # run_cmd([prog, args...], timeout => 60, env => {K => V}, cwd => DIR,
 #         stdin => FILE) -> { rc, signal, out, err, timed_out, cmd }
 sub run_cmd {
     my ($cmd, %o) = @_;
-    my $out = work_file('cmd', 'out');
-    my $err = work_file('cmd', 'err');
-    my $pid = fork;
-    croak "fork: $!" unless defined $pid;
-    if (!$pid) {
-        POSIX::setpgid(0, 0);
-        chdir $o{cwd} or POSIX::_exit(126) if $o{cwd};
-        open STDIN, '<', ($o{stdin} || '/dev/null');
-        open STDOUT, '>', $out;
-        open STDERR, '>', $err;
-        while (my ($k, $v) = each %{ $o{env} || {} }) {
-            if (defined $v) { $ENV{$k} = $v } else { delete $ENV{$k} }
-        }
-        { no warnings 'exec'; exec { $cmd->[0] } @$cmd; }
-        print STDERR "exec $cmd->[0]: $!\n";
-        POSIX::_exit(127);
+    return cmd_wait(start_cmd($cmd, %o), $o{timeout});
+}
+
+# run_cmds([cmd], [cmd], ..., timeout => S): every command at once -> the
+# run_cmd results, in order
+sub run_cmds {
+    my @cmds = grep { ref } @_;
+    my %o = grep { !ref } @_;
+    my @p = map { start_cmd($_) } @cmds;
+    my $until = time + ($o{timeout} || 120);
+    return map { cmd_wait($_, ($until - time) > 1 ? $until - time : 1) } @p;
+}
+
+# poll(SECONDS, sub { ... }): calls the sub every 0.1 s until it returns
+# true or SECONDS have passed; -> its last value
+sub poll {
+    my ($seconds, $cond) = @_;
+    my $until = Time::HiRes::time() + $seconds;
+    while (1) {
+        my $v = $cond->();
+        return $v if $v || Time::HiRes::time() >= $until;
+        Time::HiRes::sleep(0.1);
     }
-    my $timed_out = 0;
-    eval {
-        local $SIG{ALRM} = sub { die "timeout\n" };
-        alarm($o{timeout} || 60);
-        waitpid($pid, 0);
-        alarm 0;
-    };
-    alarm 0;
-    if ($@) {
-        $timed_out = 1;
-        kill 'KILL', -$pid;
-        waitpid($pid, 0);
-    }
-    my $st = $?;
-    # (no kill of the process group after a normal exit: `httpd -k start`
-    # leaves a daemon that may not have left the group yet)
-    return {
-        cmd => join(' ', @$cmd),
-        rc => $st >> 8, signal => $st & 127, timed_out => $timed_out,
-        out => read_file($out), err => read_file($err),
-    };
 }
 
 # openssl genrsa; traditional => 1 for PKCS#1 (micromdm scepclient)
@@ -287,6 +345,18 @@ sub new_key {
                      '-out', $f, $o{bits} || 2048]);
     croak "openssl genrsa failed: $r->{err}" if $r->{rc};
     return $f;
+}
+
+# new_keys(BITS, BITS, ...) -> fresh RSA key files of those sizes, made in
+# parallel (new_keys((2048) x 20): twenty 2048-bit keys)
+sub new_keys {
+    my @bits = @_;
+    my @files = map { work_file("rsa$_", 'pem') } @bits;
+    my @r = run_cmds(map { ['openssl', 'genrsa', '-out', $files[$_], $bits[$_]] } 0 .. $#bits);
+    for my $i (0 .. $#r) {
+        croak "openssl genrsa $bits[$i] failed: $r[$i]{err}" if $r[$i]{rc} || !-s $files[$i];
+    }
+    return @files;
 }
 
 sub scepreq_bin {
@@ -446,41 +516,37 @@ sub openssl_csr {
 ######################################################################
 # real clients
 
-# certmonger in a private session bus with private state:
+# certmonger with private state in DIR, in a private session bus that ends
+# with the script: certmonger_session(DIR, [shell lines], timeout => S).
+# A later session on the same DIR picks the saved requests up again (a
+# request left in CA_WORKING is submitted again at once). certmonger-session
+# is started by D-Bus activation (a certmonger -s started by hand needs
+# /var/lib/certmonger/lock, i.e. root).
+sub certmonger_session {
+    my ($d, $lines, %o) = @_;
+    my %env = certmonger_env($d);
+    my $script = write_file(work_file('certmonger', 'sh'), join("\n", 'set -u', @$lines, ''));
+    return run_cmd(['dbus-run-session', '--', 'sh', $script], env => \%env,
+                   timeout => $o{timeout} || 60);
+}
+
+# one enrollment in a fresh certmonger session:
 # certmonger_enroll(url => URL, cn => NAME, challenge => S|undef, ca => FILE)
 # -> { status, list, cert, key, rc, out, err, dir }
 sub certmonger_enroll {
     my %o = @_;
     my $d = work_file('certmonger');
-    mkpath("$d/$_") for qw(config requests cas local tmp out);
     my $timeout = $o{timeout} || $ENV{SCEP_TEST_CERTMONGER_TIMEOUT} || 60;
     my $ca = $o{ca} || pki('ca.pem');
     my $chal = exists $o{challenge} ? $o{challenge} : challenge();
     my $q = sub { my $s = shift; $s =~ s/'/'\\''/g; "'$s'" };
-    my $script = catfile($d, 'run.sh');
-    # certmonger-session is started by D-Bus activation (a certmonger -s
-    # started by hand needs /var/lib/certmonger/lock, i.e. root)
-    write_file($script, join "\n",
-        'set -u',
+    my $r = certmonger_session($d, [
         "getcert add-scep-ca -s -c scep-test -u " . $q->($o{url}) . " -N " . $q->($ca),
         "timeout $timeout getcert request -s -c scep-test -f $d/out/cert.pem -k $d/out/key.pem"
             . (defined $chal ? ' -L ' . $q->($chal) : '')
             . ' -N ' . $q->("CN=$o{cn}") . ' -w -v',
         'echo "getcert-request-rc=$?"',
-        'getcert list -s',
-        '');
-    my %env = (
-        HOME => $d,
-        CERTMONGER_CONFIG_DIR => "$d/config",
-        CERTMONGER_REQUESTS_DIR => "$d/requests",
-        CERTMONGER_CAS_DIR => "$d/cas",
-        CERTMONGER_LOCAL_CA_DIR => "$d/local",
-        CERTMONGER_TMPDIR => "$d/tmp",
-        XDG_RUNTIME_DIR => undef,
-        DBUS_SESSION_BUS_ADDRESS => undef,
-    );
-    my $r = run_cmd(['dbus-run-session', '--', 'sh', $script],
-                    env => \%env, timeout => $timeout + 20);
+        'getcert list -s'], timeout => $timeout + 20);
     my ($status) = $r->{out} =~ /^\s*status:\s*(\S+)/m;
     return { %$r, status => $status || '', dir => $d,
              cert => "$d/out/cert.pem", key => "$d/out/key.pem" };
@@ -495,8 +561,37 @@ sub certmonger_submit {
 # micromdm scepclient. It keeps csr.pem and self.pem in its working
 # directory and reuses them, so each identity gets its own dir.
 # micromdm_enroll(url => URL, dir => DIR (new if absent), key => FILE (new
-# PKCS#1 key if absent), cn => NAME, challenge => S, out => 'cert.pem')
+# PKCS#1 key if absent), cn => NAME, challenge => S, out => 'cert.pem',
+# timeout => S) -> run_cmd's result + { dir, key, cert }
 sub micromdm_enroll {
+    my %o = @_;
+    my ($cmd, $info) = _micromdm(%o);
+    my $r = run_cmd($cmd, cwd => $info->{dir}, timeout => $o{timeout} || 60);
+    return { %$r, %$info };
+}
+
+# the same in the background: start_cmd's process + { dir, key, cert }
+sub micromdm_start {
+    my %o = @_;
+    my ($cmd, $info) = _micromdm(%o);
+    return { %{ start_cmd($cmd, cwd => $info->{dir}) }, %$info };
+}
+
+# scepclient at a Location that holds its request: it reports PENDING,
+# then sleeps 30 s before it resends. micromdm_pending(same options,
+# timeout => S (30)) runs it until it has said PENDING (at most S seconds)
+# and stops it -> run_cmd's result + { dir, key, cert, waiting } (waiting:
+# it was still running, i.e. waiting to resend, once it had said PENDING)
+sub micromdm_pending {
+    my %o = @_;
+    my $mm = micromdm_start(%o);
+    my $pending = poll($o{timeout} || 30, sub { cmd_output($mm) =~ /pkiStatus=PENDING/ || !cmd_alive($mm) });
+    my $waiting = $pending && cmd_alive($mm) ? 1 : 0;
+    my $r = cmd_wait($mm, 0, kill => 1);
+    return { %$r, (map { $_ => $mm->{$_} } qw(dir key cert)), waiting => $waiting };
+}
+
+sub _micromdm {
     my %o = @_;
     my $d = $o{dir} || work_file('micromdm');
     mkpath($d) unless -d $d;
@@ -504,11 +599,10 @@ sub micromdm_enroll {
     new_key(file => $key, traditional => 1) unless -e $key;
     my $cert = catfile($d, $o{out} || 'cert.pem');
     my $chal = exists $o{challenge} ? $o{challenge} : challenge();
-    my $r = run_cmd(['scepclient', '-server-url', $o{url}, '-private-key', $key,
-                     '-certificate', $cert, (defined $chal ? ('-challenge', $chal) : ()),
-                     '-cn', $o{cn} || 'scepclient'],
-                    cwd => $d, timeout => $o{timeout} || 60);
-    return { %$r, dir => $d, key => $key, cert => $cert };
+    return (['scepclient', '-server-url', $o{url}, '-private-key', $key,
+             '-certificate', $cert, (defined $chal ? ('-challenge', $chal) : ()),
+             '-cn', $o{cn} || 'scepclient'],
+            { dir => $d, key => $key, cert => $cert });
 }
 
 ######################################################################
@@ -516,18 +610,32 @@ sub micromdm_enroll {
 
 sub pg_conninfo { $ENV{SCEP_TEST_PGSQL} }
 
-# db_rows($sql, pg => 1 | mysql => 1) -> [ {column => value}, ... ]
-# (file => PATH: another SQLite database; pg => 1, conninfo => CI: another
-# PostgreSQL database or search_path)
+# The database a query goes to: (no option) the test server's SQLite, file
+# => PATH another SQLite database; pg => 1 the SCEP_TEST_PGSQL database,
+# with conninfo => CI another one (or search_path); mysql => 1 the scratch
+# MariaDB's database scep. -> the run_cmd result of SQL there.
+sub _db_run {
+    my ($sql, %o) = @_;
+    my $cmd = $o{mysql} ? mariadb_cmd('-e', $sql)
+            : $o{pg}    ? psql_cmd($o{conninfo} || pg_conninfo(), '-A', '-t', '-c', $sql)
+            :             sqlite3_cmd($o{file} || sqlite_file(), @{ $o{sqlite_args} || [] }, $sql);
+    my $r = run_cmd($cmd);
+    croak "query failed ($sql): $r->{err}" if $r->{rc};
+    return $r;
+}
+
+# db_exec($sql, same options as db_rows) -> what the shell printed; dies
+# if the statement fails
+sub db_exec { return _db_run(@_)->{out} }
+
+# db_rows($sql, pg => 1 | mysql => 1 | file => PATH, conninfo => CI)
+# -> [ {column => value}, ... ] (NULL is undef). On PostgreSQL $sql may
+# also be an INSERT/UPDATE ... RETURNING.
 sub db_rows {
     my ($sql, %o) = @_;
-    my $r;
     if ($o{mysql}) {
-        my $sock = $ENV{SCEP_TEST_MYSQL} or croak 'SCEP_TEST_MYSQL is not set';
-        $r = run_cmd(['mariadb', "--socket=$sock", '--batch', 'scep', '-e', $sql]);
-        croak "query failed ($sql): $r->{err}" if $r->{rc};
         # batch output: a header line, then tab-separated rows; NULL for NULL
-        my @lines = split /\n/, $r->{out};
+        my @lines = split /\n/, _db_run($sql, %o)->{out};
         return [] unless @lines;
         my @cols = split /\t/, shift @lines, -1;
         my @rows;
@@ -537,16 +645,8 @@ sub db_rows {
         }
         return \@rows;
     }
-    if ($o{pg}) {
-        my $ci = $o{conninfo} || pg_conninfo() or croak 'SCEP_TEST_PGSQL is not set';
-        $r = run_cmd(['psql', $ci, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c',
-                      "SELECT coalesce(json_agg(q), '[]'::json) FROM ($sql) q"]);
-    }
-    else {
-        $r = run_cmd(['sqlite3', '-bail', '-json', '-cmd', '.timeout 10000',
-                      $o{file} || sqlite_file(), $sql]);
-    }
-    croak "query failed ($sql): $r->{err}" if $r->{rc};
+    my $r = $o{pg} ? _db_run("WITH q AS ($sql) SELECT coalesce(json_agg(q), '[]'::json) FROM q", %o)
+                   : _db_run($sql, %o, sqlite_args => ['-json']);
     my $out = $r->{out};
     return [] unless $out =~ /\S/;
     return JSON::PP->new->decode($out);
@@ -699,14 +799,6 @@ sub modules_dir {
     return $d && -d $d ? $d : '/usr/lib/apache2/modules';
 }
 
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1,
-                                  Proto => 'tcp', ReuseAddr => 1) or croak "socket: $!";
-    my $p = $s->sockport;
-    close $s;
-    return $p;
-}
-
 # What every private instance starts with: its own root, port, pid and log
 # files, and the modules mod_scep needs (the MPM and others are the
 # caller's). Its place in a configuration is written @HTTPD_BASE@.
@@ -723,9 +815,33 @@ LoadModule dbd_module "@MODULES@/mod_dbd.so"
 LoadModule scep_module "@SCEP_SO@"
 EOC
 
+# Lines of their own in a configuration, where they stand (indented as
+# the placeholder is): @TEST_CA@, the test PKI's CA in RA mode;
+# @AUTH_MODULES@, the modules of Basic authentication (scep-admin).
+my %BLOCK = (
+    TEST_CA => <<'EOC',
+SCEPCACertificateFile "@PKI@/ca.pem"
+SCEPCACertificateKeyFile "@PKI@/ca.key"
+SCEPRACertificateFile "@PKI@/ra.pem"
+SCEPRACertificateKeyFile "@PKI@/ra.key"
+EOC
+    AUTH_MODULES => <<'EOC',
+LoadModule authn_core_module "@MODULES@/mod_authn_core.so"
+LoadModule authn_file_module "@MODULES@/mod_authn_file.so"
+LoadModule auth_basic_module "@MODULES@/mod_auth_basic.so"
+LoadModule authz_user_module "@MODULES@/mod_authz_user.so"
+EOC
+);
+
+sub _block {
+    my ($indent, $name) = @_;
+    return "$indent\@$name\@\n" unless $BLOCK{$name};
+    return $BLOCK{$name} =~ s/^/$indent/mgr;
+}
+
 # private_httpd(name => 'single', conf => TEXT) where TEXT may use
-# @HTTPD_BASE@ (the lines above), @DIR@ (instance dir), @PORT@, @MODULES@,
-# @SCEP_SO@, @PKI@, @DB@; a fresh
+# @HTTPD_BASE@ (the lines above), @TEST_CA@, @AUTH_MODULES@, @DIR@
+# (instance dir), @PORT@, @MODULES@, @SCEP_SO@, @PKI@, @DB@; a fresh
 # SQLite database with the schema is made at @DB@ (then prepare_db => CODE,
 # if given, is called with its path before httpd starts).
 # Starts httpd and waits until it answers; returns { dir, port, conf, rc,
@@ -749,12 +865,13 @@ sub _private_httpd {
     my $port = $o{port} || free_port();
     my $db = "$dir/scep.sqlite";
     my $schema = catfile(vars('scep_top'), 'conf', 'schema-sqlite3.sql');
-    my $s = run_cmd(['sqlite3', '-bail', $db, ".read $schema"]);
+    my $s = run_cmd(schema_cmd(sqlite => $db, $schema));
     croak "schema: $s->{err}" if $s->{rc};
     $o{prepare_db}->($db) if $o{prepare_db};
     my %sub = (DIR => $dir, PORT => $port, MODULES => modules_dir(),
                SCEP_SO => vars('scep_so'), PKI => vars('scep_pki'), DB => $db);
     (my $text = $o{conf}) =~ s/^\@HTTPD_BASE\@\n/$HTTPD_BASE/m;
+    $text =~ s/^([ \t]*)\@(\w+)\@\n/_block($1, $2)/mge;
     $text =~ s/\@(\w+)\@/exists $sub{$1} ? $sub{$1} : "\@$1\@"/ge;
     my $conf = write_file("$dir/httpd.conf", $text);
     my $r = run_cmd([httpd_bin(), '-d', $dir, '-f', $conf, '-k', 'start'], timeout => 30);

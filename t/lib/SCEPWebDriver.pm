@@ -16,11 +16,11 @@ use warnings;
 use Carp qw(croak);
 use File::Path qw(mkpath);
 use File::Spec::Functions qw(catfile);
-use IO::Socket::INET ();
 use JSON::PP ();
 use HTTP::Request ();
 use LWP::UserAgent ();
 use POSIX ();
+use SCEPCommand qw(free_port spawn);
 
 # the W3C element reference key
 my $ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
@@ -47,14 +47,6 @@ sub unavailable {
     return undef;
 }
 
-sub _free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1,
-                                  Proto => 'tcp', ReuseAddr => 1) or croak "socket: $!";
-    my $p = $s->sockport;
-    close $s;
-    return $p;
-}
-
 # start(dir => scratch dir, args => [extra Chromium switches], timeout => s)
 sub start {
     my ($class, %o) = @_;
@@ -72,18 +64,9 @@ sub start {
     my $browser = chromium_bin() or croak 'chromium not found';
 
     for my $try (1 .. 3) {
-        $self->{port} = _free_port();
-        my $pid = fork;
-        croak "fork: $!" unless defined $pid;
-        if (!$pid) {
-            POSIX::setpgid(0, 0);
-            open STDIN, '<', '/dev/null';
-            open STDOUT, '>>', catfile($dir, 'chromedriver.out');
-            open STDERR, '>&', \*STDOUT;
-            { no warnings 'exec';
-              exec $driver, "--port=$self->{port}", '--log-path=' . $self->{driver_log}; }
-            POSIX::_exit(127);
-        }
+        $self->{port} = free_port();
+        my $pid = spawn([$driver, "--port=$self->{port}", '--log-path=' . $self->{driver_log}],
+                        stdout => catfile($dir, 'chromedriver.out'), append => 1, stderr => 'stdout');
         $self->{pid} = $pid;
         my $ready = 0;
         for (1 .. 100) {

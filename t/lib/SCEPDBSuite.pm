@@ -1,0 +1,163 @@
+package SCEPDBSuite;
+# The core enrollment set against a virtual host whose records go to a
+# database server instead of the main server's SQLite: one suite, run once
+# per driver by its own test file, so that each is reported on its own:
+#   t/20-pgsql.t  scep_pg     DBDriver pgsql  SCEP_TEST_PGSQL (a libpq conninfo)
+#   t/21-mysql.t  scep_mysql  DBDriver mysql  SCEP_TEST_MYSQL (a MariaDB socket)
+# t/TEST.PL loads the driver's schema (conf/schema-pgsql.sql,
+# conf/schema-mysql.sql) into that database and enables the virtual host
+# (-D SCEP_PGSQL, -D SCEP_MYSQL) when the variable is set; the file skips
+# otherwise. What differs between the drivers is the data in %DRIVER.
+use strict;
+use warnings;
+
+use Apache::Test qw(-withtestmore);
+use Carp qw(croak);
+use MIME::Base64 qw(decode_base64);
+use SCEPTest qw(:all);
+
+my %DRIVER = (
+    pgsql => {
+        name => 'PostgreSQL', vhost => 'scep_pg', cn => 'pg', query => [pg => 1],
+        env => 'SCEP_TEST_PGSQL', needs => 'a libpq conninfo for a scratch database',
+    },
+    mysql => {
+        name => 'MariaDB', vhost => 'scep_mysql', cn => 'my', query => [mysql => 1],
+        env => 'SCEP_TEST_MYSQL', needs => 'the socket of a scratch MariaDB with a database scep',
+    },
+);
+
+sub q_str { my $s = shift; $s =~ s/'/''/g; "'$s'" }
+
+sub serial_of { my $rep = shift; $rep->{cert_file} ? cert_info($rep->{cert_file})->{serial} : '' }
+
+# run('pgsql' | 'mysql'): the whole suite (plan and error_log check included)
+sub run {
+    my $d = $DRIVER{ $_[0] } or croak "no database driver $_[0]";
+    plan(skip_all => "$d->{env} is not set ($d->{needs})") unless $ENV{ $d->{env} };
+    plan(tests => 47);
+
+    my ($DB, $VH, $P) = @$d{qw(name vhost cn)};
+    my $rows_of = sub { db_rows(shift, @{ $d->{query} }) };
+    my $value_of = sub { db_value(shift, @{ $d->{query} }) };
+    my $URL = base_url($VH);
+    my $CA = pki('ca.pem');
+    my @tids;
+
+    ########## the vhost is up and in RA mode
+    {
+        my $r = http(vhost => $VH, path => '/scep?operation=GetCACert');
+        is($r->{status}, 200, "$VH: GetCACert 200");
+        is($r->{headers}{'content-type'}, 'application/x-x509-ca-ra-cert', "$VH: RA mode");
+        is($value_of->('SELECT count(*) FROM scep_transactions'), 0, "$DB starts with no rows");
+    }
+
+    ########## certmonger
+    {
+        my $cm = certmonger_enroll(url => "$URL/scep", cn => "$P-cm-host");
+        is($cm->{status}, 'MONITORING', "certmonger via $VH: MONITORING") or diag("$cm->{out}\n$cm->{err}");
+        ok(openssl_verify($CA, $cm->{cert}), 'the certificate verifies against the CA');
+        my $ci = cert_info($cm->{cert}) || {};
+        is($ci->{subject} // '', "CN=$P-cm-host", "subject CN=$P-cm-host");
+        my $rows = $rows_of->("SELECT status, serial, profile, client_addr FROM scep_transactions "
+                              . "WHERE subject = 'CN=$P-cm-host'");
+        is(scalar @$rows, 1, "one $DB transactions row");
+        is($rows->[0]{status} // '', 'ISSUED', 'ISSUED');
+        is(norm_serial($rows->[0]{serial}), norm_serial($ci->{serial}), 'with the serial of the certificate');
+        is($rows->[0]{client_addr} // '', '127.0.0.1', 'client_addr 127.0.0.1');
+        my $der = $value_of->('SELECT der FROM scep_certificates WHERE serial = ' . q_str($rows->[0]{serial} // ''));
+        ok(defined $der && decode_base64($der) eq (pem_file_der($cm->{cert}) // ''),
+           "scep_certificates in $DB holds the DER");
+    }
+
+    ########## scepreq by POST and by GET
+    for my $m (['POST', {}], ['GET', { method => 'GET' }],
+               ['GET wrapped', { method => 'GET', encode => \&b64_wrapped }]) {
+        (my $cn = "$P-wire-$m->[0]") =~ s/\s+/-/g;
+        my $req = build_request(subject => "/CN=$cn");
+        my $resp = send_request($req, vhost => $VH, %{ $m->[1] });
+        my $rep = $resp->{status} == 200 ? parse_reply($resp, $req) : {};
+        is($rep->{pkiStatus} // '', '0', "scepreq $m->[0] via $VH: SUCCESS")
+            or diag($rep->{failInfoText} // $resp->{body});
+        is($rep->{recipientNonce} // '', $req->{nonce}, "scepreq $m->[0]: recipientNonce echoed");
+        my $rows = $rows_of->('SELECT status, serial FROM scep_transactions WHERE transaction_id = '
+                              . q_str($req->{tid}));
+        ok(@$rows == 1 && $rows->[0]{status} eq 'ISSUED'
+           && norm_serial($rows->[0]{serial}) eq norm_serial(serial_of($rep)),
+           "scepreq $m->[0]: ISSUED row with the serial in $DB");
+        push @tids, $req->{tid};
+    }
+
+    ########## wrong challenge
+    {
+        my $req = build_request(subject => "/CN=$P-refused", challenge => 'wrong');
+        my $rep = parse_reply(send_request($req, vhost => $VH), $req, decrypt => 0);
+        is($rep->{pkiStatus} // '', '2', "wrong challenge via $VH: FAILURE");
+        is($rep->{failInfo} // '', '2', 'failInfo 2 (badRequest)');
+        my $rows = $rows_of->('SELECT status, fail_info, fail_text FROM scep_transactions WHERE transaction_id = '
+                              . q_str($req->{tid}));
+        is(scalar @$rows, 1, "one $DB row for the refusal");
+        is($rows->[0]{status} // '', 'REJECTED', 'REJECTED');
+        is($rows->[0]{fail_info} // '', 2, 'fail_info 2');
+        like($rows->[0]{fail_text} // '', qr/challenge/, 'fail_text says why');
+        push @tids, $req->{tid};
+    }
+
+    ########## resend: same serial, one row
+    {
+        my $req = build_request(subject => "/CN=$P-resend");
+        my @s;
+        for my $i (1 .. 3) {
+            my $rep = parse_reply(send_request($req, vhost => $VH, $i == 3 ? (method => 'GET') : ()), $req);
+            is($rep->{pkiStatus} // '', '0', "resend #$i via $VH: SUCCESS");
+            push @s, serial_of($rep);
+        }
+        ok($s[0] && $s[0] eq $s[1] && $s[1] eq $s[2], 'the same serial each time');
+        is($value_of->('SELECT count(*) FROM scep_transactions WHERE transaction_id = ' . q_str($req->{tid})), 1,
+           "one $DB row");
+        is($value_of->("SELECT count(*) FROM scep_certificates WHERE subject = 'CN=$P-resend'"), 1,
+           'one certificate');
+        push @tids, $req->{tid};
+
+        # a different key under the same transactionID
+        my $other = build_request(subject => "/CN=$P-thief", tid => $req->{tid});
+        my $rep = parse_reply(send_request($other, vhost => $VH), $other, decrypt => 0);
+        is($rep->{pkiStatus} // '', '2', "same transactionID, other key via $VH: FAILURE");
+        is($rep->{failInfo} // '', '2', 'failInfo 2');
+    }
+
+    ########## micromdm scepclient at /scep-legacy
+    {
+        my $mm = micromdm_enroll(url => "$URL/scep-legacy", cn => "$P-mm-host");
+        is($mm->{rc}, 0, "micromdm via $VH /scep-legacy exits 0") or diag("$mm->{out}\n$mm->{err}");
+        ok(openssl_verify($CA, $mm->{cert}), 'the certificate verifies');
+        my $rows = $rows_of->('SELECT status, serial, profile FROM scep_transactions WHERE key_fp = '
+                              . q_str(key_fp($mm->{key})));
+        is(scalar @$rows, 1, "one $DB row for the micromdm key");
+        is($rows->[0]{status} // '', 'ISSUED', 'ISSUED');
+        is($rows->[0]{profile} // '', '/scep-legacy', 'profile /scep-legacy');
+        is(norm_serial($rows->[0]{serial}), norm_serial((cert_info($mm->{cert}) || {})->{serial}),
+           'with the certificate serial');
+    }
+
+    ########## consistency, and nothing went to SQLite
+    {
+        is($value_of->('SELECT count(*) FROM scep_transactions t LEFT JOIN scep_certificates c '
+                       . "ON c.ca = t.ca AND c.serial = t.serial WHERE t.status = 'ISSUED' AND c.serial IS NULL"),
+           0, "every ISSUED $DB row has its certificate");
+        is($value_of->("SELECT count(*) FROM scep_transactions WHERE status = 'REJECTED' AND fail_info IS NULL"),
+           0, "every REJECTED $DB row has fail_info");
+        my $issued = $value_of->("SELECT count(*) FROM scep_transactions WHERE status = 'ISSUED'");
+        is($issued, 6, "six ISSUED rows in $DB (certmonger, 3 x scepreq, resend, micromdm)");
+        is($value_of->('SELECT count(*) FROM scep_certificates'), $issued, 'and six certificates');
+        my $in_sqlite = db_value('SELECT count(*) FROM scep_transactions WHERE transaction_id IN ('
+                                 . join(',', map { q_str($_) } @tids) . ')');
+        is($in_sqlite, 0, 'none of these transactions is in the main server\'s SQLite database');
+        is(db_value("SELECT count(*) FROM scep_certificates WHERE subject LIKE 'CN=$P-%'"), 0,
+           "no $P- certificate in SQLite");
+    }
+
+    error_log_clean();
+}
+
+1;
