@@ -585,12 +585,11 @@ static void api_certificate(api_call_t *c)
                   "\"not_before\":%" APR_INT64_T_FMT ",\"not_after\":%" APR_INT64_T_FMT ","
                   "\"revoked_at\":%s,\"revocation_reason\":%s,\"der\":%s}\n",
                   admin_json_str(p, cert->serial), admin_json_str(p, cert->subject),
-                  cert->not_before,
-                  cert->not_after,
-                  cert->revoked_at ? apr_psprintf(p, "%" APR_INT64_T_FMT,
-                  cert->revoked_at) : "null",
-                  cert->reason >= 0 ? admin_json_str(p,
-                  scep_crl_reason_name(cert->reason)) : "null",
+                  cert->not_before, cert->not_after,
+                  cert->revoked_at ? apr_psprintf(p, "%" APR_INT64_T_FMT, cert->revoked_at)
+                                   : "null",
+                  cert->reason >= 0 ? admin_json_str(p, scep_crl_reason_name(cert->reason))
+                                    : "null",
                   admin_json_str(p, cert->der)));
 }
 
@@ -911,9 +910,10 @@ static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
         return;
     }
     r->fn(&call);
-    out->location = apr_pstrcat(p, adm->base, "?notice=", scep_url_escape(p,
-                                call.msg ? apr_pstrcat(p, "Failed: ", call.msg, NULL)
-                                : call.notice), NULL);
+    out->location = apr_pstrcat(p, adm->base, "?notice=",
+                                scep_url_escape(p, call.msg ? apr_pstrcat(p, "Failed: ",
+                                                                          call.msg, NULL)
+                                                            : call.notice), NULL);
     admin_respond(out, 303, "text/plain", "See Other\n");
 }
 
@@ -972,9 +972,9 @@ void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admi
                              NULL);
         if (rv != APR_SUCCESS) {
             admin_respond(out, rv == APR_EINVAL ? 400 : 503, "text/plain",
-                          apr_pstrcat(p,
-                          rv == APR_EINVAL ? "Bad Request: " : "Service Unavailable: ",
-                          err, "\n", NULL));
+                          apr_pstrcat(p, rv == APR_EINVAL ? "Bad Request: "
+                                                          : "Service Unavailable: ",
+                                      err, "\n", NULL));
             return;
         }
         admin_stream(out, 200, CT_HTML, admin_page_stream, pg);

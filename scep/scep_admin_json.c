@@ -35,8 +35,8 @@ const char *admin_json_str(apr_pool_t *p, const char *s)
 
 void admin_json_error(scep_admin_out_t *out, apr_pool_t *p, int status, const char *msg)
 {
-    admin_respond(out, status, CT_JSON, apr_psprintf(p, "{\"error\":%s}\n", admin_json_str(p,
-                  msg)));
+    admin_respond(out, status, CT_JSON,
+                  apr_psprintf(p, "{\"error\":%s}\n", admin_json_str(p, msg)));
 }
 
 /* Control characters (C0 and DEL) have no place in admin input: a newline
@@ -319,8 +319,8 @@ const char *admin_txn_json(apr_pool_t *p, const scep_txn_t *t)
         "\"fail_info\":%s,\"fail_text\":%s,\"renewal_of\":%s,\"decided_by\":%s,"
         "\"decided_at\":%s,\"created_at\":%" APR_INT64_T_FMT "}",
         t->id, admin_json_str(p, t->tid), admin_json_str(p, t->status), t->msg_type,
-        admin_json_str(p, admin_subject_of(p, t)), admin_json_str(p, t->subject), admin_json_str(p,
-                       t->profile), admin_json_str(p, t->client_addr),
+        admin_json_str(p, admin_subject_of(p, t)), admin_json_str(p, t->subject),
+        admin_json_str(p, t->profile), admin_json_str(p, t->client_addr),
         admin_json_str(p, t->serial), t->fail_info >= 0 ? apr_itoa(p, t->fail_info) : "null",
         admin_json_str(p, t->fail_text),
         admin_json_str(p, t->renewal_of && *t->renewal_of ? t->renewal_of : NULL),
