@@ -146,6 +146,8 @@ if $runas "$pgbin/initdb" -D "$pgdir" -A trust -U scep >"$work/pg-init.log" 2>&1
     export SCEP_TEST_PGSQL="host=$pgdir port=$pgport dbname=scep user=scep"
     # t/71-faults.t restarts it: pg_ctl -D $SCEP_TEST_PG_DATA restart (postmaster.opts keeps the options)
     export SCEP_TEST_PG_DATA="$pgdir" SCEP_TEST_PG_BIN="$pgbin"
+    # the server's log: t/20-pgsql.t counts the statements of one enrollment
+    export SCEP_TEST_PG_LOG="$work/pg.log"
 else
     echo "PostgreSQL did not start:"; tail -5 "$work/pg-init.log" "$work/pg.log" 2>/dev/null
     failed=$((failed + 1))

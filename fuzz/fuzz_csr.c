@@ -5,7 +5,7 @@
  * challengePassword), then scep_policy_apply with the default profile and
  * with a strict one (subject and SAN rules with patterns and values,
  * requested keyUsage/EKU honoured; excess dropped, then refused),
- * scep_policy_plan and scep_policy_requested_template. A plan that passes
+ * scep_policy_plan and scep_policy_request (the template name). A plan that passes
  * is issued with the fuzz CA (scep_ca_issue), and the certificate must
  * encode.
  * Text: scep_policy_parse_subject and scep_policy_parse_sans (what one-time
@@ -87,7 +87,7 @@ static void apply(apr_pool_t *p, const scep_policy_t *pol, X509_REQ *csr, int do
     scep_cert_plan_t *plan = NULL;
     const char *why = NULL;
 
-    if (scep_policy_apply(&plan, &why, p, pol, csr, NULL, NULL, fuzz_eval, NULL) == APR_SUCCESS) {
+    if (scep_policy_apply(&plan, &why, p, pol, scep_policy_request(p, csr, NULL), NULL, fuzz_eval, NULL) == APR_SUCCESS) {
         if (!plan || !plan->subject || !plan->san || !plan->pubkey || !plan->md
             || X509_NAME_entry_count(plan->subject) == 0) {
             fuzz_fail("scep_policy_apply succeeded with an incomplete plan");
@@ -143,14 +143,14 @@ static void as_der(apr_pool_t *p, const uint8_t *data, size_t size)
         ERR_clear_error();
     }
     challenge(csr);
-    tmpl = scep_policy_requested_template(p, csr);
+    tmpl = scep_policy_request(p, csr, NULL)->template_name;
     if (tmpl) {
         (void)scep_log_safe(p, tmpl, strlen(tmpl));
     }
     apply(p, pol_default, csr, 0);
     apply(p, pol_drop, csr, 1);
     apply(p, pol_refuse, csr, 0);
-    if (scep_policy_plan(&plan, &why, p, pol_default, csr) == APR_SUCCESS) {
+    if (scep_policy_plan(&plan, &why, p, pol_default, scep_policy_request(p, csr, NULL)) == APR_SUCCESS) {
         /* a held request: names decided earlier, the rest by the policy */
         plan->subject = X509_REQ_get_subject_name(csr);
         plan->san = NULL;

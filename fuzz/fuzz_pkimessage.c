@@ -46,7 +46,8 @@ static void csr_payload(apr_pool_t *p, const unsigned char *der, apr_size_t len)
     X509_REQ *csr;
     EVP_PKEY *key;
     scep_cert_plan_t *plan = NULL;
-    const char *why = NULL, *tmpl;
+    const char *why = NULL;
+    scep_request_t *req;
 
     /* as the engine reads it: key undecoded, then decoded on its own */
     ERR_clear_error();
@@ -62,12 +63,12 @@ static void csr_payload(apr_pool_t *p, const unsigned char *der, apr_size_t len)
         return;
     }
     (void)X509_REQ_verify_ex(csr, key, NULL, NULL);
-    tmpl = scep_policy_requested_template(p, csr);
-    if (tmpl) {
-        (void)scep_log_safe(p, tmpl, strlen(tmpl));
+    req = scep_policy_request(p, csr, key);
+    if (req->template_name) {
+        (void)scep_log_safe(p, req->template_name, strlen(req->template_name));
     }
     (void)scep_name_str(p, X509_REQ_get_subject_name(csr));
-    if (scep_policy_apply(&plan, &why, p, scep_policy_make(p, "default"), csr, key,
+    if (scep_policy_apply(&plan, &why, p, scep_policy_make(p, "default"), req,
                           NULL, fuzz_eval, NULL) == APR_SUCCESS) {
         if (!plan || !plan->subject || !plan->pubkey || !plan->md) {
             fuzz_fail("scep_policy_apply succeeded with an incomplete plan");

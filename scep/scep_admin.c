@@ -69,21 +69,19 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
         *perr = "the stored request is unreadable";
         return APR_EGENERAL;
     }
-    if (scep_policy_plan(&plan, perr, p, prof->policy, csr) != APR_SUCCESS) {
+    if (scep_policy_plan(&plan, perr, p, prof->policy, scep_policy_request(p, csr, NULL))
+        != APR_SUCCESS) {
         return APR_EGENERAL;
     }
     /* a held renewal: the old certificate must still be renewable */
     if (t->renewal_of && *t->renewal_of) {
         rv = scep_store_cert_get(&old, ctx, st, adm->ca->fingerprint, t->renewal_of);
-        if (rv == APR_SUCCESS) {
-            rv = scep_issue_renewable(&why, ctx, st, old);
-        }
         if (rv != APR_SUCCESS) {
             *perr = rv == APR_NOTFOUND ? "the certificate being renewed is not on record"
                                        : "database error";
             return rv == APR_NOTFOUND ? APR_EGENERAL : rv;
         }
-        if (why) {
+        if ((why = scep_issue_why_not_renewable(p, old))) {
             *perr = why;
             return SCEP_ECONFLICT;
         }

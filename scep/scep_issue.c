@@ -6,30 +6,19 @@
 #include "scep_ossl.h"
 #include "scep_util.h"
 
-apr_status_t scep_issue_renewable(const char **pwhy, scep_ctx_t *ctx, scep_store_t *st,
-                                  const scep_cert_t *old)
+const char *scep_issue_why_not_renewable(apr_pool_t *p, const scep_cert_t *old)
 {
-    int compromised = 0;
-
-    *pwhy = NULL;
     if (old->revoked_at) {
-        *pwhy = "the certificate being renewed is revoked";
-        return APR_SUCCESS;
+        return "the certificate being renewed is revoked";
     }
     if (old->renewed_by) {
-        *pwhy = apr_psprintf(ctx->pool, "the certificate being renewed was renewed already "
-                             "(by serial %s)", old->renewed_by);
-        return APR_SUCCESS;
+        return apr_psprintf(p, "the certificate being renewed was renewed already "
+                            "(by serial %s)", old->renewed_by);
     }
-    if (scep_store_lineage_compromised(&compromised, ctx, st, old->ca,
-                                       old->lineage ? old->lineage : old->serial)
-        != APR_SUCCESS) {
-        return SCEP_EDB;
+    if (old->lineage_compromised) {
+        return "a certificate this one was renewed from is revoked for keyCompromise";
     }
-    if (compromised) {
-        *pwhy = "a certificate this one was renewed from is revoked for keyCompromise";
-    }
-    return APR_SUCCESS;
+    return NULL;
 }
 
 apr_status_t scep_issue_sign(X509 **pcert, scep_cert_t *rec, scep_renewal_t *renewal,

@@ -13,13 +13,11 @@
 #include "scep_store.h"
 
 /**
- * Why the certificate old may not be renewed now: revoked, renewed
- * already, or a certificate of its chain of renewals revoked for
- * keyCompromise. *pwhy is NULL when it may; SCEP_EDB when the records
- * cannot be read.
+ * Why the certificate old (as scep_store_cert_get read it) may not be
+ * renewed now: revoked, renewed already, or a certificate of its chain of
+ * renewals revoked for keyCompromise; NULL when it may.
  */
-apr_status_t scep_issue_renewable(const char **pwhy, scep_ctx_t *ctx, scep_store_t *st,
-                                  const scep_cert_t *old);
+const char *scep_issue_why_not_renewable(apr_pool_t *p, const scep_cert_t *old);
 
 /**
  * Sign the certificate the plan describes and fill its record (*rec, for

@@ -33,11 +33,14 @@ typedef struct enroll_t {
     int self_signed;        /* the signer is a self-signed certificate */
     X509_REQ *csr;          /* parsed without its key (scep_req_parse_keyless) */
     EVP_PKEY *csr_key;      /* the CSR's key, checked by its signature */
+    scep_request_t *request;   /* the CSR as the policy reads it (after the limits) */
     scep_txn_t txn;
     scep_reply_t reply;
     const char *refusal;    /* why we answer FAILURE (for the log and the record) */
     int refused;            /* a refusal decided: recorded and counted at the end */
     int is_enrollment;      /* PKCSReq/RenewalReq: decisions are recorded */
+    apr_array_header_t *live;   /* scep_txn_t: the transactions with this
+                                   transactionID, read before decryption */
     scep_cert_t *renewed;   /* the record of the certificate being renewed */
     scep_challenge_t *challenge;   /* the one-time challenge used, if any */
     scep_consume_t consume;
@@ -474,15 +477,9 @@ static apr_status_t reply_stored(enroll_t *e, const scep_txn_t *t)
 /* Step: a transactionID we know. Resent: same answer. Other key: refused. */
 static apr_status_t check_known(enroll_t *e)
 {
-    apr_array_header_t *rows;
+    apr_array_header_t *rows = e->live;
     int i;
 
-    if (open_store(e) != APR_SUCCESS) {
-        return SCEP_EDB;
-    }
-    if (scep_store_find_live(&rows, e->ctx, e->store, e->txn.ca, e->txn.tid) != APR_SUCCESS) {
-        return SCEP_EDB;
-    }
     for (i = 0; i < rows->nelts; i++) {
         scep_txn_t *l = &APR_ARRAY_IDX(rows, i, scep_txn_t);
         if (!strcmp(l->dedup_key, e->txn.dedup_key)) {
@@ -556,10 +553,7 @@ static apr_status_t check_renewal(enroll_t *e)
                       "renewed was issued by profile %s, which does not renew at profile %s "
                       "(SCEPRenewalFrom)", e->renewed->profile, prof->name));
     }
-    if (scep_issue_renewable(&why, e->ctx, e->store, e->renewed) != APR_SUCCESS) {
-        return SCEP_EDB;
-    }
-    if (why) {
+    if ((why = scep_issue_why_not_renewable(p, e->renewed))) {
         return refuse(e, SCEP_FAIL_BADREQUEST, why);
     }
     left = e->renewed->not_after - (apr_int64_t)apr_time_sec(apr_time_now());
@@ -572,24 +566,27 @@ static apr_status_t check_renewal(enroll_t *e)
     return APR_SUCCESS;
 }
 
-/* Step (before decrypting anything): an address with too many failed
- * attempts at this Location in the window is refused. Fails closed: when
- * the failures cannot be counted, nothing goes on (HTTP 503). */
-static apr_status_t check_throttle(enroll_t *e)
+/* Step (before decrypting anything), the engine's one read: the
+ * transactions with this transactionID, and the sender's failed attempts
+ * at this Location in the window; an address with too many is refused.
+ * Fails closed: when they cannot be read, nothing goes on (HTTP 503). */
+static apr_status_t preflight(enroll_t *e)
 {
     const scep_profile_t *loc = e->svc->profile;
+    int throttled = loc->throttle_window > 0 && e->in->client_addr;
     apr_int64_t failures = 0, now = (apr_int64_t)apr_time_sec(apr_time_now());
+    scep_preflight_t q;
 
-    if (loc->throttle_window <= 0 || !e->in->client_addr) {
-        return APR_SUCCESS;
-    }
+    q.ca = e->txn.ca;
+    q.tid = e->txn.tid;
+    q.profile = loc->name;
+    q.client_addr = e->in->client_addr;
+    q.since = throttled ? now - loc->throttle_window : -1;
     if (open_store(e) != APR_SUCCESS
-        || scep_store_auth_failures(&failures, e->ctx, e->store, e->svc->ca->fingerprint,
-                                    loc->name, e->in->client_addr,
-                                    now - loc->throttle_window) != APR_SUCCESS) {
+        || scep_store_preflight(&failures, &e->live, e->ctx, e->store, &q) != APR_SUCCESS) {
         return SCEP_EDB;
     }
-    if (failures >= loc->throttle_count) {
+    if (throttled && failures >= loc->throttle_count) {
         return refuse(e, SCEP_FAIL_BADREQUEST, "too many failed attempts from this address; "
                       "try again later (SCEPChallengeThrottle)");
     }
@@ -680,9 +677,10 @@ static apr_status_t bind_names(enroll_t *e, scep_cert_plan_t *plan)
 static apr_status_t select_profile(enroll_t *e)
 {
     const scep_profile_t *loc = e->svc->profile;
-    const char *tmpl = scep_policy_requested_template(e->ctx->pool, e->csr);
-    const char *target;
+    const char *tmpl, *target;
 
+    e->request = scep_policy_request(e->ctx->pool, e->csr, e->csr_key);
+    tmpl = e->request->template_name;
     e->prof = loc;
     if (!tmpl) {
         return APR_SUCCESS;
@@ -719,9 +717,8 @@ static apr_status_t apply_policy(enroll_t *e, scep_cert_plan_t **pplan, int keep
                                                               NULL, NULL));
         ERR_clear_error();
     }
-    if (scep_policy_apply(pplan, &refusal, p, prof->policy, e->csr, e->csr_key,
-                          keep ? &kept : NULL, e->svc->eval, e->svc->eval_baton)
-        != APR_SUCCESS) {
+    if (scep_policy_apply(pplan, &refusal, p, prof->policy, e->request, keep ? &kept : NULL,
+                          e->svc->eval, e->svc->eval_baton) != APR_SUCCESS) {
         return refuse(e, SCEP_FAIL_BADREQUEST, apr_pstrcat(p, "profile ", prof->name,
                       keep ? " (the renewed certificate's names)" : "", ": ", refusal, NULL));
     }
@@ -864,16 +861,12 @@ static apr_status_t pkcsreq(enroll_t *e)
  * asked for it. */
 static apr_status_t certpoll(enroll_t *e)
 {
-    apr_array_header_t *rows;
+    apr_array_header_t *rows = e->live;
     const char *signer_key;
     int i;
 
     if (e->msg->decrypt_error) {
         return refuse_sealed(e, e->msg->decrypt_error);
-    }
-    if (open_store(e) != APR_SUCCESS
-        || scep_store_find_live(&rows, e->ctx, e->store, e->txn.ca, e->txn.tid) != APR_SUCCESS) {
-        return SCEP_EDB;
     }
     signer_key = scep_pubkey_fingerprint(e->ctx->pool, X509_get_X509_PUBKEY(e->msg->signer));
     for (i = 0; i < rows->nelts; i++) {
@@ -995,7 +988,7 @@ static apr_status_t check_outside(enroll_t *e)
         return refuse(e, SCEP_FAIL_BADREQUEST, apr_psprintf(e->ctx->pool,
                       "messageType %s is not supported here", m->type_str));
     }
-    if ((rv = check_throttle(e)) != APR_SUCCESS) {
+    if ((rv = preflight(e)) != APR_SUCCESS) {
         return rv;
     }
     return e->is_enrollment ? classify_signer(e) : APR_SUCCESS;

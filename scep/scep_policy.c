@@ -534,7 +534,9 @@ static apr_status_t name_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-const char *scep_policy_requested_template(apr_pool_t *p, X509_REQ *csr)
+/* The Microsoft certificate template name a request carries
+ * (1.3.6.1.4.1.311.20.2), NULL if none, "" if unreadable. */
+static const char *requested_template(apr_pool_t *p, X509_REQ *csr)
 {
     STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
     ASN1_OBJECT *oid = OBJ_txt2obj(TEMPLATE_NAME_OID, 1);
@@ -562,16 +564,25 @@ const char *scep_policy_requested_template(apr_pool_t *p, X509_REQ *csr)
     return name;
 }
 
+scep_request_t *scep_policy_request(apr_pool_t *p, X509_REQ *csr, EVP_PKEY *key)
+{
+    scep_request_t *req = apr_pcalloc(p, sizeof(*req));
+
+    req->csr = csr;
+    req->key = key;
+    req->template_name = requested_template(p, csr);
+    return req;
+}
+
 /* The parts of a plan that come from the profile alone: the key (checked
  * against the profile), usages, digest, validity, the template name. */
-static apr_status_t plan_basics(apply_t *a, scep_cert_plan_t *plan, X509_REQ *csr,
-                                EVP_PKEY *key)
+static apr_status_t plan_basics(apply_t *a, scep_cert_plan_t *plan, const scep_request_t *req)
 {
     const scep_policy_t *pol = a->pol;
 
     plan->policy = pol;
-    plan->pubkey = key ? key : X509_REQ_get0_pubkey(csr);
-    plan->spki = X509_REQ_get_X509_PUBKEY(csr);
+    plan->pubkey = req->key ? req->key : X509_REQ_get0_pubkey(req->csr);
+    plan->spki = X509_REQ_get_X509_PUBKEY(req->csr);
     if (!plan->pubkey) {
         a->refusal = "the request's public key is unreadable";
         return SCEP_EFAILURE;
@@ -582,7 +593,7 @@ static apr_status_t plan_basics(apply_t *a, scep_cert_plan_t *plan, X509_REQ *cs
     plan->key_usage = EVP_PKEY_get_base_id(plan->pubkey) == EVP_PKEY_RSA
                       ? pol->key_usage : pol->key_usage_ec;
     plan->eku = pol->eku;
-    plan->template_name = scep_policy_requested_template(a->p, csr);
+    plan->template_name = req->template_name;
     plan->md = EVP_get_digestbynid(pol->md_nid);
     plan->validity = pol->validity;
     plan->backdate = pol->backdate;
@@ -591,7 +602,8 @@ static apr_status_t plan_basics(apply_t *a, scep_cert_plan_t *plan, X509_REQ *cs
 }
 
 apr_status_t scep_policy_plan(scep_cert_plan_t **pplan, const char **prefusal,
-                              apr_pool_t *p, const scep_policy_t *pol, X509_REQ *csr)
+                              apr_pool_t *p, const scep_policy_t *pol,
+                              const scep_request_t *req)
 {
     scep_cert_plan_t *plan = apr_pcalloc(p, sizeof(*plan));
     apply_t a;
@@ -599,7 +611,7 @@ apr_status_t scep_policy_plan(scep_cert_plan_t **pplan, const char **prefusal,
     memset(&a, 0, sizeof(a));
     a.p = p;
     a.pol = pol;
-    if (plan_basics(&a, plan, csr, NULL) != APR_SUCCESS) {
+    if (plan_basics(&a, plan, req) != APR_SUCCESS) {
         *prefusal = a.refusal;
         return SCEP_EFAILURE;
     }
@@ -701,11 +713,11 @@ static apr_status_t narrow_usages(apply_t *a, const requested_t *r, scep_cert_pl
 
 apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
                                apr_pool_t *p, const scep_policy_t *pol,
-                               X509_REQ *csr, EVP_PKEY *key,
-                               const scep_names_t *kept,
+                               const scep_request_t *request, const scep_names_t *kept,
                                scep_eval_fn *eval, void *baton)
 {
     scep_cert_plan_t *plan = apr_pcalloc(p, sizeof(*plan));
+    X509_REQ *csr = request->csr;
     requested_t req;
     apply_t a;
     apr_status_t rv;
@@ -721,7 +733,7 @@ apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
     apr_pool_cleanup_register(p, plan->subject, name_cleanup, apr_pool_cleanup_null);
     plan->san = GENERAL_NAMES_new();
     apr_pool_cleanup_register(p, plan->san, general_names_cleanup, apr_pool_cleanup_null);
-    if ((rv = plan_basics(&a, plan, csr, key)) == APR_SUCCESS
+    if ((rv = plan_basics(&a, plan, request)) == APR_SUCCESS
         && (rv = read_requested(&a, csr, &req)) == APR_SUCCESS
         && (rv = build_subject(&a, kept ? kept->subject : X509_REQ_get_subject_name(csr),
                                plan->subject)) == APR_SUCCESS

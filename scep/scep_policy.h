@@ -138,18 +138,29 @@ typedef struct scep_names_t {
     const GENERAL_NAMES *san;      /**< NULL when it has none */
 } scep_names_t;
 
+/** A certificate request as the policy reads it: what is asked for once
+ *  read, so that choosing the profile and applying it read it once. */
+typedef struct scep_request_t {
+    X509_REQ *csr;
+    EVP_PKEY *key;                 /**< the CSR's public key, or NULL for the one
+                                        OpenSSL decoded with it (NULL for a request
+                                        from scep_req_parse_keyless) */
+    const char *template_name;     /**< Microsoft certificate template, NULL if none */
+} scep_request_t;
+
+/** The request csr with its key (or NULL, see scep_request_t), its
+ *  template name read. Allocated from p; csr and key are borrowed. */
+scep_request_t *scep_policy_request(apr_pool_t *p, X509_REQ *csr, EVP_PKEY *key);
+
 /**
- * Decide what the certificate for this CSR contains. key is the CSR's
- * public key, or NULL for the one OpenSSL decoded with the CSR (NULL for a
- * request from scep_req_parse_keyless). With kept, its subject and SANs
+ * Decide what the certificate for this request contains. With kept, its subject and SANs
  * stand in for the request's and go through the same rules; only what a
  * value rule sets anew is replaced rather than counted as excess. Returns
  * APR_SUCCESS and the plan, or SCEP_EFAILURE with *prefusal naming the rule.
  */
 apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
                                apr_pool_t *p, const scep_policy_t *pol,
-                               X509_REQ *csr, EVP_PKEY *key,
-                               const scep_names_t *kept,
+                               const scep_request_t *req, const scep_names_t *kept,
                                scep_eval_fn *eval, void *baton);
 
 /**
@@ -158,7 +169,8 @@ apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
  * decided when it arrived. The key is checked against the policy again.
  */
 apr_status_t scep_policy_plan(scep_cert_plan_t **pplan, const char **prefusal,
-                              apr_pool_t *p, const scep_policy_t *pol, X509_REQ *csr);
+                              apr_pool_t *p, const scep_policy_t *pol,
+                              const scep_request_t *req);
 
 /** Parse a subject written as "/CN=device1/O=Example" ("\/" for a
  *  slash in a value); the result is owned by the pool. */
@@ -169,9 +181,5 @@ apr_status_t scep_policy_parse_subject(X509_NAME **pname, const char **perr,
  *  ip, upn); the result is owned by the pool. */
 apr_status_t scep_policy_parse_sans(GENERAL_NAMES **psan, const char **perr,
                                     apr_pool_t *p, const char *lines);
-
-/** The Microsoft certificate template name a request carries (1.3.6.1.4.1.311.20.2),
- *  NULL if none. */
-const char *scep_policy_requested_template(apr_pool_t *p, X509_REQ *csr);
 
 #endif

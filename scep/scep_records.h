@@ -53,6 +53,8 @@ typedef struct scep_cert_t {
     const char *lineage;         /* serial of the first certificate of its chain
                                     of renewals (its own serial if none) */
     const char *renewed_by;      /* serial of the certificate that renewed it */
+    int lineage_compromised;     /* read back: a certificate of its chain of
+                                    renewals is revoked for keyCompromise */
 } scep_cert_t;
 
 /** A renewal recorded with the new certificate: the old one points to its

@@ -12,18 +12,26 @@
 /* numbers are %lld: PostgreSQL types each parameter from its placeholder */
 #define TXN_VALUES "%s, %s, %lld, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %lld, %s, " \
     "%s, %s, %lld, %lld, %lld"
-/* what the read-back functions select, in this order (see read_txn) */
-#define TXN_READ "t.id, t.ca, t.transaction_id, t.message_type, t.status, t.dedup_key, " \
-    "t.key_fp, t.signer_fp, t.csr, t.subject, t.renewal_of, t.profile, t.client_addr, " \
-    "t.serial, t.fail_info, t.fail_text, t.plan_subject, t.plan_san, t.decided_by, " \
-    "t.decided_at, t.created_at, c.der " \
-    "FROM scep_transactions t LEFT JOIN scep_certificates c " \
-    "ON c.ca = t.ca AND c.serial = t.serial "
+/* what the read-back functions select, in this order (see fill_txn) */
+#define TXN_READ_COLUMNS "t.id, t.ca, t.transaction_id, t.message_type, t.status, " \
+    "t.dedup_key, t.key_fp, t.signer_fp, t.csr, t.subject, t.renewal_of, t.profile, " \
+    "t.client_addr, t.serial, t.fail_info, t.fail_text, t.plan_subject, t.plan_san, " \
+    "t.decided_by, t.decided_at, t.created_at, c.der "
+#define TXN_CERT_JOIN "LEFT JOIN scep_certificates c ON c.ca = t.ca AND c.serial = t.serial "
+#define TXN_READ TXN_READ_COLUMNS "FROM scep_transactions t " TXN_CERT_JOIN
+/* a transaction with an answer to repeat (automatic refusals have none) */
+#define TXN_LIVE "t.ca = %s AND t.transaction_id = %s AND t.dedup_key IS NOT NULL"
 
 const scep_sql_t scep_store_sql[] = {
-    { "scep_txn_find_live",
-      "SELECT " TXN_READ
-      "WHERE t.ca = %s AND t.transaction_id = %s AND t.dedup_key IS NOT NULL" },
+    { "scep_txn_find_live", "SELECT " TXN_READ "WHERE " TXN_LIVE },
+    /* the engine's one read before it decides: the sender's failed
+     * attempts, then the transactions with its transactionID, if any (the
+     * outer join leaves one row of NULLs when there are none) */
+    { "scep_preflight",
+      "SELECT (SELECT COUNT(*) FROM scep_auth_failures WHERE ca = %s AND profile = %s "
+      "AND client_addr = %s AND created_at >= %lld), " TXN_READ_COLUMNS
+      "FROM (SELECT 1 AS one) d LEFT JOIN scep_transactions t ON " TXN_LIVE " "
+      TXN_CERT_JOIN },
     /* the admin's statements name the CA: an administrator of one CA never
      * sees or decides another's enrollments in a shared database */
     { "scep_txn_get", "SELECT " TXN_READ "WHERE t.ca = %s AND t.id = %lld" },
@@ -46,9 +54,13 @@ const scep_sql_t scep_store_sql[] = {
     { "scep_cert_insert",
       "INSERT INTO scep_certificates (ca, serial, subject, not_before, not_after, "
       "der, issued_at, profile, lineage) VALUES (%s, %s, %s, %lld, %lld, %s, %lld, %s, %s)" },
+    /* with whether its chain of renewals holds a key revoked as compromised */
     { "scep_cert_get",
-      "SELECT serial, subject, not_before, not_after, der, revoked_at, revocation_reason, "
-      "profile, lineage, renewed_by FROM scep_certificates WHERE ca = %s AND serial = %s" },
+      "SELECT c.serial, c.subject, c.not_before, c.not_after, c.der, c.revoked_at, "
+      "c.revocation_reason, c.profile, c.lineage, c.renewed_by, "
+      "(SELECT COUNT(*) FROM scep_certificates x WHERE x.ca = c.ca "
+      "AND x.lineage = COALESCE(c.lineage, c.serial) AND x.revocation_reason = 1) "
+      "FROM scep_certificates c WHERE c.ca = %s AND c.serial = %s" },
     /* conditional: a certificate is renewed once */
     { "scep_cert_renewed",
       "UPDATE scep_certificates SET renewed_by = %s "
@@ -56,9 +68,6 @@ const scep_sql_t scep_store_sql[] = {
     { "scep_cert_supersede",
       "UPDATE scep_certificates SET revoked_at = %lld, revocation_reason = 4 "
       "WHERE ca = %s AND serial = %s AND revoked_at IS NULL" },
-    { "scep_lineage_compromised",
-      "SELECT COUNT(*) FROM scep_certificates WHERE ca = %s AND lineage = %s "
-      "AND revocation_reason = 1" },
     { "scep_cert_revoke",
       "UPDATE scep_certificates SET revoked_at = %lld, revocation_reason = %lld "
       "WHERE ca = %s AND serial = %s AND revoked_at IS NULL" },
@@ -91,9 +100,6 @@ const scep_sql_t scep_store_sql[] = {
     { "scep_challenge_revoke",
       "UPDATE scep_challenges SET revoked_at = %lld WHERE ca = %s AND id = %lld "
       "AND used_at IS NULL AND revoked_at IS NULL" },
-    { "scep_auth_failures",
-      "SELECT COUNT(*) FROM scep_auth_failures WHERE ca = %s AND profile = %s "
-      "AND client_addr = %s AND created_at >= %lld" },
     { "scep_auth_failure_add",
       "INSERT INTO scep_auth_failures (ca, profile, client_addr, created_at) "
       "VALUES (%s, %s, %s, %lld)" },
@@ -178,6 +184,9 @@ static int restore_statements(scep_ctx_t *ctx, scep_store_t *st, int err)
     return st->in_transaction || !st->dialect->restore ? 0
            : st->dialect->restore(ctx, st, err);
 }
+
+/* above every id and time: where a list without a cursor starts */
+#define NO_CURSOR APR_INT64_C(9223372036854775807)
 
 static const char *num(apr_pool_t *p, apr_int64_t v)
 {
@@ -303,34 +312,43 @@ static apr_status_t select_one(void **prow, apr_size_t row_size, scep_ctx_t *ctx
     return APR_SUCCESS;
 }
 
+/* A transaction read back from TXN_READ_COLUMNS, starting at column base. */
+static void fill_txn(scep_txn_t *t, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row,
+                     int base)
+{
+    const char *fi;
+#define COL(n) apr_dbd_get_entry(st->driver, row, base + (n))
+#define DUP(n) dup_entry(p, st, row, base + (n))
+    t->id = DUP(0);
+    t->ca = DUP(1);
+    t->tid = DUP(2);
+    t->msg_type = (int)to_i64(COL(3));
+    t->status = DUP(4);
+    t->dedup_key = DUP(5);
+    t->key_fp = DUP(6);
+    t->signer_fp = DUP(7);
+    t->csr = DUP(8);
+    t->subject = DUP(9);
+    t->renewal_of = DUP(10);
+    t->profile = DUP(11);
+    t->client_addr = DUP(12);
+    t->serial = DUP(13);
+    fi = COL(14);
+    t->fail_info = fi && *fi ? atoi(fi) : -1;
+    t->fail_text = DUP(15);
+    t->plan_subject = DUP(16);
+    t->plan_san = DUP(17);
+    t->decided_by = DUP(18);
+    t->decided_at = to_i64(COL(19));
+    t->created_at = to_i64(COL(20));
+    t->cert_der = DUP(21);
+#undef COL
+#undef DUP
+}
+
 static void read_txn(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
 {
-    scep_txn_t *t = apr_array_push(baton);
-    const char *fi;
-
-    t->id = dup_entry(p, st, row, 0);
-    t->ca = dup_entry(p, st, row, 1);
-    t->tid = dup_entry(p, st, row, 2);
-    t->msg_type = (int)to_i64(apr_dbd_get_entry(st->driver, row, 3));
-    t->status = dup_entry(p, st, row, 4);
-    t->dedup_key = dup_entry(p, st, row, 5);
-    t->key_fp = dup_entry(p, st, row, 6);
-    t->signer_fp = dup_entry(p, st, row, 7);
-    t->csr = dup_entry(p, st, row, 8);
-    t->subject = dup_entry(p, st, row, 9);
-    t->renewal_of = dup_entry(p, st, row, 10);
-    t->profile = dup_entry(p, st, row, 11);
-    t->client_addr = dup_entry(p, st, row, 12);
-    t->serial = dup_entry(p, st, row, 13);
-    fi = apr_dbd_get_entry(st->driver, row, 14);
-    t->fail_info = fi && *fi ? atoi(fi) : -1;
-    t->fail_text = dup_entry(p, st, row, 15);
-    t->plan_subject = dup_entry(p, st, row, 16);
-    t->plan_san = dup_entry(p, st, row, 17);
-    t->decided_by = dup_entry(p, st, row, 18);
-    t->decided_at = to_i64(apr_dbd_get_entry(st->driver, row, 19));
-    t->created_at = to_i64(apr_dbd_get_entry(st->driver, row, 20));
-    t->cert_der = dup_entry(p, st, row, 21);
+    fill_txn(apr_array_push(baton), p, st, row, 0);
 }
 
 static apr_status_t insert_txn(scep_ctx_t *ctx, scep_store_t *st, const scep_txn_t *t)
@@ -384,6 +402,43 @@ apr_status_t scep_store_find_live(apr_array_header_t **prows, scep_ctx_t *ctx,
 
     if (rv == APR_SUCCESS) {
         *prows = rows;
+    }
+    return rv;
+}
+
+typedef struct preflight_rows_t {
+    apr_int64_t failures;
+    apr_array_header_t *live;
+} preflight_rows_t;
+
+static void read_preflight(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
+{
+    preflight_rows_t *r = baton;
+
+    const char *id = apr_dbd_get_entry(st->driver, row, 1);
+
+    r->failures = to_i64(apr_dbd_get_entry(st->driver, row, 0));
+    /* t.id is NULL when no transaction matched (pgsql reads a NULL as "") */
+    if (id && *id) {
+        fill_txn(apr_array_push(r->live), p, st, row, 1);
+    }
+}
+
+apr_status_t scep_store_preflight(apr_int64_t *pfailures, apr_array_header_t **plive,
+                                  scep_ctx_t *ctx, scep_store_t *st,
+                                  const scep_preflight_t *q)
+{
+    preflight_rows_t r = { 0, apr_array_make(ctx->pool, 2, sizeof(scep_txn_t)) };
+    /* no window: a time after every failure, so the count is 0 */
+    const char *since = num(ctx->pool, q->since >= 0 ? q->since : NO_CURSOR);
+    const char *args[] = {
+        q->ca, q->profile, q->client_addr ? q->client_addr : "", since, q->ca, q->tid
+    };
+    apr_status_t rv = select_rows(ctx, st, "scep_preflight", 6, args, read_preflight, &r);
+
+    if (rv == APR_SUCCESS) {
+        *pfailures = r.failures;
+        *plive = r.live;
     }
     return rv;
 }
@@ -523,9 +578,6 @@ apr_status_t scep_store_txn_get(scep_txn_t **ptxn, scep_ctx_t *ctx, scep_store_t
                       read_txn);
 }
 
-/* above every id: where a list without a cursor starts */
-#define NO_CURSOR APR_INT64_C(9223372036854775807)
-
 apr_status_t scep_store_txn_list(apr_array_header_t **prows, scep_ctx_t *ctx,
                                  scep_store_t *st, const char *ca, const char *status,
                                  apr_int64_t before, int limit)
@@ -605,6 +657,7 @@ static void read_cert(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_
     c->profile = dup_entry(p, st, row, 7);
     c->lineage = dup_entry(p, st, row, 8);
     c->renewed_by = dup_entry(p, st, row, 9);
+    c->lineage_compromised = to_i64(apr_dbd_get_entry(st->driver, row, 10)) > 0;
 }
 
 apr_status_t scep_store_cert_get(scep_cert_t **pcert, scep_ctx_t *ctx, scep_store_t *st,
@@ -768,27 +821,6 @@ apr_status_t scep_store_challenge_revoke(scep_ctx_t *ctx, scep_store_t *st,
     int nrows = 0;
     apr_status_t rv = exec(ctx, st, "scep_challenge_revoke", &nrows, 3, args);
     return rv == APR_SUCCESS && nrows != 1 ? APR_NOTFOUND : rv;
-}
-
-apr_status_t scep_store_lineage_compromised(int *pyes, scep_ctx_t *ctx, scep_store_t *st,
-                                            const char *ca, const char *lineage)
-{
-    const char *args[] = { ca, lineage };
-    apr_int64_t n = 0;
-    apr_status_t rv = select_rows(ctx, st, "scep_lineage_compromised", 2, args, read_count, &n);
-
-    *pyes = n > 0;
-    return rv;
-}
-
-apr_status_t scep_store_auth_failures(apr_int64_t *pcount, scep_ctx_t *ctx,
-                                      scep_store_t *st, const char *ca,
-                                      const char *profile, const char *client_addr,
-                                      apr_int64_t since)
-{
-    const char *args[] = { ca, profile, client_addr, num(ctx->pool, since) };
-    *pcount = 0;
-    return select_rows(ctx, st, "scep_auth_failures", 4, args, read_count, pcount);
 }
 
 /* about one failure in PURGE_ODDS forgets the old ones of its profile */

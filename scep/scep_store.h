@@ -40,6 +40,23 @@ apr_status_t scep_store_find_live(apr_array_header_t **prows /* scep_txn_t */,
                                   scep_ctx_t *ctx, scep_store_t *st,
                                   const char *ca, const char *tid);
 
+/** What the engine asks before it decrypts anything. */
+typedef struct scep_preflight_t {
+    const char *ca;
+    const char *tid;             /* the message's transactionID */
+    const char *profile;         /* the Location's profile */
+    const char *client_addr;     /* NULL: none counted */
+    apr_int64_t since;           /* count failures from this time; -1: none */
+} scep_preflight_t;
+
+/** One read: the failed attempts from the address at the profile since
+ *  q->since (SCEPChallengeThrottle), and the live transactions with the
+ *  transactionID (as scep_store_find_live). */
+apr_status_t scep_store_preflight(apr_int64_t *pfailures,
+                                  apr_array_header_t **plive /* scep_txn_t */,
+                                  scep_ctx_t *ctx, scep_store_t *st,
+                                  const scep_preflight_t *q);
+
 /** Record an issued certificate and its transaction in one database
  *  transaction. SCEP_ECONFLICT: an identical request committed first, and
  *  *pwinner is its row (to answer with). With a renewal, SCEP_ERENEWED
@@ -87,7 +104,8 @@ apr_status_t scep_store_approve(scep_ctx_t *ctx, scep_store_t *st,
 apr_status_t scep_store_reject(scep_ctx_t *ctx, scep_store_t *st, const char *ca,
                                const char *id, const char *by, const char *why);
 
-/** A certificate this CA issued (APR_NOTFOUND if none). */
+/** A certificate this CA issued (APR_NOTFOUND if none), with whether its
+ *  chain of renewals holds a certificate revoked for keyCompromise. */
 apr_status_t scep_store_cert_get(scep_cert_t **pcert, scep_ctx_t *ctx,
                                  scep_store_t *st, const char *ca,
                                  const char *serial);
@@ -123,19 +141,11 @@ apr_status_t scep_store_challenge_open(apr_array_header_t **prows, scep_ctx_t *c
 /** Revoke an open challenge: APR_NOTFOUND if there is no such open one. */
 apr_status_t scep_store_challenge_revoke(scep_ctx_t *ctx, scep_store_t *st,
                                          const char *ca, const char *id);
-/** Does this chain of renewals hold a certificate revoked for keyCompromise? */
-apr_status_t scep_store_lineage_compromised(int *pyes, scep_ctx_t *ctx, scep_store_t *st,
-                                            const char *ca, const char *lineage);
 
-/** Failed attempts (wrong challenge, unreadable content) from this address
- *  at this profile since a time, from their own table. */
-apr_status_t scep_store_auth_failures(apr_int64_t *pcount, scep_ctx_t *ctx,
-                                      scep_store_t *st, const char *ca,
-                                      const char *profile, const char *client_addr,
-                                      apr_int64_t since);
-
-/** Count one failed attempt; now and then, forget those of this profile
- *  older than the window (keep_since). */
+/** Count one failed attempt (a wrong challenge, unreadable content) from
+ *  this address at this profile, on its own: it stands even when the
+ *  refusal's record cannot be written. Now and then, forget those of this
+ *  profile older than the window (keep_since). */
 apr_status_t scep_store_auth_failure_add(scep_ctx_t *ctx, scep_store_t *st,
                                          const char *ca, const char *profile,
                                          const char *client_addr, apr_int64_t keep_since);

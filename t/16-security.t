@@ -190,7 +190,7 @@ EOC
         is(db_value('SELECT count(*) FROM scep_certificates', file => $h->{db}), 0,
            'no certificate was issued');
         $log = eval { read_file("$h->{dir}/logs/error_log") } // '';
-        like($log, qr/SCEP00103: scep_auth_failures failed/, 'the failed count is logged (SCEP00103)');
+        like($log, qr/SCEP00103: scep_preflight failed/, 'the failed count is logged (SCEP00103)');
         like($log, qr/SCEP00209: the enrollment database is unavailable/, 'and the 503 (SCEP00209)');
         unlike($log, qr/\[core:notice\].*(?:Segmentation|exit signal)/, 'no child crashed');
     }

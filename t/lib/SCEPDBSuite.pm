@@ -35,7 +35,6 @@ sub serial_of { my $rep = shift; $rep->{cert_file} ? cert_info($rep->{cert_file}
 sub run {
     my $d = $DRIVER{ $_[0] } or croak "no database driver $_[0]";
     plan(skip_all => "$d->{env} is not set ($d->{needs})") unless $ENV{ $d->{env} };
-    plan(tests => 47);
 
     my ($DB, $VH, $P) = @$d{qw(name vhost cn)};
     my $rows_of = sub { db_rows(shift, @{ $d->{query} }) };
@@ -157,7 +156,67 @@ sub run {
            "no $P- certificate in SQLite");
     }
 
+    statements_of_one_enrollment($d, $VH) if $_[0] eq 'pgsql';
     error_log_clean();
+    done_testing();
+}
+
+# The statements the server ran between two markers, as PostgreSQL logged
+# them (log_statement = all): [ [pid, statement name or SQL], ... ] for
+# the other sessions, without the preparation of a new connection.
+sub logged_between {
+    my ($log, $begin, $end) = @_;
+    my ($text, @out, $in, %psql) = (eval { local (@ARGV, $/) = ($log); <> } // '');
+    for my $line (split /\n/, $text) {
+        my ($pid, $what) = $line =~ /\[(\d+)\] LOG:  (?:statement|execute [^:]+): (.*)$/
+            or next;
+        if ($what =~ /\Q$begin\E/) { $in = 1; $psql{$pid} = 1; next }
+        last if $what =~ /\Q$end\E/;
+        # a new connection: mod_dbd prepares every statement
+        next if $line =~ /LOG:  statement: PREPARE /;
+        my ($name) = $line =~ /LOG:  execute ([^:]+):/;
+        push @out, [$pid, $name // $what] if $in && !$psql{$pid};
+    }
+    return \@out;
+}
+
+# One enrollment on the common path (a static challenge, a new
+# transactionID) touches the store through one read and one write
+# transaction: PostgreSQL logs every statement for a moment.
+sub statements_of_one_enrollment {
+    my ($d, $VH) = @_;
+    my $log = $ENV{SCEP_TEST_PG_LOG};
+    SKIP: {
+        skip 'SCEP_TEST_PG_LOG is not set (the server log of the scratch PostgreSQL)', 3
+            unless $log && -r $log;
+        my $tag = "scep-marker-$$-" . time;
+        db_exec("ALTER SYSTEM SET log_statement = 'all'", @{ $d->{query} });
+        db_exec('SELECT pg_reload_conf()', @{ $d->{query} });
+        # the reload reaches each session before its next command: a new
+        # session that is logged shows it has
+        my $seen = 0;
+        for my $try (1 .. 50) {
+            db_exec("SELECT '$tag-ready-$try'", @{ $d->{query} });
+            last if ($seen = (eval { local (@ARGV, $/) = ($log); <> } // '') =~ /\Q$tag-ready-$try\E/);
+            select(undef, undef, undef, 0.1);
+        }
+        select(undef, undef, undef, 0.3);     # and the pooled sessions of httpd
+        db_exec("SELECT '$tag-begin'", @{ $d->{query} });
+        my $req = build_request(subject => "/CN=$d->{cn}-one-read-one-write");
+        my $rep = parse_reply(send_request($req, vhost => $VH), $req);
+        db_exec("SELECT '$tag-end'", @{ $d->{query} });
+        db_exec('ALTER SYSTEM RESET log_statement', @{ $d->{query} });
+        db_exec('SELECT pg_reload_conf()', @{ $d->{query} });
+        ok($seen && ($rep->{pkiStatus} // '') eq '0', 'an enrollment while PostgreSQL logs '
+           . 'every statement: SUCCESS') or diag($rep->{failInfoText} // 'no reply');
+        my $ran = logged_between($log, "$tag-begin", "$tag-end");
+        my $shape = join ' ', map { $_->[1] =~ /^(BEGIN|COMMIT|ROLLBACK)$/ ? $1 : $_->[1] } @$ran;
+        like($shape, qr/^scep_preflight BEGIN (?:scep_\w+ )+COMMIT$/,
+             'one read (scep_preflight), then one write transaction') or diag($shape);
+        note("statements of one enrollment: $shape");
+        my %pids = map { $_->[0] => 1 } @$ran;
+        is(scalar keys %pids, 1, 'on one connection');
+    }
 }
 
 1;

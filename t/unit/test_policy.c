@@ -8,6 +8,9 @@
 #include <openssl/provider.h>
 #include "tests.h"
 #include "scep_policy.h"
+
+/* the request as the engine hands it to the policy (key decoded with it) */
+#define REQ(csr) scep_policy_request(test_pool, (csr), NULL)
 #include "scep_ossl.h"
 
 static EVP_PKEY *rsa2048, *rsa1024, *ec256;
@@ -97,7 +100,7 @@ static const char *subj(scep_cert_plan_t *plan)
 
 static apr_status_t apply(scep_cert_plan_t **plan, const char **why, scep_policy_t *pol, X509_REQ *r)
 {
-    return scep_policy_apply(plan, why, test_pool, pol, r, NULL, NULL, eval, NULL);
+    return scep_policy_apply(plan, why, test_pool, pol, REQ(r), NULL, eval, NULL);
 }
 
 START_TEST(default_keeps_only_cn)
@@ -194,21 +197,21 @@ START_TEST(kept_names_follow_the_rules)
     APR_ARRAY_PUSH(pol->subject, scep_rule_t) = rule(NID_organizationName, 0, SCEP_FROM_VALUE, NULL, "New Corp");
     APR_ARRAY_PUSH(pol->subject, scep_rule_t) = rule(NID_commonName, 0, SCEP_FROM_REQUEST, "^dev-[0-9]+$", NULL);
     pol->subject_excess = SCEP_EXCESS_REFUSE;
-    ck_assert_int_eq(scep_policy_apply(&plan, &why, test_pool, pol, r, NULL, &kept, eval, NULL),
+    ck_assert_int_eq(scep_policy_apply(&plan, &why, test_pool, pol, REQ(r), &kept, eval, NULL),
                      APR_SUCCESS);
     ck_assert_str_eq(subj(plan), "CN=dev-7,O=New Corp");      /* kept CN, O anew */
     ck_assert_int_eq(sk_GENERAL_NAME_num(plan->san), 0);      /* the request's SAN is not used */
     /* a kept CN the target's rule does not allow */
     X509_NAME_ENTRY_free(X509_NAME_delete_entry(old, 1));
     X509_NAME_add_entry_by_txt(old, "CN", MBSTRING_UTF8, (const unsigned char *)"admin", -1, -1, 0);
-    ck_assert_int_eq(scep_policy_apply(&plan, &why, test_pool, pol, r, NULL, &kept, eval, NULL),
+    ck_assert_int_eq(scep_policy_apply(&plan, &why, test_pool, pol, REQ(r), &kept, eval, NULL),
                      SCEP_EFAILURE);
     ck_assert_ptr_nonnull(strstr(why, "subject CN 'admin' does not match"));
     /* a kept attribute with no rule at all is excess */
     X509_NAME_ENTRY_free(X509_NAME_delete_entry(old, 1));
     X509_NAME_add_entry_by_txt(old, "CN", MBSTRING_UTF8, (const unsigned char *)"dev-8", -1, -1, 0);
     X509_NAME_add_entry_by_txt(old, "OU", MBSTRING_UTF8, (const unsigned char *)"admins", -1, -1, 0);
-    ck_assert_int_eq(scep_policy_apply(&plan, &why, test_pool, pol, r, NULL, &kept, eval, NULL),
+    ck_assert_int_eq(scep_policy_apply(&plan, &why, test_pool, pol, REQ(r), &kept, eval, NULL),
                      SCEP_EFAILURE);
     ck_assert_ptr_nonnull(strstr(why, "attribute OU is not allowed"));
 }
@@ -345,8 +348,8 @@ START_TEST(template_name_is_read)
     const char *why = NULL;
     X509_REQ *r = csr(rsa2048, s, NULL, NULL, NULL, "WifiCert");
 
-    ck_assert_str_eq(scep_policy_requested_template(test_pool, r), "WifiCert");
-    ck_assert_ptr_null(scep_policy_requested_template(test_pool, csr(rsa2048, s, NULL, NULL, NULL, NULL)));
+    ck_assert_str_eq(REQ(r)->template_name, "WifiCert");
+    ck_assert_ptr_null(REQ(csr(rsa2048, s, NULL, NULL, NULL, NULL))->template_name);
     ck_assert_int_eq(apply(&plan, &why, pol, r), APR_SUCCESS);
     ck_assert_str_eq(plan->template_name, "WifiCert");
 }
@@ -448,7 +451,8 @@ START_TEST(request_parsed_without_its_key)
         ERR_clear_error();
 
         ck_assert_int_eq(scep_policy_apply(&plan, &why, test_pool, scep_policy_make(test_pool, "default"),
-                                           back, key, NULL, eval, NULL), APR_SUCCESS);
+                                           scep_policy_request(test_pool, back, key), NULL, eval,
+                                           NULL), APR_SUCCESS);
         ck_assert_ptr_eq(plan->pubkey, key);
         ck_assert_ptr_eq(plan->spki, X509_REQ_get_X509_PUBKEY(back));
 

@@ -8,6 +8,7 @@
 #include <apr_hash.h>
 #include "tests.h"
 #include "scep_store.h"
+#include "scep_issue.h"
 
 static apr_pool_t *pool, *stmts;     /* statements first: they go before the handle */
 static const apr_dbd_driver_t *driver;
@@ -175,7 +176,6 @@ START_TEST(renewal_once_and_compromise_stops_the_chain)
     scep_txn_t ta = txn("TA", "DA", "0A"), tb = txn("TB", "DB", "0B"), tc = txn("TC", "DC", "0C");
     scep_cert_t a = cert("0A"), b = cert("0B"), c = cert("0C"), *got;
     scep_renewal_t from_a = { "0A", 0 };
-    int compromised = -1;
 
     ck_assert_int_eq(scep_store_record_issued(&ctx, st, &ta, &a, NULL, NULL, &winner), APR_SUCCESS);
     b.lineage = "0A";
@@ -191,13 +191,19 @@ START_TEST(renewal_once_and_compromise_stops_the_chain)
     ck_assert_int_eq(scep_store_record_issued(&ctx, st, &tc, &c, NULL, &from_a, &winner), SCEP_ERENEWED);
     ck_assert_int_eq(scep_store_cert_get(&got, &ctx, st, "CA1", "0C"), APR_NOTFOUND);
     /* A revoked for keyCompromise: B's chain is compromised */
-    ck_assert_int_eq(scep_store_lineage_compromised(&compromised, &ctx, st, "CA1", "0A"),
-                     APR_SUCCESS);
-    ck_assert_int_eq(compromised, 0);
+    ck_assert_int_eq(scep_store_cert_get(&got, &ctx, st, "CA1", "0B"), APR_SUCCESS);
+    ck_assert_int_eq(got->lineage_compromised, 0);
+    ck_assert_ptr_null(scep_issue_why_not_renewable(ctx.pool, got));
     ck_assert_int_eq(scep_store_cert_revoke(&ctx, st, "CA1", "0A", 1), APR_SUCCESS);
-    ck_assert_int_eq(scep_store_lineage_compromised(&compromised, &ctx, st, "CA1", "0A"),
-                     APR_SUCCESS);
-    ck_assert_int_eq(compromised, 1);
+    ck_assert_int_eq(scep_store_cert_get(&got, &ctx, st, "CA1", "0B"), APR_SUCCESS);
+    ck_assert_int_eq(got->lineage_compromised, 1);
+    ck_assert_ptr_nonnull(strstr(scep_issue_why_not_renewable(ctx.pool, got),
+                                 "keyCompromise"));
+    /* superseded is not compromised */
+    ck_assert_int_eq(scep_store_cert_revoke(&ctx, st, "CA1", "0B", 4), APR_SUCCESS);
+    ck_assert_int_eq(scep_store_cert_get(&got, &ctx, st, "CA1", "0B"), APR_SUCCESS);
+    ck_assert_str_eq(scep_issue_why_not_renewable(ctx.pool, got),
+                     "the certificate being renewed is revoked");
 }
 END_TEST
 
@@ -251,11 +257,22 @@ START_TEST(approval_once_and_only_by_its_ca)
 }
 END_TEST
 
+static apr_int64_t failures_of(scep_store_t *st, const char *profile, const char *addr,
+                               apr_int64_t since, const char *tid, int *plive)
+{
+    scep_preflight_t q = { "CA1", tid, profile, addr, since };
+    apr_array_header_t *live = NULL;
+    apr_int64_t n = -1;
+
+    ck_assert_int_eq(scep_store_preflight(&n, &live, &ctx, st, &q), APR_SUCCESS);
+    *plive = live->nelts;
+    return n;
+}
+
 START_TEST(failed_attempts_are_counted_per_address_and_profile)
 {
     scep_store_t *st = fresh_store();
-    apr_int64_t n = -1;
-    int i;
+    int live = -1, i;
 
     for (i = 0; i < 3; i++) {
         ck_assert_int_eq(scep_store_auth_failure_add(&ctx, st, "CA1", "wifi", "192.0.2.7", 0),
@@ -263,15 +280,38 @@ START_TEST(failed_attempts_are_counted_per_address_and_profile)
     }
     ck_assert_int_eq(scep_store_auth_failure_add(&ctx, st, "CA1", "vpn", "192.0.2.7", 0),
                      APR_SUCCESS);
-    ck_assert_int_eq(scep_store_auth_failures(&n, &ctx, st, "CA1", "wifi", "192.0.2.7", 0),
-                     APR_SUCCESS);
-    ck_assert_int_eq(n, 3);
-    ck_assert_int_eq(scep_store_auth_failures(&n, &ctx, st, "CA1", "wifi", "192.0.2.8", 0),
-                     APR_SUCCESS);
+    ck_assert_int_eq(failures_of(st, "wifi", "192.0.2.7", 0, "TR", &live), 3);
+    ck_assert_int_eq(live, 0);
+    ck_assert_int_eq(failures_of(st, "wifi", "192.0.2.8", 0, "TR", &live), 0);
+    ck_assert_int_eq(failures_of(st, "vpn", "192.0.2.7", 0, "TR", &live), 1);
+    ck_assert_int_eq(failures_of(st, "vpn", "192.0.2.7", -1, "TR", &live), 0);   /* no window */
+}
+END_TEST
+
+/* The one read before decryption finds the request's transactions with
+ * their certificate, and none of another CA's. */
+START_TEST(preflight_reads_live_transactions)
+{
+    scep_store_t *st = fresh_store();
+    scep_txn_t *winner = NULL;
+    scep_txn_t t = txn("T1", "D1", "01"), other = txn("T1", "D9", "09");
+    scep_cert_t c = cert("01"), c9 = cert("09");
+    scep_preflight_t q = { "CA1", "T1", "wifi", NULL, -1 };
+    apr_array_header_t *live = NULL;
+    apr_int64_t n = -1;
+
+    ck_assert_int_eq(scep_store_preflight(&n, &live, &ctx, st, &q), APR_SUCCESS);
     ck_assert_int_eq(n, 0);
-    ck_assert_int_eq(scep_store_auth_failures(&n, &ctx, st, "CA1", "vpn", "192.0.2.7", 0),
+    ck_assert_int_eq(live->nelts, 0);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t, &c, NULL, NULL, &winner), APR_SUCCESS);
+    other.ca = c9.ca = "CA2";
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &other, &c9, NULL, NULL, &winner),
                      APR_SUCCESS);
-    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(scep_store_preflight(&n, &live, &ctx, st, &q), APR_SUCCESS);
+    ck_assert_int_eq(live->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(live, 0, scep_txn_t).serial, "01");
+    ck_assert_str_eq(APR_ARRAY_IDX(live, 0, scep_txn_t).dedup_key, "D1");
+    ck_assert_str_eq(APR_ARRAY_IDX(live, 0, scep_txn_t).cert_der, "MAA=");
 }
 END_TEST
 
@@ -287,6 +327,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, supersede_revokes_the_old_one);
     tcase_add_test(tc, approval_once_and_only_by_its_ca);
     tcase_add_test(tc, failed_attempts_are_counted_per_address_and_profile);
+    tcase_add_test(tc, preflight_reads_live_transactions);
     suite_add_tcase(s, tc);
     return s;
 }
