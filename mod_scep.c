@@ -167,14 +167,13 @@ static int send_plain(request_rec *r, int status, const char *text)
 
 static int scep_handler(request_rec *r)
 {
-    scep_srv_conf_t *sconf;
     scep_dir_conf_t *dconf;
     apr_table_t *args;
     scep_ctx_t ctx;
-    scep_service_t svc;
+    const scep_service_t *svc;
+    scep_env_t env;
     scep_http_in_t in;
     scep_http_out_t out;
-    scep_profile_t profile;
     int rc;
 
     ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, -1);
@@ -182,9 +181,8 @@ static int scep_handler(request_rec *r)
         ap_discard_request_body(r);
         return HTTP_METHOD_NOT_ALLOWED;
     }
-    sconf = ap_get_module_config(r->server->module_config, &scep_module);
     dconf = ap_get_module_config(r->per_dir_config, &scep_module);
-    if (!sconf->ca) {
+    if (!(svc = scep_service_of(r))) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCEPLOGNO(00304)
                       "SetHandler scep in a server without SCEPCACertificateFile");
         ap_discard_request_body(r);
@@ -215,25 +213,11 @@ static int scep_handler(request_rec *r)
     }
 
     init_ctx(&ctx, r);
-    svc.ca = sconf->ca;
-    svc.oids = sconf->oids;
-    profile = *dconf->profile;
-    profile.named = sconf->named;
-    if (!dconf->profile_name) {
-        /* our section config exists only where a SCEP directive appears:
-         * name the profile after the section that matched, from core */
-        core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
-        if (core && core->d && core->d[0] == '/') {
-            profile.name = core->d;
-        }
-    }
-    svc.profile = &profile;
-    svc.open_store = scep_dbd_open_store;
-    svc.store_baton = r;
-    svc.eval = eval_expr;
-    svc.eval_baton = r;
-    svc.crl_validity = scep_crl_validity_of(sconf);
-    scep_op_handle(&ctx, &svc, &in, &out);
+    env.open_store = scep_dbd_open_store;
+    env.store_baton = r;
+    env.eval = eval_expr;
+    env.eval_baton = r;
+    scep_op_handle(&ctx, svc, &env, &in, &out);
 
     r->status = out.status;
     ap_set_content_type(r, out.content_type);

@@ -58,9 +58,15 @@ static const char *profile_name_of(const scep_dir_conf_t *d)
     return d->profile_name ? d->profile_name : d->path ? d->path : "/";
 }
 
-static void make_profile(apr_pool_t *p, scep_dir_conf_t *d)
+/* The one place a Location's settings become its profile, every default
+ * applied: at start-up for each section (check_profiles), or for a request
+ * that nested sections shape together (scep_service_of). */
+static scep_profile_t *build_profile(apr_pool_t *p, const scep_dir_conf_t *d,
+                                     apr_hash_t *named)
 {
     scep_profile_t *prof = apr_pcalloc(p, sizeof(*prof));
+    scep_policy_t *policy = apr_pmemdup(p, d->policy, sizeof(*policy));
+
     prof->name = profile_name_of(d);
     prof->challenge = (const unsigned char *)d->challenge;
     prof->challenge_len = d->challenge_len;
@@ -83,10 +89,11 @@ static void make_profile(apr_pool_t *p, scep_dir_conf_t *d)
     LIMIT(subject_length, DEFAULT_MAX_SUBJECT_LEN);
     LIMIT(sans, DEFAULT_MAX_SANS);
 #undef LIMIT
-    d->policy->name = prof->name;
-    prof->policy = d->policy;
+    policy->name = prof->name;
+    prof->policy = policy;
     prof->templates = d->templates;
-    d->profile = prof;
+    prof->named = named;
+    return prof;
 }
 
 void *scep_create_dir_conf(apr_pool_t *p, char *dir)
@@ -103,7 +110,6 @@ void *scep_create_dir_conf(apr_pool_t *p, char *dir)
     conf->one_time = conf->throttle_count = UNSET;
     conf->throttle_window = UNSET;
     conf->policy = scep_policy_make(p, NULL);
-    make_profile(p, conf);
     return conf;
 }
 
@@ -179,7 +185,14 @@ void *scep_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     conf->policy = apr_palloc(p, sizeof(*conf->policy));
     merge_policy(conf->policy, base->policy, add->policy, add->set);
     conf->templates = add->templates ? add->templates : base->templates;
-    make_profile(p, conf);
+    /* the service built at start-up holds while one section shapes the
+     * request: a section without our directives changes nothing, and one
+     * with them over the server's defaults is what check_profiles built */
+    conf->home = base->home;
+    conf->defaults_only = base->defaults_only && !add->where;
+    conf->service = !add->where ? base->service
+                    : base->defaults_only && add->services
+                      ? apr_hash_get(add->services, &base->home, sizeof(base->home)) : NULL;
     return conf;
 }
 
@@ -236,7 +249,6 @@ static const char *set_challenge(cmd_parms *cmd, void *dirconf, const char *arg)
     conf->challenge = apr_pstrdup(cmd->pool, arg);
     conf->challenge_len = strlen(arg);
     conf->challenge_set = 1;
-    make_profile(cmd->pool, conf);
     return NULL;
 }
 
@@ -284,7 +296,6 @@ static const char *set_challenge_file(cmd_parms *cmd, void *dirconf, const char 
     conf->challenge = buf;
     conf->challenge_len = len;
     conf->challenge_set = 1;
-    make_profile(cmd->pool, conf);
     return NULL;
 }
 
@@ -331,7 +342,6 @@ static const char *set_legacy(cmd_parms *cmd, void *dirconf, int flag)
     if (flag) {
         sconf->legacy_wanted = 1;   /* so post_config loads the legacy provider */
     }
-    make_profile(cmd->pool, conf);
     return NULL;
 }
 
@@ -353,7 +363,6 @@ static const char *set_profile_name(cmd_parms *cmd, void *dirconf, const char *a
 {
     scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
     conf->profile_name = apr_pstrdup(cmd->pool, arg);
-    make_profile(cmd->pool, conf);
     return NULL;
 }
 
@@ -651,7 +660,6 @@ static const char *set_template(cmd_parms *cmd, void *dirconf, const char *tmpl,
      * resolved at start-up, when every profile is known */
     apr_hash_set(conf->templates, apr_pstrdup(cmd->pool, tmpl), APR_HASH_KEY_STRING,
                  profile ? apr_pstrdup(cmd->pool, profile) : "");
-    make_profile(cmd->pool, conf);
     return NULL;
 }
 
@@ -666,7 +674,6 @@ static const char *set_point_flag(cmd_parms *cmd, void *dirconf, int flag)
 {
     scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
     *(int *)((char *)conf + (apr_size_t)cmd->info) = flag;
-    make_profile(cmd->pool, conf);
     return NULL;
 }
 
@@ -680,7 +687,6 @@ static const char *set_approval(cmd_parms *cmd, void *dirconf, const char *arg)
     if ((conf->approval_manual = scep_profile_manual_approval(arg)) < 0) {
         return apr_pstrcat(cmd->pool, "SCEPApproval: '", arg, "' must be auto or manual", NULL);
     }
-    make_profile(cmd->pool, conf);
     return NULL;
 }
 
@@ -688,7 +694,6 @@ static const char *set_renewal_window(cmd_parms *cmd, void *dirconf, const char 
 {
     scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
     const char *err = duration_arg(cmd, arg, 60, &conf->renewal_window);
-    make_profile(cmd->pool, conf);
     return err;
 }
 
@@ -700,7 +705,6 @@ static const char *set_renewal_subject(cmd_parms *cmd, void *dirconf, const char
         return apr_pstrcat(cmd->pool, "SCEPRenewalSubject: '", arg,
                            "' must be keep or profile", NULL);
     }
-    make_profile(cmd->pool, conf);
     return NULL;
 }
 
@@ -714,7 +718,6 @@ static const char *set_throttle(cmd_parms *cmd, void *dirconf, const char *count
     if (!strcasecmp(count, "off") && !window) {
         conf->throttle_count = 0;
         conf->throttle_window = 0;
-        make_profile(cmd->pool, conf);
         return NULL;
     }
     n = strtol(count, &end, 10);
@@ -726,7 +729,6 @@ static const char *set_throttle(cmd_parms *cmd, void *dirconf, const char *count
     if ((end = (char *)duration_arg(cmd, window, 1, &conf->throttle_window)) != NULL) {
         return end;
     }
-    make_profile(cmd->pool, conf);
     return NULL;
 }
 
@@ -738,7 +740,6 @@ static const char *set_renewal_from(cmd_parms *cmd, void *dirconf, const char *a
         conf->renewal_from = apr_array_make(cmd->pool, 2, sizeof(const char *));
     }
     APR_ARRAY_PUSH(conf->renewal_from, const char *) = apr_pstrdup(cmd->pool, arg);
-    make_profile(cmd->pool, conf);
     return NULL;
 }
 
@@ -764,7 +765,6 @@ static const char *set_request_limit(cmd_parms *cmd, void *dirconf, const char *
                                     "from 1 to %d", limits[i].name, value, limits[i].max);
             }
             *(int *)((char *)&conf->limits + limits[i].offset) = (int)n;
-            make_profile(cmd->pool, conf);
             return NULL;
         }
     }
@@ -966,54 +966,14 @@ static const char *where_of(apr_pool_t *p, const scep_dir_conf_t *d,
     return w ? w : d->where ? d->where : "-";
 }
 
-/* Every Location's profile as requests there will see it (server defaults
- * plus the section), checked against the CA, and indexed by name so that
- * SCEPTemplate can point at it. */
-static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
+/* SCEPRenewalFrom names a profile of this server, or it is a warning;
+ * SCEPTemplate's target must be one, or nothing starts. A template
+ * without a target selects its own section's profile. */
+static int resolve_templates(apr_pool_t *ptemp, server_rec *sp, scep_srv_conf_t *c,
+                             const scep_dir_conf_t *defaults)
 {
-    scep_srv_conf_t *c = ap_get_module_config(sp->module_config, &scep_module);
-    scep_dir_conf_t *defaults = ap_get_module_config(sp->lookup_defaults, &scep_module);
-    apr_hash_t *inherited;          /* names that came from the main server */
-    apr_int64_t lifetime = 0;
     int i;
 
-    if (c->ca) {
-        lifetime = scep_asn1_time_epoch(X509_get0_notAfter(c->ca->cert))
-                   - scep_asn1_time_epoch(X509_get0_notBefore(c->ca->cert));
-    }
-    c->named = apr_hash_make(pconf);
-    inherited = apr_hash_make(ptemp);
-    for (i = -1; i < c->locations->nelts; i++) {
-        scep_dir_conf_t *d = i < 0 ? defaults : APR_ARRAY_IDX(c->locations, i, scep_dir_conf_t *);
-        const char *name = profile_name_of(d), *problem;
-        const scep_dir_conf_t *merged;
-        const void *other;
-
-        if (i >= 0 && d == defaults) {
-            continue;
-        }
-        /* the Location as a request there sees it: server defaults + section */
-        merged = i < 0 ? d : scep_merge_dir_conf(pconf, defaults, d);
-        if ((problem = scep_policy_check(merged->policy, ptemp, lifetime)) != NULL) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00008)
-                         "profile %s (%s, in %s): %s", name,
-                         where_of(ptemp, d, defaults, problem), scep_vhost_name(ptemp, sp), problem);
-            return !OK;
-        }
-        other = apr_hash_get(c->named, name, APR_HASH_KEY_STRING);
-        /* a virtual host's own Location may reuse a name it inherited */
-        if (other && i >= 0
-            && !(i >= c->inherited && apr_hash_get(inherited, name, APR_HASH_KEY_STRING))) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00009)
-                         "SCEPProfileName %s (%s, in %s) is already used by another "
-                         "Location of this server", name,
-                         where_of(ptemp, d, defaults, "SCEPProfileName"), scep_vhost_name(ptemp, sp));
-            return !OK;
-        }
-        apr_hash_set(c->named, name, APR_HASH_KEY_STRING, merged->profile);
-        apr_hash_set(inherited, name, APR_HASH_KEY_STRING,
-                     i >= 0 && i < c->inherited ? "" : NULL);
-    }
     for (i = 0; i < c->locations->nelts; i++) {
         scep_dir_conf_t *d = APR_ARRAY_IDX(c->locations, i, scep_dir_conf_t *);
         apr_hash_index_t *hi;
@@ -1050,6 +1010,120 @@ static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
         }
     }
     return OK;
+}
+
+/* The service of a section over home (a server's defaults) with profile
+ * prof at server c, built once: the section keeps it for that server. */
+static void build_service(apr_pool_t *pconf, const scep_srv_conf_t *c,
+                          scep_dir_conf_t *section, const scep_dir_conf_t *home,
+                          const scep_profile_t *prof)
+{
+    const scep_service_t *svc;
+
+    if (!c->ca) {
+        return;     /* no CA: SetHandler scep answers 500 and says why */
+    }
+    svc = scep_service_make(pconf, c->ca, c->oids, prof, scep_crl_validity_of(c), c->cacert);
+    if (!section->services) {
+        section->services = apr_hash_make(pconf);
+    }
+    apr_hash_set(section->services, apr_pmemdup(pconf, &home, sizeof(home)), sizeof(home), svc);
+}
+
+/* Every Location's profile as requests there will see it (server defaults
+ * plus the section), checked against the CA, indexed by name so that
+ * SCEPTemplate can point at it, and its service built. */
+static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
+{
+    scep_srv_conf_t *c = ap_get_module_config(sp->module_config, &scep_module);
+    scep_dir_conf_t *defaults = ap_get_module_config(sp->lookup_defaults, &scep_module);
+    apr_hash_t *inherited;          /* names that came from the main server */
+    apr_int64_t lifetime = 0;
+    int i;
+
+    if (c->ca) {
+        lifetime = scep_asn1_time_epoch(X509_get0_notAfter(c->ca->cert))
+                   - scep_asn1_time_epoch(X509_get0_notBefore(c->ca->cert));
+    }
+    c->named = apr_hash_make(pconf);
+    inherited = apr_hash_make(ptemp);
+    defaults->home = defaults;
+    for (i = -1; i < c->locations->nelts; i++) {
+        scep_dir_conf_t *d = i < 0 ? defaults : APR_ARRAY_IDX(c->locations, i, scep_dir_conf_t *);
+        const char *name = profile_name_of(d), *problem;
+        const scep_dir_conf_t *merged;
+        const scep_profile_t *prof;
+        const void *other;
+
+        if (i >= 0 && d == defaults) {
+            continue;
+        }
+        /* the Location as a request there sees it: server defaults + section */
+        merged = i < 0 ? d : scep_merge_dir_conf(pconf, defaults, d);
+        if ((problem = scep_policy_check(merged->policy, ptemp, lifetime)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00008)
+                         "profile %s (%s, in %s): %s", name,
+                         where_of(ptemp, d, defaults, problem), scep_vhost_name(ptemp, sp), problem);
+            return !OK;
+        }
+        other = apr_hash_get(c->named, name, APR_HASH_KEY_STRING);
+        /* a virtual host's own Location may reuse a name it inherited */
+        if (other && i >= 0
+            && !(i >= c->inherited && apr_hash_get(inherited, name, APR_HASH_KEY_STRING))) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00009)
+                         "SCEPProfileName %s (%s, in %s) is already used by another "
+                         "Location of this server", name,
+                         where_of(ptemp, d, defaults, "SCEPProfileName"), scep_vhost_name(ptemp, sp));
+            return !OK;
+        }
+        prof = build_profile(pconf, merged, c->named);
+        apr_hash_set(c->named, name, APR_HASH_KEY_STRING, prof);
+        apr_hash_set(inherited, name, APR_HASH_KEY_STRING,
+                     i >= 0 && i < c->inherited ? "" : NULL);
+        build_service(pconf, c, d, defaults, prof);
+    }
+    defaults->service = defaults->services
+                        ? apr_hash_get(defaults->services, &defaults, sizeof(defaults)) : NULL;
+    defaults->defaults_only = 1;
+    return resolve_templates(ptemp, sp, c, defaults);
+}
+
+const scep_service_t *scep_service_of(request_rec *r)
+{
+    scep_srv_conf_t *sconf = ap_get_module_config(r->server->module_config, &scep_module);
+    scep_dir_conf_t *dconf = ap_get_module_config(r->per_dir_config, &scep_module);
+    const scep_service_t *svc = dconf->service;
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    const char *name = profile_name_of(dconf);
+    scep_profile_t *prof;
+    scep_service_t *named;
+
+    if (!sconf->ca) {
+        return NULL;
+    }
+    if (!dconf->profile_name && core && core->d && core->d[0] == '/') {
+        /* our configuration exists only in sections with our directives:
+         * an unnamed profile takes the name of the section that matched */
+        name = core->d;
+    }
+    if (!svc) {
+        /* nested sections that each set our directives: their profile is
+         * built for this request (not checked at start-up as a whole) */
+        prof = build_profile(r->pool, dconf, sconf->named);
+        svc = scep_service_make(r->pool, sconf->ca, sconf->oids, prof,
+                                scep_crl_validity_of(sconf), sconf->cacert);
+    }
+    if (strcmp(svc->profile->name, name)) {
+        /* a section without our directives is named after itself */
+        scep_policy_t *policy = apr_pmemdup(r->pool, svc->profile->policy, sizeof(*policy));
+        prof = apr_pmemdup(r->pool, svc->profile, sizeof(*prof));
+        prof->name = policy->name = name;
+        prof->policy = policy;
+        named = apr_pmemdup(r->pool, svc, sizeof(*named));
+        named->profile = prof;
+        svc = named;
+    }
+    return svc;
 }
 
 /* A private key file that others than its owner may read deserves a word. */
@@ -1112,9 +1186,10 @@ int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     for (sp = s; sp; sp = sp->next) {
         scep_srv_conf_t *c = ap_get_module_config(sp->module_config, &scep_module);
         scep_ca_files_t files;
-        scep_ca_file_t which;
+        scep_ca_file_t which = SCEP_CA_FILE_CERT;
         const char *err = NULL, *key;
-        scep_ca_t *ca;
+        const scep_srv_conf_t *same;
+        scep_ca_t *ca = NULL;
 
         c->oids = oids;
         if (!c->ca_cert.value && !c->ca_key.value) {
@@ -1150,9 +1225,9 @@ int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                           files.chain ? files.chain : "", "|",
                           files.ra_cert ? files.ra_cert : "", "|",
                           files.ra_key ? files.ra_key : "", NULL);
-        ca = apr_hash_get(loaded, key, APR_HASH_KEY_STRING);
-        if (!ca) {
-            if (scep_ca_load(&ca, pconf, &files, &err, &which) != APR_SUCCESS) {
+        if (!(same = apr_hash_get(loaded, key, APR_HASH_KEY_STRING))) {
+            if (scep_ca_load(&ca, pconf, &files, &err, &which) != APR_SUCCESS
+                || scep_service_cacert(&c->cacert, &err, pconf, ca) != APR_SUCCESS) {
                 const scep_setting_t *bad = setting_of(c, which);
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00004)
                              "%s %s (%s, in %s): %s", directive_of(which),
@@ -1160,9 +1235,13 @@ int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                              bad->where ? bad->where : "-", scep_vhost_name(ptemp, sp), err);
                 return !OK;
             }
-            apr_hash_set(loaded, key, APR_HASH_KEY_STRING, ca);
+            c->ca = ca;
+            apr_hash_set(loaded, key, APR_HASH_KEY_STRING, c);
         }
-        c->ca = ca;
+        else {
+            c->ca = same->ca;
+            c->cacert = same->cacert;
+        }
     }
     for (sp = s; sp; sp = sp->next) {
         if (check_profiles(pconf, ptemp, sp) != OK) {

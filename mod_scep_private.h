@@ -75,7 +75,8 @@ typedef struct scep_srv_conf_t {
     int inherited;                  /* locations[0..inherited-1] are the main server's */
     scep_ca_t *ca;            /* loaded in check_config, read-only after */
     scep_oids_t *oids;
-    apr_hash_t *named;        /* profile name -> scep_policy_t *, built at start-up */
+    apr_hash_t *named;        /* profile name -> scep_profile_t *, built at start-up */
+    const scep_cacert_t *cacert;  /* GetCACert's answer, built at start-up */
     const unsigned char *admin_secret;  /* SCEPAdminSecretFile, else made in post_config */
     apr_size_t admin_secret_len;
     struct scep_db_lock_t *db_lock;   /* shared by servers with the same mod_dbd config */
@@ -125,7 +126,15 @@ typedef struct scep_dir_conf_t {
     const ap_directive_t *algs_line, *ku_line, *eku_line, *policies_line, *honour_line;
     scep_policy_t *policy;    /* defaults + this section's settings */
     apr_hash_t *templates;    /* template name -> profile name */
-    scep_profile_t *profile;  /* what a request here is served with */
+    /* built at start-up (check_profiles), read-only after: this section
+     * over a server's defaults, per server (key: that server's defaults) */
+    apr_hash_t *services;
+    /* set by the merge, per request: the server's defaults this conf grew
+     * from, whether nothing else shaped it, and the service built for it
+     * (NULL when nested sections shape it together: see scep_service_of) */
+    const struct scep_dir_conf_t *home;
+    int defaults_only;
+    const scep_service_t *service;
 } scep_dir_conf_t;
 
 /* ---- mod_scep_config.c --------------------------------------------------- */
@@ -145,6 +154,10 @@ void scep_check_admin_sections(const ap_directive_t *node, server_rec *s);
 int scep_admin_secrets(apr_pool_t *pconf, server_rec *s);
 /** post_config: key files others may read, a CA without an RA. */
 void scep_warn_ca_material(server_rec *s, apr_pool_t *ptemp);
+/** The service that answers a request at its Location: the one built at
+ *  start-up, or one built now when nested sections shape the request.
+ *  NULL when the server has no CA. */
+const scep_service_t *scep_service_of(request_rec *r);
 /** SCEPCRLValidity, or its default. */
 apr_int64_t scep_crl_validity_of(const scep_srv_conf_t *c);
 /** "name" or "name:port" of a server, for start-up messages. */

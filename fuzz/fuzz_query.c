@@ -26,8 +26,8 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static scep_profile_t profile_legacy, profile_strict;
-static scep_service_t svc_legacy, svc_strict;
+static const scep_service_t *svc_legacy, *svc_strict;
+static scep_env_t no_db;
 
 static apr_status_t no_store(void *baton, scep_store_t **pstore)
 {
@@ -36,12 +36,13 @@ static apr_status_t no_store(void *baton, scep_store_t **pstore)
     return SCEP_EDB;
 }
 
-static void make_service(scep_service_t *svc, scep_profile_t *prof, fuzz_env_t *env,
-                         int legacy)
+static const scep_service_t *make_service(fuzz_env_t *env, int legacy)
 {
     static const unsigned char secret[] = "fuzz-challenge";
+    scep_profile_t *prof = apr_pcalloc(env->pool, sizeof(*prof));
+    const scep_cacert_t *cacert = NULL;
+    const char *err = NULL;
 
-    memset(prof, 0, sizeof(*prof));
     prof->name = legacy ? "/scep-legacy" : "/scep";
     prof->challenge = secret;
     prof->challenge_len = sizeof(secret) - 1;
@@ -50,13 +51,10 @@ static void make_service(scep_service_t *svc, scep_profile_t *prof, fuzz_env_t *
     prof->renewal = !legacy;
     prof->templates = apr_hash_make(env->pool);
     prof->named = apr_hash_make(env->pool);
-    memset(svc, 0, sizeof(*svc));
-    svc->ca = env->ca;
-    svc->oids = env->oids;
-    svc->profile = prof;
-    svc->open_store = no_store;
-    svc->crl_validity = 7 * 86400;
-    svc->eval = fuzz_eval;
+    if (scep_service_cacert(&cacert, &err, env->pool, env->ca) != APR_SUCCESS) {
+        fuzz_fail(err);
+    }
+    return scep_service_make(env->pool, env->ca, env->oids, prof, 7 * 86400, cacert);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -64,8 +62,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fuzz_env_t *env = fuzz_env();
 
     (void)argc; (void)argv;
-    make_service(&svc_legacy, &profile_legacy, env, 1);
-    make_service(&svc_strict, &profile_strict, env, 0);
+    svc_legacy = make_service(env, 1);
+    svc_strict = make_service(env, 0);
+    no_db.open_store = no_store;
+    no_db.eval = fuzz_eval;
     return 0;
 }
 
@@ -130,7 +130,7 @@ static void handle(apr_pool_t *p, const scep_service_t *svc, const scep_http_in_
 
     fuzz_ctx(&ctx, p);
     memset(&out, 0, sizeof(out));
-    scep_op_handle(&ctx, svc, in, &out);
+    scep_op_handle(&ctx, svc, &no_db, in, &out);
     check_out(p, &out, how);
     ERR_clear_error();
 }
@@ -160,14 +160,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in.operation = apr_table_get(args, "operation");
     in.message = message;
     in.client_addr = "192.0.2.1";
-    handle(p, &svc_legacy, &in, "GET query");
+    handle(p, svc_legacy, &in, "GET query");
 
     /* 2: GET PKIOperation with the whole input as message */
     memset(&in, 0, sizeof(in));
     in.operation = "PKIOperation";
     in.message = s;
     in.client_addr = "192.0.2.2";
-    handle(p, &svc_legacy, &in, "GET message");
+    handle(p, svc_legacy, &in, "GET message");
 
     /* 3: POST with the input as body (any operation: a POST is a PKIOperation) */
     memset(&in, 0, sizeof(in));
@@ -175,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in.operation = "PKIOperation";
     in.body = data;
     in.body_len = size;
-    handle(p, &svc_strict, &in, "POST");
+    handle(p, svc_strict, &in, "POST");
 
     apr_pool_destroy(p);
     return 0;

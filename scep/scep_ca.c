@@ -10,26 +10,6 @@
 #include "scep_ca.h"
 #include "scep_ossl.h"
 
-/* What clients are told we can do: only what is implemented. Apple ignores
- * SCEPStandard, so its parts are listed one by one too. */
-static const char caps_body[] =
-    "AES\n"
-    "DES3\n"
-    "POSTPKIOperation\n"
-    "SHA-1\n"
-    "SHA-256\n"
-    "SHA-512\n"
-    "SCEPStandard\n";
-static const char caps_renewal_body[] =
-    "AES\n"
-    "DES3\n"
-    "POSTPKIOperation\n"
-    "Renewal\n"
-    "SHA-1\n"
-    "SHA-256\n"
-    "SHA-512\n"
-    "SCEPStandard\n";
-
 static int key_usage_has(X509 *x, uint32_t bits)
 {
     /* no keyUsage extension means no restriction */
@@ -259,37 +239,6 @@ static apr_status_t load_ra(scep_ca_t *ca, apr_pool_t *p, const scep_ca_files_t 
     return APR_SUCCESS;
 }
 
-/* GetCACert's body, built once: the CA alone, or RA first (clients pick it
- * by key usage), then the CA, then the chain above it. */
-static apr_status_t build_cacert(scep_ca_t *ca, apr_pool_t *p)
-{
-    STACK_OF(X509) *bundle;
-    unsigned char *der;
-    apr_size_t len;
-    apr_status_t rv;
-    int i;
-
-    if (!ca->has_ra && sk_X509_num(ca->chain) == 0) {
-        scep_x509_der(&der, &len, p, ca->cert);
-        ca->cacert_type = "application/x-x509-ca-cert";
-        ca->cacert_body = der;
-        ca->cacert_len = len;
-        return APR_SUCCESS;
-    }
-    bundle = sk_X509_new_null();
-    if (ca->has_ra) sk_X509_push(bundle, ca->ra_cert);
-    sk_X509_push(bundle, ca->cert);
-    for (i = 0; i < sk_X509_num(ca->chain); i++) {
-        sk_X509_push(bundle, sk_X509_value(ca->chain, i));
-    }
-    rv = scep_bundle_der(&der, &len, p, bundle, NULL);
-    sk_X509_free(bundle);   /* borrowed references only */
-    ca->cacert_type = "application/x-x509-ca-ra-cert";
-    ca->cacert_body = der;
-    ca->cacert_len = len;
-    return rv;
-}
-
 apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
                           const scep_ca_files_t *files,
                           const char **perr, scep_ca_file_t *pwhich)
@@ -305,16 +254,10 @@ apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
     ca->fingerprint = scep_cert_fingerprint(p, ca->cert);
     ca->subject = scep_name_str(p, X509_get_subject_name(ca->cert));
     ca->not_after = scep_asn1_time_epoch(X509_get0_notAfter(ca->cert));
-    ca->caps = caps_body;
-    ca->caps_renewal = caps_renewal_body;
     if (!(ca->no_keys = make_no_keys(p))) {
         return ca_fail(perr, pwhich, SCEP_CA_FILE_CERT, apr_psprintf(p, "OpenSSL cannot make "
                        "a library context with its \"null\" provider: %s",
                        scep_ossl_errors(p)));
-    }
-    if (build_cacert(ca, p) != APR_SUCCESS) {
-        return ca_fail(perr, pwhich, SCEP_CA_FILE_CERT, apr_psprintf(p, "cannot build the "
-                       "GetCACert bundle: %s", scep_ossl_errors(p)));
     }
     *pca = ca;
     return APR_SUCCESS;

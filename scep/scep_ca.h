@@ -1,7 +1,7 @@
 /**
  * @file scep_ca.h
- * @brief CA and RA material: loading, start-up checks, the GetCACaps and
- * GetCACert bodies (built once), and certificate issuance.
+ * @brief CA and RA material: loading, start-up checks, and certificate
+ * issuance.
  */
 #ifndef SCEP_CA_H
 #define SCEP_CA_H
@@ -34,11 +34,6 @@ typedef struct scep_ca_t {
     const char *fingerprint;     /**< hex SHA-256 of the CA cert: the CA's id in records */
     const char *subject;
     apr_int64_t not_after;
-    const unsigned char *cacert_body;  /**< GetCACert reply, built once */
-    apr_size_t cacert_len;
-    const char *cacert_type;
-    const char *caps;                  /**< GetCACaps reply, built once */
-    const char *caps_renewal;          /**< the same with Renewal, for Locations that renew */
     /** A library context with no provider but "null": a request parsed
      * there keeps its key undecoded (OpenSSL 3.0 builds a decoder chain for
      * every key it parses, ~0.1 ms; see scep_req_parse_keyless). */

@@ -26,6 +26,7 @@ static void http_text(scep_http_out_t *out, apr_pool_t *p, int status,
 typedef struct enroll_t {
     scep_ctx_t *ctx;
     const scep_service_t *svc;
+    const scep_env_t *env;
     const scep_profile_t *prof;   /* the Location's, or the one its template selects */
     const scep_http_in_t *in;
     scep_store_t *store;
@@ -59,8 +60,8 @@ typedef struct enroll_t {
 
 static apr_status_t open_store(enroll_t *e)
 {
-    if (!e->store && e->svc->open_store) {
-        if (e->svc->open_store(e->svc->store_baton, &e->store) != APR_SUCCESS) {
+    if (!e->store && e->env->open_store) {
+        if (e->env->open_store(e->env->store_baton, &e->store) != APR_SUCCESS) {
             e->store = NULL;
         }
     }
@@ -718,7 +719,7 @@ static apr_status_t apply_policy(enroll_t *e, scep_cert_plan_t **pplan, int keep
         ERR_clear_error();
     }
     if (scep_policy_apply(pplan, &refusal, p, prof->policy, e->request, keep ? &kept : NULL,
-                          e->svc->eval, e->svc->eval_baton) != APR_SUCCESS) {
+                          e->env->eval, e->env->eval_baton) != APR_SUCCESS) {
         return refuse(e, SCEP_FAIL_BADREQUEST, apr_pstrcat(p, "profile ", prof->name,
                       keep ? " (the renewed certificate's names)" : "", ": ", refusal, NULL));
     }
@@ -1017,7 +1018,7 @@ static apr_status_t pki_steps(enroll_t *e)
     }
 }
 
-static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
+static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc, const scep_env_t *env,
                           const scep_http_in_t *in, scep_http_out_t *out)
 {
     apr_pool_t *p = ctx->pool;
@@ -1032,6 +1033,7 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
     memset(&e, 0, sizeof(e));
     e.ctx = ctx;
     e.svc = svc;
+    e.env = env;
     e.prof = svc->profile;
     e.in = in;
     if (read_message(&der, &len, &err, p, in) != APR_SUCCESS
@@ -1086,17 +1088,7 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc,
     out->len = rep_len;
 }
 
-int scep_profile_manual_approval(const char *word)
-{
-    return !strcasecmp(word, "manual") ? 1 : !strcasecmp(word, "auto") ? 0 : -1;
-}
-
-int scep_profile_renewal_keeps_names(const char *word)
-{
-    return !strcasecmp(word, "keep") ? 1 : !strcasecmp(word, "profile") ? 0 : -1;
-}
-
-void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc,
+void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc, const scep_env_t *env,
                     const scep_http_in_t *in, scep_http_out_t *out)
 {
     const char *op = in->operation;
@@ -1109,9 +1101,8 @@ void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc,
         }
         out->status = 200;
         out->content_type = CT_TEXT;
-        out->body = (const unsigned char *)(svc->profile->renewal ? svc->ca->caps_renewal
-                                                                   : svc->ca->caps);
-        out->len = strlen((const char *)out->body);
+        out->body = (const unsigned char *)svc->caps;
+        out->len = strlen(svc->caps);
     }
     else if (op && !strcasecmp(op, "GetCACert")) {
         if (in->is_post) {
@@ -1119,13 +1110,13 @@ void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc,
             return;
         }
         out->status = 200;
-        out->content_type = svc->ca->cacert_type;
-        out->body = svc->ca->cacert_body;
-        out->len = svc->ca->cacert_len;
+        out->content_type = svc->cacert->content_type;
+        out->body = svc->cacert->der;
+        out->len = svc->cacert->len;
     }
     else if ((op && !strcasecmp(op, "PKIOperation")) || in->is_post) {
         /* a POST is a PKIOperation whatever operation it names */
-        pki_operation(ctx, svc, in, out);
+        pki_operation(ctx, svc, env, in, out);
     }
     else if (op && !strcasecmp(op, "GetNextCACert")) {
         http_text(out, p, 404, "Not Found: no CA rollover certificate");

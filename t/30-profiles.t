@@ -296,6 +296,26 @@ is($wifi->{x}{issuer}, $vpn->{x}{issuer}, 'both issued by the same CA');
 isnt($wifi->{x}{sigalg}, $vpn->{x}{sigalg}, "different signature digests ($wifi->{x}{sigalg} / "
      . "$vpn->{x}{sigalg})");
 
+# 1b. nested sections: what each section sets, whichever built the service
+my $DAYS = 86400;
+enroll_rows(
+    ['outer', '/prof-outer', { subject => '/CN=nest-1' }, 'issued',
+     [subject => 'CN=nest-1,O=Outer Corp', 'outer: its subject rules'],
+     [validity => 60 * $DAYS + 300, 'outer: 60 days (notBefore 5 minutes back)'],
+     [profile => 'ISSUED prof-outer', 'outer: recorded as prof-outer']],
+    ['inner', '/prof-outer/inner', { subject => '/CN=nest-2' }, 'issued',
+     [subject => 'CN=nest-2,O=Outer Corp', 'inner: the outer section\'s subject rules'],
+     [validity => 10 * $DAYS + 300, 'inner: its own 10 days'],
+     [profile => 'ISSUED prof-outer-inner', 'inner: recorded under its own name']],
+    ['plain', '/prof-outer/plain', { subject => '/CN=nest-3' }, 'issued',
+     [subject => 'CN=nest-3,O=Outer Corp', 'a section without SCEP directives: the outer rules'],
+     [validity => 60 * $DAYS + 300, 'and the outer 60 days'],
+     [profile => 'ISSUED prof-outer', 'recorded under the name of the section around it']],
+    ['unnamed plain', '/prof-default/plain', { subject => '/O=X/CN=nest-4' }, 'issued',
+     [subject => 'CN=nest-4', 'a section without SCEP directives in an unnamed one: its rules'],
+     [profile => 'ISSUED /prof-default/plain', 'recorded under its own path']],
+);
+
 ######################################################################
 # 2. subject rules
 enroll_rows(

@@ -3,10 +3,11 @@
 #include <openssl/x509v3.h>
 #include "tests.h"
 #include "scep_ca.h"
+#include "scep_ossl.h"
+#include "scep_service.h"
 
 /* the request as the engine hands it to the policy (key decoded with it) */
 #define REQ(csr) scep_policy_request(test_pool, (csr), NULL)
-#include "scep_ossl.h"
 
 static EVP_PKEY *ca_key, *ra_key, *other_key;
 static X509 *ca, *ra, *ra_no_ke, *foreign_ra, *ca_sign_only;
@@ -48,25 +49,41 @@ static apr_status_t load(scep_ca_t **pca, const char *cert, const char *key,
     return scep_ca_load(pca, test_pool, &files, err, which);
 }
 
+/* A Location's service at CA c, renewing or not. */
+static const scep_service_t *service(const scep_ca_t *c, int renewal)
+{
+    scep_profile_t *prof = apr_pcalloc(test_pool, sizeof(*prof));
+    const scep_cacert_t *cacert = NULL;
+    const char *err = NULL;
+
+    ck_assert_int_eq(scep_service_cacert(&cacert, &err, test_pool, c), APR_SUCCESS);
+    prof->name = "/unit";
+    prof->renewal = renewal;
+    return scep_service_make(test_pool, c, NULL, prof, 86400, cacert);
+}
+
 START_TEST(ra_mode_builds_bundle_and_caps)
 {
     scep_ca_t *c;
     scep_ca_file_t which;
     const char *err = NULL;
     const unsigned char *q;
+    const scep_service_t *svc;
     CMS_ContentInfo *cms;
     STACK_OF(X509) *certs;
 
     ck_assert_int_eq(load(&c, "ca.pem", "ca.key", "ra.pem", "ra.key", &which, &err), APR_SUCCESS);
-    ck_assert_str_eq(c->cacert_type, "application/x-x509-ca-ra-cert");
+    svc = service(c, 0);
+    ck_assert_str_eq(svc->cacert->content_type, "application/x-x509-ca-ra-cert");
     ck_assert(c->has_ra);
-    ck_assert_ptr_nonnull(strstr(c->caps, "AES\n"));
-    ck_assert_ptr_nonnull(strstr(c->caps, "POSTPKIOperation\n"));
-    ck_assert_ptr_nonnull(strstr(c->caps, "SHA-256\n"));
-    ck_assert_ptr_null(strstr(c->caps, "Renewal"));
-    ck_assert_ptr_null(strstr(c->caps, "GetNextCACert"));
-    q = c->cacert_body;
-    cms = d2i_CMS_ContentInfo(NULL, &q, (long)c->cacert_len);
+    ck_assert_ptr_nonnull(strstr(svc->caps, "AES\n"));
+    ck_assert_ptr_nonnull(strstr(svc->caps, "POSTPKIOperation\n"));
+    ck_assert_ptr_nonnull(strstr(svc->caps, "SHA-256\n"));
+    ck_assert_ptr_null(strstr(svc->caps, "Renewal"));
+    ck_assert_ptr_null(strstr(svc->caps, "GetNextCACert"));
+    ck_assert_ptr_nonnull(strstr(service(c, 1)->caps, "Renewal\n"));   /* SCEPRenewal on */
+    q = svc->cacert->der;
+    cms = d2i_CMS_ContentInfo(NULL, &q, (long)svc->cacert->len);
     ck_assert_ptr_nonnull(cms);
     certs = CMS_get1_certs(cms);
     ck_assert_int_eq(sk_X509_num(certs), 2);
@@ -85,12 +102,14 @@ START_TEST(single_ca_mode_is_der)
     scep_ca_file_t which;
     const char *err = NULL;
     const unsigned char *q;
+    const scep_service_t *svc;
     X509 *x;
 
     ck_assert_int_eq(load(&c, "ca.pem", "ca.key", NULL, NULL, &which, &err), APR_SUCCESS);
-    ck_assert_str_eq(c->cacert_type, "application/x-x509-ca-cert");
-    q = c->cacert_body;
-    x = d2i_X509(NULL, &q, (long)c->cacert_len);
+    svc = service(c, 0);
+    ck_assert_str_eq(svc->cacert->content_type, "application/x-x509-ca-cert");
+    q = svc->cacert->der;
+    x = d2i_X509(NULL, &q, (long)svc->cacert->len);
     ck_assert_int_eq(X509_cmp(x, ca), 0);
     ck_assert_ptr_eq(c->ra_cert, c->cert);
     X509_free(x);

@@ -1,0 +1,86 @@
+/**
+ * @file scep_service.h
+ * @brief What a Location serves, built once at start-up and read-only
+ * after: its profile (who may enroll, and how), its CA, and the answers
+ * that never change until the next restart (GetCACaps, GetCACert).
+ */
+#ifndef SCEP_SERVICE_H
+#define SCEP_SERVICE_H
+
+#include "scep.h"
+#include "scep_ca.h"
+#include "scep_msg.h"
+#include "scep_store.h"
+#include "scep_policy.h"
+
+/** Bounds on what a PKCS#10 request may carry, checked before anything is
+ *  built from it (SCEPRequestLimit). */
+typedef struct scep_limits_t {
+    int attributes;                    /**< attribute values, all attributes together */
+    int extensions;                    /**< requested extensions */
+    int subject_rdns;                  /**< subject attributes */
+    int subject_length;                /**< bytes of the subject's DER */
+    int sans;                          /**< subjectAltNames, all extensions together */
+} scep_limits_t;
+
+/** One enrollment point (a Location): who may enroll, and how. */
+typedef struct scep_profile_t {
+    const char *name;                  /**< recorded with each transaction */
+    const unsigned char *challenge;    /**< static secret; NULL = none configured */
+    apr_size_t challenge_len;
+    int allow_legacy;                  /**< single DES and MD5 */
+    const scep_policy_t *policy;       /**< what certificates contain */
+    int one_time;                      /**< one-time challenges for this profile */
+    int throttle_count;                /**< failed challenges per address ... */
+    apr_int64_t throttle_window;       /**< ... in this many seconds; 0 = off */
+    int manual_approval;               /**< PENDING until an administrator decides */
+    int renewal;                       /**< renewal by a certificate we issued */
+    apr_int64_t renewal_window;        /**< seconds before expiry; 0 = any time */
+    int renewal_challenge;             /**< renewals need the challenge too */
+    int renewal_keep_subject;          /**< renewed certificate keeps subject and SANs */
+    int renewal_supersede;             /**< revoke the renewed certificate (superseded) */
+    apr_array_header_t *renewal_from;  /**< const char *: other profiles whose
+                                            certificates may renew here */
+    scep_limits_t limits;
+    apr_hash_t *templates;             /**< Microsoft template name -> profile name */
+    apr_hash_t *named;                 /**< profile name -> const scep_profile_t *,
+                                            every Location of the server */
+} scep_profile_t;
+
+/** SCEPApproval's word: 1 for manual, 0 for auto, -1 for anything else. */
+int scep_profile_manual_approval(const char *word);
+/** SCEPRenewalSubject's word: 1 for keep, 0 for profile, -1 otherwise. */
+int scep_profile_renewal_keeps_names(const char *word);
+
+/** Opens the database only when an operation needs it. */
+typedef apr_status_t scep_store_open_fn(void *baton, scep_store_t **pstore);
+
+/** GetCACert's answer for a CA: the CA alone, or RA first (clients pick it
+ *  by key usage), then the CA, then the chain above it. */
+typedef struct scep_cacert_t {
+    const char *content_type;
+    const unsigned char *der;
+    apr_size_t len;
+} scep_cacert_t;
+
+typedef struct scep_service_t {
+    const scep_ca_t *ca;
+    const scep_oids_t *oids;
+    const scep_profile_t *profile;
+    apr_int64_t crl_validity;          /**< seconds from thisUpdate to nextUpdate */
+    const char *caps;                  /**< GetCACaps: what this Location can do */
+    const scep_cacert_t *cacert;       /**< GetCACert, shared by the CA's Locations */
+} scep_service_t;
+
+/** GetCACert's answer for ca, from p. On failure *perr says why. */
+apr_status_t scep_service_cacert(const scep_cacert_t **pcacert, const char **perr,
+                                 apr_pool_t *p, const scep_ca_t *ca);
+
+/** The service of one Location, from p: its profile at its CA, with the
+ *  CA's GetCACert answer (scep_service_cacert). Nothing in it changes
+ *  after; requests share it. */
+scep_service_t *scep_service_make(apr_pool_t *p, const scep_ca_t *ca,
+                                  const scep_oids_t *oids, const scep_profile_t *profile,
+                                  apr_int64_t crl_validity, const scep_cacert_t *cacert);
+
+#endif
