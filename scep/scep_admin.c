@@ -26,6 +26,27 @@ void admin_respond(scep_admin_out_t *out, int status, const char *type, const ch
     out->len = strlen(body);
 }
 
+const char *admin_escape(apr_pool_t *p, const char *s, admin_rewrite_fn *rewrite,
+                         const char *quote)
+{
+    apr_size_t n = strlen(s), q = strlen(quote), i;
+    char *out = apr_palloc(p, n * 7 + 2 * q + 1), *o = out;
+
+    memcpy(o, quote, q);
+    o += q;
+    for (i = 0; i < n; i++) {
+        apr_size_t len = rewrite((unsigned char)s[i], o);
+        if (!len) {
+            *o = s[i];
+            len = 1;
+        }
+        o += len;
+    }
+    memcpy(o, quote, q);
+    o[q] = '\0';
+    return out;
+}
+
 apr_status_t admin_decode_der(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
                               const char *b64)
 {

@@ -4,28 +4,19 @@
 #include "scep_admin_int.h"
 #include "scep_util.h"
 
+static apr_size_t html_entity(unsigned char c, char out[8])
+{
+    static const char *const entities[256] = {
+        ['<'] = "&lt;", ['>'] = "&gt;", ['&'] = "&amp;", ['"'] = "&quot;", ['\''] = "&#39;"
+    };
+    const char *e = entities[c];
+
+    return e ? (apr_size_t)(apr_cpystrn(out, e, 8) - out) : 0;
+}
+
 const char *admin_html(apr_pool_t *p, const char *s)
 {
-    apr_size_t i, n;
-    char *out, *o;
-
-    if (!s) {
-        return "";
-    }
-    n = strlen(s);
-    out = o = apr_palloc(p, n * 6 + 1);
-    for (i = 0; i < n; i++) {
-        switch (s[i]) {
-        case '<': memcpy(o, "&lt;", 4); o += 4; break;
-        case '>': memcpy(o, "&gt;", 4); o += 4; break;
-        case '&': memcpy(o, "&amp;", 5); o += 5; break;
-        case '"': memcpy(o, "&quot;", 6); o += 6; break;
-        case '\'': memcpy(o, "&#39;", 5); o += 5; break;
-        default: *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
+    return s ? admin_escape(p, s, html_entity, "") : "";
 }
 
 static void older_link(emit_t *e, apr_pool_t *p, const char *url, const char *id,

@@ -84,6 +84,13 @@ const char *admin_challenge_id(apr_array_header_t *rows, int i);
 /** A number of the query: def when absent, -1 when not 1..max. */
 apr_int64_t admin_query_number(const scep_admin_in_t *in, const char *name, apr_int64_t def,
                                apr_int64_t max);
+/** Writes what stands for byte c into out (at most 7 bytes and a NUL) and
+ *  returns its length; 0 keeps c as it is. */
+typedef apr_size_t admin_rewrite_fn(unsigned char c, char out[8]);
+/** s with each byte kept or rewritten, between quote and quote ("" for
+ *  none). */
+const char *admin_escape(apr_pool_t *p, const char *s, admin_rewrite_fn *rewrite,
+                         const char *quote);
 /** base64 to DER; APR_EINVAL for NULL. */
 apr_status_t admin_decode_der(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
                               const char *b64);

@@ -8,29 +8,29 @@
 #include "scep_policy.h"
 #include "scep_util.h"
 
+/* Quotes, backslashes and control characters as JSON wants them, and the
+ * characters that matter to HTML as \u escapes, so that a JSON answer is
+ * inert in any page that shows it. */
+static apr_size_t json_escape(unsigned char c, char out[8])
+{
+    if (c == '"' || c == '\\') {
+        out[0] = '\\';
+        out[1] = (char)c;
+        return 2;
+    }
+    if (c == '\n') {
+        memcpy(out, "\\n", 2);
+        return 2;
+    }
+    if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+        return (apr_size_t)apr_snprintf(out, 8, "\\u%04x", c);
+    }
+    return 0;
+}
+
 const char *admin_json_str(apr_pool_t *p, const char *s)
 {
-    apr_size_t i, n;
-    char *out, *o;
-
-    if (!s) {
-        return "null";
-    }
-    n = strlen(s);
-    out = o = apr_palloc(p, n * 6 + 3);
-    *o++ = '"';
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') { *o++ = '\\'; *o++ = (char)c; }
-        else if (c == '\n') { *o++ = '\\'; *o++ = 'n'; }
-        else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-            o += apr_snprintf(o, 7, "\\u%04x", c);
-        }
-        else *o++ = (char)c;
-    }
-    *o++ = '"';
-    *o = '\0';
-    return out;
+    return s ? admin_escape(p, s, json_escape, "\"") : "null";
 }
 
 void admin_json_error(scep_admin_out_t *out, apr_pool_t *p, int status, const char *msg)
