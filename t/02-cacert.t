@@ -102,9 +102,7 @@ for my $m ('0', '1', '2', 'My%20CA', '') {
 my $BASE = <<'EOC';
 @HTTPD_BASE@
 LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
-DBDriver sqlite3
-DBDParams "@DB@"
-DBDInitSQL "PRAGMA busy_timeout=10000"
+@SQLITE_DB@
 EOC
 my $SINGLE_DER = pem_file_der(pki('single', 'ca.pem'));
 {

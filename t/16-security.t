@@ -129,9 +129,7 @@ my $empty = write_file(work_file('empty', 'bin'), '');
 ########## 5. the throttle counts in its own table and fails closed
 # the records and the test CA of every private httpd below
 my $CA_DB = <<'EOC';
-DBDriver sqlite3
-DBDParams "@DB@"
-DBDInitSQL "PRAGMA journal_mode=WAL"
+@SQLITE_DB@
 SCEPCACertificateFile "@PKI@/ca.pem"
 SCEPCACertificateKeyFile "@PKI@/ca.key"
 SCEPRACertificateFile "@PKI@/ra.pem"
@@ -139,13 +137,7 @@ SCEPRACertificateKeyFile "@PKI@/ra.key"
 EOC
 my $PRIVATE = <<'EOC' =~ s/^\@CA_DB\@\n/$CA_DB/mr;
 @HTTPD_BASE@
-LoadModule mpm_prefork_module "@MODULES@/mod_mpm_prefork.so"
-StartServers 1
-MinSpareServers 1
-MaxSpareServers 1
-ServerLimit 1
-MaxRequestWorkers 1
-MaxConnectionsPerChild 0
+@ONE_CHILD@
 @CA_DB@
 <Location /t>
     SetHandler scep

@@ -268,15 +268,9 @@ my $p1_serial;
 @HTTPD_BASE@
 LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
 @AUTH_MODULES@
-DBDriver sqlite3
-DBDParams "@DB@"
-DBDInitSQL "PRAGMA busy_timeout=10000"
+@SQLITE_DB@
 @TEST_CA@
-<Location /life-manual>
-    SetHandler scep
-    SCEPChallengePasswordFile "@PKI@/challenge"
-    SCEPApproval manual
-</Location>
+@MANUAL_POINT@
 # no authentication at all
 <Location /life-open-admin>
     SetHandler scep-admin

@@ -141,22 +141,10 @@ my $ADMIN_CONF = <<'EOC';
 @HTTPD_BASE@
 LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
 @AUTH_MODULES@
-DBDriver sqlite3
-DBDParams "@DB@"
-DBDInitSQL "PRAGMA journal_mode=WAL"
+@SQLITE_DB@
 @TEST_CA@
-<Location /life-manual>
-    SetHandler scep
-    SCEPChallengePasswordFile "@PKI@/challenge"
-    SCEPApproval manual
-</Location>
-<Location /adm>
-    SetHandler scep-admin
-    AuthType Basic
-    AuthName "csrf"
-    AuthUserFile "@PKI@/../../lifecycle/admins.htpasswd"
-    Require valid-user
-</Location>
+@MANUAL_POINT@
+@ADMIN@
 EOC
 
 # one HTTPS request: { status, headers, body }

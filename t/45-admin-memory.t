@@ -33,7 +33,7 @@ INSERT INTO scep_transactions (ca, transaction_id, message_type, status, subject
     client_addr, fail_info, fail_text, auth_failed, created_at, updated_at)
 SELECT '$FP', printf('$tag-%04d', i), 19, '$status',
        substr(printf('CN=$tag-%04d,O=', i) || replace(hex(zeroblob(512)), '00', '<"'), 1, 1024),
-       '/adm-enroll', '127.0.0.1', CASE WHEN '$status' = 'REJECTED' THEN 2 END,
+       '/life-manual', '127.0.0.1', CASE WHEN '$status' = 'REJECTED' THEN 2 END,
        CASE WHEN '$status' = 'REJECTED'
             THEN substr(printf('$tag %04d: ', i) || replace(hex(zeroblob(256)), '00', '"<'), 1, 512) END,
        0, 1700000000 + i, 1700000000 + i
@@ -44,31 +44,12 @@ EOS
 
 my $conf = <<'EOC';
 @HTTPD_BASE@
-LoadModule mpm_prefork_module "@MODULES@/mod_mpm_prefork.so"
+@ONE_CHILD@
 @AUTH_MODULES@
-# one child, so that one process serves every request
-StartServers 1
-MinSpareServers 1
-MaxSpareServers 1
-ServerLimit 1
-MaxRequestWorkers 1
-MaxConnectionsPerChild 0
-DBDriver sqlite3
-DBDParams "@DB@"
-DBDInitSQL "PRAGMA journal_mode=WAL"
+@SQLITE_DB@
 @TEST_CA@
-<Location /adm-enroll>
-    SetHandler scep
-    SCEPChallengePasswordFile "@PKI@/challenge"
-    SCEPApproval manual
-</Location>
-<Location /adm>
-    SetHandler scep-admin
-    AuthType Basic
-    AuthName "memory"
-    AuthUserFile "@PKI@/../../lifecycle/admins.htpasswd"
-    Require valid-user
-</Location>
+@MANUAL_POINT@
+@ADMIN@
 EOC
 
 my $h = private_httpd(name => 'memory', conf => $conf,

@@ -817,8 +817,44 @@ EOC
 
 # Lines of their own in a configuration, where they stand (indented as
 # the placeholder is): @TEST_CA@, the test PKI's CA in RA mode;
-# @AUTH_MODULES@, the modules of Basic authentication (scep-admin).
+# @AUTH_MODULES@, the modules of Basic authentication (scep-admin);
+# @ONE_CHILD@, prefork with one child, so that one process serves every
+# request; @SQLITE_DB@, the instance's SQLite database (@DB@) for mod_dbd;
+# @MANUAL_POINT@, an enrollment point that holds requests for approval
+# (/life-manual, as in t/conf/lifecycle.conf.in); @ADMIN@, the admin
+# endpoint at /adm for the users of lifecycle/admins.htpasswd.
 my %BLOCK = (
+    MANUAL_POINT => <<'EOC',
+<Location /life-manual>
+    SetHandler scep
+    SCEPChallengePasswordFile "@PKI@/challenge"
+    SCEPApproval manual
+</Location>
+EOC
+    ADMIN => <<'EOC',
+<Location /adm>
+    SetHandler scep-admin
+    AuthType Basic
+    AuthName "mod_scep admin"
+    AuthUserFile "@PKI@/../../lifecycle/admins.htpasswd"
+    Require valid-user
+</Location>
+EOC
+    ONE_CHILD => <<'EOC',
+LoadModule mpm_prefork_module "@MODULES@/mod_mpm_prefork.so"
+StartServers 1
+MinSpareServers 1
+MaxSpareServers 1
+ServerLimit 1
+MaxRequestWorkers 1
+MaxConnectionsPerChild 0
+EOC
+    SQLITE_DB => <<'EOC',
+DBDriver sqlite3
+DBDParams "@DB@"
+DBDInitSQL "PRAGMA journal_mode=WAL"
+DBDInitSQL "PRAGMA busy_timeout=10000"
+EOC
     TEST_CA => <<'EOC',
 SCEPCACertificateFile "@PKI@/ca.pem"
 SCEPCACertificateKeyFile "@PKI@/ca.key"
@@ -840,7 +876,7 @@ sub _block {
 }
 
 # private_httpd(name => 'single', conf => TEXT) where TEXT may use
-# @HTTPD_BASE@ (the lines above), @TEST_CA@, @AUTH_MODULES@, @DIR@
+# @HTTPD_BASE@ (the lines above), the blocks above, @DIR@
 # (instance dir), @PORT@, @MODULES@, @SCEP_SO@, @PKI@, @DB@; a fresh
 # SQLite database with the schema is made at @DB@ (then prepare_db => CODE,
 # if given, is called with its path before httpd starts).
