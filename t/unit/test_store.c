@@ -1,86 +1,32 @@
 /* Unit tests: the store against an in-memory SQLite database made from
- * conf/schema-sqlite3.sql, with every statement prepared as mod_dbd would:
- * one answer per request, one use per challenge, one renewal per
- * certificate, approvals scoped to their CA, the throttle's counts. */
-#include <stdio.h>
+ * conf/schema-sqlite3.sql, every statement prepared as mod_dbd would
+ * (t_db_open, test_db.c): one answer per request, one use per challenge,
+ * one renewal per certificate, approvals scoped to their CA, the
+ * throttle's counts. */
 #include <string.h>
-#include <apr_dbd.h>
-#include <apr_hash.h>
 #include "tests.h"
 #include "scep_store.h"
 #include "scep_issue.h"
 
-static apr_pool_t *pool, *stmts;     /* statements first: they go before the handle */
-static const apr_dbd_driver_t *driver;
-static apr_dbd_t *handle;
+static apr_pool_t *pool;
 static scep_ctx_t ctx;
 
-static void quiet(void *baton, const char *file, int line, scep_log_level_t level,
-                  apr_status_t rv, const char *msg)
-{
-    (void)baton; (void)file; (void)line; (void)level; (void)rv; (void)msg;
-}
-
-/* A fresh database and a store on it, for each test. */
+/* A fresh database and a store on it, for each test (closed with pool). */
 static scep_store_t *fresh_store(void)
 {
-    apr_hash_t *prepared = apr_hash_make(pool);
-    char *schema, *stmt, *last = NULL;
-    const scep_sql_t *q;
-    FILE *f = fopen(SRCDIR "/conf/schema-sqlite3.sql", "r");
-    long len;
-    int nrows;
-
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    len = ftell(f);
-    rewind(f);
-    schema = apr_pcalloc(pool, (apr_size_t)len + 1);
-    ck_assert_int_eq(fread(schema, 1, (size_t)len, f), len);
-    fclose(f);
-    apr_dbd_init(pool);
-    ck_assert_int_eq(apr_dbd_get_driver(pool, "sqlite3", &driver), APR_SUCCESS);
-    ck_assert_int_eq(apr_dbd_open(driver, pool, ":memory:", &handle), APR_SUCCESS);
-    /* comments out first (they hold ';' too), then one statement at a
-     * time: the driver prepares only the first */
-    for (stmt = schema; (stmt = strstr(stmt, "--")) != NULL; ) {
-        while (*stmt && *stmt != '\n') *stmt++ = ' ';
-    }
-    for (stmt = apr_strtok(schema, ";", &last); stmt; stmt = apr_strtok(NULL, ";", &last)) {
-        stmt += strspn(stmt, " \t\r\n");
-        if (!*stmt || !strncmp(stmt, "PRAGMA", 6)) {    /* WAL means nothing in memory */
-            continue;
-        }
-        ck_assert_msg(apr_dbd_query(driver, handle, &nrows, stmt) == 0, "%s: %s", stmt,
-                      apr_dbd_error(driver, handle, 1));
-    }
-    for (q = scep_store_sql; q->label; q++) {
-        apr_dbd_prepared_t *s = NULL;
-        ck_assert_msg(apr_dbd_prepare(driver, stmts, handle, q->sql, q->label, &s) == 0,
-                      "%s: %s", q->label, apr_dbd_error(driver, handle, 1));
-        apr_hash_set(prepared, q->label, APR_HASH_KEY_STRING, s);
-    }
-    return scep_store_make(pool, driver, handle, prepared, NULL);
+    return t_db_open(pool)->store;
 }
 
 static void setup(void)
 {
     apr_pool_create(&pool, test_pool);
-    apr_pool_create(&stmts, pool);
-    handle = NULL;
     ctx.pool = pool;
-    ctx.log = quiet;
+    ctx.log = t_quiet_log;
     ctx.log_level = SCEP_LOG_DEBUG;
 }
 
-/* apr_dbd_open registers no cleanup: the handle is closed here, after the
- * statements prepared on it are finalized with their pool */
 static void teardown(void)
 {
-    apr_pool_destroy(stmts);
-    if (handle) {
-        apr_dbd_close(driver, handle);
-    }
     apr_pool_destroy(pool);
 }
 
