@@ -7,6 +7,8 @@
 #include <apr_strings.h>
 #include <openssl/x509.h>
 #include <openssl/evp.h>
+#include "scep_admin.h"
+#include "scep_op.h"
 #include "scep_store.h"
 
 extern apr_pool_t *test_pool;
@@ -17,6 +19,8 @@ Suite *msg_suite(void);
 Suite *policy_suite(void);
 Suite *crl_suite(void);
 Suite *store_suite(void);
+Suite *engine_suite(void);
+Suite *admin_suite(void);
 
 /* Fixtures made with OpenSSL directly, not with the library under test. */
 EVP_PKEY *t_rsa_key(int bits);
@@ -41,5 +45,69 @@ typedef struct t_db_t {
 t_db_t *t_db_open(apr_pool_t *pool);
 /* The number a "SELECT COUNT(*) ..." answers. */
 long t_db_count(t_db_t *db, apr_pool_t *pool, const char *sql);
+
+/* ---- test_enroll.c: enrollments as a device makes them ------------------ */
+
+/* The CA of the enrollment tests (with an RA) and an unrelated CA; made
+ * once for a test case (an unchecked fixture), with the devices. */
+void t_pki_setup(void);
+void t_pki_teardown(void);
+extern scep_ca_t *t_ca, *t_other_ca;
+
+/* A device: its key and the self-signed certificate it signs requests with. */
+typedef struct t_device_t {
+    EVP_PKEY *key;
+    X509 *signer;
+} t_device_t;
+#define T_DEVICES 3
+extern t_device_t t_devices[T_DEVICES];
+
+#define T_SECRET  "unit-secret"         /* the Location's static challenge */
+#define T_PROFILE "/scep"               /* its profile's name */
+
+/* One test's Location: t_ca's service with a profile the test may change
+ * before it sends anything, on a fresh in-memory database. */
+typedef struct t_loc_t {
+    apr_pool_t *pool;
+    scep_ctx_t ctx;
+    t_db_t *db;
+    scep_profile_t *profile;            /* named T_PROFILE in profile->named */
+    const scep_service_t *svc;
+    scep_env_t env;
+    int db_down;                        /* 1: the database cannot be opened */
+    const char *client_addr;            /* the sender's address */
+} t_loc_t;
+t_loc_t *t_loc_make(apr_pool_t *pool);
+/* The rows of "FROM ..." in the Location's database. */
+long t_count(t_loc_t *loc, const char *from);
+/* The id of the one live transaction with this transactionID. */
+const char *t_live_id(t_loc_t *loc, const char *tid);
+/* The administrator "alice" of ca, on the Location's database. */
+scep_admin_t *t_admin(t_loc_t *loc, const scep_ca_t *ca);
+
+/* A pkiMessage as the device sends it (built with client/, not scep/). */
+typedef struct t_msg_t {
+    const t_device_t *dev;
+    const char *tid;
+    const unsigned char *der;
+    apr_size_t len;
+} t_msg_t;
+/* PKCSReq for the device's key, with this challengePassword (NULL: none). */
+t_msg_t t_pkcsreq(t_loc_t *loc, const t_device_t *dev, const char *tid, const char *challenge);
+/* CertPoll for the request t_pkcsreq made. */
+t_msg_t t_certpoll(t_loc_t *loc, const t_device_t *dev, const char *tid);
+
+/* What the engine answered, as the device reads it. */
+typedef struct t_answer_t {
+    int http;                           /* HTTP status */
+    int pki_status;                     /* SCEP_STATUS_*; -1 without a CertRep */
+    int fail_info;                      /* -1 when absent */
+    const char *fail_text;              /* failInfoText, "" when absent */
+    const char *serial;                 /* SUCCESS: the certificate's serial (hex) */
+    int cert_ok;                        /* SUCCESS: signed by t_ca, for the device's key */
+} t_answer_t;
+/* POST the message to the engine; a CertRep must verify and echo the
+ * transactionID. */
+t_answer_t t_send(t_loc_t *loc, const t_msg_t *msg);
 
 #endif
