@@ -6,7 +6,7 @@
 #   fuzz_pkimessage fuzz_query fuzz_csr fuzz_ias
 # Needs clang and the libFuzzer/sanitizer runtimes (Debian 12: clang,
 # libclang-rt-14-dev), libapr1-dev, libaprutil1-dev, libssl-dev, libjansson-dev,
-# pkg-config.
+# libcurl4-openssl-dev, pkg-config.
 #   CC        compiler (default clang)
 #   FUZZ_SAN  sanitizers (default address,undefined)
 set -eu
@@ -21,16 +21,16 @@ command -v "$CC" >/dev/null 2>&1 || {
     echo "build.sh: $CC not found (apt-get install clang libclang-rt-14-dev)" >&2
     exit 2
 }
-deps=$(pkg-config --cflags --libs apr-1 apr-util-1 openssl jansson) || {
-    echo "build.sh: pkg-config cannot find apr-1, apr-util-1, openssl or jansson" >&2
+deps=$(pkg-config --cflags --libs apr-1 apr-util-1 openssl jansson libcurl) || {
+    echo "build.sh: pkg-config cannot find apr-1, apr-util-1, openssl, jansson or libcurl" >&2
     exit 2
 }
 cflags="-g -O1 -fno-omit-frame-pointer -fsanitize=$san -fno-sanitize-recover=all
         -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
-        $(pkg-config --cflags apr-1 apr-util-1 openssl jansson) -I$top/scep -I$build"
+        $(pkg-config --cflags apr-1 apr-util-1 openssl jansson libcurl) -I$top/scep -I$build"
 # warnings for our own files; scep/ has its own in the main build
 wflags="-Wall -Wextra"
-libs=$(pkg-config --libs apr-1 apr-util-1 openssl jansson)
+libs=$(pkg-config --libs apr-1 apr-util-1 openssl jansson libcurl)
 
 mkdir -p "$build/obj"
 
