@@ -223,7 +223,13 @@ const char *scep_url_escape(apr_pool_t *p, const char *s)
 
 const char *scep_log_safe(apr_pool_t *p, const char *s, apr_size_t len)
 {
-    apr_size_t i, n = len > 64 ? 64 : len;
+    return scep_log_safe_max(p, s, len, 64);
+}
+
+const char *scep_log_safe_max(apr_pool_t *p, const char *s, apr_size_t len,
+                              apr_size_t max)
+{
+    apr_size_t i, n = len > max ? max : len;
     char *out = apr_palloc(p, n + 4);
 
     for (i = 0; i < n; i++) {

@@ -52,6 +52,9 @@ const char *scep_url_escape(apr_pool_t *p, const char *s);
 
 /** Printable rendering of untrusted bytes for log lines (max 64 chars). */
 const char *scep_log_safe(apr_pool_t *p, const char *s, apr_size_t len);
+/** The same, at most max characters ("..." after them when cut). */
+const char *scep_log_safe_max(apr_pool_t *p, const char *s, apr_size_t len,
+                              apr_size_t max);
 
 /** s cut to at most max bytes (on a UTF-8 character boundary, "..." at the
  *  end when cut), for database columns; NULL stays NULL. */
