@@ -1,13 +1,14 @@
 #!/bin/sh
 # Install the Debian packages mod_scep needs (as root), only if missing.
-#   install-deps.sh build   compiler, httpd, APR, OpenSSL, SQLite, jansson
-#   install-deps.sh test    plus Apache::Test, PostgreSQL, the real SCEP clients,
+#   install-deps.sh build   compiler, httpd, APR, OpenSSL, SQLite, jansson, libcurl
+#   install-deps.sh test    plus Apache::Test, PostgreSQL, the real SCEP clients, python3 (the Intune mock),
 #                           valgrind, clang and its libFuzzer/sanitizer runtimes
 set -eu
 pkgs="build-essential autoconf automake libtool pkg-config apache2 apache2-dev
-      libaprutil1-dev libaprutil1-dbd-sqlite3 libssl-dev libjansson-dev sqlite3 openssl"
+      libaprutil1-dev libaprutil1-dbd-sqlite3 libssl-dev libjansson-dev libcurl4-openssl-dev
+      sqlite3 openssl"
 if [ "${1:-build}" = test ]; then
-    pkgs="$pkgs check libapache2-mod-perl2 libwww-perl libaprutil1-dbd-pgsql postgresql
+    pkgs="$pkgs check python3 libapache2-mod-perl2 libwww-perl libaprutil1-dbd-pgsql postgresql
           libaprutil1-dbd-mysql mariadb-server mariadb-client apache2-utils
           scep certmonger dbus chromium chromium-driver
           valgrind clang libclang-rt-14-dev"
