@@ -8,10 +8,10 @@ set -eu
 pkgs="build-essential autoconf automake libtool pkg-config apache2 apache2-dev
       libaprutil1-dev libaprutil1-dbd-sqlite3 libssl-dev libjansson-dev libcurl4-openssl-dev sqlite3 openssl"
 if [ "${1:-build}" = test ]; then
-    pkgs="$pkgs check libapache2-mod-perl2 libwww-perl libaprutil1-dbd-pgsql postgresql
+    pkgs="$pkgs check python3 libapache2-mod-perl2 libwww-perl libaprutil1-dbd-pgsql postgresql
           libaprutil1-dbd-mysql mariadb-server mariadb-client apache2-utils
           scep certmonger dbus chromium chromium-driver
-          valgrind clang libclang-rt-14-dev python3"
+          valgrind clang libclang-rt-14-dev"
 fi
 missing=""
 for p in $pkgs; do

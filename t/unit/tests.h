@@ -21,6 +21,7 @@ Suite *crl_suite(void);
 Suite *store_suite(void);
 Suite *engine_suite(void);
 Suite *admin_suite(void);
+Suite *intune_suite(void);
 
 /* Fixtures made with OpenSSL directly, not with the library under test. */
 EVP_PKEY *t_rsa_key(int bits);
