@@ -213,6 +213,8 @@ static int scep_handler(request_rec *r)
     }
 
     init_ctx(&ctx, r);
+    memset(&env, 0, sizeof(env));
+    scep_ask_env(&env, r);
     env.open_store = scep_dbd_open_store;
     env.store_baton = r;
     env.eval = eval_expr;
@@ -423,6 +425,9 @@ static void scep_register_hooks(apr_pool_t *p)
     ap_hook_post_config(scep_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
     ap_hook_child_init(scep_dbd_child_init, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_child_init(scep_dbd_child_init_done, NULL, NULL, APR_HOOK_REALLY_LAST);
+    ap_hook_child_init(scep_ask_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    /* after mod_dbd's child_init: the worker's first pass opens a connection */
+    ap_hook_child_init(scep_outbox_child_init, NULL, NULL, APR_HOOK_LAST);
     ap_hook_handler(dispatch, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

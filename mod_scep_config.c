@@ -62,7 +62,7 @@ static const char *profile_name_of(const scep_dir_conf_t *d)
  * applied: at start-up for each section (check_profiles), or for a request
  * that nested sections shape together (scep_service_of). */
 static scep_profile_t *build_profile(apr_pool_t *p, const scep_dir_conf_t *d,
-                                     apr_hash_t *named)
+                                     apr_hash_t *named, const char **pproblem)
 {
     scep_profile_t *prof = apr_pcalloc(p, sizeof(*prof));
     scep_policy_t *policy = apr_pmemdup(p, d->policy, sizeof(*policy));
@@ -93,6 +93,7 @@ static scep_profile_t *build_profile(apr_pool_t *p, const scep_dir_conf_t *d,
     prof->policy = policy;
     prof->templates = d->templates;
     prof->named = named;
+    *pproblem = scep_ask_build(p, &d->ask, prof);
     return prof;
 }
 
@@ -110,6 +111,7 @@ void *scep_create_dir_conf(apr_pool_t *p, char *dir)
     conf->one_time = conf->throttle_count = UNSET;
     conf->throttle_window = UNSET;
     conf->policy = scep_policy_make(p, NULL);
+    scep_ask_conf_init(&conf->ask);
     return conf;
 }
 
@@ -185,6 +187,7 @@ void *scep_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     conf->policy = apr_palloc(p, sizeof(*conf->policy));
     merge_policy(conf->policy, base->policy, add->policy, add->set);
     conf->templates = add->templates ? add->templates : base->templates;
+    scep_ask_conf_merge(&conf->ask, &base->ask, &add->ask);
     /* the service built at start-up holds while one section shapes the
      * request: a section without our directives changes nothing, and one
      * with them over the server's defaults is what check_profiles built */
@@ -204,7 +207,7 @@ static const char *where(cmd_parms *cmd)
 
 /* Every section that shapes a profile is remembered by its server, so the
  * profiles can be checked (and found by name) at start-up. */
-static scep_dir_conf_t *touch(cmd_parms *cmd, void *dirconf, unsigned set)
+scep_dir_conf_t *scep_touch(cmd_parms *cmd, void *dirconf, unsigned set)
 {
     scep_dir_conf_t *conf = dirconf;
     scep_srv_conf_t *sconf = ap_get_module_config(cmd->server->module_config,
@@ -241,7 +244,7 @@ static const char *set_file(cmd_parms *cmd, void *dummy, const char *arg)
 
 static const char *set_challenge(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, 0);
 
     if (!*arg) {
         return "SCEPChallengePassword must not be empty";
@@ -252,51 +255,58 @@ static const char *set_challenge(cmd_parms *cmd, void *dirconf, const char *arg)
     return NULL;
 }
 
-static const char *set_challenge_file(cmd_parms *cmd, void *dirconf, const char *arg)
+/* Read a secret from a file once, at start-up, as root (before privileges
+ * are dropped): min to max bytes, a trailing newline not part of it. */
+const char *scep_read_secret_file(cmd_parms *cmd, const char *arg, apr_size_t min,
+                                  apr_size_t max, const char **pbuf, apr_size_t *plen)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
     const char *path = ap_server_root_relative(cmd->pool, arg);
     apr_file_t *f = NULL;
     apr_finfo_t fi;
-    char *buf;
-    apr_size_t len;
+    char *buf = NULL;
+    apr_size_t len = 0;
     apr_status_t rv;
 
     if (!path) {
-        return apr_pstrcat(cmd->pool, "SCEPChallengePasswordFile: invalid path ", arg, NULL);
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": invalid path ", arg, NULL);
     }
-    /* read once at start-up, as root, before privileges are dropped */
     rv = apr_file_open(&f, path, APR_FOPEN_READ, 0, cmd->temp_pool);
     if (rv == APR_SUCCESS) {
         rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
-    }
-    if (rv == APR_SUCCESS && (fi.size <= 0 || fi.size > 65536)) {
-        apr_file_close(f);
-        return apr_psprintf(cmd->pool, "SCEPChallengePasswordFile %s: the file must hold "
-                            "a secret of 1 to 65536 bytes", path);
-    }
-    if (rv == APR_SUCCESS) {
-        len = (apr_size_t)fi.size;
-        buf = apr_palloc(cmd->pool, len + 1);
-        rv = apr_file_read_full(f, buf, len, &len);
+        if (rv == APR_SUCCESS && fi.size > 0 && (apr_size_t)fi.size <= max + 2) {
+            len = (apr_size_t)fi.size;
+            buf = apr_palloc(cmd->pool, len + 1);
+            rv = apr_file_read_full(f, buf, len, &len);
+        }
         apr_file_close(f);
     }
     if (rv != APR_SUCCESS) {
         char msg[120];
-        return apr_psprintf(cmd->pool, "SCEPChallengePasswordFile %s: cannot read: %s",
-                            path, apr_strerror(rv, msg, sizeof(msg)));
+        return apr_psprintf(cmd->pool, "%s %s: cannot read: %s", cmd->cmd->name, path,
+                            apr_strerror(rv, msg, sizeof(msg)));
     }
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) {
-        len--;          /* a trailing newline is not part of the secret */
+        len--;
     }
-    if (len == 0) {
-        return apr_psprintf(cmd->pool, "SCEPChallengePasswordFile %s is empty", path);
+    if (len < min || len > max) {
+        return apr_psprintf(cmd->pool, "%s %s: the file must hold a secret of %"
+                            APR_SIZE_T_FMT " to %" APR_SIZE_T_FMT " bytes%s", cmd->cmd->name,
+                            path, min, max, min > 1 ? " (e.g. openssl rand -hex 32)" : "");
     }
     buf[len] = '\0';
-    conf->challenge = buf;
-    conf->challenge_len = len;
-    conf->challenge_set = 1;
+    *pbuf = buf;
+    *plen = len;
     return NULL;
+}
+
+static const char *set_challenge_file(cmd_parms *cmd, void *dirconf, const char *arg)
+{
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, 0);
+    const char *err = scep_read_secret_file(cmd, arg, 1, 65536, &conf->challenge,
+                                            &conf->challenge_len);
+
+    conf->challenge_set = !err;
+    return err;
 }
 
 static const char *duration_arg(cmd_parms *cmd, const char *arg, apr_int64_t min,
@@ -312,14 +322,14 @@ static const char *duration_arg(cmd_parms *cmd, const char *arg, apr_int64_t min
 
 static const char *set_validity(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, SET_VALIDITY);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, SET_VALIDITY);
     const char *err = duration_arg(cmd, arg, 60, &conf->policy->validity);
     return err;
 }
 
 static const char *set_backdate(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, SET_BACKDATE);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, SET_BACKDATE);
     if (!strcmp(arg, "0")) {
         conf->policy->backdate = 0;
         return NULL;
@@ -329,13 +339,13 @@ static const char *set_backdate(cmd_parms *cmd, void *dirconf, const char *arg)
 
 static const char *set_cap(cmd_parms *cmd, void *dirconf, int flag)
 {
-    touch(cmd, dirconf, SET_CAP)->policy->cap_at_ca = flag;
+    scep_touch(cmd, dirconf, SET_CAP)->policy->cap_at_ca = flag;
     return NULL;
 }
 
 static const char *set_legacy(cmd_parms *cmd, void *dirconf, int flag)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, 0);
     scep_srv_conf_t *sconf = ap_get_module_config(cmd->server->module_config,
                                                   &scep_module);
     conf->legacy = flag;
@@ -361,7 +371,7 @@ static const char *set_max_body(cmd_parms *cmd, void *dirconf, const char *arg)
 
 static const char *set_profile_name(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, 0);
     conf->profile_name = apr_pstrdup(cmd->pool, arg);
     return NULL;
 }
@@ -380,12 +390,12 @@ static const char *excess_arg(cmd_parms *cmd, const char *arg, scep_excess_t *ou
 
 static const char *set_subject_excess(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    return excess_arg(cmd, arg, &touch(cmd, dirconf, SET_SUBJECT_EXCESS)->policy->subject_excess);
+    return excess_arg(cmd, arg, &scep_touch(cmd, dirconf, SET_SUBJECT_EXCESS)->policy->subject_excess);
 }
 
 static const char *set_san_excess(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    return excess_arg(cmd, arg, &touch(cmd, dirconf, SET_SAN_EXCESS)->policy->san_excess);
+    return excess_arg(cmd, arg, &scep_touch(cmd, dirconf, SET_SAN_EXCESS)->policy->san_excess);
 }
 
 static const char *rule_pattern(cmd_parms *cmd, scep_rule_t *rule, const char *re)
@@ -428,7 +438,7 @@ static const char *parse_rule(cmd_parms *cmd, scep_rule_t *rule, int argc,
 
 static const char *set_subject(cmd_parms *cmd, void *dirconf, int argc, char *const argv[])
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, SET_SUBJECT);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, SET_SUBJECT);
     scep_rule_t rule;
     const char *err, *attr = argc > 0 ? argv[0] : "";
 
@@ -456,7 +466,7 @@ static const char *set_subject(cmd_parms *cmd, void *dirconf, int argc, char *co
 
 static const char *set_san(cmd_parms *cmd, void *dirconf, int argc, char *const argv[])
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, SET_SAN);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, SET_SAN);
     scep_rule_t rule;
     const char *err, *type = argc > 0 ? argv[0] : "";
     int t = scep_policy_san_type(type);
@@ -489,7 +499,7 @@ static int new_line(cmd_parms *cmd, void *dirconf, unsigned bit,
     if (*line == cmd->directive) {
         return 0;
     }
-    touch(cmd, dirconf, bit);
+    scep_touch(cmd, dirconf, bit);
     *line = cmd->directive;
     return 1;
 }
@@ -514,7 +524,7 @@ static const char *set_key_algs(cmd_parms *cmd, void *dirconf, const char *arg)
 static const char *set_rsa_size(cmd_parms *cmd, void *dirconf, const char *min,
                                 const char *max)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, SET_RSA_SIZE);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, SET_RSA_SIZE);
     char *end;
     long lo = strtol(min, &end, 10), hi;
 
@@ -534,7 +544,7 @@ static const char *set_rsa_size(cmd_parms *cmd, void *dirconf, const char *min,
 
 static const char *set_digest(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, SET_MD);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, SET_MD);
     int nid = scep_policy_digest_nid(arg);
     if (nid == NID_undef) {
         return apr_pstrcat(cmd->pool, "SCEPSignatureDigest: '", arg,
@@ -546,7 +556,7 @@ static const char *set_digest(cmd_parms *cmd, void *dirconf, const char *arg)
 
 static const char *set_type(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, SET_KU | SET_EKU);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, SET_KU | SET_EKU);
     if (scep_policy_set_type(conf->policy, cmd->pool, arg) != APR_SUCCESS) {
         return apr_pstrcat(cmd->pool, "SCEPCertificateType: '", arg, "' must be client, "
                            "server, client+server, email or ipsec", NULL);
@@ -625,7 +635,7 @@ static const char *url_list(cmd_parms *cmd, void *dirconf, unsigned bit,
                            "' is not an http, https or ldap URL", NULL);
     }
     if (!(conf->set & bit)) {
-        touch(cmd, dirconf, bit);
+        scep_touch(cmd, dirconf, bit);
         *plist = apr_array_make(cmd->pool, 2, sizeof(const char *));
     }
     APR_ARRAY_PUSH(*plist, const char *) = apr_pstrdup(cmd->pool, arg);
@@ -651,7 +661,7 @@ static const char *set_ca_issuers_url(cmd_parms *cmd, void *dirconf, const char 
 static const char *set_template(cmd_parms *cmd, void *dirconf, const char *tmpl,
                                 const char *profile)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, 0);
 
     if (!conf->templates) {
         conf->templates = apr_hash_make(cmd->pool);
@@ -665,14 +675,14 @@ static const char *set_template(cmd_parms *cmd, void *dirconf, const char *tmpl,
 
 static const char *set_include_template(cmd_parms *cmd, void *dirconf, int flag)
 {
-    touch(cmd, dirconf, SET_TEMPLATE)->policy->include_template = flag;
+    scep_touch(cmd, dirconf, SET_TEMPLATE)->policy->include_template = flag;
     return NULL;
 }
 
 /* on/off settings of the enrollment point: cmd->info is the field's offset */
 static const char *set_point_flag(cmd_parms *cmd, void *dirconf, int flag)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, 0);
     *(int *)((char *)conf + (apr_size_t)cmd->info) = flag;
     return NULL;
 }
@@ -682,7 +692,7 @@ static const char *set_point_flag(cmd_parms *cmd, void *dirconf, int flag)
 
 static const char *set_approval(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, 0);
 
     if ((conf->approval_manual = scep_profile_manual_approval(arg)) < 0) {
         return apr_pstrcat(cmd->pool, "SCEPApproval: '", arg, "' must be auto or manual", NULL);
@@ -692,14 +702,14 @@ static const char *set_approval(cmd_parms *cmd, void *dirconf, const char *arg)
 
 static const char *set_renewal_window(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, 0);
     const char *err = duration_arg(cmd, arg, 60, &conf->renewal_window);
     return err;
 }
 
 static const char *set_renewal_subject(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, 0);
 
     if ((conf->renewal_keep = scep_profile_renewal_keeps_names(arg)) < 0) {
         return apr_pstrcat(cmd->pool, "SCEPRenewalSubject: '", arg,
@@ -711,7 +721,7 @@ static const char *set_renewal_subject(cmd_parms *cmd, void *dirconf, const char
 static const char *set_throttle(cmd_parms *cmd, void *dirconf, const char *count,
                                 const char *window)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, 0);
     char *end;
     long n;
 
@@ -734,7 +744,7 @@ static const char *set_throttle(cmd_parms *cmd, void *dirconf, const char *count
 
 static const char *set_renewal_from(cmd_parms *cmd, void *dirconf, const char *arg)
 {
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, 0);
 
     if (new_line(cmd, dirconf, 0, &conf->renewal_from_line)) {
         conf->renewal_from = apr_array_make(cmd->pool, 2, sizeof(const char *));
@@ -753,7 +763,7 @@ static const char *set_request_limit(cmd_parms *cmd, void *dirconf, const char *
         { "subject-length", APR_OFFSETOF(scep_limits_t, subject_length), 65536 },
         { "subject-alt-names", APR_OFFSETOF(scep_limits_t, sans), 10000 },
     };
-    scep_dir_conf_t *conf = touch(cmd, dirconf, 0);
+    scep_dir_conf_t *conf = scep_touch(cmd, dirconf, 0);
     char *end;
     long n = strtol(value, &end, 10);
     apr_size_t i;
@@ -789,45 +799,14 @@ static const char *set_admin_secret_file(cmd_parms *cmd, void *dummy, const char
 {
     scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
     const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
-    const char *path = ap_server_root_relative(cmd->pool, arg);
-    apr_file_t *f = NULL;
-    apr_finfo_t fi;
-    unsigned char *buf = NULL;
-    apr_size_t len = 0;
-    apr_status_t rv;
+    const char *buf = NULL;
 
-    if (err) {
-        return err;
+    if (!err) {
+        err = scep_read_secret_file(cmd, arg, ADMIN_SECRET_MIN, ADMIN_SECRET_MAX, &buf,
+                                    &conf->admin_secret_len);
     }
-    if (!path) {
-        return apr_pstrcat(cmd->pool, "SCEPAdminSecretFile: invalid path ", arg, NULL);
-    }
-    rv = apr_file_open(&f, path, APR_FOPEN_READ, 0, cmd->temp_pool);
-    if (rv == APR_SUCCESS) {
-        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
-        if (rv == APR_SUCCESS && fi.size > 0 && fi.size <= ADMIN_SECRET_MAX + 2) {
-            len = (apr_size_t)fi.size;
-            buf = apr_palloc(cmd->pool, len);
-            rv = apr_file_read_full(f, buf, len, &len);
-        }
-        apr_file_close(f);
-    }
-    if (rv != APR_SUCCESS) {
-        char msg[120];
-        return apr_psprintf(cmd->pool, "SCEPAdminSecretFile %s: cannot read: %s",
-                            path, apr_strerror(rv, msg, sizeof(msg)));
-    }
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) {
-        len--;
-    }
-    if (len < ADMIN_SECRET_MIN || len > ADMIN_SECRET_MAX) {
-        return apr_psprintf(cmd->pool, "SCEPAdminSecretFile %s: the file must hold a secret "
-                            "of %d to %d bytes (e.g. openssl rand -hex 32)", path,
-                            ADMIN_SECRET_MIN, ADMIN_SECRET_MAX);
-    }
-    conf->admin_secret = buf;
-    conf->admin_secret_len = len;
-    return NULL;
+    conf->admin_secret = (const unsigned char *)buf;
+    return err;
 }
 
 #define SRV_FILE(name, field, help) \
@@ -916,6 +895,7 @@ const command_rec scep_cmds[] = {
                   "time from a CRL's thisUpdate to its nextUpdate, e.g. 7d"),
     AP_INIT_TAKE1("SCEPAdminSecretFile", set_admin_secret_file, NULL, RSRC_CONF,
                   "file with the key of the admin forms' tokens (same on every node)"),
+    SCEP_ASK_COMMANDS(LOC),
     { NULL }
 };
 
@@ -1076,7 +1056,13 @@ static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
                          where_of(ptemp, d, defaults, "SCEPProfileName"), scep_vhost_name(ptemp, sp));
             return !OK;
         }
-        prof = build_profile(pconf, merged, c->named);
+        prof = build_profile(pconf, merged, c->named, &problem);
+        if (problem) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00020)
+                         "profile %s (%s, in %s): %s", name, d->where,
+                         scep_vhost_name(ptemp, sp), problem);
+            return !OK;
+        }
         apr_hash_set(c->named, name, APR_HASH_KEY_STRING, prof);
         apr_hash_set(inherited, name, APR_HASH_KEY_STRING,
                      i >= 0 && i < c->inherited ? "" : NULL);
@@ -1109,7 +1095,8 @@ const scep_service_t *scep_service_of(request_rec *r)
     if (!svc) {
         /* nested sections that each set our directives: their profile is
          * built for this request (not checked at start-up as a whole) */
-        prof = build_profile(r->pool, dconf, sconf->named);
+        const char *problem = NULL;     /* each section's was checked at start-up */
+        prof = build_profile(r->pool, dconf, sconf->named, &problem);
         svc = scep_service_make(r->pool, sconf->ca, sconf->oids, prof,
                                 scep_crl_validity_of(sconf), sconf->cacert);
     }

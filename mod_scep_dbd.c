@@ -12,11 +12,15 @@
 /* Optional functions of mod_dbd: the only statics, reset every generation. */
 static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *dbd_prepare_fn;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire_fn;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open_fn;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close_fn;
 
 int scep_dbd_pre_config(apr_pool_t *pconf)
 {
     dbd_prepare_fn = NULL;
     dbd_acquire_fn = NULL;
+    dbd_open_fn = NULL;
+    dbd_close_fn = NULL;
     return ap_mutex_register(pconf, DB_LOCK_TYPE, NULL, APR_LOCK_DEFAULT, 0) == APR_SUCCESS
            ? OK : !OK;
 }
@@ -70,7 +74,9 @@ int scep_dbd_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 
     dbd_prepare_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
     dbd_acquire_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
-    if (!dbd_prepare_fn || !dbd_acquire_fn || !dbd_module) {
+    dbd_open_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    dbd_close_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+    if (!dbd_prepare_fn || !dbd_acquire_fn || !dbd_open_fn || !dbd_close_fn || !dbd_module) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(00005)
                      "mod_scep records every enrollment through mod_dbd: "
                      "add LoadModule dbd_module and DBDriver/DBDParams");
@@ -129,6 +135,28 @@ apr_status_t scep_dbd_open_store(void *baton, scep_store_t **pstore)
     *pstore = scep_store_make(r->pool, dbd->driver, dbd->handle, dbd->prepared,
                               sconf->db_lock ? sconf->db_lock->mutex : NULL);
     return APR_SUCCESS;
+}
+
+apr_status_t scep_dbd_open_server(scep_store_t **pstore, ap_dbd_t **pdbd, apr_pool_t *p,
+                                  server_rec *s)
+{
+    scep_srv_conf_t *sconf = ap_get_module_config(s->module_config, &scep_module);
+    ap_dbd_t *dbd = dbd_open_fn ? dbd_open_fn(p, s) : NULL;
+
+    if (!dbd) {
+        return SCEP_EDB;      /* mod_dbd logged why */
+    }
+    *pdbd = dbd;
+    *pstore = scep_store_make(p, dbd->driver, dbd->handle, dbd->prepared,
+                              sconf->db_lock ? sconf->db_lock->mutex : NULL);
+    return APR_SUCCESS;
+}
+
+void scep_dbd_close_server(server_rec *s, ap_dbd_t *dbd)
+{
+    if (dbd_close_fn) {
+        dbd_close_fn(s, dbd);
+    }
 }
 
 /* Every child re-attaches to the SQLite writers' locks, and holds the

@@ -99,3 +99,29 @@ CREATE TABLE IF NOT EXISTS scep_auth_failures (
     created_at  BIGINT       NOT NULL,
     KEY scep_auth_failures_addr (ca, profile, client_addr, created_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Notifications (SCEPNotifyWebhook, Intune), written in the transaction of
+-- the record they tell of and delivered by one worker, oldest first;
+-- delivered ones are kept a week, failed ones until they go through.
+CREATE TABLE IF NOT EXISTS scep_outbox (
+    id           BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    ca           VARCHAR(64)  NOT NULL,
+    sink         VARCHAR(16)  NOT NULL,         -- webhook, intune
+    profile      VARCHAR(255) NOT NULL,         -- whose configuration delivers it
+    event        VARCHAR(16)  NOT NULL,         -- issued, refused, pending, ...
+    event_key    VARCHAR(255) NOT NULL,         -- serial, else transactionID
+    payload      MEDIUMTEXT   NOT NULL,         -- JSON
+    created_at   BIGINT       NOT NULL,
+    attempts     INT          NOT NULL DEFAULT 0,
+    next_at      BIGINT       NOT NULL,         -- not before (back-off)
+    delivered_at BIGINT       NULL,
+    last_error   VARCHAR(512) NULL,
+    KEY scep_outbox_undelivered (delivered_at, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Who delivers the outbox: one holder among every process and node.
+CREATE TABLE IF NOT EXISTS scep_leases (
+    name       VARCHAR(64)  NOT NULL PRIMARY KEY,
+    holder     VARCHAR(255) NOT NULL,
+    expires_at BIGINT       NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

@@ -99,3 +99,29 @@ CREATE TABLE IF NOT EXISTS scep_auth_failures (
     created_at  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS scep_auth_failures_addr ON scep_auth_failures (ca, profile, client_addr, created_at);
+
+-- Notifications (SCEPNotifyWebhook, Intune), written in the transaction of
+-- the record they tell of and delivered by one worker, oldest first;
+-- delivered ones are kept a week, failed ones until they go through.
+CREATE TABLE IF NOT EXISTS scep_outbox (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    ca           TEXT    NOT NULL,
+    sink         TEXT    NOT NULL,              -- webhook, intune
+    profile      TEXT    NOT NULL,              -- whose configuration delivers it
+    event        TEXT    NOT NULL,              -- issued, refused, pending, ...
+    event_key    TEXT    NOT NULL,              -- serial, else transactionID: order kept per key
+    payload      TEXT    NOT NULL,              -- JSON
+    created_at   INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_at      INTEGER NOT NULL,              -- not before (back-off)
+    delivered_at INTEGER,
+    last_error   TEXT
+);
+CREATE INDEX IF NOT EXISTS scep_outbox_undelivered ON scep_outbox (delivered_at, id);
+
+-- Who delivers the outbox: one holder among every process and node.
+CREATE TABLE IF NOT EXISTS scep_leases (
+    name       TEXT    PRIMARY KEY,
+    holder     TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL
+);

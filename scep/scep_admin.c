@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "scep_admin_int.h"
+#include "scep_ask.h"
 #include "scep_issue.h"
 #include "scep_crl_cache.h"
 #include "scep_crl.h"
@@ -51,6 +52,35 @@ apr_status_t admin_decode_der(unsigned char **pder, apr_size_t *plen, apr_pool_t
                               const char *b64)
 {
     return b64 ? scep_b64_decode(pder, plen, p, b64, strlen(b64)) : APR_EINVAL;
+}
+
+/* Tell the receivers of the profile (SCEPNotifyWebhook) of a decision:
+ * staged, so that the decision's write commits it. */
+static void tell_decision(scep_store_t *st, apr_pool_t *p, const scep_admin_t *adm,
+                          const char *profile, const char *event, const scep_txn_t *t,
+                          const scep_cert_t *cert, const char *reason)
+{
+    const scep_profile_t *prof = adm->named && profile
+                                 ? apr_hash_get(adm->named, profile, APR_HASH_KEY_STRING) : NULL;
+    scep_notice_t n;
+
+    if (!prof || (!prof->notify && !prof->intune)) {
+        return;
+    }
+    memset(&n, 0, sizeof(n));
+    n.event = event;
+    n.ca = adm->ca->fingerprint;
+    n.location = profile;
+    n.transaction_id = t ? t->tid : NULL;
+    n.subject = cert ? cert->subject : t ? t->subject : NULL;
+    n.serial = cert ? cert->serial : NULL;
+    n.not_after = cert ? cert->not_after : 0;
+    n.certificate = cert && t ? cert->der : NULL;
+    n.reason = reason;
+    n.by = adm->user;
+    n.renewal_of = t ? t->renewal_of : NULL;
+    /* Intune hears the decisions on the requests it validated, not revocations */
+    scep_tell_stored(st, p, prof, &n, t ? t->csr : NULL);
 }
 
 apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ctx_t *ctx,
@@ -124,6 +154,7 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
                               prof->renewal_supersede)) != APR_SUCCESS) {
         return rv;
     }
+    tell_decision(st, p, adm, prof->name, "approved", t, &rec, NULL);
     rv = scep_store_approve(ctx, st, adm->ca->fingerprint, id, adm->user, &rec,
                             old ? &renewal : NULL);
     if (rv == SCEP_ECONFLICT || rv == SCEP_ERENEWED) {
@@ -160,6 +191,7 @@ static void do_reject(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st
     }
     rv = scep_store_txn_get(&t, ctx, st, adm->ca->fingerprint, id);
     if (rv == APR_SUCCESS) {
+        tell_decision(st, ctx->pool, adm, t->profile, "rejected", t, NULL, why);
         rv = scep_store_reject(ctx, st, adm->ca->fingerprint, id, adm->user, why);
     }
     if (rv != APR_SUCCESS) {
@@ -184,6 +216,7 @@ static void do_revoke(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st
     apr_int64_t this_update, next_update;
     apr_status_t rv;
     const char *upper;
+    scep_cert_t *cert = NULL;
     char *u;
 
     *pcrl_number = 0;
@@ -196,6 +229,10 @@ static void do_revoke(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st
     }
     upper = u = apr_pstrdup(ctx->pool, serial);
     for (; *u; u++) *u = (char)apr_toupper(*u);
+    if (scep_store_cert_get(&cert, ctx, st, adm->ca->fingerprint, upper) == APR_SUCCESS) {
+        tell_decision(st, ctx->pool, adm, cert->profile, "revoked", NULL, cert,
+                      scep_crl_reason_name(reason));
+    }
     rv = scep_store_cert_revoke(ctx, st, adm->ca->fingerprint, upper, reason);
     if (rv != APR_SUCCESS) {
         *pstatus = status_of(rv);

@@ -9,6 +9,7 @@
 #include "scep_util.h"
 #include "scep_issue.h"
 #include "scep_crl_cache.h"
+#include "scep_ask.h"
 
 #define CT_TEXT "text/plain"
 #define CT_PKI  "application/x-pki-message"
@@ -45,6 +46,10 @@ typedef struct enroll_t {
     scep_cert_t *renewed;   /* the record of the certificate being renewed */
     scep_challenge_t *challenge;   /* the one-time challenge used, if any */
     scep_consume_t consume;
+    const char *given;      /* the challengePassword as sent, NULL if none */
+    apr_size_t given_len;
+    const char *held_because;  /* a validator could not answer: PENDING (why) */
+    int intune_asked;       /* Intune validated it: tell Intune how it ended */
 } enroll_t;
 
 /* What stored refusals keep of the subject and the reason (an
@@ -57,6 +62,9 @@ typedef struct enroll_t {
  * messages, reading what the envelope holds): a sender who wraps someone
  * else's envelope learns nothing about its plaintext (no padding oracle). */
 #define SEALED_TEXT "the message content cannot be decrypted and verified"
+
+/* What the device hears when a check it cannot influence has no answer. */
+#define UNAVAILABLE_TEXT "the enrollment service cannot decide now; try again later"
 
 static apr_status_t open_store(enroll_t *e)
 {
@@ -88,6 +96,30 @@ static void count_failure(enroll_t *e)
     }
 }
 
+/* Tell the profile's receivers (SCEPNotifyWebhook, Intune) what became of
+ * the request: staged, so the record's write commits it. */
+static void tell(enroll_t *e, const char *event, const scep_cert_t *cert, const char *reason)
+{
+    scep_notice_t n;
+
+    if (!e->store || (!e->prof->notify && !e->intune_asked)) {
+        return;
+    }
+    memset(&n, 0, sizeof(n));
+    n.event = event;
+    n.ca = e->txn.ca;
+    n.location = e->prof->name;
+    n.transaction_id = e->txn.tid;
+    n.subject = cert ? cert->subject : e->txn.subject;
+    n.serial = cert ? cert->serial : NULL;
+    n.not_after = cert ? cert->not_after : 0;
+    n.certificate = cert ? cert->der : NULL;
+    n.reason = reason;
+    n.client_addr = e->in->client_addr;
+    n.renewal_of = e->txn.renewal_of;
+    scep_tell(e->store, e->ctx->pool, e->prof, &n, e->intune_asked ? e->csr : NULL);
+}
+
 /* Record a refusal, once, when the reply is decided: an enrollment's as a
  * bounded summary (nothing the sender chose is kept whole); a failed
  * attempt is counted. */
@@ -107,6 +139,9 @@ static void record_refusal(enroll_t *e)
         rec.subject = scep_bounded(ctx->pool, rec.subject, STORED_SUBJECT_MAX);
         rec.csr = rec.signer_cert = rec.plan_subject = rec.plan_san = NULL;
         rec.serial = NULL;
+        if (e->csr) {           /* a request was read: someone may want to know */
+            tell(e, "refused", NULL, rec.fail_text);
+        }
         if (scep_store_record_rejected(ctx, e->store, &rec) != APR_SUCCESS) {
             SCEP_LOG(ctx, SCEP_LOG_WARNING, 0, SCEPLOGNO(00202)
                      "could not record the refusal of transaction %s",
@@ -594,62 +629,140 @@ static apr_status_t preflight(enroll_t *e)
     return APR_SUCCESS;
 }
 
-/* Step: is the requester allowed to enroll here? The static secret, or a
- * one-time challenge made for this profile (consumed when recorded). */
+/* Is the challenge checked here (secret, one-time, httpd's providers), or
+ * only by the validators the profile asks (webhook, Intune)? */
+static int checks_challenge(const scep_profile_t *prof)
+{
+    return prof->challenge || prof->one_time || prof->authn_providers;
+}
+
+/* A one-time challenge made for this profile, not used, revoked or expired:
+ * APR_SUCCESS (it is consumed when recorded), SCEP_EDONE refused,
+ * APR_NOTFOUND when no challenge has this secret, SCEP_EDB. */
+static apr_status_t one_time(enroll_t *e, const char *given, apr_size_t len)
+{
+    /* only the hash is stored, so the lookup compares hashes, not secrets */
+    const char *hash = scep_sha256_hex(e->ctx->pool, (const unsigned char *)given, len);
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    scep_challenge_t *ch;
+    apr_status_t rv;
+
+    if (open_store(e) != APR_SUCCESS) {
+        return SCEP_EDB;
+    }
+    rv = scep_store_challenge_find(&ch, e->ctx, e->store, e->txn.ca, hash);
+    if (rv != APR_SUCCESS) {
+        return rv == APR_NOTFOUND ? APR_NOTFOUND : SCEP_EDB;
+    }
+    if (strcmp(ch->profile, e->prof->name)) {
+        return refuse_auth(e, "this one-time challenge is for another enrollment point");
+    }
+    if (ch->used_at) {
+        return refuse_auth(e, "this one-time challenge was already used");
+    }
+    if (ch->revoked_at) {
+        return refuse_auth(e, "this one-time challenge was revoked");
+    }
+    if (ch->expires_at <= now) {
+        return refuse_auth(e, "this one-time challenge has expired");
+    }
+    e->challenge = ch;
+    e->consume.hash = hash;
+    e->consume.tid = e->txn.tid;
+    return APR_SUCCESS;
+}
+
+/* Step: is the requester allowed to enroll here? The static secret,
+ * httpd's authentication providers, or a one-time challenge made for this
+ * profile (consumed when recorded). A profile that only asks validators
+ * leaves the challenge to them (ask_others). */
 static apr_status_t authorize(enroll_t *e)
 {
     const scep_profile_t *prof = e->prof;
     apr_pool_t *p = e->ctx->pool;
-    const char *given;
-    apr_size_t len = 0;
-    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    apr_status_t rv;
 
-    if (!prof->challenge && !prof->one_time) {
+    if (!checks_challenge(prof) && !prof->webhook && !prof->intune) {
         return refuse(e, SCEP_FAIL_BADREQUEST,
                       "this enrollment point has no challenge password configured");
     }
-    given = challenge_of(p, e->csr, &len);
-    if (!given) {
+    e->given = challenge_of(p, e->csr, &e->given_len);
+    if (!checks_challenge(prof)) {
+        return APR_SUCCESS;
+    }
+    if (!e->given) {
         return refuse_auth(e, "the request has no challengePassword");
     }
-    if (prof->challenge && scep_secret_equal((const unsigned char *)given, len,
+    if (prof->challenge && scep_secret_equal((const unsigned char *)e->given, e->given_len,
                                              prof->challenge, prof->challenge_len)) {
         return APR_SUCCESS;
     }
-    if (prof->one_time) {
-        /* only the hash is stored, so the lookup compares hashes, not secrets */
-        const char *hash = scep_sha256_hex(p, (const unsigned char *)given, len);
-        scep_challenge_t *ch;
-        apr_status_t rv;
-
-        if (open_store(e) != APR_SUCCESS) {
-            return SCEP_EDB;
-        }
-        rv = scep_store_challenge_find(&ch, e->ctx, e->store, e->txn.ca, hash);
-        if (rv == APR_SUCCESS) {
-            if (strcmp(ch->profile, prof->name)) {
-                return refuse_auth(e, "this one-time challenge is for another enrollment point");
-            }
-            if (ch->used_at) {
-                return refuse_auth(e, "this one-time challenge was already used");
-            }
-            if (ch->revoked_at) {
-                return refuse_auth(e, "this one-time challenge was revoked");
-            }
-            if (ch->expires_at <= now) {
-                return refuse_auth(e, "this one-time challenge has expired");
-            }
-            e->challenge = ch;
-            e->consume.hash = hash;
-            e->consume.tid = e->txn.tid;
+    if (prof->authn_providers) {
+        switch (scep_ask_password(e->env, prof, e->csr, e->given, e->given_len)) {
+        case SCEP_VERDICT_ALLOW:
             return APR_SUCCESS;
+        case SCEP_VERDICT_UNAVAILABLE:
+            return refuse_as(e, SCEP_FAIL_BADREQUEST, UNAVAILABLE_TEXT,
+                             "an authentication provider (SCEPChallengeAuthProvider) failed");
+        default:
+            break;
         }
-        if (rv != APR_NOTFOUND) {
-            return SCEP_EDB;
-        }
+    }
+    if (prof->one_time && (rv = one_time(e, e->given, e->given_len)) != APR_NOTFOUND) {
+        return rv;
     }
     return refuse_auth(e, "the challengePassword is wrong");
 }
+
+/* Step: the validators of the profile (webhook, then Intune) decide; an
+ * answer that fixes the names has them go through the profile's rules. */
+static apr_status_t ask_others(enroll_t *e, scep_cert_plan_t **pplan, int renewal)
+{
+    apr_pool_t *p = e->ctx->pool;
+    scep_validation_in_t in;
+    scep_verdict_t verdict;
+    scep_names_t *names = NULL;
+    const char *who = "", *err = NULL, *refusal = NULL;
+
+    if (!e->prof->webhook && !e->prof->intune) {
+        return APR_SUCCESS;
+    }
+    memset(&in, 0, sizeof(in));
+    in.tid = e->msg->tid_str;
+    in.location = e->prof->name;
+    in.ca = e->txn.ca;
+    in.csr = e->csr;
+    in.key = e->csr_key;
+    in.challenge = e->given;
+    in.challenge_len = e->given_len;
+    in.renewal_of = renewal ? e->msg->signer : NULL;
+    in.client_addr = e->in->client_addr;
+    scep_ask_validators(&verdict, &who, &e->intune_asked, e->ctx, e->env, e->prof, &in);
+    if (verdict.kind == SCEP_VERDICT_DENY) {
+        e->txn.auth_failed = 1;
+        return refuse_as(e, SCEP_FAIL_BADREQUEST, "the request was not authorized",
+                         apr_pstrcat(p, who, " refused it: ", verdict.reason, NULL));
+    }
+    if (verdict.kind == SCEP_VERDICT_UNAVAILABLE) {
+        const char *why = apr_pstrcat(p, who, " gave no answer: ", verdict.reason, NULL);
+        if (!e->prof->validation_pending) {
+            return refuse_as(e, SCEP_FAIL_BADREQUEST, UNAVAILABLE_TEXT, why);
+        }
+        e->held_because = why;
+        return APR_SUCCESS;
+    }
+    if (scep_validation_names(&names, &err, p, &verdict) != APR_SUCCESS) {
+        return refuse_as(e, SCEP_FAIL_BADREQUEST, UNAVAILABLE_TEXT,
+                         apr_pstrcat(p, who, "'s names are unusable: ", err, NULL));
+    }
+    if (names && scep_policy_apply(pplan, &refusal, p, e->prof->policy, e->request, names,
+                                   e->env->eval, e->env->eval_baton) != APR_SUCCESS) {
+        return refuse(e, SCEP_FAIL_BADREQUEST, apr_pstrcat(p, "profile ", e->prof->name,
+                      " (the names ", who, " fixed): ", refusal, NULL));
+    }
+    return APR_SUCCESS;
+}
+
 /* A one-time challenge bound to names: the certificate carries exactly
  * those, whatever the request asked for. */
 static apr_status_t bind_names(enroll_t *e, scep_cert_plan_t *plan)
@@ -751,7 +864,7 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
     e->txn.status = "ISSUED";
     e->txn.serial = rec.serial;
     e->txn.fail_info = -1;
-
+    tell(e, "issued", &rec, NULL);
     rv = scep_store_record_issued(e->ctx, e->store, &e->txn, &rec,
                                   e->challenge ? &e->consume : NULL,
                                   e->renewed ? &renewal : NULL, &winner);
@@ -805,6 +918,11 @@ static apr_status_t hold(enroll_t *e, const scep_cert_plan_t *plan)
     if (plan->san && sk_GENERAL_NAME_num(plan->san) > 0) {
         DER_B64(p, i2d_GENERAL_NAMES, plan->san, e->txn.plan_san);
     }
+    if (e->held_because) {
+        /* the administrator sees why it waits */
+        e->txn.fail_text = scep_bounded(p, e->held_because, STORED_REASON_MAX);
+    }
+    tell(e, "pending", NULL, e->held_because);
     rv = scep_store_record_pending(e->ctx, e->store, &e->txn,
                                    e->challenge ? &e->consume : NULL, &winner);
     if (rv == SCEP_ECHALLENGE) {
@@ -852,10 +970,11 @@ static apr_status_t pkcsreq(enroll_t *e)
         return rv;
     }
     if ((rv = apply_policy(e, &plan, renewal && e->prof->renewal_keep_subject)) != APR_SUCCESS
+        || (rv = ask_others(e, &plan, renewal)) != APR_SUCCESS
         || (e->challenge && (rv = bind_names(e, plan)) != APR_SUCCESS)) {
         return rv;
     }
-    return e->prof->manual_approval ? hold(e, plan) : issue(e, plan);
+    return e->prof->manual_approval || e->held_because ? hold(e, plan) : issue(e, plan);
 }
 
 /* CertPoll: the answer recorded for this transactionID, to the key that

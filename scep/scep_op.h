@@ -8,6 +8,7 @@
 
 #include "scep.h"
 #include "scep_service.h"
+#include "scep_validate.h"
 
 /** What one request brings besides its bytes: how to reach the database
  *  and evaluate the profile's expressions (both need the request). */
@@ -16,6 +17,14 @@ typedef struct scep_env_t {
     void *store_baton;
     scep_eval_fn *eval;                /**< evaluates the profile's expressions */
     void *eval_baton;
+    /** SCEPChallengeAuthProvider: httpd's providers check user and password */
+    scep_check_password_fn *check_password;
+    void *check_baton;
+    /** this child's outbound HTTPS client (NULL: none configured) */
+    struct scep_http_t *http;
+    /** the child's Intune state for a profile (tokens, service URL) */
+    struct scep_intune_t *(*intune_of)(void *baton, const scep_profile_t *prof);
+    void *intune_baton;
 } scep_env_t;
 
 typedef struct scep_http_in_t {

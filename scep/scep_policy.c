@@ -407,22 +407,22 @@ static apr_status_t build_subject(apply_t *a, const X509_NAME *req, X509_NAME *o
 }
 
 /* Type and text of a requested SAN; -1 for types no rule can allow. */
-static int san_text(apply_t *a, const GENERAL_NAME *gn, const char **ptext)
+static int san_text(apr_pool_t *p, const GENERAL_NAME *gn, const char **ptext)
 {
     const ASN1_STRING *s;
     char buf[64];
 
     switch (gn->type) {
-    case GEN_DNS: s = gn->d.dNSName; *ptext = utf8_of(a->p, s); return SCEP_SAN_DNS;
-    case GEN_EMAIL: s = gn->d.rfc822Name; *ptext = utf8_of(a->p, s); return SCEP_SAN_EMAIL;
-    case GEN_URI: s = gn->d.uniformResourceIdentifier; *ptext = utf8_of(a->p, s); return SCEP_SAN_URI;
+    case GEN_DNS: s = gn->d.dNSName; *ptext = utf8_of(p, s); return SCEP_SAN_DNS;
+    case GEN_EMAIL: s = gn->d.rfc822Name; *ptext = utf8_of(p, s); return SCEP_SAN_EMAIL;
+    case GEN_URI: s = gn->d.uniformResourceIdentifier; *ptext = utf8_of(p, s); return SCEP_SAN_URI;
     case GEN_IPADD:
         s = gn->d.iPAddress;
         if (s->length == 4 && inet_ntop(AF_INET, s->data, buf, sizeof(buf))) {
-            *ptext = apr_pstrdup(a->p, buf);
+            *ptext = apr_pstrdup(p, buf);
         }
         else if (s->length == 16 && inet_ntop(AF_INET6, s->data, buf, sizeof(buf))) {
-            *ptext = apr_pstrdup(a->p, buf);
+            *ptext = apr_pstrdup(p, buf);
         }
         else {
             *ptext = NULL;
@@ -433,7 +433,7 @@ static int san_text(apply_t *a, const GENERAL_NAME *gn, const char **ptext)
         OBJ_obj2txt(oid, sizeof(oid), gn->d.otherName->type_id, 1);
         if (!strcmp(oid, UPN_OID) && gn->d.otherName->value
             && gn->d.otherName->value->type == V_ASN1_UTF8STRING) {
-            *ptext = utf8_of(a->p, gn->d.otherName->value->value.utf8string);
+            *ptext = utf8_of(p, gn->d.otherName->value->value.utf8string);
             return SCEP_SAN_UPN;
         }
         return -1;
@@ -441,6 +441,23 @@ static int san_text(apply_t *a, const GENERAL_NAME *gn, const char **ptext)
     default:
         return -1;
     }
+}
+
+apr_array_header_t *scep_policy_san_strings(apr_pool_t *p, const GENERAL_NAMES *san)
+{
+    static const char *const prefix[SCEP_SAN_TYPES] = { "DNS:", "email:", "URI:", "IP:", "UPN:" };
+    apr_array_header_t *out = apr_array_make(p, 4, sizeof(const char *));
+    int i;
+
+    for (i = 0; san && i < sk_GENERAL_NAME_num(san); i++) {
+        const char *text = NULL;
+        int type = san_text(p, sk_GENERAL_NAME_value(san, i), &text);
+
+        if (type >= 0 && text) {
+            APR_ARRAY_PUSH(out, const char *) = apr_pstrcat(p, prefix[type], text, NULL);
+        }
+    }
+    return out;
 }
 
 static GENERAL_NAME *make_san(apr_pool_t *p, scep_san_type_t type, const char *v)
@@ -486,7 +503,7 @@ static apr_status_t build_san(apply_t *a, const GENERAL_NAMES *req, GENERAL_NAME
     for (j = 0; req && j < sk_GENERAL_NAME_num(req); j++) {
         GENERAL_NAME *gn = sk_GENERAL_NAME_value(req, j);
         const char *text = NULL;
-        int type = san_text(a, gn, &text), allowed = 0;
+        int type = san_text(a->p, gn, &text), allowed = 0;
         for (i = 0; i < nrules && !allowed && type >= 0 && text; i++) {
             const scep_rule_t *r = &APR_ARRAY_IDX(rules, i, scep_rule_t);
             allowed = r->source == SCEP_FROM_REQUEST && (int)r->san_type == type

@@ -182,4 +182,8 @@ apr_status_t scep_policy_parse_subject(X509_NAME **pname, const char **perr,
 apr_status_t scep_policy_parse_sans(GENERAL_NAMES **psan, const char **perr,
                                     apr_pool_t *p, const char *lines);
 
+/** The names a SAN extension holds, "DNS:a.example", "IP:10.0.0.1", "email:..",
+ *  "URI:..", "UPN:.." (names of other types are left out). */
+apr_array_header_t *scep_policy_san_strings(apr_pool_t *p, const GENERAL_NAMES *san);
+
 #endif

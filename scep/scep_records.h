@@ -101,4 +101,22 @@ typedef struct scep_revoked_t {
                                     -1 = none (no reasonCode extension) */
 } scep_revoked_t;
 
+/** A notification (scep_outbox): written with the record it tells of, in
+ *  the same database transaction, and delivered later by the worker. */
+typedef struct scep_event_t {
+    const char *id;              /* set when read back */
+    const char *ca;
+    const char *sink;            /* who delivers it: "webhook" or "intune" */
+    const char *profile;         /* whose configuration the sink uses */
+    const char *event;           /* issued, refused, pending, approved, rejected, revoked */
+    const char *event_key;       /* the certificate's serial, else the transactionID:
+                                    events with one key are delivered in order */
+    const char *payload;         /* JSON */
+    apr_int64_t created_at;
+    int attempts;
+    apr_int64_t next_at;         /* not before (back-off) */
+    apr_int64_t delivered_at;    /* 0 = not yet */
+    const char *last_error;
+} scep_event_t;
+
 #endif

@@ -45,6 +45,15 @@ typedef struct scep_profile_t {
     apr_hash_t *templates;             /**< Microsoft template name -> profile name */
     apr_hash_t *named;                 /**< profile name -> const scep_profile_t *,
                                             every Location of the server */
+    /* who else is asked, and told (all NULL where not configured) */
+    const apr_array_header_t *authn_providers;  /**< const char *: httpd authn
+                                                     providers that check the
+                                                     challenge */
+    const struct scep_webhook_t *webhook;       /**< the validation webhook */
+    const struct scep_intune_conf_t *intune;    /**< Microsoft Intune validation */
+    int validation_pending;            /**< a validator without an answer: PENDING
+                                            (an administrator decides), not FAILURE */
+    const struct scep_notify_t *notify;         /**< where events go */
 } scep_profile_t;
 
 /** SCEPApproval's word: 1 for manual, 0 for auto, -1 for anything else. */

@@ -22,6 +22,9 @@
 /* a transaction with an answer to repeat (automatic refusals have none) */
 #define TXN_LIVE "t.ca = %s AND t.transaction_id = %s AND t.dedup_key IS NOT NULL"
 
+#define EVENT_COLUMNS "id, ca, sink, profile, event, event_key, payload, created_at, " \
+    "attempts, next_at, delivered_at, last_error"
+
 const scep_sql_t scep_store_sql[] = {
     { "scep_txn_find_live", "SELECT " TXN_READ "WHERE " TXN_LIVE },
     /* the engine's one read before it decides: the sender's failed
@@ -105,6 +108,30 @@ const scep_sql_t scep_store_sql[] = {
       "VALUES (%s, %s, %s, %lld)" },
     { "scep_auth_failure_purge",
       "DELETE FROM scep_auth_failures WHERE ca = %s AND profile = %s AND created_at < %lld" },
+    /* the notification outbox and the worker's lease (scep_store_outbox.c) */
+    { "scep_outbox_insert",
+      "INSERT INTO scep_outbox (ca, sink, profile, event, event_key, payload, created_at, "
+      "attempts, next_at) VALUES (%s, %s, %s, %s, %s, %s, %lld, 0, %lld)" },
+    { "scep_outbox_pending",
+      "SELECT " EVENT_COLUMNS " FROM scep_outbox WHERE delivered_at IS NULL AND id > %lld "
+      "ORDER BY id LIMIT %lld" },
+    { "scep_outbox_pending_of",
+      "SELECT " EVENT_COLUMNS " FROM scep_outbox WHERE delivered_at IS NULL AND ca = %s "
+      "ORDER BY id LIMIT %lld" },
+    { "scep_outbox_delivered",
+      "UPDATE scep_outbox SET delivered_at = %lld, attempts = attempts + 1, last_error = NULL "
+      "WHERE id = %lld" },
+    { "scep_outbox_failed",
+      "UPDATE scep_outbox SET attempts = attempts + 1, next_at = %lld, last_error = %s "
+      "WHERE id = %lld" },
+    { "scep_outbox_purge",
+      "DELETE FROM scep_outbox WHERE delivered_at IS NOT NULL AND delivered_at < %lld" },
+    /* the holder keeps it, or anyone takes it once it has lapsed */
+    { "scep_lease_take",
+      "UPDATE scep_leases SET holder = %s, expires_at = %lld "
+      "WHERE name = %s AND (holder = %s OR expires_at < %lld)" },
+    { "scep_lease_insert",
+      "INSERT INTO scep_leases (name, holder, expires_at) VALUES (%s, %s, %lld)" },
     { NULL, NULL }
 };
 
@@ -138,6 +165,7 @@ scep_store_t *scep_store_make(apr_pool_t *p, const apr_dbd_driver_t *driver,
     const char *name = apr_dbd_name(driver);
     int i;
 
+    st->pool = p;
     st->driver = driver;
     st->handle = handle;
     st->prepared = prepared;
@@ -188,22 +216,22 @@ static int restore_statements(scep_ctx_t *ctx, scep_store_t *st, int err)
 /* above every id and time: where a list without a cursor starts */
 #define NO_CURSOR APR_INT64_C(9223372036854775807)
 
-static const char *num(apr_pool_t *p, apr_int64_t v)
+const char *scep_store_num(apr_pool_t *p, apr_int64_t v)
 {
     return apr_psprintf(p, "%" APR_INT64_T_FMT, v);
 }
 
 static const char *now_str(apr_pool_t *p)
 {
-    return num(p, (apr_int64_t)apr_time_sec(apr_time_now()));
+    return scep_store_num(p, (apr_int64_t)apr_time_sec(apr_time_now()));
 }
 
-static apr_int64_t to_i64(const char *s)
+apr_int64_t scep_store_i64(const char *s)
 {
     return s && *s ? apr_atoi64(s) : 0;
 }
 
-static const char *dup_entry(apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row, int col)
+const char *scep_store_dup(apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row, int col)
 {
     const char *v = apr_dbd_get_entry(st->driver, row, col);
     return v ? apr_pstrdup(p, v) : NULL;
@@ -234,8 +262,8 @@ void scep_store_unlock(scep_store_t *st)
 
 /* Run a prepared write; *pnrows gets the affected rows. Outside a
  * transaction it is one of its own, under the write lock. */
-static apr_status_t exec(scep_ctx_t *ctx, scep_store_t *st, const char *label,
-                         int *pnrows, int nargs, const char **args)
+apr_status_t scep_store_exec(scep_ctx_t *ctx, scep_store_t *st, const char *label,
+                              int *pnrows, int nargs, const char **args)
 {
     apr_dbd_prepared_t *s = stmt(ctx, st, label);
     int nrows = 0, err, locked = !st->in_transaction && st->write_lock;
@@ -265,10 +293,8 @@ static apr_status_t exec(scep_ctx_t *ctx, scep_store_t *st, const char *label,
 }
 
 /* Run a prepared select; rows are read to the end so the result is freed. */
-typedef void row_fn(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row);
-
-static apr_status_t select_rows(scep_ctx_t *ctx, scep_store_t *st, const char *label,
-                                int nargs, const char **args, row_fn *fn, void *baton)
+apr_status_t scep_store_select(scep_ctx_t *ctx, scep_store_t *st, const char *label,
+                               int nargs, const char **args, scep_store_row_fn *fn, void *baton)
 {
     apr_dbd_prepared_t *s = stmt(ctx, st, label);
     apr_dbd_results_t *res = NULL;
@@ -297,10 +323,10 @@ static apr_status_t select_rows(scep_ctx_t *ctx, scep_store_t *st, const char *l
 /* The first row of a prepared select: APR_NOTFOUND when there is none. */
 static apr_status_t select_one(void **prow, apr_size_t row_size, scep_ctx_t *ctx,
                                scep_store_t *st, const char *label, int nargs,
-                               const char **args, row_fn *fn)
+                               const char **args, scep_store_row_fn *fn)
 {
     apr_array_header_t *rows = apr_array_make(ctx->pool, 1, (int)row_size);
-    apr_status_t rv = select_rows(ctx, st, label, nargs, args, fn, rows);
+    apr_status_t rv = scep_store_select(ctx, st, label, nargs, args, fn, rows);
 
     if (rv != APR_SUCCESS) {
         return rv;
@@ -318,11 +344,11 @@ static void fill_txn(scep_txn_t *t, apr_pool_t *p, scep_store_t *st, apr_dbd_row
 {
     const char *fi;
 #define COL(n) apr_dbd_get_entry(st->driver, row, base + (n))
-#define DUP(n) dup_entry(p, st, row, base + (n))
+#define DUP(n) scep_store_dup(p, st, row, base + (n))
     t->id = DUP(0);
     t->ca = DUP(1);
     t->tid = DUP(2);
-    t->msg_type = (int)to_i64(COL(3));
+    t->msg_type = (int)scep_store_i64(COL(3));
     t->status = DUP(4);
     t->dedup_key = DUP(5);
     t->key_fp = DUP(6);
@@ -339,8 +365,8 @@ static void fill_txn(scep_txn_t *t, apr_pool_t *p, scep_store_t *st, apr_dbd_row
     t->plan_subject = DUP(16);
     t->plan_san = DUP(17);
     t->decided_by = DUP(18);
-    t->decided_at = to_i64(COL(19));
-    t->created_at = to_i64(COL(20));
+    t->decided_at = scep_store_i64(COL(19));
+    t->created_at = scep_store_i64(COL(20));
     t->cert_der = DUP(21);
 #undef COL
 #undef DUP
@@ -356,22 +382,22 @@ static apr_status_t insert_txn(scep_ctx_t *ctx, scep_store_t *st, const scep_txn
     apr_pool_t *p = ctx->pool;
     const char *now = now_str(p);
     const char *args[] = {
-        t->ca, t->tid, num(p, t->msg_type), t->status, t->dedup_key, t->key_fp,
+        t->ca, t->tid, scep_store_num(p, t->msg_type), t->status, t->dedup_key, t->key_fp,
         t->signer_fp, t->signer_cert, t->csr, t->subject, t->renewal_of, t->profile,
-        t->client_addr, t->serial, t->fail_info >= 0 ? num(p, t->fail_info) : NULL,
+        t->client_addr, t->serial, t->fail_info >= 0 ? scep_store_num(p, t->fail_info) : NULL,
         t->fail_text, t->plan_subject, t->plan_san, t->auth_failed ? "1" : "0", now, now
     };
-    return exec(ctx, st, "scep_txn_insert", NULL, 21, args);
+    return scep_store_exec(ctx, st, "scep_txn_insert", NULL, 21, args);
 }
 
 static apr_status_t insert_cert(scep_ctx_t *ctx, scep_store_t *st, const scep_cert_t *c)
 {
     apr_pool_t *p = ctx->pool;
     const char *args[] = {
-        c->ca, c->serial, c->subject, num(p, c->not_before), num(p, c->not_after),
+        c->ca, c->serial, c->subject, scep_store_num(p, c->not_before), scep_store_num(p, c->not_after),
         c->der, now_str(p), c->profile, c->lineage ? c->lineage : c->serial
     };
-    return exec(ctx, st, "scep_cert_insert", NULL, 9, args);
+    return scep_store_exec(ctx, st, "scep_cert_insert", NULL, 9, args);
 }
 
 /* Inside the transaction that records the new certificate: the old one
@@ -382,13 +408,13 @@ static apr_status_t link_renewal(scep_ctx_t *ctx, scep_store_t *st, const scep_c
     const char *args[] = { cert->serial, cert->ca, r->old_serial };
     const char *revoke[] = { now_str(ctx->pool), cert->ca, r->old_serial };
     int nrows = 0;
-    apr_status_t rv = exec(ctx, st, "scep_cert_renewed", &nrows, 3, args);
+    apr_status_t rv = scep_store_exec(ctx, st, "scep_cert_renewed", &nrows, 3, args);
 
     if (rv == APR_SUCCESS && nrows != 1) {
         return SCEP_ERENEWED;
     }
     if (rv == APR_SUCCESS && r->supersede) {
-        rv = exec(ctx, st, "scep_cert_supersede", NULL, 3, revoke);
+        rv = scep_store_exec(ctx, st, "scep_cert_supersede", NULL, 3, revoke);
     }
     return rv;
 }
@@ -398,7 +424,7 @@ apr_status_t scep_store_find_live(apr_array_header_t **prows, scep_ctx_t *ctx,
 {
     apr_array_header_t *rows = apr_array_make(ctx->pool, 2, sizeof(scep_txn_t));
     const char *args[] = { ca, tid };
-    apr_status_t rv = select_rows(ctx, st, "scep_txn_find_live", 2, args, read_txn, rows);
+    apr_status_t rv = scep_store_select(ctx, st, "scep_txn_find_live", 2, args, read_txn, rows);
 
     if (rv == APR_SUCCESS) {
         *prows = rows;
@@ -417,7 +443,7 @@ static void read_preflight(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd
 
     const char *id = apr_dbd_get_entry(st->driver, row, 1);
 
-    r->failures = to_i64(apr_dbd_get_entry(st->driver, row, 0));
+    r->failures = scep_store_i64(apr_dbd_get_entry(st->driver, row, 0));
     /* t.id is NULL when no transaction matched (pgsql reads a NULL as "") */
     if (id && *id) {
         fill_txn(apr_array_push(r->live), p, st, row, 1);
@@ -430,11 +456,11 @@ apr_status_t scep_store_preflight(apr_int64_t *pfailures, apr_array_header_t **p
 {
     preflight_rows_t r = { 0, apr_array_make(ctx->pool, 2, sizeof(scep_txn_t)) };
     /* no window: a time after every failure, so the count is 0 */
-    const char *since = num(ctx->pool, q->since >= 0 ? q->since : NO_CURSOR);
+    const char *since = scep_store_num(ctx->pool, q->since >= 0 ? q->since : NO_CURSOR);
     const char *args[] = {
         q->ca, q->profile, q->client_addr ? q->client_addr : "", since, q->ca, q->tid
     };
-    apr_status_t rv = select_rows(ctx, st, "scep_preflight", 6, args, read_preflight, &r);
+    apr_status_t rv = scep_store_select(ctx, st, "scep_preflight", 6, args, read_preflight, &r);
 
     if (rv == APR_SUCCESS) {
         *pfailures = r.failures;
@@ -470,6 +496,12 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
     }
     st->in_transaction = 1;
     rv = body(ctx, st, a, b);
+    if (rv == APR_SUCCESS) {
+        rv = scep_store_write_staged(ctx, st);
+    }
+    if (st->staged) {
+        apr_array_clear(st->staged);
+    }
     err = st->dialect->end(ctx, st, trans, rv == APR_SUCCESS);
     st->in_transaction = 0;
     scep_store_unlock(st);
@@ -502,7 +534,7 @@ static apr_status_t consume_challenge(scep_ctx_t *ctx, scep_store_t *st,
     const char *now = now_str(ctx->pool);
     const char *args[] = { now, c->tid, ca, c->hash, now };
     int nrows = 0;
-    apr_status_t rv = exec(ctx, st, "scep_challenge_consume", &nrows, 5, args);
+    apr_status_t rv = scep_store_exec(ctx, st, "scep_challenge_consume", &nrows, 5, args);
     return rv == APR_SUCCESS && nrows != 1 ? SCEP_ECHALLENGE : rv;
 }
 
@@ -564,10 +596,25 @@ apr_status_t scep_store_record_pending(scep_ctx_t *ctx, scep_store_t *st,
     return conflict_or(in_transaction(ctx, st, record_body, &r, NULL), ctx, st, txn, pwinner);
 }
 
+/* A write that is one statement needs a transaction of its own only to
+ * commit staged notifications with it. */
+static int has_staged(const scep_store_t *st)
+{
+    return st->staged && st->staged->nelts > 0;
+}
+
+static apr_status_t rejected_body(scep_ctx_t *ctx, scep_store_t *st, const void *a,
+                                  const void *b)
+{
+    (void)b;
+    return insert_txn(ctx, st, a);
+}
+
 apr_status_t scep_store_record_rejected(scep_ctx_t *ctx, scep_store_t *st,
                                         const scep_txn_t *txn)
 {
-    return insert_txn(ctx, st, txn);
+    return has_staged(st) ? in_transaction(ctx, st, rejected_body, txn, NULL)
+                          : insert_txn(ctx, st, txn);
 }
 
 apr_status_t scep_store_txn_get(scep_txn_t **ptxn, scep_ctx_t *ctx, scep_store_t *st,
@@ -583,13 +630,13 @@ apr_status_t scep_store_txn_list(apr_array_header_t **prows, scep_ctx_t *ctx,
                                  apr_int64_t before, int limit)
 {
     apr_array_header_t *rows = apr_array_make(ctx->pool, 16, sizeof(scep_txn_t));
-    const char *lim = num(ctx->pool, limit);
-    const char *below = num(ctx->pool, before > 0 ? before : NO_CURSOR);
+    const char *lim = scep_store_num(ctx->pool, limit);
+    const char *below = scep_store_num(ctx->pool, before > 0 ? before : NO_CURSOR);
     const char *all[] = { ca, below, lim };
     const char *by_status[] = { ca, status, below, lim };
     apr_status_t rv = status
-        ? select_rows(ctx, st, "scep_txn_list_status", 4, by_status, read_txn, rows)
-        : select_rows(ctx, st, "scep_txn_list_all", 3, all, read_txn, rows);
+        ? scep_store_select(ctx, st, "scep_txn_list_status", 4, by_status, read_txn, rows)
+        : scep_store_select(ctx, st, "scep_txn_list_all", 3, all, read_txn, rows);
 
     if (rv == APR_SUCCESS) {
         *prows = rows;
@@ -617,7 +664,7 @@ static apr_status_t approve_body(scep_ctx_t *ctx, scep_store_t *st, const void *
         rv = insert_cert(ctx, st, cert);
     }
     if (rv == APR_SUCCESS) {
-        rv = exec(ctx, st, "scep_txn_approve", &nrows, 6, args);
+        rv = scep_store_exec(ctx, st, "scep_txn_approve", &nrows, 6, args);
     }
     return rv == APR_SUCCESS && nrows != 1 ? SCEP_ECONFLICT : rv;   /* decided meanwhile */
 }
@@ -630,15 +677,38 @@ apr_status_t scep_store_approve(scep_ctx_t *ctx, scep_store_t *st, const char *c
     return in_transaction(ctx, st, approve_body, &d, cert);
 }
 
+/* One UPDATE that must change exactly one row (else SCEP_ECONFLICT). */
+typedef struct one_row_t {
+    const char *label;
+    int nargs;
+    const char **args;
+} one_row_t;
+
+static apr_status_t one_row_body(scep_ctx_t *ctx, scep_store_t *st, const void *a,
+                                 const void *b)
+{
+    const one_row_t *u = a;
+    int nrows = 0;
+    apr_status_t rv = scep_store_exec(ctx, st, u->label, &nrows, u->nargs, u->args);
+
+    (void)b;
+    return rv == APR_SUCCESS && nrows != 1 ? SCEP_ECONFLICT : rv;
+}
+
+static apr_status_t update_one_row(scep_ctx_t *ctx, scep_store_t *st, const one_row_t *u)
+{
+    return has_staged(st) ? in_transaction(ctx, st, one_row_body, u, NULL)
+                          : one_row_body(ctx, st, u, NULL);
+}
+
 apr_status_t scep_store_reject(scep_ctx_t *ctx, scep_store_t *st, const char *ca,
                                const char *id, const char *by, const char *why)
 {
     const char *now = now_str(ctx->pool);
     const char *args[] = { why, by, now, now, ca, id };
-    int nrows = 0;
-    apr_status_t rv = exec(ctx, st, "scep_txn_reject", &nrows, 6, args);
+    one_row_t u = { "scep_txn_reject", 6, args };
 
-    return rv == APR_SUCCESS && nrows != 1 ? SCEP_ECONFLICT : rv;
+    return update_one_row(ctx, st, &u);
 }
 
 static void read_cert(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
@@ -646,18 +716,18 @@ static void read_cert(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_
     scep_cert_t *c = apr_array_push(baton);
     const char *reason;
 
-    c->serial = dup_entry(p, st, row, 0);
-    c->subject = dup_entry(p, st, row, 1);
-    c->not_before = to_i64(apr_dbd_get_entry(st->driver, row, 2));
-    c->not_after = to_i64(apr_dbd_get_entry(st->driver, row, 3));
-    c->der = dup_entry(p, st, row, 4);
-    c->revoked_at = to_i64(apr_dbd_get_entry(st->driver, row, 5));
+    c->serial = scep_store_dup(p, st, row, 0);
+    c->subject = scep_store_dup(p, st, row, 1);
+    c->not_before = scep_store_i64(apr_dbd_get_entry(st->driver, row, 2));
+    c->not_after = scep_store_i64(apr_dbd_get_entry(st->driver, row, 3));
+    c->der = scep_store_dup(p, st, row, 4);
+    c->revoked_at = scep_store_i64(apr_dbd_get_entry(st->driver, row, 5));
     reason = apr_dbd_get_entry(st->driver, row, 6);
     c->reason = reason && *reason ? atoi(reason) : -1;
-    c->profile = dup_entry(p, st, row, 7);
-    c->lineage = dup_entry(p, st, row, 8);
-    c->renewed_by = dup_entry(p, st, row, 9);
-    c->lineage_compromised = to_i64(apr_dbd_get_entry(st->driver, row, 10)) > 0;
+    c->profile = scep_store_dup(p, st, row, 7);
+    c->lineage = scep_store_dup(p, st, row, 8);
+    c->renewed_by = scep_store_dup(p, st, row, 9);
+    c->lineage_compromised = scep_store_i64(apr_dbd_get_entry(st->driver, row, 10)) > 0;
 }
 
 apr_status_t scep_store_cert_get(scep_cert_t **pcert, scep_ctx_t *ctx, scep_store_t *st,
@@ -677,11 +747,11 @@ apr_status_t scep_store_cert_revoke(scep_ctx_t *ctx, scep_store_t *st, const cha
                                     const char *serial, int reason)
 {
     scep_cert_t *c;
-    const char *args[] = { now_str(ctx->pool), num(ctx->pool, reason), ca, serial };
-    int nrows = 0;
-    apr_status_t rv = exec(ctx, st, "scep_cert_revoke", &nrows, 4, args);
+    const char *args[] = { now_str(ctx->pool), scep_store_num(ctx->pool, reason), ca, serial };
+    one_row_t u = { "scep_cert_revoke", 4, args };
+    apr_status_t rv = update_one_row(ctx, st, &u);
 
-    if (rv == APR_SUCCESS && nrows != 1) {
+    if (rv == SCEP_ECONFLICT) {
         rv = scep_store_cert_get(&c, ctx, st, ca, serial);
         return rv == APR_SUCCESS ? SCEP_ECONFLICT : rv;
     }
@@ -693,8 +763,8 @@ static void read_revoked(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_r
     scep_revoked_t *r = apr_array_push(baton);
     const char *reason = apr_dbd_get_entry(st->driver, row, 2);
 
-    r->serial = dup_entry(p, st, row, 0);
-    r->revoked_at = to_i64(apr_dbd_get_entry(st->driver, row, 1));
+    r->serial = scep_store_dup(p, st, row, 0);
+    r->revoked_at = scep_store_i64(apr_dbd_get_entry(st->driver, row, 1));
     r->reason = reason && *reason ? atoi(reason) : -1;
 }
 
@@ -703,7 +773,7 @@ apr_status_t scep_store_revoked(apr_array_header_t **prows, scep_ctx_t *ctx,
 {
     apr_array_header_t *rows = apr_array_make(ctx->pool, 16, sizeof(scep_revoked_t));
     const char *args[] = { ca };
-    apr_status_t rv = select_rows(ctx, st, "scep_cert_revoked", 1, args, read_revoked, rows);
+    apr_status_t rv = scep_store_select(ctx, st, "scep_cert_revoked", 1, args, read_revoked, rows);
 
     if (rv == APR_SUCCESS) {
         *prows = rows;
@@ -713,18 +783,18 @@ apr_status_t scep_store_revoked(apr_array_header_t **prows, scep_ctx_t *ctx,
 
 static void read_count(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
 {
-    *(apr_int64_t *)baton = to_i64(apr_dbd_get_entry(st->driver, row, 0));
+    *(apr_int64_t *)baton = scep_store_i64(apr_dbd_get_entry(st->driver, row, 0));
 }
 
 static void read_crl(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
 {
     scep_crl_rec_t *c = apr_array_push(baton);
 
-    c->number = to_i64(apr_dbd_get_entry(st->driver, row, 0));
-    c->this_update = to_i64(apr_dbd_get_entry(st->driver, row, 1));
-    c->next_update = to_i64(apr_dbd_get_entry(st->driver, row, 2));
-    c->revoked_count = to_i64(apr_dbd_get_entry(st->driver, row, 3));
-    c->der = dup_entry(p, st, row, 4);
+    c->number = scep_store_i64(apr_dbd_get_entry(st->driver, row, 0));
+    c->this_update = scep_store_i64(apr_dbd_get_entry(st->driver, row, 1));
+    c->next_update = scep_store_i64(apr_dbd_get_entry(st->driver, row, 2));
+    c->revoked_count = scep_store_i64(apr_dbd_get_entry(st->driver, row, 3));
+    c->der = scep_store_dup(p, st, row, 4);
 }
 
 apr_status_t scep_store_crl_latest(scep_crl_rec_t **pcrl, apr_int64_t *prevoked,
@@ -735,9 +805,9 @@ apr_status_t scep_store_crl_latest(scep_crl_rec_t **pcrl, apr_int64_t *prevoked,
     apr_status_t rv;
 
     *prevoked = 0;
-    rv = select_rows(ctx, st, "scep_cert_revoked_count", 1, args, read_count, prevoked);
+    rv = scep_store_select(ctx, st, "scep_cert_revoked_count", 1, args, read_count, prevoked);
     if (rv == APR_SUCCESS) {
-        rv = select_rows(ctx, st, "scep_crl_latest", 1, args, read_crl, rows);
+        rv = scep_store_select(ctx, st, "scep_crl_latest", 1, args, read_crl, rows);
     }
     if (rv != APR_SUCCESS) {
         return rv;
@@ -754,11 +824,11 @@ apr_status_t scep_store_crl_insert(scep_ctx_t *ctx, scep_store_t *st, const char
 {
     apr_pool_t *p = ctx->pool;
     const char *args[] = {
-        ca, num(p, crl->number), num(p, crl->this_update), num(p, crl->next_update),
-        num(p, crl->revoked_count), crl->der
+        ca, scep_store_num(p, crl->number), scep_store_num(p, crl->this_update), scep_store_num(p, crl->next_update),
+        scep_store_num(p, crl->revoked_count), crl->der
     };
     /* the primary key (ca, number) turns a concurrent build into a conflict */
-    return exec(ctx, st, "scep_crl_insert", NULL, 6, args) == APR_SUCCESS
+    return scep_store_exec(ctx, st, "scep_crl_insert", NULL, 6, args) == APR_SUCCESS
            ? APR_SUCCESS : SCEP_ECONFLICT;
 }
 
@@ -766,18 +836,18 @@ static void read_challenge(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd
 {
     scep_challenge_t *c = apr_array_push(baton);
 
-    c->id = dup_entry(p, st, row, 0);
-    c->ca = dup_entry(p, st, row, 1);
-    c->hash = dup_entry(p, st, row, 2);
-    c->profile = dup_entry(p, st, row, 3);
-    c->subject = dup_entry(p, st, row, 4);
-    c->san = dup_entry(p, st, row, 5);
-    c->created_by = dup_entry(p, st, row, 6);
-    c->created_at = to_i64(apr_dbd_get_entry(st->driver, row, 7));
-    c->expires_at = to_i64(apr_dbd_get_entry(st->driver, row, 8));
-    c->used_at = to_i64(apr_dbd_get_entry(st->driver, row, 9));
-    c->used_tid = dup_entry(p, st, row, 10);
-    c->revoked_at = to_i64(apr_dbd_get_entry(st->driver, row, 11));
+    c->id = scep_store_dup(p, st, row, 0);
+    c->ca = scep_store_dup(p, st, row, 1);
+    c->hash = scep_store_dup(p, st, row, 2);
+    c->profile = scep_store_dup(p, st, row, 3);
+    c->subject = scep_store_dup(p, st, row, 4);
+    c->san = scep_store_dup(p, st, row, 5);
+    c->created_by = scep_store_dup(p, st, row, 6);
+    c->created_at = scep_store_i64(apr_dbd_get_entry(st->driver, row, 7));
+    c->expires_at = scep_store_i64(apr_dbd_get_entry(st->driver, row, 8));
+    c->used_at = scep_store_i64(apr_dbd_get_entry(st->driver, row, 9));
+    c->used_tid = scep_store_dup(p, st, row, 10);
+    c->revoked_at = scep_store_i64(apr_dbd_get_entry(st->driver, row, 11));
 }
 
 apr_status_t scep_store_challenge_insert(scep_ctx_t *ctx, scep_store_t *st,
@@ -786,9 +856,9 @@ apr_status_t scep_store_challenge_insert(scep_ctx_t *ctx, scep_store_t *st,
     apr_pool_t *p = ctx->pool;
     const char *args[] = {
         c->ca, c->hash, c->profile, c->subject, c->san, c->created_by,
-        num(p, c->created_at), num(p, c->expires_at)
+        scep_store_num(p, c->created_at), scep_store_num(p, c->expires_at)
     };
-    return exec(ctx, st, "scep_challenge_insert", NULL, 8, args);
+    return scep_store_exec(ctx, st, "scep_challenge_insert", NULL, 8, args);
 }
 
 apr_status_t scep_store_challenge_find(scep_challenge_t **pch, scep_ctx_t *ctx,
@@ -804,9 +874,9 @@ apr_status_t scep_store_challenge_open(apr_array_header_t **prows, scep_ctx_t *c
                                        apr_int64_t before, int limit)
 {
     apr_array_header_t *rows = apr_array_make(ctx->pool, 8, sizeof(scep_challenge_t));
-    const char *args[] = { ca, num(ctx->pool, before > 0 ? before : NO_CURSOR),
-                           now_str(ctx->pool), num(ctx->pool, limit) };
-    apr_status_t rv = select_rows(ctx, st, "scep_challenge_open", 4, args, read_challenge, rows);
+    const char *args[] = { ca, scep_store_num(ctx->pool, before > 0 ? before : NO_CURSOR),
+                           now_str(ctx->pool), scep_store_num(ctx->pool, limit) };
+    apr_status_t rv = scep_store_select(ctx, st, "scep_challenge_open", 4, args, read_challenge, rows);
 
     if (rv == APR_SUCCESS) {
         *prows = rows;
@@ -819,7 +889,7 @@ apr_status_t scep_store_challenge_revoke(scep_ctx_t *ctx, scep_store_t *st,
 {
     const char *args[] = { now_str(ctx->pool), ca, id };
     int nrows = 0;
-    apr_status_t rv = exec(ctx, st, "scep_challenge_revoke", &nrows, 3, args);
+    apr_status_t rv = scep_store_exec(ctx, st, "scep_challenge_revoke", &nrows, 3, args);
     return rv == APR_SUCCESS && nrows != 1 ? APR_NOTFOUND : rv;
 }
 
@@ -831,13 +901,13 @@ apr_status_t scep_store_auth_failure_add(scep_ctx_t *ctx, scep_store_t *st,
                                          const char *client_addr, apr_int64_t keep_since)
 {
     const char *args[] = { ca, profile, client_addr, now_str(ctx->pool) };
-    const char *purge[] = { ca, profile, num(ctx->pool, keep_since) };
+    const char *purge[] = { ca, profile, scep_store_num(ctx->pool, keep_since) };
     unsigned char dice = 0;
-    apr_status_t rv = exec(ctx, st, "scep_auth_failure_add", NULL, 4, args);
+    apr_status_t rv = scep_store_exec(ctx, st, "scep_auth_failure_add", NULL, 4, args);
 
     if (rv == APR_SUCCESS && apr_generate_random_bytes(&dice, 1) == APR_SUCCESS
         && dice % PURGE_ODDS == 0) {
-        exec(ctx, st, "scep_auth_failure_purge", NULL, 3, purge);
+        scep_store_exec(ctx, st, "scep_auth_failure_purge", NULL, 3, purge);
     }
     return rv;
 }

@@ -150,4 +150,34 @@ apr_status_t scep_store_auth_failure_add(scep_ctx_t *ctx, scep_store_t *st,
                                          const char *ca, const char *profile,
                                          const char *client_addr, apr_int64_t keep_since);
 
+/* ---- notifications (scep_store_outbox.c) ------------------------------- */
+
+/** Stage a notification: the next write of a record on this store
+ *  (record_issued/pending/rejected, approve, reject, cert_revoke) commits it
+ *  in the same transaction, or neither is written. The struct is copied;
+ *  its strings must live as long as the store. */
+void scep_store_stage_event(scep_store_t *st, const scep_event_t *ev);
+
+/** Up to limit events not delivered yet, oldest first, those due or not
+ *  (the worker keeps order per key), with id > after. */
+apr_status_t scep_store_outbox_pending(apr_array_header_t **prows /* scep_event_t */,
+                                       scep_ctx_t *ctx, scep_store_t *st,
+                                       const char *after, int limit);
+/** The same for one CA (the admin view). */
+apr_status_t scep_store_outbox_pending_of(apr_array_header_t **prows, scep_ctx_t *ctx,
+                                          scep_store_t *st, const char *ca, int limit);
+/** The event was delivered. */
+apr_status_t scep_store_outbox_delivered(scep_ctx_t *ctx, scep_store_t *st, const char *id);
+/** Delivery failed: try again from next_at; why is kept (bounded). */
+apr_status_t scep_store_outbox_failed(scep_ctx_t *ctx, scep_store_t *st, const char *id,
+                                      apr_int64_t next_at, const char *why);
+/** Forget delivered events older than before. */
+apr_status_t scep_store_outbox_purge(scep_ctx_t *ctx, scep_store_t *st, apr_int64_t before);
+
+/** Take or keep the lease name for holder until expires_at: APR_SUCCESS if
+ *  this holder has it, APR_EBUSY if another live holder does. One worker
+ *  of all the processes and nodes sharing the database delivers. */
+apr_status_t scep_store_lease(scep_ctx_t *ctx, scep_store_t *st, const char *name,
+                              const char *holder, apr_int64_t expires_at);
+
 #endif

@@ -12,6 +12,7 @@
 typedef struct scep_dialect_t scep_dialect_t;
 
 struct scep_store_t {
+    apr_pool_t *pool;            /* the store's lifetime (a request, a worker's pass) */
     const apr_dbd_driver_t *driver;
     apr_dbd_t *handle;
     apr_hash_t *prepared;
@@ -20,6 +21,9 @@ struct scep_store_t {
      * taken around each write transaction (see scep_store_sqlite.c) */
     apr_global_mutex_t *write_lock;
     int in_transaction;          /* inside begin..end */
+    /* scep_event_t: notifications the next write commits with its record
+     * (scep_store_stage_event); emptied by that write, committed or not */
+    apr_array_header_t *staged;
 };
 
 struct scep_dialect_t {
@@ -50,6 +54,22 @@ int scep_store_end_dbd(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t 
 /* The writers' lock, where the dialect has one (SCEP_EDB if it cannot be taken). */
 apr_status_t scep_store_lock(scep_ctx_t *ctx, scep_store_t *st);
 void scep_store_unlock(scep_store_t *st);
+
+/* The statements of the store's parts, for the other scep_store_*.c. */
+typedef void scep_store_row_fn(void *baton, apr_pool_t *p, scep_store_t *st,
+                               apr_dbd_row_t *row);
+/* Run a prepared write; *pnrows (may be NULL) gets the affected rows. */
+apr_status_t scep_store_exec(scep_ctx_t *ctx, scep_store_t *st, const char *label,
+                             int *pnrows, int nargs, const char **args);
+/* Run a prepared select, fn called on each row. */
+apr_status_t scep_store_select(scep_ctx_t *ctx, scep_store_t *st, const char *label,
+                               int nargs, const char **args, scep_store_row_fn *fn,
+                               void *baton);
+const char *scep_store_num(apr_pool_t *p, apr_int64_t v);
+apr_int64_t scep_store_i64(const char *s);
+const char *scep_store_dup(apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row, int col);
+/* Write the staged events (scep_store_outbox.c), inside the transaction. */
+apr_status_t scep_store_write_staged(scep_ctx_t *ctx, scep_store_t *st);
 
 /* The restore's one log line. */
 void scep_store_restored(scep_ctx_t *ctx, int restored, int err);

@@ -8,7 +8,9 @@
 #ifndef SCEP_VALIDATE_H
 #define SCEP_VALIDATE_H
 
+#include <openssl/x509.h>
 #include "scep.h"
+#include "scep_policy.h"
 
 /** What a validator is told about one request. Strings are NUL-terminated
  *  and from the request's pool; an absent field is NULL. */
@@ -46,5 +48,33 @@ typedef struct scep_verdict_t {
     const apr_array_header_t *sans;    /**< ALLOW: const char * as in scep_validation_t,
                                             or NULL */
 } scep_verdict_t;
+
+/** What the engine knows of a request when it asks (borrowed). */
+typedef struct scep_validation_in_t {
+    const char *tid;
+    const char *location;
+    const char *ca;
+    X509_REQ *csr;
+    EVP_PKEY *key;                     /**< the request's key, proven by its signature */
+    const char *challenge;             /**< NULL if the request has none */
+    apr_size_t challenge_len;
+    X509 *renewal_of;                  /**< the certificate a renewal is signed with */
+    const char *client_addr;
+} scep_validation_in_t;
+
+/** The facts a validator is told, from p. */
+scep_validation_t *scep_validation_make(apr_pool_t *p, const scep_validation_in_t *in);
+
+/** The names an ALLOW fixes, as names a profile's rules read like a
+ *  renewal's kept names; *pnames NULL when it fixes none. APR_EINVAL with
+ *  *perr when they cannot be read (subject "/CN=a/O=b", SANs "DNS:x"). */
+apr_status_t scep_validation_names(scep_names_t **pnames, const char **perr, apr_pool_t *p,
+                                   const scep_verdict_t *verdict);
+
+/** Asks httpd's authentication providers (by name, in order) whether
+ *  password is user's: ALLOW, DENY, or UNAVAILABLE when a provider failed. */
+typedef scep_verdict_kind_t scep_check_password_fn(void *baton,
+                                                   const apr_array_header_t *providers,
+                                                   const char *user, const char *password);
 
 #endif

@@ -247,6 +247,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def answer(self, status, obj, record, extra=None):
         data = json.dumps(obj).encode()
+        record["status"] = status
+        if isinstance(obj, dict) and "code" in obj:
+            record["code"] = obj["code"]
+        # logged before the answer leaves: a client that reads the log after
+        # its call returns finds the call there
+        self.server.mock.log(record)
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
@@ -254,10 +260,6 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
-        record["status"] = status
-        if isinstance(obj, dict) and "code" in obj:
-            record["code"] = obj["code"]
-        self.server.mock.log(record)
 
     def record(self, body):
         url = urllib.parse.urlsplit(self.path)

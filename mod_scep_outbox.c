@@ -1,0 +1,246 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may
+ * not use this file except in compliance with the License. You may obtain
+ * a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+/*
+ * mod_scep glue: the outbox worker. Every child of a server whose
+ * Locations notify runs one thread; the one that holds the database lease
+ * of the CA's outbox (one among every process and node sharing the
+ * database) delivers the events, oldest first, keeping the order of each
+ * certificate's (or transaction's) events: a failed event holds back the
+ * later ones with its key, and is tried again with a growing back-off.
+ */
+
+#include "mod_scep_private.h"
+#include "apr_thread_proc.h"
+#include "apr_atomic.h"
+#include "scep/scep_http.h"
+#include "scep/scep_notify.h"
+#include "scep/scep_intune.h"
+
+#define OUTBOX_IDLE_MS     1000     /* between passes that found nothing to do */
+#define OUTBOX_BATCH       100      /* events read per pass */
+#define OUTBOX_LEASE_SECS  30       /* a lease outlives a holder that died by this */
+#define OUTBOX_BACKOFF_MIN 2        /* seconds before the first retry, doubling ... */
+#define OUTBOX_BACKOFF_MAX 300      /* ... up to five minutes */
+#define OUTBOX_KEEP_SECS   (7 * 86400)   /* delivered events kept a week */
+
+typedef struct outbox_worker_t {
+    server_rec *s;
+    scep_srv_conf_t *conf;
+    apr_pool_t *pass;           /* the thread's, on an allocator of its own */
+    apr_thread_t *thread;
+    volatile apr_uint32_t stop;
+    const char *lease;          /* "outbox <CA fingerprint>" */
+    const char *holder;         /* "<host> <pid>" */
+    apr_int64_t next_purge;
+} outbox_worker_t;
+
+static void log_to_server(void *baton, const char *file, int line,
+                          scep_log_level_t level, apr_status_t rv, const char *msg)
+{
+    server_rec *s = baton;
+    ap_log_error(file, line, APLOG_MODULE_INDEX, (int)level, rv, s, "%s", msg);
+}
+
+static apr_int64_t backoff(int attempts)
+{
+    apr_int64_t wait = OUTBOX_BACKOFF_MIN;
+
+    while (attempts-- > 0 && wait < OUTBOX_BACKOFF_MAX) {
+        wait *= 2;
+    }
+    return wait < OUTBOX_BACKOFF_MAX ? wait : OUTBOX_BACKOFF_MAX;
+}
+
+/* Deliver one event by its sink; APR_SUCCESS when the receiver took it. */
+static apr_status_t deliver(const char **perr, scep_ctx_t *ctx, outbox_worker_t *w,
+                            const scep_event_t *ev)
+{
+    const scep_profile_t *prof = apr_hash_get(w->conf->named, ev->profile,
+                                              APR_HASH_KEY_STRING);
+
+    if (!w->conf->http) {
+        *perr = "this process has no outbound HTTPS client";
+        return APR_EGENERAL;
+    }
+    if (!strcmp(ev->sink, "webhook")) {
+        if (!prof || !prof->notify) {
+            *perr = apr_psprintf(ctx->pool, "the Location of profile %s has no "
+                                 "SCEPNotifyWebhook (any more)", ev->profile);
+            return APR_EGENERAL;
+        }
+        return scep_notify_deliver(perr, ctx, w->conf->http, prof->notify, ev);
+    }
+    if (!strcmp(ev->sink, "intune")) {
+        scep_intune_t *intune = prof ? scep_ask_intune(w->conf, prof) : NULL;
+        scep_intune_event_t *iev = NULL;
+
+        if (!intune) {
+            *perr = apr_psprintf(ctx->pool, "the Location of profile %s has no Intune "
+                                 "client (any more)", ev->profile);
+            return APR_EGENERAL;
+        }
+        if (scep_intune_event_from_json(&iev, perr, ctx->pool, ev->payload,
+                                        strlen(ev->payload)) != APR_SUCCESS) {
+            return APR_EGENERAL;
+        }
+        return scep_intune_notify(perr, ctx, w->conf->http, intune, iev);
+    }
+    *perr = apr_psprintf(ctx->pool, "unknown sink %s", ev->sink);
+    return APR_EGENERAL;
+}
+
+/* One event: delivered, or held back (its key with it) until its retry. */
+static int handle_event(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
+                        const scep_event_t *ev, apr_hash_t *held, apr_int64_t now)
+{
+    const char *key = apr_pstrcat(ctx->pool, ev->sink, " ", ev->profile, " ", ev->event_key,
+                                  NULL);
+    const char *err = NULL;
+
+    if (apr_hash_get(held, key, APR_HASH_KEY_STRING)) {
+        return 0;
+    }
+    if (ev->next_at > now || deliver(&err, ctx, w, ev) != APR_SUCCESS) {
+        apr_hash_set(held, key, APR_HASH_KEY_STRING, "");
+        if (err) {
+            /* said once per event: the retries are visible in the admin view */
+            ap_log_error(APLOG_MARK, ev->attempts ? APLOG_DEBUG : APLOG_WARNING, 0, w->s,
+                         SCEPLOGNO(00330) "event %s (%s of %s, profile %s) not delivered, "
+                         "retrying: %s", ev->id, ev->event, ev->event_key, ev->profile, err);
+            scep_store_outbox_failed(ctx, st, ev->id, now + backoff(ev->attempts), err);
+        }
+        return 0;
+    }
+    if (ev->attempts) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, w->s, SCEPLOGNO(00331)
+                     "event %s (%s of %s) delivered after %d failed attempts", ev->id,
+                     ev->event, ev->event_key, ev->attempts);
+    }
+    scep_store_outbox_delivered(ctx, st, ev->id);
+    return 1;
+}
+
+/* One pass: if this child holds the lease, a batch of events. Returns how
+ * many were delivered (the worker goes on at once after a full batch). */
+static int outbox_pass(outbox_worker_t *w, apr_pool_t *p)
+{
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    apr_array_header_t *events = NULL;
+    apr_hash_t *held = apr_hash_make(p);
+    scep_store_t *st;
+    ap_dbd_t *dbd;
+    scep_ctx_t ctx;
+    int i, delivered = 0;
+
+    ctx.pool = p;
+    ctx.log = log_to_server;
+    ctx.log_baton = w->s;
+    ctx.log_level = (scep_log_level_t)APLOG_NOTICE;
+    if (scep_dbd_open_server(&st, &dbd, p, w->s) != APR_SUCCESS) {
+        return 0;
+    }
+    if (scep_store_lease(&ctx, st, w->lease, w->holder, now + OUTBOX_LEASE_SECS)
+        == APR_SUCCESS
+        && scep_store_outbox_pending_of(&events, &ctx, st, w->conf->ca->fingerprint,
+                                        OUTBOX_BATCH) == APR_SUCCESS) {
+        for (i = 0; i < events->nelts && !apr_atomic_read32(&w->stop); i++) {
+            delivered += handle_event(&ctx, w, st, &APR_ARRAY_IDX(events, i, scep_event_t),
+                                      held, now);
+        }
+        if (now >= w->next_purge) {
+            scep_store_outbox_purge(&ctx, st, now - OUTBOX_KEEP_SECS);
+            w->next_purge = now + 3600;
+        }
+    }
+    scep_dbd_close_server(w->s, dbd);
+    return events && events->nelts == OUTBOX_BATCH && delivered ? delivered : 0;
+}
+
+static void *APR_THREAD_FUNC outbox_run(apr_thread_t *thread, void *data)
+{
+    outbox_worker_t *w = data;
+    apr_pool_t *p = w->pass;
+    int waited;
+
+    while (!apr_atomic_read32(&w->stop)) {
+        int busy = outbox_pass(w, p);
+        apr_pool_clear(p);
+        /* short naps, so that a child that exits is not kept waiting */
+        for (waited = 0; !busy && waited < OUTBOX_IDLE_MS && !apr_atomic_read32(&w->stop);
+             waited += 100) {
+            apr_sleep(apr_time_from_msec(100));
+        }
+    }
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+static apr_status_t outbox_stop(void *data)
+{
+    outbox_worker_t *w = data;
+    apr_status_t rv;
+
+    apr_atomic_set32(&w->stop, 1);
+    return w->thread ? apr_thread_join(&rv, w->thread) : APR_SUCCESS;
+}
+
+static int notifies(const scep_srv_conf_t *c)
+{
+    apr_hash_index_t *hi;
+
+    for (hi = c->named ? apr_hash_first(NULL, c->named) : NULL; hi; hi = apr_hash_next(hi)) {
+        const scep_profile_t *prof = apr_hash_this_val(hi);
+        if (prof->notify || prof->intune) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void scep_outbox_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    apr_hash_t *started = apr_hash_make(pchild);
+    char host[256];
+    server_rec *sp;
+
+    if (apr_gethostname(host, sizeof(host), pchild) != APR_SUCCESS) {
+        apr_cpystrn(host, "localhost", sizeof(host));
+    }
+    for (sp = s; sp; sp = sp->next) {
+        scep_srv_conf_t *c = ap_get_module_config(sp->module_config, &scep_module);
+        outbox_worker_t *w;
+        apr_allocator_t *alloc = NULL;
+        apr_status_t rv;
+
+        /* one worker per CA in a child: virtual hosts of one CA share it */
+        if (!c->ca || !notifies(c)
+            || apr_hash_get(started, c->ca->fingerprint, APR_HASH_KEY_STRING)) {
+            continue;
+        }
+        apr_hash_set(started, c->ca->fingerprint, APR_HASH_KEY_STRING, "");
+        w = apr_pcalloc(pchild, sizeof(*w));
+        w->s = sp;
+        w->conf = c;
+        if ((rv = apr_allocator_create(&alloc)) != APR_SUCCESS
+            || (rv = apr_pool_create_ex(&w->pass, pchild, NULL, alloc)) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, sp, SCEPLOGNO(00333)
+                         "cannot make the outbox worker's pool");
+            continue;
+        }
+        apr_allocator_owner_set(alloc, w->pass);
+        w->lease = apr_pstrcat(pchild, "outbox ", c->ca->fingerprint, NULL);
+        w->holder = apr_psprintf(pchild, "%s %" APR_PID_T_FMT, host, getpid());
+        rv = apr_thread_create(&w->thread, NULL, outbox_run, w, pchild);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, sp, SCEPLOGNO(00332)
+                         "cannot start the outbox worker: notifications wait for "
+                         "another process");
+            continue;
+        }
+        /* before the child's subpools (the thread's, mod_dbd's) go away */
+        apr_pool_pre_cleanup_register(pchild, w, outbox_stop);
+    }
+}
