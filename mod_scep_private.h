@@ -80,6 +80,9 @@ typedef struct scep_srv_conf_t {
     const unsigned char *admin_secret;  /* SCEPAdminSecretFile, else made in post_config */
     apr_size_t admin_secret_len;
     struct scep_db_lock_t *db_lock;   /* shared by servers with the same mod_dbd config */
+    /* this child's, set in child_init (mod_scep_ask.c) */
+    struct scep_http_t *http;         /* outbound HTTPS, shared by the child's threads */
+    apr_hash_t *intune;               /* profile name -> scep_intune_t * */
 } scep_srv_conf_t;
 
 /* The SQLite writers' lock (see scep_store_t.write_lock), one per mod_dbd
@@ -101,6 +104,29 @@ enum {
     SET_KU = 1 << 10, SET_EKU = 1 << 11, SET_HONOUR = 1 << 12, SET_POLICIES = 1 << 13,
     SET_CRL = 1 << 14, SET_OCSP = 1 << 15, SET_CAISSUERS = 1 << 16, SET_TEMPLATE = 1 << 17
 };
+
+/* Who else a Location asks and tells (mod_scep_ask.c); NULL or UNSET where
+ * a section does not say. */
+typedef struct scep_ask_conf_t {
+    const char *webhook_url;          /* SCEPValidationWebhook */
+    int webhook_names;                /* SCEPValidationWebhookNames */
+    int unavailable_pending;          /* SCEPValidationUnavailable */
+    const char *notify_url;           /* SCEPNotifyWebhook */
+    const char *secret;               /* SCEPWebhookSecretFile, never logged */
+    apr_size_t secret_len;
+    apr_int64_t timeout;              /* SCEPOutboundTimeout, seconds */
+    const char *ca_file;              /* SCEPOutboundCAFile */
+    const char *proxy;                /* SCEPOutboundProxy */
+    apr_array_header_t *authn;        /* SCEPChallengeAuthProvider: const char * */
+    const ap_directive_t *authn_line; /* the line that started the list */
+    const char *intune_tenant;        /* SCEPIntuneTenant */
+    const char *intune_client_id;     /* SCEPIntuneClientID */
+    const char *intune_secret;        /* SCEPIntuneSecretFile, never logged */
+    apr_size_t intune_secret_len;
+    const char *intune_token_url;     /* SCEPIntuneEndpoints (tests, other clouds) */
+    const char *intune_discovery_url;
+    const char *intune_service_url;   /* SCEPIntuneServiceURL: no discovery */
+} scep_ask_conf_t;
 
 typedef struct scep_dir_conf_t {
     const char *path;
@@ -126,6 +152,7 @@ typedef struct scep_dir_conf_t {
     const ap_directive_t *algs_line, *ku_line, *eku_line, *policies_line, *honour_line;
     scep_policy_t *policy;    /* defaults + this section's settings */
     apr_hash_t *templates;    /* template name -> profile name */
+    scep_ask_conf_t ask;      /* validators, receivers, outbound HTTPS */
     /* built at start-up (check_profiles), read-only after: this section
      * over a server's defaults, per server (key: that server's defaults) */
     apr_hash_t *services;
@@ -163,6 +190,75 @@ apr_int64_t scep_crl_validity_of(const scep_srv_conf_t *c);
 /** "name" or "name:port" of a server, for start-up messages. */
 const char *scep_vhost_name(apr_pool_t *p, server_rec *s);
 
+/** The section's conf, remembered by its server as one that shapes a
+ *  profile; set (SET_*) marks the policy fields it sets. */
+scep_dir_conf_t *scep_touch(cmd_parms *cmd, void *dirconf, unsigned set);
+/** Read a secret of min..max bytes from a file (named by arg) at start-up. */
+const char *scep_read_secret_file(cmd_parms *cmd, const char *arg, apr_size_t min,
+                                  apr_size_t max, const char **pbuf, apr_size_t *plen);
+
+/* ---- mod_scep_ask.c ------------------------------------------------------ */
+
+void scep_ask_conf_init(scep_ask_conf_t *c);
+void scep_ask_conf_merge(scep_ask_conf_t *out, const scep_ask_conf_t *base,
+                         const scep_ask_conf_t *add);
+/** Fill prof's validators and receivers from c; a message when the section
+ *  is inconsistent (a URL without a secret, an unknown provider). */
+const char *scep_ask_build(apr_pool_t *p, const scep_ask_conf_t *c, scep_profile_t *prof);
+/** The request's part of scep_env_t: providers, HTTPS client, Intune. */
+void scep_ask_env(scep_env_t *env, request_rec *r);
+/** This child's Intune client of a profile, or NULL. */
+struct scep_intune_t *scep_ask_intune(const scep_srv_conf_t *sconf, const scep_profile_t *prof);
+/** child_init: this child's outbound HTTPS client and Intune clients. */
+void scep_ask_child_init(apr_pool_t *pchild, server_rec *s);
+const char *scep_ask_set_url(cmd_parms *cmd, void *dirconf, const char *arg);
+const char *scep_ask_set_flag(cmd_parms *cmd, void *dirconf, int flag);
+const char *scep_ask_set_unavailable(cmd_parms *cmd, void *dirconf, const char *arg);
+const char *scep_ask_set_secret(cmd_parms *cmd, void *dirconf, const char *arg);
+const char *scep_ask_set_timeout(cmd_parms *cmd, void *dirconf, const char *arg);
+const char *scep_ask_set_path(cmd_parms *cmd, void *dirconf, const char *arg);
+const char *scep_ask_set_provider(cmd_parms *cmd, void *dirconf, const char *arg);
+const char *scep_ask_set_word(cmd_parms *cmd, void *dirconf, const char *arg);
+const char *scep_ask_set_intune_secret(cmd_parms *cmd, void *dirconf, const char *arg);
+const char *scep_ask_set_intune_endpoints(cmd_parms *cmd, void *dirconf, const char *token,
+                                          const char *discovery);
+#define ASK_FIELD(f) (void *)APR_OFFSETOF(scep_dir_conf_t, ask.f)
+/* the directives of mod_scep_ask.c, in scep_cmds */
+#define SCEP_ASK_COMMANDS(LOC)                                                          \
+    AP_INIT_TAKE1("SCEPValidationWebhook", scep_ask_set_url, ASK_FIELD(webhook_url), LOC, \
+                  "https URL asked before each issuance (JSON, signed with HMAC-SHA256)"), \
+    AP_INIT_FLAG("SCEPValidationWebhookNames", scep_ask_set_flag, ASK_FIELD(webhook_names), \
+                 LOC, "on: the webhook's answer may fix the subject and subjectAltNames"), \
+    AP_INIT_TAKE1("SCEPValidationUnavailable", scep_ask_set_unavailable, NULL, LOC,       \
+                  "refuse (default) or pending: when a validator gives no answer"),       \
+    AP_INIT_TAKE1("SCEPNotifyWebhook", scep_ask_set_url, ASK_FIELD(notify_url), LOC,      \
+                  "https URL told of every issuance, refusal and decision (outbox)"),     \
+    AP_INIT_TAKE1("SCEPWebhookSecretFile", scep_ask_set_secret, NULL, LOC,                \
+                  "file with the HMAC key of the webhooks' signatures"),                  \
+    AP_INIT_TAKE1("SCEPOutboundTimeout", scep_ask_set_timeout, NULL, LOC,                 \
+                  "seconds an outbound call may take, connection included (default 10)"), \
+    AP_INIT_TAKE1("SCEPOutboundCAFile", scep_ask_set_path, ASK_FIELD(ca_file), LOC,       \
+                  "PEM file of the CAs outbound TLS trusts (default: the system's)"),     \
+    AP_INIT_TAKE1("SCEPOutboundProxy", scep_ask_set_url, ASK_FIELD(proxy), LOC,           \
+                  "proxy for outbound calls, http://host:port (default: none)"),          \
+    AP_INIT_ITERATE("SCEPChallengeAuthProvider", scep_ask_set_provider, NULL, LOC,        \
+                    "httpd authn providers that check the challenge (user: the CN)"),     \
+    AP_INIT_TAKE1("SCEPIntuneTenant", scep_ask_set_word, ASK_FIELD(intune_tenant), LOC,   \
+                  "Entra ID tenant (name or id): challenges are validated by Intune"),    \
+    AP_INIT_TAKE1("SCEPIntuneClientID", scep_ask_set_word, ASK_FIELD(intune_client_id),   \
+                  LOC, "application (client) id of the app registration"),               \
+    AP_INIT_TAKE1("SCEPIntuneSecretFile", scep_ask_set_intune_secret, NULL, LOC,          \
+                  "file with the app registration's client secret"),                      \
+    AP_INIT_TAKE2("SCEPIntuneEndpoints", scep_ask_set_intune_endpoints, NULL, LOC,        \
+                  "token URL and discovery URL (default: Microsoft's public cloud)"),     \
+    AP_INIT_TAKE1("SCEPIntuneServiceURL", scep_ask_set_url, ASK_FIELD(intune_service_url), \
+                  LOC, "fixed URL of Intune's SCEP validation service (no discovery)")
+
+/* ---- mod_scep_outbox.c --------------------------------------------------- */
+
+/** child_init: the outbox worker of each server whose Locations notify. */
+void scep_outbox_child_init(apr_pool_t *pchild, server_rec *s);
+
 /* ---- mod_scep_dbd.c ------------------------------------------------------ */
 
 /** pre_config: forget the last generation's mod_dbd functions; register
@@ -173,6 +269,11 @@ int scep_dbd_pre_config(apr_pool_t *pconf);
 int scep_dbd_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 /** scep_store_open_fn for a request (baton: the request_rec). */
 apr_status_t scep_dbd_open_store(void *baton, scep_store_t **pstore);
+/** A store on a connection of server s's pool, for work outside a request
+ *  (the outbox worker); give the connection back with scep_dbd_close_server. */
+apr_status_t scep_dbd_open_server(scep_store_t **pstore, ap_dbd_t **pdbd, apr_pool_t *p,
+                                  server_rec *s);
+void scep_dbd_close_server(server_rec *s, ap_dbd_t *dbd);
 /** child_init, first and last: the SQLite locks around mod_dbd's own. */
 void scep_dbd_child_init(apr_pool_t *p, server_rec *s);
 void scep_dbd_child_init_done(apr_pool_t *p, server_rec *s);
