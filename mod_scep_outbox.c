@@ -174,7 +174,9 @@ static void *APR_THREAD_FUNC outbox_run(apr_thread_t *thread, void *data)
             apr_sleep(apr_time_from_msec(100));
         }
     }
-    apr_thread_exit(thread, APR_SUCCESS);
+    /* a plain return: ASan takes apr_thread_exit's longjmp-free exit for a
+     * stack underflow (gcc 12) */
+    (void)thread;
     return NULL;
 }
 

@@ -13,7 +13,7 @@
 #include "scep_webhook.h"
 #include "scep_util.h"
 
-#define NAMES_IGNORED "names ignored: SCEPWebhook ... names is not set"
+#define NAMES_IGNORED "names ignored: SCEPValidationWebhookNames is off"
 
 /* ---- the request ------------------------------------------------------- */
 

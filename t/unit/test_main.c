@@ -134,6 +134,8 @@ int main(void)
     srunner_add_suite(sr, engine_suite());
     srunner_add_suite(sr, admin_suite());
     srunner_add_suite(sr, intune_suite());
+    srunner_add_suite(sr, http_suite());
+    srunner_add_suite(sr, webhook_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -3,6 +3,7 @@
 #define SCEP_TESTS_H
 
 #include <check.h>
+#include <sys/types.h>
 #include <apr_pools.h>
 #include <apr_strings.h>
 #include <openssl/x509.h>
@@ -22,6 +23,8 @@ Suite *store_suite(void);
 Suite *engine_suite(void);
 Suite *admin_suite(void);
 Suite *intune_suite(void);
+Suite *http_suite(void);
+Suite *webhook_suite(void);
 
 /* Fixtures made with OpenSSL directly, not with the library under test. */
 EVP_PKEY *t_rsa_key(int bits);
@@ -32,6 +35,25 @@ const char *t_tmpdir(void);
 /* A scep_log_fn that drops every message (set SCEP_UNIT_LOG=1 to see them). */
 void t_quiet_log(void *baton, const char *file, int line, scep_log_level_t level,
                  apr_status_t rv, const char *msg);
+
+/* ---- test_http.c: live HTTPS servers (python3, t/tools/) ---------------- */
+
+/* PEM files in a fresh folder: a CA, a server certificate it signed for
+ * the IP address 127.0.0.1 only (not "localhost"), its key, and another CA
+ * that signed nothing here. EC P-256 keys: quick to make. */
+typedef struct t_tls_pki_t {
+    const char *dir;
+    const char *ca, *server_cert, *server_key, *other_ca;
+} t_tls_pki_t;
+const t_tls_pki_t *t_tls_pki(apr_pool_t *pool);
+/* 1 if python3 is on PATH; else prints that the suite's live cases are
+ * skipped (they are left out, not passed). */
+int t_have_python3(const char *suite);
+/* Starts python3 SRCDIR/t/tools/<script> args... (NULL-terminated) and
+ * waits for its "listening <port>" line: the port, or -1. */
+int t_server_start(pid_t *ppid, const char *script, const char *const *args);
+/* SIGTERM to the server started above, and wait for it. */
+void t_server_stop(pid_t pid);
 
 /* ---- test_db.c: records in memory --------------------------------------- */
 
