@@ -740,6 +740,32 @@ static void api_challenge_revoke(api_call_t *c)
                   c->arg));
 }
 
+/* GET api/outbox[?limit=]: the notifications not delivered yet, oldest
+ * first (a receiver that is down shows here, with the last error) */
+static void api_outbox(api_call_t *c)
+{
+    apr_pool_t *p = c->ctx->pool;
+    apr_int64_t limit = admin_query_number(c->in, "limit", API_ROWS, API_MAX_ROWS);
+    apr_array_header_t *rows;
+    const char *body = "{\"events\":[";
+    int i;
+
+    if (limit < 0) {
+        admin_json_error(c->out, p, 400, "limit must be a number from 1 to 1000");
+        return;
+    }
+    if (scep_store_outbox_pending_of(&rows, c->ctx, c->st, c->adm->ca->fingerprint,
+                                     (int)limit) != APR_SUCCESS) {
+        admin_json_error(c->out, p, 503, "database error");
+        return;
+    }
+    for (i = 0; i < rows->nelts; i++) {
+        body = apr_pstrcat(p, body, i ? ",\n" : "",
+                           admin_event_json(p, &APR_ARRAY_IDX(rows, i, scep_event_t)), NULL);
+    }
+    admin_respond(c->out, 200, CT_JSON, apr_pstrcat(p, body, "]}\n", NULL));
+}
+
 /* The API: method, path below api/ (ID: decimal digits, SERIAL: hex), what
  * a POST's body may hold, the action. */
 static const struct api_route_t {
@@ -757,6 +783,7 @@ static const struct api_route_t {
     { 0, "challenges", NULL, api_challenges },
     { 1, "challenges", CHALLENGE, api_challenge_make },
     { 1, "challenges/ID/revoke", NOTHING, api_challenge_revoke },
+    { 0, "outbox", NULL, api_outbox },
     { 0, NULL, NULL, NULL }
 };
 

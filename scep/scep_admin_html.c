@@ -160,6 +160,34 @@ static void page_revoke_and_recent(emit_t *e, const page_t *pg, const char *base
     older_link(e, pool, pg->recent.older, "older-recent", "Older enrollments");
 }
 
+/* Notifications not delivered yet: shown only when there are some. */
+static void page_outbox(emit_t *e, const page_t *pg, apr_pool_t *p)
+{
+    int i;
+
+    if (!pg->undelivered) {
+        admin_emit(e, "<p id=\"outbox-unreadable\">The notification outbox cannot be read "
+                   "(is the schema up to date?).</p>\n", NULL);
+        return;
+    }
+    if (pg->undelivered->nelts == 0) {
+        return;
+    }
+    admin_emit(e, "<h2>Notifications not delivered</h2>\n<table id=\"outbox\"><tr><th>#</th>"
+               "<th>Event</th><th>Of</th><th>Profile</th><th>To</th><th>Attempts</th>"
+               "<th>Last error</th></tr>\n", NULL);
+    for (i = 0; i < pg->undelivered->nelts; i++) {
+        const scep_event_t *ev = &APR_ARRAY_IDX(pg->undelivered, i, scep_event_t);
+        apr_pool_clear(p);
+        admin_emit(e, "<tr><td>", admin_html(p, ev->id), "</td><td>", admin_html(p, ev->event),
+                   "</td><td>", admin_html(p, ev->event_key), "</td><td>",
+                   admin_html(p, ev->profile), "</td><td>", admin_html(p, ev->sink),
+                   "</td><td>", apr_itoa(p, ev->attempts), "</td><td>",
+                   admin_html(p, ev->last_error), "</td></tr>\n", NULL);
+    }
+    admin_emit(e, "</table>\n", NULL);
+}
+
 apr_status_t admin_page_stream(const void *state, apr_pool_t *pool,
                                scep_admin_write_fn *write, void *baton)
 {
@@ -190,6 +218,7 @@ apr_status_t admin_page_stream(const void *state, apr_pool_t *pool,
     }
 
     page_pending(&e, pg, base, pool, p);
+    page_outbox(&e, pg, p);
     page_challenges(&e, pg, base, pool, p);
     page_revoke_and_recent(&e, pg, base, pool, p);
     admin_emit(&e, "</body></html>\n", NULL);
@@ -224,6 +253,9 @@ apr_status_t admin_page_make(page_t **ppage, const char **perr, scep_ctx_t *ctx,
         != APR_SUCCESS) {
         *perr = "enrollment database unavailable";
         return SCEP_EDB;
+    }
+    if (scep_store_outbox_pending_of(&pg->undelivered, ctx, st, fp, PAGE_ROWS) != APR_SUCCESS) {
+        pg->undelivered = NULL;    /* the page still serves the decisions */
     }
     pg->adm = *adm;
     admin_paginate(&pg->pending, p, pending, PAGE_ROWS, admin_txn_id(pending, PAGE_ROWS - 1),

@@ -54,6 +54,8 @@ typedef struct rows_t {
 typedef struct page_t {
     scep_admin_t adm;
     rows_t pending, recent, open;
+    apr_array_header_t *undelivered; /* scep_event_t: notifications not delivered
+                                        yet, oldest first; NULL if unreadable */
     int older;                       /* showing older rows of some table */
     const char *csrf, *notice, *secret;
 } page_t;
@@ -65,6 +67,9 @@ typedef struct list_t {
 } list_t;
 
 #define MAX_ID APR_INT64_C(999999999999999999)   /* is_digits: at most 18 digits */
+
+/** One undelivered notification as the API shows it (not its payload). */
+const char *admin_event_json(apr_pool_t *p, const scep_event_t *ev);
 
 /* ---- scep_admin.c: answers, streaming, paging ---------------------------- */
 

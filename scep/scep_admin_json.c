@@ -329,6 +329,16 @@ const char *admin_txn_json(apr_pool_t *p, const scep_txn_t *t)
         t->created_at);
 }
 
+const char *admin_event_json(apr_pool_t *p, const scep_event_t *ev)
+{
+    return apr_psprintf(p, "{\"id\":%s,\"sink\":%s,\"profile\":%s,\"event\":%s,"
+        "\"key\":%s,\"created_at\":%" APR_INT64_T_FMT ",\"attempts\":%d,"
+        "\"next_attempt_at\":%" APR_INT64_T_FMT ",\"last_error\":%s}", ev->id,
+        admin_json_str(p, ev->sink), admin_json_str(p, ev->profile),
+        admin_json_str(p, ev->event), admin_json_str(p, ev->event_key), ev->created_at,
+        ev->attempts, ev->next_at, admin_json_str(p, ev->last_error));
+}
+
 /* {"NAME": [row, ...], "next": URL of the older rows or null} */
 apr_status_t admin_list_stream(const void *state, apr_pool_t *pool,
                                scep_admin_write_fn *write, void *baton)
