@@ -39,6 +39,44 @@ fi
 if [ ! -f "$state/pki/admin.password" ]; then
     (umask 077; openssl rand -hex 12 > "$state/pki/admin.password")
 fi
+# a local webhook receiver (python3) that allows every request and logs
+# every notification: the /scep-webhook Location asks and tells it
+hook_port=$((port + 1))
+hook="$state/webhook"
+hook_lines=""
+if command -v python3 >/dev/null 2>&1; then
+    mkdir -p "$hook"
+    if [ ! -f "$hook/cert.pem" ]; then
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+            -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+            -keyout "$hook/key.pem" -out "$hook/cert.pem" 2>/dev/null
+        (umask 077; openssl rand -hex 32 > "$hook/secret")
+    fi
+    [ -f "$hook/mode" ] || echo allow > "$hook/mode"
+    chmod 644 "$hook/cert.pem"
+    python3 t/tools/webhook-receiver.py --port "$hook_port" --cert "$hook/cert.pem" \
+        --key "$hook/key.pem" --secret-file "$hook/secret" --log "$hook/requests.jsonl" \
+        --mode-file "$hook/mode" > "$hook/receiver.log" 2>&1 &
+    hook_pid=$!
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        grep -q listening "$hook/receiver.log" 2>/dev/null && break
+        sleep 0.5
+    done
+fi
+if [ -n "${hook_pid:-}" ] && grep -q listening "$hook/receiver.log" 2>/dev/null; then
+    hook_lines="# asks the demo receiver before each issuance, tells it every outcome
+<Location /scep-webhook>
+    SetHandler scep
+    SCEPValidationWebhook https://127.0.0.1:$hook_port/validate
+    SCEPNotifyWebhook https://127.0.0.1:$hook_port/events
+    SCEPWebhookSecretFile \"$hook/secret\"
+    SCEPOutboundCAFile \"$hook/cert.pem\"
+    SCEPOutboundTimeout 5
+</Location>"
+elif [ -n "${hook_pid:-}" ]; then
+    echo "the demo webhook receiver did not start (port $hook_port?): $hook/receiver.log" >&2
+    kill "$hook_pid" 2>/dev/null || true
+fi
 htpasswd -bc "$state/pki/admins.htpasswd" admin "$(cat "$state/pki/admin.password")" 2>/dev/null
 chmod 644 "$state/pki/admins.htpasswd"
 httpd=$(apxs -q SBINDIR)/$(apxs -q TARGET)
@@ -113,6 +151,7 @@ SCEPCRLValidity 7d
     SCEPChallengePasswordFile "$state/pki/challenge"
     SCEPLegacyAlgorithms on
 </Location>
+$hook_lines
 EOC
 "$httpd" -t -f "$state/httpd.conf"
 cat <<EOM
@@ -128,6 +167,15 @@ mod_scep demo
   records:         sqlite3 $state/db/scep.sqlite 'select * from scep_certificates'
   error log:       $state/logs/error_log
   try:             curl 'http://127.0.0.1:$port/scep?operation=GetCACaps'
-Stop with Ctrl-C.
 EOM
+if [ -n "$hook_lines" ]; then
+    cat <<EOM
+  webhook URL:     http://127.0.0.1:$port/scep-webhook   (any challenge: the receiver decides)
+  receiver:        https://127.0.0.1:$hook_port (t/tools/webhook-receiver.py); it logs to
+                   $hook/requests.jsonl; echo 'deny not enrolled' > $hook/mode to refuse
+EOM
+else
+    echo "  (no python3: the webhook demo Location is left out; see docs/mdm.md)"
+fi
+echo "Stop with Ctrl-C."
 exec "$httpd" -f "$state/httpd.conf" -DFOREGROUND
