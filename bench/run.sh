@@ -20,7 +20,11 @@
 # Environment:
 #   BENCH_N=2000          requests per (server, concurrency) cell
 #   BENCH_CONC="1 8 32"   concurrency levels
-#   BENCH_SERVERS="sqlite pgsql micromdm"
+#   BENCH_SERVERS="sqlite pgsql micromdm"   (also: sqlite-webhook, mod_scep on
+#                         SQLite asking a local validation webhook before each
+#                         issuance and notifying it of each, t/tools/webhook-receiver.py
+#                         on port +3; after each run it waits for the outbox to
+#                         drain and reports events written, delivered and lost)
 #   BENCH_PORT=18080      httpd port (scepserver: +1; PostgreSQL: unix socket .+2)
 #   BENCH_WRK_SECONDS=5   per wrk run (two runs per target, alternating)
 #   BENCH_MEMORY=0        1: the RSS test (50,000 enrollments, several minutes)
@@ -103,7 +107,7 @@ die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
 
 # ---- prerequisites ---------------------------------------------------------
 need="apache2 apache2-dev libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql sqlite3 postgresql
-      scep wrk openssl libssl-dev pkg-config"
+      scep wrk openssl libssl-dev pkg-config python3"
 [ "$PERF" = 1 ] && need="$need linux-perf"
 missing=""
 for p in $need; do
@@ -158,6 +162,7 @@ httpd_conf_current=""
 pg_started=0
 cleanup() {
     if [ -n "$httpd_conf_current" ]; then httpd_stop; fi
+    if [ -n "${hook_pid:-}" ]; then kill "$hook_pid" 2>/dev/null || true; fi
     if [ "$pg_started" = 1 ]; then
         $pg_run "$pgbin/pg_ctl" -D "$scratch/pg/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
     fi
@@ -183,6 +188,7 @@ httpd_start() {
     mkdir -p "$d/logs" "$d/db"
     if [ "$2" = sqlite ]; then
         sqlite3 "$d/db/scep.sqlite" < "$top/conf/schema-sqlite3.sql" >/dev/null
+        bench_db=$d/db/scep.sqlite
         [ -n "${GROWTH_FILL:-}" ] && fill_sqlite "$d/db/scep.sqlite" "$GROWTH_FILL"
         dbd='DBDriver sqlite3
 DBDParams "'"$d/db/scep.sqlite"'"
@@ -195,6 +201,13 @@ DBDInitSQL "PRAGMA journal_mode=WAL"'
 DBDParams "host='"$scratch/pg/sock"' port='"$PGPORT"' dbname=scep user=scep"'
     fi
     [ "$root" = 1 ] && chown -R www-data:www-data "$d/db"
+    hook_conf=""
+    if [ "${3:-}" = webhook ]; then
+        hook_conf="SCEPValidationWebhook https://127.0.0.1:$HOOKPORT/validate
+    SCEPNotifyWebhook https://127.0.0.1:$HOOKPORT/events
+    SCEPWebhookSecretFile \"$scratch/hook/secret\"
+    SCEPOutboundCAFile \"$scratch/hook/cert.pem\""
+    fi
     cat > "$d/httpd.conf" <<EOC
 # bench/run.sh: mod_scep as the README configures it, event MPM defaults.
 ServerRoot "$d"
@@ -224,6 +237,7 @@ SCEPRACertificateKeyFile "$scratch/pki/ra.key"
     SetHandler scep
     SCEPChallengePasswordFile "$scratch/pki/challenge"
     SCEPValidity 365d
+    $hook_conf
 </Location>
 # the GetCACert body as a plain file, for the wrk comparison
 <Location /cacert.bin>
@@ -236,6 +250,42 @@ EOC
     "$scepbench" -u "http://127.0.0.1:$PORT/scep" --wait 20 --cacert-only -q \
         || { tail -5 "$d/logs/error_log" >&2; die "httpd does not answer GetCACert"; }
     prioritize "$(httpd_pid)"
+}
+
+# ---- the local webhook receiver (sqlite-webhook) -----------------------------
+HOOKPORT=$((PORT + 3))
+hook_start() {
+    mkdir -p "$scratch/hook"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$scratch/hook/key.pem" -out "$scratch/hook/cert.pem" 2>/dev/null
+    openssl rand -hex 32 > "$scratch/hook/secret"
+    chmod 644 "$scratch/hook/cert.pem"
+    echo allow > "$scratch/hook/mode"
+    python3 "$top/t/tools/webhook-receiver.py" --port "$HOOKPORT" --cert "$scratch/hook/cert.pem" \
+        --key "$scratch/hook/key.pem" --secret-file "$scratch/hook/secret" \
+        --log "$scratch/hook/requests.jsonl" --mode-file "$scratch/hook/mode" \
+        > "$scratch/hook/out.log" 2>&1 &
+    hook_pid=$!
+    i=0
+    until grep -q listening "$scratch/hook/out.log" 2>/dev/null; do
+        i=$((i + 1)); [ $i -lt 50 ] || die "the webhook receiver did not start"; sleep 0.1
+    done
+}
+hook_stop() { kill "$hook_pid" 2>/dev/null || true; wait "$hook_pid" 2>/dev/null || true; }
+# after a run: wait (60 s at most) for the outbox to drain; events written,
+# delivered, lost
+outbox_report() {
+    i=0
+    while [ "$(sqlite3 "$bench_db" 'SELECT COUNT(*) FROM scep_outbox WHERE delivered_at IS NULL')" != 0 ] \
+          && [ $i -lt 600 ]; do
+        i=$((i + 1)); sleep 0.1
+    done
+    written=$(sqlite3 "$bench_db" 'SELECT COUNT(*) FROM scep_outbox')
+    delivered=$(sqlite3 "$bench_db" 'SELECT COUNT(*) FROM scep_outbox WHERE delivered_at IS NOT NULL')
+    issued=$(sqlite3 "$bench_db" "SELECT COUNT(*) FROM scep_transactions WHERE status = 'ISSUED'")
+    say "outbox: $issued issued, $written events written, $delivered delivered after the run (+$((i / 10)) s), $((issued - delivered)) lost"
+    echo "outbox $1 issued=$issued written=$written delivered=$delivered drain_s=$((i / 10))" >> "$out/outbox.txt"
 }
 
 httpd_pid() { cat "$(dirname "$httpd_conf_current")/logs/httpd.pid" 2>/dev/null || true; }
@@ -424,6 +474,13 @@ for s in $SERVERS; do
     case $s in
         sqlite)
             for c in $CONCS; do httpd_start sqlite sqlite; bench_httpd mod_scep-sqlite "$c"; httpd_stop; done ;;
+        sqlite-webhook)
+            hook_start
+            for c in $CONCS; do
+                httpd_start sqlite-webhook sqlite webhook; bench_httpd mod_scep-sqlite-webhook "$c"
+                outbox_report "c$c"; httpd_stop
+            done
+            hook_stop ;;
         pgsql)
             [ "$pg_started" = 1 ] || pg_start
             for c in $CONCS; do httpd_start pgsql pgsql; bench_httpd mod_scep-pgsql "$c"; httpd_stop; done ;;
