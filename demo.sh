@@ -135,6 +135,20 @@ SCEPCRLValidity 7d
     SCEPChallengePasswordFile "$state/pki/challenge-approval"
     SCEPApproval manual
 </Location>
+# NDES's URLs: the SCEP service and the page MDMs fetch one-time challenges from
+<Location /certsrv/mscep/mscep.dll>
+    SetHandler scep
+    SCEPProfileName mscep
+    SCEPOneTimeChallenges on
+</Location>
+<Location /certsrv/mscep_admin>
+    SetHandler scep-ndes
+    SCEPNDESProfile mscep
+    AuthType Basic
+    AuthName "mod_scep demo NDES"
+    AuthUserFile "$state/pki/admins.htpasswd"
+    Require valid-user
+</Location>
 <Location /crl>
     SetHandler scep-crl
 </Location>
@@ -162,6 +176,8 @@ mod_scep demo
   manual approval: http://127.0.0.1:$port/scep-approval   (challenge $(cat "$state/pki/challenge-approval"))
   challenge:       $(cat "$state/pki/challenge")
   admin page:      http://127.0.0.1:$port/admin/  (user admin, password $(cat "$state/pki/admin.password"))
+  NDES SCEP URL:   http://127.0.0.1:$port/certsrv/mscep/mscep.dll
+  NDES challenges: http://127.0.0.1:$port/certsrv/mscep_admin/  (admin credentials above)
   CRL:             http://127.0.0.1:$port/crl
   CA certificate:  $state/pki/ca.pem
   records:         sqlite3 $state/db/scep.sqlite 'select * from scep_certificates'

@@ -152,7 +152,6 @@ static int read_body(request_rec *r, apr_size_t max, unsigned char **pbuf,
     return OK;
 }
 
-static void init_ctx(scep_ctx_t *ctx, request_rec *r);
 
 static int send_plain(request_rec *r, int status, const char *text)
 {
@@ -212,7 +211,7 @@ static int scep_handler(request_rec *r)
         ap_discard_request_body(r);
     }
 
-    init_ctx(&ctx, r);
+    scep_request_ctx(&ctx, r);
     memset(&env, 0, sizeof(env));
     scep_ask_env(&env, r);
     env.open_store = scep_dbd_open_store;
@@ -230,7 +229,7 @@ static int scep_handler(request_rec *r)
     return OK;
 }
 
-static void init_ctx(scep_ctx_t *ctx, request_rec *r)
+void scep_request_ctx(scep_ctx_t *ctx, request_rec *r)
 {
     ctx->pool = r->pool;
     ctx->log = log_bridge;
@@ -256,7 +255,7 @@ static int crl_handler(request_rec *r)
                       "SetHandler scep-crl in a server without SCEPCACertificateFile");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    init_ctx(&ctx, r);
+    scep_request_ctx(&ctx, r);
     if (scep_dbd_open_store(r, &st) != APR_SUCCESS
         || scep_crl_current(&der, &len, &ctx, st, sconf->ca,
                                scep_crl_validity_of(sconf))
@@ -366,7 +365,7 @@ static int admin_handler(request_rec *r)
     adm.base = base[blen - 1] == '/' ? base : apr_pstrcat(r->pool, base, "/", NULL);
     adm.secret = sconf->admin_secret;
     adm.secret_len = sconf->admin_secret_len;
-    init_ctx(&ctx, r);
+    scep_request_ctx(&ctx, r);
     scep_admin_handle(&ctx, &adm, &in, &out);
 
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
@@ -412,6 +411,9 @@ static int dispatch(request_rec *r)
     }
     if (!strcmp(r->handler, "scep-admin")) {
         return admin_handler(r);
+    }
+    if (!strcmp(r->handler, "scep-ndes")) {
+        return scep_ndes_handler(r);
     }
     return DECLINED;
 }

@@ -15,6 +15,7 @@ void *scep_create_srv_conf(apr_pool_t *p, server_rec *s)
     conf->legacy_wanted = UNSET;
     conf->crl_validity = UNSET;
     conf->locations = apr_array_make(p, 4, sizeof(scep_dir_conf_t *));
+    conf->ndes_sections = apr_array_make(p, 1, sizeof(scep_dir_conf_t *));
     return conf;
 }
 
@@ -50,6 +51,7 @@ void *scep_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     /* a virtual host serves the main server's Locations too */
     conf->locations = apr_array_append(p, base->locations, add->locations);
     conf->inherited = base->locations->nelts;
+    conf->ndes_sections = apr_array_append(p, base->ndes_sections, add->ndes_sections);
     return conf;
 }
 
@@ -112,6 +114,7 @@ void *scep_create_dir_conf(apr_pool_t *p, char *dir)
     conf->throttle_window = UNSET;
     conf->policy = scep_policy_make(p, NULL);
     scep_ask_conf_init(&conf->ask);
+    scep_ndes_conf_init(&conf->ndes);
     return conf;
 }
 
@@ -188,6 +191,7 @@ void *scep_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     merge_policy(conf->policy, base->policy, add->policy, add->set);
     conf->templates = add->templates ? add->templates : base->templates;
     scep_ask_conf_merge(&conf->ask, &base->ask, &add->ask);
+    scep_ndes_conf_merge(&conf->ndes, &base->ndes, &add->ndes);
     /* the service built at start-up holds while one section shapes the
      * request: a section without our directives changes nothing, and one
      * with them over the server's defaults is what check_profiles built */
@@ -896,6 +900,7 @@ const command_rec scep_cmds[] = {
     AP_INIT_TAKE1("SCEPAdminSecretFile", set_admin_secret_file, NULL, RSRC_CONF,
                   "file with the key of the admin forms' tokens (same on every node)"),
     SCEP_ASK_COMMANDS(LOC),
+    SCEP_NDES_COMMANDS(LOC),
     { NULL }
 };
 
@@ -1235,7 +1240,7 @@ int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             return !OK;
         }
     }
-    return OK;
+    return scep_ndes_check(ptemp, s);
 }
 
 /* Does this section (or a section inside it) restrict access? */
@@ -1258,11 +1263,12 @@ void scep_check_admin_sections(const ap_directive_t *node, server_rec *s)
 {
     for (; node; node = node->next) {
         if (!strcasecmp(node->directive, "SetHandler") && node->args
-            && !strcasecmp(node->args, "scep-admin") && !has_access_control(node->parent)) {
+            && (!strcasecmp(node->args, "scep-admin") || !strcasecmp(node->args, "scep-ndes"))
+            && !has_access_control(node->parent)) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCEPLOGNO(00011)
-                         "SetHandler scep-admin (%s:%d) has no Require in its section: "
+                         "SetHandler %s (%s:%d) has no Require in its section: "
                          "mod_scep refuses every request there until authentication "
-                         "is configured", node->filename, node->line_num);
+                         "is configured", node->args, node->filename, node->line_num);
         }
         scep_check_admin_sections(node->first_child, s);
     }

@@ -95,6 +95,10 @@ const scep_sql_t scep_store_sql[] = {
     { "scep_challenge_find",
       "SELECT id, ca, hash, profile, subject, san, created_by, created_at, expires_at, "
       "used_at, used_tid, revoked_at FROM scep_challenges WHERE ca = %s AND hash = %s" },
+    /* NDES's password cache: the unused challenges one user holds */
+    { "scep_challenge_count_by",
+      "SELECT COUNT(*) FROM scep_challenges WHERE ca = %s AND created_by = %s "
+      "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > %lld" },
     { "scep_challenge_open",
       "SELECT id, ca, hash, profile, subject, san, created_by, created_at, expires_at, "
       "used_at, used_tid, revoked_at FROM scep_challenges WHERE ca = %s AND id < %lld "
@@ -882,6 +886,15 @@ apr_status_t scep_store_challenge_open(apr_array_header_t **prows, scep_ctx_t *c
         *prows = rows;
     }
     return rv;
+}
+
+apr_status_t scep_store_challenge_count_by(apr_int64_t *pcount, scep_ctx_t *ctx,
+                                           scep_store_t *st, const char *ca, const char *user)
+{
+    const char *args[] = { ca, user, now_str(ctx->pool) };
+
+    *pcount = 0;
+    return scep_store_select(ctx, st, "scep_challenge_count_by", 3, args, read_count, pcount);
 }
 
 apr_status_t scep_store_challenge_revoke(scep_ctx_t *ctx, scep_store_t *st,

@@ -139,6 +139,9 @@ apr_status_t scep_store_challenge_open(apr_array_header_t **prows, scep_ctx_t *c
                                        scep_store_t *st, const char *ca,
                                        apr_int64_t before, int limit);
 /** Revoke an open challenge: APR_NOTFOUND if there is no such open one. */
+/** How many unused, unexpired, unrevoked challenges user made (NDES). */
+apr_status_t scep_store_challenge_count_by(apr_int64_t *pcount, scep_ctx_t *ctx,
+                                           scep_store_t *st, const char *ca, const char *user);
 apr_status_t scep_store_challenge_revoke(scep_ctx_t *ctx, scep_store_t *st,
                                          const char *ca, const char *id);
 
