@@ -365,6 +365,8 @@ static int admin_handler(request_rec *r)
     adm.base = base[blen - 1] == '/' ? base : apr_pstrcat(r->pool, base, "/", NULL);
     adm.secret = sconf->admin_secret;
     adm.secret_len = sconf->admin_secret_len;
+    adm.mc_cert = sconf->mc_cert;
+    adm.mc_key = sconf->mc_key;
     scep_request_ctx(&ctx, r);
     scep_admin_handle(&ctx, &adm, &in, &out);
 
@@ -377,6 +379,11 @@ static int admin_handler(request_rec *r)
         apr_table_addn(r->headers_out, "Set-Cookie", apr_pstrcat(r->pool, cookie, "=",
                        out.set_csrf_cookie, "; Path=", https ? "/" : adm.base,
                        https ? "; Secure" : "", "; HttpOnly; SameSite=Strict", NULL));
+    }
+    if (out.filename) {
+        apr_table_setn(r->headers_out, "Content-Disposition",
+                       apr_pstrcat(r->pool, "attachment; filename=\"", out.filename, "\"",
+                                   NULL));
     }
     if (out.location) {
         apr_table_setn(r->headers_out, "Location",

@@ -47,6 +47,8 @@ void *scep_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
                                                       : base->legacy_wanted;
     conf->crl_validity = add->crl_validity != UNSET ? add->crl_validity : base->crl_validity;
     conf->admin_secret = add->admin_secret ? add->admin_secret : base->admin_secret;
+    conf->mc_cert = add->mc_cert ? add->mc_cert : base->mc_cert;
+    conf->mc_key = add->mc_cert ? add->mc_key : base->mc_key;
     conf->admin_secret_len = add->admin_secret ? add->admin_secret_len : base->admin_secret_len;
     /* a virtual host serves the main server's Locations too */
     conf->locations = apr_array_append(p, base->locations, add->locations);
@@ -70,6 +72,7 @@ static scep_profile_t *build_profile(apr_pool_t *p, const scep_dir_conf_t *d,
     scep_policy_t *policy = apr_pmemdup(p, d->policy, sizeof(*policy));
 
     prof->name = profile_name_of(d);
+    prof->path = d->path;
     prof->challenge = (const unsigned char *)d->challenge;
     prof->challenge_len = d->challenge_len;
     prof->allow_legacy = d->legacy == 1;
@@ -799,6 +802,31 @@ static const char *set_crl_validity(cmd_parms *cmd, void *dummy, const char *arg
 
 /* The key of the admin forms' tokens, for nodes behind one balancer: read
  * once at start-up (as root); a trailing newline is not part of it. */
+/* Loaded at once, as root: the children sign with it. */
+static const char *set_mobileconfig_signer(cmd_parms *cmd, void *dummy, const char *cert,
+                                           const char *key)
+{
+    scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+    const char *cpath = ap_server_root_relative(cmd->pool, cert);
+    const char *kpath = ap_server_root_relative(cmd->pool, key);
+
+    if (err) {
+        return err;
+    }
+    if (!cpath || scep_load_cert(&conf->mc_cert, cmd->pool, cpath, &err) != APR_SUCCESS
+        || !kpath || scep_load_key(&conf->mc_key, cmd->pool, kpath, &err) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "SCEPMobileconfigSigner %s %s: %s", cert, key,
+                            err ? err : "invalid path");
+    }
+    if (X509_check_private_key(conf->mc_cert, conf->mc_key) != 1) {
+        ERR_clear_error();
+        return apr_psprintf(cmd->pool, "SCEPMobileconfigSigner: %s is not the key of %s",
+                            key, cert);
+    }
+    return NULL;
+}
+
 static const char *set_admin_secret_file(cmd_parms *cmd, void *dummy, const char *arg)
 {
     scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
@@ -899,6 +927,8 @@ const command_rec scep_cmds[] = {
                   "time from a CRL's thisUpdate to its nextUpdate, e.g. 7d"),
     AP_INIT_TAKE1("SCEPAdminSecretFile", set_admin_secret_file, NULL, RSRC_CONF,
                   "file with the key of the admin forms' tokens (same on every node)"),
+    AP_INIT_TAKE2("SCEPMobileconfigSigner", set_mobileconfig_signer, NULL, RSRC_CONF,
+                  "certificate and key that sign the Apple configuration profiles"),
     SCEP_ASK_COMMANDS(LOC),
     SCEP_NDES_COMMANDS(LOC),
     { NULL }

@@ -11,6 +11,7 @@
 
 #include "scep_admin_int.h"
 #include "scep_ask.h"
+#include "scep_mobileconfig.h"
 #include "scep_issue.h"
 #include "scep_crl_cache.h"
 #include "scep_crl.h"
@@ -314,6 +315,73 @@ static apr_status_t do_challenge(scep_ctx_t *ctx, const scep_admin_t *adm, scep_
              c.subject ? ", bound to " : "", c.subject ? c.subject : "",
              c.san ? " and SANs " : "", c.san ? one_line(p, c.san) : "");
     *psecret = secret;
+    return APR_SUCCESS;
+}
+
+/* An Apple configuration profile for a profile's Location: a fresh
+ * one-time challenge bound to subject/san, the key terms of the profile.
+ * On failure *pstatus is the HTTP status and *perr says why. */
+static apr_status_t do_mobileconfig(scep_ctx_t *ctx, const scep_admin_t *adm,
+                                    scep_store_t *st, const scep_admin_in_t *in,
+                                    const char *profile, const char *ttl, const char *subject,
+                                    const char *san, scep_admin_out_t *out, int *pstatus,
+                                    const char **perr)
+{
+    apr_pool_t *p = ctx->pool;
+    const scep_profile_t *prof = adm->named && profile
+                                 ? apr_hash_get(adm->named, profile, APR_HASH_KEY_STRING) : NULL;
+    scep_mobileconfig_in_t mc;
+    scep_challenge_t *ch;
+    const char *secret;
+    const unsigned char *body;
+    apr_size_t len;
+    apr_status_t rv;
+
+    *pstatus = 400;
+    if (!subject || !*subject) {
+        *perr = "a configuration profile needs the device's subject, e.g. /CN=device1";
+        return APR_EINVAL;
+    }
+    if (!in->own_origin || !prof || !prof->path) {
+        *perr = !in->own_origin ? "the request has no Host to build the SCEP URL from"
+                                : "profile must name an enrollment point's profile";
+        return APR_EINVAL;
+    }
+    memset(&mc, 0, sizeof(mc));
+    mc.ca = adm->ca;
+    mc.prof = prof;
+    mc.url = apr_pstrcat(p, in->own_origin, prof->path, NULL);
+    mc.challenge = "";
+    mc.subject = subject;
+    mc.san = san;
+    mc.identifier = mc.display_name = mc.organization = "";
+    /* check that the profile can be expressed before a challenge is made */
+    if (scep_mobileconfig_make(&body, &len, perr, p, &mc) != APR_SUCCESS) {
+        return APR_EINVAL;
+    }
+    if ((rv = do_challenge(ctx, adm, st, profile, ttl, subject, san, &secret, &ch, perr))
+        != APR_SUCCESS) {
+        *pstatus = rv == APR_EINVAL ? 400 : 503;
+        return rv;
+    }
+    mc.challenge = secret;
+    mc.identifier = apr_pstrcat(p, "challenge-", ch->id, NULL);
+    mc.display_name = apr_pstrcat(p, "SCEP enrollment for ", subject, NULL);
+    mc.organization = adm->ca->subject;
+    mc.signer_cert = adm->mc_cert;
+    mc.signer_key = adm->mc_key;
+    if (scep_mobileconfig_make(&body, &len, perr, p, &mc) != APR_SUCCESS) {
+        *pstatus = 500;
+        return APR_EGENERAL;
+    }
+    SCEP_LOG(ctx, SCEP_LOG_NOTICE, 0, SCEPLOGNO(00420)
+             "%s made an Apple configuration profile for %s at %s (challenge %s)%s",
+             adm->user, subject, mc.url, ch->id, adm->mc_cert ? ", signed" : "");
+    out->status = 200;
+    out->content_type = "application/x-apple-aspen-config";
+    out->body = body;
+    out->len = len;
+    out->filename = apr_pstrcat(p, "scep-", ch->id, ".mobileconfig", NULL);
     return APR_SUCCESS;
 }
 
@@ -740,6 +808,29 @@ static void api_challenge_revoke(api_call_t *c)
                   c->arg));
 }
 
+/* POST api/mobileconfig {"profile", "subject", "san", "ttl"}: an Apple
+ * configuration profile with a fresh challenge bound to those names */
+static void api_mobileconfig(api_call_t *c)
+{
+    apr_pool_t *p = c->ctx->pool;
+    const char *err = NULL, *subject = NULL, *san = NULL;
+    json_t *names;
+    int status;
+
+    if (((names = json_object_get(c->body, "subject"))
+         && admin_subject_of_json(&subject, &err, p, names) != APR_SUCCESS)
+        || ((names = json_object_get(c->body, "san"))
+            && admin_sans_of_json(&san, &err, p, names) != APR_SUCCESS)) {
+        admin_json_error(c->out, p, 400, err);
+        return;
+    }
+    if (do_mobileconfig(c->ctx, c->adm, c->st, c->in, admin_member(c->body, "profile"),
+                        admin_member(c->body, "ttl"), subject, san, c->out, &status, &err)
+        != APR_SUCCESS) {
+        admin_json_error(c->out, p, status, err);
+    }
+}
+
 /* GET api/outbox[?limit=]: the notifications not delivered yet, oldest
  * first (a receiver that is down shows here, with the last error) */
 static void api_outbox(api_call_t *c)
@@ -784,6 +875,7 @@ static const struct api_route_t {
     { 1, "challenges", CHALLENGE, api_challenge_make },
     { 1, "challenges/ID/revoke", NOTHING, api_challenge_revoke },
     { 0, "outbox", NULL, api_outbox },
+    { 1, "mobileconfig", CHALLENGE, api_mobileconfig },
     { 0, NULL, NULL, NULL }
 };
 
@@ -957,6 +1049,24 @@ static void ui_challenge(ui_call_t *c, const scep_admin_in_t *in, const char *to
     admin_stream(out, c->msg ? 400 : 200, CT_HTML, admin_page_stream, pg);
 }
 
+/* The challenge form's other button: the profile is downloaded, or the
+ * page says why not. */
+static void ui_mobileconfig(ui_call_t *c, const scep_admin_in_t *in, scep_admin_out_t *out)
+{
+    apr_pool_t *p = c->ctx->pool;
+    const char *err = NULL;
+    int status;
+
+    if (do_mobileconfig(c->ctx, c->adm, c->st, in, apr_table_get(c->form, "profile"),
+                        apr_table_get(c->form, "ttl"), apr_table_get(c->form, "subject"),
+                        apr_table_get(c->form, "san"), out, &status, &err) != APR_SUCCESS) {
+        out->location = apr_pstrcat(p, c->adm->base, "?notice=",
+                                    scep_url_escape(p, apr_pstrcat(p, "Failed: ", err, NULL)),
+                                    NULL);
+        admin_respond(out, 303, "text/plain", "See Other\n");
+    }
+}
+
 static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
                     const scep_admin_in_t *in, const char *action, scep_admin_out_t *out)
 {
@@ -984,6 +1094,10 @@ static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     }
     if (!strcmp(action, "challenge")) {
         ui_challenge(&call, in, token, out);
+        return;
+    }
+    if (!strcmp(action, "mobileconfig")) {
+        ui_mobileconfig(&call, in, out);
         return;
     }
     for (r = ui_routes; r->action && strcmp(r->action, action); r++) {

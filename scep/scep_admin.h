@@ -22,6 +22,8 @@ typedef struct scep_admin_t {
     const char *base;                /**< URL path of the admin Location, ending in '/' */
     const unsigned char *secret;     /**< key of the form tokens' HMAC (server config) */
     apr_size_t secret_len;
+    X509 *mc_cert;                   /**< signs .mobileconfig profiles, or NULL */
+    EVP_PKEY *mc_key;
 } scep_admin_t;
 
 typedef struct scep_admin_in_t {
@@ -52,6 +54,7 @@ typedef struct scep_admin_out_t {
     const unsigned char *body;
     apr_size_t len;
     const char *location;            /**< redirect target, or NULL */
+    const char *filename;            /**< a download's name (Content-Disposition), or NULL */
     const char *set_csrf_cookie;     /**< a new CSRF token to set, or NULL */
     /** Set instead of body for what grows with the records (the page, the
      *  lists): the glue sends status and headers, then calls

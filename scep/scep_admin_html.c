@@ -100,7 +100,9 @@ static void page_challenges(emit_t *e, const page_t *pg, const char *base, apr_p
                "<input name=\"subject\" id=\"subject\" placeholder=\"/CN=device1\">"
                "</label> <label>Bound SANs <textarea name=\"san\" id=\"san\" rows=\"2\" "
                "placeholder=\"dns:device1.example.com\"></textarea></label> "
-               "<button type=\"submit\" id=\"challenge-submit\">Create</button></form>\n", NULL);
+               "<button type=\"submit\" id=\"challenge-submit\">Create</button> "
+               "<button type=\"submit\" id=\"mobileconfig-submit\" formaction=\"", base,
+               "ui/mobileconfig\">Apple profile (.mobileconfig)</button></form>\n", NULL);
     if (pg->open.rows->nelts) {
         admin_emit(e, "<table id=\"challenges\"><tr><th>#</th><th>Profile</th><th>Subject</th>"
                    "<th>SANs</th><th>By</th><th>Expires</th><th></th></tr>\n", NULL);

@@ -26,6 +26,7 @@ typedef struct scep_limits_t {
 /** One enrollment point (a Location): who may enroll, and how. */
 typedef struct scep_profile_t {
     const char *name;                  /**< recorded with each transaction */
+    const char *path;                  /**< its Location's path (its SCEP URL) */
     const unsigned char *challenge;    /**< static secret; NULL = none configured */
     apr_size_t challenge_len;
     int allow_legacy;                  /**< single DES and MD5 */
