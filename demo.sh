@@ -17,7 +17,22 @@ mkdir -p "$state"
 state=$(cd "$state" && pwd)
 ./build-tools/make-pki.sh "$state/pki"
 mkdir -p "$state/db" "$state/logs"
-db="$state/db/scep.sqlite"
+# what httpd's children (www-data, when started as root) read while they
+# serve: the database, the admin users, the webhook receiver's certificate.
+# A state folder they cannot enter (a clone in root's home, mode 700, or a
+# mktemp -d) gets those in a folder of their own under /var/lib.
+run="$state"
+if [ "$(id -u)" = 0 ] && ! runuser -u www-data -- test -x "$state" 2>/dev/null; then
+    run=/var/lib/mod_scep-demo/$(printf %s "$state" | sha256sum | cut -c1-16)
+    mkdir -p "$run/db" "$run/pki"
+    chmod 755 /var/lib/mod_scep-demo "$run" "$run/pki"
+    if [ -f "$state/db/scep.sqlite" ] && [ ! -f "$run/db/scep.sqlite" ]; then
+        cp "$state/db/scep.sqlite" "$run/db/scep.sqlite"
+    fi
+    echo "note: www-data cannot enter $state; the demo's database and the files the"
+    echo "      children read are in $run"
+fi
+db="$run/db/scep.sqlite"
 if [ -f "$db" ] && ! sqlite3 "$db" 'SELECT auth_failed FROM scep_transactions LIMIT 0' \
        >/dev/null 2>&1; then
     # a demo database from an older schema: keep it aside, start afresh
@@ -54,6 +69,12 @@ if command -v python3 >/dev/null 2>&1; then
     fi
     [ -f "$hook/mode" ] || echo allow > "$hook/mode"
     chmod 644 "$hook/cert.pem"
+    if [ "$run" != "$state" ]; then
+        cp "$hook/cert.pem" "$run/pki/webhook-cert.pem" && chmod 644 "$run/pki/webhook-cert.pem"
+        hook_ca="$run/pki/webhook-cert.pem"
+    else
+        hook_ca="$hook/cert.pem"
+    fi
     python3 t/tools/webhook-receiver.py --port "$hook_port" --cert "$hook/cert.pem" \
         --key "$hook/key.pem" --secret-file "$hook/secret" --log "$hook/requests.jsonl" \
         --mode-file "$hook/mode" > "$hook/receiver.log" 2>&1 &
@@ -70,21 +91,21 @@ if [ -n "${hook_pid:-}" ] && grep -q listening "$hook/receiver.log" 2>/dev/null;
     SCEPValidationWebhook https://127.0.0.1:$hook_port/validate
     SCEPNotifyWebhook https://127.0.0.1:$hook_port/events
     SCEPWebhookSecretFile \"$hook/secret\"
-    SCEPOutboundCAFile \"$hook/cert.pem\"
+    SCEPOutboundCAFile \"$hook_ca\"
     SCEPOutboundTimeout 5
 </Location>"
 elif [ -n "${hook_pid:-}" ]; then
     echo "the demo webhook receiver did not start (port $hook_port?): $hook/receiver.log" >&2
     kill "$hook_pid" 2>/dev/null || true
 fi
-htpasswd -bc "$state/pki/admins.htpasswd" admin "$(cat "$state/pki/admin.password")" 2>/dev/null
-chmod 644 "$state/pki/admins.htpasswd"
+htpasswd -bc "$run/pki/admins.htpasswd" admin "$(cat "$state/pki/admin.password")" 2>/dev/null
+chmod 644 "$run/pki/admins.htpasswd"
 httpd=$(apxs -q SBINDIR)/$(apxs -q TARGET)
 modules=$(apxs -q LIBEXECDIR)
 user_lines=""
 if [ "$(id -u)" = 0 ]; then
     # children drop to www-data: it must be able to write the database
-    chown -R www-data:www-data "$state/db"
+    chown -R www-data:www-data "$run/db"
     user_lines="User www-data
 Group www-data"
 fi
@@ -111,7 +132,7 @@ CustomLog "$state/logs/access_log" common
 LimitRequestLine 32768
 
 DBDriver sqlite3
-DBDParams "$state/db/scep.sqlite"
+DBDParams "$db"
 DBDInitSQL "PRAGMA journal_mode=WAL"
 
 SCEPCACertificateFile "$state/pki/ca.pem"
@@ -146,7 +167,7 @@ SCEPCRLValidity 7d
     SCEPNDESProfile mscep
     AuthType Basic
     AuthName "mod_scep demo NDES"
-    AuthUserFile "$state/pki/admins.htpasswd"
+    AuthUserFile "$run/pki/admins.htpasswd"
     Require valid-user
 </Location>
 <Location /crl>
@@ -156,7 +177,7 @@ SCEPCRLValidity 7d
     SetHandler scep-admin
     AuthType Basic
     AuthName "mod_scep demo administration"
-    AuthUserFile "$state/pki/admins.htpasswd"
+    AuthUserFile "$run/pki/admins.htpasswd"
     Require valid-user
 </Location>
 # micromdm's scepclient only speaks single DES + SHA-1
@@ -168,6 +189,29 @@ SCEPCRLValidity 7d
 $hook_lines
 EOC
 "$httpd" -t -f "$state/httpd.conf"
+"$httpd" -f "$state/httpd.conf" -DFOREGROUND &
+httpd_pid=$!
+stop() {
+    kill "$httpd_pid" 2>/dev/null || true
+    [ -n "${hook_pid:-}" ] && kill "$hook_pid" 2>/dev/null
+    wait 2>/dev/null
+}
+trap 'stop; exit 130' INT TERM
+# the self-test: one enrollment against the demo, its certificate decrypted
+# and checked; nothing is announced unless it works
+mkdir -p "$state/selftest"
+selftest=$(./bench/scepbench -u "http://127.0.0.1:$port/scep" -n 1 -c 1 --wait 20 \
+           --challenge-file "$state/pki/challenge" --decrypt-every 1 --cache "$state/selftest" \
+           --cn-prefix demo-selftest -q 2>&1 | grep '^RESULT' || true)
+case $selftest in
+    *" ok=1 "*"decrypted=1"*)
+        echo "self-test: enrolled one certificate at /scep and decrypted it: the demo works" ;;
+    *)
+        echo "self-test FAILED: ${selftest:-no answer from httpd}" >&2
+        tail -5 "$state/logs/error_log" >&2
+        stop
+        exit 1 ;;
+esac
 cat <<EOM
 
 mod_scep demo
@@ -180,7 +224,7 @@ mod_scep demo
   NDES challenges: http://127.0.0.1:$port/certsrv/mscep_admin/  (admin credentials above)
   CRL:             http://127.0.0.1:$port/crl
   CA certificate:  $state/pki/ca.pem
-  records:         sqlite3 $state/db/scep.sqlite 'select * from scep_certificates'
+  records:         sqlite3 $db 'select * from scep_certificates'
   error log:       $state/logs/error_log
   try:             curl 'http://127.0.0.1:$port/scep?operation=GetCACaps'
 EOM
@@ -194,4 +238,4 @@ else
     echo "  (no python3: the webhook demo Location is left out; see docs/mdm.md)"
 fi
 echo "Stop with Ctrl-C."
-exec "$httpd" -f "$state/httpd.conf" -DFOREGROUND
+wait "$httpd_pid"
