@@ -47,6 +47,7 @@ void *scep_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
                                                       : base->legacy_wanted;
     conf->crl_validity = add->crl_validity != UNSET ? add->crl_validity : base->crl_validity;
     conf->admin_secret = add->admin_secret ? add->admin_secret : base->admin_secret;
+    conf->pass_dialog = add->pass_dialog ? add->pass_dialog : base->pass_dialog;
     conf->mc_cert = add->mc_cert ? add->mc_cert : base->mc_cert;
     conf->mc_key = add->mc_cert ? add->mc_key : base->mc_key;
     conf->admin_secret_len = add->admin_secret ? add->admin_secret_len : base->admin_secret_len;
@@ -927,6 +928,9 @@ const command_rec scep_cmds[] = {
                   "time from a CRL's thisUpdate to its nextUpdate, e.g. 7d"),
     AP_INIT_TAKE1("SCEPAdminSecretFile", set_admin_secret_file, NULL, RSRC_CONF,
                   "file with the key of the admin forms' tokens (same on every node)"),
+    AP_INIT_TAKE1("SCEPPassPhraseDialog", scep_set_passphrase_dialog, NULL, RSRC_CONF,
+                  "how encrypted CA/RA keys get their passphrase: builtin, exec:/path "
+                  "or file:/path"),
     AP_INIT_TAKE2("SCEPMobileconfigSigner", set_mobileconfig_signer, NULL, RSRC_CONF,
                   "certificate and key that sign the Apple configuration profiles"),
     SCEP_ASK_COMMANDS(LOC),
@@ -1242,6 +1246,7 @@ int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
         files.chain = c->ca_chain.value;
         files.ra_cert = c->ra_cert.value;
         files.ra_key = c->ra_key.value;
+        scep_passphrase_source(&files, sp);
         /* vhosts that inherit the same files share one loaded CA */
         key = apr_pstrcat(ptemp, files.cert, "|", files.key, "|",
                           files.chain ? files.chain : "", "|",

@@ -125,7 +125,8 @@ static apr_status_t load_ca_pair(scep_ca_t *ca, apr_pool_t *p, const scep_ca_fil
         return rv;
     }
     *pwhich = SCEP_CA_FILE_KEY;
-    if ((rv = scep_load_key(&ca->key, p, files->key, perr)) != APR_SUCCESS) {
+    if ((rv = scep_load_key_pass(&ca->key, p, files->key, files->passphrase,
+                                 files->passphrase_baton, perr)) != APR_SUCCESS) {
         return rv;
     }
     if (X509_check_private_key(ca->cert, ca->key) != 1) {
@@ -208,7 +209,8 @@ static apr_status_t load_ra(scep_ca_t *ca, apr_pool_t *p, const scep_ca_files_t 
         return rv;
     }
     *pwhich = SCEP_CA_FILE_RA_KEY;
-    if ((rv = scep_load_key(&ca->ra_key, p, files->ra_key, perr)) != APR_SUCCESS) {
+    if ((rv = scep_load_key_pass(&ca->ra_key, p, files->ra_key, files->passphrase,
+                                 files->passphrase_baton, perr)) != APR_SUCCESS) {
         return rv;
     }
     if (X509_check_private_key(ca->ra_cert, ca->ra_key) != 1) {

@@ -8,6 +8,7 @@
 
 #include <openssl/x509.h>
 #include "scep.h"
+#include "scep_ossl.h"
 #include "scep_policy.h"
 
 /** Which configured file an error is about (the glue names the directive). */
@@ -22,6 +23,8 @@ typedef struct scep_ca_files_t {
     const char *chain;      /* may be NULL */
     const char *ra_cert;    /* may be NULL: the CA signs and decrypts */
     const char *ra_key;
+    scep_passphrase_fn *passphrase;   /* for encrypted keys; NULL: none may be */
+    void *passphrase_baton;
 } scep_ca_files_t;
 
 typedef struct scep_ca_t {

@@ -131,29 +131,78 @@ apr_status_t scep_load_cert(X509 **pcert, apr_pool_t *p, const char *path,
     return APR_SUCCESS;
 }
 
-apr_status_t scep_load_key(EVP_PKEY **pkey, apr_pool_t *p, const char *path,
-                           const char **perr)
+/* OpenSSL asks for a passphrase only for an encrypted key: then ours is
+ * asked, once per key. */
+typedef struct pass_ctx_t {
+    apr_pool_t *p;
+    const char *path;
+    scep_passphrase_fn *fn;
+    void *baton;
+    const char *err;           /* the source's reason, if it had none */
+    int asked;
+} pass_ctx_t;
+
+static int pass_cb(char *buf, int size, int rwflag, void *u)
 {
+    pass_ctx_t *c = u;
+    const char *pass;
+    size_t len;
+
+    (void)rwflag;
+    if (!c->fn) {
+        c->err = "the key is encrypted (set SCEPPassPhraseDialog)";
+        return -1;
+    }
+    c->asked = 1;
+    pass = c->fn(c->baton, c->path, &c->err);
+    if (!pass || (len = strlen(pass)) >= (size_t)size) {
+        if (pass && !c->err) {
+            c->err = "the passphrase is too long";
+        }
+        return -1;
+    }
+    memcpy(buf, pass, len);
+    return (int)len;
+}
+
+apr_status_t scep_load_key_pass(EVP_PKEY **pkey, apr_pool_t *p, const char *path,
+                                scep_passphrase_fn *fn, void *baton, const char **perr)
+{
+    pass_ctx_t c = { p, path, fn, baton, NULL, 0 };
     EVP_PKEY *k = NULL;
     BIO *bio = open_file(p, path, perr);
 
     if (!bio) {
         return APR_EINVAL;
     }
-    k = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
-    if (!k) {
+    k = PEM_read_bio_PrivateKey(bio, NULL, pass_cb, &c);
+    if (!k && !c.asked) {
+        (void)BIO_reset(bio);
+        k = d2i_PKCS8PrivateKey_bio(bio, NULL, pass_cb, &c);   /* DER, maybe encrypted */
+    }
+    if (!k && !c.asked) {
         (void)BIO_reset(bio);
         k = d2i_PrivateKey_bio(bio, NULL);
     }
     BIO_free(bio);
     if (!k) {
-        *perr = apr_psprintf(p, "%s holds no readable unencrypted private key: %s",
-                             path, scep_ossl_errors(p));
+        *perr = c.asked || c.err
+                ? apr_psprintf(p, "%s: cannot decrypt the private key: %s", path,
+                               c.err ? c.err : "wrong passphrase")
+                : apr_psprintf(p, "%s holds no readable private key: %s", path,
+                               scep_ossl_errors(p));
+        ERR_clear_error();
         return APR_EINVAL;
     }
     ERR_clear_error();
     *pkey = scep_own_pkey(p, k);
     return APR_SUCCESS;
+}
+
+apr_status_t scep_load_key(EVP_PKEY **pkey, apr_pool_t *p, const char *path,
+                           const char **perr)
+{
+    return scep_load_key_pass(pkey, p, path, NULL, NULL, perr);
 }
 
 apr_status_t scep_bundle_der(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,

@@ -35,6 +35,13 @@ apr_status_t scep_load_cert(X509 **pcert, apr_pool_t *p, const char *path,
 /** Load an unencrypted private key (PEM or DER). */
 apr_status_t scep_load_key(EVP_PKEY **pkey, apr_pool_t *p, const char *path,
                            const char **perr);
+/** The passphrase of the encrypted key at path (NUL-terminated), or NULL
+ *  with *perr saying why. Asked only when the key is encrypted. */
+typedef const char *scep_passphrase_fn(void *baton, const char *path, const char **perr);
+/** Load a private key, encrypted or not (PEM, or DER PKCS#8 / traditional),
+ *  asking fn for the passphrase of an encrypted one. */
+apr_status_t scep_load_key_pass(EVP_PKEY **pkey, apr_pool_t *p, const char *path,
+                                scep_passphrase_fn *fn, void *baton, const char **perr);
 
 /**
  * DER of a degenerate certs-only SignedData (no signers, content omitted)
