@@ -204,6 +204,12 @@ skip 'httpd did not start', 1 unless $H->{ok};
     is(answer($rep), '0|-|', 'file dbd: a device the first provider (file) knows: SUCCESS');
     ($req, $rep) = enroll_at('/both', $FILE{'dev-both'}, '/CN=dev-both');
     is(answer($rep), '0|-|', 'file dbd: a device both know, with the password of the first: SUCCESS');
+    # as mod_auth_basic: the first provider that knows the user decides; a
+    # wrong password there is not tried against the next one
+    ($req, $rep) = enroll_at('/both', $DBD{'dev-both'}, '/CN=dev-both');
+    like(answer($rep), $WRONG, 'file dbd: a device both know, with the password of the second only: FAILURE '
+         . '(the first provider that knows the device decides, as with mod_auth_basic)');
+    is(txn($req->{tid})->{auth_failed} // '', 1, 'counted as a failed attempt');
     (undef, $rep) = enroll_at('/both', 'both-wrong-' . $rnd->(), '/CN=dev-dbd');
     like(answer($rep), $WRONG, 'file dbd: a wrong password for the device of the second: FAILURE');
     (undef, $rep) = enroll_at('/both', $DBD{'dev-dbd'}, '/CN=dev-nobody');
