@@ -382,7 +382,10 @@ my @ISSUED;    # transactions whose certificate must reach Intune
          'the record says discovery failed with HTTP 503');
     is($row->{auth_failed} // '', 0, 'not counted as a failed attempt');
     my @l = mock_since($mark);
-    is(join(',', map { $_->{status} } grep { is_discovery($_) } @l), '503', 'Graph was asked once and answered 503');
+    # (the outbox worker may already be trying this refusal's failureNotification,
+    # and ask Graph too: only the first discovery after the request is its)
+    my ($disc) = grep { is_discovery($_) } @l;
+    is(($disc || {})->{status} // 0, 503, 'Graph was asked and answered 503');
     is(scalar(calls('validateRequest', $e->{req}{tid}, @l)), 0, 'validateRequest was not called');
 
     my $p = enroll_intune('/intune-pending', $ch, 'intune-dev-6');
@@ -410,9 +413,9 @@ my @ISSUED;    # transactions whose certificate must reach Intune
     my $row = txn($e->{req}{tid});
     like($row->{fail_text} // '', qr/Graph token request failed: HTTP 401 invalid_client \(AADSTS7000215\)/,
          'the record: the token request failed, HTTP 401 invalid_client (AADSTS7000215)');
-    my @tok = grep { is_token($_) } mock_since($mark);
-    ok(@tok && !grep({ $_->{body}{client_secret}{matches} || $_->{status} != 401 } @tok),
-       'Entra ID was sent the wrong secret and answered 401');
+    # (the worker may be asking for tokens of the other Locations meanwhile)
+    my @tok = grep { is_token($_) && !$_->{body}{client_secret}{matches} } mock_since($mark);
+    ok(@tok && !grep({ $_->{status} != 401 } @tok), 'Entra ID was sent the wrong secret and answered 401');
     my $log = read_file("$H->{dir}/logs/error_log");
     like($log, qr/SCEP00654: Intune validateRequest, transaction \Q$e->{req}{tid}\E: no answer: Graph token request failed: HTTP 401/,
          'error_log: SCEP00654 says the token request failed');
