@@ -387,6 +387,7 @@ my @ISSUED;    # transactions whose certificate must reach Intune
     my ($disc) = grep { is_discovery($_) } @l;
     is(($disc || {})->{status} // 0, 503, 'Graph was asked and answered 503');
     is(scalar(calls('validateRequest', $e->{req}{tid}, @l)), 0, 'validateRequest was not called');
+    is(scalar @{ outbox($e->{req}{tid}) }, 0, 'no failureNotification for a request Intune never saw');
 
     my $p = enroll_intune('/intune-pending', $ch, 'intune-dev-6');
     is($p->{rep}{pkiStatus} // '', '3', 'the same with SCEPValidationUnavailable pending: PENDING')
@@ -419,6 +420,8 @@ my @ISSUED;    # transactions whose certificate must reach Intune
     my $log = read_file("$H->{dir}/logs/error_log");
     like($log, qr/SCEP00654: Intune validateRequest, transaction \Q$e->{req}{tid}\E: no answer: Graph token request failed: HTTP 401/,
          'error_log: SCEP00654 says the token request failed');
+    # it would wait in the outbox for as long as the secret is wrong
+    is(scalar @{ outbox($e->{req}{tid}) }, 0, 'no failureNotification for a request Intune never saw');
 }
 
 ########## everything issued reached Intune; nothing secret reached the log
