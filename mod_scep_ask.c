@@ -251,7 +251,9 @@ const char *scep_ask_set_intune_endpoints(cmd_parms *cmd, void *dirconf, const c
 /* ---- a request ----------------------------------------------------------- */
 
 /* scep_check_password_fn: httpd's providers in turn, as mod_auth_basic
- * asks them; the first that grants decides, an error makes no answer. */
+ * asks them: the next is asked only when one does not know the user, so
+ * the first that knows the device decides (a password it refuses is not
+ * tried on the others); an error makes no answer. */
 static scep_verdict_kind_t check_password(void *baton, const apr_array_header_t *providers,
                                           const char *user, const char *password)
 {
@@ -278,6 +280,9 @@ static scep_verdict_kind_t check_password(void *baton, const apr_array_header_t 
                           "authentication provider %s could not check the challenge of %s "
                           "(SCEPChallengeAuthProvider)", name, user);
             return SCEP_VERDICT_UNAVAILABLE;
+        }
+        if (st != AUTH_USER_NOT_FOUND) {
+            break;
         }
     }
     return SCEP_VERDICT_DENY;

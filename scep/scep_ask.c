@@ -82,8 +82,10 @@ void scep_ask_validators(scep_verdict_t *out, const char **pwho, int *pintune,
             out->reason = "this process has no Intune client for the profile";
             return;
         }
-        *pintune = 1;
         scep_intune_validate(&answer, ctx, env->http, intune, v);
+        /* Intune hears how what it judged ended; a request it gave no answer
+         * about (no token, no service, no reply) it may never have seen */
+        *pintune = answer.kind != SCEP_VERDICT_UNAVAILABLE;
         if (answer.kind != SCEP_VERDICT_ALLOW) {
             *out = answer;
         }

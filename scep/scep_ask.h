@@ -21,7 +21,7 @@ scep_verdict_kind_t scep_ask_password(const scep_env_t *env, const scep_profile_
 /** The profile's validators in turn (the webhook, then Intune): the first
  *  that does not allow decides; names an ALLOW fixes are kept. *pwho names
  *  who answered ("the validation webhook", "Intune"); *pintune is set when
- *  Intune was asked (it then hears the outcome). */
+ *  Intune answered, allowing or refusing (it then hears the outcome). */
 void scep_ask_validators(scep_verdict_t *out, const char **pwho, int *pintune,
                          scep_ctx_t *ctx, const scep_env_t *env, const scep_profile_t *prof,
                          const scep_validation_in_t *in);
