@@ -294,6 +294,48 @@ static apr_status_t admin_write(void *baton, const char *data, apr_size_t len)
     return ap_rwrite(data, (int)len, r) < 0 ? APR_EGENERAL : APR_SUCCESS;
 }
 
+/* The admin endpoint's answer, with the headers that keep it in its own
+ * window, out of caches, and its CSRF cookie on this origin. */
+static int admin_send(request_rec *r, const scep_admin_out_t *o, const char *cookie,
+                      const char *cookie_path, int https)
+{
+    scep_admin_out_t out = *o;
+
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
+    apr_table_setn(r->headers_out, "Content-Security-Policy",
+                   "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                   "frame-ancestors 'none'");
+    if (out.set_csrf_cookie) {
+        apr_table_addn(r->headers_out, "Set-Cookie", apr_pstrcat(r->pool, cookie, "=",
+                       out.set_csrf_cookie, "; Path=", cookie_path,
+                       https ? "; Secure" : "", "; HttpOnly; SameSite=Strict", NULL));
+    }
+    if (out.filename) {
+        apr_table_setn(r->headers_out, "Content-Disposition",
+                       apr_pstrcat(r->pool, "attachment; filename=\"", out.filename, "\"",
+                                   NULL));
+    }
+    if (out.location) {
+        apr_table_setn(r->headers_out, "Location",
+                       ap_construct_url(r->pool, out.location, r));
+    }
+    r->status = out.status;
+    ap_set_content_type(r, out.content_type);
+    if (out.stream) {
+        /* no Content-Length: the body is written as it is formatted */
+        if (!r->header_only) {
+            out.stream(out.stream_state, r->pool, admin_write, r);
+        }
+        return OK;
+    }
+    ap_set_content_length(r, (apr_off_t)out.len);
+    if (!r->header_only) {
+        ap_rwrite(out.body, (int)out.len, r);
+    }
+    return OK;
+}
+
 /* SetHandler scep-admin: fails closed without an authenticated user, since
  * every decision records who made it. */
 static int admin_handler(request_rec *r)
@@ -370,39 +412,7 @@ static int admin_handler(request_rec *r)
     scep_request_ctx(&ctx, r);
     scep_admin_handle(&ctx, &adm, &in, &out);
 
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
-    apr_table_setn(r->headers_out, "Content-Security-Policy",
-                   "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                   "frame-ancestors 'none'");
-    if (out.set_csrf_cookie) {
-        apr_table_addn(r->headers_out, "Set-Cookie", apr_pstrcat(r->pool, cookie, "=",
-                       out.set_csrf_cookie, "; Path=", https ? "/" : adm.base,
-                       https ? "; Secure" : "", "; HttpOnly; SameSite=Strict", NULL));
-    }
-    if (out.filename) {
-        apr_table_setn(r->headers_out, "Content-Disposition",
-                       apr_pstrcat(r->pool, "attachment; filename=\"", out.filename, "\"",
-                                   NULL));
-    }
-    if (out.location) {
-        apr_table_setn(r->headers_out, "Location",
-                       ap_construct_url(r->pool, out.location, r));
-    }
-    r->status = out.status;
-    ap_set_content_type(r, out.content_type);
-    if (out.stream) {
-        /* no Content-Length: the body is written as it is formatted */
-        if (!r->header_only) {
-            out.stream(out.stream_state, r->pool, admin_write, r);
-        }
-        return OK;
-    }
-    ap_set_content_length(r, (apr_off_t)out.len);
-    if (!r->header_only) {
-        ap_rwrite(out.body, (int)out.len, r);
-    }
-    return OK;
+    return admin_send(r, &out, cookie, https ? "/" : adm.base, https);
 }
 
 static int dispatch(request_rec *r)

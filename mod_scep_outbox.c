@@ -144,8 +144,8 @@ static int outbox_pass(outbox_worker_t *w, apr_pool_t *p)
     }
     if (scep_store_lease(&ctx, st, w->lease, w->holder, now + OUTBOX_LEASE_SECS)
         == APR_SUCCESS
-        && scep_store_outbox_pending_of(&events, &ctx, st, w->conf->ca->fingerprint,
-                                        OUTBOX_BATCH) == APR_SUCCESS) {
+        && scep_store_outbox_due(&events, &ctx, st, w->conf->ca->fingerprint, now,
+                                 OUTBOX_BATCH) == APR_SUCCESS) {
         for (i = 0; i < events->nelts && !apr_atomic_read32(&w->stop); i++) {
             delivered += handle_event(&ctx, w, st, &APR_ARRAY_IDX(events, i, scep_event_t),
                                       held, now);
@@ -156,7 +156,9 @@ static int outbox_pass(outbox_worker_t *w, apr_pool_t *p)
         }
     }
     scep_dbd_close_server(w->s, dbd);
-    return events && events->nelts == OUTBOX_BATCH && delivered ? delivered : 0;
+    /* a key's next event becomes its head once this one is delivered: go on
+     * at once while there is progress */
+    return delivered;
 }
 
 static void *APR_THREAD_FUNC outbox_run(apr_thread_t *thread, void *data)

@@ -79,10 +79,14 @@ typedef struct scep_srv_conf_t {
     const scep_cacert_t *cacert;  /* GetCACert's answer, built at start-up */
     const unsigned char *admin_secret;  /* SCEPAdminSecretFile, else made in post_config */
     apr_size_t admin_secret_len;
+    const char *pass_dialog;          /* SCEPPassPhraseDialog, or NULL (builtin) */
+    X509 *mc_cert;                    /* SCEPMobileconfigSigner, or NULL */
+    EVP_PKEY *mc_key;
     struct scep_db_lock_t *db_lock;   /* shared by servers with the same mod_dbd config */
     /* this child's, set in child_init (mod_scep_ask.c) */
     struct scep_http_t *http;         /* outbound HTTPS, shared by the child's threads */
     apr_hash_t *intune;               /* profile name -> scep_intune_t * */
+    apr_array_header_t *ndes_sections;  /* scep_dir_conf_t * with SCEPNDESProfile */
 } scep_srv_conf_t;
 
 /* The SQLite writers' lock (see scep_store_t.write_lock), one per mod_dbd
@@ -128,6 +132,15 @@ typedef struct scep_ask_conf_t {
     const char *intune_service_url;   /* SCEPIntuneServiceURL: no discovery */
 } scep_ask_conf_t;
 
+/* SetHandler scep-ndes (mod_scep_ndes.c); NULL or UNSET where not given. */
+typedef struct scep_ndes_conf_t {
+    const char *profile;              /* SCEPNDESProfile */
+    const char *where;                /* its file:line */
+    apr_int64_t validity;             /* SCEPNDESChallengeValidity, seconds */
+    int cache_size;                   /* SCEPNDESPasswordCache */
+    apr_array_header_t *users;        /* SCEPNDESUsers: const char *; NULL = any */
+} scep_ndes_conf_t;
+
 typedef struct scep_dir_conf_t {
     const char *path;
     const char *where;        /* file:line of the section's first SCEP directive */
@@ -153,6 +166,7 @@ typedef struct scep_dir_conf_t {
     scep_policy_t *policy;    /* defaults + this section's settings */
     apr_hash_t *templates;    /* template name -> profile name */
     scep_ask_conf_t ask;      /* validators, receivers, outbound HTTPS */
+    scep_ndes_conf_t ndes;    /* the NDES challenge page */
     /* built at start-up (check_profiles), read-only after: this section
      * over a server's defaults, per server (key: that server's defaults) */
     apr_hash_t *services;
@@ -163,6 +177,11 @@ typedef struct scep_dir_conf_t {
     int defaults_only;
     const scep_service_t *service;
 } scep_dir_conf_t;
+
+/* ---- mod_scep.c ---------------------------------------------------------- */
+
+/** The core's context for a request: its pool, and logging to its log. */
+void scep_request_ctx(scep_ctx_t *ctx, request_rec *r);
 
 /* ---- mod_scep_config.c --------------------------------------------------- */
 
@@ -258,6 +277,36 @@ const char *scep_ask_set_intune_endpoints(cmd_parms *cmd, void *dirconf, const c
 
 /** child_init: the outbox worker of each server whose Locations notify. */
 void scep_outbox_child_init(apr_pool_t *pchild, server_rec *s);
+
+/* ---- mod_scep_passphrase.c ----------------------------------------------- */
+
+const char *scep_set_passphrase_dialog(cmd_parms *cmd, void *dummy, const char *arg);
+/** The passphrases of s's encrypted keys, as SCEPPassPhraseDialog says. */
+void scep_passphrase_source(scep_ca_files_t *files, server_rec *s);
+
+/* ---- mod_scep_ndes.c ----------------------------------------------------- */
+
+void scep_ndes_conf_init(scep_ndes_conf_t *c);
+void scep_ndes_conf_merge(scep_ndes_conf_t *out, const scep_ndes_conf_t *base,
+                          const scep_ndes_conf_t *add);
+/** check_config: every SCEPNDESProfile names a profile with one-time
+ *  challenges. */
+int scep_ndes_check(apr_pool_t *ptemp, server_rec *s);
+/** SetHandler scep-ndes. */
+int scep_ndes_handler(request_rec *r);
+const char *scep_ndes_set_profile(cmd_parms *cmd, void *dirconf, const char *arg);
+const char *scep_ndes_set_validity(cmd_parms *cmd, void *dirconf, const char *arg);
+const char *scep_ndes_set_cache(cmd_parms *cmd, void *dirconf, const char *arg);
+const char *scep_ndes_set_users(cmd_parms *cmd, void *dirconf, const char *arg);
+#define SCEP_NDES_COMMANDS(LOC)                                                         \
+    AP_INIT_TAKE1("SCEPNDESProfile", scep_ndes_set_profile, NULL, LOC,                    \
+                  "the profile whose one-time challenges the NDES page hands out"),       \
+    AP_INIT_TAKE1("SCEPNDESChallengeValidity", scep_ndes_set_validity, NULL, LOC,         \
+                  "how long an NDES challenge is valid (default 60m)"),                   \
+    AP_INIT_TAKE1("SCEPNDESPasswordCache", scep_ndes_set_cache, NULL, LOC,                \
+                  "unused challenges one user may hold (default 5)"),                     \
+    AP_INIT_ITERATE("SCEPNDESUsers", scep_ndes_set_users, NULL, LOC,                       \
+                    "the authenticated users who may get challenges (default: all)")
 
 /* ---- mod_scep_dbd.c ------------------------------------------------------ */
 

@@ -116,7 +116,8 @@ CREATE TABLE IF NOT EXISTS scep_outbox (
     next_at      BIGINT       NOT NULL,         -- not before (back-off)
     delivered_at BIGINT       NULL,
     last_error   VARCHAR(512) NULL,
-    KEY scep_outbox_undelivered (delivered_at, id)
+    KEY scep_outbox_undelivered (delivered_at, id),
+    KEY scep_outbox_key (event_key, delivered_at, id)      -- the head of each key
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 -- Who delivers the outbox: one holder among every process and node.

@@ -117,6 +117,8 @@ CREATE TABLE IF NOT EXISTS scep_outbox (
     last_error   TEXT
 );
 CREATE INDEX IF NOT EXISTS scep_outbox_undelivered ON scep_outbox (delivered_at, id);
+-- the head of each key (scep_outbox_due)
+CREATE INDEX IF NOT EXISTS scep_outbox_key ON scep_outbox (event_key, delivered_at, id);
 
 -- Who delivers the outbox: one holder among every process and node.
 CREATE TABLE IF NOT EXISTS scep_leases (

@@ -69,7 +69,11 @@ void scep_ask_validators(scep_verdict_t *out, const char **pwho, int *pintune,
     }
     if (prof->webhook) {
         *pwho = "the validation webhook";
-        scep_webhook_validate(out, ctx, env->http, prof->webhook, v);
+        if (scep_webhook_validate(out, ctx, env->http, prof->webhook, v) != APR_SUCCESS) {
+            out->kind = SCEP_VERDICT_UNAVAILABLE;     /* never an ALLOW by default */
+            out->reason = "the request could not be sent to the webhook";
+            return;
+        }
     }
     /* Intune judges challenges it minted: a renewal without one is not its */
     if (out->kind == SCEP_VERDICT_ALLOW && prof->intune && (!v->renewal || v->challenge)) {
@@ -82,7 +86,11 @@ void scep_ask_validators(scep_verdict_t *out, const char **pwho, int *pintune,
             out->reason = "this process has no Intune client for the profile";
             return;
         }
-        scep_intune_validate(&answer, ctx, env->http, intune, v);
+        /* no verdict (an incomplete request) is no answer, never an ALLOW */
+        if (scep_intune_validate(&answer, ctx, env->http, intune, v) != APR_SUCCESS) {
+            answer.kind = SCEP_VERDICT_UNAVAILABLE;
+            answer.reason = "the request could not be sent to Intune";
+        }
         /* Intune hears how what it judged ended; a request it gave no answer
          * about (no token, no service, no reply) it may never have seen */
         *pintune = answer.kind != SCEP_VERDICT_UNAVAILABLE;

@@ -119,6 +119,14 @@ const scep_sql_t scep_store_sql[] = {
     { "scep_outbox_pending",
       "SELECT " EVENT_COLUMNS " FROM scep_outbox WHERE delivered_at IS NULL AND id > %lld "
       "ORDER BY id LIMIT %lld" },
+    /* what the worker may send now: the oldest undelivered event of each
+     * key, if its retry is due (a key's later events wait behind it, and
+     * events that keep failing never hide the others) */
+    { "scep_outbox_due",
+      "SELECT " EVENT_COLUMNS " FROM scep_outbox o WHERE o.delivered_at IS NULL AND o.ca = %s "
+      "AND o.next_at <= %lld AND o.id = (SELECT MIN(h.id) FROM scep_outbox h "
+      "WHERE h.delivered_at IS NULL AND h.ca = o.ca AND h.sink = o.sink "
+      "AND h.profile = o.profile AND h.event_key = o.event_key) ORDER BY o.id LIMIT %lld" },
     { "scep_outbox_pending_of",
       "SELECT " EVENT_COLUMNS " FROM scep_outbox WHERE delivered_at IS NULL AND ca = %s "
       "ORDER BY id LIMIT %lld" },

@@ -169,6 +169,11 @@ apr_status_t scep_store_outbox_pending(apr_array_header_t **prows /* scep_event_
 /** The same for one CA (the admin view). */
 apr_status_t scep_store_outbox_pending_of(apr_array_header_t **prows, scep_ctx_t *ctx,
                                           scep_store_t *st, const char *ca, int limit);
+/** What the worker may deliver now: the oldest undelivered event of each
+ *  key (sink, profile, event_key) of the CA, if due by now; oldest first. */
+apr_status_t scep_store_outbox_due(apr_array_header_t **prows /* scep_event_t */,
+                                   scep_ctx_t *ctx, scep_store_t *st, const char *ca,
+                                   apr_int64_t now, int limit);
 /** The event was delivered. */
 apr_status_t scep_store_outbox_delivered(scep_ctx_t *ctx, scep_store_t *st, const char *id);
 /** Delivery failed: try again from next_at; why is kept (bounded). */

@@ -80,6 +80,20 @@ apr_status_t scep_store_outbox_pending_of(apr_array_header_t **prows, scep_ctx_t
     return events(prows, ctx, st, "scep_outbox_pending_of", ca, limit);
 }
 
+apr_status_t scep_store_outbox_due(apr_array_header_t **prows, scep_ctx_t *ctx,
+                                   scep_store_t *st, const char *ca, apr_int64_t now,
+                                   int limit)
+{
+    apr_array_header_t *rows = apr_array_make(ctx->pool, 16, sizeof(scep_event_t));
+    const char *args[] = { ca, scep_store_num(ctx->pool, now), scep_store_num(ctx->pool, limit) };
+    apr_status_t rv = scep_store_select(ctx, st, "scep_outbox_due", 3, args, read_event, rows);
+
+    if (rv == APR_SUCCESS) {
+        *prows = rows;
+    }
+    return rv;
+}
+
 apr_status_t scep_store_outbox_delivered(scep_ctx_t *ctx, scep_store_t *st, const char *id)
 {
     const char *args[] = {

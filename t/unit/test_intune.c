@@ -531,7 +531,8 @@ static void *APR_THREAD_FUNC worker(apr_thread_t *t, void *data)
 
     scep_intune_validate(&out, &ctx, w->http, w->in, &w->v);
     w->kind = out.kind;
-    apr_thread_exit(t, APR_SUCCESS);
+    /* a plain return: gcc 12's ASan takes apr_thread_exit for a stack overflow */
+    (void)t;
     return NULL;
 }
 
