@@ -12,6 +12,7 @@
 
 #include "mod_scep_private.h"
 #include "mod_auth.h"
+#include "apr_atomic.h"
 #include "scep/scep_http.h"
 #include "scep/scep_notify.h"
 #include "scep/scep_webhook.h"
@@ -19,6 +20,7 @@
 
 #define DEFAULT_OUTBOUND_TIMEOUT 10
 #define MAX_CONNECT_TIMEOUT 5
+#define DEFAULT_OUTBOUND_MAX 8         /* requests of one Location waiting, per child */
 
 static void http_conf_of(scep_http_conf_t *h, const scep_ask_conf_t *c);
 
@@ -248,6 +250,20 @@ const char *scep_ask_set_intune_endpoints(cmd_parms *cmd, void *dirconf, const c
     return NULL;
 }
 
+const char *scep_ask_set_max_calls(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
+    char *end = NULL;
+    apr_int64_t n = apr_strtoi64(arg, &end, 10);
+
+    (void)dummy;
+    if (!end || *end || n < 1 || n > 10000) {
+        return "SCEPOutboundMaxCalls: a number from 1 to 10000";
+    }
+    conf->outbound_max = (int)n;
+    return NULL;
+}
+
 /* ---- a request ----------------------------------------------------------- */
 
 /* scep_check_password_fn: httpd's providers in turn, as mod_auth_basic
@@ -297,6 +313,38 @@ static scep_intune_t *intune_of(void *baton, const scep_profile_t *prof)
     return sconf->intune ? apr_hash_get(sconf->intune, prof->name, APR_HASH_KEY_STRING) : NULL;
 }
 
+/* Per child and Location: how many requests wait for a validator. */
+static apr_uint32_t *inflight_of(const scep_srv_conf_t *sconf, const scep_profile_t *prof)
+{
+    return sconf->inflight ? apr_hash_get(sconf->inflight, prof->name, APR_HASH_KEY_STRING)
+                           : NULL;
+}
+
+static int outbound_enter(void *baton, const scep_profile_t *prof)
+{
+    const scep_srv_conf_t *sconf = baton;
+    apr_uint32_t *n = inflight_of(sconf, prof);
+    int max = sconf->outbound_max > 0 ? sconf->outbound_max : DEFAULT_OUTBOUND_MAX;
+
+    if (!n) {
+        return 1;          /* a profile built for one request: not bounded */
+    }
+    if (apr_atomic_inc32(n) >= (apr_uint32_t)max) {
+        apr_atomic_dec32(n);
+        return 0;
+    }
+    return 1;
+}
+
+static void outbound_leave(void *baton, const scep_profile_t *prof)
+{
+    apr_uint32_t *n = inflight_of(baton, prof);
+
+    if (n) {
+        apr_atomic_dec32(n);
+    }
+}
+
 void scep_ask_env(scep_env_t *env, request_rec *r)
 {
     scep_srv_conf_t *sconf = ap_get_module_config(r->server->module_config, &scep_module);
@@ -306,6 +354,9 @@ void scep_ask_env(scep_env_t *env, request_rec *r)
     env->http = sconf->http;
     env->intune_of = intune_of;
     env->intune_baton = sconf;
+    env->outbound_enter = outbound_enter;
+    env->outbound_leave = outbound_leave;
+    env->outbound_baton = sconf;
 }
 
 scep_intune_t *scep_ask_intune(const scep_srv_conf_t *sconf, const scep_profile_t *prof)
@@ -335,10 +386,15 @@ static void make_intune_clients(apr_pool_t *pchild, server_rec *s, scep_srv_conf
     apr_hash_index_t *hi;
 
     c->intune = apr_hash_make(pchild);
+    c->inflight = apr_hash_make(pchild);
     for (hi = apr_hash_first(pchild, c->named); hi; hi = apr_hash_next(hi)) {
         const scep_profile_t *prof = apr_hash_this_val(hi);
         scep_intune_t *client;
 
+        if (prof->webhook || prof->intune) {
+            apr_hash_set(c->inflight, prof->name, APR_HASH_KEY_STRING,
+                         apr_pcalloc(pchild, sizeof(apr_uint32_t)));
+        }
         if (!prof->intune) {
             continue;
         }

@@ -48,6 +48,7 @@ void *scep_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     conf->crl_validity = add->crl_validity != UNSET ? add->crl_validity : base->crl_validity;
     conf->admin_secret = add->admin_secret ? add->admin_secret : base->admin_secret;
     conf->pass_dialog = add->pass_dialog ? add->pass_dialog : base->pass_dialog;
+    conf->outbound_max = add->outbound_max ? add->outbound_max : base->outbound_max;
     conf->mc_cert = add->mc_cert ? add->mc_cert : base->mc_cert;
     conf->mc_key = add->mc_cert ? add->mc_key : base->mc_key;
     conf->admin_secret_len = add->admin_secret ? add->admin_secret_len : base->admin_secret_len;

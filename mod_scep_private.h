@@ -86,6 +86,9 @@ typedef struct scep_srv_conf_t {
     /* this child's, set in child_init (mod_scep_ask.c) */
     struct scep_http_t *http;         /* outbound HTTPS, shared by the child's threads */
     apr_hash_t *intune;               /* profile name -> scep_intune_t * */
+    apr_hash_t *inflight;             /* profile name -> apr_uint32_t: requests waiting
+                                         for its validators, in this child */
+    int outbound_max;                 /* SCEPOutboundMaxCalls, 0: default */
     apr_array_header_t *ndes_sections;  /* scep_dir_conf_t * with SCEPNDESProfile */
 } scep_srv_conf_t;
 
@@ -238,6 +241,7 @@ const char *scep_ask_set_timeout(cmd_parms *cmd, void *dirconf, const char *arg)
 const char *scep_ask_set_path(cmd_parms *cmd, void *dirconf, const char *arg);
 const char *scep_ask_set_provider(cmd_parms *cmd, void *dirconf, const char *arg);
 const char *scep_ask_set_word(cmd_parms *cmd, void *dirconf, const char *arg);
+const char *scep_ask_set_max_calls(cmd_parms *cmd, void *dummy, const char *arg);
 const char *scep_ask_set_intune_secret(cmd_parms *cmd, void *dirconf, const char *arg);
 const char *scep_ask_set_intune_endpoints(cmd_parms *cmd, void *dirconf, const char *token,
                                           const char *discovery);
@@ -258,6 +262,9 @@ const char *scep_ask_set_intune_endpoints(cmd_parms *cmd, void *dirconf, const c
                   "seconds an outbound call may take, connection included (default 10)"), \
     AP_INIT_TAKE1("SCEPOutboundCAFile", scep_ask_set_path, ASK_FIELD(ca_file), LOC,       \
                   "PEM file of the CAs outbound TLS trusts (default: the system's)"),     \
+    AP_INIT_TAKE1("SCEPOutboundMaxCalls", scep_ask_set_max_calls, NULL, RSRC_CONF,        \
+                  "requests of one Location that may wait for its validators, per child " \
+                  "(default 8)"),                                                         \
     AP_INIT_TAKE1("SCEPOutboundProxy", scep_ask_set_url, ASK_FIELD(proxy), LOC,           \
                   "proxy for outbound calls, http://host:port (default: none)"),          \
     AP_INIT_ITERATE("SCEPChallengeAuthProvider", scep_ask_set_provider, NULL, LOC,        \

@@ -52,9 +52,33 @@ scep_verdict_kind_t scep_ask_password(const scep_env_t *env, const scep_profile_
     }
 }
 
+static void ask_validators(scep_verdict_t *out, const char **pwho, int *pintune,
+                           scep_ctx_t *ctx, const scep_env_t *env, const scep_profile_t *prof,
+                           const scep_validation_in_t *in);
+
 void scep_ask_validators(scep_verdict_t *out, const char **pwho, int *pintune,
                          scep_ctx_t *ctx, const scep_env_t *env, const scep_profile_t *prof,
                          const scep_validation_in_t *in)
+{
+    /* a slow or dead validator holds at most its Location's share of the
+     * child's threads: past it, no answer at once (SCEPOutboundMaxCalls) */
+    if (env->outbound_enter && !env->outbound_enter(env->outbound_baton, prof)) {
+        memset(out, 0, sizeof(*out));
+        out->kind = SCEP_VERDICT_UNAVAILABLE;
+        out->reason = "too many calls of this Location are waiting for an answer "
+                      "(SCEPOutboundMaxCalls)";
+        *pwho = "mod_scep";
+        return;
+    }
+    ask_validators(out, pwho, pintune, ctx, env, prof, in);
+    if (env->outbound_leave) {
+        env->outbound_leave(env->outbound_baton, prof);
+    }
+}
+
+static void ask_validators(scep_verdict_t *out, const char **pwho, int *pintune,
+                           scep_ctx_t *ctx, const scep_env_t *env, const scep_profile_t *prof,
+                           const scep_validation_in_t *in)
 {
     scep_validation_t *v = scep_validation_make(ctx->pool, in);
 

@@ -25,6 +25,11 @@ typedef struct scep_env_t {
     /** the child's Intune state for a profile (tokens, service URL) */
     struct scep_intune_t *(*intune_of)(void *baton, const scep_profile_t *prof);
     void *intune_baton;
+    /** a call to the profile's validators may start (0: too many wait); each
+     *  started call ends with outbound_leave. NULL: no bound. */
+    int (*outbound_enter)(void *baton, const scep_profile_t *prof);
+    void (*outbound_leave)(void *baton, const scep_profile_t *prof);
+    void *outbound_baton;
 } scep_env_t;
 
 typedef struct scep_http_in_t {
