@@ -59,7 +59,7 @@ apr_status_t admin_decode_der(unsigned char **pder, apr_size_t *plen, apr_pool_t
  * staged, so that the decision's write commits it. */
 static void tell_decision(scep_store_t *st, apr_pool_t *p, const scep_admin_t *adm,
                           const char *profile, const char *event, const scep_txn_t *t,
-                          const scep_cert_t *cert, const char *reason)
+                          const scep_cert_t *cert, const char *reason, const char *tid)
 {
     const scep_profile_t *prof = adm->named && profile
                                  ? apr_hash_get(adm->named, profile, APR_HASH_KEY_STRING) : NULL;
@@ -72,7 +72,7 @@ static void tell_decision(scep_store_t *st, apr_pool_t *p, const scep_admin_t *a
     n.event = event;
     n.ca = adm->ca->fingerprint;
     n.location = profile;
-    n.transaction_id = t ? t->tid : NULL;
+    n.transaction_id = t ? t->tid : tid;
     n.subject = cert ? cert->subject : t ? t->subject : NULL;
     n.serial = cert ? cert->serial : NULL;
     n.not_after = cert ? cert->not_after : 0;
@@ -155,7 +155,7 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
                               prof->renewal_supersede)) != APR_SUCCESS) {
         return rv;
     }
-    tell_decision(st, p, adm, prof->name, "approved", t, &rec, NULL);
+    tell_decision(st, p, adm, prof->name, "approved", t, &rec, NULL, NULL);
     rv = scep_store_approve(ctx, st, adm->ca->fingerprint, id, adm->user, &rec,
                             old ? &renewal : NULL);
     if (rv == SCEP_ECONFLICT || rv == SCEP_ERENEWED) {
@@ -192,7 +192,7 @@ static void do_reject(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st
     }
     rv = scep_store_txn_get(&t, ctx, st, adm->ca->fingerprint, id);
     if (rv == APR_SUCCESS) {
-        tell_decision(st, ctx->pool, adm, t->profile, "rejected", t, NULL, why);
+        tell_decision(st, ctx->pool, adm, t->profile, "rejected", t, NULL, why, NULL);
         rv = scep_store_reject(ctx, st, adm->ca->fingerprint, id, adm->user, why);
     }
     if (rv != APR_SUCCESS) {
@@ -231,8 +231,11 @@ static void do_revoke(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st
     upper = u = apr_pstrdup(ctx->pool, serial);
     for (; *u; u++) *u = (char)apr_toupper(*u);
     if (scep_store_cert_get(&cert, ctx, st, adm->ca->fingerprint, upper) == APR_SUCCESS) {
+        const char *tid = NULL;
+        /* keyed by the transaction that issued it: after its "approved" */
+        scep_store_tid_of_serial(&tid, ctx, st, adm->ca->fingerprint, upper);
         tell_decision(st, ctx->pool, adm, cert->profile, "revoked", NULL, cert,
-                      scep_crl_reason_name(reason));
+                      scep_crl_reason_name(reason), tid);
     }
     rv = scep_store_cert_revoke(ctx, st, adm->ca->fingerprint, upper, reason);
     if (rv != APR_SUCCESS) {

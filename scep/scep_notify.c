@@ -61,7 +61,9 @@ void scep_notify_stage(scep_store_t *st, apr_pool_t *p, const scep_notify_t *not
     ev.sink = "webhook";
     ev.profile = n->location;
     ev.event = n->event;
-    ev.event_key = n->serial ? n->serial : n->transaction_id ? n->transaction_id : "";
+    /* one key for a request's whole story (pending, approved, revoked ...):
+     * its transaction; the worker keeps each key's events in order */
+    ev.event_key = n->transaction_id ? n->transaction_id : n->serial ? n->serial : "";
     ev.payload = scep_notify_payload(p, n, (apr_int64_t)apr_time_sec(apr_time_now()));
     scep_store_stage_event(st, &ev);
 }

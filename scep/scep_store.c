@@ -89,6 +89,10 @@ const scep_sql_t scep_store_sql[] = {
     { "scep_challenge_consume",
       "UPDATE scep_challenges SET used_at = %lld, used_tid = %s WHERE ca = %s AND hash = %s "
       "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > %lld" },
+    /* the transaction that issued a certificate (its notifications' key) */
+    { "scep_txn_of_serial",
+      "SELECT transaction_id FROM scep_transactions WHERE ca = %s AND serial = %s "
+      "AND status = 'ISSUED' ORDER BY id LIMIT 1" },
     { "scep_challenge_insert",
       "INSERT INTO scep_challenges (ca, hash, profile, subject, san, created_by, "
       "created_at, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %lld, %lld)" },
@@ -894,6 +898,24 @@ apr_status_t scep_store_challenge_open(apr_array_header_t **prows, scep_ctx_t *c
         *prows = rows;
     }
     return rv;
+}
+
+static void read_first(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
+{
+    const char **out = baton;
+
+    if (!*out) {
+        *out = scep_store_dup(p, st, row, 0);
+    }
+}
+
+apr_status_t scep_store_tid_of_serial(const char **ptid, scep_ctx_t *ctx, scep_store_t *st,
+                                      const char *ca, const char *serial)
+{
+    const char *args[] = { ca, serial };
+
+    *ptid = NULL;
+    return scep_store_select(ctx, st, "scep_txn_of_serial", 2, args, read_first, (void *)ptid);
 }
 
 apr_status_t scep_store_challenge_count_by(apr_int64_t *pcount, scep_ctx_t *ctx,

@@ -139,6 +139,9 @@ apr_status_t scep_store_challenge_open(apr_array_header_t **prows, scep_ctx_t *c
                                        scep_store_t *st, const char *ca,
                                        apr_int64_t before, int limit);
 /** Revoke an open challenge: APR_NOTFOUND if there is no such open one. */
+/** The transactionID that issued a certificate (*ptid NULL if none). */
+apr_status_t scep_store_tid_of_serial(const char **ptid, scep_ctx_t *ctx, scep_store_t *st,
+                                      const char *ca, const char *serial);
 /** How many unused, unexpired, unrevoked challenges user made (NDES). */
 apr_status_t scep_store_challenge_count_by(apr_int64_t *pcount, scep_ctx_t *ctx,
                                            scep_store_t *st, const char *ca, const char *user);
