@@ -13,6 +13,7 @@
 #include "mod_scep_private.h"
 #include "mod_auth.h"
 #include "apr_atomic.h"
+#include "ap_mpm.h"
 #include "scep/scep_http.h"
 #include "scep/scep_notify.h"
 #include "scep/scep_webhook.h"
@@ -20,7 +21,10 @@
 
 #define DEFAULT_OUTBOUND_TIMEOUT 10
 #define MAX_CONNECT_TIMEOUT 5
-#define DEFAULT_OUTBOUND_MAX 8         /* requests of one Location waiting, per child */
+/* requests of one Location that may wait for its validators, per child:
+ * by default three quarters of the child's threads, so a validator that
+ * hangs always leaves the others a quarter */
+#define DEFAULT_OUTBOUND_SHARE(threads) ((threads) * 3 / 4 > 0 ? (threads) * 3 / 4 : 1)
 
 static void http_conf_of(scep_http_conf_t *h, const scep_ask_conf_t *c);
 
@@ -324,7 +328,7 @@ static int outbound_enter(void *baton, const scep_profile_t *prof)
 {
     const scep_srv_conf_t *sconf = baton;
     apr_uint32_t *n = inflight_of(sconf, prof);
-    int max = sconf->outbound_max > 0 ? sconf->outbound_max : DEFAULT_OUTBOUND_MAX;
+    int max = sconf->outbound_max;
 
     if (!n) {
         return 1;          /* a profile built for one request: not bounded */
@@ -387,6 +391,11 @@ static void make_intune_clients(apr_pool_t *pchild, server_rec *s, scep_srv_conf
 
     c->intune = apr_hash_make(pchild);
     c->inflight = apr_hash_make(pchild);
+    if (c->outbound_max <= 0) {
+        int threads = 1;
+        ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+        c->outbound_max = DEFAULT_OUTBOUND_SHARE(threads > 0 ? threads : 1);
+    }
     for (hi = apr_hash_first(pchild, c->named); hi; hi = apr_hash_next(hi)) {
         const scep_profile_t *prof = apr_hash_this_val(hi);
         scep_intune_t *client;

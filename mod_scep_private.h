@@ -264,7 +264,7 @@ const char *scep_ask_set_intune_endpoints(cmd_parms *cmd, void *dirconf, const c
                   "PEM file of the CAs outbound TLS trusts (default: the system's)"),     \
     AP_INIT_TAKE1("SCEPOutboundMaxCalls", scep_ask_set_max_calls, NULL, RSRC_CONF,        \
                   "requests of one Location that may wait for its validators, per child " \
-                  "(default 8)"),                                                         \
+                  "(default: 3/4 of its threads)"),                                       \
     AP_INIT_TAKE1("SCEPOutboundProxy", scep_ask_set_url, ASK_FIELD(proxy), LOC,           \
                   "proxy for outbound calls, http://host:port (default: none)"),          \
     AP_INIT_ITERATE("SCEPChallengeAuthProvider", scep_ask_set_provider, NULL, LOC,        \
