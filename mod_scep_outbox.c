@@ -8,13 +8,15 @@
  * Locations notify runs one thread; the one that holds the database lease
  * of the CA's outbox (one among every process and node sharing the
  * database) delivers the events, oldest first, keeping the order of each
- * certificate's (or transaction's) events: a failed event holds back the
- * later ones with its key, and is tried again with a growing back-off.
+ * transaction's and each certificate's events: a failed event holds back
+ * the later ones of its transaction or certificate, and is tried again
+ * with a growing back-off.
  */
 
 #include "mod_scep_private.h"
 #include "apr_thread_proc.h"
 #include "apr_atomic.h"
+#include <jansson.h>
 #include "scep/scep_http.h"
 #include "scep/scep_notify.h"
 #include "scep/scep_intune.h"
@@ -92,19 +94,61 @@ static apr_status_t deliver(const char **perr, scep_ctx_t *ctx, outbox_worker_t 
     return APR_EGENERAL;
 }
 
-/* One event: delivered, or held back (its key with it) until its retry. */
+/* The keys whose order an event keeps: its event_key (the certificate's
+ * serial, else the transaction), and for a notification both the
+ * transaction and the certificate its payload names. A request's events
+ * are keyed by its transaction until it has a certificate and by the
+ * certificate after (revoked names no transaction): "approved" carries
+ * both, so it waits behind "pending", and "revoked" behind "approved". */
+static apr_array_header_t *order_keys(apr_pool_t *p, const scep_event_t *ev)
+{
+    static const char *const names[] = { "transaction_id", "serial" };
+    apr_array_header_t *keys = apr_array_make(p, 3, sizeof(const char *));
+    const char *prefix = apr_pstrcat(p, ev->sink, " ", ev->profile, " ", NULL);
+    json_t *root = NULL, *v;
+    int i;
+
+    APR_ARRAY_PUSH(keys, const char *) = apr_pstrcat(p, prefix, "key ", ev->event_key, NULL);
+    if (!strcmp(ev->sink, "webhook") && ev->payload) {
+        root = json_loads(ev->payload, 0, NULL);
+    }
+    for (i = 0; root && i < 2; i++) {
+        if (json_is_string(v = json_object_get(root, names[i])) && *json_string_value(v)) {
+            APR_ARRAY_PUSH(keys, const char *) = apr_pstrcat(p, prefix, names[i], " ",
+                                                             json_string_value(v), NULL);
+        }
+    }
+    json_decref(root);
+    return keys;
+}
+
+/* Does any of keys wait in held? With hold, they all do from now on. */
+static int is_held(apr_hash_t *held, const apr_array_header_t *keys, int hold)
+{
+    int i, found = 0;
+
+    for (i = 0; i < keys->nelts && !found; i++) {
+        found = apr_hash_get(held, APR_ARRAY_IDX(keys, i, const char *), APR_HASH_KEY_STRING)
+                != NULL;
+    }
+    for (i = 0; (found || hold) && i < keys->nelts; i++) {
+        apr_hash_set(held, APR_ARRAY_IDX(keys, i, const char *), APR_HASH_KEY_STRING, "");
+    }
+    return found;
+}
+
+/* One event: delivered, or held back (its keys with it) until its retry. */
 static int handle_event(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
                         const scep_event_t *ev, apr_hash_t *held, apr_int64_t now)
 {
-    const char *key = apr_pstrcat(ctx->pool, ev->sink, " ", ev->profile, " ", ev->event_key,
-                                  NULL);
+    const apr_array_header_t *keys = order_keys(ctx->pool, ev);
     const char *err = NULL;
 
-    if (apr_hash_get(held, key, APR_HASH_KEY_STRING)) {
+    if (is_held(held, keys, 0)) {
         return 0;
     }
     if (ev->next_at > now || deliver(&err, ctx, w, ev) != APR_SUCCESS) {
-        apr_hash_set(held, key, APR_HASH_KEY_STRING, "");
+        is_held(held, keys, 1);
         if (err) {
             /* said once per event: the retries are visible in the admin view */
             ap_log_error(APLOG_MARK, ev->attempts ? APLOG_DEBUG : APLOG_WARNING, 0, w->s,

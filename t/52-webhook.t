@@ -564,6 +564,42 @@ sleep 1;
     is(scalar @bad, 0, '6. each transaction\'s and certificate\'s events arrived in order') or diag(join "\n", @bad);
 }
 
+########## 6. order across a failed delivery: pending (keyed by the transaction)
+# fails and waits for its retry; the approval (which also names the
+# certificate) is made meanwhile and must not overtake it
+{
+    my $from = scalar @{ requests_of($E, '/events') };
+    set_mode($E, 'status 503');
+    my $m = enroll_at($H, '/v-manual', cn => 'dev-order');
+    is_status($m, 3, '6. order: a held request while the receiver answers 503');
+    my $row = txn_row($H, $m->{tid});
+    my $tid_q = q_str($m->{tid});
+    # its event has failed twice: the next retry is 4 s away
+    my $failed = poll(15, sub {
+        my $ev = outbox_rows($H, "event = 'pending' AND payload LIKE " . q_str("%$m->{tid}%"))->[0];
+        $ev && $ev->{attempts} >= 2 ? $ev : undef;
+    });
+    ok($failed && !defined $failed->{delivered_at}, '6. order: its pending event failed twice, undelivered')
+        or diag(explain($failed));
+    like(($failed || {})->{last_error} // '', qr/the receiver answered HTTP 503/, '6. order: last_error says why');
+    set_mode($E, 'allow');
+    my $r = admin($H, "enrollments/$row->{id}/approve");
+    is($r->{status}, 200, '6. order: approved while the pending event waits for its retry') or diag($r->{body});
+    ok(poll(20, sub { !grep { !defined $_->{delivered_at} } @{ outbox_rows($H) } }),
+       '6. order: both delivered once the receiver is back');
+    my $all = requests_of($E, '/events');
+    my @mine = grep { ($_->{body}{transaction_id} // '') eq $m->{tid} } @$all[$from .. $#$all];
+    is(scalar(grep { !$_->{signature_ok} } @mine), 0, '6. order: every attempt signed');
+    # the receiver logs each attempt before it answers: the last of each
+    # event is the one it took (answered 200)
+    my %last;
+    $last{ $mine[$_]{body}{event} } = $_ for 0 .. $#mine;
+    my @order = sort { $last{$a} <=> $last{$b} } keys %last;
+    is(join(',', @order), 'pending,approved',
+       '6. order: the receiver took the pending event before the approval')
+        or diag(join ', ', map { "$_->{body}{event}#" . (header_of($_, 'X-SCEP-Event-Id') // '?') } @mine);
+}
+
 my @bad = private_log_bad($H, 'SCEP00330');
 is(scalar @bad, 0, 'cases 1-6: no unexpected [warn] or worse in the instance\'s error_log')
     or diag(join "\n", @bad[0 .. ($#bad > 9 ? 9 : $#bad)]);
@@ -626,7 +662,7 @@ sub never_lost {
     return unless $h->{ok};
     my $mine = "profile IN ('/n52-auto', '/n52-manual')";
 
-    # 24 issued (5 then revoked), 1 refused, 6 held and rejected
+    # 24 issued (5 then revoked), 1 refused, 6 held (3 approved, 3 rejected)
     my (@auto, @manual);
     push @auto, enroll_at($h, '/n52-auto', cn => "auto-$_", challenge => 'outbox-secret-52') for 1 .. $AUTO_N;
     push @manual, enroll_at($h, '/n52-manual', cn => "manual-$_", challenge => 'outbox-secret-52') for 1 .. $MANUAL_N;
@@ -637,10 +673,11 @@ sub never_lost {
     my $decided = 0;
     for my $i (0 .. $#manual) {
         my $row = txn_row($h, $manual[$i]{tid});
-        my $r = admin($h, "enrollments/$row->{id}/reject", { reason => 'not ours' });
+        my $r = $i % 2 ? admin($h, "enrollments/$row->{id}/reject", { reason => 'not ours' })
+                       : admin($h, "enrollments/$row->{id}/approve");
         $decided++ if $r->{status} == 200;
     }
-    is($decided, $MANUAL_N, "$L: an administrator rejects them");
+    is($decided, $MANUAL_N, "$L: an administrator approves 3 and rejects 3");
     my $revoked = 0;
     for my $e (@auto[0 .. 4]) {
         my $serial = txn_row($h, $e->{tid})->{serial} // 'none';
@@ -679,7 +716,7 @@ sub never_lost {
     my %events;
     $events{ $_->{event} }++ for @$rows;
     is(join(',', map { "$_=$events{$_}" } sort keys %events),
-       "issued=$AUTO_N,pending=$MANUAL_N,refused=1,rejected=$MANUAL_N,revoked=5", "$L: the events of every outcome");
+       "approved=3,issued=$AUTO_N,pending=$MANUAL_N,refused=1,rejected=3,revoked=5", "$L: the events of every outcome");
     my $first = requests_of($R, '/events');
     is(scalar(grep { !$_->{signature_ok} } @$first), 0, "$L: the refused attempts were correctly signed too");
 
@@ -726,8 +763,8 @@ sub never_lost {
     for my $ev (@$got) {
         push @{ $story{ $ev->{body}{transaction_id} // '' } }, $ev->{body}{event} if $ev->{body}{transaction_id};
     }
-    is(scalar(grep { join(',', @{ $story{ $_->{tid} } || [] }) ne 'pending,rejected' } @manual), 0,
-       "$L: each held request: pending, then rejected");
+    is(scalar(grep { join(',', @{ $story{ $_->{tid} } || [] }) !~ /^pending,(?:approved|rejected)$/ } @manual), 0,
+       "$L: each held request: pending, then approved or rejected");
     my %by_serial;
     for my $ev (@$got) { push @{ $by_serial{ $ev->{body}{serial} } }, $ev->{body}{event} if $ev->{body}{serial} }
     is(scalar(grep { join(',', @{ $_ }) eq 'issued,revoked' } values %by_serial), 5,
