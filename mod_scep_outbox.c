@@ -23,7 +23,8 @@
 
 #define OUTBOX_IDLE_MS     1000     /* between passes that found nothing to do */
 #define OUTBOX_BATCH       100      /* events read per pass */
-#define OUTBOX_LEASE_SECS  30       /* a lease outlives a holder that died by this */
+#define OUTBOX_LEASE_SECS  30       /* a lease outlives a holder that died by this
+                                       (and by the longest delivery) */
 #define OUTBOX_BACKOFF_MIN 2        /* seconds before the first retry, doubling ... */
 #define OUTBOX_BACKOFF_MAX 300      /* ... up to five minutes */
 #define OUTBOX_KEEP_SECS   (7 * 86400)   /* delivered events kept a week */
@@ -36,6 +37,7 @@ typedef struct outbox_worker_t {
     volatile apr_uint32_t stop;
     const char *lease;          /* "outbox <CA fingerprint>" */
     const char *holder;         /* "<host> <pid>" */
+    apr_int64_t call_secs;      /* the longest one delivery may take */
     apr_int64_t next_purge;
 } outbox_worker_t;
 
@@ -167,11 +169,30 @@ static int handle_event(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
     return 1;
 }
 
+/* Hold the lease, before each delivery, for longer than the delivery may
+ * take: another worker takes it only once this one cannot be sending any
+ * more, however long its pass. APR_SUCCESS while this worker holds it. */
+static apr_status_t keep_lease(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
+                               apr_int64_t *puntil)
+{
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    apr_int64_t until = now + OUTBOX_LEASE_SECS + w->call_secs;
+    apr_status_t rv;
+
+    if (*puntil - now > w->call_secs + OUTBOX_LEASE_SECS / 2) {
+        return APR_SUCCESS;
+    }
+    if ((rv = scep_store_lease(ctx, st, w->lease, w->holder, until)) == APR_SUCCESS) {
+        *puntil = until;
+    }
+    return rv;
+}
+
 /* One pass: if this child holds the lease, a batch of events. Returns how
  * many were delivered (the worker goes on at once after a full batch). */
 static int outbox_pass(outbox_worker_t *w, apr_pool_t *p)
 {
-    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now()), until = 0;
     apr_array_header_t *events = NULL;
     apr_hash_t *held = apr_hash_make(p);
     scep_store_t *st;
@@ -186,13 +207,14 @@ static int outbox_pass(outbox_worker_t *w, apr_pool_t *p)
     if (scep_dbd_open_server(&st, &dbd, p, w->s) != APR_SUCCESS) {
         return 0;
     }
-    if (scep_store_lease(&ctx, st, w->lease, w->holder, now + OUTBOX_LEASE_SECS)
-        == APR_SUCCESS
+    if (keep_lease(&ctx, w, st, &until) == APR_SUCCESS
         && scep_store_outbox_pending_of(&events, &ctx, st, w->conf->ca->fingerprint,
                                         OUTBOX_BATCH) == APR_SUCCESS) {
-        for (i = 0; i < events->nelts && !apr_atomic_read32(&w->stop); i++) {
+        for (i = 0; i < events->nelts && !apr_atomic_read32(&w->stop)
+                    && keep_lease(&ctx, w, st, &until) == APR_SUCCESS; i++) {
+            /* a retry waits from the failure, not from the pass's start */
             delivered += handle_event(&ctx, w, st, &APR_ARRAY_IDX(events, i, scep_event_t),
-                                      held, now);
+                                      held, (apr_int64_t)apr_time_sec(apr_time_now()));
         }
         if (now >= w->next_purge) {
             scep_store_outbox_purge(&ctx, st, now - OUTBOX_KEEP_SECS);
@@ -231,6 +253,26 @@ static apr_status_t outbox_stop(void *data)
 
     apr_atomic_set32(&w->stop, 1);
     return w->thread ? apr_thread_join(&rv, w->thread) : APR_SUCCESS;
+}
+
+/* Seconds the longest delivery of the server's Locations may take: the
+ * notification webhook's timeout, or Intune's for each of the calls one
+ * notification may need (tokens, discovery, the call, again after a 401). */
+static apr_int64_t longest_call(const scep_srv_conf_t *c)
+{
+    apr_hash_index_t *hi;
+    apr_interval_time_t longest = 0;
+
+    for (hi = c->named ? apr_hash_first(NULL, c->named) : NULL; hi; hi = apr_hash_next(hi)) {
+        const scep_profile_t *prof = apr_hash_this_val(hi);
+        if (prof->notify && prof->notify->http.timeout > longest) {
+            longest = prof->notify->http.timeout;
+        }
+        if (prof->intune && 6 * prof->intune->http.timeout > longest) {
+            longest = 6 * prof->intune->http.timeout;
+        }
+    }
+    return (apr_int64_t)apr_time_sec(longest) + 1;
 }
 
 static int notifies(const scep_srv_conf_t *c)
@@ -279,6 +321,7 @@ void scep_outbox_child_init(apr_pool_t *pchild, server_rec *s)
         apr_allocator_owner_set(alloc, w->pass);
         w->lease = apr_pstrcat(pchild, "outbox ", c->ca->fingerprint, NULL);
         w->holder = apr_psprintf(pchild, "%s %" APR_PID_T_FMT, host, getpid());
+        w->call_secs = longest_call(c);
         rv = apr_thread_create(&w->thread, NULL, outbox_run, w, pchild);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, sp, SCEPLOGNO(00332)

@@ -790,6 +790,78 @@ SKIP: {
     never_lost('pgsql');
 }
 
+########## 7. one worker at a time, even when a pass outlasts the lease
+# 34 events due at once whose deliveries each take the whole
+# SCEPOutboundTimeout (1 s): one pass of the worker lasts longer than the
+# lease (30 s). The other process must not start delivering beside it.
+{
+    my $L = '7 (lease)';
+    my $n = 34;
+    my $R = receiver_start('lease', mode => "sleep 3");
+    my $url = "https://127.0.0.1:$R->{port}/events";
+    my $h = private_httpd(name => 'lease', conf => <<"EOC");
+\@HTTPD_BASE\@
+LogLevel info scep:debug
+LoadModule mpm_event_module "\@MODULES\@/mod_mpm_event.so"
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 4
+MaxRequestWorkers 8
+MinSpareThreads 1
+MaxSpareThreads 8
+\@AUTH_MODULES\@
+\@SQLITE_DB\@
+\@TEST_CA\@
+SCEPChallengeThrottle off
+<Location /n52-lease>
+    SetHandler scep
+    SCEPChallengePassword lease-secret-52
+    SCEPNotifyWebhook $url
+    SCEPWebhookSecretFile "$SECRET_FILE"
+    SCEPOutboundCAFile "$TLS->{cert}"
+    SCEPOutboundTimeout 1
+</Location>
+EOC
+    push @HTTPDS, $h;
+    ok($h->{ok}, "$L: httpd with two processes") or diag($h->{err});
+    SKIP: {
+        skip 'httpd did not start', 7 unless $h->{ok};
+        # the test holds the lease while the events pile up
+        my $lease = poll(10, sub { db_value('SELECT name FROM scep_leases', file => $h->{db}) });
+        ok($lease, "$L: a worker took the lease ($lease)");
+        db_exec("UPDATE scep_leases SET holder = 't/52', expires_at = " . (time + 600), file => $h->{db});
+        my $issued = 0;
+        for (1 .. $n) {
+            my $e = enroll_at($h, '/n52-lease', cn => "lease-$_", challenge => 'lease-secret-52');
+            $issued++ if ($e->{rep}{pkiStatus} // '') eq '0';
+        }
+        is($issued, $n, "$L: $n certificates issued, each its own event");
+        is(scalar(grep { $_->{attempts} } @{ outbox_rows($h) }), 0, "$L: no worker tried one while another holds the lease");
+        my $from = scalar @{ requests_of($R, '/events') };
+        db_exec('UPDATE scep_leases SET expires_at = 0', file => $h->{db});
+        ok(poll(10, sub { @{ requests_of($R, '/events') } > $from }), "$L: released, a worker starts its pass");
+        Time::HiRes::sleep($n + 4);
+        my $to = scalar @{ requests_of($R, '/events') };
+        set_mode($R, 'allow');
+        ok(poll(30, sub { !grep { !defined $_->{delivered_at} } @{ outbox_rows($h) } }),
+           "$L: all delivered once the receiver answers");
+        my %pids;
+        $pids{$_}++ for map { /\[pid (\d+):tid \d+\] (?:\S+\(\d+\): )?SCEP00330: / ? $1 : () }
+                        split /\n/, read_file("$h->{dir}/logs/error_log");
+        is(scalar(keys %pids), 1, "$L: the failed deliveries (SCEP00330) all come from one process")
+            or diag(join ', ', map { "pid $_: $pids{$_} lines" } sort keys %pids);
+        # one worker sends one request at a time, each lasting the timeout
+        my $all = requests_of($R, '/events');
+        my @t = map { $_->{time} } @$all[$from .. $to - 1];
+        my @close = grep { $t[$_] - $t[$_ - 1] < 0.8 } 1 .. $#t;
+        is(scalar @close, 0, "$L: while it hangs, no two requests in flight at once (" . scalar(@t)
+                             . ' requests, none within 0.8 s of the one before)')
+            or diag(scalar(@close) . ' of ' . scalar(@t) . ' requests came less than 0.8 s after the one before');
+    }
+    private_httpd_stop($h);
+    receiver_stop($R);
+}
+
 ########## 8. configuration errors stop httpd at start-up
 {
     my $base = <<"EOC";
