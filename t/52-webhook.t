@@ -9,20 +9,26 @@
 #     reason, the record and the error_log do
 #  3. names the webhook fixes (SCEPValidationWebhookNames on) go through the
 #     profile's rules; off, the request's names are issued
-#  4. no answer (HTTP 500, not JSON, too slow, connection closed, an
-#     untrusted certificate): refused by default, held with
+#  4. no answer (HTTP 500, not JSON, too slow, connection closed, nothing
+#     listening, an untrusted certificate): refused by default, held with
 #     SCEPValidationUnavailable pending, then approved by an administrator
 #  5. composition with SCEPChallengePassword and SCEPApproval manual
 #  6. notifications of every outcome, signed, with X-SCEP-Event-Id, in order
-#     per certificate and transaction; the outbox rows marked delivered
+#     per certificate and transaction (also when an approval is made while
+#     the pending event waits for its retry); the outbox rows delivered
 #  7. never lost: a receiver answering 503 and then down, httpd restarted
-#     meanwhile; every event delivered once it is back, in order per key
+#     meanwhile; every event delivered once it is back, in order per key;
+#     one worker at a time, even when its pass outlasts the lease
 #  8. configuration errors stop httpd at start-up
+# Run time: about 2.5 minutes (the outbox waits out the lease of the
+# stopped httpd's worker, 30 s, once for SQLite and once for PostgreSQL; the
+# lease case needs a pass longer than 30 s).
 use strict;
 use warnings FATAL => 'all';
 
 use Apache::Test qw(-withtestmore);
 use Test::More import => ['!plan'];
+use IO::Socket::INET ();
 use JSON::PP ();
 use Time::HiRes ();
 use lib 't/lib';
@@ -221,7 +227,11 @@ my $HOOK = <<"EOC";
     SCEPWebhookSecretFile "$SECRET_FILE"
     SCEPOutboundCAFile "$TLS->{cert}"
 EOC
-my $CLOSED_PORT = free_port();
+# a port bound and never listened on: connections to it are refused, and
+# no other process can take it while the test runs
+my $CLOSED = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp')
+    or die "bind: $!";
+my $CLOSED_PORT = $CLOSED->sockport;
 my $NOTIFY = qq{    SCEPNotifyWebhook $EURL\n};
 # the profile whose rules a webhook's names go through
 my $RULES = <<'EOC';
@@ -321,26 +331,26 @@ my %SEEN;     # transactionID => what the notifications of case 6 must tell
     ok($e->{rep}{cert_file}, '1. the device gets its certificate');
     my $asked = asked_about($V, $e->{tid});
     is(scalar @$asked, 1, '1. the webhook was asked once for the PKCSReq');
-    my $a = $asked->[0] || { body => {} };
-    my $b = $a->{body} || {};
-    ok($a->{signature_ok}, "1. the receiver's signature check passed (HMAC-SHA256 with the secret)");
-    like(header_of($a, 'X-SCEP-Signature') // '', qr/^sha256=[0-9a-f]{64}$/, '1. X-SCEP-Signature: sha256=<hex>');
-    like(header_of($a, 'X-SCEP-Timestamp') // '', qr/^\d{10}$/, '1. X-SCEP-Timestamp');
-    is($a->{method}, 'POST', '1. a POST');
-    is($b->{type}, 'validate', '1. body type "validate"');
-    is($b->{transaction_id}, $e->{tid}, '1. transaction_id is the request\'s');
-    is($b->{location}, '/v-allow', '1. location is the profile (the Location)');
-    is($b->{message_type}, 'new', '1. message_type "new"');
-    is($b->{challenge}, 'pass-allow-1', '1. challenge as the device sent it');
-    is($b->{subject}, 'CN=dev-allow', '1. subject');
-    is_deeply($b->{sans}, ['DNS:dev-allow.example'], '1. sans');
-    is_deeply($b->{key}, { type => 'RSA', bits => 2048 }, '1. key type and size');
-    is($b->{client_address}, '127.0.0.1', '1. client_address');
+    my $q = $asked->[0] || { body => {} };
+    my $body = $q->{body} || {};
+    ok($q->{signature_ok}, "1. the receiver's signature check passed (HMAC-SHA256 with the secret)");
+    like(header_of($q, 'X-SCEP-Signature') // '', qr/^sha256=[0-9a-f]{64}$/, '1. X-SCEP-Signature: sha256=<hex>');
+    like(header_of($q, 'X-SCEP-Timestamp') // '', qr/^\d{10}$/, '1. X-SCEP-Timestamp');
+    is($q->{method}, 'POST', '1. a POST');
+    is($body->{type}, 'validate', '1. body type "validate"');
+    is($body->{transaction_id}, $e->{tid}, '1. transaction_id is the request\'s');
+    is($body->{location}, '/v-allow', '1. location is the profile (the Location)');
+    is($body->{message_type}, 'new', '1. message_type "new"');
+    is($body->{challenge}, 'pass-allow-1', '1. challenge as the device sent it');
+    is($body->{subject}, 'CN=dev-allow', '1. subject');
+    is_deeply($body->{sans}, ['DNS:dev-allow.example'], '1. sans');
+    is_deeply($body->{key}, { type => 'RSA', bits => 2048 }, '1. key type and size');
+    is($body->{client_address}, '127.0.0.1', '1. client_address');
     # the CSR PEM is the device's request: its key and subject
-    my $csr = write_file(work_file('webhook-csr', 'pem'), $b->{csr} // '');
+    my $csr = write_file(work_file('webhook-csr', 'pem'), $body->{csr} // '');
     my $pub = run_cmd(['openssl', 'req', '-in', $csr, '-noout', '-pubkey', '-subject', '-verify']);
     my $keypub = run_cmd(['openssl', 'pkey', '-in', $e->{req}{key}, '-pubout'])->{out};
-    like($b->{csr} // '', qr/^-----BEGIN CERTIFICATE REQUEST-----\n/, '1. csr is PEM');
+    like($body->{csr} // '', qr/^-----BEGIN CERTIFICATE REQUEST-----\n/, '1. csr is PEM');
     ok($pub->{rc} == 0 && index($pub->{out}, $keypub) >= 0, "1. the CSR holds the device's key and verifies")
         or diag($pub->{err});
     my $row = txn_row($H, $e->{tid});
@@ -349,7 +359,7 @@ my %SEEN;     # transactionID => what the notifications of case 6 must tell
     is(norm_serial($row->{serial} // ''), $serial, '1. with the serial of the certificate the device got');
     is(db_value('SELECT count(*) FROM scep_certificates WHERE serial = ' . q_str($row->{serial} // ''), dbo($H)),
        1, '1. the certificate is recorded');
-    is($b->{ca}, $row->{ca}, "1. ca is the CA's fingerprint, as recorded");
+    is($body->{ca}, $row->{ca}, "1. ca is the CA's fingerprint, as recorded");
     # the device resends the identical PKCSReq: answered from the record
     my $resp = send_request($e->{req}, port => $H->{port}, path => '/v-allow');
     my $again = $resp->{status} == 200 ? parse_reply($resp, $e->{req}) : {};
