@@ -8,20 +8,24 @@
  * Locations notify runs one thread; the one that holds the database lease
  * of the CA's outbox (one among every process and node sharing the
  * database) delivers the events, oldest first, keeping the order of each
- * certificate's (or transaction's) events: a failed event holds back the
- * later ones with its key, and is tried again with a growing back-off.
+ * transaction's and each certificate's events: a failed event holds back
+ * the later ones of its transaction or certificate, and is tried again
+ * with a growing back-off.
  */
 
 #include "mod_scep_private.h"
 #include "apr_thread_proc.h"
 #include "apr_atomic.h"
+#include <jansson.h>
 #include "scep/scep_http.h"
 #include "scep/scep_notify.h"
 #include "scep/scep_intune.h"
 
 #define OUTBOX_IDLE_MS     1000     /* between passes that found nothing to do */
 #define OUTBOX_BATCH       100      /* events read per pass */
-#define OUTBOX_LEASE_SECS  30       /* a lease outlives a holder that died by this */
+#define OUTBOX_SENDERS     8        /* deliveries at once (different keys) */
+#define OUTBOX_LEASE_SECS  30       /* a lease outlives a holder that died by this
+                                       (and by the longest delivery) */
 #define OUTBOX_BACKOFF_MIN 2        /* seconds before the first retry, doubling ... */
 #define OUTBOX_BACKOFF_MAX 300      /* ... up to five minutes */
 #define OUTBOX_KEEP_SECS   (7 * 86400)   /* delivered events kept a week */
@@ -34,6 +38,7 @@ typedef struct outbox_worker_t {
     volatile apr_uint32_t stop;
     const char *lease;          /* "outbox <CA fingerprint>" */
     const char *holder;         /* "<host> <pid>" */
+    apr_int64_t call_secs;      /* the longest one delivery may take */
     apr_int64_t next_purge;
 } outbox_worker_t;
 
@@ -92,26 +97,63 @@ static apr_status_t deliver(const char **perr, scep_ctx_t *ctx, outbox_worker_t 
     return APR_EGENERAL;
 }
 
-/* One event: delivered, or held back (its key with it) until its retry. */
-static int handle_event(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
-                        const scep_event_t *ev, apr_hash_t *held, apr_int64_t now)
+/* The keys whose order an event keeps: its event_key (the certificate's
+ * serial, else the transaction), and for a notification both the
+ * transaction and the certificate its payload names. A request's events
+ * are keyed by its transaction until it has a certificate and by the
+ * certificate after (revoked names no transaction): "approved" carries
+ * both, so it waits behind "pending", and "revoked" behind "approved". */
+static apr_array_header_t *order_keys(apr_pool_t *p, const scep_event_t *ev)
 {
-    const char *key = apr_pstrcat(ctx->pool, ev->sink, " ", ev->profile, " ", ev->event_key,
-                                  NULL);
-    const char *err = NULL;
+    static const char *const names[] = { "transaction_id", "serial" };
+    apr_array_header_t *keys = apr_array_make(p, 3, sizeof(const char *));
+    const char *prefix = apr_pstrcat(p, ev->sink, " ", ev->profile, " ", NULL);
+    json_t *root = NULL, *v;
+    int i;
 
-    if (apr_hash_get(held, key, APR_HASH_KEY_STRING)) {
-        return 0;
+    APR_ARRAY_PUSH(keys, const char *) = apr_pstrcat(p, prefix, "key ", ev->event_key, NULL);
+    if (!strcmp(ev->sink, "webhook") && ev->payload) {
+        root = json_loads(ev->payload, 0, NULL);
     }
-    if (ev->next_at > now || deliver(&err, ctx, w, ev) != APR_SUCCESS) {
-        apr_hash_set(held, key, APR_HASH_KEY_STRING, "");
-        if (err) {
-            /* said once per event: the retries are visible in the admin view */
-            ap_log_error(APLOG_MARK, ev->attempts ? APLOG_DEBUG : APLOG_WARNING, 0, w->s,
-                         SCEPLOGNO(00330) "event %s (%s of %s, profile %s) not delivered, "
-                         "retrying: %s", ev->id, ev->event, ev->event_key, ev->profile, err);
-            scep_store_outbox_failed(ctx, st, ev->id, now + backoff(ev->attempts), err);
+    for (i = 0; root && i < 2; i++) {
+        if (json_is_string(v = json_object_get(root, names[i])) && *json_string_value(v)) {
+            APR_ARRAY_PUSH(keys, const char *) = apr_pstrcat(p, prefix, names[i], " ",
+                                                             json_string_value(v), NULL);
         }
+    }
+    json_decref(root);
+    return keys;
+}
+
+/* Does any of keys wait in held? With hold, they all do from now on. */
+static int is_held(apr_hash_t *held, const apr_array_header_t *keys, int hold)
+{
+    int i, found = 0;
+
+    for (i = 0; i < keys->nelts && !found; i++) {
+        found = apr_hash_get(held, APR_ARRAY_IDX(keys, i, const char *), APR_HASH_KEY_STRING)
+                != NULL;
+    }
+    for (i = 0; (found || hold) && i < keys->nelts; i++) {
+        apr_hash_set(held, APR_ARRAY_IDX(keys, i, const char *), APR_HASH_KEY_STRING, "");
+    }
+    return found;
+}
+
+/* One event: delivered, or held back (its keys with it) until its retry. */
+static int handle_event(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
+                        const scep_event_t *ev, apr_status_t rv, const char *err,
+                        apr_hash_t *held, apr_int64_t now)
+{
+    if (rv != APR_SUCCESS) {
+        is_held(held, order_keys(ctx->pool, ev), 1);
+        /* said once per event: the retries are visible in the admin view */
+        ap_log_error(APLOG_MARK, ev->attempts ? APLOG_DEBUG : APLOG_WARNING, 0, w->s,
+                     SCEPLOGNO(00330) "event %s (%s of %s, profile %s) not delivered, "
+                     "retrying: %s", ev->id, ev->event, ev->event_key, ev->profile,
+                     err ? err : "no answer");
+        scep_store_outbox_failed(ctx, st, ev->id, now + backoff(ev->attempts),
+                                 err ? err : "no answer");
         return 0;
     }
     if (ev->attempts) {
@@ -123,17 +165,133 @@ static int handle_event(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
     return 1;
 }
 
+static apr_status_t keep_lease(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
+                               apr_int64_t *puntil);
+
+/* Up to OUTBOX_SENDERS deliveries at once: the events of a batch are the
+ * heads of different keys, so their order does not matter; each sender has
+ * a pool (and allocator) of its own, the store stays with the worker. */
+typedef struct send_t {
+    outbox_worker_t *w;
+    const scep_event_t *ev;
+    apr_pool_t *pool;
+    apr_status_t rv;
+    const char *err;
+} send_t;
+
+static void *APR_THREAD_FUNC send_one(apr_thread_t *thread, void *data)
+{
+    send_t *d = data;
+    scep_ctx_t ctx = { d->pool, log_to_server, d->w->s, (scep_log_level_t)APLOG_NOTICE };
+
+    (void)thread;
+    d->err = NULL;
+    d->rv = deliver(&d->err, &ctx, d->w, d->ev);
+    return NULL;     /* a plain return (see outbox_run) */
+}
+
+/* Send the group at once; each send_t gets its outcome. */
+static void send_group(send_t *group, int n)
+{
+    apr_thread_t *threads[OUTBOX_SENDERS];
+    apr_status_t rv;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        threads[i] = NULL;
+        if (n == 1 || apr_thread_create(&threads[i], NULL, send_one, &group[i], group[i].pool)
+                      != APR_SUCCESS) {
+            threads[i] = NULL;
+            send_one(NULL, &group[i]);          /* no thread: in this one */
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (threads[i]) {
+            apr_thread_join(&rv, threads[i]);
+        }
+    }
+}
+
+/* A pool on an allocator of its own, for a sender thread. */
+static apr_pool_t *sender_pool(void)
+{
+    apr_allocator_t *alloc = NULL;
+    apr_pool_t *p = NULL;
+
+    if (apr_allocator_create(&alloc) != APR_SUCCESS) {
+        return NULL;
+    }
+    if (apr_pool_create_ex(&p, NULL, NULL, alloc) != APR_SUCCESS) {
+        apr_allocator_destroy(alloc);
+        return NULL;
+    }
+    apr_allocator_owner_set(alloc, p);
+    return p;
+}
+
+/* The batch, a group of senders at a time: sent together, then recorded
+ * here, in order; a lost lease ends the pass. */
+static int deliver_batch(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
+                         const apr_array_header_t *events, apr_int64_t *puntil)
+{
+    apr_hash_t *held = apr_hash_make(ctx->pool);
+    send_t group[OUTBOX_SENDERS];
+    int i = 0, n, k, delivered = 0;
+
+    while (i < events->nelts && !apr_atomic_read32(&w->stop)
+           && keep_lease(ctx, w, st, puntil) == APR_SUCCESS) {
+        for (n = 0; i < events->nelts && n < OUTBOX_SENDERS; i++) {
+            const scep_event_t *ev = &APR_ARRAY_IDX(events, i, scep_event_t);
+            if (is_held(held, order_keys(ctx->pool, ev), 0)) {
+                continue;
+            }
+            group[n].w = w;
+            group[n].ev = ev;
+            if (!(group[n].pool = sender_pool())) {
+                break;
+            }
+            n++;
+        }
+        send_group(group, n);
+        for (k = 0; k < n; k++) {
+            /* a retry waits from the failure, not from the pass's start */
+            delivered += handle_event(ctx, w, st, group[k].ev, group[k].rv, group[k].err,
+                                      held, (apr_int64_t)apr_time_sec(apr_time_now()));
+            apr_pool_destroy(group[k].pool);
+        }
+    }
+    return delivered;
+}
+
+/* Hold the lease, before each delivery, for longer than the delivery may
+ * take: another worker takes it only once this one cannot be sending any
+ * more, however long its pass. APR_SUCCESS while this worker holds it. */
+static apr_status_t keep_lease(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
+                               apr_int64_t *puntil)
+{
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    apr_int64_t until = now + OUTBOX_LEASE_SECS + w->call_secs;
+    apr_status_t rv;
+
+    if (*puntil - now > w->call_secs + OUTBOX_LEASE_SECS / 2) {
+        return APR_SUCCESS;
+    }
+    if ((rv = scep_store_lease(ctx, st, w->lease, w->holder, until)) == APR_SUCCESS) {
+        *puntil = until;
+    }
+    return rv;
+}
+
 /* One pass: if this child holds the lease, a batch of events. Returns how
  * many were delivered (the worker goes on at once after a full batch). */
 static int outbox_pass(outbox_worker_t *w, apr_pool_t *p)
 {
-    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now()), until = 0;
     apr_array_header_t *events = NULL;
-    apr_hash_t *held = apr_hash_make(p);
     scep_store_t *st;
     ap_dbd_t *dbd;
     scep_ctx_t ctx;
-    int i, delivered = 0;
+    int delivered = 0;
 
     ctx.pool = p;
     ctx.log = log_to_server;
@@ -142,14 +300,10 @@ static int outbox_pass(outbox_worker_t *w, apr_pool_t *p)
     if (scep_dbd_open_server(&st, &dbd, p, w->s) != APR_SUCCESS) {
         return 0;
     }
-    if (scep_store_lease(&ctx, st, w->lease, w->holder, now + OUTBOX_LEASE_SECS)
-        == APR_SUCCESS
+    if (keep_lease(&ctx, w, st, &until) == APR_SUCCESS
         && scep_store_outbox_due(&events, &ctx, st, w->conf->ca->fingerprint, now,
                                  OUTBOX_BATCH) == APR_SUCCESS) {
-        for (i = 0; i < events->nelts && !apr_atomic_read32(&w->stop); i++) {
-            delivered += handle_event(&ctx, w, st, &APR_ARRAY_IDX(events, i, scep_event_t),
-                                      held, now);
-        }
+        delivered = deliver_batch(&ctx, w, st, events, &until);
         if (now >= w->next_purge) {
             scep_store_outbox_purge(&ctx, st, now - OUTBOX_KEEP_SECS);
             w->next_purge = now + 3600;
@@ -189,6 +343,26 @@ static apr_status_t outbox_stop(void *data)
 
     apr_atomic_set32(&w->stop, 1);
     return w->thread ? apr_thread_join(&rv, w->thread) : APR_SUCCESS;
+}
+
+/* Seconds the longest delivery of the server's Locations may take: the
+ * notification webhook's timeout, or Intune's for each of the calls one
+ * notification may need (tokens, discovery, the call, again after a 401). */
+static apr_int64_t longest_call(const scep_srv_conf_t *c)
+{
+    apr_hash_index_t *hi;
+    apr_interval_time_t longest = 0;
+
+    for (hi = c->named ? apr_hash_first(NULL, c->named) : NULL; hi; hi = apr_hash_next(hi)) {
+        const scep_profile_t *prof = apr_hash_this_val(hi);
+        if (prof->notify && prof->notify->http.timeout > longest) {
+            longest = prof->notify->http.timeout;
+        }
+        if (prof->intune && 6 * prof->intune->http.timeout > longest) {
+            longest = 6 * prof->intune->http.timeout;
+        }
+    }
+    return (apr_int64_t)apr_time_sec(longest) + 1;
 }
 
 static int notifies(const scep_srv_conf_t *c)
@@ -237,6 +411,7 @@ void scep_outbox_child_init(apr_pool_t *pchild, server_rec *s)
         apr_allocator_owner_set(alloc, w->pass);
         w->lease = apr_pstrcat(pchild, "outbox ", c->ca->fingerprint, NULL);
         w->holder = apr_psprintf(pchild, "%s %" APR_PID_T_FMT, host, getpid());
+        w->call_secs = longest_call(c);
         rv = apr_thread_create(&w->thread, NULL, outbox_run, w, pchild);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, sp, SCEPLOGNO(00332)
