@@ -219,12 +219,17 @@ static int scep_handler(request_rec *r)
     env.eval = eval_expr;
     env.eval_baton = r;
     scep_op_handle(&ctx, svc, &env, &in, &out);
+    return scep_send(r, out.status, out.content_type, out.body, out.len);
+}
 
-    r->status = out.status;
-    ap_set_content_type(r, out.content_type);
-    ap_set_content_length(r, (apr_off_t)out.len);
+int scep_send(request_rec *r, int status, const char *type, const unsigned char *body,
+              apr_size_t len)
+{
+    r->status = status;
+    ap_set_content_type(r, type);
+    ap_set_content_length(r, (apr_off_t)len);
     if (!r->header_only) {
-        ap_rwrite(out.body, (int)out.len, r);
+        ap_rwrite(body, (int)len, r);
     }
     return OK;
 }

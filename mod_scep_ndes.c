@@ -165,11 +165,5 @@ int scep_ndes_handler(request_rec *r)
     scep_ndes_handle(&ctx, &nd, st, &out);
     /* a challenge is a secret: no cache may keep the page */
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    r->status = out.status;
-    ap_set_content_type(r, out.content_type);
-    ap_set_content_length(r, (apr_off_t)out.len);
-    if (!r->header_only) {
-        ap_rwrite(out.body, (int)out.len, r);
-    }
-    return OK;
+    return scep_send(r, out.status, out.content_type, out.body, out.len);
 }

@@ -185,6 +185,9 @@ typedef struct scep_dir_conf_t {
 
 /** The core's context for a request: its pool, and logging to its log. */
 void scep_request_ctx(scep_ctx_t *ctx, request_rec *r);
+/** Answer with these bytes (no body for HEAD). */
+int scep_send(request_rec *r, int status, const char *type, const unsigned char *body,
+              apr_size_t len);
 
 /* ---- mod_scep_config.c --------------------------------------------------- */
 

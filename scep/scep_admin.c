@@ -766,19 +766,31 @@ static void api_challenges(api_call_t *c)
     admin_stream(c->out, 200, CT_JSON, admin_list_stream, l);
 }
 
+/* The "subject" and "san" members of an API body, in their stored form. */
+static apr_status_t names_of_body(const char **psubject, const char **psan, const char **perr,
+                                  apr_pool_t *p, json_t *body)
+{
+    json_t *names;
+
+    *psubject = *psan = NULL;
+    if (((names = json_object_get(body, "subject"))
+         && admin_subject_of_json(psubject, perr, p, names) != APR_SUCCESS)
+        || ((names = json_object_get(body, "san"))
+            && admin_sans_of_json(psan, perr, p, names) != APR_SUCCESS)) {
+        return APR_EINVAL;
+    }
+    return APR_SUCCESS;
+}
+
 /* POST api/challenges {"profile", "ttl", "subject", "san"}: a new one */
 static void api_challenge_make(api_call_t *c)
 {
     apr_pool_t *p = c->ctx->pool;
-    const char *err = NULL, *secret, *subject = NULL, *san = NULL;
+    const char *err = NULL, *secret, *subject, *san;
     scep_challenge_t *ch;
-    json_t *names;
     apr_status_t rv;
 
-    if (((names = json_object_get(c->body, "subject"))
-         && admin_subject_of_json(&subject, &err, p, names) != APR_SUCCESS)
-        || ((names = json_object_get(c->body, "san"))
-            && admin_sans_of_json(&san, &err, p, names) != APR_SUCCESS)) {
+    if (names_of_body(&subject, &san, &err, p, c->body) != APR_SUCCESS) {
         admin_json_error(c->out, p, 400, err);
         return;
     }
@@ -816,14 +828,10 @@ static void api_challenge_revoke(api_call_t *c)
 static void api_mobileconfig(api_call_t *c)
 {
     apr_pool_t *p = c->ctx->pool;
-    const char *err = NULL, *subject = NULL, *san = NULL;
-    json_t *names;
+    const char *err = NULL, *subject, *san;
     int status;
 
-    if (((names = json_object_get(c->body, "subject"))
-         && admin_subject_of_json(&subject, &err, p, names) != APR_SUCCESS)
-        || ((names = json_object_get(c->body, "san"))
-            && admin_sans_of_json(&san, &err, p, names) != APR_SUCCESS)) {
+    if (names_of_body(&subject, &san, &err, p, c->body) != APR_SUCCESS) {
         admin_json_error(c->out, p, 400, err);
         return;
     }
