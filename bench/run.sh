@@ -284,8 +284,12 @@ outbox_report() {
     written=$(sqlite3 "$bench_db" 'SELECT COUNT(*) FROM scep_outbox')
     delivered=$(sqlite3 "$bench_db" 'SELECT COUNT(*) FROM scep_outbox WHERE delivered_at IS NOT NULL')
     issued=$(sqlite3 "$bench_db" "SELECT COUNT(*) FROM scep_transactions WHERE status = 'ISSUED'")
-    say "outbox: $issued issued, $written events written, $delivered delivered after the run (+$((i / 10)) s), $((issued - delivered)) lost"
-    echo "outbox $1 issued=$issued written=$written delivered=$delivered drain_s=$((i / 10))" >> "$out/outbox.txt"
+    # lost: an issued certificate whose event was never written
+    lost=$(sqlite3 "$bench_db" "SELECT COUNT(*) FROM scep_transactions t WHERE t.status = 'ISSUED'
+        AND NOT EXISTS (SELECT 1 FROM scep_outbox o WHERE o.event = 'issued'
+                        AND o.event_key = t.transaction_id)")
+    say "outbox: $issued issued, $written events written, $delivered delivered $((i / 10)) s after the run, $((written - delivered)) still waiting, $lost lost"
+    echo "outbox $1 issued=$issued written=$written delivered=$delivered drain_s=$((i / 10)) lost=$lost" >> "$out/outbox.txt"
 }
 
 httpd_pid() { cat "$(dirname "$httpd_conf_current")/logs/httpd.pid" 2>/dev/null || true; }
