@@ -52,7 +52,9 @@ LoadModule mpm_event_module "\@MODULES\@/mod_mpm_event.so"
 </Location>
 EOC
 
-my $h = private_httpd(name => 'ndes', conf => $CONF);
+my $h;
+END { private_httpd_stop($h) if $h && $h->{ok} }
+$h = private_httpd(name => 'ndes', conf => $CONF);
 ok($h->{ok}, 'httpd with the NDES page starts') or diag($h->{err});
 my $port = $h->{port};
 my $db = $h->{db};

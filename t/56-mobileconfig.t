@@ -40,7 +40,9 @@ SCEPMobileconfigSigner "@PKI@/ra.pem" "@PKI@/ra.key"
 @ADMIN@
 EOC
 
-my $h = private_httpd(name => 'mobileconfig', conf => $CONF);
+my $h;
+END { private_httpd_stop($h) if $h && $h->{ok} }
+$h = private_httpd(name => 'mobileconfig', conf => $CONF);
 ok($h->{ok}, 'httpd with SCEPMobileconfigSigner starts') or diag($h->{err});
 my $port = $h->{port};
 my $dir = work_file('mobileconfig');
