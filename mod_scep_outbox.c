@@ -161,7 +161,11 @@ static int handle_event(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
                      "event %s (%s of %s) delivered after %d failed attempts", ev->id,
                      ev->event, ev->event_key, ev->attempts);
     }
-    scep_store_outbox_delivered(ctx, st, ev->id);
+    if (scep_store_outbox_delivered(ctx, st, ev->id) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s, SCEPLOGNO(00334)
+                     "event %s was delivered but could not be marked so: it will be sent "
+                     "again (receivers deduplicate by X-SCEP-Event-Id)", ev->id);
+    }
     return 1;
 }
 
@@ -296,7 +300,7 @@ static int outbox_pass(outbox_worker_t *w, apr_pool_t *p)
     ctx.pool = p;
     ctx.log = log_to_server;
     ctx.log_baton = w->s;
-    ctx.log_level = (scep_log_level_t)APLOG_NOTICE;
+    ctx.log_level = (scep_log_level_t)w->s->log.level;
     if (scep_dbd_open_server(&st, &dbd, p, w->s) != APR_SUCCESS) {
         return 0;
     }

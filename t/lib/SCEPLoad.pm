@@ -129,8 +129,12 @@ SCEPChallengeThrottle off
 <Location /scep>
     SetHandler scep
     SCEPChallengePasswordFile "@PKI@/challenge"
+    @LOCATION_EXTRA@
 </Location>
 EOC2
+    # location => TEXT: more lines in the /scep Location (e.g. webhooks)
+    my $extra = $o{location} // '';
+    $conf =~ s/^[ \t]*\@LOCATION_EXTRA\@\n/$extra/m;
     my $h = private_httpd(name => $o{name}, conf => $conf, prepare_db => $o{prepare_db});
     $h->{mpm} = $o{mpm};
     $h->{kind} = $o{db};

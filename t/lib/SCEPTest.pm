@@ -40,7 +40,7 @@ our @EXPORT_OK = (qw(
     db_rows db_value db_exec pg_conninfo sqlite_file
     read_file write_file pem_certs_der pem_file_der cert_info cert_serial_info cert_fp key_fp
     openssl_verify asn1parse der_serial_bytes norm_serial
-    private_httpd private_httpd_stop httpd_bin modules_dir
+    private_httpd private_httpd_stop private_httpd_start_again httpd_bin modules_dir
     log_mark error_log_lines error_log_clean
 ), @SCEPCommand::EXPORT_OK);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
@@ -924,6 +924,15 @@ sub _private_httpd {
         $r->{err} .= eval { read_file("$dir/logs/error_log") } // '';
     }
     return { %$r, dir => $dir, port => $port, conf => $conf, ok => $ok, db => $db };
+}
+
+# start a stopped private httpd again on its configuration, database and
+# port (not a fresh instance): 1 once it answers
+sub private_httpd_start_again {
+    my $h = shift;
+    my $r = run_cmd([httpd_bin(), '-d', $h->{dir}, '-f', $h->{conf}, '-k', 'start'], timeout => 30);
+    return 0 if $r->{rc};
+    return poll(10, sub { http(port => $h->{port}, path => '/', timeout => 5)->{status} }) ? 1 : 0;
 }
 
 sub private_httpd_stop {
