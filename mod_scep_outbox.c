@@ -344,9 +344,24 @@ static apr_status_t outbox_stop(void *data)
 {
     outbox_worker_t *w = data;
     apr_status_t rv;
+    scep_store_t *st;
+    ap_dbd_t *dbd;
+    scep_ctx_t ctx;
 
     apr_atomic_set32(&w->stop, 1);
-    return w->thread ? apr_thread_join(&rv, w->thread) : APR_SUCCESS;
+    if (w->thread) {
+        apr_thread_join(&rv, w->thread);
+    }
+    /* a clean stop gives the lease up: the next process need not wait it out */
+    ctx.pool = w->pass;
+    ctx.log = log_to_server;
+    ctx.log_baton = w->s;
+    ctx.log_level = (scep_log_level_t)w->s->log.level;
+    if (scep_dbd_open_server(&st, &dbd, w->pass, w->s) == APR_SUCCESS) {
+        scep_store_lease_release(&ctx, st, w->lease, w->holder);
+        scep_dbd_close_server(w->s, dbd);
+    }
+    return APR_SUCCESS;
 }
 
 /* Seconds the longest delivery of the server's Locations may take: the

@@ -146,6 +146,8 @@ const scep_sql_t scep_store_sql[] = {
     { "scep_lease_take",
       "UPDATE scep_leases SET holder = %s, expires_at = %lld "
       "WHERE name = %s AND (holder = %s OR expires_at < %lld)" },
+    { "scep_lease_release",
+      "UPDATE scep_leases SET expires_at = 0 WHERE name = %s AND holder = %s" },
     { "scep_lease_insert",
       "INSERT INTO scep_leases (name, holder, expires_at) VALUES (%s, %s, %lld)" },
     { NULL, NULL }

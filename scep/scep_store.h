@@ -191,4 +191,8 @@ apr_status_t scep_store_outbox_purge(scep_ctx_t *ctx, scep_store_t *st, apr_int6
 apr_status_t scep_store_lease(scep_ctx_t *ctx, scep_store_t *st, const char *name,
                               const char *holder, apr_int64_t expires_at);
 
+/** Give the lease up now (a worker that stops), if holder has it. */
+apr_status_t scep_store_lease_release(scep_ctx_t *ctx, scep_store_t *st, const char *name,
+                                      const char *holder);
+
 #endif

@@ -134,3 +134,10 @@ apr_status_t scep_store_lease(scep_ctx_t *ctx, scep_store_t *st, const char *nam
     return scep_store_exec(ctx, st, "scep_lease_insert", NULL, 3, insert) == APR_SUCCESS
            ? APR_SUCCESS : APR_EBUSY;
 }
+
+apr_status_t scep_store_lease_release(scep_ctx_t *ctx, scep_store_t *st, const char *name,
+                                      const char *holder)
+{
+    const char *args[] = { name, holder };
+    return scep_store_exec(ctx, st, "scep_lease_release", NULL, 2, args);
+}
