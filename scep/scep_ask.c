@@ -29,27 +29,17 @@ static const char *common_name(apr_pool_t *p, X509_REQ *csr)
     return out;
 }
 
-scep_verdict_kind_t scep_ask_password(const scep_env_t *env, const scep_profile_t *prof,
-                                      X509_REQ *csr, const char *given, apr_size_t len)
+scep_verdict_kind_t scep_ask_password(apr_pool_t *p, const scep_env_t *env,
+                                      const scep_profile_t *prof, X509_REQ *csr,
+                                      const char *given, apr_size_t len)
 {
-    apr_pool_t *p;
     const char *user;
 
-    if (!env->check_password || !prof->authn_providers || strlen(given) != len) {
+    if (!env->check_password || !prof->authn_providers || strlen(given) != len
+        || !(user = common_name(p, csr)) || !*user) {
         return SCEP_VERDICT_DENY;
     }
-    apr_pool_create(&p, NULL);
-    user = common_name(p, csr);
-    if (!user || !*user) {
-        apr_pool_destroy(p);
-        return SCEP_VERDICT_DENY;
-    }
-    {
-        scep_verdict_kind_t k = env->check_password(env->check_baton, prof->authn_providers,
-                                                    user, given);
-        apr_pool_destroy(p);
-        return k;
-    }
+    return env->check_password(env->check_baton, prof->authn_providers, user, given);
 }
 
 static void ask_validators(scep_verdict_t *out, const char **pwho, int *pintune,

@@ -15,8 +15,9 @@
 /** SCEPChallengeAuthProvider: the request's CN is the user, the challenge
  *  the password. DENY when the request has no CN or the challenge holds a
  *  NUL byte (no provider could check it). */
-scep_verdict_kind_t scep_ask_password(const scep_env_t *env, const scep_profile_t *prof,
-                                      X509_REQ *csr, const char *given, apr_size_t len);
+scep_verdict_kind_t scep_ask_password(apr_pool_t *p, const scep_env_t *env,
+                                      const scep_profile_t *prof, X509_REQ *csr,
+                                      const char *given, apr_size_t len);
 
 /** The profile's validators in turn (the webhook, then Intune): the first
  *  that does not allow decides; names an ALLOW fixes are kept. *pwho names

@@ -698,7 +698,7 @@ static apr_status_t authorize(enroll_t *e)
         return APR_SUCCESS;
     }
     if (prof->authn_providers) {
-        switch (scep_ask_password(e->env, prof, e->csr, e->given, e->given_len)) {
+        switch (scep_ask_password(p, e->env, prof, e->csr, e->given, e->given_len)) {
         case SCEP_VERDICT_ALLOW:
             return APR_SUCCESS;
         case SCEP_VERDICT_UNAVAILABLE:

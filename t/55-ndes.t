@@ -53,7 +53,7 @@ LoadModule mpm_event_module "\@MODULES\@/mod_mpm_event.so"
 EOC
 
 my $h;
-END { private_httpd_stop($h) if $h && $h->{ok} }
+END { local $?; private_httpd_stop($h) if $h && $h->{ok} }
 $h = private_httpd(name => 'ndes', conf => $CONF);
 ok($h->{ok}, 'httpd with the NDES page starts') or diag($h->{err});
 my $port = $h->{port};

@@ -41,7 +41,7 @@ SCEPMobileconfigSigner "@PKI@/ra.pem" "@PKI@/ra.key"
 EOC
 
 my $h;
-END { private_httpd_stop($h) if $h && $h->{ok} }
+END { local $?; private_httpd_stop($h) if $h && $h->{ok} }
 $h = private_httpd(name => 'mobileconfig', conf => $CONF);
 ok($h->{ok}, 'httpd with SCEPMobileconfigSigner starts') or diag($h->{err});
 my $port = $h->{port};
