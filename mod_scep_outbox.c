@@ -8,15 +8,15 @@
  * Locations notify runs one thread; the one that holds the database lease
  * of the CA's outbox (one among every process and node sharing the
  * database) delivers the events, oldest first, keeping the order of each
- * transaction's and each certificate's events: a failed event holds back
- * the later ones of its transaction or certificate, and is tried again
- * with a growing back-off.
+ * request's events (its transaction is their key; a revocation has the key
+ * of the transaction that issued the certificate): a failed event holds
+ * back the later ones of its key, and is tried again with a growing
+ * back-off.
  */
 
 #include "mod_scep_private.h"
 #include "apr_thread_proc.h"
 #include "apr_atomic.h"
-#include <jansson.h>
 #include "scep/scep_http.h"
 #include "scep/scep_notify.h"
 #include "scep/scep_intune.h"
@@ -97,56 +97,14 @@ static apr_status_t deliver(const char **perr, scep_ctx_t *ctx, outbox_worker_t 
     return APR_EGENERAL;
 }
 
-/* The keys whose order an event keeps: its event_key (the certificate's
- * serial, else the transaction), and for a notification both the
- * transaction and the certificate its payload names. A request's events
- * are keyed by its transaction until it has a certificate and by the
- * certificate after (revoked names no transaction): "approved" carries
- * both, so it waits behind "pending", and "revoked" behind "approved". */
-static apr_array_header_t *order_keys(apr_pool_t *p, const scep_event_t *ev)
-{
-    static const char *const names[] = { "transaction_id", "serial" };
-    apr_array_header_t *keys = apr_array_make(p, 3, sizeof(const char *));
-    const char *prefix = apr_pstrcat(p, ev->sink, " ", ev->profile, " ", NULL);
-    json_t *root = NULL, *v;
-    int i;
-
-    APR_ARRAY_PUSH(keys, const char *) = apr_pstrcat(p, prefix, "key ", ev->event_key, NULL);
-    if (!strcmp(ev->sink, "webhook") && ev->payload) {
-        root = json_loads(ev->payload, 0, NULL);
-    }
-    for (i = 0; root && i < 2; i++) {
-        if (json_is_string(v = json_object_get(root, names[i])) && *json_string_value(v)) {
-            APR_ARRAY_PUSH(keys, const char *) = apr_pstrcat(p, prefix, names[i], " ",
-                                                             json_string_value(v), NULL);
-        }
-    }
-    json_decref(root);
-    return keys;
-}
-
-/* Does any of keys wait in held? With hold, they all do from now on. */
-static int is_held(apr_hash_t *held, const apr_array_header_t *keys, int hold)
-{
-    int i, found = 0;
-
-    for (i = 0; i < keys->nelts && !found; i++) {
-        found = apr_hash_get(held, APR_ARRAY_IDX(keys, i, const char *), APR_HASH_KEY_STRING)
-                != NULL;
-    }
-    for (i = 0; (found || hold) && i < keys->nelts; i++) {
-        apr_hash_set(held, APR_ARRAY_IDX(keys, i, const char *), APR_HASH_KEY_STRING, "");
-    }
-    return found;
-}
-
-/* One event: delivered, or held back (its keys with it) until its retry. */
+/* One event's outcome: delivered, or tried again after its back-off (its
+ * key's later events wait behind it: scep_store_outbox_due reads only the
+ * oldest undelivered event of each key). */
 static int handle_event(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
                         const scep_event_t *ev, apr_status_t rv, const char *err,
-                        apr_hash_t *held, apr_int64_t now)
+                        apr_int64_t now)
 {
     if (rv != APR_SUCCESS) {
-        is_held(held, order_keys(ctx->pool, ev), 1);
         /* said once per event: the retries are visible in the admin view */
         ap_log_error(APLOG_MARK, ev->attempts ? APLOG_DEBUG : APLOG_WARNING, 0, w->s,
                      SCEPLOGNO(00330) "event %s (%s of %s, profile %s) not delivered, "
@@ -238,19 +196,14 @@ static apr_pool_t *sender_pool(void)
 static int deliver_batch(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
                          const apr_array_header_t *events, apr_int64_t *puntil)
 {
-    apr_hash_t *held = apr_hash_make(ctx->pool);
     send_t group[OUTBOX_SENDERS];
     int i = 0, n, k, delivered = 0;
 
     while (i < events->nelts && !apr_atomic_read32(&w->stop)
            && keep_lease(ctx, w, st, puntil) == APR_SUCCESS) {
         for (n = 0; i < events->nelts && n < OUTBOX_SENDERS; i++) {
-            const scep_event_t *ev = &APR_ARRAY_IDX(events, i, scep_event_t);
-            if (is_held(held, order_keys(ctx->pool, ev), 0)) {
-                continue;
-            }
             group[n].w = w;
-            group[n].ev = ev;
+            group[n].ev = &APR_ARRAY_IDX(events, i, scep_event_t);
             if (!(group[n].pool = sender_pool())) {
                 break;
             }
@@ -260,7 +213,7 @@ static int deliver_batch(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
         for (k = 0; k < n; k++) {
             /* a retry waits from the failure, not from the pass's start */
             delivered += handle_event(ctx, w, st, group[k].ev, group[k].rv, group[k].err,
-                                      held, (apr_int64_t)apr_time_sec(apr_time_now()));
+                                      (apr_int64_t)apr_time_sec(apr_time_now()));
             apr_pool_destroy(group[k].pool);
         }
     }
