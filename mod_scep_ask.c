@@ -191,14 +191,8 @@ const char *scep_ask_set_secret(cmd_parms *cmd, void *dirconf, const char *arg)
 const char *scep_ask_set_timeout(cmd_parms *cmd, void *dirconf, const char *arg)
 {
     scep_dir_conf_t *d = scep_touch(cmd, dirconf, 0);
-    char *end = NULL;
-    apr_int64_t v = apr_strtoi64(arg, &end, 10);
 
-    if (!end || *end || v < 1 || v > 300) {
-        return "SCEPOutboundTimeout: seconds, 1 to 300";
-    }
-    d->ask.timeout = v;
-    return NULL;
+    return scep_number_arg(cmd, arg, 1, 300, "seconds", &d->ask.timeout);
 }
 
 const char *scep_ask_set_path(cmd_parms *cmd, void *dirconf, const char *arg)
@@ -257,15 +251,12 @@ const char *scep_ask_set_intune_endpoints(cmd_parms *cmd, void *dirconf, const c
 const char *scep_ask_set_max_calls(cmd_parms *cmd, void *dummy, const char *arg)
 {
     scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
-    char *end = NULL;
-    apr_int64_t n = apr_strtoi64(arg, &end, 10);
+    apr_int64_t n = 0;
+    const char *err = scep_number_arg(cmd, arg, 1, 10000, "a number", &n);
 
     (void)dummy;
-    if (!end || *end || n < 1 || n > 10000) {
-        return "SCEPOutboundMaxCalls: a number from 1 to 10000";
-    }
-    conf->outbound_max = (int)n;
-    return NULL;
+    conf->outbound_max = err ? conf->outbound_max : (int)n;
+    return err;
 }
 
 /* ---- a request ----------------------------------------------------------- */
@@ -370,14 +361,14 @@ scep_intune_t *scep_ask_intune(const scep_srv_conf_t *sconf, const scep_profile_
 
 /* ---- a child ------------------------------------------------------------- */
 
-/* Does any Location of the server ask or tell over HTTPS? */
-static int needs_http(const scep_srv_conf_t *c)
+int scep_ask_configured(const scep_srv_conf_t *c, unsigned what)
 {
     apr_hash_index_t *hi;
 
     for (hi = c->named ? apr_hash_first(NULL, c->named) : NULL; hi; hi = apr_hash_next(hi)) {
         const scep_profile_t *prof = apr_hash_this_val(hi);
-        if (prof->webhook || prof->notify || prof->intune) {
+        if (((what & SCEP_ASKS) && (prof->webhook || prof->intune))
+            || ((what & SCEP_TELLS) && (prof->notify || prof->intune))) {
             return 1;
         }
     }
@@ -424,7 +415,7 @@ void scep_ask_child_init(apr_pool_t *pchild, server_rec *s)
 
     for (sp = s; sp; sp = sp->next) {
         scep_srv_conf_t *c = ap_get_module_config(sp->module_config, &scep_module);
-        if (!c->ca || !needs_http(c)) {
+        if (!c->ca || !scep_ask_configured(c, SCEP_ASKS | SCEP_TELLS)) {
             continue;
         }
         if (!http) {

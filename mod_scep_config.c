@@ -364,6 +364,20 @@ static const char *set_legacy(cmd_parms *cmd, void *dirconf, int flag)
     return NULL;
 }
 
+const char *scep_number_arg(cmd_parms *cmd, const char *arg, apr_int64_t min, apr_int64_t max,
+                            const char *what, apr_int64_t *out)
+{
+    char *end = NULL;
+    apr_int64_t n = apr_strtoi64(arg, &end, 10);
+
+    if (!end || end == arg || *end || n < min || n > max) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not %s from %" APR_INT64_T_FMT " to %"
+                            APR_INT64_T_FMT, cmd->cmd->name, arg, what, min, max);
+    }
+    *out = n;
+    return NULL;
+}
+
 static const char *set_max_body(cmd_parms *cmd, void *dirconf, const char *arg)
 {
     scep_dir_conf_t *conf = dirconf;

@@ -61,15 +61,11 @@ const char *scep_ndes_set_validity(cmd_parms *cmd, void *dirconf, const char *ar
 const char *scep_ndes_set_cache(cmd_parms *cmd, void *dirconf, const char *arg)
 {
     scep_dir_conf_t *d = dirconf;
-    char *end = NULL;
-    apr_int64_t n = apr_strtoi64(arg, &end, 10);
+    apr_int64_t n = 0;
+    const char *err = scep_number_arg(cmd, arg, 1, 1000, "a number", &n);
 
-    (void)cmd;
-    if (!end || *end || n < 1 || n > 1000) {
-        return "SCEPNDESPasswordCache: a number from 1 to 1000";
-    }
-    d->ndes.cache_size = (int)n;
-    return NULL;
+    d->ndes.cache_size = err ? d->ndes.cache_size : (int)n;
+    return err;
 }
 
 const char *scep_ndes_set_users(cmd_parms *cmd, void *dirconf, const char *arg)

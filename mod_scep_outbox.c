@@ -337,18 +337,6 @@ static apr_int64_t longest_call(const scep_srv_conf_t *c)
     return (apr_int64_t)apr_time_sec(longest) + 1;
 }
 
-static int notifies(const scep_srv_conf_t *c)
-{
-    apr_hash_index_t *hi;
-
-    for (hi = c->named ? apr_hash_first(NULL, c->named) : NULL; hi; hi = apr_hash_next(hi)) {
-        const scep_profile_t *prof = apr_hash_this_val(hi);
-        if (prof->notify || prof->intune) {
-            return 1;
-        }
-    }
-    return 0;
-}
 
 void scep_outbox_child_init(apr_pool_t *pchild, server_rec *s)
 {
@@ -366,7 +354,7 @@ void scep_outbox_child_init(apr_pool_t *pchild, server_rec *s)
         apr_status_t rv;
 
         /* one worker per CA in a child: virtual hosts of one CA share it */
-        if (!c->ca || !notifies(c)
+        if (!c->ca || !scep_ask_configured(c, SCEP_TELLS)
             || apr_hash_get(started, c->ca->fingerprint, APR_HASH_KEY_STRING)) {
             continue;
         }

@@ -218,6 +218,10 @@ const char *scep_vhost_name(apr_pool_t *p, server_rec *s);
 /** The section's conf, remembered by its server as one that shapes a
  *  profile; set (SET_*) marks the policy fields it sets. */
 scep_dir_conf_t *scep_touch(cmd_parms *cmd, void *dirconf, unsigned set);
+/** A directive's whole-number argument from min to max ("what" names it
+ *  in the error: "a number", "seconds"). */
+const char *scep_number_arg(cmd_parms *cmd, const char *arg, apr_int64_t min, apr_int64_t max,
+                            const char *what, apr_int64_t *out);
 /** Read a secret of min..max bytes from a file (named by arg) at start-up. */
 const char *scep_read_secret_file(cmd_parms *cmd, const char *arg, apr_size_t min,
                                   apr_size_t max, const char **pbuf, apr_size_t *plen);
@@ -232,6 +236,11 @@ void scep_ask_conf_merge(scep_ask_conf_t *out, const scep_ask_conf_t *base,
 const char *scep_ask_build(apr_pool_t *p, const scep_ask_conf_t *c, scep_profile_t *prof);
 /** The request's part of scep_env_t: providers, HTTPS client, Intune. */
 void scep_ask_env(scep_env_t *env, request_rec *r);
+/** Does a Location of the server ask validators (SCEP_ASKS: a webhook,
+ *  Intune) or tell receivers (SCEP_TELLS: a notification webhook, Intune)? */
+#define SCEP_ASKS  0x1
+#define SCEP_TELLS 0x2
+int scep_ask_configured(const scep_srv_conf_t *c, unsigned what);
 /** This child's Intune client of a profile, or NULL. */
 struct scep_intune_t *scep_ask_intune(const scep_srv_conf_t *sconf, const scep_profile_t *prof);
 /** child_init: this child's outbound HTTPS client and Intune clients. */
