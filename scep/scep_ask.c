@@ -123,7 +123,6 @@ static void tell_intune(scep_store_t *st, apr_pool_t *p, const scep_notice_t *n,
     unsigned char *cert_der;
     apr_size_t cert_len;
     const char *json = NULL;
-    scep_event_t ev;
 
     if (n->certificate) {
         if (scep_b64_decode(&cert_der, &cert_len, p, n->certificate, strlen(n->certificate)) != APR_SUCCESS
@@ -144,14 +143,7 @@ static void tell_intune(scep_store_t *st, apr_pool_t *p, const scep_notice_t *n,
     if (!iev || scep_intune_event_to_json(&json, p, iev) != APR_SUCCESS) {
         return;
     }
-    memset(&ev, 0, sizeof(ev));
-    ev.ca = n->ca;
-    ev.sink = "intune";
-    ev.profile = n->location;
-    ev.event = n->event;
-    ev.event_key = n->transaction_id;
-    ev.payload = json;
-    scep_store_stage_event(st, &ev);
+    scep_notice_stage(st, n, "intune", json);
 }
 
 void scep_tell(scep_store_t *st, apr_pool_t *p, const scep_profile_t *prof,

@@ -48,24 +48,30 @@ const char *scep_notify_payload(apr_pool_t *p, const scep_notice_t *n, apr_int64
     return out;
 }
 
-void scep_notify_stage(scep_store_t *st, apr_pool_t *p, const scep_notify_t *notify,
-                       const scep_notice_t *n)
+void scep_notice_stage(scep_store_t *st, const scep_notice_t *n, const char *sink,
+                       const char *payload)
 {
     scep_event_t ev;
 
-    if (!notify || !st) {
-        return;
-    }
     memset(&ev, 0, sizeof(ev));
     ev.ca = n->ca;
-    ev.sink = "webhook";
+    ev.sink = sink;
     ev.profile = n->location;
     ev.event = n->event;
     /* one key for a request's whole story (pending, approved, revoked ...):
      * its transaction; the worker keeps each key's events in order */
     ev.event_key = n->transaction_id ? n->transaction_id : n->serial ? n->serial : "";
-    ev.payload = scep_notify_payload(p, n, (apr_int64_t)apr_time_sec(apr_time_now()));
+    ev.payload = payload;
     scep_store_stage_event(st, &ev);
+}
+
+void scep_notify_stage(scep_store_t *st, apr_pool_t *p, const scep_notify_t *notify,
+                       const scep_notice_t *n)
+{
+    if (notify && st) {
+        scep_notice_stage(st, n, "webhook",
+                          scep_notify_payload(p, n, (apr_int64_t)apr_time_sec(apr_time_now())));
+    }
 }
 
 apr_status_t scep_notify_deliver(const char **perr, scep_ctx_t *ctx, scep_http_t *http,

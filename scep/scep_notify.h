@@ -40,6 +40,11 @@ typedef struct scep_notice_t {
 /** The event's JSON body. */
 const char *scep_notify_payload(apr_pool_t *p, const scep_notice_t *n, apr_int64_t now);
 
+/** Stage what n tells for sink ("webhook", "intune") with this payload:
+ *  keyed by n's transaction (else its serial), for n's profile and CA. */
+void scep_notice_stage(scep_store_t *st, const scep_notice_t *n, const char *sink,
+                       const char *payload);
+
 /** Stage n for notify's receiver on st (nothing when notify is NULL): it is
  *  written with the next record, in the same transaction. */
 void scep_notify_stage(scep_store_t *st, apr_pool_t *p, const scep_notify_t *notify,
