@@ -354,12 +354,10 @@ static apr_status_t do_mobileconfig(scep_ctx_t *ctx, const scep_admin_t *adm,
     mc.ca = adm->ca;
     mc.prof = prof;
     mc.url = apr_pstrcat(p, in->own_origin, prof->path, NULL);
-    mc.challenge = "";
     mc.subject = subject;
     mc.san = san;
-    mc.identifier = mc.display_name = mc.organization = "";
     /* check that the profile can be expressed before a challenge is made */
-    if (scep_mobileconfig_make(&body, &len, perr, p, &mc) != APR_SUCCESS) {
+    if (scep_mobileconfig_check(perr, p, &mc) != APR_SUCCESS) {
         return APR_EINVAL;
     }
     if ((rv = do_challenge(ctx, adm, st, profile, ttl, subject, san, &secret, &ch, perr))

@@ -170,17 +170,38 @@ static const char *payload_head(apr_pool_t *p, const char *type, const char *id,
                        key_string(p, "PayloadDisplayName", name), NULL);
 }
 
+/* The payload's parts that come from the profile and the names. */
+static apr_status_t terms_and_names(long *pbits, long *pusage, const char **psubject,
+                                    const char **psan, const char **perr, apr_pool_t *p,
+                                    const scep_mobileconfig_in_t *in)
+{
+    *psubject = *psan = "";
+    if (key_terms(pbits, pusage, perr, in->prof->policy) != APR_SUCCESS
+        || (in->subject && subject_array(psubject, perr, p, in->subject) != APR_SUCCESS)
+        || (in->san && *in->san && san_dict(psan, perr, p, in->san) != APR_SUCCESS)) {
+        return APR_EINVAL;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_mobileconfig_check(const char **perr, apr_pool_t *p,
+                                     const scep_mobileconfig_in_t *in)
+{
+    const char *subject, *san;
+    long bits, usage;
+
+    return terms_and_names(&bits, &usage, &subject, &san, perr, p, in);
+}
+
 static apr_status_t scep_payload(const char **pout, const char **perr, apr_pool_t *p,
                                  const scep_mobileconfig_in_t *in, const char *id)
 {
-    const char *subject = "", *san = "";
+    const char *subject, *san;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     long bits, usage;
 
-    if (key_terms(&bits, &usage, perr, in->prof->policy) != APR_SUCCESS
-        || (in->subject && subject_array(&subject, perr, p, in->subject) != APR_SUCCESS)
-        || (in->san && *in->san && san_dict(&san, perr, p, in->san) != APR_SUCCESS)) {
+    if (terms_and_names(&bits, &usage, &subject, &san, perr, p, in) != APR_SUCCESS) {
         return APR_EINVAL;
     }
     if (!X509_digest(in->ca->cert, EVP_sha1(), md, &mdlen)) {

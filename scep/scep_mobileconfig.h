@@ -28,6 +28,11 @@ typedef struct scep_mobileconfig_in_t {
     STACK_OF(X509) *signer_chain;      /**< sent with the signature, or NULL */
 } scep_mobileconfig_in_t;
 
+/** Can the profile and the names be expressed (RSA keys, no IP SAN, a
+ *  subject that parses)? APR_EINVAL with *perr when not; nothing is built. */
+apr_status_t scep_mobileconfig_check(const char **perr, apr_pool_t *p,
+                                     const scep_mobileconfig_in_t *in);
+
 /** The profile (XML plist, or its CMS SignedData in DER when signed), from
  *  p. APR_EINVAL with *perr when the Location's profile or the names cannot
  *  be expressed (no RSA, an IP SAN, a subject that does not parse). */
