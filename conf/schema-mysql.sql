@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS scep_transactions (
     KEY scep_transactions_tid (ca, transaction_id(255)),
     KEY scep_transactions_status (ca, status, id),
     KEY scep_transactions_recent (ca, id),
+    -- the fleet view: search by serial and address, filters by Location and date
+    KEY scep_transactions_serial (ca, serial),
+    KEY scep_transactions_client (ca, client_addr, id),
+    KEY scep_transactions_profile (ca, profile, id),
+    KEY scep_transactions_created (ca, created_at, profile, status),
     FOREIGN KEY (ca, serial) REFERENCES scep_certificates (ca, serial)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
@@ -125,4 +130,29 @@ CREATE TABLE IF NOT EXISTS scep_leases (
     name       VARCHAR(64)  NOT NULL PRIMARY KEY,
     holder     VARCHAR(255) NOT NULL,
     expires_at BIGINT       NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- The names a transaction's certificate carries (each value of its subject
+-- and of its subjectAltNames, lower case), written with the transaction,
+-- so that a search by name is an index range, not a scan of every row.
+CREATE TABLE IF NOT EXISTS scep_names (
+    ca   VARCHAR(64)  NOT NULL,
+    name VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+    txn  BIGINT       NOT NULL,              -- scep_transactions.id
+    KEY scep_names_name (ca, name, txn)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Every action of an administrator (approve, reject, revoke, challenges),
+-- written in the database transaction of the action itself.
+CREATE TABLE IF NOT EXISTS scep_audit (
+    id          BIGINT       NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    ca          VARCHAR(64)  NOT NULL,
+    at          BIGINT       NOT NULL,
+    actor       VARCHAR(255) NOT NULL,       -- the authenticated user
+    client_addr VARCHAR(64)  NULL,           -- where from
+    action      VARCHAR(32)  NOT NULL,       -- approve, reject, revoke, challenge, ...
+    target      VARCHAR(255) NULL,           -- enrollment id, serial or challenge id
+    detail      VARCHAR(512) NULL,           -- reason, profile, ...
+    KEY scep_audit_recent (ca, id),
+    KEY scep_audit_target (ca, target, id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

@@ -126,3 +126,36 @@ CREATE TABLE IF NOT EXISTS scep_leases (
     holder     TEXT    NOT NULL,
     expires_at BIGINT  NOT NULL
 );
+
+-- The fleet view (admin page and API): search by serial and client address,
+-- filters by Location and date, counts per Location and status.
+CREATE INDEX IF NOT EXISTS scep_transactions_serial ON scep_transactions (ca, serial);
+CREATE INDEX IF NOT EXISTS scep_transactions_client ON scep_transactions (ca, client_addr, id);
+CREATE INDEX IF NOT EXISTS scep_transactions_profile ON scep_transactions (ca, profile, id);
+CREATE INDEX IF NOT EXISTS scep_transactions_created ON scep_transactions (ca, created_at, profile, status);
+
+-- The names a transaction's certificate carries (each value of its subject
+-- and of its subjectAltNames, lower case), written with the transaction,
+-- so that a search by name is an index range, not a scan of every row.
+-- COLLATE "C": a prefix is a range of bytes, whatever the database's locale.
+CREATE TABLE IF NOT EXISTS scep_names (
+    ca   TEXT    NOT NULL,
+    name TEXT    COLLATE "C" NOT NULL,
+    txn  BIGINT  NOT NULL                    -- scep_transactions.id
+);
+CREATE INDEX IF NOT EXISTS scep_names_name ON scep_names (ca, name, txn);
+
+-- Every action of an administrator (approve, reject, revoke, challenges),
+-- written in the database transaction of the action itself.
+CREATE TABLE IF NOT EXISTS scep_audit (
+    id          BIGSERIAL PRIMARY KEY,
+    ca          TEXT    NOT NULL,
+    at          BIGINT  NOT NULL,
+    actor       TEXT    NOT NULL,            -- the authenticated user
+    client_addr TEXT,                        -- where from
+    action      TEXT    NOT NULL,            -- approve, reject, revoke, challenge, ...
+    target      TEXT,                        -- enrollment id, serial or challenge id
+    detail      TEXT                         -- reason, profile, ...
+);
+CREATE INDEX IF NOT EXISTS scep_audit_recent ON scep_audit (ca, id);
+CREATE INDEX IF NOT EXISTS scep_audit_target ON scep_audit (ca, target, id);
