@@ -409,6 +409,7 @@ static int admin_handler(request_rec *r)
     adm.open_store = scep_dbd_open_store;
     adm.store_baton = r;
     adm.user = r->user;
+    adm.client_addr = r->useragent_ip;
     adm.base = base[blen - 1] == '/' ? base : apr_pstrcat(r->pool, base, "/", NULL);
     adm.secret = sconf->admin_secret;
     adm.secret_len = sconf->admin_secret_len;

@@ -154,6 +154,7 @@ int scep_ndes_handler(request_rec *r)
     nd.cache_size = dconf->ndes.cache_size != UNSET ? dconf->ndes.cache_size
                                                     : NDES_DEFAULT_CACHE;
     nd.user = r->user;
+    nd.client_addr = r->useragent_ip;
     nd.allowed = user_allowed(&dconf->ndes, r->user);
     if (nd.allowed && scep_dbd_open_store(r, &st) != APR_SUCCESS) {
         return HTTP_SERVICE_UNAVAILABLE;

@@ -84,6 +84,21 @@ static void tell_decision(scep_store_t *st, apr_pool_t *p, const scep_admin_t *a
     scep_tell_stored(st, p, prof, &n, t ? t->csr : NULL);
 }
 
+void admin_audit(scep_store_t *st, const scep_admin_t *adm, const char *action,
+                 const char *target, const char *detail)
+{
+    scep_audit_t a;
+
+    memset(&a, 0, sizeof(a));
+    a.ca = adm->ca->fingerprint;
+    a.actor = adm->user;
+    a.client_addr = adm->client_addr;
+    a.action = action;
+    a.target = target;
+    a.detail = detail;
+    scep_store_stage_audit(st, &a);
+}
+
 apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ctx_t *ctx,
                                 const scep_admin_t *adm, scep_store_t *st, const char *id)
 {
@@ -156,6 +171,7 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
         return rv;
     }
     tell_decision(st, p, adm, prof->name, "approved", t, &rec, NULL, NULL);
+    admin_audit(st, adm, "approve", id, apr_pstrcat(p, "issued ", rec.serial, NULL));
     rv = scep_store_approve(ctx, st, adm->ca->fingerprint, id, adm->user, &rec,
                             old ? &renewal : NULL);
     if (rv == SCEP_ECONFLICT || rv == SCEP_ERENEWED) {
@@ -193,6 +209,7 @@ static void do_reject(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st
     rv = scep_store_txn_get(&t, ctx, st, adm->ca->fingerprint, id);
     if (rv == APR_SUCCESS) {
         tell_decision(st, ctx->pool, adm, t->profile, "rejected", t, NULL, why, NULL);
+        admin_audit(st, adm, "reject", id, why);
         rv = scep_store_reject(ctx, st, adm->ca->fingerprint, id, adm->user, why);
     }
     if (rv != APR_SUCCESS) {
@@ -237,6 +254,7 @@ static void do_revoke(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st
         tell_decision(st, ctx->pool, adm, cert->profile, "revoked", NULL, cert,
                       scep_crl_reason_name(reason), tid);
     }
+    admin_audit(st, adm, "revoke", upper, scep_crl_reason_name(reason));
     rv = scep_store_cert_revoke(ctx, st, adm->ca->fingerprint, upper, reason);
     if (rv != APR_SUCCESS) {
         *pstatus = status_of(rv);
@@ -265,8 +283,8 @@ static const char *one_line(apr_pool_t *p, const char *lines)
 
 /* Make a one-time challenge; *psecret is shown once and never stored. */
 static apr_status_t do_challenge(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
-                                 const char *profile, const char *ttl, const char *subject,
-                                 const char *san, const char **psecret,
+                                 const char *action, const char *profile, const char *ttl,
+                                 const char *subject, const char *san, const char **psecret,
                                  scep_challenge_t **pch, const char **perr)
 {
     apr_pool_t *p = ctx->pool;
@@ -307,6 +325,8 @@ static apr_status_t do_challenge(scep_ctx_t *ctx, const scep_admin_t *adm, scep_
     c.created_by = adm->user;
     c.created_at = (apr_int64_t)apr_time_sec(apr_time_now());
     c.expires_at = c.created_at + secs;
+    admin_audit(st, adm, action, c.subject, apr_pstrcat(p, "profile ", profile,
+                c.san ? ", SANs " : "", c.san ? one_line(p, c.san) : "", NULL));
     if (scep_store_challenge_insert(ctx, st, &c) != APR_SUCCESS
         || scep_store_challenge_find(pch, ctx, st, c.ca, c.hash) != APR_SUCCESS) {
         *perr = "database error";
@@ -360,7 +380,8 @@ static apr_status_t do_mobileconfig(scep_ctx_t *ctx, const scep_admin_t *adm,
     if (scep_mobileconfig_check(perr, p, &mc) != APR_SUCCESS) {
         return APR_EINVAL;
     }
-    if ((rv = do_challenge(ctx, adm, st, profile, ttl, subject, san, &secret, &ch, perr))
+    if ((rv = do_challenge(ctx, adm, st, "mobileconfig", profile, ttl, subject, san, &secret,
+                           &ch, perr))
         != APR_SUCCESS) {
         *pstatus = rv == APR_EINVAL ? 400 : 503;
         return rv;
@@ -572,6 +593,11 @@ static int is_hex(const char *s)
     return 1;
 }
 
+int admin_is_hex(const char *s)
+{
+    return s && is_hex(s);
+}
+
 /* A number from the query (a cursor or a limit): def when absent, -1 when
  * it is not a number from 1 to max. */
 apr_int64_t admin_query_number(const scep_admin_in_t *in, const char *name, apr_int64_t def,
@@ -599,49 +625,33 @@ static const member_t CHALLENGE[] = {
     { "subject", MEMBER_ARRAY, 0 }, { "san", MEMBER_ARRAY, 0 }, { NULL, MEMBER_STRING, 0 }
 };
 
-/* One call of the API as it reaches its action: arg is the id or serial
- * in its path, body its JSON (POST). */
-typedef struct api_call_t {
-    scep_ctx_t *ctx;
-    const scep_admin_t *adm;
-    scep_store_t *st;
-    const scep_admin_in_t *in;
-    const char *arg;
-    json_t *body;
-    scep_admin_out_t *out;
-} api_call_t;
 
-typedef void api_fn(api_call_t *c);
-
-/* GET api/enrollments[?status=][&limit=][&before=] */
+/* GET api/enrollments[?q=][&status=][&profile=][&since=][&until=][&limit=][&before=] */
 static void api_enrollments(api_call_t *c)
 {
     apr_pool_t *p = c->ctx->pool;
-    const char *filter = apr_table_get(c->in->query, "status");
     apr_int64_t limit = admin_query_number(c->in, "limit", API_ROWS, API_MAX_ROWS);
-    apr_int64_t before = admin_query_number(c->in, "before", 0, MAX_ID);
     list_t *l = apr_pcalloc(p, sizeof(*l));
+    scep_search_t q;
+    const char *query, *err;
     apr_array_header_t *rows;
 
-    if (filter && strcmp(filter, "PENDING") && strcmp(filter, "ISSUED")
-        && strcmp(filter, "REJECTED")) {
-        admin_json_error(c->out, p, 400, "status must be PENDING, ISSUED or REJECTED");
-        return;
-    }
-    if (limit < 0 || before < 0) {
+    if (limit < 0) {
         admin_json_error(c->out, p, 400, "limit must be a number from 1 to 1000, before an id");
         return;
     }
-    if (scep_store_txn_list(&rows, c->ctx, c->st, c->adm->ca->fingerprint, filter, before,
-                            (int)limit + 1) != APR_SUCCESS) {
+    if (admin_search_parse(&q, &query, &err, p, c->adm, c->in, (int)limit + 1) != APR_SUCCESS) {
+        admin_json_error(c->out, p, 400, err);
+        return;
+    }
+    if (scep_store_txn_search(&rows, c->ctx, c->st, &q) != APR_SUCCESS) {
         admin_json_error(c->out, p, 503, "database error");
         return;
     }
     l->name = "enrollments";
     admin_paginate(&l->r, p, rows, (int)limit, admin_txn_id(rows, (int)limit - 1),
-                   apr_psprintf(p, "%sapi/enrollments?%s%s%slimit=%d&before=", c->adm->base,
-                   filter ? "status=" : "", filter ? filter : "",
-                   filter ? "&" : "", (int)limit));
+                   apr_psprintf(p, "%sapi/enrollments?%slimit=%d&before=", c->adm->base, query,
+                                (int)limit));
     admin_stream(c->out, 200, CT_JSON, admin_list_stream, l);
 }
 
@@ -689,33 +699,6 @@ static void api_reject(api_call_t *c)
     }
     admin_respond(c->out, 200, CT_JSON, apr_psprintf(p, "{\"id\":%s,\"status\":\"REJECTED\"}\n",
                   c->arg));
-}
-
-/* GET api/certificates/SERIAL */
-static void api_certificate(api_call_t *c)
-{
-    apr_pool_t *p = c->ctx->pool;
-    char *serial = apr_pstrdup(p, c->arg), *u;
-    scep_cert_t *cert;
-    apr_status_t rv;
-
-    for (u = serial; *u; u++) *u = (char)apr_toupper(*u);
-    rv = scep_store_cert_get(&cert, c->ctx, c->st, c->adm->ca->fingerprint, serial);
-    if (rv != APR_SUCCESS) {
-        admin_json_error(c->out, p, status_of(rv), rv == APR_NOTFOUND ? "no such certificate"
-                         : "database error");
-        return;
-    }
-    admin_respond(c->out, 200, CT_JSON, apr_psprintf(p, "{\"serial\":%s,\"subject\":%s,"
-                  "\"not_before\":%" APR_INT64_T_FMT ",\"not_after\":%" APR_INT64_T_FMT ","
-                  "\"revoked_at\":%s,\"revocation_reason\":%s,\"der\":%s}\n",
-                  admin_json_str(p, cert->serial), admin_json_str(p, cert->subject),
-                  cert->not_before, cert->not_after,
-                  cert->revoked_at ? apr_psprintf(p, "%" APR_INT64_T_FMT, cert->revoked_at)
-                                   : "null",
-                  cert->reason >= 0 ? admin_json_str(p, scep_crl_reason_name(cert->reason))
-                                    : "null",
-                  admin_json_str(p, cert->der)));
 }
 
 /* POST api/certificates/SERIAL/revoke {"reason"} */
@@ -792,7 +775,7 @@ static void api_challenge_make(api_call_t *c)
         admin_json_error(c->out, p, 400, err);
         return;
     }
-    rv = do_challenge(c->ctx, c->adm, c->st, admin_member(c->body, "profile"),
+    rv = do_challenge(c->ctx, c->adm, c->st, "challenge", admin_member(c->body, "profile"),
                       admin_member(c->body, "ttl"), subject, san, &secret, &ch, &err);
     if (rv != APR_SUCCESS) {
         admin_json_error(c->out, p, rv == APR_EINVAL ? 400 : 503, err);
@@ -807,8 +790,10 @@ static void api_challenge_make(api_call_t *c)
 static void api_challenge_revoke(api_call_t *c)
 {
     apr_pool_t *p = c->ctx->pool;
-    apr_status_t rv = scep_store_challenge_revoke(c->ctx, c->st, c->adm->ca->fingerprint,
-                                                  c->arg);
+    apr_status_t rv;
+
+    admin_audit(c->st, c->adm, "challenge-revoke", c->arg, NULL);
+    rv = scep_store_challenge_revoke(c->ctx, c->st, c->adm->ca->fingerprint, c->arg);
 
     if (rv != APR_SUCCESS) {
         admin_json_error(c->out, p, status_of(rv), rv == APR_NOTFOUND
@@ -878,7 +863,12 @@ static const struct api_route_t {
     { 0, "enrollments/ID", NULL, api_enrollment },
     { 1, "enrollments/ID/approve", NOTHING, api_approve },
     { 1, "enrollments/ID/reject", REASON, api_reject },
-    { 0, "certificates/SERIAL", NULL, api_certificate },
+    { 0, "certificates", NULL, admin_api_certificates },
+    { 0, "certificates/SERIAL", NULL, admin_api_certificate },
+    { 0, "certificates/SERIAL/pem", NULL, admin_api_certificate_pem },
+    { 0, "certificates/SERIAL/der", NULL, admin_api_certificate_der },
+    { 0, "stats", NULL, admin_api_stats },
+    { 0, "audit", NULL, admin_api_audit },
     { 1, "certificates/SERIAL/revoke", REASON, api_revoke },
     { 0, "challenges", NULL, api_challenges },
     { 1, "challenges", CHALLENGE, api_challenge_make },
@@ -989,6 +979,9 @@ static void ui_revoke_challenge(ui_call_t *c)
 {
     const char *id = form_id(c, "no such open challenge");
 
+    if (id) {
+        admin_audit(c->st, c->adm, "challenge-revoke", id, NULL);
+    }
     if (id && scep_store_challenge_revoke(c->ctx, c->st, c->adm->ca->fingerprint, id)
               != APR_SUCCESS) {
         c->msg = "no such open challenge";
@@ -1041,7 +1034,7 @@ static void ui_challenge(ui_call_t *c, const scep_admin_in_t *in, const char *to
     page_t *pg;
     apr_status_t rv;
 
-    if (do_challenge(c->ctx, c->adm, c->st, apr_table_get(c->form, "profile"),
+    if (do_challenge(c->ctx, c->adm, c->st, "challenge", apr_table_get(c->form, "profile"),
                      apr_table_get(c->form, "ttl"), apr_table_get(c->form, "subject"),
                      apr_table_get(c->form, "san"), &secret, &ch, &c->msg) == APR_SUCCESS) {
         c->notice = apr_psprintf(p, "Created one-time challenge %s for %s.", ch->id,
@@ -1123,6 +1116,18 @@ static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     admin_respond(out, 303, "text/plain", "See Other\n");
 }
 
+/* The form token of a view: the browser's, or a new one it is given. */
+static const char *page_token(scep_ctx_t *ctx, const scep_admin_t *adm,
+                              const scep_admin_in_t *in, scep_admin_out_t *out)
+{
+    const char *csrf = token_ok(ctx, adm, in->csrf_cookie) ? in->csrf_cookie : NULL;
+
+    if (!csrf && (csrf = new_token(ctx, adm)) != NULL) {
+        out->set_csrf_cookie = csrf;
+    }
+    return csrf ? csrf : "";
+}
+
 void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admin_in_t *in,
                        scep_admin_out_t *out)
 {
@@ -1159,6 +1164,10 @@ void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admi
     }
     if (n == 2 && !strcmp(seg[0], "ui") && in->is_post) {
         ui_post(ctx, adm, st, in, seg[1], out);
+        return;
+    }
+    if (!in->is_post && n >= 1
+        && admin_fleet_page(ctx, adm, st, in, seg, n, page_token(ctx, adm, in, out), out)) {
         return;
     }
     if (n == 0 && !in->is_post) {

@@ -19,6 +19,7 @@ typedef struct scep_admin_t {
     scep_store_open_fn *open_store;
     void *store_baton;
     const char *user;                /**< authenticated user: recorded with decisions */
+    const char *client_addr;         /**< where the user is: recorded in the audit trail */
     const char *base;                /**< URL path of the admin Location, ending in '/' */
     const unsigned char *secret;     /**< key of the form tokens' HMAC (server config) */
     apr_size_t secret_len;

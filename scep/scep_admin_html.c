@@ -127,13 +127,51 @@ static void page_challenges(emit_t *e, const page_t *pg, const char *base, apr_p
     older_link(e, pool, pg->open.older, "older-challenges", "Older open challenges");
 }
 
-/* The revocation form and the recent enrollments. */
+/* The search form, its values kept. */
+static void search_form(emit_t *e, const page_t *pg, const char *base, apr_pool_t *p)
+{
+    static const char *const statuses[] = { "ISSUED", "PENDING", "REJECTED", NULL };
+    const scep_search_t *q = &pg->search;
+    apr_hash_index_t *hi;
+    int i;
+
+    admin_emit(e, "<form method=\"get\" action=\"", base, "\" id=\"search\">"
+               "<input name=\"q\" id=\"q\" size=\"30\" value=\"", admin_html(p, q->q),
+               "\" placeholder=\"name, serial, transaction or address\"> "
+               "<select name=\"status\" id=\"status-filter\"><option value=\"\">any status"
+               "</option>", NULL);
+    for (i = 0; statuses[i]; i++) {
+        admin_emit(e, "<option", q->status && !strcmp(q->status, statuses[i]) ? " selected" : "",
+                   ">", statuses[i], "</option>", NULL);
+    }
+    admin_emit(e, "</select> <select name=\"profile\" id=\"profile-filter\">"
+               "<option value=\"\">any Location</option>", NULL);
+    for (hi = pg->adm.named ? apr_hash_first(p, pg->adm.named) : NULL; hi;
+         hi = apr_hash_next(hi)) {
+        const void *k;
+        apr_hash_this(hi, &k, NULL, NULL);
+        admin_emit(e, "<option", q->profile && !strcmp(q->profile, k) ? " selected" : "", ">",
+                   admin_html(p, k), "</option>", NULL);
+    }
+    admin_emit(e, "</select> <label>From <input type=\"date\" name=\"since\" id=\"since\" "
+               "value=\"", q->since ? apr_pstrndup(p, admin_date(p, q->since), 10) : "",
+               "\"></label> <label>To <input type=\"date\" name=\"until\" id=\"until\" "
+               "value=\"", q->until ? apr_pstrndup(p, admin_date(p, q->until - 86400), 10) : "",
+               "\"></label> <button type=\"submit\" id=\"search-submit\">Search</button> "
+               "<a href=\"", base, "\" id=\"search-clear\">Clear</a> &middot; "
+               "<a href=\"", base, "expiring?days=30\" id=\"expiring-link\">Expiring within "
+               "30 days</a></form>\n", NULL);
+}
+
+/* The revocation form and the enrollments, newest first, as searched. */
 static void page_revoke_and_recent(emit_t *e, const page_t *pg, const char *base,
                                    apr_pool_t *pool, apr_pool_t *p)
 {
     const char *csrf = pg->csrf;
+    apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     int i;
 
+    apr_pool_clear(p);
     admin_emit(e, "<h2>Revoke a certificate</h2>\n<form method=\"post\" action=\"", base,
                "ui/revoke\" id=\"revoke\"><input type=\"hidden\" name=\"csrf\" value=\"", csrf,
                "\">"
@@ -144,21 +182,33 @@ static void page_revoke_and_recent(emit_t *e, const page_t *pg, const char *base
                "<option>cessationOfOperation</option><option>certificateHold</option>"
                "<option>privilegeWithdrawn</option></select></label> "
                "<button type=\"submit\" id=\"revoke-submit\">Revoke</button></form>\n"
-               "<h2>Recent enrollments</h2>\n<table id=\"recent\"><tr><th>#</th><th>Status</th>"
-               "<th>Subject</th><th>Serial</th><th>Profile</th><th>Client</th>"
-               "<th>Reason</th></tr>\n",
+               "<h2>", pg->searching ? "Enrollments found" : "Recent enrollments", "</h2>\n",
                NULL);
+    search_form(e, pg, base, p);
+    admin_emit(e, "<table id=\"recent\"><tr><th>#</th><th>Status</th>"
+               "<th>Subject</th><th>Serial</th><th>Profile</th><th>Client</th>"
+               "<th>Reason</th><th>Requested</th><th>Expires</th></tr>\n", NULL);
     for (i = 0; i < pg->recent.rows->nelts; i++) {
         const scep_txn_t *t = &APR_ARRAY_IDX(pg->recent.rows, i, scep_txn_t);
+        const char *serial, *expires;
         apr_pool_clear(p);
+        serial = admin_html(p, t->serial);
+        expires = t->cert_revoked_at ? "revoked" : !t->cert_not_after ? ""
+                  : t->cert_not_after < now ? "expired" : admin_date(p, t->cert_not_after);
         admin_emit(e, "<tr><td>", admin_html(p, t->id), "</td><td>", admin_html(p, t->status),
                    "</td><td>",
-                   admin_html(p, t->subject), "</td><td>", admin_html(p, t->serial), "</td><td>",
+                   admin_html(p, t->subject), "</td><td>", *serial ? "<a href=\"" : "",
+                   *serial ? base : "", *serial ? "certificates/" : "", serial,
+                   *serial ? "\">" : "", serial, *serial ? "</a>" : "", "</td><td>",
                    admin_html(p, t->profile), "</td><td>", admin_html(p, t->client_addr),
                    "</td><td>",
-                   admin_html(p, t->fail_text), "</td></tr>\n", NULL);
+                   admin_html(p, t->fail_text), "</td><td>", admin_date(p, t->created_at),
+                   "</td><td>", expires, "</td></tr>\n", NULL);
     }
     admin_emit(e, "</table>\n", NULL);
+    if (pg->recent.rows->nelts == 0) {
+        admin_emit(e, "<p id=\"no-enrollments\">No enrollment matches.</p>\n", NULL);
+    }
     older_link(e, pool, pg->recent.older, "older-recent", "Older enrollments");
 }
 
@@ -190,6 +240,18 @@ static void page_outbox(emit_t *e, const page_t *pg, apr_pool_t *p)
     admin_emit(e, "</table>\n", NULL);
 }
 
+void admin_page_head(emit_t *e, apr_pool_t *p, const scep_admin_t *adm, const char *title)
+{
+    admin_emit(e, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+               "<title>", admin_html(p, title), "</title>"
+               "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+               "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
+               "pre{margin:0;white-space:pre-wrap}form{margin:.3em 0}"
+               ".notice{background:#eef;padding:.5em}</style></head><body>\n"
+               "<h1>", admin_html(p, title), "</h1>\n<p>CA: ", admin_html(p, adm->ca->subject),
+               " &mdash; signed in as ", admin_html(p, adm->user), "</p>\n", NULL);
+}
+
 apr_status_t admin_page_stream(const void *state, apr_pool_t *pool,
                                scep_admin_write_fn *write, void *baton)
 {
@@ -203,13 +265,7 @@ apr_status_t admin_page_stream(const void *state, apr_pool_t *pool,
         return APR_ENOMEM;
     }
     base = admin_html(pool, adm->base);
-    admin_emit(&e, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-               "<title>mod_scep administration</title>"
-               "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-               "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
-               ".notice{background:#eef;padding:.5em}</style></head><body>\n"
-               "<h1>mod_scep administration</h1>\n<p>CA: ", admin_html(p, adm->ca->subject),
-               " &mdash; signed in as ", admin_html(p, adm->user), "</p>\n", NULL);
+    admin_page_head(&e, p, adm, "mod_scep administration");
     if (pg->notice) {
         admin_emit(&e, "<p class=\"notice\" id=\"notice\">", admin_html(p, pg->notice), "</p>\n",
                    NULL);
@@ -219,10 +275,16 @@ apr_status_t admin_page_stream(const void *state, apr_pool_t *pool,
                    NULL);
     }
 
+    if (!pg->older && !pg->searching) {
+        admin_counts_html(&e, pg, p);
+    }
     page_pending(&e, pg, base, pool, p);
     page_outbox(&e, pg, p);
     page_challenges(&e, pg, base, pool, p);
     page_revoke_and_recent(&e, pg, base, pool, p);
+    if (!pg->older && !pg->searching) {
+        admin_audit_html(&e, pg, base, p);
+    }
     admin_emit(&e, "</body></html>\n", NULL);
     apr_pool_destroy(p);
     return e.rv;
@@ -239,18 +301,21 @@ apr_status_t admin_page_make(page_t **ppage, const char **perr, scep_ctx_t *ctx,
     const char *fp = adm->ca->fingerprint;
     page_t *pg = apr_pcalloc(p, sizeof(*pg));
     apr_int64_t pending_before = admin_query_number(in, "pending_before", 0, MAX_ID);
-    apr_int64_t recent_before = admin_query_number(in, "before", 0, MAX_ID);
     apr_int64_t open_before = admin_query_number(in, "challenges_before", 0, MAX_ID);
     apr_array_header_t *pending, *recent, *open;
 
-    if (pending_before < 0 || recent_before < 0 || open_before < 0) {
-        *perr = "before, pending_before and challenges_before must be ids";
+    if (pending_before < 0 || open_before < 0) {
+        *perr = "pending_before and challenges_before must be ids";
         return APR_EINVAL;
     }
+    if (admin_search_parse(&pg->search, &pg->search_query, perr, p, adm, in, PAGE_ROWS + 1)
+        != APR_SUCCESS) {
+        return APR_EINVAL;
+    }
+    pg->searching = *pg->search_query != '\0';
     if (scep_store_txn_list(&pending, ctx, st, fp, "PENDING", pending_before, PAGE_ROWS + 1)
         != APR_SUCCESS
-        || scep_store_txn_list(&recent, ctx, st, fp, NULL, recent_before, PAGE_ROWS + 1)
-        != APR_SUCCESS
+        || scep_store_txn_search(&recent, ctx, st, &pg->search) != APR_SUCCESS
         || scep_store_challenge_open(&open, ctx, st, fp, open_before, PAGE_ROWS + 1)
         != APR_SUCCESS) {
         *perr = "enrollment database unavailable";
@@ -260,13 +325,19 @@ apr_status_t admin_page_make(page_t **ppage, const char **perr, scep_ctx_t *ctx,
         pg->undelivered = NULL;    /* the page still serves the decisions */
     }
     pg->adm = *adm;
+    if (!pending_before && !pg->search.before && !open_before && !pg->searching) {
+        admin_counts_read(pg, ctx, st);
+        if (scep_store_audit_list(&pg->audit, ctx, st, fp, 0, AUDIT_ON_PAGE) != APR_SUCCESS) {
+            pg->audit = NULL;
+        }
+    }
     admin_paginate(&pg->pending, p, pending, PAGE_ROWS, admin_txn_id(pending, PAGE_ROWS - 1),
                    apr_pstrcat(p, adm->base, "?pending_before=", NULL));
     admin_paginate(&pg->recent, p, recent, PAGE_ROWS, admin_txn_id(recent, PAGE_ROWS - 1),
-                   apr_pstrcat(p, adm->base, "?before=", NULL));
+                   apr_pstrcat(p, adm->base, "?", pg->search_query, "before=", NULL));
     admin_paginate(&pg->open, p, open, PAGE_ROWS, admin_challenge_id(open, PAGE_ROWS - 1),
                    apr_pstrcat(p, adm->base, "?challenges_before=", NULL));
-    pg->older = pending_before || recent_before || open_before;
+    pg->older = pending_before || pg->search.before || open_before;
     pg->csrf = csrf;
     pg->notice = notice;
     pg->secret = secret;

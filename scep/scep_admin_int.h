@@ -58,6 +58,13 @@ typedef struct page_t {
                                         yet, oldest first; NULL if unreadable */
     int older;                       /* showing older rows of some table */
     const char *csrf, *notice, *secret;
+    scep_search_t search;            /* what the enrollments table shows */
+    const char *search_query;        /* it as a URL query ("" or ending in '&') */
+    int searching;                   /* a search or filter is set */
+    /* scep_count_t per Location and status in the last day and 30 days,
+     * and per day; NULL when they cannot be read */
+    apr_array_header_t *last_day, *last_month, *daily;
+    apr_array_header_t *audit;       /* scep_audit_t, newest first; NULL if unreadable */
 } page_t;
 
 typedef struct list_t {
@@ -71,8 +78,28 @@ typedef struct list_t {
 /** One undelivered notification as the API shows it (not its payload). */
 const char *admin_event_json(apr_pool_t *p, const scep_event_t *ev);
 
+/* One call of the API as it reaches its action: arg is the id or serial
+ * in its path, body its JSON (POST). */
+typedef struct api_call_t {
+    scep_ctx_t *ctx;
+    const scep_admin_t *adm;
+    scep_store_t *st;
+    const scep_admin_in_t *in;
+    const char *arg;
+    json_t *body;
+    scep_admin_out_t *out;
+} api_call_t;
+
+typedef void api_fn(api_call_t *c);
+
 /* ---- scep_admin.c: answers, streaming, paging ---------------------------- */
 
+/** Stage the audit record of an action: the action's write commits it. */
+void admin_audit(scep_store_t *st, const scep_admin_t *adm, const char *action,
+                 const char *target, const char *detail);
+
+/** A serial: 1 to 64 hex digits. */
+int admin_is_hex(const char *s);
 /** A whole answer, from memory. */
 void admin_respond(scep_admin_out_t *out, int status, const char *type, const char *body);
 /** A streamed answer: fn writes it through the glue's callback. */
@@ -130,6 +157,43 @@ const char *admin_subject_of(apr_pool_t *p, const scep_txn_t *t);
 /** scep_admin_stream_fn of a list_t: {"NAME": [...], "next": URL or null}. */
 apr_status_t admin_list_stream(const void *state, apr_pool_t *pool,
                                scep_admin_write_fn *write, void *baton);
+
+/* ---- scep_admin_fleet.c: search, counts, expiring, detail, audit ---------- */
+
+#define AUDIT_ON_PAGE 10             /* newest actions on the main page */
+
+/** The search and filters of the query (q, status, profile, since, until,
+ *  before) into *q; *pquery is them again as a URL query for the next
+ *  page's link. APR_EINVAL with *perr for a value that is not one. */
+apr_status_t admin_search_parse(scep_search_t *q, const char **pquery, const char **perr,
+                                apr_pool_t *p, const scep_admin_t *adm,
+                                const scep_admin_in_t *in, int limit);
+/** A time as "2026-12-03 11:59 UTC" ("" for 0). */
+const char *admin_date(apr_pool_t *p, apr_int64_t secs);
+/** The counts of the page (per Location in the last day and 30 days, per
+ *  day): left NULL when they cannot be read. */
+void admin_counts_read(page_t *pg, scep_ctx_t *ctx, scep_store_t *st);
+/** The "Activity" section: counts per Location and a chart per day. */
+void admin_counts_html(emit_t *e, const page_t *pg, apr_pool_t *p);
+/** The newest actions of the audit trail (the main page's section). */
+void admin_audit_html(emit_t *e, const page_t *pg, const char *base, apr_pool_t *p);
+/** One action of the audit trail as a table row, as JSON. */
+const char *admin_audit_row(apr_pool_t *p, const scep_audit_t *a);
+const char *admin_audit_json(apr_pool_t *p, const scep_audit_t *a);
+/** The page's head and the start of its body, for every view. */
+void admin_page_head(emit_t *e, apr_pool_t *p, const scep_admin_t *adm, const char *title);
+/** GET views below the page: expiring, audit, certificates/SERIAL[/pem|/der];
+ *  0 when path is none of them. */
+int admin_fleet_page(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
+                     const scep_admin_in_t *in, const char **seg, int n, const char *csrf,
+                     scep_admin_out_t *out);
+/** The API's fleet calls. */
+void admin_api_certificates(api_call_t *c);
+void admin_api_certificate(api_call_t *c);
+void admin_api_certificate_pem(api_call_t *c);
+void admin_api_certificate_der(api_call_t *c);
+void admin_api_stats(api_call_t *c);
+void admin_api_audit(api_call_t *c);
 
 /* ---- scep_admin_html.c: the page and its forms ---------------------------- */
 

@@ -66,6 +66,7 @@ void scep_ndes_handle(scep_ctx_t *ctx, const scep_ndes_t *nd, scep_store_t *st,
     apr_int64_t open = 0, now = (apr_int64_t)apr_time_sec(apr_time_now());
     unsigned char raw[NDES_SECRET_BYTES];
     scep_challenge_t c;
+    scep_audit_t a;
     const char *secret;
 
     if (!nd->allowed) {
@@ -99,6 +100,13 @@ void scep_ndes_handle(scep_ctx_t *ctx, const scep_ndes_t *nd, scep_store_t *st,
     c.created_by = nd->user;
     c.created_at = now;
     c.expires_at = now + nd->validity;
+    memset(&a, 0, sizeof(a));
+    a.ca = c.ca;
+    a.actor = nd->user;
+    a.client_addr = nd->client_addr;
+    a.action = "ndes-challenge";
+    a.detail = apr_pstrcat(p, "profile ", nd->profile, NULL);
+    scep_store_stage_audit(st, &a);
     if (scep_store_challenge_insert(ctx, st, &c) != APR_SUCCESS) {
         goto unavailable;
     }

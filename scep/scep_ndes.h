@@ -22,6 +22,7 @@ typedef struct scep_ndes_t {
     apr_int64_t validity;              /**< seconds */
     int cache_size;                    /**< unused challenges a user may hold */
     const char *user;                  /**< the authenticated user */
+    const char *client_addr;           /**< where from (the audit trail) */
     int allowed;                       /**< the user may enroll (SCEPNDESUsers) */
 } scep_ndes_t;
 

@@ -864,6 +864,7 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
     e->txn.status = "ISSUED";
     e->txn.serial = rec.serial;
     e->txn.fail_info = -1;
+    e->txn.names = scep_plan_names(p, plan->subject, plan->san);
     tell(e, "issued", &rec, NULL);
     rv = scep_store_record_issued(e->ctx, e->store, &e->txn, &rec,
                                   e->challenge ? &e->consume : NULL,
@@ -914,6 +915,7 @@ static apr_status_t hold(enroll_t *e, const scep_cert_plan_t *plan)
 
     e->txn.status = "PENDING";
     e->txn.fail_info = -1;
+    e->txn.names = scep_plan_names(p, plan->subject, plan->san);
     DER_B64(p, i2d_X509_NAME, plan->subject, e->txn.plan_subject);
     if (plan->san && sk_GENERAL_NAME_num(plan->san) > 0) {
         DER_B64(p, i2d_GENERAL_NAMES, plan->san, e->txn.plan_san);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <apr_strings.h>
+#include <apr_lib.h>
 #include <openssl/err.h>
 #include <openssl/core_names.h>
 
@@ -842,4 +843,38 @@ apr_status_t scep_policy_parse_sans(GENERAL_NAMES **psan, const char **perr,
     }
     *psan = san;
     return APR_SUCCESS;
+}
+
+/* Names a search may use: bounded, since a requester chose them. */
+#define PLAN_NAMES_MAX 8
+#define PLAN_NAME_MAX 200
+
+static void push_name(apr_array_header_t *out, apr_pool_t *p, const char *v)
+{
+    char *lower, *c;
+
+    if (!v || !*v || out->nelts >= PLAN_NAMES_MAX) {
+        return;
+    }
+    lower = apr_pstrndup(p, v, PLAN_NAME_MAX);
+    for (c = lower; *c; c++) *c = (char)apr_tolower(*c);
+    APR_ARRAY_PUSH(out, const char *) = lower;
+}
+
+apr_array_header_t *scep_plan_names(apr_pool_t *p, const X509_NAME *subject,
+                                    const GENERAL_NAMES *san)
+{
+    apr_array_header_t *out = apr_array_make(p, 4, sizeof(const char *));
+    int i;
+
+    for (i = 0; subject && i < X509_NAME_entry_count(subject); i++) {
+        push_name(out, p, utf8_of(p, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i))));
+    }
+    for (i = 0; san && i < sk_GENERAL_NAME_num(san); i++) {
+        const char *text = NULL;
+        if (san_text(p, sk_GENERAL_NAME_value(san, i), &text) >= 0) {
+            push_name(out, p, text);
+        }
+    }
+    return out;
 }

@@ -186,4 +186,10 @@ apr_status_t scep_policy_parse_sans(GENERAL_NAMES **psan, const char **perr,
  *  "URI:..", "UPN:.." (names of other types are left out). */
 apr_array_header_t *scep_policy_san_strings(apr_pool_t *p, const GENERAL_NAMES *san);
 
+/** The names a certificate of this subject and SANs carries, for search:
+ *  each attribute value and each SAN value (without its type), lower case,
+ *  at most 8 of 200 bytes each (const char *). */
+apr_array_header_t *scep_plan_names(apr_pool_t *p, const X509_NAME *subject,
+                                    const GENERAL_NAMES *san);
+
 #endif

@@ -36,6 +36,12 @@ typedef struct scep_txn_t {
     apr_int64_t decided_at;
     apr_int64_t created_at;
     const char *cert_der;        /* read back: the issued certificate, base64 */
+    apr_int64_t cert_not_after;  /* read back: its expiry, 0 if none */
+    apr_int64_t cert_revoked_at; /* read back: its revocation, 0 if none */
+    /* written with it (scep_names): the names its certificate carries, each
+     * value of the subject and of the subjectAltNames in lower case, so a
+     * search finds it by any of them; NULL for none */
+    const apr_array_header_t *names;   /* const char * */
 } scep_txn_t;
 
 /** One row of scep_certificates. */
@@ -118,5 +124,40 @@ typedef struct scep_event_t {
     apr_int64_t delivered_at;    /* 0 = not yet */
     const char *last_error;
 } scep_event_t;
+
+/** One action of an administrator (scep_audit), written in the database
+ *  transaction of the action. */
+typedef struct scep_audit_t {
+    const char *id;              /* set when read back */
+    const char *ca;
+    apr_int64_t at;
+    const char *actor;           /* the authenticated user */
+    const char *client_addr;     /* where from */
+    const char *action;          /* approve, reject, revoke, challenge, challenge-revoke,
+                                    mobileconfig, ndes-challenge */
+    const char *target;          /* enrollment id, serial or challenge id */
+    const char *detail;          /* reason, profile, ... or NULL */
+} scep_audit_t;
+
+/** What the fleet view asks of the transactions: every member may be left
+ *  out (NULL or 0), and they all hold together. */
+typedef struct scep_search_t {
+    const char *ca;
+    const char *q;               /* a serial, a transactionID, a client address,
+                                    or the start of a name (subject or SAN value) */
+    const char *status;          /* PENDING, ISSUED, REJECTED */
+    const char *profile;         /* the Location */
+    apr_int64_t since, until;    /* created in [since, until) */
+    apr_int64_t before;          /* ids below this one (the next page) */
+    int limit;
+} scep_search_t;
+
+/** A count of transactions: per Location and status, or per day and status. */
+typedef struct scep_count_t {
+    const char *profile;         /* NULL in a count per day */
+    apr_int64_t day;             /* start of the day (UTC), 0 in a count per Location */
+    const char *status;
+    apr_int64_t n;
+} scep_count_t;
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <apr_strings.h>
+#include <apr_lib.h>
 
 #include "scep_store_dialect.h"
 
@@ -16,11 +17,28 @@
 #define TXN_READ_COLUMNS "t.id, t.ca, t.transaction_id, t.message_type, t.status, " \
     "t.dedup_key, t.key_fp, t.signer_fp, t.csr, t.subject, t.renewal_of, t.profile, " \
     "t.client_addr, t.serial, t.fail_info, t.fail_text, t.plan_subject, t.plan_san, " \
-    "t.decided_by, t.decided_at, t.created_at, c.der "
+    "t.decided_by, t.decided_at, t.created_at, c.der, c.not_after, c.revoked_at "
 #define TXN_CERT_JOIN "LEFT JOIN scep_certificates c ON c.ca = t.ca AND c.serial = t.serial "
 #define TXN_READ TXN_READ_COLUMNS "FROM scep_transactions t " TXN_CERT_JOIN
 /* a transaction with an answer to repeat (automatic refusals have none) */
 #define TXN_LIVE "t.ca = %s AND t.transaction_id = %s AND t.dedup_key IS NOT NULL"
+
+/* The fleet view's search (scep_store_txn_search): a statement for each
+ * shape of question, so that each is planned with the index it needs. q
+ * is matched as a serial, a transactionID, a client address, or the start
+ * of a name; each of the four is an index lookup. */
+#define SEARCH_Q "AND t.id IN (SELECT id FROM scep_transactions WHERE ca = %s AND serial = %s " \
+    "UNION SELECT id FROM scep_transactions WHERE ca = %s AND transaction_id = %s " \
+    "UNION SELECT id FROM scep_transactions WHERE ca = %s AND client_addr = %s " \
+    "UNION SELECT txn FROM scep_names WHERE ca = %s AND name >= %s AND name < %s) "
+#define SEARCH_S "AND t.status = %s "
+#define SEARCH_P "AND t.profile = %s "
+#define SEARCH_D "AND t.created_at >= %lld AND t.created_at < %lld "
+#define SEARCH(shape, q, s, pr, d) { "scep_txn_search_" shape, "SELECT " TXN_READ \
+    "WHERE t.ca = %s AND t.id < %lld " q s pr d "ORDER BY t.id DESC LIMIT %lld" }
+
+#define CERT_COLUMNS(der) "c.serial, c.subject, c.not_before, c.not_after, " der ", " \
+    "c.revoked_at, c.revocation_reason, c.profile, c.lineage, c.renewed_by"
 
 #define EVENT_COLUMNS "id, ca, sink, profile, event, event_key, payload, created_at, " \
     "attempts, next_at, delivered_at, last_error"
@@ -38,11 +56,52 @@ const scep_sql_t scep_store_sql[] = {
     /* the admin's statements name the CA: an administrator of one CA never
      * sees or decides another's enrollments in a shared database */
     { "scep_txn_get", "SELECT " TXN_READ "WHERE t.ca = %s AND t.id = %lld" },
-    { "scep_txn_list_all",
-      "SELECT " TXN_READ "WHERE t.ca = %s AND t.id < %lld ORDER BY t.id DESC LIMIT %lld" },
-    { "scep_txn_list_status",
-      "SELECT " TXN_READ "WHERE t.ca = %s AND t.status = %s AND t.id < %lld "
-      "ORDER BY t.id DESC LIMIT %lld" },
+    SEARCH("0000", "", "", "", ""),
+    SEARCH("0001", "", "", "", SEARCH_D),
+    SEARCH("0010", "", "", SEARCH_P, ""),
+    SEARCH("0011", "", "", SEARCH_P, SEARCH_D),
+    SEARCH("0100", "", SEARCH_S, "", ""),
+    SEARCH("0101", "", SEARCH_S, "", SEARCH_D),
+    SEARCH("0110", "", SEARCH_S, SEARCH_P, ""),
+    SEARCH("0111", "", SEARCH_S, SEARCH_P, SEARCH_D),
+    SEARCH("1000", SEARCH_Q, "", "", ""),
+    SEARCH("1001", SEARCH_Q, "", "", SEARCH_D),
+    SEARCH("1010", SEARCH_Q, "", SEARCH_P, ""),
+    SEARCH("1011", SEARCH_Q, "", SEARCH_P, SEARCH_D),
+    SEARCH("1100", SEARCH_Q, SEARCH_S, "", ""),
+    SEARCH("1101", SEARCH_Q, SEARCH_S, "", SEARCH_D),
+    SEARCH("1110", SEARCH_Q, SEARCH_S, SEARCH_P, ""),
+    SEARCH("1111", SEARCH_Q, SEARCH_S, SEARCH_P, SEARCH_D),
+    /* the transactions that asked for a certificate (its history) */
+    { "scep_txn_of_cert",
+      "SELECT " TXN_READ "WHERE t.ca = %s AND t.serial = %s ORDER BY t.id" },
+    /* the latest transaction with this transactionID is the one just
+     * written: its names go with it */
+    { "scep_name_insert",
+      "INSERT INTO scep_names (ca, name, txn) SELECT %s, %s, MAX(id) FROM scep_transactions "
+      "WHERE ca = %s AND transaction_id = %s" },
+    /* certificates in use that expire in a window, soonest first, from a
+     * cursor (expiry, serial) */
+    { "scep_cert_expiring",
+      "SELECT " CERT_COLUMNS("NULL") ", 0 FROM scep_certificates c WHERE c.ca = %s "
+      "AND c.revoked_at IS NULL AND c.renewed_by IS NULL AND c.not_after < %lld "
+      "AND (c.not_after > %lld OR (c.not_after = %lld AND c.serial > %s)) "
+      "ORDER BY c.not_after, c.serial LIMIT %lld" },
+    { "scep_count_by_profile",
+      "SELECT profile, status, COUNT(*) FROM scep_transactions WHERE ca = %s "
+      "AND created_at >= %lld GROUP BY profile, status" },
+    { "scep_count_by_day",
+      "SELECT FLOOR(created_at / 86400), status, COUNT(*) FROM scep_transactions "
+      "WHERE ca = %s AND created_at >= %lld GROUP BY FLOOR(created_at / 86400), status" },
+    { "scep_audit_insert",
+      "INSERT INTO scep_audit (ca, at, actor, client_addr, action, target, detail) "
+      "VALUES (%s, %lld, %s, %s, %s, %s, %s)" },
+    { "scep_audit_list",
+      "SELECT id, ca, at, actor, client_addr, action, target, detail FROM scep_audit "
+      "WHERE ca = %s AND id < %lld ORDER BY id DESC LIMIT %lld" },
+    { "scep_audit_of",
+      "SELECT id, ca, at, actor, client_addr, action, target, detail FROM scep_audit "
+      "WHERE ca = %s AND target = %s ORDER BY id LIMIT %lld" },
     { "scep_txn_insert",
       "INSERT INTO scep_transactions (" TXN_COLUMNS ") VALUES (" TXN_VALUES ")" },
     /* conditional: only a PENDING row can be decided, and only once */
@@ -59,8 +118,7 @@ const scep_sql_t scep_store_sql[] = {
       "der, issued_at, profile, lineage) VALUES (%s, %s, %s, %lld, %lld, %s, %lld, %s, %s)" },
     /* with whether its chain of renewals holds a key revoked as compromised */
     { "scep_cert_get",
-      "SELECT c.serial, c.subject, c.not_before, c.not_after, c.der, c.revoked_at, "
-      "c.revocation_reason, c.profile, c.lineage, c.renewed_by, "
+      "SELECT " CERT_COLUMNS("c.der") ", "
       "(SELECT COUNT(*) FROM scep_certificates x WHERE x.ca = c.ca "
       "AND x.lineage = COALESCE(c.lineage, c.serial) AND x.revocation_reason = 1) "
       "FROM scep_certificates c WHERE c.ca = %s AND c.serial = %s" },
@@ -386,6 +444,8 @@ static void fill_txn(scep_txn_t *t, apr_pool_t *p, scep_store_t *st, apr_dbd_row
     t->decided_at = scep_store_i64(COL(19));
     t->created_at = scep_store_i64(COL(20));
     t->cert_der = DUP(21);
+    t->cert_not_after = scep_store_i64(COL(22));
+    t->cert_revoked_at = scep_store_i64(COL(23));
 #undef COL
 #undef DUP
 }
@@ -405,7 +465,14 @@ static apr_status_t insert_txn(scep_ctx_t *ctx, scep_store_t *st, const scep_txn
         t->client_addr, t->serial, t->fail_info >= 0 ? scep_store_num(p, t->fail_info) : NULL,
         t->fail_text, t->plan_subject, t->plan_san, t->auth_failed ? "1" : "0", now, now
     };
-    return scep_store_exec(ctx, st, "scep_txn_insert", NULL, 21, args);
+    apr_status_t rv = scep_store_exec(ctx, st, "scep_txn_insert", NULL, 21, args);
+    int i;
+
+    for (i = 0; rv == APR_SUCCESS && t->names && i < t->names->nelts; i++) {
+        const char *name[] = { t->ca, APR_ARRAY_IDX(t->names, i, const char *), t->ca, t->tid };
+        rv = scep_store_exec(ctx, st, "scep_name_insert", NULL, 4, name);
+    }
+    return rv;
 }
 
 static apr_status_t insert_cert(scep_ctx_t *ctx, scep_store_t *st, const scep_cert_t *c)
@@ -517,8 +584,14 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
     if (rv == APR_SUCCESS) {
         rv = scep_store_write_staged(ctx, st);
     }
+    if (rv == APR_SUCCESS) {
+        rv = scep_store_write_audit(ctx, st);
+    }
     if (st->staged) {
         apr_array_clear(st->staged);
+    }
+    if (st->staged_audit) {
+        apr_array_clear(st->staged_audit);
     }
     err = st->dialect->end(ctx, st, trans, rv == APR_SUCCESS);
     st->in_transaction = 0;
@@ -618,7 +691,8 @@ apr_status_t scep_store_record_pending(scep_ctx_t *ctx, scep_store_t *st,
  * commit staged notifications with it. */
 static int has_staged(const scep_store_t *st)
 {
-    return st->staged && st->staged->nelts > 0;
+    return (st->staged && st->staged->nelts > 0)
+           || (st->staged_audit && st->staged_audit->nelts > 0);
 }
 
 static apr_status_t rejected_body(scep_ctx_t *ctx, scep_store_t *st, const void *a,
@@ -631,8 +705,8 @@ static apr_status_t rejected_body(scep_ctx_t *ctx, scep_store_t *st, const void 
 apr_status_t scep_store_record_rejected(scep_ctx_t *ctx, scep_store_t *st,
                                         const scep_txn_t *txn)
 {
-    return has_staged(st) ? in_transaction(ctx, st, rejected_body, txn, NULL)
-                          : insert_txn(ctx, st, txn);
+    return has_staged(st) || (txn->names && txn->names->nelts)
+           ? in_transaction(ctx, st, rejected_body, txn, NULL) : insert_txn(ctx, st, txn);
 }
 
 apr_status_t scep_store_txn_get(scep_txn_t **ptxn, scep_ctx_t *ctx, scep_store_t *st,
@@ -647,14 +721,66 @@ apr_status_t scep_store_txn_list(apr_array_header_t **prows, scep_ctx_t *ctx,
                                  scep_store_t *st, const char *ca, const char *status,
                                  apr_int64_t before, int limit)
 {
-    apr_array_header_t *rows = apr_array_make(ctx->pool, 16, sizeof(scep_txn_t));
-    const char *lim = scep_store_num(ctx->pool, limit);
-    const char *below = scep_store_num(ctx->pool, before > 0 ? before : NO_CURSOR);
-    const char *all[] = { ca, below, lim };
-    const char *by_status[] = { ca, status, below, lim };
-    apr_status_t rv = status
-        ? scep_store_select(ctx, st, "scep_txn_list_status", 4, by_status, read_txn, rows)
-        : scep_store_select(ctx, st, "scep_txn_list_all", 3, all, read_txn, rows);
+    scep_search_t q = { ca, NULL, status, NULL, 0, 0, before, limit };
+    return scep_store_txn_search(prows, ctx, st, &q);
+}
+
+/* A name's prefix as a range of bytes: [q, q + the last code point). */
+#define LAST_CODE_POINT "\xf4\x8f\xbf\xbf"
+
+apr_status_t scep_store_txn_search(apr_array_header_t **prows, scep_ctx_t *ctx,
+                                   scep_store_t *st, const scep_search_t *q)
+{
+    apr_pool_t *p = ctx->pool;
+    apr_array_header_t *rows = apr_array_make(p, 16, sizeof(scep_txn_t));
+    const char *args[16];
+    char shape[5];
+    int n = 0;
+    apr_status_t rv;
+
+    args[n++] = q->ca;
+    args[n++] = scep_store_num(p, q->before > 0 ? q->before : NO_CURSOR);
+    if (q->q) {
+        char *upper = apr_pstrdup(p, q->q), *lower = apr_pstrdup(p, q->q), *c;
+        for (c = upper; *c; c++) *c = (char)apr_toupper(*c);
+        for (c = lower; *c; c++) *c = (char)apr_tolower(*c);
+        args[n++] = q->ca;
+        args[n++] = upper;                       /* serials are stored in upper case */
+        args[n++] = q->ca;
+        args[n++] = q->q;
+        args[n++] = q->ca;
+        args[n++] = q->q;
+        args[n++] = q->ca;
+        args[n++] = lower;                       /* names are stored in lower case */
+        args[n++] = apr_pstrcat(p, lower, LAST_CODE_POINT, NULL);
+    }
+    if (q->status) {
+        args[n++] = q->status;
+    }
+    if (q->profile) {
+        args[n++] = q->profile;
+    }
+    if (q->since || q->until) {
+        args[n++] = scep_store_num(p, q->since);
+        args[n++] = scep_store_num(p, q->until ? q->until : NO_CURSOR);
+    }
+    args[n++] = scep_store_num(p, q->limit);
+    apr_snprintf(shape, sizeof(shape), "%d%d%d%d", q->q != NULL, q->status != NULL,
+                 q->profile != NULL, q->since || q->until);
+    rv = scep_store_select(ctx, st, apr_pstrcat(p, "scep_txn_search_", shape, NULL), n, args,
+                           read_txn, rows);
+    if (rv == APR_SUCCESS) {
+        *prows = rows;
+    }
+    return rv;
+}
+
+apr_status_t scep_store_txn_of_cert(apr_array_header_t **prows, scep_ctx_t *ctx,
+                                    scep_store_t *st, const char *ca, const char *serial)
+{
+    apr_array_header_t *rows = apr_array_make(ctx->pool, 2, sizeof(scep_txn_t));
+    const char *args[] = { ca, serial };
+    apr_status_t rv = scep_store_select(ctx, st, "scep_txn_of_cert", 2, args, read_txn, rows);
 
     if (rv == APR_SUCCESS) {
         *prows = rows;
@@ -713,6 +839,15 @@ static apr_status_t one_row_body(scep_ctx_t *ctx, scep_store_t *st, const void *
     return rv == APR_SUCCESS && nrows != 1 ? SCEP_ECONFLICT : rv;
 }
 
+/* One statement, whatever it changes. */
+static apr_status_t exec_body(scep_ctx_t *ctx, scep_store_t *st, const void *a, const void *b)
+{
+    const one_row_t *u = a;
+
+    (void)b;
+    return scep_store_exec(ctx, st, u->label, NULL, u->nargs, u->args);
+}
+
 static apr_status_t update_one_row(scep_ctx_t *ctx, scep_store_t *st, const one_row_t *u)
 {
     return has_staged(st) ? in_transaction(ctx, st, one_row_body, u, NULL)
@@ -729,7 +864,7 @@ apr_status_t scep_store_reject(scep_ctx_t *ctx, scep_store_t *st, const char *ca
     return update_one_row(ctx, st, &u);
 }
 
-static void read_cert(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
+void scep_store_read_cert(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
 {
     scep_cert_t *c = apr_array_push(baton);
     const char *reason;
@@ -753,7 +888,7 @@ apr_status_t scep_store_cert_get(scep_cert_t **pcert, scep_ctx_t *ctx, scep_stor
 {
     const char *args[] = { ca, serial };
     apr_status_t rv = select_one((void **)pcert, sizeof(scep_cert_t), ctx, st,
-                                 "scep_cert_get", 2, args, read_cert);
+                                 "scep_cert_get", 2, args, scep_store_read_cert);
 
     if (rv == APR_SUCCESS) {
         (*pcert)->ca = ca;
@@ -876,7 +1011,10 @@ apr_status_t scep_store_challenge_insert(scep_ctx_t *ctx, scep_store_t *st,
         c->ca, c->hash, c->profile, c->subject, c->san, c->created_by,
         scep_store_num(p, c->created_at), scep_store_num(p, c->expires_at)
     };
-    return scep_store_exec(ctx, st, "scep_challenge_insert", NULL, 8, args);
+    one_row_t u = { "scep_challenge_insert", 8, args };
+
+    return has_staged(st) ? in_transaction(ctx, st, exec_body, &u, NULL)
+                          : exec_body(ctx, st, &u, NULL);
 }
 
 apr_status_t scep_store_challenge_find(scep_challenge_t **pch, scep_ctx_t *ctx,

@@ -91,6 +91,49 @@ apr_status_t scep_store_txn_list(apr_array_header_t **prows /* scep_txn_t */,
                                  const char *ca, const char *status,
                                  apr_int64_t before, int limit);
 
+/** The fleet view: transactions matching every member of q, newest first
+ *  (q->q as a serial, a transactionID, a client address or the start of a
+ *  name the certificate carries; see scep_search_t). */
+apr_status_t scep_store_txn_search(apr_array_header_t **prows /* scep_txn_t */,
+                                   scep_ctx_t *ctx, scep_store_t *st, const scep_search_t *q);
+
+/** The transactions that asked for the certificate serial, oldest first. */
+apr_status_t scep_store_txn_of_cert(apr_array_header_t **prows /* scep_txn_t */,
+                                    scep_ctx_t *ctx, scep_store_t *st, const char *ca,
+                                    const char *serial);
+
+/* ---- the fleet view and the audit trail (scep_store_fleet.c) ----------- */
+
+/** Certificates neither revoked nor renewed that expire before upto, after
+ *  the cursor (expiry after, serial after_serial), soonest first; their der
+ *  is not read. */
+apr_status_t scep_store_cert_expiring(apr_array_header_t **prows /* scep_cert_t */,
+                                      scep_ctx_t *ctx, scep_store_t *st, const char *ca,
+                                      apr_int64_t upto, apr_int64_t after,
+                                      const char *after_serial, int limit);
+
+/** Transactions created since, counted per Location and status (NULL: not
+ *  asked) and per day and status. */
+apr_status_t scep_store_counts(apr_array_header_t **pby_profile /* scep_count_t */,
+                               apr_array_header_t **pby_day /* scep_count_t */,
+                               scep_ctx_t *ctx, scep_store_t *st, const char *ca,
+                               apr_int64_t profile_since, apr_int64_t day_since);
+
+/** Stage an administrator's action: the next write on this store commits it
+ *  in the same database transaction as its change (writes that are one
+ *  statement then take a transaction of their own). */
+void scep_store_stage_audit(scep_store_t *st, const scep_audit_t *a);
+
+/** The audit trail, newest first, ids below before (0: from the newest). */
+apr_status_t scep_store_audit_list(apr_array_header_t **prows /* scep_audit_t */,
+                                   scep_ctx_t *ctx, scep_store_t *st, const char *ca,
+                                   apr_int64_t before, int limit);
+
+/** The actions on one target (an enrollment id, a serial), oldest first. */
+apr_status_t scep_store_audit_of(apr_array_header_t **prows /* scep_audit_t */,
+                                 scep_ctx_t *ctx, scep_store_t *st, const char *ca,
+                                 const char *target, int limit);
+
 /** Approve a PENDING transaction of this CA with its certificate,
  *  atomically: SCEP_ECONFLICT if it was no longer PENDING (or is not this
  *  CA's), SCEP_ERENEWED when the certificate it renews was renewed meanwhile. */

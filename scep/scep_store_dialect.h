@@ -24,6 +24,9 @@ struct scep_store_t {
     /* scep_event_t: notifications the next write commits with its record
      * (scep_store_stage_event); emptied by that write, committed or not */
     apr_array_header_t *staged;
+    /* scep_audit_t: the administrator's action the next write commits with
+     * its change (scep_store_stage_audit) */
+    apr_array_header_t *staged_audit;
 };
 
 struct scep_dialect_t {
@@ -70,6 +73,11 @@ apr_int64_t scep_store_i64(const char *s);
 const char *scep_store_dup(apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row, int col);
 /* Write the staged events (scep_store_outbox.c), inside the transaction. */
 apr_status_t scep_store_write_staged(scep_ctx_t *ctx, scep_store_t *st);
+
+/* Write the staged audit records (scep_store_fleet.c), inside the transaction. */
+apr_status_t scep_store_write_audit(scep_ctx_t *ctx, scep_store_t *st);
+/* scep_store_row_fn of a scep_cert_t (the columns of scep_cert_get). */
+void scep_store_read_cert(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row);
 
 /* The restore's one log line. */
 void scep_store_restored(scep_ctx_t *ctx, int restored, int err);
