@@ -708,7 +708,7 @@ static const char *history_html(apr_pool_t *p, const detail_t *d, const char *ba
         }
     }
     out = apr_pstrcat(p, out, "<tr><td>", admin_date(p, d->cert->not_before),
-                      "</td><td>issued</td><td></td><td>valid until ",
+                      "</td><td>valid from</td><td></td><td>until ",
                       admin_date(p, d->cert->not_after), "</td></tr>\n", NULL);
     if (d->cert->renewed_by) {
         out = apr_pstrcat(p, out, "<tr><td></td><td>renewed</td><td></td><td>by ",
