@@ -227,6 +227,116 @@ START_TEST(cross_site_and_form_posts_decide_nothing)
 }
 END_TEST
 
+/* A GET of the API with one query parameter. */
+static scep_admin_out_t get_query(const char *path, const char *name, const char *value)
+{
+    scep_admin_in_t in = api_call(0, path, NULL);
+
+    apr_table_set(in.query, name, value);
+    return handle(adm, &in);
+}
+
+/* A streamed list's body. */
+static apr_status_t collect(void *baton, const char *data, apr_size_t len)
+{
+    const char **text = baton;
+    *text = apr_pstrcat(pool, *text, apr_pstrmemdup(pool, data, len), NULL);
+    return APR_SUCCESS;
+}
+
+static const char *streamed(const scep_admin_out_t *out)
+{
+    const char *text = "";
+
+    ck_assert_ptr_nonnull(out->stream);
+    ck_assert_int_eq(out->stream(out->stream_state, pool, collect, &text), APR_SUCCESS);
+    return text;
+}
+
+START_TEST(audit_records_each_action_with_it)
+{
+    const char *id = held("TID-1"), *body;
+    scep_admin_out_t out;
+
+    ck_assert_int_eq(post(adm, enrollment_path(id, "approve"), NULL).status, 200);
+    ck_assert_int_eq(t_count(loc, "scep_audit WHERE action = 'approve' AND actor = 'alice'"), 1);
+    out = get(adm, "api/audit");
+    ck_assert_int_eq(out.status, 200);
+    body = body_of(&out);
+    ck_assert_ptr_nonnull(strstr(body, "\"action\":\"approve\""));
+    ck_assert_ptr_nonnull(strstr(body, apr_pstrcat(pool, "\"target\":\"", id, "\"", NULL)));
+    /* a refused action leaves no record */
+    ck_assert_int_eq(post(adm, enrollment_path(id, "reject"), NULL).status, 409);
+    ck_assert_int_eq(t_count(loc, "scep_audit"), 1);
+}
+END_TEST
+
+/* The record is written in the action's own database transaction: when it
+ * cannot be written, the action does not happen either. */
+START_TEST(no_action_without_its_audit_record)
+{
+    const char *id = held("TID-1");
+
+    t_db_change_schema(loc->db, loc->pool, "CREATE TRIGGER audit_unavailable BEFORE INSERT "
+                       "ON scep_audit BEGIN SELECT RAISE(ABORT, 'audit unavailable'); END");
+    ck_assert_int_ge(post(adm, enrollment_path(id, "approve"), NULL).status, 500);
+    ck_assert_str_eq(txn_of(id)->status, "PENDING");
+    ck_assert_int_eq(t_count(loc, "scep_certificates"), 0);
+    ck_assert_int_ge(post(adm, enrollment_path(id, "reject"), NULL).status, 500);
+    ck_assert_str_eq(txn_of(id)->status, "PENDING");
+}
+END_TEST
+
+/* Search by the names the certificate carries, by serial, transactionID
+ * and address; another CA's administrator finds nothing. */
+START_TEST(search_finds_an_enrollment_by_what_it_carries)
+{
+    static const char *const finds[][2] = {
+        { "q", "UNIT-dev" },                 /* the start of the CN, any case */
+        { "q", "TID-SEARCH" },
+        { "q", "192.0.2.10" },
+        { "status", "ISSUED" },
+        { "profile", T_PROFILE },
+        { "since", "2000-01-01" },
+    };
+    static const char *const misses[][2] = {
+        { "q", "device" },                   /* inside the name, not its start */
+        { "q", "TID-SEARC" },
+        { "status", "REJECTED" },
+        { "until", "2000-01-01" },
+    };
+    t_msg_t req;
+    t_answer_t a;
+    scep_admin_out_t out;
+    apr_size_t i;
+
+    loc->profile->manual_approval = 0;
+    req = t_pkcsreq(loc, dev, "TID-SEARCH", T_SECRET);
+    a = t_send(loc, &req);
+    ck_assert_int_eq(a.pki_status, SCEP_STATUS_SUCCESS);
+    for (i = 0; i < sizeof(finds) / sizeof(finds[0]); i++) {
+        out = get_query("api/enrollments", finds[i][0], finds[i][1]);
+        ck_assert_int_eq(out.status, 200);
+        ck_assert_msg(strstr(streamed(&out), a.serial) != NULL, "%s=%s finds it",
+                      finds[i][0], finds[i][1]);
+    }
+    out = get_query("api/enrollments", "q", apr_pstrcat(pool, a.serial, NULL));
+    ck_assert_ptr_nonnull(strstr(streamed(&out), "TID-SEARCH"));
+    for (i = 0; i < sizeof(misses) / sizeof(misses[0]); i++) {
+        out = get_query("api/enrollments", misses[i][0], misses[i][1]);
+        ck_assert_int_eq(out.status, 200);
+        ck_assert_msg(strstr(streamed(&out), "TID-SEARCH") == NULL, "%s=%s misses it",
+                      misses[i][0], misses[i][1]);
+    }
+    ck_assert_int_eq(get_query("api/enrollments", "since", "yesterday").status, 400);
+    ck_assert_int_eq(get_query("api/enrollments", "status", "LOST").status, 400);
+    /* another CA's administrator finds nothing */
+    adm = t_admin(loc, t_other_ca);
+    out = get_query("api/enrollments", "q", "unit-device");
+    ck_assert_ptr_null(strstr(streamed(&out), "TID-SEARCH"));
+}
+END_TEST
+
 Suite *admin_suite(void)
 {
     Suite *s = suite_create("admin");
@@ -240,6 +350,9 @@ Suite *admin_suite(void)
     tcase_add_test(tc, revoke_marks_the_certificate);
     tcase_add_test(tc, another_cas_admin_sees_and_decides_nothing);
     tcase_add_test(tc, cross_site_and_form_posts_decide_nothing);
+    tcase_add_test(tc, audit_records_each_action_with_it);
+    tcase_add_test(tc, no_action_without_its_audit_record);
+    tcase_add_test(tc, search_finds_an_enrollment_by_what_it_carries);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -41,13 +41,24 @@ static apr_status_t close_handle(void *data)
     return APR_SUCCESS;
 }
 
+static void prepare_all(t_db_t *db, apr_pool_t *stmts)
+{
+    const scep_sql_t *q;
+
+    for (q = scep_store_sql; q->label; q++) {
+        apr_dbd_prepared_t *s = NULL;
+        ck_assert_msg(apr_dbd_prepare(db->driver, stmts, db->handle, q->sql, q->label, &s) == 0,
+                      "%s: %s", q->label, apr_dbd_error(db->driver, db->handle, 1));
+        apr_hash_set(db->prepared, q->label, APR_HASH_KEY_STRING, s);
+    }
+}
+
 t_db_t *t_db_open(apr_pool_t *pool)
 {
     t_db_t *db = apr_pcalloc(pool, sizeof(*db));
     apr_hash_t *prepared = apr_hash_make(pool);
     apr_pool_t *stmts;
     char *stmt, *last = NULL;
-    const scep_sql_t *q;
     int nrows;
 
     apr_dbd_init(pool);
@@ -65,14 +76,19 @@ t_db_t *t_db_open(apr_pool_t *pool)
                       stmt, apr_dbd_error(db->driver, db->handle, 1));
     }
     apr_pool_create(&stmts, pool);
-    for (q = scep_store_sql; q->label; q++) {
-        apr_dbd_prepared_t *s = NULL;
-        ck_assert_msg(apr_dbd_prepare(db->driver, stmts, db->handle, q->sql, q->label, &s) == 0,
-                      "%s: %s", q->label, apr_dbd_error(db->driver, db->handle, 1));
-        apr_hash_set(prepared, q->label, APR_HASH_KEY_STRING, s);
-    }
+    db->prepared = prepared;
+    prepare_all(db, stmts);
     db->store = scep_store_make(pool, db->driver, db->handle, prepared, NULL);
     return db;
+}
+
+void t_db_change_schema(t_db_t *db, apr_pool_t *pool, const char *sql)
+{
+    int nrows;
+
+    ck_assert_msg(apr_dbd_query(db->driver, db->handle, &nrows, sql) == 0, "%s: %s", sql,
+                  apr_dbd_error(db->driver, db->handle, 1));
+    prepare_all(db, pool);
 }
 
 long t_db_count(t_db_t *db, apr_pool_t *pool, const char *sql)

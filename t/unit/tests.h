@@ -64,10 +64,14 @@ typedef struct t_db_t {
     const apr_dbd_driver_t *driver;
     apr_dbd_t *handle;
     scep_store_t *store;
+    apr_hash_t *prepared;                /* the store's statements, by label */
 } t_db_t;
 t_db_t *t_db_open(apr_pool_t *pool);
 /* The number a "SELECT COUNT(*) ..." answers. */
 long t_db_count(t_db_t *db, apr_pool_t *pool, const char *sql);
+/* Run a schema change (a trigger, say), then prepare every statement again,
+ * as httpd does after one (SQLite does not re-prepare apr_dbd's statements). */
+void t_db_change_schema(t_db_t *db, apr_pool_t *pool, const char *sql);
 
 /* ---- test_enroll.c: enrollments as a device makes them ------------------ */
 
