@@ -381,7 +381,7 @@ static int admin_handler(request_rec *r)
     }
     memset(&in, 0, sizeof(in));
     in.is_post = r->method_number == M_POST;
-    in.query = scep_query_parse(r->pool, r->args);
+    in.query = scep_admin_query_parse(r->pool, r->args);
     in.content_type = apr_table_get(r->headers_in, "Content-Type");
     in.csrf_cookie = cookie_value(r, cookie);
     in.origin = apr_table_get(r->headers_in, "Origin");

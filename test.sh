@@ -196,7 +196,7 @@ suite() {
             SCEP_TEST_PG_DATA="${SCEP_TEST_PG_DATA:-}" SCEP_TEST_PG_BIN="${SCEP_TEST_PG_BIN:-}" \
             SCEP_TEST_LOAD_N="${load_n:-}" SCEP_TEST_FAULT_N="${fault_n:-}" \
             perl t/TEST -apxs "$(command -v apxs)" -httpd "$bin" -port "${SCEP_TEST_PORT:-8529}" \
-            -verbose=0 "$@"
+            -verbose=${SCEP_TEST_VERBOSE:-0} "$@"
     ) > "$log" 2>&1
     grep -vE '^\[  info\]|^\s*$' "$log" | tail -60
 
@@ -222,6 +222,13 @@ if [ "$sanitize" != only ]; then
     t0=$(now)
     suite "$work/tree" "$httpd" "$work/t.log" "$@"
     echo "Apache::Test suite: $(($(now) - t0)) s"
+    # the admin page's screenshots (t/51-admin-browser.t) outlive the scratch tree
+    if [ -d "$work/tree/t/logs/screenshots" ]; then
+        rm -rf "$top/t/logs/screenshots"
+        mkdir -p "$top/t/logs"
+        cp -r "$work/tree/t/logs/screenshots" "$top/t/logs/screenshots"
+        echo "screenshots of the admin page: $top/t/logs/screenshots/"
+    fi
 fi
 
 # ---- 4. the same again with mod_scep built with ASan + UBSan -----------------

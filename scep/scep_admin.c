@@ -1167,7 +1167,10 @@ void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admi
         return;
     }
     if (!in->is_post && n >= 1
-        && admin_fleet_page(ctx, adm, st, in, seg, n, page_token(ctx, adm, in, out), out)) {
+        && admin_fleet_page(ctx, adm, st, in, seg, n,
+                            /* the detail view has the revoke form */
+                            n == 2 && !strcmp(seg[0], "certificates")
+                            ? page_token(ctx, adm, in, out) : "", out)) {
         return;
     }
     if (n == 0 && !in->is_post) {

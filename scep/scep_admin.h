@@ -65,6 +65,9 @@ typedef struct scep_admin_out_t {
     const void *stream_state;
 } scep_admin_out_t;
 
+/** The query of an admin request: form encoding, a '+' is a space. */
+apr_table_t *scep_admin_query_parse(apr_pool_t *p, const char *args);
+
 void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm,
                        const scep_admin_in_t *in, scep_admin_out_t *out);
 

@@ -316,12 +316,13 @@ void admin_api_stats(api_call_t *c)
 
 /* ---- the audit trail ---------------------------------------------------- */
 
-const char *admin_audit_row(apr_pool_t *p, const scep_audit_t *a)
+const char *admin_audit_row(apr_pool_t *p, const scep_audit_t *a, const char *base)
 {
     const char *target = a->target ? admin_html(p, a->target) : "";
 
     if (a->target && admin_is_hex(a->target) && !strcmp(a->action, "revoke")) {
-        target = apr_pstrcat(p, "<a href=\"certificates/", target, "\">", target, "</a>", NULL);
+        target = apr_pstrcat(p, "<a href=\"", base, "certificates/", target, "\">", target,
+                             "</a>", NULL);
     }
     return apr_pstrcat(p, "<tr><td>", admin_html(p, a->id), "</td><td>",
                        admin_date(p, a->at), "</td><td>", admin_html(p, a->actor), "</td><td>",
@@ -355,7 +356,8 @@ void admin_audit_html(emit_t *e, const page_t *pg, const char *base, apr_pool_t 
     }
     admin_emit(e, "<table id=\"audit\">" AUDIT_HEAD, NULL);
     for (i = 0; i < pg->audit->nelts; i++) {
-        admin_emit(e, admin_audit_row(p, &APR_ARRAY_IDX(pg->audit, i, scep_audit_t)), NULL);
+        admin_emit(e, admin_audit_row(p, &APR_ARRAY_IDX(pg->audit, i, scep_audit_t), base),
+                   NULL);
     }
     admin_emit(e, "</table>\n<p><a href=\"", base, "audit\" id=\"audit-all\">Every action"
                "</a></p>\n", NULL);
@@ -549,11 +551,19 @@ static apr_status_t detail_read(detail_t *d, const char **perr, api_call_t *c)
     }
     for (i = 0; i < d->txns->nelts; i++) {
         const char *id = APR_ARRAY_IDX(d->txns, i, scep_txn_t).id;
+        int k;
         if (scep_store_audit_of(&more, c->ctx, c->st, ca, id, HISTORY_MAX) != APR_SUCCESS) {
             *perr = "database error";
             return SCEP_EDB;
         }
-        apr_array_cat(d->audit, more);
+        /* an enrollment's id is a target only of its decisions (a
+         * challenge's id, from another counter, may be the same number) */
+        for (k = 0; k < more->nelts; k++) {
+            const scep_audit_t *a = &APR_ARRAY_IDX(more, k, scep_audit_t);
+            if (!strcmp(a->action, "approve") || !strcmp(a->action, "reject")) {
+                *(scep_audit_t *)apr_array_push(d->audit) = *a;
+            }
+        }
     }
     return APR_SUCCESS;
 }
@@ -580,7 +590,7 @@ static const char *detail_json(apr_pool_t *p, const detail_t *d)
     for (i = 0; i < in->extensions->nelts; i++) {
         const scep_extension_t *e = &APR_ARRAY_IDX(in->extensions, i, scep_extension_t);
         ext = apr_pstrcat(p, ext, i ? "," : "", "{\"name\":", admin_json_str(p, e->name),
-                          ",\"critical\":", e->critical ? "true" : "false", ",\"value\":",
+                          ",\"title\":", admin_json_str(p, e->title), ",\"critical\":", e->critical ? "true" : "false", ",\"value\":",
                           admin_json_str(p, e->value), "}", NULL);
     }
     for (i = 0; i < d->txns->nelts; i++) {
@@ -761,7 +771,7 @@ static void detail_page(api_call_t *c, const char *csrf)
     }
     in = d.info;
     serial = admin_html(p, d.cert->serial);
-    body = apr_pstrcat(p, "<h2>Certificate ", serial, "</h2>\n<table id=\"certificate\">"
+    body = apr_pstrcat(p, "<table id=\"certificate\">"
         "<tr><th>Status</th><td id=\"cert-status\">", admin_html(p, state_of(p, d.cert)),
         "</td></tr><tr><th>Subject</th><td id=\"cert-subject\">", admin_html(p, in->subject),
         "</td></tr><tr><th>Subject alternative names</th><td id=\"cert-sans\">", NULL);
@@ -782,7 +792,7 @@ static void detail_page(api_call_t *c, const char *csrf)
         "<tr><th>Extension</th><th>Critical</th><th>Value</th></tr>\n", NULL);
     for (i = 0; i < in->extensions->nelts; i++) {
         const scep_extension_t *e = &APR_ARRAY_IDX(in->extensions, i, scep_extension_t);
-        body = apr_pstrcat(p, body, "<tr><td>", admin_html(p, e->name), "</td><td>",
+        body = apr_pstrcat(p, body, "<tr><td>", admin_html(p, e->title), "</td><td>",
                            e->critical ? "yes" : "no", "</td><td><pre>", admin_html(p, e->value),
                            "</pre></td></tr>\n", NULL);
     }
@@ -812,10 +822,10 @@ static void audit_page(api_call_t *c)
         admin_respond(c->out, 503, "text/plain", "Service Unavailable: database error\n");
         return;
     }
-    body = "<h2>Audit trail</h2>\n<table id=\"audit\">" AUDIT_HEAD;
+    body = "<table id=\"audit\">" AUDIT_HEAD;
     for (i = 0; i < rows->nelts && i < PAGE_ROWS; i++) {
-        body = apr_pstrcat(p, body, admin_audit_row(p, &APR_ARRAY_IDX(rows, i, scep_audit_t)),
-                           NULL);
+        body = apr_pstrcat(p, body, admin_audit_row(p, &APR_ARRAY_IDX(rows, i, scep_audit_t),
+                                                     base), NULL);
     }
     body = apr_pstrcat(p, body, "</table>\n", rows->nelts > PAGE_ROWS
                        ? apr_pstrcat(p, "<p><a id=\"older-audit\" href=\"", base, "audit?before=",

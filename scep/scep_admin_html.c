@@ -358,6 +358,11 @@ apr_table_t *admin_form_parse(apr_pool_t *p, const char *body)
     return scep_query_parse(p, copy);
 }
 
+apr_table_t *scep_admin_query_parse(apr_pool_t *p, const char *args)
+{
+    return admin_form_parse(p, args);
+}
+
 /* The name of a form field with a control character in its name or value,
  * or NULL: only the SANs' textarea may hold line breaks, between names. */
 const char *admin_form_ctl(apr_pool_t *p, apr_table_t *form)

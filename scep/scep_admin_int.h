@@ -178,7 +178,7 @@ void admin_counts_html(emit_t *e, const page_t *pg, apr_pool_t *p);
 /** The newest actions of the audit trail (the main page's section). */
 void admin_audit_html(emit_t *e, const page_t *pg, const char *base, apr_pool_t *p);
 /** One action of the audit trail as a table row, as JSON. */
-const char *admin_audit_row(apr_pool_t *p, const scep_audit_t *a);
+const char *admin_audit_row(apr_pool_t *p, const scep_audit_t *a, const char *base);
 const char *admin_audit_json(apr_pool_t *p, const scep_audit_t *a);
 /** The page's head and the start of its body, for every view. */
 void admin_page_head(emit_t *e, apr_pool_t *p, const scep_admin_t *adm, const char *title);

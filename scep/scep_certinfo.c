@@ -72,7 +72,8 @@ static void read_extensions(scep_certinfo_t *info, apr_pool_t *p, X509 *x)
         BIO *b = BIO_new(BIO_s_mem());
 
         OBJ_obj2txt(oid, sizeof(oid), obj, 1);
-        e->name = nid != NID_undef ? OBJ_nid2ln(nid) : apr_pstrdup(p, oid);
+        e->name = nid != NID_undef ? OBJ_nid2sn(nid) : apr_pstrdup(p, oid);
+        e->title = nid != NID_undef ? OBJ_nid2ln(nid) : e->name;
         e->critical = X509_EXTENSION_get_critical(ext);
         if (b && !X509V3_EXT_print(b, ext, 0, 0)) {
             (void)BIO_reset(b);

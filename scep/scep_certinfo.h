@@ -9,7 +9,8 @@
 #include "scep.h"
 
 typedef struct scep_extension_t {
-    const char *name;            /**< short name, or the OID */
+    const char *name;            /**< short name ("keyUsage"), or the OID */
+    const char *title;           /**< long name ("X509v3 Key Usage"), or the OID */
     int critical;
     const char *value;           /**< as openssl x509 -text prints it (bounded) */
 } scep_extension_t;

@@ -439,6 +439,18 @@ static apr_status_t check_limits(enroll_t *e)
 
 /* Step: what is recorded of a request that proved its key and fits the
  * limits, and the key that makes a resend recognizable. */
+static const apr_array_header_t *requested_names(apr_pool_t *p, X509_REQ *csr)
+{
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
+    GENERAL_NAMES *san = exts ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL) : NULL;
+    const apr_array_header_t *names = scep_plan_names(p, X509_REQ_get_subject_name(csr), san);
+
+    GENERAL_NAMES_free(san);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    ERR_clear_error();
+    return names;
+}
+
 static apr_status_t read_csr(enroll_t *e)
 {
     apr_pool_t *p = e->ctx->pool;
@@ -450,6 +462,9 @@ static apr_status_t read_csr(enroll_t *e)
     if (X509_NAME_entry_count(X509_REQ_get_subject_name(e->csr)) == 0) {
         return refuse(e, SCEP_FAIL_BADREQUEST, "the request has an empty subject");
     }
+    /* what it asked for, so that a refusal is found by name too (the
+     * certificate's names replace them when one is issued or held) */
+    e->txn.names = requested_names(p, e->csr);
     /* the record keeps the request without its challengePassword: the
      * secret must not sit in the database (the copy's signature no longer
      * verifies, which the record does not need) */

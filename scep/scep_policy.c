@@ -856,7 +856,7 @@ static void push_name(apr_array_header_t *out, apr_pool_t *p, const char *v)
     if (!v || !*v || out->nelts >= PLAN_NAMES_MAX) {
         return;
     }
-    lower = apr_pstrndup(p, v, PLAN_NAME_MAX);
+    lower = apr_pstrdup(p, scep_utf8_prefix(p, v, PLAN_NAME_MAX));
     for (c = lower; *c; c++) *c = (char)apr_tolower(*c);
     APR_ARRAY_PUSH(out, const char *) = lower;
 }

@@ -26,16 +26,28 @@
 /* The fleet view's search (scep_store_txn_search): a statement for each
  * shape of question, so that each is planned with the index it needs. q
  * is matched as a serial, a transactionID, a client address, or the start
- * of a name; each of the four is an index lookup. */
+ * of a name; each of the four is an index lookup. Without dates the rows
+ * come newest id first, from the cursor "id below before"; with dates,
+ * newest created first (ties by id), so that the date index reads only the
+ * range asked for, from the cursor "after the row before" in that order. */
 #define SEARCH_Q "AND t.id IN (SELECT id FROM scep_transactions WHERE ca = %s AND serial = %s " \
     "UNION SELECT id FROM scep_transactions WHERE ca = %s AND transaction_id = %s " \
     "UNION SELECT id FROM scep_transactions WHERE ca = %s AND client_addr = %s " \
     "UNION SELECT txn FROM scep_names WHERE ca = %s AND name >= %s AND name < %s) "
 #define SEARCH_S "AND t.status = %s "
 #define SEARCH_P "AND t.profile = %s "
-#define SEARCH_D "AND t.created_at >= %lld AND t.created_at < %lld "
-#define SEARCH(shape, q, s, pr, d) { "scep_txn_search_" shape, "SELECT " TXN_READ \
-    "WHERE t.ca = %s AND t.id < %lld " q s pr d "ORDER BY t.id DESC LIMIT %lld" }
+#define SEARCH_BY_ID "AND t.id < %lld ", "ORDER BY t.id DESC "
+#define CREATED_OF_CURSOR \
+    "COALESCE((SELECT b.created_at FROM scep_transactions b WHERE b.id = %lld), %lld)"
+#define SEARCH_BY_DATE "AND t.created_at >= %lld AND t.created_at < %lld " \
+    "AND t.created_at <= " CREATED_OF_CURSOR " " \
+    "AND (t.created_at < " CREATED_OF_CURSOR " OR t.id < %lld) ", \
+    "ORDER BY t.created_at DESC, t.id DESC "
+/* (the cursor comes first: SQLite then probes the ids q found, in order,
+ * instead of reading the index from the newest id to test each) */
+#define SEARCH(shape, q, s, pr, d) SEARCH_(shape, q, s, pr, d)
+#define SEARCH_(shape, q, s, pr, cursor, order) { "scep_txn_search_" shape, \
+    "SELECT " TXN_READ "WHERE t.ca = %s " cursor q s pr order "LIMIT %lld" }
 
 #define CERT_COLUMNS(der) "c.serial, c.subject, c.not_before, c.not_after, " der ", " \
     "c.revoked_at, c.revocation_reason, c.profile, c.lineage, c.renewed_by"
@@ -56,22 +68,22 @@ const scep_sql_t scep_store_sql[] = {
     /* the admin's statements name the CA: an administrator of one CA never
      * sees or decides another's enrollments in a shared database */
     { "scep_txn_get", "SELECT " TXN_READ "WHERE t.ca = %s AND t.id = %lld" },
-    SEARCH("0000", "", "", "", ""),
-    SEARCH("0001", "", "", "", SEARCH_D),
-    SEARCH("0010", "", "", SEARCH_P, ""),
-    SEARCH("0011", "", "", SEARCH_P, SEARCH_D),
-    SEARCH("0100", "", SEARCH_S, "", ""),
-    SEARCH("0101", "", SEARCH_S, "", SEARCH_D),
-    SEARCH("0110", "", SEARCH_S, SEARCH_P, ""),
-    SEARCH("0111", "", SEARCH_S, SEARCH_P, SEARCH_D),
-    SEARCH("1000", SEARCH_Q, "", "", ""),
-    SEARCH("1001", SEARCH_Q, "", "", SEARCH_D),
-    SEARCH("1010", SEARCH_Q, "", SEARCH_P, ""),
-    SEARCH("1011", SEARCH_Q, "", SEARCH_P, SEARCH_D),
-    SEARCH("1100", SEARCH_Q, SEARCH_S, "", ""),
-    SEARCH("1101", SEARCH_Q, SEARCH_S, "", SEARCH_D),
-    SEARCH("1110", SEARCH_Q, SEARCH_S, SEARCH_P, ""),
-    SEARCH("1111", SEARCH_Q, SEARCH_S, SEARCH_P, SEARCH_D),
+    SEARCH("0000", "", "", "", SEARCH_BY_ID),
+    SEARCH("0001", "", "", "", SEARCH_BY_DATE),
+    SEARCH("0010", "", "", SEARCH_P, SEARCH_BY_ID),
+    SEARCH("0011", "", "", SEARCH_P, SEARCH_BY_DATE),
+    SEARCH("0100", "", SEARCH_S, "", SEARCH_BY_ID),
+    SEARCH("0101", "", SEARCH_S, "", SEARCH_BY_DATE),
+    SEARCH("0110", "", SEARCH_S, SEARCH_P, SEARCH_BY_ID),
+    SEARCH("0111", "", SEARCH_S, SEARCH_P, SEARCH_BY_DATE),
+    SEARCH("1000", SEARCH_Q, "", "", SEARCH_BY_ID),
+    SEARCH("1001", SEARCH_Q, "", "", SEARCH_BY_DATE),
+    SEARCH("1010", SEARCH_Q, "", SEARCH_P, SEARCH_BY_ID),
+    SEARCH("1011", SEARCH_Q, "", SEARCH_P, SEARCH_BY_DATE),
+    SEARCH("1100", SEARCH_Q, SEARCH_S, "", SEARCH_BY_ID),
+    SEARCH("1101", SEARCH_Q, SEARCH_S, "", SEARCH_BY_DATE),
+    SEARCH("1110", SEARCH_Q, SEARCH_S, SEARCH_P, SEARCH_BY_ID),
+    SEARCH("1111", SEARCH_Q, SEARCH_S, SEARCH_P, SEARCH_BY_DATE),
     /* the transactions that asked for a certificate (its history) */
     { "scep_txn_of_cert",
       "SELECT " TXN_READ "WHERE t.ca = %s AND t.serial = %s ORDER BY t.id" },
@@ -82,10 +94,13 @@ const scep_sql_t scep_store_sql[] = {
       "WHERE ca = %s AND transaction_id = %s" },
     /* certificates in use that expire in a window, soonest first, from a
      * cursor (expiry, serial) */
+    /* (COALESCE keeps the planner on the expiry index: the revocation
+     * index, where every certificate in use is NULL, would read them all) */
     { "scep_cert_expiring",
       "SELECT " CERT_COLUMNS("NULL") ", 0 FROM scep_certificates c WHERE c.ca = %s "
-      "AND c.revoked_at IS NULL AND c.renewed_by IS NULL AND c.not_after < %lld "
-      "AND (c.not_after > %lld OR (c.not_after = %lld AND c.serial > %s)) "
+      "AND c.not_after >= %lld AND c.not_after < %lld "
+      "AND (c.not_after > %lld OR c.serial > %s) "
+      "AND COALESCE(c.revoked_at, 0) = 0 AND c.renewed_by IS NULL "
       "ORDER BY c.not_after, c.serial LIMIT %lld" },
     { "scep_count_by_profile",
       "SELECT profile, status, COUNT(*) FROM scep_transactions WHERE ca = %s "
@@ -733,13 +748,23 @@ apr_status_t scep_store_txn_search(apr_array_header_t **prows, scep_ctx_t *ctx,
 {
     apr_pool_t *p = ctx->pool;
     apr_array_header_t *rows = apr_array_make(p, 16, sizeof(scep_txn_t));
-    const char *args[16];
+    const char *args[20];
+    const char *before = scep_store_num(p, q->before > 0 ? q->before : NO_CURSOR);
+    const char *top = scep_store_num(p, NO_CURSOR);
+    int dated = q->since || q->until, n = 0;
     char shape[5];
-    int n = 0;
     apr_status_t rv;
 
     args[n++] = q->ca;
-    args[n++] = scep_store_num(p, q->before > 0 ? q->before : NO_CURSOR);
+    if (dated) {
+        args[n++] = scep_store_num(p, q->since);
+        args[n++] = q->until ? scep_store_num(p, q->until) : top;
+        args[n++] = before;
+        args[n++] = top;
+        args[n++] = before;
+        args[n++] = top;
+    }
+    args[n++] = before;
     if (q->q) {
         char *upper = apr_pstrdup(p, q->q), *lower = apr_pstrdup(p, q->q), *c;
         for (c = upper; *c; c++) *c = (char)apr_toupper(*c);
@@ -760,13 +785,9 @@ apr_status_t scep_store_txn_search(apr_array_header_t **prows, scep_ctx_t *ctx,
     if (q->profile) {
         args[n++] = q->profile;
     }
-    if (q->since || q->until) {
-        args[n++] = scep_store_num(p, q->since);
-        args[n++] = scep_store_num(p, q->until ? q->until : NO_CURSOR);
-    }
     args[n++] = scep_store_num(p, q->limit);
     apr_snprintf(shape, sizeof(shape), "%d%d%d%d", q->q != NULL, q->status != NULL,
-                 q->profile != NULL, q->since || q->until);
+                 q->profile != NULL, dated);
     rv = scep_store_select(ctx, st, apr_pstrcat(p, "scep_txn_search_", shape, NULL), n, args,
                            read_txn, rows);
     if (rv == APR_SUCCESS) {
@@ -1071,9 +1092,10 @@ apr_status_t scep_store_challenge_revoke(scep_ctx_t *ctx, scep_store_t *st,
                                          const char *ca, const char *id)
 {
     const char *args[] = { now_str(ctx->pool), ca, id };
-    int nrows = 0;
-    apr_status_t rv = scep_store_exec(ctx, st, "scep_challenge_revoke", &nrows, 3, args);
-    return rv == APR_SUCCESS && nrows != 1 ? APR_NOTFOUND : rv;
+    one_row_t u = { "scep_challenge_revoke", 3, args };
+    apr_status_t rv = update_one_row(ctx, st, &u);
+
+    return rv == SCEP_ECONFLICT ? APR_NOTFOUND : rv;
 }
 
 /* about one failure in PURGE_ODDS forgets the old ones of its profile */

@@ -9,8 +9,10 @@
 #include <apr_strings.h>
 
 #include "scep_store_dialect.h"
+#include "scep_util.h"
 
 #define AUDIT_DETAIL_MAX 512
+#define AUDIT_NAME_MAX 255
 
 void scep_store_stage_audit(scep_store_t *st, const scep_audit_t *a)
 {
@@ -29,10 +31,11 @@ apr_status_t scep_store_write_audit(scep_ctx_t *ctx, scep_store_t *st)
 
     for (i = 0; st->staged_audit && i < st->staged_audit->nelts && rv == APR_SUCCESS; i++) {
         const scep_audit_t *a = &APR_ARRAY_IDX(st->staged_audit, i, scep_audit_t);
-        const char *detail = a->detail && strlen(a->detail) > AUDIT_DETAIL_MAX
-                             ? apr_pstrndup(p, a->detail, AUDIT_DETAIL_MAX) : a->detail;
+        /* bounded by the narrowest schema (MySQL's VARCHARs), on a character */
         const char *args[] = {
-            a->ca, now, a->actor ? a->actor : "-", a->client_addr, a->action, a->target, detail
+            a->ca, now, scep_bounded(p, a->actor ? a->actor : "-", AUDIT_NAME_MAX),
+            a->client_addr, a->action, scep_bounded(p, a->target, AUDIT_NAME_MAX),
+            scep_bounded(p, a->detail, AUDIT_DETAIL_MAX)
         };
         rv = scep_store_exec(ctx, st, "scep_audit_insert", NULL, 7, args);
     }
@@ -95,7 +98,7 @@ apr_status_t scep_store_cert_expiring(apr_array_header_t **prows, scep_ctx_t *ct
     apr_pool_t *p = ctx->pool;
     const char *t = scep_store_num(p, after);
     const char *args[] = {
-        ca, scep_store_num(p, upto), t, t, after_serial ? after_serial : "",
+        ca, t, scep_store_num(p, upto), t, after_serial ? after_serial : "",
         scep_store_num(p, limit)
     };
     return rows_of(prows, ctx, st, "scep_cert_expiring", 6, args, scep_store_read_cert,

@@ -244,6 +244,20 @@ const char *scep_log_safe_max(apr_pool_t *p, const char *s, apr_size_t len,
     return out;
 }
 
+const char *scep_utf8_prefix(apr_pool_t *p, const char *s, apr_size_t max)
+{
+    apr_size_t n = max;
+
+    if (!s || strlen(s) <= max) {
+        return s;
+    }
+    /* not inside a UTF-8 sequence: step back over continuation bytes */
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) {
+        n--;
+    }
+    return apr_pstrmemdup(p, s, n);
+}
+
 const char *scep_bounded(apr_pool_t *p, const char *s, apr_size_t max)
 {
     apr_size_t n;

@@ -58,6 +58,8 @@ const char *scep_log_safe_max(apr_pool_t *p, const char *s, apr_size_t len,
 
 /** s cut to at most max bytes (on a UTF-8 character boundary, "..." at the
  *  end when cut), for database columns; NULL stays NULL. */
+/** s cut to at most max bytes, on a UTF-8 character boundary (no mark). */
+const char *scep_utf8_prefix(apr_pool_t *p, const char *s, apr_size_t max);
 const char *scep_bounded(apr_pool_t *p, const char *s, apr_size_t max);
 
 #endif

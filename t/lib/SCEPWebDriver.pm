@@ -9,6 +9,9 @@ package SCEPWebDriver;
 #   my $el = $wd->find('#subject');                   # CSS; or find(xpath => '//...')
 #   $wd->type($el, '/CN=x'); $wd->click($wd->find('#challenge-submit'));
 #   my $secret = $wd->text($wd->find('#challenge-secret'));
+#   $wd->window_size(1400, 1000); $wd->screenshot('page.png');
+#   $wd->select_option('status-filter', 'ISSUED');   # <select id=...>, option text
+#   $wd->download_to($dir);                          # downloads land there
 #   $wd->stop;                                        # also in DESTROY
 use strict;
 use warnings;
@@ -19,6 +22,7 @@ use File::Spec::Functions qw(catfile);
 use JSON::PP ();
 use HTTP::Request ();
 use LWP::UserAgent ();
+use MIME::Base64 ();
 use POSIX ();
 use SCEPCommand qw(free_port spawn);
 
@@ -202,6 +206,49 @@ sub selected { my ($s, $el) = @_; return undef unless $el; $s->_call('GET', $s->
 
 # cookies the page can see through WebDriver (HttpOnly ones included)
 sub cookies { my $s = shift; @{ $s->_call('GET', $s->_s('/cookie')) || [] } }
+
+# the browser window's size in CSS pixels (what a screenshot shows)
+sub window_size {
+    my ($s, $w, $h) = @_;
+    return $s->_call('POST', $s->_s('/window/rect'), { width => $w, height => $h });
+}
+
+# choose an option of a <select id="ID"> by its text, as a click does;
+# the option chosen, or undef when there is no such option
+sub select_option {
+    my ($s, $id, $text) = @_;
+    croak 'select_option: no quote in the text, please' if $text =~ /'/;
+    my $opt = $s->find(xpath => "//select[\@id='$id']/option[normalize-space(.)='$text']");
+    $s->click($opt) if $opt;
+    return $opt;
+}
+
+# a PNG of the window (the viewport) written to FILE; returns FILE
+sub screenshot {
+    my ($s, $file) = @_;
+    my $b64 = $s->_call('GET', $s->_s('/screenshot'));
+    open my $fh, '>:raw', $file or croak "$file: $!";
+    print $fh MIME::Base64::decode_base64($b64 // '');
+    close $fh or croak "$file: $!";
+    return $file;
+}
+
+# scroll the page so that the element (find()'s locator) is at the top of
+# the window, as before a screenshot of a part further down the page
+sub scroll_to {
+    my ($s, @loc) = @_;
+    my $el = $s->find(@loc) or return undef;
+    $s->_call('POST', $s->_s('/execute/sync'), { script => 'arguments[0].scrollIntoView(true); return 1;',
+                                                 args => [{ $ELEMENT => $el }] });
+    return $el;
+}
+
+# let downloads go to DIR without asking (DevTools Browser.setDownloadBehavior)
+sub download_to {
+    my ($s, $dir) = @_;
+    mkpath($dir) unless -d $dir;
+    return $s->cdp('Browser.setDownloadBehavior', { behavior => 'allow', downloadPath => $dir });
+}
 
 # a Chrome DevTools command through chromedriver (goog/cdp/execute)
 sub cdp {
