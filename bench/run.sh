@@ -38,7 +38,7 @@
 #                         BENCH_SERVERS), enrollments/s at the highest
 #                         concurrency on an empty database, then on one
 #                         holding BENCH_GROWTH_ROWS=1000000 earlier enrollments
-#                         (certificate and transaction rows of realistic size)
+#                         (rows of realistic size and mix: bench/records.sh)
 #   BENCH_PERF=0          1: perf record the httpd children during one extra
 #                         mod_scep SQLite run at the highest concurrency
 #   BENCH_IDLE_LOAD=      e.g. 1.0: before each measurement wait (at most
@@ -104,6 +104,11 @@ wait_idle() {
     [ "$waited" = 0 ] || say "waited ${waited}s for load average < $BENCH_IDLE_LOAD (now $(cut -d' ' -f1 /proc/loadavg))"
 }
 die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
+# (bench/records.sh makes at least 1000; checked here, before any work)
+if [ "$GROWTH" = 1 ]; then
+    case $GROWTH_ROWS in ''|*[!0-9]*) die "BENCH_GROWTH_ROWS must be a number" ;; esac
+    [ "$GROWTH_ROWS" -ge 1000 ] || die "BENCH_GROWTH_ROWS must be at least 1000"
+fi
 
 # ---- prerequisites ---------------------------------------------------------
 need="apache2 apache2-dev libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql sqlite3 postgresql
@@ -344,50 +349,25 @@ pg_reset() {
 }
 
 # ---- earlier enrollments, for the growth test ---------------------------------
-# ROWS certificates and as many ISSUED transactions of this CA, with random
-# serials, transactionIDs and keys, DER and CSR columns of a real row's size.
-ca_fp() { openssl x509 -in "$scratch/pki/ca.pem" -outform DER | sha256sum | awk '{ print toupper($1) }'; }
+# ROWS enrollments of this CA over the last three years, made in SQL by
+# bench/records.sh (shared with bench/admin-scale.sh, which says what the
+# rows hold): 90% ISSUED with their certificates, the rest REJECTED or
+# PENDING, over three Locations, with their scep_names and some scep_audit
+# rows, every column at a real row's size.
+. "$bench/records.sh"
+ca_fp() { records_ca_fp "$scratch/pki/ca.pem"; }
 
 fill_sqlite() { # DBFILE ROWS
     say "filling $1 with $2 earlier enrollments"
-    now=$(date +%s)
-    sqlite3 "$1" >/dev/null <<EOS || die "cannot fill $1"
-BEGIN;
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
-INSERT INTO scep_certificates (ca, serial, subject, not_before, not_after, der, issued_at)
-SELECT '$(ca_fp)', hex(randomblob(12)) || printf('%08X', i), 'CN=filler-' || i,
-       $now - 86400, $now + 31536000, hex(randomblob(600)), $now - i FROM n;
-INSERT INTO scep_transactions (ca, transaction_id, message_type, status, dedup_key, key_fp,
-       signer_fp, csr, subject, renewal_of, profile, client_addr, serial, auth_failed,
-       created_at, updated_at)
-SELECT ca, hex(randomblob(20)), 19, 'ISSUED', hex(randomblob(32)), hex(randomblob(32)),
-       hex(randomblob(32)), hex(randomblob(450)), subject, '', '/scep',
-       '10.' || (issued_at % 200) || '.0.1', serial, 0, issued_at, issued_at
-FROM scep_certificates;
-COMMIT;
-EOS
+    records_sql sqlite "$2" "$(ca_fp)" "$(date +%s)" "$top/conf/schema-sqlite3.sql" \
+        | sqlite3 -bail "$1" >/dev/null || die "cannot fill $1"
 }
 
 fill_pgsql() { # ROWS
     say "filling PostgreSQL with $1 earlier enrollments"
-    now=$(date +%s)
-    $pg_run psql -X -q -v ON_ERROR_STOP=1 -h "$scratch/pg/sock" -p "$PGPORT" -U scep -d scep \
-        >/dev/null <<EOS || die "cannot fill PostgreSQL"
-INSERT INTO scep_certificates (ca, serial, subject, not_before, not_after, der, issued_at)
-SELECT '$(ca_fp)', upper(substr(md5(random()::text), 1, 24)) || lpad(upper(to_hex(i)), 8, '0'),
-       'CN=filler-' || i, $now - 86400, $now + 31536000,
-       repeat(md5(random()::text), 37), $now - i
-FROM generate_series(1, $1) AS i;
-INSERT INTO scep_transactions (ca, transaction_id, message_type, status, dedup_key, key_fp,
-       signer_fp, csr, subject, renewal_of, profile, client_addr, serial, auth_failed,
-       created_at, updated_at)
-SELECT ca, md5(random()::text), 19, 'ISSUED', md5(random()::text) || md5(random()::text),
-       md5(random()::text) || md5(random()::text), md5(random()::text) || md5(random()::text),
-       repeat(md5(random()::text), 28), subject, '', '/scep',
-       '10.' || (issued_at % 200) || '.0.1', serial, 0, issued_at, issued_at
-FROM scep_certificates;
-ANALYZE;
-EOS
+    records_sql pgsql "$1" "$(ca_fp)" "$(date +%s)" "$top/conf/schema-pgsql.sql" \
+        | $pg_run psql -X -q -v ON_ERROR_STOP=1 -h "$scratch/pg/sock" -p "$PGPORT" -U scep -d scep \
+            >/dev/null || die "cannot fill PostgreSQL"
 }
 
 # ---- one measurement ---------------------------------------------------------
