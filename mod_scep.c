@@ -98,8 +98,7 @@ static const char *eval_expr(void *baton, const void *expr, const char **perr)
 }
 
 /* Read the whole body, refusing more than max bytes (also when chunked). */
-static int read_body(request_rec *r, apr_size_t max, unsigned char **pbuf,
-                     apr_size_t *plen)
+int scep_read_body(request_rec *r, apr_size_t max, unsigned char **pbuf, apr_size_t *plen)
 {
     unsigned char *buf;
     apr_size_t len = 0, cap;
@@ -198,7 +197,7 @@ static int scep_handler(request_rec *r)
         unsigned char *body = NULL;
         apr_size_t max = dconf->max_body != UNSET ? (apr_size_t)dconf->max_body
                                                   : DEFAULT_MAX_BODY;
-        if ((rc = read_body(r, max, &body, &in.body_len)) != OK) {
+        if ((rc = scep_read_body(r, max, &body, &in.body_len)) != OK) {
             if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
                 r->connection->keepalive = AP_CONN_CLOSE;
                 return send_plain(r, rc, "Request Entity Too Large: SCEP message over the limit");
@@ -394,7 +393,7 @@ static int admin_handler(request_rec *r)
     while (*in.path == '/') in.path++;
     if (in.is_post) {
         unsigned char *body = NULL;
-        if ((rc = read_body(r, ADMIN_MAX_BODY, &body, &in.body_len)) != OK) {
+        if ((rc = scep_read_body(r, ADMIN_MAX_BODY, &body, &in.body_len)) != OK) {
             return rc;
         }
         body[in.body_len] = '\0';
@@ -437,6 +436,9 @@ static int dispatch(request_rec *r)
     }
     if (!strcmp(r->handler, "scep-ndes")) {
         return scep_ndes_handler(r);
+    }
+    if (!strcmp(r->handler, "scep-ocsp")) {
+        return scep_ocsp_handler(r);
     }
     return DECLINED;
 }

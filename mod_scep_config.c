@@ -14,6 +14,7 @@ void *scep_create_srv_conf(apr_pool_t *p, server_rec *s)
     conf->s = s;
     conf->legacy_wanted = UNSET;
     conf->crl_validity = UNSET;
+    conf->ocsp_validity = UNSET;
     conf->locations = apr_array_make(p, 4, sizeof(scep_dir_conf_t *));
     conf->ndes_sections = apr_array_make(p, 1, sizeof(scep_dir_conf_t *));
     return conf;
@@ -51,6 +52,10 @@ void *scep_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     conf->outbound_max = add->outbound_max ? add->outbound_max : base->outbound_max;
     conf->mc_cert = add->mc_cert ? add->mc_cert : base->mc_cert;
     conf->mc_key = add->mc_cert ? add->mc_key : base->mc_key;
+    conf->ocsp_cert = add->ocsp_cert ? add->ocsp_cert : base->ocsp_cert;
+    conf->ocsp_key = add->ocsp_cert ? add->ocsp_key : base->ocsp_key;
+    conf->ocsp_signer_where = add->ocsp_cert ? add->ocsp_signer_where : base->ocsp_signer_where;
+    conf->ocsp_validity = add->ocsp_validity != UNSET ? add->ocsp_validity : base->ocsp_validity;
     conf->admin_secret_len = add->admin_secret ? add->admin_secret_len : base->admin_secret_len;
     /* a virtual host serves the main server's Locations too */
     conf->locations = apr_array_append(p, base->locations, add->locations);
@@ -843,6 +848,35 @@ static const char *set_mobileconfig_signer(cmd_parms *cmd, void *dummy, const ch
     return NULL;
 }
 
+/* Loaded at once, as root; checked against the CA in check_config. */
+static const char *set_ocsp_signer(cmd_parms *cmd, void *dummy, const char *cert,
+                                   const char *key)
+{
+    scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+    const char *cpath = ap_server_root_relative(cmd->pool, cert);
+    const char *kpath = ap_server_root_relative(cmd->pool, key);
+
+    if (err) {
+        return err;
+    }
+    if (!cpath || scep_load_cert(&conf->ocsp_cert, cmd->pool, cpath, &err) != APR_SUCCESS
+        || !kpath || scep_load_key(&conf->ocsp_key, cmd->pool, kpath, &err) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "SCEPOCSPSigner %s %s: %s", cert, key,
+                            err ? err : "invalid path");
+    }
+    conf->ocsp_signer_where = apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
+                                           cmd->directive->line_num);
+    return NULL;
+}
+
+static const char *set_ocsp_validity(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+    return err ? err : duration_arg(cmd, arg, 60, &conf->ocsp_validity);
+}
+
 static const char *set_admin_secret_file(cmd_parms *cmd, void *dummy, const char *arg)
 {
     scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
@@ -946,6 +980,11 @@ const command_rec scep_cmds[] = {
     AP_INIT_TAKE1("SCEPPassPhraseDialog", scep_set_passphrase_dialog, NULL, RSRC_CONF,
                   "how encrypted CA/RA keys get their passphrase: builtin, exec:/path "
                   "or file:/path"),
+    AP_INIT_TAKE2("SCEPOCSPSigner", set_ocsp_signer, NULL, RSRC_CONF,
+                  "a delegated OCSP responder's certificate and key (id-kp-OCSPSigning, "
+                  "issued by the CA); without it the CA signs OCSP responses"),
+    AP_INIT_TAKE1("SCEPOCSPValidity", set_ocsp_validity, NULL, RSRC_CONF,
+                  "how long an OCSP response is valid (thisUpdate to nextUpdate), e.g. 1h"),
     AP_INIT_TAKE2("SCEPMobileconfigSigner", set_mobileconfig_signer, NULL, RSRC_CONF,
                   "certificate and key that sign the Apple configuration profiles"),
     SCEP_ASK_COMMANDS(LOC),
@@ -1089,7 +1128,9 @@ static int check_profiles(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp)
         const scep_profile_t *prof;
         const void *other;
 
-        if (i >= 0 && d == defaults) {
+        /* the server's own settings are no Location; a virtual host with
+         * a configuration of its own has them merged into its defaults */
+        if (i >= 0 && (d == defaults || (i < c->inherited && !d->path))) {
             continue;
         }
         /* the Location as a request there sees it: server defaults + section */
@@ -1290,7 +1331,7 @@ int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             return !OK;
         }
     }
-    return scep_ndes_check(ptemp, s);
+    return scep_ndes_check(ptemp, s) != OK ? !OK : scep_ocsp_check(ptemp, s);
 }
 
 /* Does this section (or a section inside it) restrict access? */

@@ -82,6 +82,10 @@ typedef struct scep_srv_conf_t {
     const char *pass_dialog;          /* SCEPPassPhraseDialog, or NULL (builtin) */
     X509 *mc_cert;                    /* SCEPMobileconfigSigner, or NULL */
     EVP_PKEY *mc_key;
+    X509 *ocsp_cert;                  /* SCEPOCSPSigner, or NULL: the CA signs */
+    EVP_PKEY *ocsp_key;
+    const char *ocsp_signer_where;    /* its directive's file:line */
+    apr_int64_t ocsp_validity;        /* SCEPOCSPValidity, UNSET: 1 hour */
     struct scep_db_lock_t *db_lock;   /* shared by servers with the same mod_dbd config */
     /* this child's, set in child_init (mod_scep_ask.c) */
     struct scep_http_t *http;         /* outbound HTTPS, shared by the child's threads */
@@ -313,6 +317,13 @@ void scep_ndes_conf_merge(scep_ndes_conf_t *out, const scep_ndes_conf_t *base,
 int scep_ndes_check(apr_pool_t *ptemp, server_rec *s);
 /** SetHandler scep-ndes. */
 int scep_ndes_handler(request_rec *r);
+
+/* ---- mod_scep_ocsp.c: SetHandler scep-ocsp --------------------------------- */
+int scep_ocsp_handler(request_rec *r);
+/* The signer of every vhost with one fits its CA (check_config). */
+int scep_ocsp_check(apr_pool_t *ptemp, server_rec *s);
+/* Read the whole body, refusing more than max bytes (mod_scep.c). */
+int scep_read_body(request_rec *r, apr_size_t max, unsigned char **pbuf, apr_size_t *plen);
 const char *scep_ndes_set_profile(cmd_parms *cmd, void *dirconf, const char *arg);
 const char *scep_ndes_set_validity(cmd_parms *cmd, void *dirconf, const char *arg);
 const char *scep_ndes_set_cache(cmd_parms *cmd, void *dirconf, const char *arg);

@@ -10,6 +10,8 @@
 #                     keyEncipherment
 #     ra.pem/ra.key   RA "RA-NAME" (default "CA-NAME RA") issued by the CA:
 #                     digitalSignature + keyEncipherment
+#     ocsp.pem/ocsp.key  a delegated OCSP responder issued by the CA:
+#                     digitalSignature, OCSPSigning, ocsp-nocheck
 #     challenge       a random static challenge password
 #   --issuer CA-DIR   the CA is an intermediate (pathlen:0) issued by the CA
 #                     in CA-DIR; chain.pem holds that CA's certificate
@@ -43,6 +45,13 @@ authorityKeyIdentifier = keyid
 [ra]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ocsp]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = OCSPSigning
+noCheck = ignored
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 [client]
@@ -140,9 +149,14 @@ if [ ! -f ca.pem ]; then
         -subj "/O=mod_scep/CN=$ra_name"
     issue . "$tmp/ra.csr" ra "$ra_days" ra.pem
 fi
+if [ ! -f ocsp.pem ]; then
+    quiet openssl req -new -newkey rsa:2048 -nodes -keyout ocsp.key -out "$tmp/ocsp.csr" \
+        -subj "/O=mod_scep/CN=$name OCSP responder"
+    issue . "$tmp/ocsp.csr" ocsp "$ra_days" ocsp.pem
+fi
 if [ "$challenge" = 1 ] && [ ! -f challenge ]; then
     openssl rand -hex 16 > challenge
 fi
-chmod 644 ca.pem ra.pem
+chmod 644 ca.pem ra.pem ocsp.pem
 [ -f chain.pem ] && chmod 644 chain.pem
 exit 0

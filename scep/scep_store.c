@@ -137,6 +137,9 @@ const scep_sql_t scep_store_sql[] = {
       "(SELECT COUNT(*) FROM scep_certificates x WHERE x.ca = c.ca "
       "AND x.lineage = COALESCE(c.lineage, c.serial) AND x.revocation_reason = 1) "
       "FROM scep_certificates c WHERE c.ca = %s AND c.serial = %s" },
+    /* the OCSP responder's one read */
+    { "scep_cert_status",
+      "SELECT revoked_at, revocation_reason FROM scep_certificates WHERE ca = %s AND serial = %s" },
     /* conditional: a certificate is renewed once */
     { "scep_cert_renewed",
       "UPDATE scep_certificates SET renewed_by = %s "
@@ -914,6 +917,37 @@ apr_status_t scep_store_cert_get(scep_cert_t **pcert, scep_ctx_t *ctx, scep_stor
     if (rv == APR_SUCCESS) {
         (*pcert)->ca = ca;
     }
+    return rv;
+}
+
+typedef struct status_t {
+    int found;
+    apr_int64_t revoked_at;
+    int reason;
+} status_t;
+
+static void read_status(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
+{
+    status_t *s = baton;
+    const char *reason = apr_dbd_get_entry(st->driver, row, 1);
+
+    (void)p;
+    s->found = 1;
+    s->revoked_at = scep_store_i64(apr_dbd_get_entry(st->driver, row, 0));
+    s->reason = reason && *reason ? atoi(reason) : -1;
+}
+
+apr_status_t scep_store_cert_status(int *pfound, apr_int64_t *prevoked_at, int *preason,
+                                    scep_ctx_t *ctx, scep_store_t *st, const char *ca,
+                                    const char *serial)
+{
+    const char *args[] = { ca, serial };
+    status_t s = { 0, 0, -1 };
+    apr_status_t rv = scep_store_select(ctx, st, "scep_cert_status", 2, args, read_status, &s);
+
+    *pfound = s.found;
+    *prevoked_at = s.revoked_at;
+    *preason = s.revoked_at ? s.reason : -1;
     return rv;
 }
 

@@ -153,6 +153,12 @@ apr_status_t scep_store_cert_get(scep_cert_t **pcert, scep_ctx_t *ctx,
                                  scep_store_t *st, const char *ca,
                                  const char *serial);
 
+/** What the records say of a certificate (OCSP): *pfound 0 if this CA
+ *  never issued it; *prevoked_at 0 if not revoked; *preason -1 for none. */
+apr_status_t scep_store_cert_status(int *pfound, apr_int64_t *prevoked_at, int *preason,
+                                    scep_ctx_t *ctx, scep_store_t *st, const char *ca,
+                                    const char *serial);
+
 /** Revoke; APR_NOTFOUND if unknown, SCEP_ECONFLICT if already revoked. */
 apr_status_t scep_store_cert_revoke(scep_ctx_t *ctx, scep_store_t *st,
                                     const char *ca, const char *serial,
