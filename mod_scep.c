@@ -22,7 +22,7 @@ static apr_status_t unload_provider(void *data)
 
 static int scep_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
-    return scep_dbd_pre_config(pconf);
+    return scep_dbd_pre_config(pconf) != OK ? !OK : scep_ocsp_pre_config(pconf);
 }
 
 /* Runs before mod_dbd's post_config (see scep_dbd_post_config). */
@@ -48,7 +48,8 @@ static int scep_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
         scep_warn_ca_material(s, ptemp);
     }
-    if (scep_dbd_post_config(pconf, ptemp, s) != OK) {
+    if (scep_dbd_post_config(pconf, ptemp, s) != OK
+        || scep_ocsp_post_config(pconf, ptemp, s) != OK) {
         return !OK;
     }
     if (legacy) {
@@ -453,6 +454,7 @@ static void scep_register_hooks(apr_pool_t *p)
     ap_hook_child_init(scep_dbd_child_init, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_child_init(scep_dbd_child_init_done, NULL, NULL, APR_HOOK_REALLY_LAST);
     ap_hook_child_init(scep_ask_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(scep_ocsp_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* after mod_dbd's child_init: the worker's first pass opens a connection */
     ap_hook_child_init(scep_outbox_child_init, NULL, NULL, APR_HOOK_LAST);
     ap_hook_handler(dispatch, NULL, NULL, APR_HOOK_MIDDLE);

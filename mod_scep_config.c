@@ -870,6 +870,18 @@ static const char *set_ocsp_signer(cmd_parms *cmd, void *dummy, const char *cert
     return NULL;
 }
 
+static const char *set_ocsp_cache(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (err) {
+        return err;
+    }
+    conf->ocsp_cache_spec = arg;
+    return NULL;
+}
+
 static const char *set_ocsp_validity(cmd_parms *cmd, void *dummy, const char *arg)
 {
     scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
@@ -983,6 +995,10 @@ const command_rec scep_cmds[] = {
     AP_INIT_TAKE2("SCEPOCSPSigner", set_ocsp_signer, NULL, RSRC_CONF,
                   "a delegated OCSP responder's certificate and key (id-kp-OCSPSigning, "
                   "issued by the CA); without it the CA signs OCSP responses"),
+    AP_INIT_TAKE1("SCEPOCSPCache", set_ocsp_cache, NULL, RSRC_CONF,
+                  "where OCSP responses are kept for every child: none, or a socache "
+                  "provider such as shmcb or shmcb:/path(bytes) (default: shmcb when "
+                  "mod_socache_shmcb is loaded)"),
     AP_INIT_TAKE1("SCEPOCSPValidity", set_ocsp_validity, NULL, RSRC_CONF,
                   "how long an OCSP response is valid (thisUpdate to nextUpdate), e.g. 1h"),
     AP_INIT_TAKE2("SCEPMobileconfigSigner", set_mobileconfig_signer, NULL, RSRC_CONF,

@@ -12,6 +12,9 @@
  */
 
 #include <apr_date.h>
+#include <ap_provider.h>
+#include <ap_socache.h>
+#include <util_mutex.h>
 #include <openssl/ocsp.h>
 
 #include "mod_scep_private.h"
@@ -19,6 +22,155 @@
 #include "scep/scep_util.h"
 
 #define OCSP_DEFAULT_VALIDITY 3600
+#define OCSP_CACHE_LOCK "scep-ocsp-cache"
+#define OCSP_CACHE_MAX_ENTRY 16384     /* bytes of one kept response */
+
+/* The shared cache: a socache provider's instance, and the lock it needs
+ * when it is not safe across processes (shmcb is not). */
+typedef struct scep_ocsp_cache_t {
+    const ap_socache_provider_t *provider;
+    ap_socache_instance_t *instance;
+    apr_global_mutex_t *mutex;
+    server_rec *s;
+} scep_ocsp_cache_t;
+
+int scep_ocsp_pre_config(apr_pool_t *pconf)
+{
+    return ap_mutex_register(pconf, OCSP_CACHE_LOCK, NULL, APR_LOCK_DEFAULT, 0) == APR_SUCCESS
+           ? OK : !OK;
+}
+
+static apr_status_t cache_destroy(void *data)
+{
+    scep_ocsp_cache_t *c = data;
+    c->provider->destroy(c->instance, c->s);
+    return APR_SUCCESS;
+}
+
+/* SCEPOCSPCache: none, or PROVIDER[:ARGS]; by default shmcb if loaded. */
+static int make_cache(scep_ocsp_cache_t **pcache, apr_pool_t *pconf, apr_pool_t *ptemp,
+                      server_rec *s, const char *spec)
+{
+    struct ap_socache_hints hints = { 64, 2048, 3600 * APR_USEC_PER_SEC };
+    const char *name = spec ? spec : "shmcb", *args = NULL, *colon, *err;
+    scep_ocsp_cache_t *c = apr_pcalloc(pconf, sizeof(*c));
+
+    *pcache = NULL;
+    if (!strcasecmp(name, "none")) {
+        return OK;
+    }
+    if ((colon = strchr(name, ':')) != NULL) {
+        args = colon + 1;
+        name = apr_pstrmemdup(ptemp, name, (apr_size_t)(colon - name));
+    }
+    c->provider = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name,
+                                     AP_SOCACHE_PROVIDER_VERSION);
+    if (!c->provider) {
+        if (spec) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(00364)
+                         "SCEPOCSPCache %s: no socache provider %s (LoadModule "
+                         "socache_%s_module?)", spec, name, name);
+            return !OK;
+        }
+        return OK;      /* no cache: every OCSP response is signed */
+    }
+    if ((err = c->provider->create(&c->instance, args, ptemp, pconf)) != NULL
+        || c->provider->init(c->instance, "scep-ocsp", &hints, s, pconf) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(00365)
+                     "SCEPOCSPCache %s: %s", spec ? spec : name, err ? err : "cannot start it");
+        return !OK;
+    }
+    c->s = s;
+    apr_pool_cleanup_register(pconf, c, cache_destroy, apr_pool_cleanup_null);
+    if ((c->provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE)
+        && ap_global_mutex_create(&c->mutex, NULL, OCSP_CACHE_LOCK, NULL, s, pconf, 0)
+           != APR_SUCCESS) {
+        return !OK;     /* ap_global_mutex_create logged why */
+    }
+    *pcache = c;
+    return OK;
+}
+
+int scep_ocsp_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
+{
+    scep_srv_conf_t *main_conf = ap_get_module_config(s->module_config, &scep_module);
+    scep_ocsp_cache_t *cache;
+    server_rec *sp;
+
+    if (make_cache(&cache, pconf, ptemp, s, main_conf->ocsp_cache_spec) != OK) {
+        return !OK;
+    }
+    for (sp = s; sp; sp = sp->next) {
+        scep_srv_conf_t *c = ap_get_module_config(sp->module_config, &scep_module);
+        c->ocsp_cache = cache;
+    }
+    return OK;
+}
+
+void scep_ocsp_child_init(apr_pool_t *p, server_rec *s)
+{
+    scep_srv_conf_t *c = ap_get_module_config(s->module_config, &scep_module);
+    apr_status_t rv;
+
+    if (c->ocsp_cache && c->ocsp_cache->mutex
+        && (rv = apr_global_mutex_child_init(&c->ocsp_cache->mutex,
+                                             apr_global_mutex_lockfile(c->ocsp_cache->mutex),
+                                             p)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, SCEPLOGNO(00366)
+                     "cannot re-open the OCSP cache's lock (Mutex " OCSP_CACHE_LOCK "): "
+                     "responses are signed without it");
+        c->ocsp_cache = NULL;
+    }
+}
+
+/* A kept response: next_update and this_update (8 bytes each), then DER. */
+static int cache_get(void *baton, const char *key, scep_ocsp_cached_t *out, apr_pool_t *p)
+{
+    scep_ocsp_cache_t *c = baton;
+    unsigned char *buf = apr_palloc(p, OCSP_CACHE_MAX_ENTRY);
+    unsigned int len = OCSP_CACHE_MAX_ENTRY;
+    apr_status_t rv;
+
+    if (c->mutex && apr_global_mutex_lock(c->mutex) != APR_SUCCESS) {
+        return 0;
+    }
+    rv = c->provider->retrieve(c->instance, c->s, (const unsigned char *)key,
+                               (unsigned int)strlen(key), buf, &len, p);
+    if (c->mutex) {
+        apr_global_mutex_unlock(c->mutex);
+    }
+    if (rv != APR_SUCCESS || len <= 16) {
+        return 0;
+    }
+    memcpy(&out->next_update, buf, 8);
+    memcpy(&out->this_update, buf + 8, 8);
+    out->der = buf + 16;
+    out->len = len - 16;
+    return 1;
+}
+
+static void cache_put(void *baton, const char *key, const scep_ocsp_cached_t *in, apr_pool_t *p)
+{
+    scep_ocsp_cache_t *c = baton;
+    unsigned char *buf;
+
+    if (in->len + 16 > OCSP_CACHE_MAX_ENTRY) {
+        return;
+    }
+    buf = apr_palloc(p, in->len + 16);
+    memcpy(buf, &in->next_update, 8);
+    memcpy(buf + 8, &in->this_update, 8);
+    memcpy(buf + 16, in->der, in->len);
+    if (c->mutex && apr_global_mutex_lock(c->mutex) != APR_SUCCESS) {
+        return;
+    }
+    c->provider->store(c->instance, c->s, (const unsigned char *)key, (unsigned int)strlen(key),
+                       apr_time_from_sec(in->next_update), buf,
+                       (unsigned int)(in->len + 16), p);
+    if (c->mutex) {
+        apr_global_mutex_unlock(c->mutex);
+    }
+}
 
 int scep_ocsp_check(apr_pool_t *ptemp, server_rec *s)
 {
@@ -151,6 +303,11 @@ int scep_ocsp_handler(request_rec *r)
     o.validity = sconf->ocsp_validity != UNSET ? sconf->ocsp_validity : OCSP_DEFAULT_VALIDITY;
     o.open_store = scep_dbd_open_store;
     o.store_baton = r;
+    if (sconf->ocsp_cache) {
+        o.cache_get = cache_get;
+        o.cache_put = cache_put;
+        o.cache_baton = sconf->ocsp_cache;
+    }
     scep_request_ctx(&ctx, r);
     scep_ocsp_respond(&der, &len, &ans, &ctx, &o, req, req_len);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(00363)

@@ -172,8 +172,11 @@ done:
  * of the request's CertID the response echoes. */
 static const char *cache_key(apr_pool_t *p, const scep_ocsp_t *o, const single_t *s)
 {
-    return apr_psprintf(p, "%s|%d|%s|%d|%" APR_INT64_T_FMT "|%d", o->ca->fingerprint,
-                        s->md_nid, s->serial, s->status, s->revoked_at, s->reason);
+    /* (and who signs it for how long: virtual hosts with one CA may differ) */
+    return apr_psprintf(p, "%s|%s|%" APR_INT64_T_FMT "|%d|%s|%d|%" APR_INT64_T_FMT "|%d",
+                        o->ca->fingerprint,
+                        o->signer ? scep_serial_hex(p, X509_get0_serialNumber(o->signer)) : "ca",
+                        o->validity, s->md_nid, s->serial, s->status, s->revoked_at, s->reason);
 }
 
 static void answer(const unsigned char **pder, apr_size_t *plen, scep_ocsp_answer_t *ans,

@@ -5,8 +5,9 @@
 # by the CA (main server, SQLite) and by a delegated responder (the scep_pg
 # virtual host: SCEPOCSPSigner, PostgreSQL); a certificate of another CA is
 # "unauthorized"; a request that is not one, or too big, gets
-# malformedRequest or 413, never a 500. A revocation is seen at the next
-# request (the records are read each time).
+# malformedRequest or 413, never a 500. A response is kept in the shared
+# cache (SCEPOCSPCache, shmcb) and served again, until the records say
+# something else: a revocation is seen at the next request.
 use strict;
 use warnings FATAL => 'all';
 
@@ -20,7 +21,7 @@ use SCEPLifecycle qw(admin_auth issued_cert);
 my @REASONS = qw(unspecified keyCompromise affiliationChanged superseded
                  cessationOfOperation certificateHold privilegeWithdrawn);
 my $PG = $ENV{SCEP_TEST_PGSQL} ? 1 : 0;
-plan tests => 22 + 2 * @REASONS + ($PG ? 9 : 0);
+plan tests => 25 + 2 * @REASONS + ($PG ? 9 : 0);
 
 my $CA = pki('ca.pem');
 my $TAG = 'o58-' . $$;
@@ -120,8 +121,17 @@ ok($age && $age <= 3600 && $age > 3500 && $cc =~ /public/ && $cc =~ /no-transfor
 my $lm = $g->{headers}{'last-modified'} // '';
 my $ex = $g->{headers}{expires} // '';
 ok($lm && $ex && $g->{headers}{etag}, "Last-Modified ($lm), Expires ($ex) and an ETag");
+sleep 2;
 my $g2 = http(path => "/ocsp/$b64");
-is($g2->{status}, 200, 'the same GET again: 200');
+ok($g2->{status} == 200 && $g2->{body} eq $g->{body},
+   'two seconds later, the very same response (kept in the shared cache, not signed again)');
+is($g2->{headers}{'last-modified'}, $lm, 'with the same Last-Modified');
+is(revoke(serial_of($good), 'superseded'), 200, 'then the certificate is revoked');
+my $g3 = http(path => "/ocsp/$b64");
+$respfile = write_file(work_file('ocsp-resp3', 'der'), $g3->{body});
+$r = run_cmd(['openssl', 'ocsp', '-respin', $respfile, '-issuer', $CA, '-cert', $good,
+              '-CAfile', $CA, '-no_nonce', '-resp_text']);
+is(status_line($r, $good), 'revoked', 'the same GET at once: revoked (the kept answer is not used)');
 
 ########## a nonce (POST) makes the response uncacheable
 my $p = http(method => 'POST', path => '/ocsp', headers => ['Content-Type' => 'application/ocsp-request'],
