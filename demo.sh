@@ -125,6 +125,7 @@ LoadModule authn_file_module $modules/mod_authn_file.so
 LoadModule auth_basic_module $modules/mod_auth_basic.so
 LoadModule authz_user_module $modules/mod_authz_user.so
 LoadModule dbd_module $modules/mod_dbd.so
+LoadModule socache_shmcb_module $modules/mod_socache_shmcb.so
 LoadModule scep_module $top/.libs/mod_scep.so
 LogFormat "%h %l %u %t \"%r\" %>s %b" common
 CustomLog "$state/logs/access_log" common
@@ -149,6 +150,7 @@ SCEPCRLValidity 7d
     SCEPRenewal on
     SCEPValidity 365d
     SCEPCRLDistributionPoint http://127.0.0.1:$port/crl
+    SCEPOCSPResponder http://127.0.0.1:$port/ocsp
 </Location>
 # requests here wait for an administrator (admin page below)
 <Location /scep-approval>
@@ -172,6 +174,12 @@ SCEPCRLValidity 7d
 </Location>
 <Location /crl>
     SetHandler scep-crl
+</Location>
+# OCSP, by POST or by GET (RFC 5019: the request's base64 in the URL, where
+# a '/' comes as %2F)
+AllowEncodedSlashes NoDecode
+<Location /ocsp>
+    SetHandler scep-ocsp
 </Location>
 <Location /admin>
     SetHandler scep-admin
@@ -212,6 +220,17 @@ case $selftest in
         stop
         exit 1 ;;
 esac
+# and the OCSP responder answers, signed by the CA
+ocsp_check=$(openssl ocsp -issuer "$state/pki/ca.pem" -serial 0x01 -url "http://127.0.0.1:$port/ocsp" \
+             -CAfile "$state/pki/ca.pem" 2>&1 || true)
+case $ocsp_check in
+    *"0x01: unknown"*"Response verify OK"*|*"Response verify OK"*"0x01: unknown"*)
+        echo "self-test: the OCSP responder answers, signed by the CA" ;;
+    *)
+        echo "self-test FAILED: OCSP: $ocsp_check" >&2
+        stop
+        exit 1 ;;
+esac
 cat <<EOM
 
 mod_scep demo
@@ -223,6 +242,7 @@ mod_scep demo
   NDES SCEP URL:   http://127.0.0.1:$port/certsrv/mscep/mscep.dll
   NDES challenges: http://127.0.0.1:$port/certsrv/mscep_admin/  (admin credentials above)
   CRL:             http://127.0.0.1:$port/crl
+OCSP:              http://127.0.0.1:$port/ocsp   (named in the certificates /scep issues)
   CA certificate:  $state/pki/ca.pem
   records:         sqlite3 $db 'select * from scep_certificates'
   error log:       $state/logs/error_log
