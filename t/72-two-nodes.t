@@ -9,6 +9,11 @@
 #   /n72-crl       SetHandler scep-crl
 #   /n72-admin     SetHandler scep-admin behind Basic auth
 #                  (t/lifecycle/admins.htpasswd: alice, bob)
+#   /n72-ocsp      SetHandler scep-ocsp: node A's responses are signed by the
+#                  CA, node B's by the delegated responder (SCEPOCSPSigner
+#                  ocsp.pem, a server-level line of node B only); both with
+#                  mod_socache_shmcb loaded, so each keeps answers without a
+#                  nonce in its own cache (SCEPOCSPCache's default)
 # Asserts: enrollments through both nodes land in the one database with
 # distinct serials (scepreq, certmonger, micromdm scepclient); a one-time
 # challenge made on A is used once across both nodes, also under a race
@@ -19,7 +24,14 @@
 # (/n72-otp-manual) is refused on the other node;
 # concurrent approvals on both nodes decide once; the CRL after revocations
 # on either node (also at the same moment) is the same on both, numbers
-# increasing, one CRL per number. The database is shared with the other
+# increasing, one CRL per number; OCSP (openssl ocsp, POST with and without
+# a nonce, and GET with the request in the URL): a certificate enrolled on
+# one node is good on both, signed as each node is configured; revoked
+# through one node's admin API it is revoked with its reason on both at
+# the next request (no wait), also where the same request was answered
+# "good" from a node's cache just before; a serial never issued is unknown;
+# every certificate revoked above is revoked through OCSP with the CRL's
+# reason. The database is shared with the other
 # test files: everything is counted by this run's CN prefix.
 use strict;
 use warnings FATAL => 'all';
@@ -36,7 +48,7 @@ use SCEPLifecycle qw(crl_text q_str);
 
 plan skip_all => 'SCEP_TEST_PGSQL is not set (a libpq conninfo for a scratch database)'
     unless $ENV{SCEP_TEST_PGSQL};
-plan tests => 161;
+plan tests => 197;
 
 my $T0 = time;
 my $CA = pki('ca.pem');
@@ -76,6 +88,10 @@ MaxRequestWorkers 32
 MinSpareThreads 4
 MaxSpareThreads 32
 LimitRequestLine 32768
+# OCSP by GET: the request's base64 may hold a '/', sent as %2F
+AllowEncodedSlashes NoDecode
+# the OCSP responses' cache (SCEPOCSPCache's default when it is loaded)
+LoadModule socache_shmcb_module "\@MODULES\@/mod_socache_shmcb.so"
 DBDriver pgsql
 DBDParams "$conninfo_q"
 DBDMin 0
@@ -124,12 +140,22 @@ SCEPChallengeThrottle off
     AuthUserFile "$HTPASSWD"
     Require valid-user
 </Location>
+<Location /n72-ocsp>
+    SetHandler scep-ocsp
+</Location>
+EOC
+# server-level lines of one node: B's OCSP responses are signed by the
+# delegated responder of the test PKI (OCSPSigning, ocsp-nocheck); A's by
+# the CA. Both valid 1 hour (A: the default)
+my %NODE_EXTRA = (A => '', B => <<"EOC");
+SCEPOCSPSigner "\@PKI\@/ocsp.pem" "\@PKI\@/ocsp.key"
+SCEPOCSPValidity 1h
 EOC
 
 my (%NODE, @STARTED);
 END { private_httpd_stop($_) for @STARTED }
 for my $n ('A', 'B') {
-    my $h = private_httpd(name => "node-$n", conf => $NODE_CONF);
+    my $h = private_httpd(name => "node-$n", conf => $NODE_CONF . $NODE_EXTRA{$n});
     push @STARTED, $h;
     $NODE{$n} = $h;
     ok($h->{ok}, "node $n starts on port $h->{port} (DBDriver pgsql)") or diag($h->{err});
@@ -662,6 +688,211 @@ sub crl_same_ok {
        scalar keys %REVOKED, 'PostgreSQL: the revocations of this run, each once');
     ok(!grep({ !$_->{serial} } map { $CERT{$_} } qw(a-post b-post cm-a mm-b a-get b-get)),
        '(every revoked certificate had a serial)');
+}
+
+######################################################################
+# 8. OCSP at /n72-ocsp: every answer reads the shared records, so what one
+# node's admin API did is what both nodes answer at the next request
+
+my %SIGNED_BY = (A => qr/Responder Id: .*mod_scep Test CA/, B => qr/Responder Id: .*OCSP responder/);
+
+# what openssl ocsp printed about $what (a certificate file or a -serial)
+sub ocsp_result {
+    my ($r, $what) = @_;
+    $r->{status} = ($r->{out} =~ /^\Q$what\E: (\w+)/m)[0] // 'none';
+    $r->{reason} = ($r->{out} =~ /^\s+Reason: (\w+)/m)[0] // '';
+    $r->{verified} = $r->{err} =~ /Response verify OK/ ? 1 : 0;
+    ($r->{this}, $r->{next}) = $r->{out} =~ /This Update: (.+)\n\s*Next Update: (.+)/;
+    ($r->{revoked_at}) = $r->{out} =~ /Revocation Time: (.+)/;
+    return $r;
+}
+
+# "good verified", "revoked keyCompromise verified", "unknown NOT verified" ...
+sub ocsp_says {
+    my $r = shift;
+    return join ' ', grep { length } $r->{status}, $r->{reason}, $r->{verified} ? 'verified' : 'NOT verified';
+}
+
+# openssl ocsp by POST at a node: cert => FILE or serial => '0x..', no_nonce => 1
+sub ocsp_on {
+    my ($node, %o) = @_;
+    my @a = ('openssl', 'ocsp', '-issuer', $CA, $o{cert} ? ('-cert', $o{cert}) : ('-serial', $o{serial}),
+             '-url', "http://127.0.0.1:$PORT{$node}/n72-ocsp", '-CAfile', $CA, '-resp_text');
+    push @a, '-no_nonce' if $o{no_nonce};
+    return ocsp_result(run_cmd(\@a), $o{cert} // $o{serial});
+}
+
+# the OCSPRequest (DER, no nonce) for a certificate file or a '0x..'
+# serial: what a GET carries
+sub ocsp_id { my $w = shift; $w =~ /^0x/ ? ('-serial', $w) : ('-cert', $w) }
+sub ocsp_request_file {
+    my $what = shift;
+    my $f = work_file('n72-ocsp-req', 'der');
+    run_cmd(['openssl', 'ocsp', '-issuer', $CA, ocsp_id($what), '-no_nonce', '-reqout', $f]);
+    return $f;
+}
+# the URL path of a GET: base64 with '+', '/' and '=' URL-encoded
+sub ocsp_get_path {
+    (my $b64 = encode_base64(read_file(shift), '')) =~ s{([+/=])}{sprintf '%%%02X', ord $1}ge;
+    return "/n72-ocsp/$b64";
+}
+
+# GET /n72-ocsp/<URL-encoded base64 request> at a node, its response read
+# by openssl ocsp -respin; the HTTP answer in {http}
+sub ocsp_get {
+    my ($node, $what, $reqfile) = @_;
+    my $g = http(port => $PORT{$node}, path => ocsp_get_path($reqfile));
+    my $resp = write_file(work_file('n72-ocsp-resp', 'der'), $g->{status} == 200 ? $g->{body} : '');
+    my $r = ocsp_result(run_cmd(['openssl', 'ocsp', '-respin', $resp, '-issuer', $CA, ocsp_id($what),
+                                 '-CAfile', $CA, '-no_nonce', '-resp_text']), $what);
+    $r->{http} = $g;
+    return $r;
+}
+
+sub epoch_of {
+    my $d = shift // return -1;
+    my $r = run_cmd(['date', '-u', '-d', $d, '+%s']);
+    return $r->{rc} ? -1 : $r->{out} + 0;
+}
+
+# the SCEP00363 lines a node logged since a mark, for a serial
+sub ocsp_log {
+    my ($node, $mark, $serial) = @_;
+    open my $fh, '<', "$NODE{$node}{dir}/logs/error_log" or return ();
+    seek $fh, $mark, 0;
+    return grep { /SCEP00363/ && /: 0*\Q$serial\E: /i } <$fh>;
+}
+sub log_end { my $n = shift; -s "$NODE{$n}{dir}/logs/error_log" // 0 }
+
+{
+    # enrolled on A: good on B and on A, as each node signs
+    my (undef, $rep) = enroll_on('A', '/scep', subject => "/CN=$P-ocsp-a");
+    my $cert = $rep->{cert_file} // '';
+    ok(-s $cert, 'OCSP: a certificate enrolled on node A') or diag(why($rep));
+    for my $n ('B', 'A') {
+        my $r = ocsp_on($n, cert => $cert);
+        # no nonce: cacheable, asked twice (the second may come from the node's cache)
+        my @plain = map { ocsp_on($n, cert => $cert, no_nonce => 1) } 1, 2;
+        is(join(' / ', map { ocsp_says($_) } $r, @plain), join(' / ', ('good verified') x 3),
+           "OCSP on node $n for node A's certificate: good, the response verifies (with a nonce, and twice without)")
+            or diag("$r->{out}\n$r->{err}");
+        like($r->{out}, $SIGNED_BY{$n},
+             "node $n: signed by " . ($n eq 'A' ? 'the CA' : 'the delegated responder (SCEPOCSPSigner)'));
+        ok($r->{out} =~ /OCSP Nonce:/ && $r->{err} !~ /WARNING: no nonce/, "node $n echoes the nonce");
+        is(epoch_of($r->{next}) - epoch_of($r->{this}), 3600, "node $n: nextUpdate - thisUpdate = 1 hour")
+            or diag("thisUpdate $r->{this}, nextUpdate $r->{next}");
+    }
+
+    # revoked through node B's API: revoked on A and on B at once
+    my $t = time;
+    my $rv = api('B', POST => 'certificates/' . api_serial($cert) . '/revoke', json => { reason => 'keyCompromise' },
+                 user => 'bob');
+    is($rv->{status}, 200, "node B's API revokes node A's certificate (keyCompromise)") or diag($rv->{body});
+    $REVOKED{ serial_of($cert) } = 'Key Compromise';
+    my $when;
+    for my $n ('A', 'B') {
+        my @r = (ocsp_on($n, cert => $cert), ocsp_on($n, cert => $cert, no_nonce => 1));
+        is(join(' / ', map { ocsp_says($_) } @r), join(' / ', ('revoked keyCompromise verified') x 2),
+           "at once, OCSP on node $n: revoked, Reason: keyCompromise (with a nonce and without)")
+            or diag("$r[0]{out}\n$r[0]{err}\n$r[1]{out}\n$r[1]{err}");
+        $when //= $r[0]{revoked_at};
+    }
+    my $at = epoch_of($when);
+    ok($at >= $t - 2 && $at <= time + 2, 'with the revocation time (' . ($when // '-') . ')');
+
+    # the other way round: enrolled on B, revoked through A, asked on B
+    (undef, $rep) = enroll_on('B', '/scep', subject => "/CN=$P-ocsp-b");
+    my $cert_b = $rep->{cert_file} // '';
+    ok(-s $cert_b, 'OCSP: a certificate enrolled on node B') or diag(why($rep));
+    is(join(' / ', map { ocsp_says(ocsp_on($_, cert => $cert_b, no_nonce => 1)) } 'B', 'A'),
+       'good verified / good verified', 'good on node B and on node A');
+    $rv = api('A', POST => 'certificates/' . api_serial($cert_b) . '/revoke', json => { reason => 'superseded' });
+    is($rv->{status}, 200, "node A's API revokes node B's certificate (superseded)") or diag($rv->{body});
+    $REVOKED{ serial_of($cert_b) } = 'Superseded';
+    for my $n ('B', 'A') {
+        my $r = ocsp_on($n, cert => $cert_b);
+        is(ocsp_says($r), 'revoked superseded verified', "at once, OCSP on node $n: revoked, Reason: superseded")
+            or diag("$r->{out}\n$r->{err}");
+    }
+
+    # a serial this CA never issued
+    my $never = '0x0BADC0DE7272' . sprintf '%04X', $$ & 0xffff;
+    for my $n ('A', 'B') {
+        my $r = ocsp_on($n, serial => $never);
+        is(ocsp_says($r), 'unknown verified', "OCSP on node $n for a serial never issued ($never): unknown")
+            or diag("$r->{out}\n$r->{err}");
+    }
+    # and by GET, with a request whose URL has a %2F and a %2B (a serial
+    # never issued, chosen for it): AllowEncodedSlashes NoDecode on the nodes
+    my ($gnever, $greq);
+    for my $i (1 .. 64) {
+        my $s = sprintf '0x0BADC0DE%04X%04X', $$ & 0xffff, $i;
+        my $f = ocsp_request_file($s);
+        my $path = ocsp_get_path($f);
+        if ($path =~ /%2F/ && $path =~ /%2B/) {
+            ($gnever, $greq) = ($s, $f);
+            last;
+        }
+    }
+    SKIP: {
+        skip 'no serial of 64 made a request with both / and + in its base64', 1 unless $greq;
+        is(join(' / ', map { my $g = ocsp_get($_, $gnever, $greq); "$g->{http}{status} " . ocsp_says($g) } 'A', 'B'),
+           '200 unknown verified / 200 unknown verified',
+           "GET with %2F and %2B in the URL, a serial never issued ($gnever): unknown on node A and on node B");
+    }
+
+    # GET (RFC 5019): the same request on both nodes, before and after a
+    # revocation; the answers carry Cache-Control max-age, and a node keeps
+    # them in its cache, yet the revocation changes them at once
+    (undef, $rep) = enroll_on('A', '/scep', subject => "/CN=$P-ocsp-get");
+    my $gcert = $rep->{cert_file} // '';
+    my $gserial = serial_of($gcert);
+    my $reqfile = ocsp_request_file($gcert);
+    ok(-s $gcert && -s $reqfile, 'OCSP GET: a certificate enrolled on node A, and its request without a nonce');
+    my %mark = map { $_ => log_end($_) } 'A', 'B';
+    for my $n ('A', 'B') {
+        my @g = map { ocsp_get($n, $gcert, $reqfile) } 1, 2;
+        is(join(' / ', map { "$_->{http}{status} " . ocsp_says($_) } @g), '200 good verified / 200 good verified',
+           "GET /n72-ocsp/<request> on node $n, twice: good, and it verifies")
+            or diag("$g[0]{out}\n$g[0]{err}");
+        my $h = $g[0]{http}{headers};
+        my ($age) = ($h->{'cache-control'} // '') =~ /max-age=(\d+)/;
+        ok(($h->{'content-type'} // '') eq 'application/ocsp-response' && $age && $age > 3500 && $age <= 3600,
+           "node $n: application/ocsp-response, Cache-Control: " . ($h->{'cache-control'} // '-'));
+    }
+    for my $n ('A', 'B') {
+        my @cached = grep { /: good \(cached\)/ } ocsp_log($n, $mark{$n}, $gserial);
+        ok(scalar @cached, "node $n answered the second GET from its cache (SCEP00363 ... (cached))")
+            or diag(ocsp_log($n, $mark{$n}, $gserial));
+    }
+    $rv = api('B', POST => "certificates/" . api_serial($gcert) . '/revoke', json => { reason => 'affiliationChanged' },
+              user => 'bob');
+    is($rv->{status}, 200, "node B's API revokes it (affiliationChanged)") or diag($rv->{body});
+    $REVOKED{$gserial} = 'Affiliation Changed';
+    for my $n ('A', 'B') {
+        my @g = map { ocsp_get($n, $gcert, $reqfile) } 1, 2;
+        is(join(' / ', map { "$_->{http}{status} " . ocsp_says($_) } @g),
+           '200 revoked affiliationChanged verified / 200 revoked affiliationChanged verified',
+           "the same GET on node $n at once, twice: revoked, Reason: affiliationChanged (not the cached good)")
+            or diag("$g[0]{out}\n$g[0]{err}\n" . join "\n", ocsp_log($n, $mark{$n}, $gserial));
+    }
+
+    # every certificate revoked in 7. (on either node) is revoked through
+    # OCSP on both, with the CRL's reason
+    my @wrong;
+    for my $name (qw(a-post b-post cm-a mm-b a-get b-get)) {
+        my $c = $CERT{$name};
+        my $want = 'revoked ' . lcfirst(join '', split / /, $REVOKED{ $c->{serial} } // '?') . ' verified';
+        for my $n ('A', 'B') {
+            my $got = ocsp_says(ocsp_on($n, cert => $c->{file}, no_nonce => 1));
+            push @wrong, "$name on $n: $got (want $want)" if $got ne $want;
+        }
+    }
+    ok(!@wrong, "the six certificates revoked in 7.: revoked through OCSP on both nodes, each with its CRL's reason")
+        or diag(join "\n", @wrong);
+
+    # and the CRL agrees with what OCSP said
+    crl_same_ok('after the revocations of the OCSP tests');
 }
 
 ######################################################################
