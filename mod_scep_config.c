@@ -44,6 +44,8 @@ void *scep_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
         MERGE_SETTING(ra_cert);
         MERGE_SETTING(ra_key);
     }
+    MERGE_SETTING(next_ca);
+    MERGE_SETTING(next_ra);
     conf->legacy_wanted = add->legacy_wanted != UNSET ? add->legacy_wanted
                                                       : base->legacy_wanted;
     conf->crl_validity = add->crl_validity != UNSET ? add->crl_validity : base->crl_validity;
@@ -914,6 +916,10 @@ const command_rec scep_cmds[] = {
     SRV_FILE("SCEPCAChainFile", ca_chain, "certificates above the CA, up to the root (PEM)"),
     SRV_FILE("SCEPRACertificateFile", ra_cert, "RA certificate: signs replies, decrypts requests"),
     SRV_FILE("SCEPRACertificateKeyFile", ra_key, "RA private key (PEM)"),
+    SRV_FILE("SCEPNextCACertificateFile", next_ca,
+             "the CA certificate that follows this one (GetNextCACert)"),
+    SRV_FILE("SCEPNextRACertificateFile", next_ra,
+             "the RA certificate of the next CA (GetNextCACert), if it has one"),
     AP_INIT_TAKE1("SCEPChallengePassword", set_challenge, NULL, LOC,
                   "static challenge password for this enrollment point"),
     AP_INIT_TAKE1("SCEPChallengePasswordFile", set_challenge_file, NULL, LOC,
@@ -1107,12 +1113,13 @@ static void build_service(apr_pool_t *pconf, const scep_srv_conf_t *c,
                           scep_dir_conf_t *section, const scep_dir_conf_t *home,
                           const scep_profile_t *prof)
 {
-    const scep_service_t *svc;
+    scep_service_t *svc;
 
     if (!c->ca) {
         return;     /* no CA: SetHandler scep answers 500 and says why */
     }
     svc = scep_service_make(pconf, c->ca, c->oids, prof, scep_crl_validity_of(c), c->cacert);
+    scep_service_set_next(svc, pconf, c->nextcacert);
     if (!section->services) {
         section->services = apr_hash_make(pconf);
     }
@@ -1208,8 +1215,10 @@ const scep_service_t *scep_service_of(request_rec *r)
          * built for this request (not checked at start-up as a whole) */
         const char *problem = NULL;     /* each section's was checked at start-up */
         prof = build_profile(r->pool, dconf, sconf->named, &problem);
-        svc = scep_service_make(r->pool, sconf->ca, sconf->oids, prof,
-                                scep_crl_validity_of(sconf), sconf->cacert);
+        scep_service_t *made = scep_service_make(r->pool, sconf->ca, sconf->oids, prof,
+                                                 scep_crl_validity_of(sconf), sconf->cacert);
+        scep_service_set_next(made, r->pool, sconf->nextcacert);
+        svc = made;
     }
     if (strcmp(svc->profile->name, name)) {
         /* a section without our directives is named after itself */
@@ -1265,6 +1274,39 @@ void scep_warn_ca_material(server_rec *s, apr_pool_t *ptemp)
                          scep_vhost_name(ptemp, s));
         }
     }
+}
+
+/* GetNextCACert's answer, from SCEPNextCACertificateFile (and
+ * SCEPNextRACertificateFile), signed by the CA's RA. */
+static int load_next_ca(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp,
+                        scep_srv_conf_t *c)
+{
+    X509 *next_ca = NULL, *next_ra = NULL;
+    const scep_setting_t *bad = &c->next_ca;
+    const char *err = NULL;
+
+    c->nextcacert = NULL;
+    if (!c->next_ca.value) {
+        if (!c->next_ra.value) {
+            return OK;
+        }
+        err = "is set without SCEPNextCACertificateFile";
+        bad = &c->next_ra;
+    }
+    else if (scep_load_cert(&next_ca, pconf, c->next_ca.value, &err) != APR_SUCCESS
+             || (c->next_ra.value && (bad = &c->next_ra, scep_load_cert(&next_ra, pconf,
+                 c->next_ra.value, &err) != APR_SUCCESS))) {
+        /* err says why */
+    }
+    else if (scep_service_nextcacert(&c->nextcacert, &err, pconf, c->ca, next_ca, next_ra)
+             == APR_SUCCESS) {
+        return OK;
+    }
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00021)
+                 "%s %s (%s, in %s): %s", bad == &c->next_ra ? "SCEPNextRACertificateFile"
+                 : "SCEPNextCACertificateFile", bad->value, bad->where,
+                 scep_vhost_name(ptemp, sp), err);
+    return !OK;
 }
 
 /* Load every server's CA material as root, before privileges are dropped.
@@ -1340,6 +1382,9 @@ int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
         else {
             c->ca = same->ca;
             c->cacert = same->cacert;
+        }
+        if (load_next_ca(pconf, ptemp, sp, c) != OK) {
+            return !OK;
         }
     }
     for (sp = s; sp; sp = sp->next) {

@@ -69,6 +69,8 @@ typedef struct scep_setting_t {
 typedef struct scep_srv_conf_t {
     server_rec *s;
     scep_setting_t ca_cert, ca_key, ca_chain, ra_cert, ra_key;
+    scep_setting_t next_ca, next_ra;  /* SCEPNextCACertificateFile, SCEPNextRACertificateFile */
+    const scep_cacert_t *nextcacert;  /* GetNextCACert's answer, or NULL */
     int legacy_wanted;        /* some Location enables legacy algorithms */
     apr_int64_t crl_validity; /* SCEPCRLValidity */
     apr_array_header_t *locations;  /* scep_dir_conf_t * with profile directives */

@@ -220,6 +220,7 @@ suite() {
 if [ "$sanitize" != only ]; then
     note "Apache::Test suite (httpd $httpd)"
     t0=$(now)
+    rm -rf "$work/tree/t/logs/screenshots"     # (a copy of an earlier run's)
     suite "$work/tree" "$httpd" "$work/t.log" "$@"
     echo "Apache::Test suite: $(($(now) - t0)) s"
     # the admin page's screenshots (t/51-admin-browser.t) outlive the scratch tree

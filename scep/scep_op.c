@@ -1255,7 +1255,15 @@ void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc, const scep_env_t
         pki_operation(ctx, svc, env, in, out);
     }
     else if (op && !strcasecmp(op, "GetNextCACert")) {
-        http_text(out, p, 404, "Not Found: no CA rollover certificate");
+        if (!svc->nextcacert) {
+            http_text(out, p, 404, "Not Found: no next CA certificate is configured "
+                      "(GetCACaps does not list GetNextCACert)");
+            return;
+        }
+        out->status = 200;
+        out->content_type = svc->nextcacert->content_type;
+        out->body = svc->nextcacert->der;
+        out->len = svc->nextcacert->len;
     }
     else if (!op) {
         http_text(out, p, 400, "Bad Request: missing operation parameter");

@@ -2,6 +2,9 @@
 #include <strings.h>
 #include <apr_strings.h>
 
+#include <openssl/cms.h>
+#include <openssl/err.h>
+
 #include "scep_service.h"
 #include "scep_ossl.h"
 
@@ -84,4 +87,66 @@ scep_service_t *scep_service_make(apr_pool_t *p, const scep_ca_t *ca,
     svc->caps = profile->renewal ? caps_renewal_body : caps_body;
     svc->cacert = cacert;
     return svc;
+}
+
+/* Why next_ca cannot be the next CA, or NULL. */
+static const char *not_a_next_ca(const scep_ca_t *ca, X509 *next_ca, X509 *next_ra)
+{
+    if (X509_check_ca(next_ca) != 1 || !(X509_get_key_usage(next_ca) & KU_KEY_CERT_SIGN)) {
+        return "the next CA certificate is not a CA (basicConstraints CA:TRUE, keyCertSign)";
+    }
+    if (X509_cmp(next_ca, ca->cert) == 0) {
+        return "the next CA certificate is the current one";
+    }
+    if (next_ra && X509_check_issued(next_ca, next_ra) != X509_V_OK) {
+        return "the next RA certificate is not issued by the next CA";
+    }
+    return NULL;
+}
+
+apr_status_t scep_service_nextcacert(const scep_cacert_t **pnext, const char **perr,
+                                     apr_pool_t *p, const scep_ca_t *ca, X509 *next_ca,
+                                     X509 *next_ra)
+{
+    scep_cacert_t *out = apr_pcalloc(p, sizeof(*out));
+    STACK_OF(X509) *bundle = NULL;
+    CMS_ContentInfo *cms = NULL;
+    BIO *inner = NULL;
+    unsigned char *der = NULL, *signed_der = NULL;
+    apr_size_t len = 0;
+    apr_status_t rv = APR_EGENERAL;
+    int slen;
+
+    if ((*perr = not_a_next_ca(ca, next_ca, next_ra)) != NULL) {
+        return APR_EINVAL;
+    }
+    bundle = sk_X509_new_null();
+    if (!bundle || (next_ra && !sk_X509_push(bundle, next_ra)) || !sk_X509_push(bundle, next_ca)
+        || scep_bundle_der(&der, &len, p, bundle, NULL) != APR_SUCCESS
+        || !(inner = BIO_new_mem_buf(der, (int)len))
+        || !(cms = CMS_sign(ca->ra_cert, ca->ra_key, NULL, inner, CMS_BINARY))
+        || (slen = i2d_CMS_ContentInfo(cms, &signed_der)) <= 0) {
+        *perr = apr_pstrcat(p, "cannot build the GetNextCACert answer: ", scep_ossl_errors(p),
+                            NULL);
+        goto done;
+    }
+    out->content_type = "application/x-x509-next-ca-cert";
+    out->der = apr_pmemdup(p, signed_der, (apr_size_t)slen);
+    out->len = (apr_size_t)slen;
+    *pnext = out;
+    rv = APR_SUCCESS;
+done:
+    OPENSSL_free(signed_der);
+    CMS_ContentInfo_free(cms);
+    BIO_free(inner);
+    sk_X509_free(bundle);           /* borrowed references only */
+    return rv;
+}
+
+void scep_service_set_next(scep_service_t *svc, apr_pool_t *p, const scep_cacert_t *next)
+{
+    svc->nextcacert = next;
+    if (next) {
+        svc->caps = apr_pstrcat(p, svc->caps, "GetNextCACert\n", NULL);
+    }
 }

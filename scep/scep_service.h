@@ -80,6 +80,7 @@ typedef struct scep_service_t {
     apr_int64_t crl_validity;          /**< seconds from thisUpdate to nextUpdate */
     const char *caps;                  /**< GetCACaps: what this Location can do */
     const scep_cacert_t *cacert;       /**< GetCACert, shared by the CA's Locations */
+    const scep_cacert_t *nextcacert;   /**< GetNextCACert, or NULL: none configured */
 } scep_service_t;
 
 /** GetCACert's answer for ca, from p. On failure *perr says why. */
@@ -89,6 +90,18 @@ apr_status_t scep_service_cacert(const scep_cacert_t **pcacert, const char **per
 /** The service of one Location, from p: its profile at its CA, with the
  *  CA's GetCACert answer (scep_service_cacert). Nothing in it changes
  *  after; requests share it. */
+/** GetNextCACert's answer (RFC 8894 section 4.7.1): the next CA (and its
+ *  RA, if any) as a degenerate certificates-only SignedData, inside a
+ *  SignedData signed by the current RA (the CA without one), so a client
+ *  trusts it by what it trusts now. *perr says why not: next_ca is not a CA
+ *  (basicConstraints CA:TRUE, keyCertSign), or next_ra is not issued by it. */
+apr_status_t scep_service_nextcacert(const scep_cacert_t **pnext, const char **perr,
+                                     apr_pool_t *p, const scep_ca_t *ca, X509 *next_ca,
+                                     X509 *next_ra);
+
+/** Offer GetNextCACert at this service (and say so in GetCACaps). */
+void scep_service_set_next(scep_service_t *svc, apr_pool_t *p, const scep_cacert_t *next);
+
 scep_service_t *scep_service_make(apr_pool_t *p, const scep_ca_t *ca,
                                   const scep_oids_t *oids, const scep_profile_t *profile,
                                   apr_int64_t crl_validity, const scep_cacert_t *cacert);
