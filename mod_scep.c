@@ -164,6 +164,49 @@ static int send_plain(request_rec *r, int status, const char *text)
     return OK;
 }
 
+/* A value of the summary line: quoted, with '"', '\\', '%' and control
+ * characters as %XX (httpd's error log would double a backslash escape). */
+static const char *kv_value(apr_pool_t *p, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out, *o;
+
+    if (!s) {
+        return "-";
+    }
+    out = o = apr_palloc(p, strlen(s) * 3 + 3);
+    *o++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\' || c == '%' || c < 0x20 || c == 0x7f) {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+        else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+/* One line per transaction, key=value, for log shippers. */
+static void log_summary(request_rec *r, const scep_service_t *svc, const scep_http_out_t *out)
+{
+    apr_int64_t ms = (apr_int64_t)((apr_time_now() - r->request_time) / 1000);
+
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(00367)
+                  "transaction tid=%s location=%s op=%s outcome=%s failinfo=%s serial=%s "
+                  "subject=%s client=%s http=%d ms=%" APR_INT64_T_FMT,
+                  kv_value(r->pool, out->tid), kv_value(r->pool, svc->profile->name),
+                  scep_msg_type_name(out->msg_type), scep_pki_status_name(out->pki_status),
+                  scep_fail_info_name(out->fail_info), out->serial ? out->serial : "-",
+                  kv_value(r->pool, out->subject), r->useragent_ip ? r->useragent_ip : "-",
+                  out->status, ms);
+}
+
 static int scep_handler(request_rec *r)
 {
     scep_dir_conf_t *dconf;
@@ -219,6 +262,9 @@ static int scep_handler(request_rec *r)
     env.eval = eval_expr;
     env.eval_baton = r;
     scep_op_handle(&ctx, svc, &env, &in, &out);
+    if (out.tid) {
+        log_summary(r, svc, &out);
+    }
     return scep_send(r, out.status, out.content_type, out.body, out.len);
 }
 

@@ -155,9 +155,6 @@ static void record_refusal(enroll_t *e)
 static apr_status_t refuse_as(enroll_t *e, scep_fail_info_t fail, const char *shown,
                               const char *why)
 {
-    static const char *const names[] = {
-        "badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId"
-    };
     scep_ctx_t *ctx = e->ctx;
 
     e->reply.status = SCEP_STATUS_FAILURE;
@@ -173,7 +170,7 @@ static apr_status_t refuse_as(enroll_t *e, scep_fail_info_t fail, const char *sh
              "refused transaction %s from %s (profile %s): %s: %s",
              scep_log_safe(ctx->pool, e->msg->tid_str, strlen(e->msg->tid_str)),
              e->in->client_addr ? e->in->client_addr : "-",
-             e->svc->profile->name, names[fail], why);
+             e->svc->profile->name, scep_fail_info_name(fail), why);
     e->refused = 1;
     return SCEP_EDONE;
 }
@@ -1203,6 +1200,9 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc, const scep
     if (e.refused) {
         record_refusal(&e);
     }
+    out->tid = e.msg->tid_str;
+    out->msg_type = e.msg->type;
+    out->subject = e.txn.subject;
     if (rv == SCEP_EDB) {
         /* nothing may be issued without a record */
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00209)
@@ -1222,6 +1222,10 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc, const scep
     out->content_type = CT_PKI;
     out->body = rep;
     out->len = rep_len;
+    out->pki_status = e.reply.status;
+    out->fail_info = e.reply.status == SCEP_STATUS_FAILURE ? (int)e.reply.fail_info : -1;
+    out->serial = e.reply.issued ? scep_serial_hex(p, X509_get0_serialNumber(e.reply.issued))
+                                 : NULL;
 }
 
 void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc, const scep_env_t *env,
@@ -1230,6 +1234,8 @@ void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc, const scep_env_t
     const char *op = in->operation;
     apr_pool_t *p = ctx->pool;
 
+    memset(out, 0, sizeof(*out));
+    out->pki_status = out->fail_info = -1;
     if (op && !strcasecmp(op, "GetCACaps")) {
         if (in->is_post) {
             http_text(out, p, 405, "Method Not Allowed: GetCACaps is a GET");

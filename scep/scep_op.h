@@ -46,6 +46,13 @@ typedef struct scep_http_out_t {
     const char *content_type;
     const unsigned char *body;
     apr_size_t len;
+    /* a PKIOperation, for the one summary line of the transaction: */
+    const char *tid;                   /**< its transactionID, NULL for other operations */
+    int msg_type;                      /**< messageType */
+    int pki_status;                    /**< the CertRep's pkiStatus, -1 without one */
+    int fail_info;                     /**< its failInfo, -1 without one */
+    const char *serial;                /**< the certificate issued, or NULL */
+    const char *subject;               /**< the subject it asked for, or NULL */
 } scep_http_out_t;
 
 /** Answer one SCEP HTTP request at the Location svc serves. Always fills *out. */

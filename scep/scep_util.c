@@ -276,3 +276,30 @@ const char *scep_bounded(apr_pool_t *p, const char *s, apr_size_t max)
     memcpy(out + n, "...", 4);
     return out;
 }
+
+const char *scep_msg_type_name(int type)
+{
+    switch (type) {
+    case SCEP_MSG_RENEWALREQ: return "RenewalReq";
+    case SCEP_MSG_UPDATEREQ: return "UpdateReq";
+    case SCEP_MSG_PKCSREQ: return "PKCSReq";
+    case SCEP_MSG_CERTPOLL: return "CertPoll";
+    case SCEP_MSG_GETCERT: return "GetCert";
+    case SCEP_MSG_GETCRL: return "GetCRL";
+    default: return "other";
+    }
+}
+
+const char *scep_pki_status_name(int status)
+{
+    return status == SCEP_STATUS_SUCCESS ? "SUCCESS" : status == SCEP_STATUS_FAILURE
+           ? "FAILURE" : status == SCEP_STATUS_PENDING ? "PENDING" : "none";
+}
+
+const char *scep_fail_info_name(int fail)
+{
+    static const char *const names[] = {
+        "badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId"
+    };
+    return fail >= 0 && fail <= SCEP_FAIL_BADCERTID ? names[fail] : "-";
+}

@@ -62,4 +62,9 @@ const char *scep_log_safe_max(apr_pool_t *p, const char *s, apr_size_t len,
 const char *scep_utf8_prefix(apr_pool_t *p, const char *s, apr_size_t max);
 const char *scep_bounded(apr_pool_t *p, const char *s, apr_size_t max);
 
+/** Names for the log: messageType, pkiStatus, failInfo ("-" for none). */
+const char *scep_msg_type_name(int type);
+const char *scep_pki_status_name(int status);
+const char *scep_fail_info_name(int fail);
+
 #endif
