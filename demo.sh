@@ -181,6 +181,9 @@ AllowEncodedSlashes NoDecode
 <Location /ocsp>
     SetHandler scep-ocsp
 </Location>
+<Location /health>
+    SetHandler scep-health
+</Location>
 <Location /admin>
     SetHandler scep-admin
     AuthType Basic
@@ -243,6 +246,7 @@ mod_scep demo
   NDES challenges: http://127.0.0.1:$port/certsrv/mscep_admin/  (admin credentials above)
   CRL:             http://127.0.0.1:$port/crl
 OCSP:              http://127.0.0.1:$port/ocsp   (named in the certificates /scep issues)
+  health check:    http://127.0.0.1:$port/health
   CA certificate:  $state/pki/ca.pem
   records:         sqlite3 $db 'select * from scep_certificates'
   error log:       $state/logs/error_log

@@ -487,6 +487,9 @@ static int dispatch(request_rec *r)
     if (!strcmp(r->handler, "scep-ocsp")) {
         return scep_ocsp_handler(r);
     }
+    if (!strcmp(r->handler, "scep-health")) {
+        return scep_health_handler(r);
+    }
     return DECLINED;
 }
 
@@ -501,6 +504,7 @@ static void scep_register_hooks(apr_pool_t *p)
     ap_hook_child_init(scep_dbd_child_init_done, NULL, NULL, APR_HOOK_REALLY_LAST);
     ap_hook_child_init(scep_ask_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(scep_ocsp_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(scep_health_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* after mod_dbd's child_init: the worker's first pass opens a connection */
     ap_hook_child_init(scep_outbox_child_init, NULL, NULL, APR_HOOK_LAST);
     ap_hook_handler(dispatch, NULL, NULL, APR_HOOK_MIDDLE);

@@ -90,6 +90,7 @@ typedef struct scep_srv_conf_t {
     apr_int64_t ocsp_validity;        /* SCEPOCSPValidity, UNSET: 1 hour */
     const char *ocsp_cache_spec;      /* SCEPOCSPCache (main server), NULL: shmcb if loaded */
     struct scep_ocsp_cache_t *ocsp_cache;  /* shared by every child, or NULL */
+    struct scep_health_keys_t *health_keys;  /* this child's last key check (child_init) */
     struct scep_db_lock_t *db_lock;   /* shared by servers with the same mod_dbd config */
     /* this child's, set in child_init (mod_scep_ask.c) */
     struct scep_http_t *http;         /* outbound HTTPS, shared by the child's threads */
@@ -331,6 +332,9 @@ int scep_ocsp_check(apr_pool_t *ptemp, server_rec *s);
 int scep_ocsp_pre_config(apr_pool_t *pconf);
 int scep_ocsp_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 void scep_ocsp_child_init(apr_pool_t *p, server_rec *s);
+/* ---- mod_scep_health.c: SetHandler scep-health ----------------------------- */
+void scep_health_child_init(apr_pool_t *pchild, server_rec *s);
+int scep_health_handler(request_rec *r);
 /* Read the whole body, refusing more than max bytes (mod_scep.c). */
 int scep_read_body(request_rec *r, apr_size_t max, unsigned char **pbuf, apr_size_t *plen);
 const char *scep_ndes_set_profile(cmd_parms *cmd, void *dirconf, const char *arg);
