@@ -49,7 +49,8 @@ static int scep_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         scep_warn_ca_material(s, ptemp);
     }
     if (scep_dbd_post_config(pconf, ptemp, s) != OK
-        || scep_ocsp_post_config(pconf, ptemp, s) != OK) {
+        || scep_ocsp_post_config(pconf, ptemp, s) != OK
+        || scep_metrics_post_config(pconf, ptemp, s) != OK) {
         return !OK;
     }
     if (legacy) {
@@ -265,6 +266,8 @@ static int scep_handler(request_rec *r)
     if (out.tid) {
         log_summary(r, svc, &out);
     }
+    scep_metrics_request(r, ap_get_module_config(r->server->module_config, &scep_module),
+                         in.operation, svc->profile->name, &out);
     return scep_send(r, out.status, out.content_type, out.body, out.len);
 }
 
@@ -463,6 +466,11 @@ static int admin_handler(request_rec *r)
     adm.mc_key = sconf->mc_key;
     scep_request_ctx(&ctx, r);
     scep_admin_handle(&ctx, &adm, &in, &out);
+    if (out.action_done) {
+        scep_metrics_add(sconf->metrics, !strcmp(out.action_done, "approve") ? SCEP_M_APPROVALS
+                         : !strcmp(out.action_done, "reject") ? SCEP_M_REJECTIONS
+                         : SCEP_M_REVOCATIONS, 1);
+    }
 
     return admin_send(r, &out, cookie, https ? "/" : adm.base, https);
 }
@@ -490,6 +498,9 @@ static int dispatch(request_rec *r)
     if (!strcmp(r->handler, "scep-health")) {
         return scep_health_handler(r);
     }
+    if (!strcmp(r->handler, "scep-metrics")) {
+        return scep_metrics_handler(r);
+    }
     return DECLINED;
 }
 
@@ -508,6 +519,7 @@ static void scep_register_hooks(apr_pool_t *p)
     /* after mod_dbd's child_init: the worker's first pass opens a connection */
     ap_hook_child_init(scep_outbox_child_init, NULL, NULL, APR_HOOK_LAST);
     ap_hook_handler(dispatch, NULL, NULL, APR_HOOK_MIDDLE);
+    scep_metrics_register();
 }
 
 module AP_MODULE_DECLARE_DATA scep_module = {

@@ -313,6 +313,10 @@ int scep_ocsp_handler(request_rec *r)
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCEPLOGNO(00363)
                   "OCSP %s from %s: %s%s", r->method, r->useragent_ip, ans.summary,
                   ans.from_cache ? " (cached)" : "");
+    scep_metrics_add(sconf->metrics, SCEP_M_OCSP_RESPONSES, 1);
+    if (ans.from_cache) {
+        scep_metrics_add(sconf->metrics, SCEP_M_OCSP_CACHED, 1);
+    }
     caching_headers(r, &ans, der, len);
     ap_set_content_type(r, "application/ocsp-response");
     ap_set_content_length(r, (apr_off_t)len);

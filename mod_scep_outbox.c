@@ -112,6 +112,7 @@ static int handle_event(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
                      err ? err : "no answer");
         scep_store_outbox_failed(ctx, st, ev->id, now + backoff(ev->attempts),
                                  err ? err : "no answer");
+        scep_metrics_add(w->conf->metrics, SCEP_M_NOTIFY_FAILED, 1);
         return 0;
     }
     if (ev->attempts) {
@@ -119,6 +120,7 @@ static int handle_event(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t *st,
                      "event %s (%s of %s) delivered after %d failed attempts", ev->id,
                      ev->event, ev->event_key, ev->attempts);
     }
+    scep_metrics_add(w->conf->metrics, SCEP_M_NOTIFY_DELIVERED, 1);
     if (scep_store_outbox_delivered(ctx, st, ev->id) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s, SCEPLOGNO(00334)
                      "event %s was delivered but could not be marked so: it will be sent "

@@ -35,6 +35,7 @@
 #include "scep/scep_op.h"
 #include "scep/scep_store.h"
 #include "scep/scep_util.h"
+#include "scep/scep_metrics.h"
 #include "scep/scep_ossl.h"
 #include "scep/scep_policy.h"
 #include "scep/scep_admin.h"
@@ -91,6 +92,8 @@ typedef struct scep_srv_conf_t {
     const char *ocsp_cache_spec;      /* SCEPOCSPCache (main server), NULL: shmcb if loaded */
     struct scep_ocsp_cache_t *ocsp_cache;  /* shared by every child, or NULL */
     struct scep_health_keys_t *health_keys;  /* this child's last key check (child_init) */
+    struct scep_metrics_t *metrics;   /* shared by every child and server (post_config) */
+    apr_hash_t *metric_slots;         /* profile name -> int *: its Location's counters */
     struct scep_db_lock_t *db_lock;   /* shared by servers with the same mod_dbd config */
     /* this child's, set in child_init (mod_scep_ask.c) */
     struct scep_http_t *http;         /* outbound HTTPS, shared by the child's threads */
@@ -335,6 +338,14 @@ void scep_ocsp_child_init(apr_pool_t *p, server_rec *s);
 /* ---- mod_scep_health.c: SetHandler scep-health ----------------------------- */
 void scep_health_child_init(apr_pool_t *pchild, server_rec *s);
 int scep_health_handler(request_rec *r);
+/* ---- mod_scep_metrics.c: counters shared by the children, SetHandler
+ * scep-metrics (Prometheus) and a mod_status section ---------------------- */
+int scep_metrics_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
+void scep_metrics_register(void);
+/* After a SCEP request was answered. */
+void scep_metrics_request(request_rec *r, const scep_srv_conf_t *c, const char *operation,
+                          const char *profile, const struct scep_http_out_t *out);
+int scep_metrics_handler(request_rec *r);
 /* Read the whole body, refusing more than max bytes (mod_scep.c). */
 int scep_read_body(request_rec *r, apr_size_t max, unsigned char **pbuf, apr_size_t *plen);
 const char *scep_ndes_set_profile(cmd_parms *cmd, void *dirconf, const char *arg);

@@ -681,6 +681,7 @@ static void api_approve(api_call_t *c)
         admin_json_error(c->out, p, status_of(rv), msg);
         return;
     }
+    c->out->action_done = "approve";
     admin_respond(c->out, 200, CT_JSON, apr_psprintf(p, "{\"id\":%s,\"status\":\"ISSUED\","
                   "\"serial\":%s}\n", c->arg, admin_json_str(p, serial)));
 }
@@ -697,6 +698,7 @@ static void api_reject(api_call_t *c)
         admin_json_error(c->out, p, status, msg);
         return;
     }
+    c->out->action_done = "reject";
     admin_respond(c->out, 200, CT_JSON, apr_psprintf(p, "{\"id\":%s,\"status\":\"REJECTED\"}\n",
                   c->arg));
 }
@@ -715,6 +717,7 @@ static void api_revoke(api_call_t *c)
         admin_json_error(c->out, p, status, msg);
         return;
     }
+    c->out->action_done = "revoke";
     admin_respond(c->out, 200, CT_JSON, apr_psprintf(p, "{\"serial\":%s,\"revoked\":true,"
                   "\"crl_number\":%" APR_INT64_T_FMT "}\n", admin_json_str(p, c->arg),
                   crl_number));
@@ -1109,6 +1112,10 @@ static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
         return;
     }
     r->fn(&call);
+    if (!call.msg && (!strcmp(action, "approve") || !strcmp(action, "reject")
+                      || !strcmp(action, "revoke"))) {
+        out->action_done = r->action;
+    }
     out->location = apr_pstrcat(p, adm->base, "?notice=",
                                 scep_url_escape(p, call.msg ? apr_pstrcat(p, "Failed: ",
                                                                           call.msg, NULL)

@@ -57,6 +57,7 @@ typedef struct scep_admin_out_t {
     const char *location;            /**< redirect target, or NULL */
     const char *filename;            /**< a download's name (Content-Disposition), or NULL */
     const char *set_csrf_cookie;     /**< a new CSRF token to set, or NULL */
+    const char *action_done;         /**< "approve", "reject" or "revoke" when one happened */
     /** Set instead of body for what grows with the records (the page, the
      *  lists): the glue sends status and headers, then calls
      *  stream(stream_state, ...) once, which writes the body a row at a time

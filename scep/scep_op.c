@@ -44,6 +44,7 @@ typedef struct enroll_t {
     apr_array_header_t *live;   /* scep_txn_t: the transactions with this
                                    transactionID, read before decryption */
     scep_cert_t *renewed;   /* the record of the certificate being renewed */
+    int throttled;          /* refused by SCEPChallengeThrottle */
     scep_challenge_t *challenge;   /* the one-time challenge used, if any */
     scep_consume_t consume;
     const char *given;      /* the challengePassword as sent, NULL if none */
@@ -635,6 +636,7 @@ static apr_status_t preflight(enroll_t *e)
         return SCEP_EDB;
     }
     if (throttled && failures >= loc->throttle_count) {
+        e->throttled = 1;
         return refuse(e, SCEP_FAIL_BADREQUEST, "too many failed attempts from this address; "
                       "try again later (SCEPChallengeThrottle)");
     }
@@ -1203,6 +1205,9 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc, const scep
     out->tid = e.msg->tid_str;
     out->msg_type = e.msg->type;
     out->subject = e.txn.subject;
+    out->renewal = e.renewed != NULL;
+    out->auth_failed = e.txn.auth_failed;
+    out->throttled = e.throttled;
     if (rv == SCEP_EDB) {
         /* nothing may be issued without a record */
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00209)

@@ -53,6 +53,9 @@ typedef struct scep_http_out_t {
     int fail_info;                     /**< its failInfo, -1 without one */
     const char *serial;                /**< the certificate issued, or NULL */
     const char *subject;               /**< the subject it asked for, or NULL */
+    int renewal;                       /**< it renews a certificate of ours */
+    int auth_failed;                   /**< refused for a wrong or unusable challenge */
+    int throttled;                     /**< refused by SCEPChallengeThrottle */
 } scep_http_out_t;
 
 /** Answer one SCEP HTTP request at the Location svc serves. Always fills *out. */

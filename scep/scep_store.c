@@ -137,6 +137,9 @@ const scep_sql_t scep_store_sql[] = {
       "(SELECT COUNT(*) FROM scep_certificates x WHERE x.ca = c.ca "
       "AND x.lineage = COALESCE(c.lineage, c.serial) AND x.revocation_reason = 1) "
       "FROM scep_certificates c WHERE c.ca = %s AND c.serial = %s" },
+    /* the metrics' gauge */
+    { "scep_txn_pending_count",
+      "SELECT COUNT(*) FROM scep_transactions WHERE ca = %s AND status = 'PENDING'" },
     /* the OCSP responder's one read */
     { "scep_cert_status",
       "SELECT revoked_at, revocation_reason FROM scep_certificates WHERE ca = %s AND serial = %s" },
@@ -949,6 +952,16 @@ apr_status_t scep_store_cert_status(int *pfound, apr_int64_t *prevoked_at, int *
     *prevoked_at = s.revoked_at;
     *preason = s.revoked_at ? s.reason : -1;
     return rv;
+}
+
+static void read_count(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row);
+
+apr_status_t scep_store_pending_count(apr_int64_t *pcount, scep_ctx_t *ctx, scep_store_t *st,
+                                      const char *ca)
+{
+    const char *args[] = { ca };
+    *pcount = 0;
+    return scep_store_select(ctx, st, "scep_txn_pending_count", 1, args, read_count, pcount);
 }
 
 apr_status_t scep_store_cert_revoke(scep_ctx_t *ctx, scep_store_t *st, const char *ca,

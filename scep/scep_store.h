@@ -159,6 +159,10 @@ apr_status_t scep_store_cert_status(int *pfound, apr_int64_t *prevoked_at, int *
                                     scep_ctx_t *ctx, scep_store_t *st, const char *ca,
                                     const char *serial);
 
+/** How many enrollments of this CA wait for approval. */
+apr_status_t scep_store_pending_count(apr_int64_t *pcount, scep_ctx_t *ctx, scep_store_t *st,
+                                      const char *ca);
+
 /** Revoke; APR_NOTFOUND if unknown, SCEP_ECONFLICT if already revoked. */
 apr_status_t scep_store_cert_revoke(scep_ctx_t *ctx, scep_store_t *st,
                                     const char *ca, const char *serial,
