@@ -7,6 +7,11 @@
  * (read from the configuration tree), the SQLite writers' lock, our
  * statements prepared on every connection, and a store per request. */
 
+#include <sys/stat.h>
+#include <pwd.h>
+#include <grp.h>
+#include "unixd.h"
+
 #include "mod_scep_private.h"
 
 /* Optional functions of mod_dbd: the only statics, reset every generation. */
@@ -28,8 +33,8 @@ int scep_dbd_pre_config(apr_pool_t *pconf)
 /* The DBDriver that applies to server s, read from the configuration tree
  * (mod_dbd keeps its own configuration private): the one inside s's
  * <VirtualHost>, else the one outside every <VirtualHost>. */
-static const char *dbdriver_in(const ap_directive_t *node, const server_rec *vhost,
-                               int inside, apr_pool_t *p)
+static const char *directive_in(const ap_directive_t *node, const server_rec *vhost,
+                                int inside, apr_pool_t *p, const char *name)
 {
     const char *found = NULL, *sub;
 
@@ -43,25 +48,159 @@ static const char *dbdriver_in(const ap_directive_t *node, const server_rec *vho
                 continue;
             }
         }
-        else if (in && !strcasecmp(node->directive, "DBDriver") && node->args) {
+        else if (in && !strcasecmp(node->directive, name) && node->args) {
             const char *args = node->args;
             found = ap_getword_conf(p, &args);
         }
-        if ((sub = dbdriver_in(node->first_child, vhost, in, p))) {
+        if ((sub = directive_in(node->first_child, vhost, in, p, name))) {
             found = sub;
         }
     }
     return found;
 }
 
-static const char *dbdriver_for(const server_rec *s, apr_pool_t *p)
+/* A mod_dbd directive's value for server s (DBDriver, DBDParams). */
+static const char *dbd_setting_for(const server_rec *s, apr_pool_t *p, const char *name)
 {
-    const char *name = NULL;
+    const char *value = NULL;
 
     if (s->is_virtual) {
-        name = dbdriver_in(ap_conftree, s, 0, p);
+        value = directive_in(ap_conftree, s, 0, p, name);
     }
-    return name ? name : dbdriver_in(ap_conftree, NULL, 1, p);
+    return value ? value : directive_in(ap_conftree, NULL, 1, p, name);
+}
+
+static const char *dbdriver_for(const server_rec *s, apr_pool_t *p)
+{
+    return dbd_setting_for(s, p, "DBDriver");
+}
+
+/* Can user uid (groups) do bits (4 read, 2 write, 1 search) on st? */
+static int user_may(const struct stat *st, uid_t uid, const gid_t *groups, int ngroups,
+                    unsigned bits)
+{
+    int i;
+
+    if (uid == 0) {
+        return 1;
+    }
+    if (st->st_uid == uid) {
+        return ((st->st_mode >> 6) & bits) == bits;
+    }
+    for (i = 0; i < ngroups; i++) {
+        if (st->st_gid == groups[i]) {
+            return ((st->st_mode >> 3) & bits) == bits;
+        }
+    }
+    return (st->st_mode & bits) == bits;
+}
+
+static const char *mode_of(apr_pool_t *p, const struct stat *st)
+{
+    struct passwd *pw = getpwuid(st->st_uid);
+    struct group *gr = getgrgid(st->st_gid);
+
+    return apr_psprintf(p, "mode %04o, owner %s:%s", (unsigned)(st->st_mode & 07777),
+                        pw ? pw->pw_name : apr_itoa(p, (int)st->st_uid),
+                        gr ? gr->gr_name : apr_itoa(p, (int)st->st_gid));
+}
+
+/* Why the children's user cannot use the SQLite file at path, or NULL:
+ * each directory on the way, the file, and its directory (WAL's files). */
+static const char *sqlite_unusable(apr_pool_t *p, const char *path, uid_t uid,
+                                   const gid_t *groups, int ngroups)
+{
+    char *dir = apr_pstrdup(p, path), *slash;
+    struct stat st;
+    apr_size_t i;
+
+    if ((slash = strrchr(dir, '/')) == NULL || *path != '/') {
+        return "DBDParams is not an absolute path";
+    }
+    *slash = '\0';
+    for (i = 1; i <= strlen(dir); i++) {
+        if (dir[i] == '/' || dir[i] == '\0') {
+            const char *component = apr_pstrndup(p, dir, i);
+            if (stat(component, &st) != 0) {
+                return apr_psprintf(p, "%s does not exist", component);
+            }
+            if (!user_may(&st, uid, groups, ngroups, 1)) {
+                return apr_psprintf(p, "the folder %s (%s) cannot be entered", component,
+                                    mode_of(p, &st));
+            }
+        }
+    }
+    if (stat(path, &st) != 0) {
+        return "the file does not exist (load the schema from conf/ first)";
+    }
+    if (!user_may(&st, uid, groups, ngroups, 6)) {
+        return apr_psprintf(p, "the file (%s) is not readable and writable", mode_of(p, &st));
+    }
+    if (stat(*dir ? dir : "/", &st) == 0 && !user_may(&st, uid, groups, ngroups, 3)) {
+        return apr_psprintf(p, "its folder %s (%s) is not writable: SQLite makes its -wal and "
+                            "-shm files there", *dir ? dir : "/", mode_of(p, &st));
+    }
+    return NULL;
+}
+
+/* DBDParams without what follows a password key. */
+static const char *redacted(apr_pool_t *p, const char *params)
+{
+    char *out = apr_pstrdup(p, params), *k;
+
+    for (k = out; (k = strstr(k, "pass")) != NULL; k++) {
+        char *eq = strchr(k, '=');
+        if (eq && eq - k <= 8) {
+            for (eq++; *eq && *eq != ' ' && *eq != ','; eq++) *eq = '*';
+        }
+    }
+    return out;
+}
+
+/* At start-up, once: can the children reach the database? Said with the
+ * file or server, the user, and why, instead of a 503 at the first request. */
+static void check_database(apr_pool_t *ptemp, server_rec *sp, const char *driver)
+{
+    const char *params = dbd_setting_for(sp, ptemp, "DBDParams");
+    /* the children switch to User only when httpd starts as root */
+    uid_t uid = geteuid() == 0 ? ap_unixd_config.user_id : geteuid();
+    gid_t gid = geteuid() == 0 ? ap_unixd_config.group_id : getegid();
+    struct passwd *pw = getpwuid(uid);
+    const char *user = pw ? apr_pstrdup(ptemp, pw->pw_name) : "?";
+    const apr_dbd_driver_t *drv;
+    apr_dbd_t *handle = NULL;
+    const char *why = NULL;
+    gid_t groups[64];
+    int ngroups = 64;
+
+    if (!driver || !params) {
+        return;
+    }
+    if (!strcasecmp(driver, "sqlite3")) {
+        if (getgrouplist(user, gid, groups, &ngroups) < 0) {
+            groups[0] = gid;
+            ngroups = 1;
+        }
+        why = sqlite_unusable(ptemp, params, uid, groups, ngroups);
+        if (why) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, sp, SCEPLOGNO(00022)
+                         "the SQLite database %s cannot be used by the children's user %s "
+                         "(uid %d): %s; every enrollment will get 503 until this is fixed",
+                         params, user, (int)uid, why);
+        }
+        return;
+    }
+    if (apr_dbd_get_driver(ptemp, driver, &drv) != APR_SUCCESS) {
+        return;     /* mod_dbd says so */
+    }
+    if (apr_dbd_open_ex(drv, ptemp, params, &handle, &why) != APR_SUCCESS || !handle) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sp, SCEPLOGNO(00023)
+                     "cannot connect to the %s database \"%s\" (tried at start-up, from the "
+                     "parent): %s; enrollments get 503 until it answers", driver,
+                     redacted(ptemp, params), why ? why : "no reason given");
+        return;
+    }
+    apr_dbd_close(drv, handle);
 }
 
 /* Runs before mod_dbd's post_config, so our statements are prepared on
@@ -115,6 +254,10 @@ int scep_dbd_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
                      sizeof(dbd_conf), lock);
         for (q = scep_store_sql; q->label; q++) {
             dbd_prepare_fn(sp, q->sql, q->label);
+        }
+        /* httpd reads its configuration twice at start: check once */
+        if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+            check_database(ptemp, sp, driver);
         }
     }
     return OK;

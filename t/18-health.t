@@ -11,10 +11,11 @@ use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
 use Test::More import => ['!plan'];
 use JSON::PP ();
+use File::Spec::Functions qw(catfile);
 use lib 't/lib';
 use SCEPTest qw(:all);
 
-plan tests => 17;
+plan tests => 19;
 
 sub not_after {
     my $r = run_cmd(['openssl', 'x509', '-in', shift, '-noout', '-enddate']);
@@ -46,18 +47,28 @@ $n += health()->{status} == 200 ? 1 : 0 for 1 .. 100;
 is($n, 100, '100 checks in a row: 100 times 200');
 is(http(method => 'POST', path => '/health', body => '')->{status}, 405, 'POST: 405');
 
-########## a database that cannot be opened: 503
-my $h = private_httpd(name => 'health-nodb', conf => <<'EOC');
-@HTTPD_BASE@
-LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
+########## a database in a folder the children cannot enter: said at
+# start-up (which file, which user, which folder and why), then 503
+my $locked = work_file('health-locked');
+mkdir $locked;
+run_cmd(schema_cmd(sqlite => "$locked/scep.sqlite",
+                   catfile(Apache::Test::vars('scep_top'), 'conf', 'schema-sqlite3.sql')));
+chmod 0000, $locked;
+my $h = private_httpd(name => 'health-nodb', conf => <<"EOC");
+\@HTTPD_BASE\@
+LoadModule mpm_event_module "\@MODULES\@/mod_mpm_event.so"
 DBDriver sqlite3
-DBDParams "@DIR@/no/such/dir/scep.sqlite"
-@TEST_CA@
+DBDParams "$locked/scep.sqlite"
+\@TEST_CA\@
 <Location /health>
     SetHandler scep-health
 </Location>
 EOC
 ok($h->{ok}, 'httpd starts with a database it cannot open') or diag($h->{err});
+my $startup = $h->{dir} ? read_file("$h->{dir}/logs/error_log") : '';
+like($startup, qr/SCEP00022: the SQLite database \S+health-locked\S*\/scep\.sqlite cannot be used by the children's user \S+ \(uid \d+\): the folder \S+health-locked\S* \(mode 0000, owner [^)]+\) cannot be entered/,
+     'said at start-up: the file, the user, the folder, its mode and owner');
+is(scalar(() = $startup =~ /SCEP00022/g), 1, 'once');
 SKIP: {
     skip 'httpd did not start', 3 unless $h->{ok};
     $r = health(port => $h->{port});
@@ -67,6 +78,7 @@ SKIP: {
          'the problem named');
 }
 private_httpd_stop($h);
+chmod 0700, $locked;
 
 ########## a CRL past its nextUpdate: a warning
 my $fp = uc sha256_of_der(pki('ca.pem'));
