@@ -44,6 +44,11 @@ if [ -f "$db" ] && ! sqlite3 "$db" 'SELECT lineage FROM scep_certificates LIMIT 
     # a demo database from before renewal was bound to its profile: upgrade it
     sqlite3 "$db" < conf/upgrade-0.2-sqlite3.sql >/dev/null
 fi
+if [ -f "$db" ] && ! sqlite3 "$db" 'SELECT trace FROM scep_transactions LIMIT 0' \
+       >/dev/null 2>&1; then
+    # a demo database from before the transactions kept their trace
+    sqlite3 "$db" < conf/upgrade-0.3-sqlite3.sql >/dev/null
+fi
 # the schema file only adds what is missing
 sqlite3 "$db" < conf/schema-sqlite3.sql >/dev/null
 # the manual-approval Location has a challenge of its own: the /scep one

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS scep_transactions (
     auth_failed    INTEGER      NOT NULL DEFAULT 0,
     created_at     BIGINT       NOT NULL,
     updated_at     BIGINT       NOT NULL,
+    trace          TEXT,                         -- the decisions taken, one a line (admin detail)
     KEY scep_transactions_tid (ca, transaction_id(255)),
     KEY scep_transactions_status (ca, status, id),
     KEY scep_transactions_recent (ca, id),

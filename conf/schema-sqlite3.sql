@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS scep_transactions (
     auth_failed    INTEGER NOT NULL DEFAULT 0,   -- 1: refused for a wrong or unusable challenge
     created_at     INTEGER NOT NULL,
     updated_at     INTEGER NOT NULL,
+    trace          TEXT,                         -- the decisions taken, one a line (admin detail)
     FOREIGN KEY (ca, serial) REFERENCES scep_certificates (ca, serial)
 );
 CREATE INDEX IF NOT EXISTS scep_transactions_tid ON scep_transactions (ca, transaction_id);

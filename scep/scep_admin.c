@@ -620,6 +620,9 @@ static const member_t NOTHING[] = { { NULL, MEMBER_STRING, 0 } };
 static const member_t REASON[] = {
     { "reason", MEMBER_STRING, 0 }, { NULL, MEMBER_STRING, 0 }
 };
+static const member_t DRY_RUN[] = {
+    { "profile", MEMBER_STRING, 1 }, { "csr", MEMBER_TEXT, 1 }, { NULL, MEMBER_STRING, 0 }
+};
 static const member_t CHALLENGE[] = {
     { "profile", MEMBER_STRING, 1 }, { "ttl", MEMBER_STRING, 0 },
     { "subject", MEMBER_ARRAY, 0 }, { "san", MEMBER_ARRAY, 0 }, { NULL, MEMBER_STRING, 0 }
@@ -872,6 +875,7 @@ static const struct api_route_t {
     { 0, "certificates/SERIAL/der", NULL, admin_api_certificate_der },
     { 0, "stats", NULL, admin_api_stats },
     { 0, "audit", NULL, admin_api_audit },
+    { 1, "dry-run", DRY_RUN, admin_api_dry_run },
     { 1, "certificates/SERIAL/revoke", REASON, api_revoke },
     { 0, "challenges", NULL, api_challenges },
     { 1, "challenges", CHALLENGE, api_challenge_make },

@@ -5,8 +5,13 @@
  * and the audit trail; each as a page and in the JSON API. */
 #include <apr_date.h>
 
+#include <openssl/pem.h>
+#include <openssl/err.h>
+
 #include "scep_admin_int.h"
 #include "scep_certinfo.h"
+#include "scep_ossl.h"
+#include "scep_policy.h"
 #include "scep_crl.h"
 #include "scep_util.h"
 
@@ -711,6 +716,11 @@ static const char *history_html(apr_pool_t *p, const detail_t *d, const char *ba
                           ", Location ", admin_html(p, t->profile),
                           t->renewal_of && *t->renewal_of ? ", renewing " : "",
                           serial_link(p, base, t->renewal_of), "</td></tr>\n", NULL);
+        if (t->trace) {
+            out = apr_pstrcat(p, out, "<tr><td></td><td>decisions</td><td></td><td><pre "
+                              "class=\"trace\">", admin_html(p, t->trace), "</pre></td></tr>\n",
+                              NULL);
+        }
         if (t->decided_by) {
             out = apr_pstrcat(p, out, "<tr><td>", admin_date(p, t->decided_at),
                               "</td><td>approved</td><td>", admin_html(p, t->decided_by),
@@ -897,4 +907,117 @@ int admin_fleet_page(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
         return 0;
     }
     return 1;
+}
+
+/* ---- the dry-run ------------------------------------------------------------ */
+
+#define DRY_RUN_NOTE "dry run: no challenge is checked, nothing is issued, recorded or " \
+    "consumed; a value from an expression is shown as written"
+
+/* The certificate the plan makes, signed by a throwaway key (never by the
+ * CA: a dry-run mints nothing), decoded. */
+static apr_status_t dry_certificate(scep_certinfo_t **pinfo, const char **perr, apr_pool_t *p,
+                                    const scep_ca_t *ca, const scep_cert_plan_t *plan)
+{
+    scep_ca_t throwaway = *ca;
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    unsigned char *der = NULL;
+    X509 *cert = NULL;
+    apr_status_t rv = APR_EGENERAL;
+    int len;
+
+    throwaway.key = key;
+    if (key && scep_ca_issue(&cert, perr, p, &throwaway, plan) == APR_SUCCESS
+        && (len = i2d_X509(cert, &der)) > 0) {
+        rv = scep_certinfo_make(pinfo, p, der, (apr_size_t)len);
+    }
+    else if (!*perr) {
+        *perr = "the certificate could not be built";
+    }
+    OPENSSL_free(der);
+    EVP_PKEY_free(key);
+    ERR_clear_error();
+    return rv;
+}
+
+static const char *lines_json(apr_pool_t *p, const apr_array_header_t *lines)
+{
+    const char *out = "[";
+    int i;
+
+    for (i = 0; i < lines->nelts; i++) {
+        out = apr_pstrcat(p, out, i ? "," : "",
+                          admin_json_str(p, APR_ARRAY_IDX(lines, i, const char *)), NULL);
+    }
+    return apr_pstrcat(p, out, "]", NULL);
+}
+
+static const char *dry_cert_json(apr_pool_t *p, const scep_certinfo_t *in)
+{
+    const char *ext = "[";
+    int i;
+
+    for (i = 0; i < in->extensions->nelts; i++) {
+        const scep_extension_t *e = &APR_ARRAY_IDX(in->extensions, i, scep_extension_t);
+        ext = apr_pstrcat(p, ext, i ? "," : "", "{\"name\":", admin_json_str(p, e->name),
+                          ",\"critical\":", e->critical ? "true" : "false", ",\"value\":",
+                          admin_json_str(p, e->value), "}", NULL);
+    }
+    return apr_pstrcat(p, "{\"subject\":", admin_json_str(p, in->subject), ",\"issuer\":",
+                       admin_json_str(p, in->issuer), ",\"not_before\":",
+                       apr_psprintf(p, "%" APR_INT64_T_FMT, in->not_before), ",\"not_after\":",
+                       apr_psprintf(p, "%" APR_INT64_T_FMT, in->not_after), ",\"key\":",
+                       admin_json_str(p, in->key), ",\"sans\":", strings_json(p, in->sans),
+                       ",\"extensions\":", ext, "]}", NULL);
+}
+
+/* POST api/dry-run {"profile", "csr"}: what the profile would do with this
+ * request, with the trace of its decisions */
+void admin_api_dry_run(api_call_t *c)
+{
+    apr_pool_t *p = c->ctx->pool;
+    const char *name = admin_member(c->body, "profile"), *pem = admin_member(c->body, "csr");
+    const scep_profile_t *prof = c->adm->named && name
+                                 ? apr_hash_get(c->adm->named, name, APR_HASH_KEY_STRING) : NULL;
+    apr_array_header_t *trace = apr_array_make(p, 8, sizeof(const char *));
+    BIO *bio = pem ? BIO_new_mem_buf(pem, (int)strlen(pem)) : NULL;
+    X509_REQ *csr = bio ? scep_own_req(p, PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL)) : NULL;
+    const char *refusal = NULL, *err = NULL, *body;
+    scep_request_t *req;
+    scep_cert_plan_t *plan;
+    scep_certinfo_t *info;
+
+    BIO_free(bio);
+    ERR_clear_error();
+    if (!prof || !csr) {
+        admin_json_error(c->out, p, 400, !prof ? "profile must name an enrollment point's "
+                         "profile (SCEPProfileName or its path)"
+                         : "csr must be a PEM certificate request (BEGIN CERTIFICATE REQUEST)");
+        return;
+    }
+    APR_ARRAY_PUSH(trace, const char *) = DRY_RUN_NOTE;
+    if (X509_REQ_verify(csr, X509_REQ_get0_pubkey(csr)) != 1) {
+        ERR_clear_error();
+        refusal = "the request's signature does not verify with its own key";
+    }
+    req = scep_policy_request(p, csr, NULL);
+    req->trace = trace;
+    if (!refusal
+        && scep_policy_apply(&plan, &refusal, p, prof->policy, req, NULL, NULL, NULL)
+           == APR_SUCCESS
+        && dry_certificate(&info, &err, p, c->adm->ca, plan) == APR_SUCCESS) {
+        body = apr_pstrcat(p, "{\"profile\":", admin_json_str(p, prof->name),
+                           ",\"outcome\":\"would issue\",\"certificate\":",
+                           dry_cert_json(p, info), ",\"trace\":", lines_json(p, trace), "}\n",
+                           NULL);
+    }
+    else {
+        APR_ARRAY_PUSH(trace, const char *) = apr_pstrcat(p, "refused: ",
+                                                          refusal ? refusal : err, NULL);
+        body = apr_pstrcat(p, "{\"profile\":", admin_json_str(p, prof->name),
+                           ",\"outcome\":\"refused\",\"refusal\":",
+                           admin_json_str(p, refusal ? refusal : err), ",\"trace\":",
+                           lines_json(p, trace), "}\n", NULL);
+    }
+    admin_respond(c->out, 200, CT_JSON, body);
 }

@@ -23,7 +23,8 @@
 #define CT_JSON "application/json"
 #define CT_HTML "text/html; charset=utf-8"
 
-typedef enum { MEMBER_STRING, MEMBER_ARRAY } member_type_t;
+/* MEMBER_TEXT: a string that may hold line breaks (a PEM) */
+typedef enum { MEMBER_STRING, MEMBER_ARRAY, MEMBER_TEXT } member_type_t;
 
 /* What one API call takes: its members, ended by a NULL name. */
 typedef struct member_t {
@@ -153,6 +154,8 @@ apr_status_t admin_sans_of_json(const char **psan, const char **perr, apr_pool_t
  *  issued as (else what it asked for). */
 const char *admin_challenge_json(apr_pool_t *p, const scep_challenge_t *c);
 const char *admin_txn_json(apr_pool_t *p, const scep_txn_t *t);
+/** The members of admin_txn_json without the trace and the closing brace. */
+const char *admin_txn_json_fields(apr_pool_t *p, const scep_txn_t *t);
 const char *admin_subject_of(apr_pool_t *p, const scep_txn_t *t);
 /** scep_admin_stream_fn of a list_t: {"NAME": [...], "next": URL or null}. */
 apr_status_t admin_list_stream(const void *state, apr_pool_t *pool,
@@ -194,6 +197,7 @@ void admin_api_certificate_pem(api_call_t *c);
 void admin_api_certificate_der(api_call_t *c);
 void admin_api_stats(api_call_t *c);
 void admin_api_audit(api_call_t *c);
+void admin_api_dry_run(api_call_t *c);
 
 /* ---- scep_admin_html.c: the page and its forms ---------------------------- */
 

@@ -109,7 +109,7 @@ apr_status_t admin_json_body(json_t **pobj, const char **perr, apr_pool_t *p,
             *perr = apr_pstrcat(p, "unknown member ", admin_member_quoted(p, key), NULL);
             return APR_EINVAL;
         }
-        if (m->type == MEMBER_STRING && !json_is_string(val)) {
+        if (m->type != MEMBER_ARRAY && !json_is_string(val)) {
             *perr = apr_pstrcat(p, admin_member_quoted(p, key), " must be a string", NULL);
             return APR_EINVAL;
         }
@@ -117,8 +117,9 @@ apr_status_t admin_json_body(json_t **pobj, const char **perr, apr_pool_t *p,
             *perr = apr_pstrcat(p, admin_member_quoted(p, key), " must be an array", NULL);
             return APR_EINVAL;
         }
-        if (m->type == MEMBER_STRING
-            && admin_ctl_in(json_string_value(val), json_string_length(val), 0)) {
+        if (m->type != MEMBER_ARRAY
+            && admin_ctl_in(json_string_value(val), json_string_length(val),
+                            m->type == MEMBER_TEXT)) {
             *perr = apr_pstrcat(p, admin_member_quoted(p, key), " contains a control character",
                                 NULL);
             return APR_EINVAL;
@@ -311,13 +312,36 @@ const char *admin_subject_of(apr_pool_t *p, const scep_txn_t *t)
     return t->subject;
 }
 
+/* The trace's lines as a JSON array. */
+static const char *trace_json(apr_pool_t *p, const char *trace)
+{
+    char *copy, *line, *last = NULL;
+    const char *out = "[";
+    int n = 0;
+
+    if (!trace) {
+        return "[]";
+    }
+    copy = apr_pstrdup(p, trace);
+    for (line = apr_strtok(copy, "\n", &last); line; line = apr_strtok(NULL, "\n", &last)) {
+        out = apr_pstrcat(p, out, n++ ? "," : "", admin_json_str(p, line), NULL);
+    }
+    return apr_pstrcat(p, out, "]", NULL);
+}
+
 const char *admin_txn_json(apr_pool_t *p, const scep_txn_t *t)
+{
+    return apr_pstrcat(p, admin_txn_json_fields(p, t), ",\"trace\":", trace_json(p, t->trace),
+                       "}", NULL);
+}
+
+const char *admin_txn_json_fields(apr_pool_t *p, const scep_txn_t *t)
 {
     return apr_psprintf(p,
         "{\"id\":%s,\"transaction_id\":%s,\"status\":%s,\"message_type\":%d,"
         "\"subject\":%s,\"requested_subject\":%s,\"profile\":%s,\"client_addr\":%s,\"serial\":%s,"
         "\"fail_info\":%s,\"fail_text\":%s,\"renewal_of\":%s,\"decided_by\":%s,"
-        "\"decided_at\":%s,\"created_at\":%" APR_INT64_T_FMT "}",
+        "\"decided_at\":%s,\"created_at\":%" APR_INT64_T_FMT,
         t->id, admin_json_str(p, t->tid), admin_json_str(p, t->status), t->msg_type,
         admin_json_str(p, admin_subject_of(p, t)), admin_json_str(p, t->subject),
         admin_json_str(p, t->profile), admin_json_str(p, t->client_addr),

@@ -1,4 +1,5 @@
 /* mod_scep core: the engine, one function per step of an enrollment. */
+#include <stdarg.h>
 #include <string.h>
 #include <apr_strings.h>
 #include <openssl/err.h>
@@ -45,6 +46,7 @@ typedef struct enroll_t {
                                    transactionID, read before decryption */
     scep_cert_t *renewed;   /* the record of the certificate being renewed */
     int throttled;          /* refused by SCEPChallengeThrottle */
+    apr_array_header_t *trace;   /* the decisions taken, one a line (const char *) */
     scep_challenge_t *challenge;   /* the one-time challenge used, if any */
     scep_consume_t consume;
     const char *given;      /* the challengePassword as sent, NULL if none */
@@ -124,6 +126,33 @@ static void tell(enroll_t *e, const char *event, const scep_cert_t *cert, const 
 /* Record a refusal, once, when the reply is decided: an enrollment's as a
  * bounded summary (nothing the sender chose is kept whole); a failed
  * attempt is counted. */
+#define STORED_TRACE_MAX 4096
+
+/* One decision of this transaction, for its record's trace. */
+static void note(enroll_t *e, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!e->trace) {
+        return;
+    }
+    va_start(ap, fmt);
+    APR_ARRAY_PUSH(e->trace, const char *) = apr_pvsprintf(e->ctx->pool, fmt, ap);
+    va_end(ap);
+}
+
+/* The trace as the record keeps it: one decision a line, bounded. */
+static const char *trace_text(enroll_t *e)
+{
+    const char *text;
+
+    if (!e->trace || e->trace->nelts == 0) {
+        return NULL;
+    }
+    text = apr_array_pstrcat(e->ctx->pool, e->trace, '\n');
+    return scep_bounded(e->ctx->pool, text, STORED_TRACE_MAX);
+}
+
 static void record_refusal(enroll_t *e)
 {
     scep_ctx_t *ctx = e->ctx;
@@ -140,6 +169,7 @@ static void record_refusal(enroll_t *e)
         rec.subject = scep_bounded(ctx->pool, rec.subject, STORED_SUBJECT_MAX);
         rec.csr = rec.signer_cert = rec.plan_subject = rec.plan_san = NULL;
         rec.serial = NULL;
+        rec.trace = trace_text(e);
         if (e->csr) {           /* a request was read: someone may want to know */
             tell(e, "refused", NULL, rec.fail_text);
         }
@@ -162,6 +192,7 @@ static apr_status_t refuse_as(enroll_t *e, scep_fail_info_t fail, const char *sh
     e->reply.fail_info = fail;
     e->reply.fail_text = shown;
     e->refusal = why;
+    note(e, "refused, %s: %s", scep_fail_info_name(fail), why);
     if (e->msg->detail && *e->msg->detail) {
         SCEP_LOG(ctx, SCEP_LOG_DEBUG, 0, SCEPLOGNO(00215) "transaction %s: OpenSSL says: %s",
                  scep_log_safe(ctx->pool, e->msg->tid_str, strlen(e->msg->tid_str)),
@@ -635,6 +666,11 @@ static apr_status_t preflight(enroll_t *e)
         || scep_store_preflight(&failures, &e->live, e->ctx, e->store, &q) != APR_SUCCESS) {
         return SCEP_EDB;
     }
+    if (throttled) {
+        note(e, "throttle: %" APR_INT64_T_FMT " failed attempts from %s in the last %"
+             APR_INT64_T_FMT " s (the limit is %d)", failures, e->in->client_addr,
+             (apr_int64_t)loc->throttle_window, loc->throttle_count);
+    }
     if (throttled && failures >= loc->throttle_count) {
         e->throttled = 1;
         return refuse(e, SCEP_FAIL_BADREQUEST, "too many failed attempts from this address; "
@@ -683,6 +719,8 @@ static apr_status_t one_time(enroll_t *e, const char *given, apr_size_t len)
     e->challenge = ch;
     e->consume.hash = hash;
     e->consume.tid = e->txn.tid;
+    note(e, "challenge: one-time challenge %s of %s, consumed with the record",
+         e->challenge->id ? e->challenge->id : "?", e->challenge->profile);
     return APR_SUCCESS;
 }
 
@@ -702,6 +740,7 @@ static apr_status_t authorize(enroll_t *e)
     }
     e->given = challenge_of(p, e->csr, &e->given_len);
     if (!checks_challenge(prof)) {
+        note(e, "challenge: left to the profile's validators (webhook, Intune)");
         return APR_SUCCESS;
     }
     if (!e->given) {
@@ -709,11 +748,13 @@ static apr_status_t authorize(enroll_t *e)
     }
     if (prof->challenge && scep_secret_equal((const unsigned char *)e->given, e->given_len,
                                              prof->challenge, prof->challenge_len)) {
+        note(e, "challenge: the static password of %s matched", prof->name);
         return APR_SUCCESS;
     }
     if (prof->authn_providers) {
         switch (scep_ask_password(p, e->env, prof, e->csr, e->given, e->given_len)) {
         case SCEP_VERDICT_ALLOW:
+            note(e, "challenge: accepted by an authentication provider (SCEPChallengeAuthProvider)");
             return APR_SUCCESS;
         case SCEP_VERDICT_UNAVAILABLE:
             return refuse_as(e, SCEP_FAIL_BADREQUEST, UNAVAILABLE_TEXT,
@@ -808,6 +849,7 @@ static apr_status_t select_profile(enroll_t *e)
     const char *tmpl, *target;
 
     e->request = scep_policy_request(e->ctx->pool, e->csr, e->csr_key);
+    e->request->trace = e->trace;
     tmpl = e->request->template_name;
     e->prof = loc;
     if (!tmpl) {
@@ -879,6 +921,8 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
     e->txn.serial = rec.serial;
     e->txn.fail_info = -1;
     e->txn.names = scep_plan_names(p, plan->subject, plan->san);
+    note(e, "issued serial %s", rec.serial);
+    e->txn.trace = trace_text(e);
     tell(e, "issued", &rec, NULL);
     rv = scep_store_record_issued(e->ctx, e->store, &e->txn, &rec,
                                   e->challenge ? &e->consume : NULL,
@@ -938,6 +982,9 @@ static apr_status_t hold(enroll_t *e, const scep_cert_plan_t *plan)
         /* the administrator sees why it waits */
         e->txn.fail_text = scep_bounded(p, e->held_because, STORED_REASON_MAX);
     }
+    note(e, "held for an administrator's approval%s%s", e->held_because ? ": " : "",
+         e->held_because ? e->held_because : " (SCEPApproval manual)");
+    e->txn.trace = trace_text(e);
     tell(e, "pending", NULL, e->held_because);
     rv = scep_store_record_pending(e->ctx, e->store, &e->txn,
                                    e->challenge ? &e->consume : NULL, &winner);
@@ -1182,6 +1229,9 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc, const scep
     /* polls and fetches are not enrollments: only these leave records */
     e.is_enrollment = e.msg->type != SCEP_MSG_CERTPOLL && e.msg->type != SCEP_MSG_GETCERT
                       && e.msg->type != SCEP_MSG_GETCRL;
+    if (e.is_enrollment) {
+        e.trace = apr_array_make(p, 8, sizeof(const char *));
+    }
     e.txn.ca = svc->ca->fingerprint;
     e.txn.tid = e.msg->tid_str;
     e.txn.msg_type = e.msg->type;

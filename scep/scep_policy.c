@@ -1,6 +1,7 @@
 /* mod_scep core: certificate profiles. The requester proposes, the profile
  * decides: nothing from the request reaches a certificate unless a rule
  * of the profile lets it through. */
+#include <stdarg.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <apr_strings.h>
@@ -232,7 +233,26 @@ typedef struct apply_t {
     void *baton;
     int kept;                      /* names from the renewed certificate */
     const char *refusal;
+    apr_array_header_t *trace;     /* the decisions, or NULL */
 } apply_t;
+
+/* One decision, told (the values come from the request: made safe). */
+static void trace(apply_t *a, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!a->trace) {
+        return;
+    }
+    va_start(ap, fmt);
+    APR_ARRAY_PUSH(a->trace, const char *) = apr_pvsprintf(a->p, fmt, ap);
+    va_end(ap);
+}
+
+static const char *safe(apply_t *a, const char *v)
+{
+    return v ? scep_log_safe(a->p, v, strlen(v)) : "(binary)";
+}
 
 static int matches(const scep_rule_t *r, const char *value)
 {
@@ -330,6 +350,10 @@ static apr_status_t check_key(apply_t *a, EVP_PKEY *key)
                                   OBJ_nid2sn(EVP_PKEY_get_base_id(key)));
     }
     ERR_clear_error();
+    if (!a->refusal) {
+        trace(a, "key: %s of %d bits, allowed by SCEPKeyAlgorithms",
+              OBJ_nid2sn(EVP_PKEY_get_base_id(key)), bits);
+    }
     return a->refusal ? SCEP_EFAILURE : APR_SUCCESS;
 }
 
@@ -348,6 +372,8 @@ static apr_status_t build_subject(apply_t *a, const X509_NAME *req, X509_NAME *o
         if (r->source == SCEP_FROM_VALUE) {
             const char *v = value_of(a, r, OBJ_nid2sn(r->nid));
             if (!v) return SCEP_EFAILURE;
+            trace(a, "subject %s = '%s', the profile's value %s", OBJ_nid2sn(r->nid),
+                  safe(a, v), r->expr_text);
             if (*v && !X509_NAME_add_entry_by_NID(out, r->nid, MBSTRING_UTF8,
                                                   (const unsigned char *)v, -1, -1, 0)) {
                 a->refusal = apr_psprintf(a->p, "the profile's %s value '%s' is not valid "
@@ -363,6 +389,9 @@ static apr_status_t build_subject(apply_t *a, const X509_NAME *req, X509_NAME *o
             if (OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)) != r->nid) continue;
             v = utf8_of(a->p, X509_NAME_ENTRY_get_data(e));
             if (!v || !matches(r, v)) {
+                trace(a, "subject %s '%s' does not match the pattern '%s': %s",
+                      OBJ_nid2sn(r->nid), safe(a, v), r->pattern_text,
+                      a->pol->subject_excess == SCEP_EXCESS_REFUSE ? "refused" : "left out");
                 if (a->pol->subject_excess == SCEP_EXCESS_REFUSE) {
                     a->refusal = apr_psprintf(a->p, "subject %s '%s' does not match the "
                                               "profile's pattern '%s'", OBJ_nid2sn(r->nid),
@@ -372,6 +401,7 @@ static apr_status_t build_subject(apply_t *a, const X509_NAME *req, X509_NAME *o
                 }
                 continue;
             }
+            trace(a, "subject %s = '%s', from the request", OBJ_nid2sn(r->nid), safe(a, v));
             if (!X509_NAME_add_entry_by_NID(out, r->nid, MBSTRING_UTF8,
                                             (const unsigned char *)v, -1, -1, 0)) {
                 /* e.g. a CN over 64 characters: never left out silently */
@@ -392,6 +422,11 @@ static apr_status_t build_subject(apply_t *a, const X509_NAME *req, X509_NAME *o
         for (i = 0; i < nrules && !taken; i++) {
             const scep_rule_t *r = rules ? &APR_ARRAY_IDX(rules, i, scep_rule_t) : &default_cn;
             taken = r->source == SCEP_FROM_REQUEST && r->nid == nid;
+        }
+        if (!taken && !replaced(a, rules, nid, -1)) {
+            trace(a, "subject attribute %s of the request: no rule takes it, %s",
+                  nid == NID_undef ? "(unknown)" : OBJ_nid2sn(nid),
+                  a->pol->subject_excess == SCEP_EXCESS_REFUSE ? "refused" : "left out");
         }
         if (!taken && !replaced(a, rules, nid, -1)
             && a->pol->subject_excess == SCEP_EXCESS_REFUSE) {
@@ -511,7 +546,14 @@ static apr_status_t build_san(apply_t *a, const GENERAL_NAMES *req, GENERAL_NAME
                       && matches(r, text);
         }
         if (allowed) {
+            trace(a, "subjectAltName %s:%s, from the request", san_names[type], safe(a, text));
             sk_GENERAL_NAME_push(out, GENERAL_NAME_dup(gn));
+        }
+        else if (!(type >= 0 && replaced(a, rules, -1, type))) {
+            trace(a, "subjectAltName %s%s%s of the request: not allowed by the profile, %s",
+                  type >= 0 ? san_names[type] : "(other type)", text ? ":" : "",
+                  text ? safe(a, text) : "", a->pol->san_excess == SCEP_EXCESS_REFUSE
+                  ? "refused" : "left out");
         }
         else if (a->pol->san_excess == SCEP_EXCESS_REFUSE
                  && !(type >= 0 && replaced(a, rules, -1, type))) {
@@ -529,6 +571,8 @@ static apr_status_t build_san(apply_t *a, const GENERAL_NAMES *req, GENERAL_NAME
         if (r->source != SCEP_FROM_VALUE) continue;
         if (!(v = value_of(a, r, san_names[r->san_type]))) return SCEP_EFAILURE;
         if (!*v) continue;
+        trace(a, "subjectAltName %s:%s, the profile's value %s", san_names[r->san_type],
+              safe(a, v), r->expr_text);
         if (!(gn = make_san(a->p, r->san_type, v))) {
             a->refusal = apr_psprintf(a->p, "the profile's %s value '%s' is not a valid "
                                       "subjectAltName", san_names[r->san_type],
@@ -698,6 +742,13 @@ static apr_status_t narrow_usages(apply_t *a, const requested_t *r, scep_cert_pl
     const scep_policy_t *pol = a->pol;
     int refuse = pol->subject_excess == SCEP_EXCESS_REFUSE, i, k;
 
+    if (r->has_ku && !(pol->honour_requested & SCEP_REQ_EXT_KEY_USAGE)) {
+        trace(a, "requested keyUsage ignored: the profile's applies (SCEPRequestedExtensions)");
+    }
+    if (r->eku && !(pol->honour_requested & SCEP_REQ_EXT_EKU)) {
+        trace(a, "requested extendedKeyUsage ignored: the profile's applies "
+              "(SCEPRequestedExtensions)");
+    }
     if ((pol->honour_requested & SCEP_REQ_EXT_KEY_USAGE) && r->has_ku) {
         if ((r->ku & ~plan->key_usage) && refuse) {
             a->refusal = "the requested keyUsage exceeds the profile's";
@@ -747,6 +798,11 @@ apr_status_t scep_policy_apply(scep_cert_plan_t **pplan, const char **prefusal,
     a.eval = eval;
     a.baton = baton;
     a.kept = kept != NULL;
+    a.trace = request->trace;
+    if (kept) {
+        trace(&a, "renewal: the names of the certificate being renewed are kept "
+              "(SCEPRenewalNames keep)");
+    }
     plan->subject = X509_NAME_new();
     apr_pool_cleanup_register(p, plan->subject, name_cleanup, apr_pool_cleanup_null);
     plan->san = GENERAL_NAMES_new();

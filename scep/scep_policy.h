@@ -146,6 +146,9 @@ typedef struct scep_request_t {
                                         OpenSSL decoded with it (NULL for a request
                                         from scep_req_parse_keyless) */
     const char *template_name;     /**< Microsoft certificate template, NULL if none */
+    /** Where the decisions are told, one line each (const char *), for the
+     *  transaction's trace and the admin's dry-run; NULL: not told. */
+    apr_array_header_t *trace;
 } scep_request_t;
 
 /** The request csr with its key (or NULL, see scep_request_t), its

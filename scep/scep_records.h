@@ -42,6 +42,7 @@ typedef struct scep_txn_t {
      * value of the subject and of the subjectAltNames in lower case, so a
      * search finds it by any of them; NULL for none */
     const apr_array_header_t *names;   /* const char * */
+    const char *trace;           /* the decisions taken, one a line (bounded), or NULL */
 } scep_txn_t;
 
 /** One row of scep_certificates. */

@@ -9,15 +9,15 @@
 
 #define TXN_COLUMNS "ca, transaction_id, message_type, status, dedup_key, key_fp, " \
     "signer_fp, signer_cert, csr, subject, renewal_of, profile, client_addr, serial, " \
-    "fail_info, fail_text, plan_subject, plan_san, auth_failed, created_at, updated_at"
+    "fail_info, fail_text, plan_subject, plan_san, auth_failed, created_at, updated_at, trace"
 /* numbers are %lld: PostgreSQL types each parameter from its placeholder */
 #define TXN_VALUES "%s, %s, %lld, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %lld, %s, " \
-    "%s, %s, %lld, %lld, %lld"
+    "%s, %s, %lld, %lld, %lld, %s"
 /* what the read-back functions select, in this order (see fill_txn) */
 #define TXN_READ_COLUMNS "t.id, t.ca, t.transaction_id, t.message_type, t.status, " \
     "t.dedup_key, t.key_fp, t.signer_fp, t.csr, t.subject, t.renewal_of, t.profile, " \
     "t.client_addr, t.serial, t.fail_info, t.fail_text, t.plan_subject, t.plan_san, " \
-    "t.decided_by, t.decided_at, t.created_at, c.der, c.not_after, c.revoked_at "
+    "t.decided_by, t.decided_at, t.created_at, c.der, c.not_after, c.revoked_at, t.trace "
 #define TXN_CERT_JOIN "LEFT JOIN scep_certificates c ON c.ca = t.ca AND c.serial = t.serial "
 #define TXN_READ TXN_READ_COLUMNS "FROM scep_transactions t " TXN_CERT_JOIN
 /* a transaction with an answer to repeat (automatic refusals have none) */
@@ -467,6 +467,7 @@ static void fill_txn(scep_txn_t *t, apr_pool_t *p, scep_store_t *st, apr_dbd_row
     t->cert_der = DUP(21);
     t->cert_not_after = scep_store_i64(COL(22));
     t->cert_revoked_at = scep_store_i64(COL(23));
+    t->trace = DUP(24);
 #undef COL
 #undef DUP
 }
@@ -484,9 +485,10 @@ static apr_status_t insert_txn(scep_ctx_t *ctx, scep_store_t *st, const scep_txn
         t->ca, t->tid, scep_store_num(p, t->msg_type), t->status, t->dedup_key, t->key_fp,
         t->signer_fp, t->signer_cert, t->csr, t->subject, t->renewal_of, t->profile,
         t->client_addr, t->serial, t->fail_info >= 0 ? scep_store_num(p, t->fail_info) : NULL,
-        t->fail_text, t->plan_subject, t->plan_san, t->auth_failed ? "1" : "0", now, now
+        t->fail_text, t->plan_subject, t->plan_san, t->auth_failed ? "1" : "0", now, now,
+        t->trace
     };
-    apr_status_t rv = scep_store_exec(ctx, st, "scep_txn_insert", NULL, 21, args);
+    apr_status_t rv = scep_store_exec(ctx, st, "scep_txn_insert", NULL, 22, args);
     int i;
 
     for (i = 0; rv == APR_SUCCESS && t->names && i < t->names->nelts; i++) {
