@@ -189,6 +189,9 @@ AllowEncodedSlashes NoDecode
 <Location /health>
     SetHandler scep-health
 </Location>
+<Location /metrics>
+    SetHandler scep-metrics
+</Location>
 <Location /admin>
     SetHandler scep-admin
     AuthType Basic
@@ -251,7 +254,8 @@ mod_scep demo
   NDES challenges: http://127.0.0.1:$port/certsrv/mscep_admin/  (admin credentials above)
   CRL:             http://127.0.0.1:$port/crl
 OCSP:              http://127.0.0.1:$port/ocsp   (named in the certificates /scep issues)
-  health check:    http://127.0.0.1:$port/health
+health:            http://127.0.0.1:$port/health   (JSON for load balancers)
+metrics:           http://127.0.0.1:$port/metrics  (Prometheus)
   CA certificate:  $state/pki/ca.pem
   records:         sqlite3 $db 'select * from scep_certificates'
   error log:       $state/logs/error_log

@@ -17,6 +17,9 @@
 #                        of a full run), 0: none, only: the sanitized pass
 #                        instead of the normal one
 #   SCEP_TEST_VALGRIND   1/0: the unit tests under valgrind (default: full run)
+#   SCEP_TEST_DEB        1/0: build the Debian package, install it into the
+#                        system httpd, enroll through it, purge it (root only;
+#                        default: full run)
 #   SCEP_TEST_FUZZ       1/0: fuzz/run.sh for SCEP_TEST_FUZZ_SECONDS (default
 #                        10) per harness (default: full run)
 # Arguments, if any, are Apache::Test files to run instead of all of t/*.t
@@ -111,6 +114,24 @@ if [ "$(switch SCEP_TEST_FUZZ)" != 0 ]; then
     # a failed build, or an artifact without a FAILED line
     [ "$fuzz_rc" != 0 ] && [ "$f" = 0 ] && failed=$((failed + 1))
     echo "fuzz smoke test: $(($(now) - t0)) s"
+fi
+
+# ---- the Debian package: built, installed into the system httpd, used, purged
+if [ "$(switch SCEP_TEST_DEB)" != 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        note "Debian package (build-tools/test-deb.sh)"
+        t0=$(now)
+        deb_out=$(build-tools/test-deb.sh "$work/deb" 2>&1 | tail -15)
+        echo "$deb_out" | grep -v '^AH00558'
+        if echo "$deb_out" | grep -q '^package test: ok'; then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1))
+        fi
+        echo "Debian package: $(($(now) - t0)) s"
+    else
+        echo "Debian package: skipped (build-tools/test-deb.sh installs into the system httpd: root only)"
+    fi
 fi
 
 # ---- 3. Apache::Test suite, as an unprivileged user --------------------------

@@ -11,7 +11,8 @@ if [ "${1:-build}" = test ]; then
     pkgs="$pkgs check python3 libapache2-mod-perl2 libwww-perl libaprutil1-dbd-pgsql postgresql
           libaprutil1-dbd-mysql mariadb-server mariadb-client apache2-utils
           scep certmonger dbus chromium chromium-driver
-          valgrind clang libclang-rt-14-dev"
+          valgrind clang libclang-rt-14-dev
+          curl dpkg-dev debhelper lintian"
 fi
 missing=""
 for p in $pkgs; do
