@@ -289,6 +289,8 @@ void scep_request_ctx(scep_ctx_t *ctx, request_rec *r)
     ctx->log = log_bridge;
     ctx->log_baton = r;
     ctx->log_level = (scep_log_level_t)ap_get_request_module_loglevel(r, APLOG_MODULE_INDEX);
+    ctx->metrics = ((scep_srv_conf_t *)ap_get_module_config(r->server->module_config,
+                                                            &scep_module))->metrics;
 }
 
 /* SetHandler scep-crl: the CA's current CRL, for CRL distribution points. */

@@ -86,7 +86,7 @@ void scep_metrics_request(request_rec *r, const scep_srv_conf_t *c, const char *
     }
     scep_metrics_latency(c->metrics, op, (apr_int64_t)(apr_time_now() - r->request_time));
     if (out->status == HTTP_SERVICE_UNAVAILABLE) {
-        scep_metrics_add(c->metrics, SCEP_M_DB_ERRORS, 1);
+        scep_metrics_add(c->metrics, SCEP_M_UNAVAILABLE, 1);
     }
     if ((op == SCEP_OP_PKCSREQ || op == SCEP_OP_RENEWALREQ) && profile
         && (slot = apr_hash_get(c->metric_slots, profile, APR_HASH_KEY_STRING)) != NULL) {

@@ -146,7 +146,8 @@ typedef struct send_t {
 static void *APR_THREAD_FUNC send_one(apr_thread_t *thread, void *data)
 {
     send_t *d = data;
-    scep_ctx_t ctx = { d->pool, log_to_server, d->w->s, (scep_log_level_t)APLOG_NOTICE };
+    scep_ctx_t ctx = { d->pool, log_to_server, d->w->s, (scep_log_level_t)APLOG_NOTICE,
+                       d->w->conf->metrics };
 
     (void)thread;
     d->err = NULL;

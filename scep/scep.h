@@ -20,6 +20,7 @@ typedef struct scep_ctx_t {
     scep_log_fn *log;
     void *log_baton;
     scep_log_level_t log_level;  /**< messages above this level are not formatted */
+    struct scep_metrics_t *metrics;  /**< the shared counters (scep_metrics.h), or NULL */
 } scep_ctx_t;
 
 /** RFC 8894 messageType values. */

@@ -19,6 +19,7 @@ typedef enum {
 /** Counters of the whole server. */
 typedef enum {
     SCEP_M_APPROVALS, SCEP_M_REJECTIONS, SCEP_M_REVOCATIONS, SCEP_M_DB_ERRORS,
+    SCEP_M_DB_RETRIES, SCEP_M_UNAVAILABLE,
     SCEP_M_NOTIFY_DELIVERED, SCEP_M_NOTIFY_FAILED, SCEP_M_OCSP_RESPONSES, SCEP_M_OCSP_CACHED,
     SCEP_M_COUNT
 } scep_metrics_counter_t;

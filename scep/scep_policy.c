@@ -548,14 +548,15 @@ static apr_status_t build_san(apply_t *a, const GENERAL_NAMES *req, GENERAL_NAME
         if (allowed) {
             trace(a, "subjectAltName %s:%s, from the request", san_names[type], safe(a, text));
             sk_GENERAL_NAME_push(out, GENERAL_NAME_dup(gn));
+            continue;
         }
-        else if (!(type >= 0 && replaced(a, rules, -1, type))) {
+        if (!(type >= 0 && replaced(a, rules, -1, type))) {
             trace(a, "subjectAltName %s%s%s of the request: not allowed by the profile, %s",
                   type >= 0 ? san_names[type] : "(other type)", text ? ":" : "",
                   text ? safe(a, text) : "", a->pol->san_excess == SCEP_EXCESS_REFUSE
                   ? "refused" : "left out");
         }
-        else if (a->pol->san_excess == SCEP_EXCESS_REFUSE
+        if (a->pol->san_excess == SCEP_EXCESS_REFUSE
                  && !(type >= 0 && replaced(a, rules, -1, type))) {
             a->refusal = apr_psprintf(a->p, "subjectAltName %s%s%s is not allowed by the "
                                       "profile", type >= 0 ? san_names[type] : "(other type)",

@@ -6,6 +6,7 @@
 #include <apr_lib.h>
 
 #include "scep_store_dialect.h"
+#include "scep_metrics.h"
 
 #define TXN_COLUMNS "ca, transaction_id, message_type, status, dedup_key, key_fp, " \
     "signer_fp, signer_cert, csr, subject, renewal_of, profile, client_addr, serial, " \
@@ -373,7 +374,11 @@ apr_status_t scep_store_exec(scep_ctx_t *ctx, scep_store_t *st, const char *labe
     }
     err = apr_dbd_pquery(st->driver, ctx->pool, st->handle, &nrows, s, nargs, args);
     if (err && restore_statements(ctx, st, err)) {
+        scep_metrics_add(ctx->metrics, SCEP_M_DB_RETRIES, 1);
         err = apr_dbd_pquery(st->driver, ctx->pool, st->handle, &nrows, s, nargs, args);
+    }
+    if (err) {
+        scep_metrics_add(ctx->metrics, SCEP_M_DB_ERRORS, 1);
     }
     if (locked) {
         scep_store_unlock(st);
@@ -404,9 +409,11 @@ apr_status_t scep_store_select(scep_ctx_t *ctx, scep_store_t *st, const char *la
     }
     err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s, random, nargs, args);
     if (err && restore_statements(ctx, st, err)) {
+        scep_metrics_add(ctx->metrics, SCEP_M_DB_RETRIES, 1);
         err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s, random, nargs, args);
     }
     if (err) {
+        scep_metrics_add(ctx->metrics, SCEP_M_DB_ERRORS, 1);
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00103) "%s failed: %s", label,
                  apr_dbd_error(st->driver, st->handle, err));
         return SCEP_EDB;

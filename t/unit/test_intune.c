@@ -526,7 +526,7 @@ typedef struct worker_t {
 static void *APR_THREAD_FUNC worker(apr_thread_t *t, void *data)
 {
     worker_t *w = data;
-    scep_ctx_t ctx = { w->pool, t_quiet_log, NULL, SCEP_LOG_TRACE2 };
+    scep_ctx_t ctx = { w->pool, t_quiet_log, NULL, SCEP_LOG_TRACE2, NULL };
     scep_verdict_t out;
 
     scep_intune_validate(&out, &ctx, w->http, w->in, &w->v);

@@ -457,7 +457,7 @@ static scep_verdict_t ask(const char *mode, const char *secret, int names, int t
                           const char **plog)
 {
     scep_validation_t v = sample(test_pool);
-    scep_ctx_t ctx = { test_pool, keep_log, (void *)plog, SCEP_LOG_TRACE2 };
+    scep_ctx_t ctx = { test_pool, keep_log, (void *)plog, SCEP_LOG_TRACE2, NULL };
     scep_webhook_t hook;
     scep_verdict_t out;
 
