@@ -187,7 +187,7 @@ static void page_revoke_and_recent(emit_t *e, const page_t *pg, const char *base
     search_form(e, pg, base, p);
     admin_emit(e, "<table id=\"recent\"><tr><th>#</th><th>Status</th>"
                "<th>Subject</th><th>Serial</th><th>Profile</th><th>Client</th>"
-               "<th>Reason</th><th>Requested</th><th>Expires</th></tr>\n", NULL);
+               "<th>Reason</th><th>Requested</th><th>Issued</th><th>Expires</th></tr>\n", NULL);
     for (i = 0; i < pg->recent.rows->nelts; i++) {
         const scep_txn_t *t = &APR_ARRAY_IDX(pg->recent.rows, i, scep_txn_t);
         const char *serial, *expires;
@@ -203,7 +203,8 @@ static void page_revoke_and_recent(emit_t *e, const page_t *pg, const char *base
                    admin_html(p, t->profile), "</td><td>", admin_html(p, t->client_addr),
                    "</td><td>",
                    admin_html(p, t->fail_text), "</td><td>", admin_date(p, t->created_at),
-                   "</td><td>", expires, "</td></tr>\n", NULL);
+                   "</td><td>", admin_date(p, t->cert_issued_at), "</td><td>", expires,
+                   "</td></tr>\n", NULL);
     }
     admin_emit(e, "</table>\n", NULL);
     if (pg->recent.rows->nelts == 0) {

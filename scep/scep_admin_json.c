@@ -331,8 +331,13 @@ static const char *trace_json(apr_pool_t *p, const char *trace)
 
 const char *admin_txn_json(apr_pool_t *p, const scep_txn_t *t)
 {
-    return apr_pstrcat(p, admin_txn_json_fields(p, t), ",\"trace\":", trace_json(p, t->trace),
-                       "}", NULL);
+    return apr_pstrcat(p, admin_txn_json_fields(p, t), ",\"issued_at\":",
+                       t->cert_issued_at ? apr_psprintf(p, "%" APR_INT64_T_FMT, t->cert_issued_at)
+                                         : "null",
+                       ",\"expires_at\":",
+                       t->cert_not_after ? apr_psprintf(p, "%" APR_INT64_T_FMT, t->cert_not_after)
+                                         : "null",
+                       ",\"trace\":", trace_json(p, t->trace), "}", NULL);
 }
 
 const char *admin_txn_json_fields(apr_pool_t *p, const scep_txn_t *t)

@@ -38,6 +38,7 @@ typedef struct scep_txn_t {
     const char *cert_der;        /* read back: the issued certificate, base64 */
     apr_int64_t cert_not_after;  /* read back: its expiry, 0 if none */
     apr_int64_t cert_revoked_at; /* read back: its revocation, 0 if none */
+    apr_int64_t cert_issued_at;  /* read back: when it was issued, 0 if none */
     /* written with it (scep_names): the names its certificate carries, each
      * value of the subject and of the subjectAltNames in lower case, so a
      * search finds it by any of them; NULL for none */

@@ -18,7 +18,8 @@
 #define TXN_READ_COLUMNS "t.id, t.ca, t.transaction_id, t.message_type, t.status, " \
     "t.dedup_key, t.key_fp, t.signer_fp, t.csr, t.subject, t.renewal_of, t.profile, " \
     "t.client_addr, t.serial, t.fail_info, t.fail_text, t.plan_subject, t.plan_san, " \
-    "t.decided_by, t.decided_at, t.created_at, c.der, c.not_after, c.revoked_at, t.trace "
+    "t.decided_by, t.decided_at, t.created_at, c.der, c.not_after, c.revoked_at, t.trace, " \
+    "c.issued_at "
 #define TXN_CERT_JOIN "LEFT JOIN scep_certificates c ON c.ca = t.ca AND c.serial = t.serial "
 #define TXN_READ TXN_READ_COLUMNS "FROM scep_transactions t " TXN_CERT_JOIN
 /* a transaction with an answer to repeat (automatic refusals have none) */
@@ -475,6 +476,7 @@ static void fill_txn(scep_txn_t *t, apr_pool_t *p, scep_store_t *st, apr_dbd_row
     t->cert_not_after = scep_store_i64(COL(22));
     t->cert_revoked_at = scep_store_i64(COL(23));
     t->trace = DUP(24);
+    t->cert_issued_at = scep_store_i64(COL(25));
 #undef COL
 #undef DUP
 }

@@ -35,7 +35,7 @@ use lib 't/lib';
 use SCEPTest qw(:all);
 use SCEPLifecycle qw(:all);
 
-plan tests => 251;
+plan tests => 252;
 
 my $T0 = time;
 my $CA = pki('ca.pem');
@@ -627,7 +627,7 @@ my ($t_rv1, $t_rv2);
     my ($s7) = expiring_api(7, 1000);
     ok(!grep({ $_ eq $WIFI_SERIAL } @$s7), 'a revoked certificate is no longer about to expire');
     my ($row) = grep { text_of($_->[0]) eq $D{wifi}{id} } rows_of(page('q=' . esc("$TAG-wifi"))->{body}, 'recent');
-    is($row ? text_of($row->[8]) : '', 'revoked', 'table#recent: Expires says revoked');
+    is($row ? text_of($row->[9]) : '', 'revoked', 'table#recent: Expires says revoked');
 
     # what fails writes no audit row
     my $n = db_value('SELECT count(*) AS n FROM scep_audit');
@@ -832,7 +832,8 @@ my ($CH2_ID, $t_cr);
     is_deeply($br ? [map { text_of($_) } @$br[1 .. 5]] : [], ['ISSUED', "CN=$TAG-beta", $D{beta}{serial}, '/life-auto', "$NET.2"],
               'a row: status, subject, serial, Location, client');
     like($br ? $br->[3] : '', qr{^<a href="/life-admin/certificates/\Q$D{beta}{serial}\E">}, 'the serial links to the detail page');
-    is($br ? text_of($br->[8]) : '', strftime('%Y-%m-%d %H:%M UTC', gmtime $EXP{beta}), 'Expires: its expiry');
+    is($br ? text_of($br->[9]) : '', strftime('%Y-%m-%d %H:%M UTC', gmtime $EXP{beta}), 'Expires: its expiry');
+    like($br ? text_of($br->[8]) : '', qr/^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/, 'Issued: when it was issued');
     like($pg->{body}, qr{<input name="q" id="q" size="30" value="\Q$TAG\E"}, 'input#q keeps the search');
     like($pg->{body}, qr{<option selected>ISSUED</option>}, 'select#status-filter keeps ISSUED');
     like($pg->{body}, qr{<h2>Enrollments found</h2>}, 'headed "Enrollments found"');
