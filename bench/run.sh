@@ -8,6 +8,14 @@
 #   3. micromdm scepserver (Debian package scep) with an RSA-2048 CA
 #      ... each at concurrency 1, 8 and 32 with the same N requests
 #   4. GetCACert requests/s with wrk: mod_scep vs the same bytes as a static file
+#      OCSP responses/s with wrk (SetHandler scep-ocsp), for one certificate
+#      issued first by scepbench, on SQLite (and PostgreSQL when pgsql is in
+#      BENCH_SERVERS): GET without nonce and POST without nonce (answers from
+#      the shared shmcb cache), POST with a nonce (signed each time), and GET
+#      with SCEPOCSPCache none (signed each time, a second httpd config);
+#      each kind is checked once (a verified "good") before it is timed, and
+#      every timed response is checked afterwards in the access log (status
+#      200 and the size of the verified one)
 #   5. (BENCH_MEMORY=1) RSS of the httpd children after 10,000 and 50,000
 #      enrollments against SQLite
 #   6. one table, the ratios and the targets
@@ -27,6 +35,7 @@
 #                         drain and reports events written, delivered and lost)
 #   BENCH_PORT=18080      httpd port (scepserver: +1; PostgreSQL: unix socket .+2)
 #   BENCH_WRK_SECONDS=5   per wrk run (two runs per target, alternating)
+#   BENCH_OCSP=1          0: no OCSP cells
 #   BENCH_MEMORY=0        1: the RSS test (50,000 enrollments, several minutes)
 #                         (glibc's malloc arenas grow as more worker threads
 #                         allocate: compare with MALLOC_ARENA_MAX=2 in the
@@ -83,6 +92,7 @@ MEMORY=${BENCH_MEMORY:-0}
 MEMORY_POOL=${BENCH_MEMORY_POOL:-2000}
 MEMORY_STEP=${BENCH_MEMORY_STEP:-10000}   # five steps: 10k and 50k
 PERF=${BENCH_PERF:-0}
+OCSP=${BENCH_OCSP:-1}
 GROWTH=${BENCH_GROWTH:-0}
 GROWTH_ROWS=${BENCH_GROWTH_ROWS:-1000000}
 SCEP_SO=${SCEP_SO:-$top/.libs/mod_scep.so}
@@ -112,7 +122,7 @@ fi
 
 # ---- prerequisites ---------------------------------------------------------
 need="apache2 apache2-dev libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql sqlite3 postgresql
-      scep wrk openssl libssl-dev pkg-config python3"
+      scep wrk openssl libssl-dev pkg-config python3 curl"
 [ "$PERF" = 1 ] && need="$need linux-perf"
 missing=""
 for p in $need; do
@@ -225,11 +235,15 @@ $httpd_user
 LoadModule mpm_event_module $modules/mod_mpm_event.so
 LoadModule authz_core_module $modules/mod_authz_core.so
 LoadModule dbd_module $modules/mod_dbd.so
+LoadModule socache_shmcb_module $modules/mod_socache_shmcb.so
 LoadModule scep_module $SCEP_SO
 LogFormat "%h %l %u %t \"%r\" %>s %b" common
 CustomLog "$d/logs/access_log" common
 LimitRequestLine 32768
 DocumentRoot "$scratch/htdocs"
+# OCSP by GET: the base64 request's '/' comes as %2F
+AllowEncodedSlashes NoDecode
+${OCSP_CACHE_CONF:-}
 
 $dbd
 
@@ -243,6 +257,9 @@ SCEPRACertificateKeyFile "$scratch/pki/ra.key"
     SCEPChallengePasswordFile "$scratch/pki/challenge"
     SCEPValidity 365d
     $hook_conf
+</Location>
+<Location /ocsp>
+    SetHandler scep-ocsp
 </Location>
 # the GetCACert body as a plain file, for the wrk comparison
 <Location /cacert.bin>
@@ -550,6 +567,140 @@ cacert_static=$(awk -v a="${f1:-0}" -v b="${f2:-0}" 'BEGIN { printf "%.0f", (a +
 cacert_ratio=$(awk -v a="$cacert_scep" -v b="$cacert_static" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 non2xx=$(cat "$out"/wrk-*.txt | awk '/Non-2xx/ { s += $NF } END { print s + 0 }')
 
+# ---- 4b. OCSP responses/s ---------------------------------------------------------------
+# For each database: one certificate issued by scepbench on a fresh server,
+# its requests (no nonce; with a nonce), each kind of answer checked once
+# (status 200, "good" for that serial, signed for the CA, nonce echoed)
+# before wrk times it; then every timed response checked in the access log:
+# status 200 and the byte size of the checked one (a tryLater or
+# malformedRequest is 200 too, but 5 bytes long).
+ocsp_rows=$out/ocsp.tsv
+printf 'database\tcell\trate1\trate2\trate\twrong\tchecked\tload1\n' > "$ocsp_rows"
+cat > "$scratch/ocsp-post.lua" <<'EOL'
+-- wrk -s ocsp-post.lua URL -- FILE: POST FILE as application/ocsp-request
+function init(args)
+    local f = assert(io.open(args[1], "rb"))
+    wrk.method = "POST"
+    wrk.body = f:read("*a")
+    f:close()
+    wrk.headers["Content-Type"] = "application/ocsp-request"
+end
+EOL
+ocsp_url="http://127.0.0.1:$PORT/ocsp"
+# ocsp_issue TAG: a certificate issued by scepbench on the running server;
+# sets ocsp_dir, ocsp_serial, ocsp_get (the GET URL) and the request files
+ocsp_issue() {
+    ocsp_dir=$scratch/ocsp-$1
+    rm -rf "$ocsp_dir"; mkdir -p "$ocsp_dir"
+    "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n 1 -c 1 --challenge "$challenge" \
+        --decrypt-every 1 --results "$ocsp_dir/issued.tsv" --cn-prefix "ocsp-$1" -q \
+        > "$ocsp_dir/issue.log" 2>&1 || true
+    ocsp_serial=$(awk -F'\t' '!/^#/ && $3 == "SUCCESS" && $7 != "-" { print $7 }' "$ocsp_dir/issued.tsv" 2>/dev/null)
+    [ -n "$ocsp_serial" ] || { cat "$ocsp_dir/issue.log" >&2; die "OCSP ($1): scepbench issued no certificate"; }
+    openssl ocsp -issuer "$scratch/pki/ca.pem" -serial "0x$ocsp_serial" -no_nonce \
+        -reqout "$ocsp_dir/req.der" >/dev/null 2>&1 || die "openssl ocsp -reqout failed"
+    openssl ocsp -issuer "$scratch/pki/ca.pem" -serial "0x$ocsp_serial" \
+        -reqout "$ocsp_dir/req-nonce.der" >/dev/null 2>&1 || die "openssl ocsp -reqout failed"
+    ocsp_get="$ocsp_url/$(base64 -w0 < "$ocsp_dir/req.der" | sed 's,+,%2B,g; s,/,%2F,g; s,=,%3D,g')"
+}
+# ocsp_check NAME REQFILE [GET]: one answer, by POST of REQFILE (or GET of
+# its URL); prints its size in bytes if it is a verified "good" for the
+# serial, with the request's nonce if it has one, else dies
+ocsp_check() {
+    resp=$ocsp_dir/$1.der
+    if [ "${3:-}" = GET ]; then
+        code=$(curl -sS --noproxy '*' --max-time 10 -o "$resp" -w '%{http_code}' "$ocsp_get") || code=0
+    else
+        code=$(curl -sS --noproxy '*' --max-time 10 -o "$resp" -w '%{http_code}' \
+            -H 'Content-Type: application/ocsp-request' --data-binary "@$2" "$ocsp_url") || code=0
+    fi
+    # the status of that serial, signed for the CA (with -serial, openssl
+    # ocsp compares the nonce of a request of its own: -no_nonce) ...
+    openssl ocsp -respin "$resp" -issuer "$scratch/pki/ca.pem" -serial "0x$ocsp_serial" -no_nonce \
+        -CAfile "$scratch/pki/ca.pem" -resp_text > "$ocsp_dir/$1.txt" 2>&1 || true
+    if [ "$code" != 200 ] || ! grep -q "^0x$ocsp_serial: good" "$ocsp_dir/$1.txt" \
+       || ! grep -q '^Response verify OK' "$ocsp_dir/$1.txt"; then
+        tail -5 "$ocsp_dir/$1.txt" >&2
+        die "OCSP $1: no verified \"good\" answer (HTTP $code; $ocsp_dir/$1.txt)"
+    fi
+    # ... and the nonce against REQFILE's (without -serial, -reqin is used)
+    openssl ocsp -respin "$resp" -reqin "$2" -issuer "$scratch/pki/ca.pem" \
+        -CAfile "$scratch/pki/ca.pem" > "$ocsp_dir/$1-nonce.txt" 2>&1 || true
+    if ! grep -q '^Response verify OK' "$ocsp_dir/$1-nonce.txt" \
+       || grep -qiE 'nonce verify error|no nonce in response' "$ocsp_dir/$1-nonce.txt"; then
+        cat "$ocsp_dir/$1-nonce.txt" >&2
+        die "OCSP $1: the request's nonce is not echoed ($ocsp_dir/$1-nonce.txt)"
+    fi
+    wc -c < "$resp" | tr -d ' '
+}
+# ocsp_time DB CELL BYTES URL [POSTFILE]: one wrk run -> ocsp_rate, and
+# ocsp_wrong of the ocsp_checked responses in the access log
+ocsp_time() {
+    alog=$(dirname "$httpd_conf_current")/logs/access_log
+    before=$(wc -l < "$alog")
+    log=$out/wrk-ocsp-$1-$2-$ocsp_run.txt
+    if [ -n "${5:-}" ]; then
+        wrk -t2 -c32 -d"${WRK_SECONDS}s" --timeout 5s -s "$scratch/ocsp-post.lua" "$4" -- "$5" > "$log" 2>&1 || true
+    else
+        wrk -t2 -c32 -d"${WRK_SECONDS}s" --timeout 5s "$4" > "$log" 2>&1 || true
+    fi
+    sleep 1     # the last lines of the access log
+    ocsp_rate=$(awk '/^Requests\/sec:/ { print $2 }' "$log")
+    set -- $(tail -n +"$((before + 1))" "$alog" \
+             | awk -v b="$3" '$(NF - 1) != 200 || $NF != b { w++ } END { print w + 0, NR }')
+    ocsp_wrong=$1; ocsp_checked=$2
+    [ -n "$ocsp_rate" ] || { cat "$log" >&2; die "wrk gave no rate ($log)"; }
+}
+# ocsp_cells DB CACHE CELL...: a fresh server (SCEPOCSPCache CACHE), one
+# certificate, each CELL (get, post: no nonce; nonce: POST with a nonce)
+# checked, then timed twice, alternating
+ocsp_cells() {
+    db=$1; cache=$2; shift 2
+    wait_idle
+    if [ "$cache" = none ]; then OCSP_CACHE_CONF="SCEPOCSPCache none"; else OCSP_CACHE_CONF=""; fi
+    httpd_start "ocsp-$db-$cache" "$db"; OCSP_CACHE_CONF=""
+    ocsp_issue "$db-$cache"
+    for cell in "$@"; do
+        case $cell in
+            get) b=$(ocsp_check "$cell" "$ocsp_dir/req.der" GET) ;;
+            post) b=$(ocsp_check "$cell" "$ocsp_dir/req.der") ;;
+            nonce) b=$(ocsp_check "$cell" "$ocsp_dir/req-nonce.der") ;;
+        esac
+        eval "bytes_$cell=$b"
+    done
+    load1=$(cut -d' ' -f1 /proc/loadavg)
+    say "OCSP on $db, SCEPOCSPCache ${cache}: $* (serial $ocsp_serial; wrk 2 x ${WRK_SECONDS}s each, alternating; load average $load1)"
+    for ocsp_run in 1 2; do
+        for cell in "$@"; do
+            eval "b=\$bytes_$cell"
+            case $cell in
+                get) ocsp_time "$db" "$cell-$cache" "$b" "$ocsp_get" ;;
+                post) ocsp_time "$db" "$cell-$cache" "$b" "$ocsp_url" "$ocsp_dir/req.der" ;;
+                nonce) ocsp_time "$db" "$cell-$cache" "$b" "$ocsp_url" "$ocsp_dir/req-nonce.der" ;;
+            esac
+            eval "rate${ocsp_run}_$cell=$ocsp_rate wrong${ocsp_run}_$cell=$ocsp_wrong checked${ocsp_run}_$cell=$ocsp_checked"
+        done
+    done
+    httpd_stop
+    for cell in "$@"; do
+        eval "r1=\$rate1_$cell r2=\$rate2_$cell w=\$((wrong1_$cell + wrong2_$cell))"
+        eval "n=\$((checked1_$cell + checked2_$cell))"
+        printf '%s\t%s-%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$db" "$cell" "$cache" "$r1" "$r2" \
+            "$(awk -v a="$r1" -v b="$r2" 'BEGIN { printf "%.0f", (a + b) / 2 }')" "$w" "$n" "$load1" >> "$ocsp_rows"
+        say "  $cell: $r1 / $r2 responses/s, $w wrong of $n in the access log"
+    done
+}
+if [ "$OCSP" = 1 ]; then
+    for db in sqlite pgsql; do
+        if [ "$db" = pgsql ]; then
+            case " $SERVERS " in *" pgsql "*) ;; *) continue ;; esac
+            [ "$pg_started" = 1 ] || pg_start
+        fi
+        ocsp_cells "$db" shmcb get post nonce
+        ocsp_cells "$db" none get
+    done
+fi
+
 # ---- 5. memory (optional) ----------------------------------------------------------------
 rss_line=""
 if [ "$MEMORY" = 1 ]; then
@@ -611,6 +762,10 @@ fi
 
 # ---- 7. the table -----------------------------------------------------------------------------
 elapsed=$(( $(date -u +%s) - started ))
+# the best mod_scep enrollment rate of this run, for the OCSP ratios
+best_enroll=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $6 + 0 } END { printf "%.1f", m }' "$results")
+best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $6 + 0; w = $1 ", concurrency " $2 }
+    END { print w }' "$results")
 {
     echo "# scepbench results $stamp"
     echo
@@ -635,6 +790,24 @@ elapsed=$(( $(date -u +%s) - started ))
         }' "$results"
     echo
     echo "GetCACert (wrk -t2 -c32): mod_scep $cacert_scep req/s, static file $cacert_static req/s, ratio $cacert_ratio (non-2xx: $non2xx)"
+    if [ "$OCSP" = 1 ]; then
+        echo
+        best_line="none measured"
+        [ -n "$best_enroll_where" ] && best_line="$best_enroll/s ($best_enroll_where)"
+        echo "OCSP responses/s (wrk -t2 -c32, 2 x ${WRK_SECONDS}s each, alternating; one certificate issued by scepbench; best mod_scep enrollment rate of this run: $best_line):"
+        echo
+        echo "| database | request | answer | responses/s | runs | vs best enrollment | wrong / checked | load avg |"
+        echo "|---|---|---|---:|---:|---:|---:|---:|"
+        awk -F'\t' -v best="$best_enroll" '
+            NR == 1 { next }
+            {
+                split($2, c, "-")
+                req = (c[1] == "get") ? "GET, no nonce" : (c[1] == "post") ? "POST, no nonce" : "POST, nonce"
+                ans = (c[1] == "nonce" || c[2] == "none") ? "signed each time (SCEPOCSPCache " c[2] ")" : "shared cache (shmcb)"
+                printf "| %s | %s | %s | %.0f | %.0f / %.0f | %s | %d / %d | %s |\n", $1, req, ans, $5, $3, $4,
+                    (best > 0 ? sprintf("%.1fx", $5 / best) : "-"), $6, $7, $8
+            }' "$ocsp_rows"
+    fi
     [ -n "$rss_line" ] && echo "$rss_line"
     echo
     echo "targets (at concurrency $cmax):"
@@ -654,6 +827,13 @@ elapsed=$(( $(date -u +%s) - started ))
             }
             printf "  GetCACert >= 90%% of static: %s (%.0f%%)\n", verdict(ratio >= 0.9), 100 * ratio
         }' "$results"
+    if [ "$OCSP" = 1 ]; then
+        awk -F'\t' -v best="$best_enroll" '
+            NR == 1 { next }
+            { printf "  OCSP %s %s >= 10x the best enrollment rate: %s (%s); every timed response right: %s (%d wrong of %d)\n",
+                  $1, $2, (best > 0 ? ($5 >= 10 * best ? "MET" : "MISSED") : "n/a"),
+                  (best > 0 ? sprintf("%.1fx", $5 / best) : "-"), ($6 == 0 && $7 > 0 ? "MET" : "MISSED"), $6, $7 }' "$ocsp_rows"
+    fi
     if [ -n "$rss_line" ]; then
         awk -v g="$growth" -v a="$MEMORY_STEP" -v b="$((5 * MEMORY_STEP))" 'BEGIN { v = (g < 0) ? -g : g; w = (v <= 5) ? "MET" : "MISSED"; printf "  RSS flat within 5%% (%d -> %d enrollments): %s (%s%%)\n", a, b, w, g }'
     fi
