@@ -585,19 +585,29 @@ static const char *strings_json(apr_pool_t *p, const apr_array_header_t *a)
     return apr_pstrcat(p, out, "]", NULL);
 }
 
-static const char *detail_json(apr_pool_t *p, const detail_t *d)
+/* A certificate's extensions as a JSON array. */
+static const char *extensions_json(apr_pool_t *p, const scep_certinfo_t *in)
 {
-    const scep_cert_t *k = d->cert;
-    const scep_certinfo_t *in = d->info;
-    const char *ext = "[", *txns = "[", *audit = "[";
+    const char *ext = "[";
     int i;
 
     for (i = 0; i < in->extensions->nelts; i++) {
         const scep_extension_t *e = &APR_ARRAY_IDX(in->extensions, i, scep_extension_t);
         ext = apr_pstrcat(p, ext, i ? "," : "", "{\"name\":", admin_json_str(p, e->name),
-                          ",\"title\":", admin_json_str(p, e->title), ",\"critical\":", e->critical ? "true" : "false", ",\"value\":",
+                          ",\"title\":", admin_json_str(p, e->title), ",\"critical\":",
+                          e->critical ? "true" : "false", ",\"value\":",
                           admin_json_str(p, e->value), "}", NULL);
     }
+    return apr_pstrcat(p, ext, "]", NULL);
+}
+
+static const char *detail_json(apr_pool_t *p, const detail_t *d)
+{
+    const scep_cert_t *k = d->cert;
+    const scep_certinfo_t *in = d->info;
+    const char *ext = extensions_json(p, in), *txns = "[", *audit = "[";
+    int i;
+
     for (i = 0; i < d->txns->nelts; i++) {
         txns = apr_pstrcat(p, txns, i ? "," : "",
                            admin_txn_json(p, &APR_ARRAY_IDX(d->txns, i, scep_txn_t)), NULL);
@@ -618,7 +628,7 @@ static const char *detail_json(apr_pool_t *p, const detail_t *d)
         admin_json_str(p, k->renewed_by), admin_json_str(p, in->key),
         admin_json_str(p, in->signature), admin_json_str(p, in->sha1),
         admin_json_str(p, in->sha256), strings_json(p, in->sans)),
-        "\"extensions\":", ext, "],\"transactions\":", txns, "],\"audit\":", audit,
+        "\"extensions\":", ext, ",\"transactions\":", txns, "],\"audit\":", audit,
         "],\"der\":", admin_json_str(p, k->der), "}\n", NULL);
 }
 
@@ -954,21 +964,12 @@ static const char *lines_json(apr_pool_t *p, const apr_array_header_t *lines)
 
 static const char *dry_cert_json(apr_pool_t *p, const scep_certinfo_t *in)
 {
-    const char *ext = "[";
-    int i;
-
-    for (i = 0; i < in->extensions->nelts; i++) {
-        const scep_extension_t *e = &APR_ARRAY_IDX(in->extensions, i, scep_extension_t);
-        ext = apr_pstrcat(p, ext, i ? "," : "", "{\"name\":", admin_json_str(p, e->name),
-                          ",\"critical\":", e->critical ? "true" : "false", ",\"value\":",
-                          admin_json_str(p, e->value), "}", NULL);
-    }
     return apr_pstrcat(p, "{\"subject\":", admin_json_str(p, in->subject), ",\"issuer\":",
                        admin_json_str(p, in->issuer), ",\"not_before\":",
                        apr_psprintf(p, "%" APR_INT64_T_FMT, in->not_before), ",\"not_after\":",
                        apr_psprintf(p, "%" APR_INT64_T_FMT, in->not_after), ",\"key\":",
                        admin_json_str(p, in->key), ",\"sans\":", strings_json(p, in->sans),
-                       ",\"extensions\":", ext, "]}", NULL);
+                       ",\"extensions\":", extensions_json(p, in), "}", NULL);
 }
 
 /* POST api/dry-run {"profile", "csr"}: what the profile would do with this
