@@ -425,6 +425,19 @@ apr_status_t scep_store_select(scep_ctx_t *ctx, scep_store_t *st, const char *la
     return APR_SUCCESS;
 }
 
+apr_status_t scep_store_select_rows(apr_array_header_t **prows, scep_ctx_t *ctx,
+                                   scep_store_t *st, const char *label, int nargs,
+                                   const char **args, scep_store_row_fn *fn, int size)
+{
+    apr_array_header_t *rows = apr_array_make(ctx->pool, 8, size);
+    apr_status_t rv = scep_store_select(ctx, st, label, nargs, args, fn, rows);
+
+    if (rv == APR_SUCCESS) {
+        *prows = rows;
+    }
+    return rv;
+}
+
 /* The first row of a prepared select: APR_NOTFOUND when there is none. */
 static apr_status_t select_one(void **prow, apr_size_t row_size, scep_ctx_t *ctx,
                                scep_store_t *st, const char *label, int nargs,
@@ -539,14 +552,9 @@ static apr_status_t link_renewal(scep_ctx_t *ctx, scep_store_t *st, const scep_c
 apr_status_t scep_store_find_live(apr_array_header_t **prows, scep_ctx_t *ctx,
                                   scep_store_t *st, const char *ca, const char *tid)
 {
-    apr_array_header_t *rows = apr_array_make(ctx->pool, 2, sizeof(scep_txn_t));
     const char *args[] = { ca, tid };
-    apr_status_t rv = scep_store_select(ctx, st, "scep_txn_find_live", 2, args, read_txn, rows);
-
-    if (rv == APR_SUCCESS) {
-        *prows = rows;
-    }
-    return rv;
+    return scep_store_select_rows(prows, ctx, st, "scep_txn_find_live", 2, args, read_txn,
+                                  sizeof(scep_txn_t));
 }
 
 typedef struct preflight_rows_t {
@@ -764,13 +772,11 @@ apr_status_t scep_store_txn_search(apr_array_header_t **prows, scep_ctx_t *ctx,
                                    scep_store_t *st, const scep_search_t *q)
 {
     apr_pool_t *p = ctx->pool;
-    apr_array_header_t *rows = apr_array_make(p, 16, sizeof(scep_txn_t));
     const char *args[20];
     const char *before = scep_store_num(p, q->before > 0 ? q->before : NO_CURSOR);
     const char *top = scep_store_num(p, NO_CURSOR);
     int dated = q->since || q->until, n = 0;
     char shape[5];
-    apr_status_t rv;
 
     args[n++] = q->ca;
     if (dated) {
@@ -805,25 +811,17 @@ apr_status_t scep_store_txn_search(apr_array_header_t **prows, scep_ctx_t *ctx,
     args[n++] = scep_store_num(p, q->limit);
     apr_snprintf(shape, sizeof(shape), "%d%d%d%d", q->q != NULL, q->status != NULL,
                  q->profile != NULL, dated);
-    rv = scep_store_select(ctx, st, apr_pstrcat(p, "scep_txn_search_", shape, NULL), n, args,
-                           read_txn, rows);
-    if (rv == APR_SUCCESS) {
-        *prows = rows;
-    }
-    return rv;
+    return scep_store_select_rows(prows, ctx, st,
+                                  apr_pstrcat(p, "scep_txn_search_", shape, NULL), n, args,
+                                  read_txn, sizeof(scep_txn_t));
 }
 
 apr_status_t scep_store_txn_of_cert(apr_array_header_t **prows, scep_ctx_t *ctx,
                                     scep_store_t *st, const char *ca, const char *serial)
 {
-    apr_array_header_t *rows = apr_array_make(ctx->pool, 2, sizeof(scep_txn_t));
     const char *args[] = { ca, serial };
-    apr_status_t rv = scep_store_select(ctx, st, "scep_txn_of_cert", 2, args, read_txn, rows);
-
-    if (rv == APR_SUCCESS) {
-        *prows = rows;
-    }
-    return rv;
+    return scep_store_select_rows(prows, ctx, st, "scep_txn_of_cert", 2, args, read_txn,
+                                  sizeof(scep_txn_t));
 }
 
 typedef struct decide_t {
@@ -1003,14 +1001,9 @@ static void read_revoked(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_r
 apr_status_t scep_store_revoked(apr_array_header_t **prows, scep_ctx_t *ctx,
                                 scep_store_t *st, const char *ca)
 {
-    apr_array_header_t *rows = apr_array_make(ctx->pool, 16, sizeof(scep_revoked_t));
     const char *args[] = { ca };
-    apr_status_t rv = scep_store_select(ctx, st, "scep_cert_revoked", 1, args, read_revoked, rows);
-
-    if (rv == APR_SUCCESS) {
-        *prows = rows;
-    }
-    return rv;
+    return scep_store_select_rows(prows, ctx, st, "scep_cert_revoked", 1, args, read_revoked,
+                                  sizeof(scep_revoked_t));
 }
 
 static void read_count(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
@@ -1108,15 +1101,10 @@ apr_status_t scep_store_challenge_open(apr_array_header_t **prows, scep_ctx_t *c
                                        scep_store_t *st, const char *ca,
                                        apr_int64_t before, int limit)
 {
-    apr_array_header_t *rows = apr_array_make(ctx->pool, 8, sizeof(scep_challenge_t));
     const char *args[] = { ca, scep_store_num(ctx->pool, before > 0 ? before : NO_CURSOR),
                            now_str(ctx->pool), scep_store_num(ctx->pool, limit) };
-    apr_status_t rv = scep_store_select(ctx, st, "scep_challenge_open", 4, args, read_challenge, rows);
-
-    if (rv == APR_SUCCESS) {
-        *prows = rows;
-    }
-    return rv;
+    return scep_store_select_rows(prows, ctx, st, "scep_challenge_open", 4, args,
+                                  read_challenge, sizeof(scep_challenge_t));
 }
 
 static void read_first(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)

@@ -68,6 +68,11 @@ apr_status_t scep_store_exec(scep_ctx_t *ctx, scep_store_t *st, const char *labe
 apr_status_t scep_store_select(scep_ctx_t *ctx, scep_store_t *st, const char *label,
                                int nargs, const char **args, scep_store_row_fn *fn,
                                void *baton);
+/* Run a prepared select into a new array of row_size elements (*prows is
+ * set only on success). */
+apr_status_t scep_store_select_rows(apr_array_header_t **prows, scep_ctx_t *ctx,
+                                   scep_store_t *st, const char *label, int nargs,
+                                   const char **args, scep_store_row_fn *fn, int row_size);
 const char *scep_store_num(apr_pool_t *p, apr_int64_t v);
 apr_int64_t scep_store_i64(const char *s);
 const char *scep_store_dup(apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row, int col);

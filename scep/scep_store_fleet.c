@@ -56,20 +56,6 @@ static void read_audit(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row
     a->detail = scep_store_dup(p, st, row, 7);
 }
 
-/* Rows of a select into a new array of elements of size size. */
-static apr_status_t rows_of(apr_array_header_t **prows, scep_ctx_t *ctx, scep_store_t *st,
-                            const char *label, int nargs, const char **args,
-                            scep_store_row_fn *fn, int size)
-{
-    apr_array_header_t *rows = apr_array_make(ctx->pool, 16, size);
-    apr_status_t rv = scep_store_select(ctx, st, label, nargs, args, fn, rows);
-
-    if (rv == APR_SUCCESS) {
-        *prows = rows;
-    }
-    return rv;
-}
-
 apr_status_t scep_store_audit_list(apr_array_header_t **prows, scep_ctx_t *ctx,
                                    scep_store_t *st, const char *ca, apr_int64_t before,
                                    int limit)
@@ -78,8 +64,8 @@ apr_status_t scep_store_audit_list(apr_array_header_t **prows, scep_ctx_t *ctx,
         ca, scep_store_num(ctx->pool, before > 0 ? before : APR_INT64_MAX),
         scep_store_num(ctx->pool, limit)
     };
-    return rows_of(prows, ctx, st, "scep_audit_list", 3, args, read_audit,
-                   sizeof(scep_audit_t));
+    return scep_store_select_rows(prows, ctx, st, "scep_audit_list", 3, args, read_audit,
+                                  sizeof(scep_audit_t));
 }
 
 apr_status_t scep_store_audit_of(apr_array_header_t **prows, scep_ctx_t *ctx,
@@ -87,8 +73,8 @@ apr_status_t scep_store_audit_of(apr_array_header_t **prows, scep_ctx_t *ctx,
                                  int limit)
 {
     const char *args[] = { ca, target, scep_store_num(ctx->pool, limit) };
-    return rows_of(prows, ctx, st, "scep_audit_of", 3, args, read_audit,
-                   sizeof(scep_audit_t));
+    return scep_store_select_rows(prows, ctx, st, "scep_audit_of", 3, args, read_audit,
+                                  sizeof(scep_audit_t));
 }
 
 apr_status_t scep_store_cert_expiring(apr_array_header_t **prows, scep_ctx_t *ctx,
@@ -101,8 +87,8 @@ apr_status_t scep_store_cert_expiring(apr_array_header_t **prows, scep_ctx_t *ct
         ca, t, scep_store_num(p, upto), t, after_serial ? after_serial : "",
         scep_store_num(p, limit)
     };
-    return rows_of(prows, ctx, st, "scep_cert_expiring", 6, args, scep_store_read_cert,
-                   sizeof(scep_cert_t));
+    return scep_store_select_rows(prows, ctx, st, "scep_cert_expiring", 6, args,
+                                  scep_store_read_cert, sizeof(scep_cert_t));
 }
 
 static void read_count_by_profile(void *baton, apr_pool_t *p, scep_store_t *st,
@@ -138,12 +124,12 @@ apr_status_t scep_store_counts(apr_array_header_t **pby_profile,
     apr_status_t rv = APR_SUCCESS;
 
     if (pby_profile) {
-        rv = rows_of(pby_profile, ctx, st, "scep_count_by_profile", 2, by_profile,
-                     read_count_by_profile, sizeof(scep_count_t));
+        rv = scep_store_select_rows(pby_profile, ctx, st, "scep_count_by_profile", 2,
+                                    by_profile, read_count_by_profile, sizeof(scep_count_t));
     }
     if (rv == APR_SUCCESS && pby_day) {
-        rv = rows_of(pby_day, ctx, st, "scep_count_by_day", 2, by_day, read_count_by_day,
-                     sizeof(scep_count_t));
+        rv = scep_store_select_rows(pby_day, ctx, st, "scep_count_by_day", 2, by_day,
+                                    read_count_by_day, sizeof(scep_count_t));
     }
     return rv;
 }

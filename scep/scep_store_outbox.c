@@ -58,14 +58,9 @@ static void read_event(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row
 static apr_status_t events(apr_array_header_t **prows, scep_ctx_t *ctx, scep_store_t *st,
                            const char *label, const char *first, int limit)
 {
-    apr_array_header_t *rows = apr_array_make(ctx->pool, 16, sizeof(scep_event_t));
     const char *args[] = { first, scep_store_num(ctx->pool, limit) };
-    apr_status_t rv = scep_store_select(ctx, st, label, 2, args, read_event, rows);
-
-    if (rv == APR_SUCCESS) {
-        *prows = rows;
-    }
-    return rv;
+    return scep_store_select_rows(prows, ctx, st, label, 2, args, read_event,
+                                  sizeof(scep_event_t));
 }
 
 apr_status_t scep_store_outbox_pending(apr_array_header_t **prows, scep_ctx_t *ctx,
@@ -84,14 +79,9 @@ apr_status_t scep_store_outbox_due(apr_array_header_t **prows, scep_ctx_t *ctx,
                                    scep_store_t *st, const char *ca, apr_int64_t now,
                                    int limit)
 {
-    apr_array_header_t *rows = apr_array_make(ctx->pool, 16, sizeof(scep_event_t));
     const char *args[] = { ca, scep_store_num(ctx->pool, now), scep_store_num(ctx->pool, limit) };
-    apr_status_t rv = scep_store_select(ctx, st, "scep_outbox_due", 3, args, read_event, rows);
-
-    if (rv == APR_SUCCESS) {
-        *prows = rows;
-    }
-    return rv;
+    return scep_store_select_rows(prows, ctx, st, "scep_outbox_due", 3, args, read_event,
+                                  sizeof(scep_event_t));
 }
 
 apr_status_t scep_store_outbox_delivered(scep_ctx_t *ctx, scep_store_t *st, const char *id)
