@@ -825,11 +825,12 @@ static const char *set_crl_validity(cmd_parms *cmd, void *dummy, const char *arg
 
 /* The key of the admin forms' tokens, for nodes behind one balancer: read
  * once at start-up (as root); a trailing newline is not part of it. */
-/* Loaded at once, as root: the children sign with it. */
-static const char *set_mobileconfig_signer(cmd_parms *cmd, void *dummy, const char *cert,
-                                           const char *key)
+/* A signer's certificate and key (SCEPMobileconfigSigner, SCEPOCSPSigner):
+ * loaded at once, as root, since the children sign with them; the key must
+ * be the certificate's. */
+static const char *load_signer(cmd_parms *cmd, const char *cert, const char *key,
+                               X509 **pcert, EVP_PKEY **pkey)
 {
-    scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
     const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
     const char *cpath = ap_server_root_relative(cmd->pool, cert);
     const char *kpath = ap_server_root_relative(cmd->pool, key);
@@ -837,39 +838,37 @@ static const char *set_mobileconfig_signer(cmd_parms *cmd, void *dummy, const ch
     if (err) {
         return err;
     }
-    if (!cpath || scep_load_cert(&conf->mc_cert, cmd->pool, cpath, &err) != APR_SUCCESS
-        || !kpath || scep_load_key(&conf->mc_key, cmd->pool, kpath, &err) != APR_SUCCESS) {
-        return apr_psprintf(cmd->pool, "SCEPMobileconfigSigner %s %s: %s", cert, key,
+    if (!cpath || scep_load_cert(pcert, cmd->pool, cpath, &err) != APR_SUCCESS
+        || !kpath || scep_load_key(pkey, cmd->pool, kpath, &err) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "%s %s %s: %s", cmd->cmd->name, cert, key,
                             err ? err : "invalid path");
     }
-    if (X509_check_private_key(conf->mc_cert, conf->mc_key) != 1) {
+    if (X509_check_private_key(*pcert, *pkey) != 1) {
         ERR_clear_error();
-        return apr_psprintf(cmd->pool, "SCEPMobileconfigSigner: %s is not the key of %s",
+        return apr_psprintf(cmd->pool, "%s: %s is not the key of %s", cmd->cmd->name,
                             key, cert);
     }
     return NULL;
 }
 
-/* Loaded at once, as root; checked against the CA in check_config. */
+static const char *set_mobileconfig_signer(cmd_parms *cmd, void *dummy, const char *cert,
+                                           const char *key)
+{
+    scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
+    return load_signer(cmd, cert, key, &conf->mc_cert, &conf->mc_key);
+}
+
+/* Checked against the CA in check_config (scep_ocsp_check). */
 static const char *set_ocsp_signer(cmd_parms *cmd, void *dummy, const char *cert,
                                    const char *key)
 {
     scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
-    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
-    const char *cpath = ap_server_root_relative(cmd->pool, cert);
-    const char *kpath = ap_server_root_relative(cmd->pool, key);
+    const char *err = load_signer(cmd, cert, key, &conf->ocsp_cert, &conf->ocsp_key);
 
-    if (err) {
-        return err;
+    if (!err) {
+        conf->ocsp_signer_where = where(cmd);
     }
-    if (!cpath || scep_load_cert(&conf->ocsp_cert, cmd->pool, cpath, &err) != APR_SUCCESS
-        || !kpath || scep_load_key(&conf->ocsp_key, cmd->pool, kpath, &err) != APR_SUCCESS) {
-        return apr_psprintf(cmd->pool, "SCEPOCSPSigner %s %s: %s", cert, key,
-                            err ? err : "invalid path");
-    }
-    conf->ocsp_signer_where = apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
-                                           cmd->directive->line_num);
-    return NULL;
+    return err;
 }
 
 static const char *set_ocsp_cache(cmd_parms *cmd, void *dummy, const char *arg)

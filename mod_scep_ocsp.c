@@ -183,7 +183,7 @@ int scep_ocsp_check(apr_pool_t *ptemp, server_rec *s)
         if (!c->ocsp_cert || !c->ca) {
             continue;
         }
-        why = scep_ocsp_signer_check(&warning, ptemp, c->ca, c->ocsp_cert, c->ocsp_key);
+        why = scep_ocsp_signer_check(&warning, ptemp, c->ca, c->ocsp_cert);
         if (why) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00360)
                          "SCEPOCSPSigner (%s, in %s): %s", c->ocsp_signer_where,

@@ -263,7 +263,7 @@ void scep_ocsp_respond(const unsigned char **pder, apr_size_t *plen, scep_ocsp_a
 }
 
 const char *scep_ocsp_signer_check(const char **pwarning, apr_pool_t *p, const scep_ca_t *ca,
-                                   X509 *cert, EVP_PKEY *key)
+                                   X509 *cert)
 {
     *pwarning = NULL;
     if (X509_check_issued(ca->cert, cert) != X509_V_OK) {
@@ -272,10 +272,6 @@ const char *scep_ocsp_signer_check(const char **pwarning, apr_pool_t *p, const s
     if (!(X509_get_extension_flags(cert) & EXFLAG_XKUSAGE)
         || !(X509_get_extended_key_usage(cert) & XKU_OCSP_SIGN)) {
         return "the OCSP signer certificate lacks extendedKeyUsage id-kp-OCSPSigning";
-    }
-    if (!X509_check_private_key(cert, key)) {
-        ERR_clear_error();
-        return "the OCSP signer key does not match its certificate";
     }
     if (X509_get_ext_by_NID(cert, NID_id_pkix_OCSP_noCheck, -1) < 0) {
         *pwarning = apr_pstrdup(p, "the OCSP signer certificate has no id-pkix-ocsp-nocheck: "

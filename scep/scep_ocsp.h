@@ -56,8 +56,9 @@ void scep_ocsp_respond(const unsigned char **pder, apr_size_t *plen, scep_ocsp_a
 
 /** NULL if cert can sign OCSP responses for ca (issued by it, with
  *  id-kp-OCSPSigning), else why not; *pwarning says what a relying party
- *  may dislike (no id-pkix-ocsp-nocheck), or NULL. */
+ *  may dislike (no id-pkix-ocsp-nocheck), or NULL. (That the key is the
+ *  certificate's is checked where both are loaded.) */
 const char *scep_ocsp_signer_check(const char **pwarning, apr_pool_t *p, const scep_ca_t *ca,
-                                   X509 *cert, EVP_PKEY *key);
+                                   X509 *cert);
 
 #endif
