@@ -1127,7 +1127,9 @@ static void ui_post(scep_ctx_t *ctx, const scep_admin_t *adm, scep_store_t *st,
     admin_respond(out, 303, "text/plain", "See Other\n");
 }
 
-/* The form token of a view: the browser's, or a new one it is given. */
+/* The form token of a view with forms: the browser's, or a new one it is
+ * given (a new browser, another user, or a secret changed by a restart);
+ * NULL when none can be made. */
 static const char *page_token(scep_ctx_t *ctx, const scep_admin_t *adm,
                               const scep_admin_in_t *in, scep_admin_out_t *out)
 {
@@ -1136,7 +1138,7 @@ static const char *page_token(scep_ctx_t *ctx, const scep_admin_t *adm,
     if (!csrf && (csrf = new_token(ctx, adm)) != NULL) {
         out->set_csrf_cookie = csrf;
     }
-    return csrf ? csrf : "";
+    return csrf;
 }
 
 void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admin_in_t *in,
@@ -1146,7 +1148,7 @@ void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admi
     const char *seg[6];
     int n = split(p, in->path ? in->path : "", seg, 5);
     scep_store_t *st = NULL;
-    const char *why;
+    const char *why, *csrf = "";
 
     memset(out, 0, sizeof(*out));
     if (n > 5) {
@@ -1177,26 +1179,19 @@ void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admi
         ui_post(ctx, adm, st, in, seg[1], out);
         return;
     }
-    if (!in->is_post && n >= 1
-        && admin_fleet_page(ctx, adm, st, in, seg, n,
-                            /* the detail view has the revoke form */
-                            n == 2 && !strcmp(seg[0], "certificates")
-                            ? page_token(ctx, adm, in, out) : "", out)) {
+    /* the page and the detail view have forms */
+    if (!in->is_post && (n == 0 || (n == 2 && !strcmp(seg[0], "certificates")))
+        && !(csrf = page_token(ctx, adm, in, out))) {
+        admin_respond(out, 500, "text/plain", "Internal Server Error: no form token\n");
+        return;
+    }
+    if (!in->is_post && n >= 1 && admin_fleet_page(ctx, adm, st, in, seg, n, csrf, out)) {
         return;
     }
     if (n == 0 && !in->is_post) {
-        const char *csrf = token_ok(ctx, adm, in->csrf_cookie) ? in->csrf_cookie : NULL;
         const char *err;
         page_t *pg;
         apr_status_t rv;
-        if (!csrf && !(csrf = new_token(ctx, adm))) {
-            admin_respond(out, 500, "text/plain", "Internal Server Error: no form token\n");
-            return;
-        }
-        if (csrf != in->csrf_cookie) {
-            /* a new browser, another user, or a secret changed by a restart */
-            out->set_csrf_cookie = csrf;
-        }
         rv = admin_page_make(&pg, &err, ctx, adm, st, in, csrf, apr_table_get(in->query, "notice"),
                              NULL);
         if (rv != APR_SUCCESS) {
