@@ -263,8 +263,8 @@ static int scep_handler(request_rec *r)
     env.eval = eval_expr;
     env.eval_baton = r;
     scep_op_handle(&ctx, svc, &env, &in, &out);
-    if (out.tid) {
-        log_summary(r, svc, &out);
+    if (out.tid && APLOG_R_IS_LEVEL(r, APLOG_INFO)) {
+        log_summary(r, svc, &out);      /* (its values are escaped only when it is logged) */
     }
     scep_metrics_request(r, ap_get_module_config(r->server->module_config, &scep_module),
                          in.operation, svc->profile->name, &out);
