@@ -293,10 +293,35 @@ void scep_request_ctx(scep_ctx_t *ctx, request_rec *r)
                                                             &scep_module))->metrics;
 }
 
+/* The CA whose CRL a scep-crl request asks: SCEPCACertificateFile's at the
+ * Location itself, any CA of the server at LOCATION/ID (or ID.crl), where
+ * ID is the CA's (README "CA rollover"); NULL for an unknown one. */
+static const scep_ca_t *crl_ca_of(request_rec *r, const scep_srv_conf_t *sconf)
+{
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    const char *base = core && core->d && core->d[0] == '/' ? core->d : NULL;
+    apr_size_t blen = base ? strlen(base) : 0;
+    const char *rest, *dot;
+
+    if (!base || strncmp(r->uri, base, blen)) {
+        return sconf->ca;
+    }
+    for (rest = r->uri + blen; *rest == '/'; rest++);
+    if (!*rest) {
+        return sconf->ca;
+    }
+    dot = strrchr(rest, '.');
+    if (dot && !strcmp(dot, ".crl")) {
+        rest = apr_pstrmemdup(r->pool, rest, (apr_size_t)(dot - rest));
+    }
+    return sconf->cas ? scep_cas_by_id(sconf->cas, rest) : NULL;
+}
+
 /* SetHandler scep-crl: the CA's current CRL, for CRL distribution points. */
 static int crl_handler(request_rec *r)
 {
     scep_srv_conf_t *sconf = ap_get_module_config(r->server->module_config, &scep_module);
+    const scep_ca_t *ca;
     scep_store_t *st;
     scep_ctx_t ctx;
     unsigned char *der;
@@ -311,9 +336,12 @@ static int crl_handler(request_rec *r)
                       "SetHandler scep-crl in a server without SCEPCACertificateFile");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    if (!(ca = crl_ca_of(r, sconf))) {
+        return HTTP_NOT_FOUND;
+    }
     scep_request_ctx(&ctx, r);
     if (scep_dbd_open_store(r, &st) != APR_SUCCESS
-        || scep_crl_current(&der, &len, &ctx, st, sconf->ca,
+        || scep_crl_current(&der, &len, &ctx, st, ca,
                                scep_crl_validity_of(sconf))
            != APR_SUCCESS) {
         return HTTP_SERVICE_UNAVAILABLE;
@@ -411,6 +439,7 @@ static int admin_handler(request_rec *r)
      * Path=/, no Domain), so no sibling host can plant one */
     const char *cookie = https ? "__Host-scep_admin_csrf" : "scep_admin_csrf";
     const char *host = apr_table_get(r->headers_in, "Host");
+    const char *cookie_path;
 
     ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, -1);
     if (r->method_number != M_GET && r->method_number != M_POST) {
@@ -454,7 +483,8 @@ static int admin_handler(request_rec *r)
     else {
         ap_discard_request_body(r);
     }
-    adm.ca = sconf->ca;
+    adm.ca = scep_active_ca(sconf, r);
+    adm.cas = sconf->cas;
     adm.named = sconf->named;
     adm.crl_validity = scep_crl_validity_of(sconf);
     adm.open_store = scep_dbd_open_store;
@@ -462,6 +492,21 @@ static int admin_handler(request_rec *r)
     adm.user = r->user;
     adm.client_addr = r->useragent_ip;
     adm.base = base[blen - 1] == '/' ? base : apr_pstrcat(r->pool, base, "/", NULL);
+    cookie_path = https ? "/" : adm.base;
+    if (!strncmp(in.path, "ca/", 3) && sconf->cas) {
+        /* another CA of the server (README "CA rollover"): ca/ID/ and below */
+        const char *id = in.path + 3, *slash = strchr(id, '/');
+        const scep_ca_t *ca = scep_cas_by_id(sconf->cas, slash
+                                             ? apr_pstrmemdup(r->pool, id, (apr_size_t)(slash - id))
+                                             : id);
+        if (!ca) {
+            return HTTP_NOT_FOUND;
+        }
+        adm.ca = ca;
+        adm.base = apr_pstrcat(r->pool, adm.base, "ca/", ca->id, "/", NULL);
+        in.path = slash ? slash + 1 : "";
+        while (*in.path == '/') in.path++;
+    }
     adm.secret = sconf->admin_secret;
     adm.secret_len = sconf->admin_secret_len;
     adm.mc_cert = sconf->mc_cert;
@@ -474,7 +519,7 @@ static int admin_handler(request_rec *r)
                          : SCEP_M_REVOCATIONS, 1);
     }
 
-    return admin_send(r, &out, cookie, https ? "/" : adm.base, https);
+    return admin_send(r, &out, cookie, cookie_path, https);
 }
 
 static int dispatch(request_rec *r)

@@ -36,6 +36,12 @@ void *scep_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
         conf->ca_chain = add->ca_chain;
         conf->ra_cert = add->ra_cert;
         conf->ra_key = add->ra_key;
+        conf->next_ca = add->next_ca;
+        conf->next_ra = add->next_ra;
+        conf->next_ca_key = add->next_ca_key;
+        conf->next_ra_key = add->next_ra_key;
+        conf->switch_time = add->switch_time;
+        conf->previous = add->previous;
     }
     else {
         MERGE_SETTING(ca_cert);
@@ -43,9 +49,13 @@ void *scep_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
         MERGE_SETTING(ca_chain);
         MERGE_SETTING(ra_cert);
         MERGE_SETTING(ra_key);
+        MERGE_SETTING(next_ca);
+        MERGE_SETTING(next_ra);
+        MERGE_SETTING(next_ca_key);
+        MERGE_SETTING(next_ra_key);
+        MERGE_SETTING(switch_time);
+        conf->previous = add->previous ? add->previous : base->previous;
     }
-    MERGE_SETTING(next_ca);
-    MERGE_SETTING(next_ra);
     conf->legacy_wanted = add->legacy_wanted != UNSET ? add->legacy_wanted
                                                       : base->legacy_wanted;
     conf->crl_validity = add->crl_validity != UNSET ? add->crl_validity : base->crl_validity;
@@ -919,6 +929,16 @@ const command_rec scep_cmds[] = {
              "the CA certificate that follows this one (GetNextCACert)"),
     SRV_FILE("SCEPNextRACertificateFile", next_ra,
              "the RA certificate of the next CA (GetNextCACert), if it has one"),
+    SRV_FILE("SCEPNextCACertificateKeyFile", next_ca_key,
+             "the next CA's private key: it issues from SCEPNextCASwitchTime on"),
+    SRV_FILE("SCEPNextRACertificateKeyFile", next_ra_key,
+             "the next RA's private key"),
+    AP_INIT_TAKE1("SCEPNextCASwitchTime", scep_set_switch_time, NULL, RSRC_CONF,
+                  "when the next CA takes over: a UTC time (2027-01-31T00:00:00Z) or "
+                  "notBefore (default: the next CA certificate's)"),
+    AP_INIT_TAKE2("SCEPPreviousCA", scep_set_previous_ca, NULL, RSRC_CONF,
+                  "certificate and key of a CA this server issued from before: its CRL, "
+                  "GetCert, revocation, renewal and OCSP go on"),
     AP_INIT_TAKE1("SCEPChallengePassword", set_challenge, NULL, LOC,
                   "static challenge password for this enrollment point"),
     AP_INIT_TAKE1("SCEPChallengePasswordFile", set_challenge_file, NULL, LOC,
@@ -1119,6 +1139,7 @@ static void build_service(apr_pool_t *pconf, const scep_srv_conf_t *c,
     }
     svc = scep_service_make(pconf, c->ca, c->oids, prof, scep_crl_validity_of(c), c->cacert);
     scep_service_set_next(svc, pconf, c->nextcacert);
+    scep_service_set_cas(svc, pconf, c->cas, c->next_cacert);
     if (!section->services) {
         section->services = apr_hash_make(pconf);
     }
@@ -1217,8 +1238,11 @@ const scep_service_t *scep_service_of(request_rec *r)
         scep_service_t *made = scep_service_make(r->pool, sconf->ca, sconf->oids, prof,
                                                  scep_crl_validity_of(sconf), sconf->cacert);
         scep_service_set_next(made, r->pool, sconf->nextcacert);
+        scep_service_set_cas(made, r->pool, sconf->cas, sconf->next_cacert);
         svc = made;
     }
+    /* the next CA's service from the switch-over on */
+    svc = scep_service_at(svc, (apr_int64_t)apr_time_sec(r->request_time));
     if (strcmp(svc->profile->name, name)) {
         /* a section without our directives is named after itself */
         scep_policy_t *policy = apr_pmemdup(r->pool, svc->profile->policy, sizeof(*policy));
@@ -1354,6 +1378,7 @@ int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                          c->ca_cert.value ? "SCEPCACertificateKeyFile" : "SCEPCACertificateFile");
             return !OK;
         }
+        memset(&files, 0, sizeof(files));
         files.cert = c->ca_cert.value;
         files.key = c->ca_key.value;
         files.chain = c->ca_chain.value;
@@ -1382,7 +1407,8 @@ int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             c->ca = same->ca;
             c->cacert = same->cacert;
         }
-        if (load_next_ca(pconf, ptemp, sp, c) != OK) {
+        if (load_next_ca(pconf, ptemp, sp, c) != OK
+            || scep_rollover_load(pconf, ptemp, sp, c) != OK) {
             return !OK;
         }
     }

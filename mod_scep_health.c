@@ -51,7 +51,7 @@ int scep_health_handler(request_rec *r)
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     memset(&in, 0, sizeof(in));
-    in.ca = sconf->ca;
+    in.ca = scep_active_ca(sconf, r);
     in.open_store = scep_dbd_open_store;
     in.store_baton = r;
     in.keys = sconf->health_keys;

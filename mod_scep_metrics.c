@@ -103,21 +103,22 @@ static void ca_gauges(scep_metrics_ca_t *g, request_rec *r, const scep_srv_conf_
     scep_crl_rec_t *crl = NULL;
     scep_store_t *st;
     scep_ctx_t ctx;
+    const scep_ca_t *ca = scep_active_ca(c, r);   /* the one that issues now */
 
     memset(g, 0, sizeof(*g));
-    g->ca = c->ca->subject;
-    g->ca_expires_in = c->ca->not_after - now;
-    g->ra_expires_in = scep_asn1_time_epoch(X509_get0_notAfter(c->ca->ra_cert)) - now;
+    g->ca = ca->subject;
+    g->ca_expires_in = ca->not_after - now;
+    g->ra_expires_in = scep_asn1_time_epoch(X509_get0_notAfter(ca->ra_cert)) - now;
     g->pending = -1;
     scep_request_ctx(&ctx, r);
     if (scep_dbd_open_store(r, &st) != APR_SUCCESS) {
         return;
     }
-    if (scep_store_crl_latest(&crl, &revoked, &ctx, st, c->ca->fingerprint) == APR_SUCCESS) {
+    if (scep_store_crl_latest(&crl, &revoked, &ctx, st, ca->fingerprint) == APR_SUCCESS) {
         g->crl_known = 1;
         g->crl_expires_in = crl->next_update - now;
     }
-    if (scep_store_pending_count(&g->pending, &ctx, st, c->ca->fingerprint) != APR_SUCCESS) {
+    if (scep_store_pending_count(&g->pending, &ctx, st, ca->fingerprint) != APR_SUCCESS) {
         g->pending = -1;
     }
 }

@@ -148,7 +148,7 @@ int scep_ndes_handler(request_rec *r)
     }
     scep_request_ctx(&ctx, r);
     memset(&nd, 0, sizeof(nd));
-    nd.ca = sconf->ca;
+    nd.ca = scep_active_ca(sconf, r);
     nd.profile = dconf->ndes.profile;
     nd.validity = dconf->ndes.validity != UNSET ? dconf->ndes.validity : NDES_DEFAULT_VALIDITY;
     nd.cache_size = dconf->ndes.cache_size != UNSET ? dconf->ndes.cache_size

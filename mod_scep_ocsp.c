@@ -298,6 +298,7 @@ int scep_ocsp_handler(request_rec *r)
     }
     memset(&o, 0, sizeof(o));
     o.ca = sconf->ca;
+    o.cas = sconf->cas;
     o.signer = sconf->ocsp_cert;
     o.signer_key = sconf->ocsp_key;
     o.validity = sconf->ocsp_validity != UNSET ? sconf->ocsp_validity : OCSP_DEFAULT_VALIDITY;

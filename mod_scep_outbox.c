@@ -260,10 +260,17 @@ static int outbox_pass(outbox_worker_t *w, apr_pool_t *p)
     if (scep_dbd_open_server(&st, &dbd, p, w->s) != APR_SUCCESS) {
         return 0;
     }
-    if (keep_lease(&ctx, w, st, &until) == APR_SUCCESS
-        && scep_store_outbox_due(&events, &ctx, st, w->conf->ca->fingerprint, now,
-                                 OUTBOX_BATCH) == APR_SUCCESS) {
-        delivered = deliver_batch(&ctx, w, st, events, &until);
+    if (keep_lease(&ctx, w, st, &until) == APR_SUCCESS) {
+        /* each CA's events: after a rollover's switch-over the next CA's too */
+        const apr_array_header_t *all = w->conf->cas ? w->conf->cas->all : NULL;
+        int i, n = all ? all->nelts : 1;
+        for (i = 0; i < n; i++) {
+            const scep_ca_t *ca = all ? APR_ARRAY_IDX(all, i, const scep_ca_t *) : w->conf->ca;
+            if (scep_store_outbox_due(&events, &ctx, st, ca->fingerprint, now, OUTBOX_BATCH)
+                == APR_SUCCESS) {
+                delivered += deliver_batch(&ctx, w, st, events, &until);
+            }
+        }
         if (now >= w->next_purge) {
             scep_store_outbox_purge(&ctx, st, now - OUTBOX_KEEP_SECS);
             w->next_purge = now + 3600;

@@ -67,11 +67,22 @@ typedef struct scep_setting_t {
     const char *where;        /* file:line */
 } scep_setting_t;
 
+/* SCEPPreviousCA: a CA the server issued from before. */
+typedef struct scep_previous_ca_t {
+    const char *cert, *key;
+    const char *where;        /* file:line */
+} scep_previous_ca_t;
+
 typedef struct scep_srv_conf_t {
     server_rec *s;
     scep_setting_t ca_cert, ca_key, ca_chain, ra_cert, ra_key;
     scep_setting_t next_ca, next_ra;  /* SCEPNextCACertificateFile, SCEPNextRACertificateFile */
     const scep_cacert_t *nextcacert;  /* GetNextCACert's answer, or NULL */
+    scep_setting_t next_ca_key, next_ra_key;  /* the next CA issues from switch_time */
+    scep_setting_t switch_time;       /* SCEPNextCASwitchTime: UTC or "notBefore" */
+    apr_array_header_t *previous;     /* scep_previous_ca_t: SCEPPreviousCA, or NULL */
+    scep_cas_t *cas;                  /* every CA of the server (check_config) */
+    const scep_cacert_t *next_cacert; /* GetCACert's answer after the switch-over */
     int legacy_wanted;        /* some Location enables legacy algorithms */
     apr_int64_t crl_validity; /* SCEPCRLValidity */
     apr_array_header_t *locations;  /* scep_dir_conf_t * with profile directives */
@@ -325,6 +336,17 @@ void scep_ndes_conf_merge(scep_ndes_conf_t *out, const scep_ndes_conf_t *base,
 int scep_ndes_check(apr_pool_t *ptemp, server_rec *s);
 /** SetHandler scep-ndes. */
 int scep_ndes_handler(request_rec *r);
+
+/* ---- mod_scep_rollover.c: the next and previous CAs ---------------------- */
+
+const char *scep_set_switch_time(cmd_parms *cmd, void *dummy, const char *arg);
+const char *scep_set_previous_ca(cmd_parms *cmd, void *dummy, const char *cert,
+                                 const char *key);
+/** check_config: the next CA with its key and the previous CAs, as c->cas. */
+int scep_rollover_load(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp,
+                       scep_srv_conf_t *c);
+/** The CA that issues at the time of r (the next one after the switch-over). */
+const scep_ca_t *scep_active_ca(const scep_srv_conf_t *c, request_rec *r);
 
 /* ---- mod_scep_ocsp.c: SetHandler scep-ocsp --------------------------------- */
 int scep_ocsp_handler(request_rec *r);

@@ -111,6 +111,7 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
     X509_REQ *csr;
     X509 *cert;
     const char *why = NULL;
+    int i;
     unsigned char *der;
     const unsigned char *q;
     apr_size_t len;
@@ -143,6 +144,13 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
     /* a held renewal: the old certificate must still be renewable */
     if (t->renewal_of && *t->renewal_of) {
         rv = scep_store_cert_get(&old, ctx, st, adm->ca->fingerprint, t->renewal_of);
+        for (i = 0; rv == APR_NOTFOUND && adm->cas && i < adm->cas->all->nelts; i++) {
+            /* renewing a certificate of another CA of the host (a rollover) */
+            const scep_ca_t *ca = APR_ARRAY_IDX(adm->cas->all, i, const scep_ca_t *);
+            if (ca != adm->ca) {
+                rv = scep_store_cert_get(&old, ctx, st, ca->fingerprint, t->renewal_of);
+            }
+        }
         if (rv != APR_SUCCESS) {
             *perr = rv == APR_NOTFOUND ? "the certificate being renewed is not on record"
                                        : "database error";
@@ -1141,6 +1149,40 @@ static const char *page_token(scep_ctx_t *ctx, const scep_admin_t *adm,
     return csrf;
 }
 
+/* A certificate named by serial (its detail, download or revocation) that
+ * another CA of the host issued (README "CA rollover") is that CA's
+ * business: adm as that CA sees it. Otherwise adm itself. */
+static const scep_admin_t *admin_of_serial(scep_ctx_t *ctx, const scep_admin_t *adm,
+                                           scep_store_t *st, const char **seg, int n)
+{
+    const char *serial = n >= 2 && !strcmp(seg[0], "certificates") ? seg[1]
+                         : n >= 3 && !strcmp(seg[0], "api") && !strcmp(seg[1], "certificates")
+                         ? seg[2] : NULL;
+    scep_admin_t *other;
+    scep_cert_t *rec;
+    char *upper, *u;
+    int i;
+
+    if (!serial || !adm->cas || adm->cas->all->nelts < 2 || !admin_is_hex(serial)) {
+        return adm;
+    }
+    upper = apr_pstrdup(ctx->pool, serial);
+    for (u = upper; *u; u++) *u = (char)apr_toupper(*u);
+    if (scep_store_cert_get(&rec, ctx, st, adm->ca->fingerprint, upper) != APR_NOTFOUND) {
+        return adm;
+    }
+    for (i = 0; i < adm->cas->all->nelts; i++) {
+        const scep_ca_t *ca = APR_ARRAY_IDX(adm->cas->all, i, const scep_ca_t *);
+        if (ca != adm->ca
+            && scep_store_cert_get(&rec, ctx, st, ca->fingerprint, upper) == APR_SUCCESS) {
+            other = apr_pmemdup(ctx->pool, adm, sizeof(*adm));
+            other->ca = ca;
+            return other;
+        }
+    }
+    return adm;
+}
+
 void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admin_in_t *in,
                        scep_admin_out_t *out)
 {
@@ -1171,6 +1213,7 @@ void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admi
                       "Service Unavailable: enrollment database unavailable\n");
         return;
     }
+    adm = admin_of_serial(ctx, adm, st, seg, n);
     if (n >= 1 && !strcmp(seg[0], "api")) {
         api(ctx, adm, st, in, seg, n, out);
         return;

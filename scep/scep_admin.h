@@ -13,7 +13,9 @@
 #include "scep_op.h"
 
 typedef struct scep_admin_t {
-    const scep_ca_t *ca;
+    const scep_ca_t *ca;             /**< whose records the page shows */
+    const scep_cas_t *cas;           /**< every CA of the host (a certificate named by
+                                          serial is looked for in each), or NULL */
     apr_hash_t *named;               /**< profile name -> const scep_policy_t * */
     apr_int64_t crl_validity;
     scep_store_open_fn *open_store;

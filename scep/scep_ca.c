@@ -1,5 +1,6 @@
 /* mod_scep core: CA/RA material and certificate issuance. */
 #include <string.h>
+#include <strings.h>
 #include <apr_strings.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -139,7 +140,7 @@ static apr_status_t load_ca_pair(scep_ca_t *ca, apr_pool_t *p, const scep_ca_fil
                        "certificate (needs basicConstraints CA:TRUE and keyUsage "
                        "keyCertSign)", files->cert));
     }
-    if (expired(ca->cert)) {
+    if (expired(ca->cert) && !files->retired) {
         return ca_fail(perr, pwhich, SCEP_CA_FILE_CERT, apr_psprintf(p, "the CA certificate "
                        "%s has expired", files->cert));
     }
@@ -184,6 +185,12 @@ static apr_status_t load_ra(scep_ca_t *ca, apr_pool_t *p, const scep_ca_files_t 
 {
     apr_status_t rv;
 
+    if (files->retired) {
+        /* decrypts only what a device still encrypts to it, if it can */
+        ca->ra_cert = ca->cert;
+        ca->ra_key = ca->key;
+        return APR_SUCCESS;
+    }
     if (!files->ra_cert && !files->ra_key) {
         if (!key_usage_has(ca->cert, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)) {
             return ca_fail(perr, pwhich, SCEP_CA_FILE_CERT, apr_psprintf(p, "without an RA "
@@ -254,6 +261,7 @@ apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
         return rv;
     }
     ca->fingerprint = scep_cert_fingerprint(p, ca->cert);
+    ca->id = apr_pstrmemdup(p, ca->fingerprint, 16);
     ca->subject = scep_name_str(p, X509_get_subject_name(ca->cert));
     ca->not_after = scep_asn1_time_epoch(X509_get0_notAfter(ca->cert));
     if (!(ca->no_keys = make_no_keys(p))) {
@@ -275,6 +283,50 @@ int scep_ca_issued(const scep_ca_t *ca, X509 *cert)
          && pub && X509_verify(cert, pub) == 1;
     ERR_clear_error();
     return ok;
+}
+
+const scep_ca_t *scep_cas_active(const scep_cas_t *cas, apr_int64_t now)
+{
+    return cas->next && now >= cas->switch_at ? cas->next : cas->current;
+}
+
+const scep_ca_t *scep_cas_by_id(const scep_cas_t *cas, const char *id)
+{
+    int i;
+
+    for (i = 0; i < cas->all->nelts; i++) {
+        const scep_ca_t *ca = APR_ARRAY_IDX(cas->all, i, const scep_ca_t *);
+        if (!strcasecmp(ca->id, id)) {
+            return ca;
+        }
+    }
+    return NULL;
+}
+
+const scep_ca_t *scep_cas_by_fingerprint(const scep_cas_t *cas, const char *fingerprint)
+{
+    int i;
+
+    for (i = 0; i < cas->all->nelts; i++) {
+        const scep_ca_t *ca = APR_ARRAY_IDX(cas->all, i, const scep_ca_t *);
+        if (!strcmp(ca->fingerprint, fingerprint)) {
+            return ca;
+        }
+    }
+    return NULL;
+}
+
+const scep_ca_t *scep_cas_issuer_of(const scep_cas_t *cas, X509 *cert)
+{
+    int i;
+
+    for (i = 0; i < cas->all->nelts; i++) {
+        const scep_ca_t *ca = APR_ARRAY_IDX(cas->all, i, const scep_ca_t *);
+        if (scep_ca_issued(ca, cert)) {
+            return ca;
+        }
+    }
+    return NULL;
 }
 
 static int add_ext(X509 *cert, X509V3_CTX *v3, int nid, const char *value)
@@ -366,20 +418,35 @@ static int add_policies(X509 *cert, const apr_array_header_t *oids)
     return ok;
 }
 
-static int add_urls(X509 *cert, X509V3_CTX *v3, apr_pool_t *p, int nid,
+/* A URL of the profile with every %{CA} replaced by the issuing CA's id:
+ * each CA of a rollover names its own CRL and certificate. */
+static const char *url_for(apr_pool_t *p, const scep_ca_t *ca, const char *url)
+{
+    const char *at, *out = "";
+
+    while ((at = strstr(url, SCEP_URL_CA)) != NULL) {
+        out = apr_pstrcat(p, out, apr_pstrmemdup(p, url, (apr_size_t)(at - url)),
+                          ca->id ? ca->id : "", NULL);
+        url = at + sizeof(SCEP_URL_CA) - 1;
+    }
+    return apr_pstrcat(p, out, url, NULL);
+}
+
+static int add_urls(X509 *cert, X509V3_CTX *v3, apr_pool_t *p, const scep_ca_t *ca, int nid,
                     const apr_array_header_t *a, const apr_array_header_t *b)
 {
     const char *value = NULL;
     int i;
 
     for (i = 0; a && i < a->nelts; i++) {
-        const char *item = nid == NID_info_access
-            ? apr_pstrcat(p, "OCSP;URI:", APR_ARRAY_IDX(a, i, const char *), NULL)
-            : apr_pstrcat(p, "URI:", APR_ARRAY_IDX(a, i, const char *), NULL);
+        const char *url = url_for(p, ca, APR_ARRAY_IDX(a, i, const char *));
+        const char *item = nid == NID_info_access ? apr_pstrcat(p, "OCSP;URI:", url, NULL)
+                                                  : apr_pstrcat(p, "URI:", url, NULL);
         value = value ? apr_pstrcat(p, value, ",", item, NULL) : item;
     }
     for (i = 0; b && i < b->nelts; i++) {
-        const char *item = apr_pstrcat(p, "caIssuers;URI:", APR_ARRAY_IDX(b, i, const char *), NULL);
+        const char *item = apr_pstrcat(p, "caIssuers;URI:",
+                                       url_for(p, ca, APR_ARRAY_IDX(b, i, const char *)), NULL);
         value = value ? apr_pstrcat(p, value, ",", item, NULL) : item;
     }
     return !value || add_ext(cert, v3, nid, value);
@@ -504,8 +571,9 @@ apr_status_t scep_ca_issue(X509 **pcert, const char **perr, apr_pool_t *p,
             && !add_ext_obj(cert, NID_subject_alt_name,
                             X509_NAME_entry_count(plan->subject) == 0, plan->san))
         || (pol && !add_policies(cert, pol->policies))
-        || (pol && !add_urls(cert, &v3, p, NID_crl_distribution_points, pol->crl_urls, NULL))
-        || (pol && !add_urls(cert, &v3, p, NID_info_access, pol->ocsp_urls, pol->ca_issuer_urls))
+        || (pol && !add_urls(cert, &v3, p, ca, NID_crl_distribution_points, pol->crl_urls, NULL))
+        || (pol && !add_urls(cert, &v3, p, ca, NID_info_access, pol->ocsp_urls,
+                             pol->ca_issuer_urls))
         || (pol && pol->include_template && plan->template_name && *plan->template_name
             && !add_template(cert, plan->template_name))) {
         *perr = "cannot add the certificate extensions";

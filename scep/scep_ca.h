@@ -11,6 +11,10 @@
 #include "scep_ossl.h"
 #include "scep_policy.h"
 
+/** In a profile's URLs (SCEPCRLDistributionPoint, SCEPOCSPResponder,
+ *  SCEPCAIssuersURL): replaced by the issuing CA's id (scep_ca_t.id). */
+#define SCEP_URL_CA "%{CA}"
+
 /** Which configured file an error is about (the glue names the directive). */
 typedef enum {
     SCEP_CA_FILE_CERT, SCEP_CA_FILE_KEY, SCEP_CA_FILE_CHAIN,
@@ -25,6 +29,8 @@ typedef struct scep_ca_files_t {
     const char *ra_key;
     scep_passphrase_fn *passphrase;   /* for encrypted keys; NULL: none may be */
     void *passphrase_baton;
+    int retired;            /* a previous CA: it only signs CRLs (no RA checks,
+                               and it may have expired) */
 } scep_ca_files_t;
 
 typedef struct scep_ca_t {
@@ -35,6 +41,7 @@ typedef struct scep_ca_t {
     EVP_PKEY *ra_key;
     int has_ra;
     const char *fingerprint;     /**< hex SHA-256 of the CA cert: the CA's id in records */
+    const char *id;              /**< its first 16 hex digits: the CA's name in URLs */
     const char *subject;
     apr_int64_t not_after;
     /** A library context with no provider but "null": a request parsed
@@ -61,5 +68,28 @@ apr_status_t scep_ca_issue(X509 **pcert, const char **perr, apr_pool_t *p,
 
 /** Did this CA issue the certificate (name and signature)? */
 int scep_ca_issued(const scep_ca_t *ca, X509 *cert);
+
+/** Every CA of a virtual host (README "CA rollover"): the one that issues
+ *  now (SCEPCACertificateFile), the next one with the time from which it
+ *  issues instead, and the previous ones, whose certificates are still
+ *  served, revoked, renewed and answered for. */
+typedef struct scep_cas_t {
+    const scep_ca_t *current;
+    const scep_ca_t *next;           /**< NULL: no switch-over configured */
+    apr_int64_t switch_at;           /**< seconds since the epoch: next issues from then */
+    apr_array_header_t *all;         /**< const scep_ca_t *: current, next, previous ones */
+} scep_cas_t;
+
+/** The CA that issues at time now. */
+const scep_ca_t *scep_cas_active(const scep_cas_t *cas, apr_int64_t now);
+
+/** The CA of the set with this id (scep_ca_t.id), or NULL. */
+const scep_ca_t *scep_cas_by_id(const scep_cas_t *cas, const char *id);
+
+/** The CA of the set with this fingerprint, or NULL. */
+const scep_ca_t *scep_cas_by_fingerprint(const scep_cas_t *cas, const char *fingerprint);
+
+/** The CA of the set that issued cert (name and signature), or NULL. */
+const scep_ca_t *scep_cas_issuer_of(const scep_cas_t *cas, X509 *cert);
 
 #endif

@@ -46,6 +46,7 @@ apr_status_t scep_issue_sign(X509 **pcert, scep_cert_t *rec, scep_renewal_t *ren
     if (old) {
         /* a chain of renewals is named by its first certificate */
         rec->lineage = old->lineage ? old->lineage : old->serial;
+        renewal->old_ca = old->ca;
         renewal->old_serial = old->serial;
         renewal->supersede = supersede;
     }

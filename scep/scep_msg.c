@@ -261,6 +261,27 @@ static int cipher_allowed(int nid, int allow_legacy)
     }
 }
 
+int scep_msg_addressed_to(const scep_msg_t *msg, X509 *cert)
+{
+    const unsigned char *q = msg->content;
+    PKCS7 *p7 = d2i_PKCS7(NULL, &q, (long)msg->content_len);
+    int i, n, found = 0;
+
+    if (p7 && PKCS7_type_is_enveloped(p7) && p7->d.enveloped) {
+        n = sk_PKCS7_RECIP_INFO_num(p7->d.enveloped->recipientinfo);
+        for (i = 0; i < n && i < SCEP_MAX_RECIPIENTS && !found; i++) {
+            PKCS7_RECIP_INFO *ri = sk_PKCS7_RECIP_INFO_value(p7->d.enveloped->recipientinfo, i);
+            found = ri->issuer_and_serial
+                    && !X509_NAME_cmp(ri->issuer_and_serial->issuer, X509_get_issuer_name(cert))
+                    && !ASN1_INTEGER_cmp(ri->issuer_and_serial->serial,
+                                         X509_get0_serialNumber(cert));
+        }
+    }
+    PKCS7_free(p7);
+    ERR_clear_error();
+    return found;
+}
+
 apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
                               const char **perr, apr_pool_t *p,
                               X509 *ra_cert, EVP_PKEY *ra_key,

@@ -83,6 +83,10 @@ apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
                               X509 *ra_cert, EVP_PKEY *ra_key,
                               int allow_legacy);
 
+/** Is one of the envelope's recipients cert (by issuer and serial)? Reads
+ *  the clear part only: no key operation. */
+int scep_msg_addressed_to(const scep_msg_t *msg, X509 *cert);
+
 /** What to answer. */
 typedef struct scep_reply_t {
     scep_pki_status_t status;

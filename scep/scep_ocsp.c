@@ -179,6 +179,39 @@ static const char *cache_key(apr_pool_t *p, const scep_ocsp_t *o, const single_t
                         o->validity, s->md_nid, s->serial, s->status, s->revoked_at, s->reason);
 }
 
+/* The responder for a request about a certificate of another CA of the
+ * host (README "CA rollover"): that CA, which signs itself unless the
+ * delegated responder is its own. One response has one signer: the CA of
+ * the first certificate asked about answers; the others are unknown. */
+static const scep_ocsp_t *responder_for(apr_pool_t *p, const scep_ocsp_t *o, OCSP_REQUEST *req)
+{
+    scep_ocsp_t *other;
+    single_t first;
+    int i;
+
+    if (!o->cas || o->cas->all->nelts < 2 || OCSP_request_onereq_count(req) < 1) {
+        return o;
+    }
+    for (i = 0; i < o->cas->all->nelts; i++) {
+        const scep_ca_t *ca = APR_ARRAY_IDX(o->cas->all, i, const scep_ca_t *);
+        identify(&first, p, ca, OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, 0)));
+        if (first.ours && ca != o->ca) {
+            other = apr_pmemdup(p, o, sizeof(*o));
+            other->ca = ca;
+            if (o->signer && X509_check_issued(ca->cert, o->signer) != X509_V_OK) {
+                other->signer = NULL;
+                other->signer_key = NULL;
+            }
+            ERR_clear_error();
+            return other;
+        }
+        if (first.ours) {
+            break;
+        }
+    }
+    return o;
+}
+
 static void answer(const unsigned char **pder, apr_size_t *plen, scep_ocsp_answer_t *ans,
                    scep_ctx_t *ctx, const scep_ocsp_t *o, OCSP_REQUEST *req)
 {
@@ -197,6 +230,7 @@ static void answer(const unsigned char **pder, apr_size_t *plen, scep_ocsp_answe
         return;
     }
     singles = apr_pcalloc(p, sizeof(*singles) * (apr_size_t)n);
+    o = responder_for(p, o, req);
     for (i = 0; i < n; i++) {
         identify(&singles[i], p, o->ca, OCSP_onereq_get0_id(OCSP_request_onereq_get0(req, i)));
         ours += singles[i].ours;

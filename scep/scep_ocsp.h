@@ -24,6 +24,8 @@ typedef struct scep_ocsp_cached_t {
 
 typedef struct scep_ocsp_t {
     const scep_ca_t *ca;
+    const scep_cas_t *cas;           /**< every CA of the host (a rollover's previous and
+                                          next ones answered too), or NULL: ca alone */
     X509 *signer;                    /**< a delegated responder (OCSPSigning), or NULL: the CA */
     EVP_PKEY *signer_key;
     apr_int64_t validity;            /**< seconds from thisUpdate to nextUpdate */

@@ -45,6 +45,9 @@ typedef struct enroll_t {
     apr_array_header_t *live;   /* scep_txn_t: the transactions with this
                                    transactionID, read before decryption */
     scep_cert_t *renewed;   /* the record of the certificate being renewed */
+    const scep_ca_t *signer_ca;  /* the host's CA that issued the signer, if one did */
+    const scep_ca_t *replier;    /* the CA whose RA the envelope is addressed to: it
+                                    decrypts, and its RA signs the reply */
     int throttled;          /* refused by SCEPChallengeThrottle */
     apr_array_header_t *trace;   /* the decisions taken, one a line (const char *) */
     scep_challenge_t *challenge;   /* the one-time challenge used, if any */
@@ -292,6 +295,36 @@ static const char *challenge_of(apr_pool_t *p, X509_REQ *csr, apr_size_t *plen)
                           *plen);
 }
 
+/* The CA of this host (any of its CAs, README "CA rollover") that issued
+ * cert, or NULL. */
+static const scep_ca_t *issuer_in_host(const scep_service_t *svc, X509 *cert)
+{
+    if (svc->cas) {
+        return scep_cas_issuer_of(svc->cas, cert);
+    }
+    return scep_ca_issued(svc->ca, cert) ? svc->ca : NULL;
+}
+
+/* The CA whose RA (or itself) the envelope is addressed to: the issuing
+ * one, unless the device still encrypts to another CA of the host (it
+ * fetched GetCACert before the switch-over, or GetNextCACert). Clear-text
+ * reading only: no key operation. */
+static const scep_ca_t *recipient_ca(const scep_service_t *svc, const scep_msg_t *msg)
+{
+    int i;
+
+    if (!svc->cas || svc->cas->all->nelts < 2 || scep_msg_addressed_to(msg, svc->ca->ra_cert)) {
+        return svc->ca;
+    }
+    for (i = 0; i < svc->cas->all->nelts; i++) {
+        const scep_ca_t *ca = APR_ARRAY_IDX(svc->cas->all, i, const scep_ca_t *);
+        if (ca != svc->ca && scep_msg_addressed_to(msg, ca->ra_cert)) {
+            return ca;
+        }
+    }
+    return svc->ca;
+}
+
 /* Step (enrollments, before any private-key work): who signed the message.
  * A self-signed certificate (a first enrollment), or one this CA issued and
  * that has not expired (a renewal, or sscep's and certmonger's re-enrollment). */
@@ -309,7 +342,7 @@ static apr_status_t classify_signer(enroll_t *e)
         return APR_SUCCESS;
     }
     ERR_clear_error();
-    if (!scep_ca_issued(e->svc->ca, signer)) {
+    if (!(e->signer_ca = issuer_in_host(e->svc, signer))) {
         ERR_clear_error();
         return refuse(e, SCEP_FAIL_BADREQUEST,
                       "the signer certificate is neither self-signed nor issued by this CA");
@@ -615,7 +648,8 @@ static apr_status_t check_renewal(enroll_t *e)
     if (open_store(e) != APR_SUCCESS) {
         return SCEP_EDB;
     }
-    rv = scep_store_cert_get(&e->renewed, e->ctx, e->store, e->txn.ca, e->txn.renewal_of);
+    rv = scep_store_cert_get(&e->renewed, e->ctx, e->store, e->signer_ca->fingerprint,
+                             e->txn.renewal_of);
     if (rv == APR_NOTFOUND) {
         return refuse(e, SCEP_FAIL_BADREQUEST, "the certificate being renewed is not in "
                       "this CA's records");
@@ -696,11 +730,21 @@ static apr_status_t one_time(enroll_t *e, const char *given, apr_size_t len)
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now());
     scep_challenge_t *ch;
     apr_status_t rv;
+    int i;
 
     if (open_store(e) != APR_SUCCESS) {
         return SCEP_EDB;
     }
     rv = scep_store_challenge_find(&ch, e->ctx, e->store, e->txn.ca, hash);
+    for (i = 0; rv == APR_NOTFOUND && e->svc->cas && i < e->svc->cas->all->nelts; i++) {
+        /* made before the switch-over, for the CA that issued then */
+        const scep_ca_t *ca = APR_ARRAY_IDX(e->svc->cas->all, i, const scep_ca_t *);
+        if (ca != e->svc->ca
+            && (rv = scep_store_challenge_find(&ch, e->ctx, e->store, ca->fingerprint,
+                                               hash)) == APR_SUCCESS) {
+            e->consume.ca = ca->fingerprint;
+        }
+    }
     if (rv != APR_SUCCESS) {
         return rv == APR_NOTFOUND ? APR_NOTFOUND : SCEP_EDB;
     }
@@ -1052,6 +1096,14 @@ static apr_status_t certpoll(enroll_t *e)
         return refuse_sealed(e, e->msg->decrypt_error);
     }
     signer_key = scep_pubkey_fingerprint(e->ctx->pool, X509_get_X509_PUBKEY(e->msg->signer));
+    /* a request made to another CA of the host (before the switch-over) */
+    for (i = 0; !rows->nelts && e->svc->cas && i < e->svc->cas->all->nelts; i++) {
+        const scep_ca_t *ca = APR_ARRAY_IDX(e->svc->cas->all, i, const scep_ca_t *);
+        if (ca != e->svc->ca && scep_store_find_live(&rows, e->ctx, e->store, ca->fingerprint,
+                                                     e->txn.tid) != APR_SUCCESS) {
+            return SCEP_EDB;
+        }
+    }
     for (i = 0; i < rows->nelts; i++) {
         scep_txn_t *t = &APR_ARRAY_IDX(rows, i, scep_txn_t);
         if (!strcmp(t->key_fp, signer_key)
@@ -1080,27 +1132,59 @@ static PKCS7_ISSUER_AND_SERIAL *issuer_and_serial(enroll_t *e)
     return ias;
 }
 
+/* The i-th CA of the host (the issuing one first) named issuer, or NULL
+ * past the last. */
+static const scep_ca_t *host_ca_named(const enroll_t *e, X509_NAME *issuer, int *pi)
+{
+    const apr_array_header_t *all = e->svc->cas ? e->svc->cas->all : NULL;
+
+    for (; *pi <= (all ? all->nelts : 0); (*pi)++) {
+        const scep_ca_t *ca = *pi == 0 ? e->svc->ca : APR_ARRAY_IDX(all, *pi - 1, const scep_ca_t *);
+        if ((*pi == 0 || ca != e->svc->ca)
+            && !X509_NAME_cmp(issuer, X509_get_subject_name(ca->cert))) {
+            (*pi)++;
+            return ca;
+        }
+    }
+    return NULL;
+}
+
+/* The record of serial at the CA of the host named issuer (several CAs of
+ * a rollover may share a name): APR_NOTFOUND when none has it. */
+static apr_status_t host_cert_get(scep_cert_t **prec, const scep_ca_t **pca, enroll_t *e,
+                                  X509_NAME *issuer, const char *serial)
+{
+    apr_status_t rv = APR_NOTFOUND;
+    int i = 0;
+
+    while (rv == APR_NOTFOUND && (*pca = host_ca_named(e, issuer, &i)) != NULL) {
+        rv = scep_store_cert_get(prec, e->ctx, e->store, (*pca)->fingerprint, serial);
+    }
+    return rv;
+}
+
 /* GetCert: any certificate this CA issued, to anyone who asks with a signed
  * message (certificates are public; the reply is encrypted to the asker). */
 static apr_status_t getcert(enroll_t *e)
 {
     PKCS7_ISSUER_AND_SERIAL *ias = issuer_and_serial(e);
+    const scep_ca_t *ca;
     scep_cert_t *rec;
     const char *serial;
     apr_status_t rv;
+    int i = 0;
 
     if (!ias) {
         return refuse_sealed(e, "the envelope does not hold an IssuerAndSerialNumber");
     }
     serial = scep_serial_hex(e->ctx->pool, ias->serial);
-    if (X509_NAME_cmp(ias->issuer, X509_get_subject_name(e->svc->ca->cert)) != 0) {
+    if (!host_ca_named(e, ias->issuer, &i)) {
         rv = refuse(e, SCEP_FAIL_BADCERTID, "the issuer named is not this CA");
     }
     else if (open_store(e) != APR_SUCCESS) {
         rv = SCEP_EDB;
     }
-    else if ((rv = scep_store_cert_get(&rec, e->ctx, e->store, e->txn.ca, serial))
-             == APR_NOTFOUND) {
+    else if ((rv = host_cert_get(&rec, &ca, e, ias->issuer, serial)) == APR_NOTFOUND) {
         rv = refuse(e, SCEP_FAIL_BADCERTID, apr_psprintf(e->ctx->pool, "no certificate with "
                     "serial %s was issued by this CA", serial));
     }
@@ -1118,22 +1202,54 @@ static apr_status_t getcert(enroll_t *e)
     return rv;
 }
 
-/* GetCRL: the CA's current CRL, whatever serial the request names (sscep
- * names the CA certificate itself). */
+/* The CA whose CRL GetCRL asks: the one of the host named issuer; when
+ * CAs of a rollover share a name, the one that is the serial named (sscep
+ * names the CA certificate itself) or that issued it; the issuing CA when
+ * none is named. */
+static apr_status_t crl_issuer(const scep_ca_t **pca, enroll_t *e,
+                               PKCS7_ISSUER_AND_SERIAL *ias)
+{
+    const scep_ca_t *first, *ca;
+    scep_cert_t *rec;
+    apr_status_t rv;
+    int i = 0;
+
+    if (!(first = host_ca_named(e, ias->issuer, &i)) || !host_ca_named(e, ias->issuer, &i)) {
+        *pca = first ? first : e->svc->ca;
+        return APR_SUCCESS;
+    }
+    for (i = 0; (ca = host_ca_named(e, ias->issuer, &i)) != NULL; ) {
+        if (!ASN1_INTEGER_cmp(ias->serial, X509_get0_serialNumber(ca->cert))) {
+            *pca = ca;
+            return APR_SUCCESS;
+        }
+    }
+    rv = host_cert_get(&rec, pca, e, ias->issuer, scep_serial_hex(e->ctx->pool, ias->serial));
+    if (rv == APR_NOTFOUND) {
+        *pca = first;
+        return APR_SUCCESS;
+    }
+    return rv;
+}
+
+/* GetCRL: the current CRL of the CA named (see crl_issuer). */
 static apr_status_t getcrl(enroll_t *e)
 {
     PKCS7_ISSUER_AND_SERIAL *ias = issuer_and_serial(e);
+    const scep_ca_t *ca = NULL;
     unsigned char *der;
     const unsigned char *q;
     apr_size_t len;
     X509_CRL *crl;
+    apr_status_t rv;
 
     if (!ias) {
         return refuse_sealed(e, "the envelope does not hold an IssuerAndSerialNumber");
     }
+    rv = open_store(e) == APR_SUCCESS ? crl_issuer(&ca, e, ias) : SCEP_EDB;
     PKCS7_ISSUER_AND_SERIAL_free(ias);
-    if (open_store(e) != APR_SUCCESS
-        || scep_crl_current(&der, &len, e->ctx, e->store, e->svc->ca,
+    if (rv != APR_SUCCESS
+        || scep_crl_current(&der, &len, e->ctx, e->store, ca,
                             e->svc->crl_validity) != APR_SUCCESS) {
         return SCEP_EDB;
     }
@@ -1188,8 +1304,8 @@ static apr_status_t pki_steps(enroll_t *e)
     if ((rv = check_outside(e)) != APR_SUCCESS) {
         return rv;
     }
-    if (scep_msg_decrypt(e->msg, &fail, &err, e->ctx->pool, e->svc->ca->ra_cert,
-                         e->svc->ca->ra_key, loc->allow_legacy) != APR_SUCCESS) {
+    if (scep_msg_decrypt(e->msg, &fail, &err, e->ctx->pool, e->replier->ra_cert,
+                         e->replier->ra_key, loc->allow_legacy) != APR_SUCCESS) {
         return refuse(e, fail, err);
     }
     switch (e->msg->type) {
@@ -1233,6 +1349,7 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc, const scep
         e.trace = apr_array_make(p, 8, sizeof(const char *));
     }
     e.txn.ca = svc->ca->fingerprint;
+    e.replier = recipient_ca(svc, e.msg);
     e.txn.tid = e.msg->tid_str;
     e.txn.msg_type = e.msg->type;
     e.txn.profile = svc->profile->name;
@@ -1266,7 +1383,7 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc, const scep
         http_text(out, p, 503, "Service Unavailable: enrollment database unavailable");
         return;
     }
-    if (scep_msg_certrep(&rep, &rep_len, &err, p, svc->oids, svc->ca, e.msg, &e.reply,
+    if (scep_msg_certrep(&rep, &rep_len, &err, p, svc->oids, e.replier, e.msg, &e.reply,
                          svc->profile->allow_legacy) != APR_SUCCESS) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00210)
                  "transaction %s: %s", e.msg->tid_str, err);

@@ -70,6 +70,8 @@ typedef struct scep_cert_t {
 typedef struct scep_renewal_t {
     const char *old_serial;
     int supersede;               /* also revoke the old one (reason superseded) */
+    const char *old_ca;          /* the old certificate's CA (another one across a
+                                    rollover); NULL: the new certificate's */
 } scep_renewal_t;
 
 /** A stored CRL. */
@@ -98,6 +100,8 @@ typedef struct scep_challenge_t {
 typedef struct scep_consume_t {
     const char *hash;
     const char *tid;
+    const char *ca;              /* whose challenge (another CA's across a rollover);
+                                    NULL: the transaction's */
 } scep_consume_t;
 
 /** One revoked certificate as the CRL lists it. */

@@ -150,3 +150,28 @@ void scep_service_set_next(scep_service_t *svc, apr_pool_t *p, const scep_cacert
         svc->caps = apr_pstrcat(p, svc->caps, "GetNextCACert\n", NULL);
     }
 }
+
+void scep_service_set_cas(scep_service_t *svc, apr_pool_t *p, const scep_cas_t *cas,
+                          const scep_cacert_t *next_cacert)
+{
+    scep_service_t *after;
+
+    svc->cas = cas;
+    if (!cas || !cas->next || !next_cacert) {
+        return;
+    }
+    /* the same profile at the next CA, with nothing next to offer */
+    after = apr_pmemdup(p, svc, sizeof(*svc));
+    after->ca = cas->next;
+    after->cacert = next_cacert;
+    after->nextcacert = NULL;
+    after->caps = svc->profile->renewal ? caps_renewal_body : caps_body;
+    after->after = NULL;
+    svc->after = after;
+    svc->switch_at = cas->switch_at;
+}
+
+const scep_service_t *scep_service_at(const scep_service_t *svc, apr_int64_t now)
+{
+    return svc->after && now >= svc->switch_at ? svc->after : svc;
+}

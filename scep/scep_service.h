@@ -74,7 +74,12 @@ typedef struct scep_cacert_t {
 } scep_cacert_t;
 
 typedef struct scep_service_t {
-    const scep_ca_t *ca;
+    const scep_ca_t *ca;               /**< the CA that issues here */
+    const scep_cas_t *cas;             /**< every CA of the host (renewals, GetCert,
+                                            GetCRL, polls), or NULL: ca alone */
+    const struct scep_service_t *after;  /**< the service from switch_at on (the next
+                                            CA issues), or NULL */
+    apr_int64_t switch_at;
     const scep_oids_t *oids;
     const scep_profile_t *profile;
     apr_int64_t crl_validity;          /**< seconds from thisUpdate to nextUpdate */
@@ -98,6 +103,15 @@ apr_status_t scep_service_cacert(const scep_cacert_t **pcacert, const char **per
 apr_status_t scep_service_nextcacert(const scep_cacert_t **pnext, const char **perr,
                                      apr_pool_t *p, const scep_ca_t *ca, X509 *next_ca,
                                      X509 *next_ra);
+
+/** The host's CAs at this service; with a next CA and its GetCACert answer
+ *  (next_cacert), the service it becomes at the switch-over (svc->after). */
+void scep_service_set_cas(scep_service_t *svc, apr_pool_t *p, const scep_cas_t *cas,
+                          const scep_cacert_t *next_cacert);
+
+/** The service as it is at time now: svc, or svc->after once the switch-over
+ *  time has come. */
+const scep_service_t *scep_service_at(const scep_service_t *svc, apr_int64_t now);
 
 /** Offer GetNextCACert at this service (and say so in GetCACaps). */
 void scep_service_set_next(scep_service_t *svc, apr_pool_t *p, const scep_cacert_t *next);

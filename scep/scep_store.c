@@ -535,8 +535,9 @@ static apr_status_t insert_cert(scep_ctx_t *ctx, scep_store_t *st, const scep_ce
 static apr_status_t link_renewal(scep_ctx_t *ctx, scep_store_t *st, const scep_cert_t *cert,
                                  const scep_renewal_t *r)
 {
-    const char *args[] = { cert->serial, cert->ca, r->old_serial };
-    const char *revoke[] = { now_str(ctx->pool), cert->ca, r->old_serial };
+    const char *old_ca = r->old_ca ? r->old_ca : cert->ca;
+    const char *args[] = { cert->serial, old_ca, r->old_serial };
+    const char *revoke[] = { now_str(ctx->pool), old_ca, r->old_serial };
     int nrows = 0;
     apr_status_t rv = scep_store_exec(ctx, st, "scep_cert_renewed", &nrows, 3, args);
 
@@ -663,7 +664,7 @@ static apr_status_t consume_challenge(scep_ctx_t *ctx, scep_store_t *st,
                                       const char *ca, const scep_consume_t *c)
 {
     const char *now = now_str(ctx->pool);
-    const char *args[] = { now, c->tid, ca, c->hash, now };
+    const char *args[] = { now, c->tid, c->ca ? c->ca : ca, c->hash, now };
     int nrows = 0;
     apr_status_t rv = scep_store_exec(ctx, st, "scep_challenge_consume", &nrows, 5, args);
     return rv == APR_SUCCESS && nrows != 1 ? SCEP_ECHALLENGE : rv;

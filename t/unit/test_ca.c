@@ -45,7 +45,7 @@ static apr_status_t load(scep_ca_t **pca, const char *cert, const char *key,
                          const char *ra_cert, const char *ra_key_file,
                          scep_ca_file_t *which, const char **err)
 {
-    scep_ca_files_t files = { f(cert), f(key), NULL, f(ra_cert), f(ra_key_file), NULL, NULL };
+    scep_ca_files_t files = { f(cert), f(key), NULL, f(ra_cert), f(ra_key_file), NULL, NULL, 0 };
     return scep_ca_load(pca, test_pool, &files, err, which);
 }
 

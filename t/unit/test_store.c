@@ -93,7 +93,7 @@ START_TEST(challenge_used_once)
     scep_store_t *st = fresh_store();
     scep_txn_t *winner = NULL;
     scep_challenge_t ch;
-    scep_consume_t use = { "HASH1", "T1" };
+    scep_consume_t use = { "HASH1", "T1", NULL };
     scep_txn_t t1 = txn("T1", "D1", "01"), t2 = txn("T2", "D2", "02");
     scep_cert_t c1 = cert("01"), c2 = cert("02");
     scep_challenge_t *found;
@@ -121,7 +121,7 @@ START_TEST(renewal_once_and_compromise_stops_the_chain)
     scep_txn_t *winner = NULL;
     scep_txn_t ta = txn("TA", "DA", "0A"), tb = txn("TB", "DB", "0B"), tc = txn("TC", "DC", "0C");
     scep_cert_t a = cert("0A"), b = cert("0B"), c = cert("0C"), *got;
-    scep_renewal_t from_a = { "0A", 0 };
+    scep_renewal_t from_a = { "0A", 0, NULL };
 
     ck_assert_int_eq(scep_store_record_issued(&ctx, st, &ta, &a, NULL, NULL, &winner), APR_SUCCESS);
     b.lineage = "0A";
@@ -159,7 +159,7 @@ START_TEST(supersede_revokes_the_old_one)
     scep_txn_t *winner = NULL;
     scep_txn_t ta = txn("TA", "DA", "0A"), tb = txn("TB", "DB", "0B");
     scep_cert_t a = cert("0A"), b = cert("0B"), *got;
-    scep_renewal_t from_a = { "0A", 1 };
+    scep_renewal_t from_a = { "0A", 1, NULL };
 
     ck_assert_int_eq(scep_store_record_issued(&ctx, st, &ta, &a, NULL, NULL, &winner), APR_SUCCESS);
     ck_assert_int_eq(scep_store_record_issued(&ctx, st, &tb, &b, NULL, &from_a, &winner), APR_SUCCESS);
