@@ -493,6 +493,7 @@ static int admin_handler(request_rec *r)
     adm.client_addr = r->useragent_ip;
     adm.base = base[blen - 1] == '/' ? base : apr_pstrcat(r->pool, base, "/", NULL);
     cookie_path = https ? "/" : adm.base;
+    adm.home = adm.base;
     if (!strncmp(in.path, "ca/", 3) && sconf->cas) {
         /* another CA of the server (README "CA rollover"): ca/ID/ and below */
         const char *id = in.path + 3, *slash = strchr(id, '/');

@@ -22,7 +22,9 @@ typedef struct scep_admin_t {
     void *store_baton;
     const char *user;                /**< authenticated user: recorded with decisions */
     const char *client_addr;         /**< where the user is: recorded in the audit trail */
-    const char *base;                /**< URL path of the admin Location, ending in '/' */
+    const char *base;                /**< URL path of the pages of adm->ca, ending in '/' */
+    const char *home;                /**< URL path of the admin Location, ending in '/'
+                                          (another CA's pages are at home/ca/ID/) */
     const unsigned char *secret;     /**< key of the form tokens' HMAC (server config) */
     apr_size_t secret_len;
     X509 *mc_cert;                   /**< signs .mobileconfig profiles, or NULL */

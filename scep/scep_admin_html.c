@@ -241,6 +241,31 @@ static void page_outbox(emit_t *e, const page_t *pg, apr_pool_t *p)
     admin_emit(e, "</table>\n", NULL);
 }
 
+/* A rollover's CAs (README "CA rollover"), each a link to its pages. */
+static void ca_links(emit_t *e, apr_pool_t *p, const scep_admin_t *adm)
+{
+    const scep_ca_t *active;
+    int i;
+
+    if (!adm->cas || adm->cas->all->nelts < 2 || !adm->home) {
+        return;
+    }
+    active = scep_cas_active(adm->cas, (apr_int64_t)apr_time_sec(apr_time_now()));
+    admin_emit(e, "<p>CAs of this server:", NULL);
+    for (i = 0; i < adm->cas->all->nelts; i++) {
+        const scep_ca_t *ca = APR_ARRAY_IDX(adm->cas->all, i, const scep_ca_t *);
+        const char *role = ca == active ? "issuing" : ca == adm->cas->next
+                           ? apr_pstrcat(p, "next, issues from ",
+                                         admin_date(p, adm->cas->switch_at), NULL)
+                           : "previous";
+        admin_emit(e, i ? " &middot; " : " ", "<a href=\"", admin_html(p, adm->home),
+                   ca == active ? "" : apr_pstrcat(p, "ca/", ca->id, "/", NULL), "\">",
+                   admin_html(p, ca->subject), "</a> (", admin_html(p, role), ", ", ca->id,
+                   ca == adm->ca ? ", shown" : "", ")", NULL);
+    }
+    admin_emit(e, "</p>\n", NULL);
+}
+
 void admin_page_head(emit_t *e, apr_pool_t *p, const scep_admin_t *adm, const char *title)
 {
     admin_emit(e, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -251,6 +276,7 @@ void admin_page_head(emit_t *e, apr_pool_t *p, const scep_admin_t *adm, const ch
                ".notice{background:#eef;padding:.5em}</style></head><body>\n"
                "<h1>", admin_html(p, title), "</h1>\n<p>CA: ", admin_html(p, adm->ca->subject),
                " &mdash; signed in as ", admin_html(p, adm->user), "</p>\n", NULL);
+    ca_links(e, p, adm);
 }
 
 apr_status_t admin_page_stream(const void *state, apr_pool_t *pool,
