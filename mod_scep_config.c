@@ -36,6 +36,8 @@ void *scep_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
         conf->ca_chain = add->ca_chain;
         conf->ra_cert = add->ra_cert;
         conf->ra_key = add->ra_key;
+        conf->ra_enc_cert = add->ra_enc_cert;
+        conf->ra_enc_key = add->ra_enc_key;
         conf->next_ca = add->next_ca;
         conf->next_ra = add->next_ra;
         conf->next_ca_key = add->next_ca_key;
@@ -49,6 +51,8 @@ void *scep_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
         MERGE_SETTING(ca_chain);
         MERGE_SETTING(ra_cert);
         MERGE_SETTING(ra_key);
+        MERGE_SETTING(ra_enc_cert);
+        MERGE_SETTING(ra_enc_key);
         MERGE_SETTING(next_ca);
         MERGE_SETTING(next_ra);
         MERGE_SETTING(next_ca_key);
@@ -925,6 +929,10 @@ const command_rec scep_cmds[] = {
     SRV_FILE("SCEPCAChainFile", ca_chain, "certificates above the CA, up to the root (PEM)"),
     SRV_FILE("SCEPRACertificateFile", ra_cert, "RA certificate: signs replies, decrypts requests"),
     SRV_FILE("SCEPRACertificateKeyFile", ra_key, "RA private key (PEM)"),
+    SRV_FILE("SCEPRAEncryptionCertificateFile", ra_enc_cert,
+             "RA certificate that decrypts requests (SCEPRACertificateFile then only signs)"),
+    SRV_FILE("SCEPRAEncryptionCertificateKeyFile", ra_enc_key,
+             "private key of the RA encryption certificate (RSA)"),
     SRV_FILE("SCEPNextCACertificateFile", next_ca,
              "the CA certificate that follows this one (GetNextCACert)"),
     SRV_FILE("SCEPNextRACertificateFile", next_ra,
@@ -1043,6 +1051,8 @@ static const char *directive_of(scep_ca_file_t which)
     case SCEP_CA_FILE_CHAIN: return "SCEPCAChainFile";
     case SCEP_CA_FILE_RA_CERT: return "SCEPRACertificateFile";
     case SCEP_CA_FILE_RA_KEY: return "SCEPRACertificateKeyFile";
+    case SCEP_CA_FILE_ENC_CERT: return "SCEPRAEncryptionCertificateFile";
+    case SCEP_CA_FILE_ENC_KEY: return "SCEPRAEncryptionCertificateKeyFile";
     default: return "SCEPCACertificateFile";
     }
 }
@@ -1054,6 +1064,8 @@ static const scep_setting_t *setting_of(scep_srv_conf_t *c, scep_ca_file_t which
     case SCEP_CA_FILE_CHAIN: return &c->ca_chain;
     case SCEP_CA_FILE_RA_CERT: return &c->ra_cert;
     case SCEP_CA_FILE_RA_KEY: return &c->ra_key;
+    case SCEP_CA_FILE_ENC_CERT: return &c->ra_enc_cert;
+    case SCEP_CA_FILE_ENC_KEY: return &c->ra_enc_key;
     default: return &c->ca_cert;
     }
 }
@@ -1288,6 +1300,9 @@ void scep_warn_ca_material(server_rec *s, apr_pool_t *ptemp)
         warn_key_file(s, "SCEPCACertificateKeyFile", &c->ca_key, ptemp);
         if (c->ra_key.value) {
             warn_key_file(s, "SCEPRACertificateKeyFile", &c->ra_key, ptemp);
+            if (c->ra_enc_key.value) {
+                warn_key_file(s, "SCEPRAEncryptionCertificateKeyFile", &c->ra_enc_key, ptemp);
+            }
         }
         else {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCEPLOGNO(00015)
@@ -1358,12 +1373,14 @@ int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
         if (!c->ca_cert.value && !c->ca_key.value) {
             const scep_setting_t *orphan = c->ra_cert.value ? &c->ra_cert
                                            : c->ra_key.value ? &c->ra_key
+                                           : c->ra_enc_cert.value ? &c->ra_enc_cert
                                            : c->ca_chain.value ? &c->ca_chain : NULL;
             if (orphan) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00002)
                              "%s %s (%s, in %s) is set but there is no SCEPCACertificateFile",
                              orphan == &c->ra_cert ? "SCEPRACertificateFile"
                              : orphan == &c->ra_key ? "SCEPRACertificateKeyFile"
+                             : orphan == &c->ra_enc_cert ? "SCEPRAEncryptionCertificateFile"
                              : "SCEPCAChainFile", orphan->value, orphan->where,
                              scep_vhost_name(ptemp, sp));
                 return !OK;
@@ -1384,12 +1401,16 @@ int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
         files.chain = c->ca_chain.value;
         files.ra_cert = c->ra_cert.value;
         files.ra_key = c->ra_key.value;
+        files.enc_cert = c->ra_enc_cert.value;
+        files.enc_key = c->ra_enc_key.value;
         scep_passphrase_source(&files, sp);
         /* vhosts that inherit the same files share one loaded CA */
         key = apr_pstrcat(ptemp, files.cert, "|", files.key, "|",
                           files.chain ? files.chain : "", "|",
                           files.ra_cert ? files.ra_cert : "", "|",
-                          files.ra_key ? files.ra_key : "", NULL);
+                          files.ra_key ? files.ra_key : "", "|",
+                          files.enc_cert ? files.enc_cert : "", "|",
+                          files.enc_key ? files.enc_key : "", NULL);
         if (!(same = apr_hash_get(loaded, key, APR_HASH_KEY_STRING))) {
             if (scep_ca_load(&ca, pconf, &files, &err, &which) != APR_SUCCESS
                 || scep_service_cacert(&c->cacert, &err, pconf, ca) != APR_SUCCESS) {

@@ -108,7 +108,7 @@ static void ca_gauges(scep_metrics_ca_t *g, request_rec *r, const scep_srv_conf_
     memset(g, 0, sizeof(*g));
     g->ca = ca->subject;
     g->ca_expires_in = ca->not_after - now;
-    g->ra_expires_in = scep_asn1_time_epoch(X509_get0_notAfter(ca->ra_cert)) - now;
+    g->ra_expires_in = scep_ca_ra_not_after(ca) - now;
     g->pending = -1;
     scep_request_ctx(&ctx, r);
     if (scep_dbd_open_store(r, &st) != APR_SUCCESS) {

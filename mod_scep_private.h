@@ -76,6 +76,7 @@ typedef struct scep_previous_ca_t {
 typedef struct scep_srv_conf_t {
     server_rec *s;
     scep_setting_t ca_cert, ca_key, ca_chain, ra_cert, ra_key;
+    scep_setting_t ra_enc_cert, ra_enc_key;  /* SCEPRAEncryptionCertificate(Key)File */
     scep_setting_t next_ca, next_ra;  /* SCEPNextCACertificateFile, SCEPNextRACertificateFile */
     const scep_cacert_t *nextcacert;  /* GetNextCACert's answer, or NULL */
     scep_setting_t next_ca_key, next_ra_key;  /* the next CA issues from switch_time */

@@ -11,6 +11,7 @@ if [ "${1:-build}" = test ]; then
     pkgs="$pkgs check python3 libapache2-mod-perl2 libwww-perl libaprutil1-dbd-pgsql postgresql
           libaprutil1-dbd-mysql mariadb-server mariadb-client apache2-utils
           scep certmonger dbus chromium chromium-driver
+          strongswan-pki libstrongswan-standard-plugins libstrongswan-extra-plugins
           valgrind clang libclang-rt-14-dev
           curl dpkg-dev debhelper lintian"
 fi

@@ -21,6 +21,12 @@
 #   --ra-days N       the RA's validity (1825)
 #   --ra-bits N       the RA's RSA key size (2048)
 #   --no-challenge    no challenge file
+#   --ca-key SPEC     the CA's key: rsa:2048 (default), ec:P-256, ec:P-384
+#                     (an EC CA needs an RA: its keyUsage has no
+#                     keyEncipherment)
+#   --split-ra [SPEC] also ra-sig.pem/key (digitalSignature only; key SPEC,
+#                     default rsa:2048) and ra-enc.pem/key (keyEncipherment
+#                     only, RSA): an RA that signs beside one that decrypts
 #
 # make-pki.sh --cert CA-DIR KEY SUBJECT OUT [START END]
 #   a client certificate (clientAuth; digitalSignature, keyEncipherment)
@@ -45,6 +51,16 @@ authorityKeyIdentifier = keyid
 [ra]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ra_sig]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ra_enc]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, keyEncipherment
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 [ocsp]
@@ -114,7 +130,7 @@ EOC
 fi
 
 issuer='' usage_ca=keyCertSign,cRLSign,digitalSignature,keyEncipherment
-ca_days=3650 ra_days=1825 ra_bits=2048 challenge=1
+ca_days=3650 ra_days=1825 ra_bits=2048 challenge=1 ca_key=rsa:2048 split_ra=''
 while [ $# -gt 0 ]; do
     case $1 in
         --issuer) [ $# -ge 2 ] || usage; issuer=$(cd "$2" && pwd); shift 2 ;;
@@ -123,6 +139,10 @@ while [ $# -gt 0 ]; do
         --ra-days) [ $# -ge 2 ] || usage; ra_days=$2; shift 2 ;;
         --ra-bits) [ $# -ge 2 ] || usage; ra_bits=$2; shift 2 ;;
         --no-challenge) challenge=0; shift ;;
+        --ca-key) [ $# -ge 2 ] || usage; ca_key=$2; shift 2 ;;
+        --split-ra)
+            split_ra=rsa:2048; shift
+            case ${1:-} in rsa:*|ec:*) split_ra=$1; shift ;; esac ;;
         -*) usage ;;
         *) break ;;
     esac
@@ -134,6 +154,15 @@ ra_name=${3:-$name RA}
 mkdir -p "$dir"
 cd "$dir"
 umask 077
+# newkey SPEC: openssl req's arguments for a new key of SPEC
+newkey() {
+    case $1 in
+        ec:*) echo "-newkey ec -pkeyopt ec_paramgen_curve:${1#ec:}" ;;
+        rsa:*) echo "-newkey $1" ;;
+        *) echo "make-pki.sh: unknown key $1" >&2; exit 2 ;;
+    esac
+}
+case $ca_key in ec:*) usage_ca=keyCertSign,cRLSign,digitalSignature ;; esac
 if [ ! -f ca.pem ]; then
     if [ -n "$issuer" ]; then
         quiet openssl req -new -newkey rsa:2048 -nodes -keyout ca.key -out "$tmp/ca.csr" \
@@ -141,7 +170,8 @@ if [ ! -f ca.pem ]; then
         issue "$issuer" "$tmp/ca.csr" sub_ca "$ca_days" ca.pem
         cp "$issuer/ca.pem" chain.pem
     else
-        quiet openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days "$ca_days" \
+        # shellcheck disable=SC2046
+        quiet openssl req -x509 $(newkey "$ca_key") -nodes -keyout ca.key -out ca.pem -days "$ca_days" \
             -subj "/O=mod_scep/CN=$name" -addext "basicConstraints=critical,CA:TRUE" \
             -addext "keyUsage=critical,$usage_ca"
     fi
@@ -153,6 +183,16 @@ if [ ! -f ocsp.pem ]; then
     quiet openssl req -new -newkey rsa:2048 -nodes -keyout ocsp.key -out "$tmp/ocsp.csr" \
         -subj "/O=mod_scep/CN=$name OCSP responder"
     issue . "$tmp/ocsp.csr" ocsp "$ra_days" ocsp.pem
+fi
+if [ -n "$split_ra" ] && [ ! -f ra-enc.pem ]; then
+    # shellcheck disable=SC2046
+    quiet openssl req -new $(newkey "$split_ra") -nodes -keyout ra-sig.key -out "$tmp/sig.csr" \
+        -subj "/O=mod_scep/CN=$ra_name signing"
+    issue . "$tmp/sig.csr" ra_sig "$ra_days" ra-sig.pem
+    quiet openssl req -new -newkey "rsa:$ra_bits" -nodes -keyout ra-enc.key -out "$tmp/enc.csr" \
+        -subj "/O=mod_scep/CN=$ra_name encryption"
+    issue . "$tmp/enc.csr" ra_enc "$ra_days" ra-enc.pem
+    chmod 644 ra-sig.pem ra-enc.pem
 fi
 if [ "$challenge" = 1 ] && [ ! -f challenge ]; then
     openssl rand -hex 16 > challenge

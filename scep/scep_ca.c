@@ -178,71 +178,135 @@ static apr_status_t load_chain(scep_ca_t *ca, apr_pool_t *p, const scep_ca_files
     return APR_SUCCESS;
 }
 
-/* The RA pair, issued by the CA, able to sign and decrypt; without one the
- * CA itself must be able to. */
+/* A certificate and its key, issued by the CA and unexpired: the RA's
+ * (what names it: "RA", "RA encryption"). */
+static apr_status_t load_issued_pair(X509 **pcert, EVP_PKEY **pkey, scep_ca_t *ca,
+                                     apr_pool_t *p, const scep_ca_files_t *files,
+                                     const char *cert_file, const char *key_file,
+                                     scep_ca_file_t which_cert, scep_ca_file_t which_key,
+                                     const char *what, const char **perr,
+                                     scep_ca_file_t *pwhich)
+{
+    apr_status_t rv;
+
+    if (!cert_file || !key_file) {
+        return ca_fail(perr, pwhich, cert_file ? which_cert : which_key,
+                       apr_psprintf(p, "the %s needs both a certificate and a key", what));
+    }
+    *pwhich = which_cert;
+    if ((rv = scep_load_cert(pcert, p, cert_file, perr)) != APR_SUCCESS) {
+        return rv;
+    }
+    *pwhich = which_key;
+    if ((rv = scep_load_key_pass(pkey, p, key_file, files->passphrase,
+                                 files->passphrase_baton, perr)) != APR_SUCCESS) {
+        return rv;
+    }
+    if (X509_check_private_key(*pcert, *pkey) != 1) {
+        ERR_clear_error();
+        return ca_fail(perr, pwhich, which_key, apr_psprintf(p, "the key in %s does not "
+                       "match the %s certificate %s", key_file, what, cert_file));
+    }
+    if (!scep_ca_issued(ca, *pcert)) {
+        return ca_fail(perr, pwhich, which_cert, apr_psprintf(p, "the %s certificate %s was "
+                       "not issued by the CA %s", what, cert_file, files->cert));
+    }
+    if (expired(*pcert)) {
+        return ca_fail(perr, pwhich, which_cert, apr_psprintf(p, "the %s certificate %s has "
+                       "expired", what, cert_file));
+    }
+    return APR_SUCCESS;
+}
+
+/* Without an RA the CA itself signs replies and decrypts requests. */
+static apr_status_t ca_is_ra(scep_ca_t *ca, apr_pool_t *p, const scep_ca_files_t *files,
+                             const char **perr, scep_ca_file_t *pwhich)
+{
+    if (files->enc_cert || files->enc_key) {
+        return ca_fail(perr, pwhich, files->enc_cert ? SCEP_CA_FILE_ENC_CERT
+                       : SCEP_CA_FILE_ENC_KEY, "an RA encryption certificate goes with an "
+                       "RA signing certificate (SCEPRACertificateFile)");
+    }
+    if (!key_usage_has(ca->cert, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)) {
+        return ca_fail(perr, pwhich, SCEP_CA_FILE_CERT, apr_psprintf(p, "without an RA "
+                       "the CA certificate %s signs replies and decrypts requests, so "
+                       "it needs keyUsage digitalSignature and keyEncipherment; add "
+                       "them or configure SCEPRACertificateFile", files->cert));
+    }
+    if (EVP_PKEY_get_base_id(ca->key) != EVP_PKEY_RSA) {
+        return ca_fail(perr, pwhich, SCEP_CA_FILE_KEY, apr_psprintf(p, "without an RA "
+                       "the CA key %s must be RSA; configure an RSA RA "
+                       "(SCEPRACertificateFile)", files->key));
+    }
+    ca->ra_cert = ca->enc_cert = ca->cert;
+    ca->ra_key = ca->enc_key = ca->key;
+    return APR_SUCCESS;
+}
+
+/* The RA, issued by the CA: one certificate that signs replies and decrypts
+ * requests, or one that signs (RSA or EC) beside an RSA one that decrypts
+ * (SCEPRAEncryptionCertificateFile); without one the CA itself does both. */
 static apr_status_t load_ra(scep_ca_t *ca, apr_pool_t *p, const scep_ca_files_t *files,
                             const char **perr, scep_ca_file_t *pwhich)
 {
+    int split = files->enc_cert || files->enc_key;
     apr_status_t rv;
 
     if (files->retired) {
         /* decrypts only what a device still encrypts to it, if it can */
-        ca->ra_cert = ca->cert;
-        ca->ra_key = ca->key;
+        ca->ra_cert = ca->enc_cert = ca->cert;
+        ca->ra_key = ca->enc_key = ca->key;
         return APR_SUCCESS;
     }
     if (!files->ra_cert && !files->ra_key) {
-        if (!key_usage_has(ca->cert, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)) {
-            return ca_fail(perr, pwhich, SCEP_CA_FILE_CERT, apr_psprintf(p, "without an RA "
-                           "the CA certificate %s signs replies and decrypts requests, so "
-                           "it needs keyUsage digitalSignature and keyEncipherment; add "
-                           "them or configure SCEPRACertificateFile", files->cert));
-        }
-        if (EVP_PKEY_get_base_id(ca->key) != EVP_PKEY_RSA) {
-            return ca_fail(perr, pwhich, SCEP_CA_FILE_KEY, apr_psprintf(p, "without an RA "
-                           "the CA key %s must be RSA; configure an RSA RA "
-                           "(SCEPRACertificateFile)", files->key));
-        }
-        ca->ra_cert = ca->cert;
-        ca->ra_key = ca->key;
-        return APR_SUCCESS;
+        return ca_is_ra(ca, p, files, perr, pwhich);
     }
-    if (!files->ra_cert || !files->ra_key) {
-        return ca_fail(perr, pwhich, files->ra_cert ? SCEP_CA_FILE_RA_CERT
-                       : SCEP_CA_FILE_RA_KEY, "an RA needs both a certificate and a key");
-    }
-    *pwhich = SCEP_CA_FILE_RA_CERT;
-    if ((rv = scep_load_cert(&ca->ra_cert, p, files->ra_cert, perr)) != APR_SUCCESS) {
+    if ((rv = load_issued_pair(&ca->ra_cert, &ca->ra_key, ca, p, files, files->ra_cert,
+                               files->ra_key, SCEP_CA_FILE_RA_CERT, SCEP_CA_FILE_RA_KEY,
+                               "RA", perr, pwhich)) != APR_SUCCESS) {
         return rv;
     }
-    *pwhich = SCEP_CA_FILE_RA_KEY;
-    if ((rv = scep_load_key_pass(&ca->ra_key, p, files->ra_key, files->passphrase,
-                                 files->passphrase_baton, perr)) != APR_SUCCESS) {
-        return rv;
+    if (!split) {
+        if (!key_usage_has(ca->ra_cert, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)) {
+            return ca_fail(perr, pwhich, SCEP_CA_FILE_RA_CERT, apr_psprintf(p, "the RA "
+                           "certificate %s needs keyUsage digitalSignature and "
+                           "keyEncipherment (it signs replies and decrypts requests; or "
+                           "name an encryption certificate apart with "
+                           "SCEPRAEncryptionCertificateFile)", files->ra_cert));
+        }
+        ca->enc_cert = ca->ra_cert;
+        ca->enc_key = ca->ra_key;
     }
-    if (X509_check_private_key(ca->ra_cert, ca->ra_key) != 1) {
-        ERR_clear_error();
-        return ca_fail(perr, pwhich, SCEP_CA_FILE_RA_KEY, apr_psprintf(p, "the key in %s "
-                       "does not match the RA certificate %s", files->ra_key, files->ra_cert));
+    else {
+        if (!key_usage_has(ca->ra_cert, KU_DIGITAL_SIGNATURE)) {
+            return ca_fail(perr, pwhich, SCEP_CA_FILE_RA_CERT, apr_psprintf(p, "the RA "
+                           "signing certificate %s needs keyUsage digitalSignature",
+                           files->ra_cert));
+        }
+        if ((rv = load_issued_pair(&ca->enc_cert, &ca->enc_key, ca, p, files,
+                                   files->enc_cert, files->enc_key, SCEP_CA_FILE_ENC_CERT,
+                                   SCEP_CA_FILE_ENC_KEY, "RA encryption", perr, pwhich))
+            != APR_SUCCESS) {
+            return rv;
+        }
+        if (!key_usage_has(ca->enc_cert, KU_KEY_ENCIPHERMENT)) {
+            return ca_fail(perr, pwhich, SCEP_CA_FILE_ENC_CERT, apr_psprintf(p, "the RA "
+                           "encryption certificate %s needs keyUsage keyEncipherment",
+                           files->enc_cert));
+        }
+        ca->split_ra = 1;
     }
-    if (!scep_ca_issued(ca, ca->ra_cert)) {
-        return ca_fail(perr, pwhich, SCEP_CA_FILE_RA_CERT, apr_psprintf(p, "the RA "
-                       "certificate %s was not issued by the CA %s", files->ra_cert,
-                       files->cert));
+    if (EVP_PKEY_get_base_id(ca->enc_key) != EVP_PKEY_RSA) {
+        return ca_fail(perr, pwhich, split ? SCEP_CA_FILE_ENC_KEY : SCEP_CA_FILE_RA_KEY,
+                       apr_psprintf(p, "the RA key %s must be RSA (SCEP clients encrypt to "
+                       "it with RSA key transport%s)", split ? files->enc_key : files->ra_key,
+                       split ? "" : "; an EC RA signs only, beside an RSA "
+                       "SCEPRAEncryptionCertificateFile"));
     }
-    if (!key_usage_has(ca->ra_cert, KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)) {
-        return ca_fail(perr, pwhich, SCEP_CA_FILE_RA_CERT, apr_psprintf(p, "the RA "
-                       "certificate %s needs keyUsage digitalSignature and keyEncipherment "
-                       "(it signs replies and decrypts requests)", files->ra_cert));
-    }
-    if (EVP_PKEY_get_base_id(ca->ra_key) != EVP_PKEY_RSA) {
-        return ca_fail(perr, pwhich, SCEP_CA_FILE_RA_KEY, apr_psprintf(p, "the RA key %s "
-                       "must be RSA (SCEP clients encrypt to it with RSA key transport)",
-                       files->ra_key));
-    }
-    if (expired(ca->ra_cert)) {
-        return ca_fail(perr, pwhich, SCEP_CA_FILE_RA_CERT, apr_psprintf(p, "the RA "
-                       "certificate %s has expired", files->ra_cert));
+    if (EVP_PKEY_get_base_id(ca->ra_key) != EVP_PKEY_RSA
+        && EVP_PKEY_get_base_id(ca->ra_key) != EVP_PKEY_EC) {
+        return ca_fail(perr, pwhich, SCEP_CA_FILE_RA_KEY, apr_psprintf(p, "the RA signing "
+                       "key %s must be RSA or EC", files->ra_key));
     }
     ca->has_ra = 1;
     return APR_SUCCESS;
@@ -271,6 +335,13 @@ apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
     }
     *pca = ca;
     return APR_SUCCESS;
+}
+
+apr_int64_t scep_ca_ra_not_after(const scep_ca_t *ca)
+{
+    apr_int64_t sig = scep_asn1_time_epoch(X509_get0_notAfter(ca->ra_cert));
+    apr_int64_t enc = scep_asn1_time_epoch(X509_get0_notAfter(ca->enc_cert));
+    return sig < enc ? sig : enc;
 }
 
 int scep_ca_issued(const scep_ca_t *ca, X509 *cert)

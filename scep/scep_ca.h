@@ -18,7 +18,7 @@
 /** Which configured file an error is about (the glue names the directive). */
 typedef enum {
     SCEP_CA_FILE_CERT, SCEP_CA_FILE_KEY, SCEP_CA_FILE_CHAIN,
-    SCEP_CA_FILE_RA_CERT, SCEP_CA_FILE_RA_KEY
+    SCEP_CA_FILE_RA_CERT, SCEP_CA_FILE_RA_KEY, SCEP_CA_FILE_ENC_CERT, SCEP_CA_FILE_ENC_KEY
 } scep_ca_file_t;
 
 typedef struct scep_ca_files_t {
@@ -31,15 +31,20 @@ typedef struct scep_ca_files_t {
     void *passphrase_baton;
     int retired;            /* a previous CA: it only signs CRLs (no RA checks,
                                and it may have expired) */
+    const char *enc_cert;   /* may be NULL: the RA decrypts (an RA that only */
+    const char *enc_key;    /*   signs goes with one) */
 } scep_ca_files_t;
 
 typedef struct scep_ca_t {
     X509 *cert;
     EVP_PKEY *key;
     STACK_OF(X509) *chain;       /**< intermediates/root above the CA; never NULL */
-    X509 *ra_cert;               /**< signs replies, decrypts requests (== cert without RA) */
+    X509 *ra_cert;               /**< signs replies (== cert without RA) */
     EVP_PKEY *ra_key;
+    X509 *enc_cert;              /**< decrypts requests: ra_cert, unless split_ra */
+    EVP_PKEY *enc_key;
     int has_ra;
+    int split_ra;                /**< an RA encryption certificate apart */
     const char *fingerprint;     /**< hex SHA-256 of the CA cert: the CA's id in records */
     const char *id;              /**< its first 16 hex digits: the CA's name in URLs */
     const char *subject;
@@ -65,6 +70,9 @@ apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
  */
 apr_status_t scep_ca_issue(X509 **pcert, const char **perr, apr_pool_t *p,
                            const scep_ca_t *ca, const scep_cert_plan_t *plan);
+
+/** When the first of the RA certificates expires (signing, encryption). */
+apr_int64_t scep_ca_ra_not_after(const scep_ca_t *ca);
 
 /** Did this CA issue the certificate (name and signature)? */
 int scep_ca_issued(const scep_ca_t *ca, X509 *cert);

@@ -49,6 +49,9 @@ static const char *keys_sign(apr_pool_t *p, const scep_health_in_t *in, apr_int6
     if (!why && in->ca->has_ra) {
         why = key_signs(p, in->ca->ra_key, "RA");
     }
+    if (!why && in->ca->split_ra) {
+        why = key_signs(p, in->ca->enc_key, "RA encryption");
+    }
     if (k && apr_thread_mutex_lock(k->lock) == APR_SUCCESS) {
         k->checked_at = now;
         k->ok = why == NULL;
@@ -95,7 +98,7 @@ void scep_health_check(const char **pjson, int *pstatus, scep_ctx_t *ctx,
 {
     apr_pool_t *p = ctx->pool;
     apr_int64_t now = (apr_int64_t)apr_time_sec(apr_time_now()), revoked = 0;
-    apr_int64_t ra_end = scep_asn1_time_epoch(X509_get0_notAfter(in->ca->ra_cert));
+    apr_int64_t ra_end = scep_ca_ra_not_after(in->ca);
     scep_store_t *st = NULL;
     scep_crl_rec_t *crl = NULL;
     const char *db = "ok", *keys, *crl_json = "null", *problems = "", *warnings = "";

@@ -313,12 +313,12 @@ static const scep_ca_t *recipient_ca(const scep_service_t *svc, const scep_msg_t
 {
     int i;
 
-    if (!svc->cas || svc->cas->all->nelts < 2 || scep_msg_addressed_to(msg, svc->ca->ra_cert)) {
+    if (!svc->cas || svc->cas->all->nelts < 2 || scep_msg_addressed_to(msg, svc->ca->enc_cert)) {
         return svc->ca;
     }
     for (i = 0; i < svc->cas->all->nelts; i++) {
         const scep_ca_t *ca = APR_ARRAY_IDX(svc->cas->all, i, const scep_ca_t *);
-        if (ca != svc->ca && scep_msg_addressed_to(msg, ca->ra_cert)) {
+        if (ca != svc->ca && scep_msg_addressed_to(msg, ca->enc_cert)) {
             return ca;
         }
     }
@@ -1304,8 +1304,8 @@ static apr_status_t pki_steps(enroll_t *e)
     if ((rv = check_outside(e)) != APR_SUCCESS) {
         return rv;
     }
-    if (scep_msg_decrypt(e->msg, &fail, &err, e->ctx->pool, e->replier->ra_cert,
-                         e->replier->ra_key, loc->allow_legacy) != APR_SUCCESS) {
+    if (scep_msg_decrypt(e->msg, &fail, &err, e->ctx->pool, e->replier->enc_cert,
+                         e->replier->enc_key, loc->allow_legacy) != APR_SUCCESS) {
         return refuse(e, fail, err);
     }
     switch (e->msg->type) {

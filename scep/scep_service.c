@@ -9,13 +9,17 @@
 #include "scep_ossl.h"
 
 /* What clients are told we can do: only what is implemented. Apple ignores
- * SCEPStandard, so its parts are listed one by one too. */
+ * SCEPStandard, so its parts are listed one by one too. SHA-384 is listed
+ * (it is accepted) also because strongSwan's pki before 5.9.11 reads the
+ * capabilities as bit numbers, not bits: it takes AES and SCEPStandard for
+ * granted only when SHA-384 is listed (README, client notes). */
 static const char caps_body[] =
     "AES\n"
     "DES3\n"
     "POSTPKIOperation\n"
     "SHA-1\n"
     "SHA-256\n"
+    "SHA-384\n"
     "SHA-512\n"
     "SCEPStandard\n";
 static const char caps_renewal_body[] =
@@ -25,6 +29,7 @@ static const char caps_renewal_body[] =
     "Renewal\n"
     "SHA-1\n"
     "SHA-256\n"
+    "SHA-384\n"
     "SHA-512\n"
     "SCEPStandard\n";
 
@@ -54,6 +59,9 @@ apr_status_t scep_service_cacert(const scep_cacert_t **pcacert, const char **per
     }
     else {
         bundle = sk_X509_new_null();
+        /* the certificate devices encrypt to first: clients that take the
+         * first RA for everything still encrypt to the right one */
+        if (ca->split_ra) sk_X509_push(bundle, ca->enc_cert);
         if (ca->has_ra) sk_X509_push(bundle, ca->ra_cert);
         sk_X509_push(bundle, ca->cert);
         for (i = 0; i < sk_X509_num(ca->chain); i++) {

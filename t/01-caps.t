@@ -10,7 +10,7 @@ use SCEPTest qw(:all);
 
 plan tests => 23;
 
-my $CAPS = "AES\nDES3\nPOSTPKIOperation\nSHA-1\nSHA-256\nSHA-512\nSCEPStandard\n";
+my $CAPS = "AES\nDES3\nPOSTPKIOperation\nSHA-1\nSHA-256\nSHA-384\nSHA-512\nSCEPStandard\n";
 
 for my $case ([undef, 'no message'], ['0', 'message=0 (certmonger)'],
               ['My%20SCEP%20CA', 'message=name (Apple)'], ['', 'empty message']) {

@@ -278,7 +278,7 @@ my ($m1, $m1_cert, $m1_serial);
 
 ########## GetCACaps: Renewal only where SCEPRenewal is on
 {
-    my %base = map { $_ => 1 } qw(AES DES3 POSTPKIOperation SHA-1 SHA-256 SHA-512 SCEPStandard);
+    my %base = map { $_ => 1 } qw(AES DES3 POSTPKIOperation SHA-1 SHA-256 SHA-384 SHA-512 SCEPStandard);
     for my $p ('/life-auto', '/life-manual', '/life-window') {
         my %kw = map { $_ => 1 } split /\n/, get_caps(path => $p)->{body};
         ok($kw{Renewal} && !grep({ !$kw{$_} } keys %base), "GetCACaps at $p lists Renewal and the rest");

@@ -41,11 +41,43 @@ static const char *f(const char *name)
     return name ? apr_pstrcat(test_pool, dir, "/", name, NULL) : NULL;
 }
 
+/* An EC CA with an EC RA that signs beside an RSA RA that decrypts: the
+ * keys and certificates, written once. */
+static void split_setup(void)
+{
+    static int done;
+    EVP_PKEY *ec_ca_key, *sig_key;
+    X509 *ec_ca;
+
+    if (done++) return;
+    ec_ca_key = EVP_EC_gen("P-256");
+    sig_key = EVP_EC_gen("P-384");
+    ec_ca = t_cert(ec_ca_key, NULL, NULL, "Unit EC CA", "critical,keyCertSign,cRLSign", 1, 3650);
+    t_write_pem(dir, "ec-ca.pem", ec_ca, NULL);
+    t_write_pem(dir, "ec-ca.key", NULL, ec_ca_key);
+    t_write_pem(dir, "sig.pem", t_cert(sig_key, ec_ca, ec_ca_key, "Unit RA signing",
+                                       "critical,digitalSignature", 0, 365), NULL);
+    t_write_pem(dir, "sig.key", NULL, sig_key);
+    t_write_pem(dir, "enc.pem", t_cert(ra_key, ec_ca, ec_ca_key, "Unit RA encryption",
+                                       "critical,keyEncipherment", 0, 365), NULL);
+    t_write_pem(dir, "ec-enc.pem", t_cert(sig_key, ec_ca, ec_ca_key, "Unit RA encryption",
+                                          "critical,keyEncipherment", 0, 365), NULL);
+}
+
+static apr_status_t load_split(scep_ca_t **pca, const char *sig, const char *sig_key,
+                               const char *enc, const char *enc_key, scep_ca_file_t *which,
+                               const char **err)
+{
+    scep_ca_files_t files = { f("ec-ca.pem"), f("ec-ca.key"), NULL, f(sig), f(sig_key), NULL,
+                              NULL, 0, f(enc), f(enc_key) };
+    return scep_ca_load(pca, test_pool, &files, err, which);
+}
+
 static apr_status_t load(scep_ca_t **pca, const char *cert, const char *key,
                          const char *ra_cert, const char *ra_key_file,
                          scep_ca_file_t *which, const char **err)
 {
-    scep_ca_files_t files = { f(cert), f(key), NULL, f(ra_cert), f(ra_key_file), NULL, NULL, 0 };
+    scep_ca_files_t files = { f(cert), f(key), NULL, f(ra_cert), f(ra_key_file), NULL, NULL, 0, NULL, NULL };
     return scep_ca_load(pca, test_pool, &files, err, which);
 }
 
@@ -61,6 +93,59 @@ static const scep_service_t *service(const scep_ca_t *c, int renewal)
     prof->renewal = renewal;
     return scep_service_make(test_pool, c, NULL, prof, 86400, cacert);
 }
+
+/* An RA that signs (EC) beside one that decrypts (RSA): each where it
+ * belongs, and GetCACert with the encryption certificate first. */
+START_TEST(split_ra_loads_and_orders_getcacert)
+{
+    scep_ca_t *c;
+    scep_ca_file_t which;
+    const char *err = NULL;
+    const unsigned char *q;
+    const scep_service_t *svc;
+    CMS_ContentInfo *cms;
+    STACK_OF(X509) *certs;
+
+    split_setup();
+    ck_assert_int_eq(load_split(&c, "sig.pem", "sig.key", "enc.pem", "ra.key", &which, &err),
+                     APR_SUCCESS);
+    ck_assert(c->has_ra && c->split_ra);
+    ck_assert_int_eq(EVP_PKEY_get_base_id(c->ra_key), EVP_PKEY_EC);
+    ck_assert_int_eq(EVP_PKEY_get_base_id(c->enc_key), EVP_PKEY_RSA);
+    ck_assert_int_ne(X509_cmp(c->ra_cert, c->enc_cert), 0);
+    svc = service(c, 0);
+    q = svc->cacert->der;
+    cms = d2i_CMS_ContentInfo(NULL, &q, (long)svc->cacert->len);
+    ck_assert_ptr_nonnull(cms);
+    certs = CMS_get1_certs(cms);
+    ck_assert_int_eq(sk_X509_num(certs), 3);
+    ck_assert_int_eq(X509_cmp(sk_X509_value(certs, 0), c->enc_cert), 0);
+    ck_assert_int_eq(X509_cmp(sk_X509_value(certs, 1), c->ra_cert), 0);
+    ck_assert_int_eq(X509_cmp(sk_X509_value(certs, 2), c->cert), 0);
+    sk_X509_pop_free(certs, X509_free);
+    CMS_ContentInfo_free(cms);
+
+    /* the encryption key must be RSA, each certificate must have its usage */
+    ck_assert_int_ne(load_split(&c, "sig.pem", "sig.key", "ec-enc.pem", "sig.key", &which, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(which, SCEP_CA_FILE_ENC_KEY);
+    ck_assert_ptr_nonnull(strstr(err, "must be RSA"));
+    ck_assert_int_ne(load_split(&c, "sig.pem", "sig.key", "sig.pem", "sig.key", &which, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(which, SCEP_CA_FILE_ENC_CERT);
+    ck_assert_ptr_nonnull(strstr(err, "keyEncipherment"));
+    ck_assert_int_ne(load_split(&c, "enc.pem", "ra.key", "enc.pem", "ra.key", &which, &err),
+                     APR_SUCCESS);
+    ck_assert_int_eq(which, SCEP_CA_FILE_RA_CERT);
+    ck_assert_ptr_nonnull(strstr(err, "digitalSignature"));
+    /* an encryption certificate alone is no RA */
+    ck_assert_int_ne(load_split(&c, NULL, NULL, "enc.pem", "ra.key", &which, &err), APR_SUCCESS);
+    ck_assert_int_eq(which, SCEP_CA_FILE_ENC_CERT);
+    /* a single EC RA cannot decrypt */
+    ck_assert_int_ne(load_split(&c, "sig.pem", "sig.key", NULL, NULL, &which, &err), APR_SUCCESS);
+    ck_assert_int_eq(which, SCEP_CA_FILE_RA_CERT);
+}
+END_TEST
 
 START_TEST(ra_mode_builds_bundle_and_caps)
 {
@@ -258,6 +343,7 @@ Suite *ca_suite(void)
     tcase_add_unchecked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, ra_mode_builds_bundle_and_caps);
+    tcase_add_test(tc, split_ra_loads_and_orders_getcacert);
     tcase_add_test(tc, single_ca_mode_is_der);
     tcase_add_test(tc, startup_checks_name_the_file);
     tcase_add_test(tc, issue_follows_the_seam);
