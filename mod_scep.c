@@ -563,6 +563,8 @@ static void scep_register_hooks(apr_pool_t *p)
     ap_hook_child_init(scep_dbd_child_init_done, NULL, NULL, APR_HOOK_REALLY_LAST);
     ap_hook_child_init(scep_ask_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(scep_ocsp_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    /* before anything signs: the child's own sessions with the token */
+    ap_hook_child_init(scep_pkcs11_child_init, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_child_init(scep_health_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* after mod_dbd's child_init: the worker's first pass opens a connection */
     ap_hook_child_init(scep_outbox_child_init, NULL, NULL, APR_HOOK_LAST);

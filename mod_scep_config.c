@@ -263,7 +263,8 @@ static const char *set_file(cmd_parms *cmd, void *dummy, const char *arg)
     if (err) {
         return err;
     }
-    path = ap_server_root_relative(cmd->pool, arg);
+    /* a key in a token is named by its RFC 7512 URI, not a path */
+    path = scep_pkcs11_is_uri(arg) ? arg : ap_server_root_relative(cmd->pool, arg);
     if (!path) {
         return apr_pstrcat(cmd->pool, cmd->cmd->name, ": invalid path ", arg, NULL);
     }
@@ -931,6 +932,8 @@ const command_rec scep_cmds[] = {
     SRV_FILE("SCEPRACertificateKeyFile", ra_key, "RA private key (PEM)"),
     SRV_FILE("SCEPRAEncryptionCertificateFile", ra_enc_cert,
              "RA certificate that decrypts requests (SCEPRACertificateFile then only signs)"),
+    AP_INIT_TAKE1("SCEPPKCS11Module", scep_set_pkcs11_module, NULL, RSRC_CONF,
+                  "the PKCS#11 library of the token that holds keys named by pkcs11: URIs"),
     SRV_FILE("SCEPRAEncryptionCertificateKeyFile", ra_enc_key,
              "private key of the RA encryption certificate (RSA)"),
     SRV_FILE("SCEPNextCACertificateFile", next_ca,
@@ -1417,7 +1420,7 @@ int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                 const scep_setting_t *bad = setting_of(c, which);
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00004)
                              "%s %s (%s, in %s): %s", directive_of(which),
-                             bad->value ? bad->value : "(not set)",
+                             bad->value ? scep_pkcs11_safe_uri(ptemp, bad->value) : "(not set)",
                              bad->where ? bad->where : "-", scep_vhost_name(ptemp, sp), err);
                 return !OK;
             }

@@ -171,4 +171,7 @@ void scep_passphrase_source(scep_ca_files_t *files, server_rec *s)
 {
     files->passphrase = passphrase_of;
     files->passphrase_baton = s;
+    /* keys in a token: the engine is loaded only when a key names one */
+    files->pkcs11 = (scep_pkcs11_is_uri(files->key) || scep_pkcs11_is_uri(files->ra_key)
+                     || scep_pkcs11_is_uri(files->enc_key)) ? scep_pkcs11_of(s) : NULL;
 }

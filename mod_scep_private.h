@@ -95,6 +95,9 @@ typedef struct scep_srv_conf_t {
     const unsigned char *admin_secret;  /* SCEPAdminSecretFile, else made in post_config */
     apr_size_t admin_secret_len;
     const char *pass_dialog;          /* SCEPPassPhraseDialog, or NULL (builtin) */
+    const char *pkcs11_module;        /* SCEPPKCS11Module (main server), or NULL */
+    scep_pkcs11_t *pkcs11;            /* main server: the engine, when a key needs it */
+    int pkcs11_failed;                /* main server: it could not be loaded (said) */
     X509 *mc_cert;                    /* SCEPMobileconfigSigner, or NULL */
     EVP_PKEY *mc_key;
     X509 *ocsp_cert;                  /* SCEPOCSPSigner, or NULL: the CA signs */
@@ -326,6 +329,15 @@ void scep_outbox_child_init(apr_pool_t *pchild, server_rec *s);
 const char *scep_set_passphrase_dialog(cmd_parms *cmd, void *dummy, const char *arg);
 /** The passphrases of s's encrypted keys, as SCEPPassPhraseDialog says. */
 void scep_passphrase_source(scep_ca_files_t *files, server_rec *s);
+
+/* ---- mod_scep_pkcs11.c: keys in a token ---------------------------------- */
+
+const char *scep_set_pkcs11_module(cmd_parms *cmd, void *dummy, const char *arg);
+/** The pkcs11 engine of this configuration cycle (made at first use), or
+ *  NULL when it cannot be loaded (said once). */
+scep_pkcs11_t *scep_pkcs11_of(server_rec *s);
+/** child_init: every token key, opened again in the child. */
+void scep_pkcs11_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* ---- mod_scep_ndes.c ----------------------------------------------------- */
 

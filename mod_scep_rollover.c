@@ -75,7 +75,7 @@ const char *scep_set_previous_ca(cmd_parms *cmd, void *dummy, const char *cert,
     }
     prev = apr_array_push(conf->previous);
     prev->cert = ap_server_root_relative(cmd->pool, cert);
-    prev->key = ap_server_root_relative(cmd->pool, key);
+    prev->key = scep_pkcs11_is_uri(key) ? key : ap_server_root_relative(cmd->pool, key);
     prev->where = where_of(cmd);
     if (!prev->cert || !prev->key) {
         return apr_pstrcat(cmd->pool, "SCEPPreviousCA: invalid path ", prev->cert ? key : cert,
@@ -88,7 +88,8 @@ static int rollover_fail(server_rec *sp, apr_pool_t *ptemp, const char *directiv
                          const scep_setting_t *bad, const char *err)
 {
     ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp, SCEPLOGNO(00024)
-                 "%s %s (%s, in %s): %s", directive, bad->value ? bad->value : "",
+                 "%s %s (%s, in %s): %s", directive,
+                 bad->value ? scep_pkcs11_safe_uri(ptemp, bad->value) : "",
                  bad->where ? bad->where : "-", scep_vhost_name(ptemp, sp), err);
     return !OK;
 }

@@ -12,6 +12,7 @@ if [ "${1:-build}" = test ]; then
           libaprutil1-dbd-mysql mariadb-server mariadb-client apache2-utils
           scep certmonger dbus chromium chromium-driver
           strongswan-pki libstrongswan-standard-plugins libstrongswan-extra-plugins
+          softhsm2 libengine-pkcs11-openssl
           valgrind clang libclang-rt-14-dev
           curl dpkg-dev debhelper lintian"
 fi

@@ -58,5 +58,6 @@ typedef enum {
 #define SCEP_ERENEWED      (APR_OS_START_USERERR + 6)  /**< the certificate was renewed already */
 #define SCEP_EDONE         (APR_OS_START_USERERR + 7)  /**< the reply is decided: no further step */
 #define SCEP_EHTTP         (APR_OS_START_USERERR + 8)  /**< an outbound call got no answer */
+#define SCEP_EKEY          (APR_OS_START_USERERR + 9)  /**< a key in a token failed: HTTP 503 */
 
 #endif

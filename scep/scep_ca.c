@@ -2,6 +2,7 @@
 #include <string.h>
 #include <strings.h>
 #include <apr_strings.h>
+#include <apr_atomic.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -115,6 +116,97 @@ static apr_status_t ca_fail(const char **perr, scep_ca_file_t *pwhich, scep_ca_f
     return APR_EINVAL;
 }
 
+/* A private key: a file (PEM or DER, maybe encrypted), or a key in a token
+ * (*pref set) named by a pkcs11: URI. */
+static apr_status_t load_key(EVP_PKEY **pkey, const scep_pkcs11_ref_t **pref, apr_pool_t *p,
+                             const scep_ca_files_t *files, const char *name, const char **perr)
+{
+    scep_pkcs11_ref_t *ref;
+    apr_status_t rv;
+
+    *pref = NULL;
+    if (!scep_pkcs11_is_uri(name)) {
+        return scep_load_key_pass(pkey, p, name, files->passphrase, files->passphrase_baton,
+                                  perr);
+    }
+    if (!files->pkcs11) {
+        *perr = apr_psprintf(p, "%s: a key in a token, but the pkcs11 engine is not "
+                             "loaded", scep_pkcs11_safe_uri(p, name));
+        return APR_EINVAL;
+    }
+    if ((rv = scep_pkcs11_ref(&ref, p, files->pkcs11, name, perr)) != APR_SUCCESS
+        || (rv = scep_pkcs11_open(pkey, p, ref, perr)) != APR_SUCCESS) {
+        return rv;
+    }
+    *pref = ref;
+    return APR_SUCCESS;
+}
+
+/* Open ref into *pkey's place (atomically: other threads may be reading
+ * it); alias: where the key is also another role's. */
+static apr_status_t reopen_one(EVP_PKEY **pkey, apr_pool_t *p, const scep_pkcs11_ref_t *ref,
+                               const char **perr)
+{
+    EVP_PKEY *fresh;
+    apr_status_t rv = scep_pkcs11_open(&fresh, p, ref, perr);
+
+    if (rv == APR_SUCCESS) {
+        apr_atomic_xchgptr((void *)pkey, fresh);
+    }
+    return rv;
+}
+
+apr_status_t scep_ca_reopen_keys(scep_ca_t *ca, apr_pool_t *p, const char **perr)
+{
+    EVP_PKEY *old_key = ca->key, *old_ra = ca->ra_key;
+    apr_status_t rv = APR_SUCCESS;
+
+    if (ca->key_ref) {
+        rv = reopen_one(&ca->key, p, ca->key_ref, perr);
+    }
+    /* without an RA (or with a retired CA) the RA keys are the CA's */
+    if (rv == APR_SUCCESS && old_ra == old_key) {
+        apr_atomic_xchgptr((void *)&ca->ra_key, ca->key);
+    }
+    else if (rv == APR_SUCCESS && ca->ra_key_ref) {
+        rv = reopen_one(&ca->ra_key, p, ca->ra_key_ref, perr);
+    }
+    if (rv == APR_SUCCESS && ca->enc_key == old_key) {
+        apr_atomic_xchgptr((void *)&ca->enc_key, ca->key);
+    }
+    else if (rv == APR_SUCCESS && ca->enc_key == old_ra) {
+        apr_atomic_xchgptr((void *)&ca->enc_key, ca->ra_key);
+    }
+    else if (rv == APR_SUCCESS && ca->enc_key_ref) {
+        rv = reopen_one(&ca->enc_key, p, ca->enc_key_ref, perr);
+    }
+    return rv;
+}
+
+int scep_ca_has_token(const scep_ca_t *ca)
+{
+    return ca->key_ref || ca->ra_key_ref || ca->enc_key_ref;
+}
+
+int scep_ca_key_trouble(const scep_ca_t *ca)
+{
+    scep_ca_t *c = (scep_ca_t *)ca;     /* this child's copy: its keys only */
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    const char *err = NULL;
+    int reopened;
+
+    if (!scep_ca_has_token(ca) || !c->key_pool
+        || now - apr_atomic_read32(&c->reopened_at) < SCEP_KEY_REOPEN_SECONDS
+        || apr_atomic_cas32(&c->reopening, 1, 0) != 0) {
+        return 0;
+    }
+    apr_atomic_set32(&c->reopened_at, now);
+    reopened = scep_ca_reopen_keys(c, c->key_pool, &err) == APR_SUCCESS;
+    ERR_clear_error();
+    apr_atomic_set32(&c->reopening, 0);
+    return reopened;
+}
+
 /* The CA certificate and its key: matching, a CA, unexpired. */
 static apr_status_t load_ca_pair(scep_ca_t *ca, apr_pool_t *p, const scep_ca_files_t *files,
                                  const char **perr, scep_ca_file_t *pwhich)
@@ -126,8 +218,7 @@ static apr_status_t load_ca_pair(scep_ca_t *ca, apr_pool_t *p, const scep_ca_fil
         return rv;
     }
     *pwhich = SCEP_CA_FILE_KEY;
-    if ((rv = scep_load_key_pass(&ca->key, p, files->key, files->passphrase,
-                                 files->passphrase_baton, perr)) != APR_SUCCESS) {
+    if ((rv = load_key(&ca->key, &ca->key_ref, p, files, files->key, perr)) != APR_SUCCESS) {
         return rv;
     }
     if (X509_check_private_key(ca->cert, ca->key) != 1) {
@@ -180,7 +271,8 @@ static apr_status_t load_chain(scep_ca_t *ca, apr_pool_t *p, const scep_ca_files
 
 /* A certificate and its key, issued by the CA and unexpired: the RA's
  * (what names it: "RA", "RA encryption"). */
-static apr_status_t load_issued_pair(X509 **pcert, EVP_PKEY **pkey, scep_ca_t *ca,
+static apr_status_t load_issued_pair(X509 **pcert, EVP_PKEY **pkey,
+                                     const scep_pkcs11_ref_t **pref, scep_ca_t *ca,
                                      apr_pool_t *p, const scep_ca_files_t *files,
                                      const char *cert_file, const char *key_file,
                                      scep_ca_file_t which_cert, scep_ca_file_t which_key,
@@ -198,8 +290,7 @@ static apr_status_t load_issued_pair(X509 **pcert, EVP_PKEY **pkey, scep_ca_t *c
         return rv;
     }
     *pwhich = which_key;
-    if ((rv = scep_load_key_pass(pkey, p, key_file, files->passphrase,
-                                 files->passphrase_baton, perr)) != APR_SUCCESS) {
+    if ((rv = load_key(pkey, pref, p, files, key_file, perr)) != APR_SUCCESS) {
         return rv;
     }
     if (X509_check_private_key(*pcert, *pkey) != 1) {
@@ -261,9 +352,9 @@ static apr_status_t load_ra(scep_ca_t *ca, apr_pool_t *p, const scep_ca_files_t 
     if (!files->ra_cert && !files->ra_key) {
         return ca_is_ra(ca, p, files, perr, pwhich);
     }
-    if ((rv = load_issued_pair(&ca->ra_cert, &ca->ra_key, ca, p, files, files->ra_cert,
-                               files->ra_key, SCEP_CA_FILE_RA_CERT, SCEP_CA_FILE_RA_KEY,
-                               "RA", perr, pwhich)) != APR_SUCCESS) {
+    if ((rv = load_issued_pair(&ca->ra_cert, &ca->ra_key, &ca->ra_key_ref, ca, p, files,
+                               files->ra_cert, files->ra_key, SCEP_CA_FILE_RA_CERT,
+                               SCEP_CA_FILE_RA_KEY, "RA", perr, pwhich)) != APR_SUCCESS) {
         return rv;
     }
     if (!split) {
@@ -283,8 +374,8 @@ static apr_status_t load_ra(scep_ca_t *ca, apr_pool_t *p, const scep_ca_files_t 
                            "signing certificate %s needs keyUsage digitalSignature",
                            files->ra_cert));
         }
-        if ((rv = load_issued_pair(&ca->enc_cert, &ca->enc_key, ca, p, files,
-                                   files->enc_cert, files->enc_key, SCEP_CA_FILE_ENC_CERT,
+        if ((rv = load_issued_pair(&ca->enc_cert, &ca->enc_key, &ca->enc_key_ref, ca, p,
+                                   files, files->enc_cert, files->enc_key, SCEP_CA_FILE_ENC_CERT,
                                    SCEP_CA_FILE_ENC_KEY, "RA encryption", perr, pwhich))
             != APR_SUCCESS) {
             return rv;

@@ -10,10 +10,14 @@
 #include "scep.h"
 #include "scep_ossl.h"
 #include "scep_policy.h"
+#include "scep_pkcs11.h"
 
 /** In a profile's URLs (SCEPCRLDistributionPoint, SCEPOCSPResponder,
  *  SCEPCAIssuersURL): replaced by the issuing CA's id (scep_ca_t.id). */
 #define SCEP_URL_CA "%{CA}"
+
+/** Seconds between two attempts to open a failing token's keys again. */
+#define SCEP_KEY_REOPEN_SECONDS 5
 
 /** Which configured file an error is about (the glue names the directive). */
 typedef enum {
@@ -33,6 +37,7 @@ typedef struct scep_ca_files_t {
                                and it may have expired) */
     const char *enc_cert;   /* may be NULL: the RA decrypts (an RA that only */
     const char *enc_key;    /*   signs goes with one) */
+    scep_pkcs11_t *pkcs11;  /* for keys named by pkcs11: URIs; NULL: none may be */
 } scep_ca_files_t;
 
 typedef struct scep_ca_t {
@@ -45,6 +50,14 @@ typedef struct scep_ca_t {
     EVP_PKEY *enc_key;
     int has_ra;
     int split_ra;                /**< an RA encryption certificate apart */
+    /** Keys in a token (NULL: read from a file): opened again in each child
+     *  (scep_ca_reopen_keys), since PKCS#11 sessions do not survive fork. */
+    const scep_pkcs11_ref_t *key_ref, *ra_key_ref, *enc_key_ref;
+    /** This child's pool for keys opened again after a token failure (set in
+     *  child_init; NULL: never), used by one thread at a time (reopening). */
+    apr_pool_t *key_pool;
+    apr_uint32_t reopening;
+    apr_uint32_t reopened_at;     /**< seconds: one attempt every few seconds */
     const char *fingerprint;     /**< hex SHA-256 of the CA cert: the CA's id in records */
     const char *id;              /**< its first 16 hex digits: the CA's name in URLs */
     const char *subject;
@@ -70,6 +83,19 @@ apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
  */
 apr_status_t scep_ca_issue(X509 **pcert, const char **perr, apr_pool_t *p,
                            const scep_ca_t *ca, const scep_cert_plan_t *plan);
+
+/** Open the CA's token keys again, in this process (a child after the
+ *  fork). *perr names the URI and says why not. */
+apr_status_t scep_ca_reopen_keys(scep_ca_t *ca, apr_pool_t *p, const char **perr);
+
+/** An operation with a token key of ca failed: open its keys again (once
+ *  every few seconds, one thread at a time), so that the CA works again
+ *  once the token is back. Operations under way keep the keys they took
+ *  (the old ones are freed with the child). 1 when new keys were opened. */
+int scep_ca_key_trouble(const scep_ca_t *ca);
+
+/** Does ca keep a key in a token? */
+int scep_ca_has_token(const scep_ca_t *ca);
 
 /** When the first of the RA certificates expires (signing, encryption). */
 apr_int64_t scep_ca_ra_not_after(const scep_ca_t *ca);

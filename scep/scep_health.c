@@ -46,6 +46,9 @@ static const char *keys_sign(apr_pool_t *p, const scep_health_in_t *in, apr_int6
         apr_thread_mutex_unlock(k->lock);
     }
     why = key_signs(p, in->ca->key, "CA");
+    if (why && scep_ca_key_trouble(in->ca)) {
+        why = key_signs(p, in->ca->key, "CA");     /* the token came back */
+    }
     if (!why && in->ca->has_ra) {
         why = key_signs(p, in->ca->ra_key, "RA");
     }

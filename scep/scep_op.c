@@ -959,6 +959,11 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
     if (rv != APR_SUCCESS) {
         SCEP_LOG(e->ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00205)
                  "issuing for transaction %s failed: %s", e->txn.tid, err);
+        if (scep_ca_has_token(e->svc->ca)) {
+            /* a token that failed: try again later (503), nothing recorded */
+            scep_ca_key_trouble(e->svc->ca);
+            return SCEP_EKEY;
+        }
         return refuse(e, SCEP_FAIL_BADREQUEST, "the CA could not sign the certificate");
     }
     e->txn.status = "ISSUED";
@@ -1308,6 +1313,15 @@ static apr_status_t pki_steps(enroll_t *e)
                          e->replier->enc_key, loc->allow_legacy) != APR_SUCCESS) {
         return refuse(e, fail, err);
     }
+    if (e->msg->decrypt_error && scep_ca_has_token(e->replier)
+        && scep_pkcs11_error(e->msg->detail)) {
+        /* the token failed, not the sender: nothing is refused or recorded */
+        SCEP_LOG(e->ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00372)
+                 "transaction %s: the RA key's token cannot decrypt: %s", e->txn.tid,
+                 e->msg->detail);
+        scep_ca_key_trouble(e->replier);
+        return SCEP_EKEY;
+    }
     switch (e->msg->type) {
     case SCEP_MSG_CERTPOLL: return certpoll(e);
     case SCEP_MSG_GETCERT:  return getcert(e);
@@ -1366,7 +1380,7 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc, const scep
     }
 
     rv = pki_steps(&e);
-    if (e.refused) {
+    if (e.refused && rv == SCEP_EDB) {
         record_refusal(&e);
     }
     out->tid = e.msg->tid_str;
@@ -1383,12 +1397,31 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc, const scep
         http_text(out, p, 503, "Service Unavailable: enrollment database unavailable");
         return;
     }
+    if (rv == SCEP_EKEY) {
+        http_text(out, p, 503, "Service Unavailable: the CA's keys are unavailable");
+        return;
+    }
     if (scep_msg_certrep(&rep, &rep_len, &err, p, svc->oids, e.replier, e.msg, &e.reply,
                          svc->profile->allow_legacy) != APR_SUCCESS) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00210)
                  "transaction %s: %s", e.msg->tid_str, err);
+        if (scep_ca_has_token(e.replier)) {
+            /* the token failed, not the sender (an envelope it could not
+             * open included): nothing is recorded or counted against it */
+            scep_ca_key_trouble(e.replier);
+            http_text(out, p, 503, "Service Unavailable: the RA's keys are unavailable");
+            return;
+        }
+        if (e.refused) {
+            record_refusal(&e);
+        }
         http_text(out, p, 500, "Internal Server Error: cannot build the reply");
         return;
+    }
+    /* recorded once the answer exists: a refusal that cannot be sent
+     * because the RA's token failed is none */
+    if (e.refused) {
+        record_refusal(&e);
     }
     out->status = 200;
     out->content_type = CT_PKI;

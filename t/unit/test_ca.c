@@ -69,7 +69,7 @@ static apr_status_t load_split(scep_ca_t **pca, const char *sig, const char *sig
                                const char **err)
 {
     scep_ca_files_t files = { f("ec-ca.pem"), f("ec-ca.key"), NULL, f(sig), f(sig_key), NULL,
-                              NULL, 0, f(enc), f(enc_key) };
+                              NULL, 0, f(enc), f(enc_key), NULL };
     return scep_ca_load(pca, test_pool, &files, err, which);
 }
 
@@ -77,7 +77,8 @@ static apr_status_t load(scep_ca_t **pca, const char *cert, const char *key,
                          const char *ra_cert, const char *ra_key_file,
                          scep_ca_file_t *which, const char **err)
 {
-    scep_ca_files_t files = { f(cert), f(key), NULL, f(ra_cert), f(ra_key_file), NULL, NULL, 0, NULL, NULL };
+    scep_ca_files_t files = { f(cert), f(key), NULL, f(ra_cert), f(ra_key_file), NULL, NULL, 0, NULL, NULL,
+                              NULL };
     return scep_ca_load(pca, test_pool, &files, err, which);
 }
 

@@ -30,7 +30,7 @@ static void add_ski(X509 *x, EVP_PKEY *key)
 
 static scep_ca_t *load(const char *cert)
 {
-    scep_ca_files_t files = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL };
+    scep_ca_files_t files = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL };
     scep_ca_file_t which;
     scep_ca_t *c = NULL;
     const char *err = NULL;

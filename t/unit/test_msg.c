@@ -17,7 +17,7 @@ static X509 *envelope_to;    /* the recipient of build()'s envelope: the CA unle
 static void setup(void)
 {
     const char *dir, *err;
-    scep_ca_files_t files = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL };
+    scep_ca_files_t files = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL };
     scep_ca_file_t which;
 
     if (sca) return;
