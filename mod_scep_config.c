@@ -109,6 +109,8 @@ static scep_profile_t *build_profile(apr_pool_t *p, const scep_dir_conf_t *d,
     prof->renewal_challenge = d->renewal_challenge == 1;
     prof->renewal_keep_subject = d->renewal_keep != 0;
     prof->renewal_supersede = d->renewal_supersede == 1;
+    prof->cacert_no_chain = d->cacert_chain == 0;
+    prof->certrep_chain = d->certrep_chain == 1;
     prof->renewal_from = d->renewal_from;
 #define LIMIT(f, dflt) prof->limits.f = d->limits.f != UNSET ? d->limits.f : (dflt)
     LIMIT(attributes, DEFAULT_MAX_ATTRIBUTES);
@@ -133,6 +135,7 @@ void *scep_create_dir_conf(apr_pool_t *p, char *dir)
     conf->max_body = UNSET;
     conf->approval_manual = conf->renewal = conf->renewal_challenge = UNSET;
     conf->renewal_keep = conf->renewal_supersede = UNSET;
+    conf->cacert_chain = conf->certrep_chain = UNSET;
     conf->renewal_window = UNSET;
     conf->limits.attributes = conf->limits.extensions = conf->limits.subject_rdns = UNSET;
     conf->limits.subject_length = conf->limits.sans = UNSET;
@@ -205,6 +208,8 @@ void *scep_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(throttle_count);
     MERGE_INT(throttle_window);
     MERGE_INT(renewal_supersede);
+    MERGE_INT(cacert_chain);
+    MERGE_INT(certrep_chain);
     MERGE_INT(limits.attributes);
     MERGE_INT(limits.extensions);
     MERGE_INT(limits.subject_rdns);
@@ -1018,6 +1023,10 @@ const command_rec scep_cmds[] = {
                     "profiles (besides this one) whose certificates may renew here"),
     POINT_FLAG("SCEPRenewalSupersede", renewal_supersede,
                "revoke the renewed certificate (reason superseded) when its successor is issued"),
+    POINT_FLAG("SCEPGetCACertChain", cacert_chain,
+               "on (default): GetCACert lists the certificates above the CA too; off: RA and CA"),
+    POINT_FLAG("SCEPCertRepChain", certrep_chain,
+               "on: the CertRep carries the CA and its chain after the issued certificate"),
     AP_INIT_TAKE2("SCEPRequestLimit", set_request_limit, NULL, LOC,
                   "attributes|extensions|subject-attributes|subject-length|subject-alt-names N: "
                   "bounds on a PKCS#10 request"),

@@ -186,6 +186,8 @@ typedef struct scep_dir_conf_t {
     apr_int64_t throttle_window;
     apr_int64_t renewal_window;
     int renewal_supersede;
+    int cacert_chain;         /* SCEPGetCACertChain */
+    int certrep_chain;        /* SCEPCertRepChain */
     apr_array_header_t *renewal_from;   /* SCEPRenewalFrom: const char * */
     const ap_directive_t *renewal_from_line;
     scep_limits_t limits;     /* SCEPRequestLimit, UNSET where not given */

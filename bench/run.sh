@@ -28,7 +28,13 @@
 # Environment:
 #   BENCH_N=2000          requests per (server, concurrency) cell
 #   BENCH_CONC="1 8 32"   concurrency levels
-#   BENCH_SERVERS="sqlite pgsql micromdm"   (also: sqlite-webhook, mod_scep on
+#   BENCH_SERVERS="sqlite pgsql micromdm"   (also: sqlite-ec, mod_scep on SQLite
+#                         with an EC P-256 CA and EC P-256 RA signing certificate
+#                         beside an RSA RA encryption certificate (one RSA
+#                         private-key operation per enrollment; its floor is
+#                         printed from openssl speed rsa2048 + ecdsap256);
+#                         sqlite-hsm, mod_scep on SQLite with the CA and RA keys
+#                         in a SoftHSM2 token (pkcs11: URIs); sqlite-webhook, mod_scep on
 #                         SQLite asking a local validation webhook before each
 #                         issuance and notifying it of each, t/tools/webhook-receiver.py
 #                         on port +3; after each run it waits for the outbox to
@@ -123,6 +129,7 @@ fi
 # ---- prerequisites ---------------------------------------------------------
 need="apache2 apache2-dev libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql sqlite3 postgresql
       scep wrk openssl libssl-dev pkg-config python3 curl"
+case " ${BENCH_SERVERS:-} " in *" sqlite-hsm "*) need="$need softhsm2 libengine-pkcs11-openssl" ;; esac
 [ "$PERF" = 1 ] && need="$need linux-perf"
 missing=""
 for p in $need; do
@@ -247,10 +254,10 @@ ${OCSP_CACHE_CONF:-}
 
 $dbd
 
-SCEPCACertificateFile "$scratch/pki/ca.pem"
+${KEYS_CONF:-SCEPCACertificateFile "$scratch/pki/ca.pem"
 SCEPCACertificateKeyFile "$scratch/pki/ca.key"
 SCEPRACertificateFile "$scratch/pki/ra.pem"
-SCEPRACertificateKeyFile "$scratch/pki/ra.key"
+SCEPRACertificateKeyFile "$scratch/pki/ra.key"}
 
 <Location /scep>
     SetHandler scep
@@ -272,6 +279,41 @@ EOC
     "$scepbench" -u "http://127.0.0.1:$PORT/scep" --wait 20 --cacert-only -q \
         || { tail -5 "$d/logs/error_log" >&2; die "httpd does not answer GetCACert"; }
     prioritize "$(httpd_pid)"
+}
+
+# ---- other keys: an EC CA and RA (sqlite-ec), a SoftHSM2 token (sqlite-hsm) ----
+ec_keys() {
+    "$top/build-tools/make-pki.sh" --ca-key ec:P-256 --split-ra ec:P-256 "$scratch/pki-ec" \
+        "mod_scep Bench EC CA" >/dev/null
+    cp "$scratch/pki/challenge" "$scratch/pki-ec/challenge"
+    KEYS_CONF="SCEPCACertificateFile \"$scratch/pki-ec/ca.pem\"
+SCEPCACertificateKeyFile \"$scratch/pki-ec/ca.key\"
+SCEPRACertificateFile \"$scratch/pki-ec/ra-sig.pem\"
+SCEPRACertificateKeyFile \"$scratch/pki-ec/ra-sig.key\"
+SCEPRAEncryptionCertificateFile \"$scratch/pki-ec/ra-enc.pem\"
+SCEPRAEncryptionCertificateKeyFile \"$scratch/pki-ec/ra-enc.key\""
+}
+# the bench PKI's CA and RA keys imported into a fresh token
+hsm_keys() {
+    h=$scratch/hsm
+    mkdir -p "$h/tokens"
+    printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$h" \
+        > "$h/softhsm2.conf"
+    export SOFTHSM2_CONF=$h/softhsm2.conf
+    softhsm2-util --init-token --free --label bench --pin 1234 --so-pin 5678 >/dev/null
+    for k in ca ra; do
+        openssl pkcs8 -topk8 -nocrypt -in "$scratch/pki/$k.key" -out "$h/$k.p8"
+        softhsm2-util --import "$h/$k.p8" --token bench --label "$k" --id "0$([ $k = ca ] && echo 1 || echo 2)" \
+            --pin 1234 >/dev/null
+    done
+    echo 1234 > "$h/pin"
+    [ "$root" = 1 ] && chown -R www-data:www-data "$h/tokens"
+    uri="pkcs11:token=bench;type=private"
+    KEYS_CONF="SCEPPKCS11Module /usr/lib/softhsm/libsofthsm2.so
+SCEPCACertificateFile \"$scratch/pki/ca.pem\"
+SCEPCACertificateKeyFile \"$uri;object=ca?pin-source=file:$h/pin\"
+SCEPRACertificateFile \"$scratch/pki/ra.pem\"
+SCEPRACertificateKeyFile \"$uri;object=ra?pin-source=file:$h/pin\""
 }
 
 # ---- the local webhook receiver (sqlite-webhook) -----------------------------
@@ -462,6 +504,15 @@ openssl speed -multi "$ncpu" -seconds 3 rsa2048 > "$out/openssl-speed.txt" 2>&1
 signs=$(awk '/^rsa 2048 bits/ { v = $6 } END { print v }' "$out/openssl-speed.txt")
 [ -n "$signs" ] || die "cannot read openssl speed output ($out/openssl-speed.txt)"
 floor=$(awk -v s="$signs" 'BEGIN { printf "%.1f", s / 3 }')
+ec_floor_line=""
+case " $SERVERS " in *" sqlite-ec "*)
+    # an EC CA and EC RA signing: one RSA decryption and two ECDSA P-256
+    # signatures per enrollment (RSA decrypt ~ sign: both are the private op)
+    openssl speed -multi "$ncpu" -seconds 3 ecdsap256 > "$out/openssl-speed-ec.txt" 2>&1
+    ecsigns=$(awk '/256 bits ecdsa \(nistp256\)/ { v = $(NF-1) } END { print v }' "$out/openssl-speed-ec.txt")
+    ec_floor=$(awk -v r="$signs" -v e="$ecsigns" 'BEGIN { if (r > 0 && e > 0) printf "%.1f", 1 / (1 / r + 2 / e); else print 0 }')
+    ec_floor_line="EC configuration (sqlite-ec): one RSA-2048 private operation ($signs/s) and two ECDSA P-256 signatures ($ecsigns/s) per enrollment -> floor $ec_floor enrollments/s ($(awk -v a="$ec_floor" -v b="$floor" 'BEGIN { printf "%.1f", a / b }')x the RSA floor)" ;;
+esac
 say "RSA-2048 sign/s on $ncpu cores: $signs -> floor $floor enrollments/s"
 
 # the keys, once, before any timing (cached in bench/cache between runs)
@@ -482,6 +533,14 @@ for s in $SERVERS; do
                 outbox_report "c$c"; httpd_stop
             done
             hook_stop ;;
+        sqlite-ec)
+            ec_keys
+            for c in $CONCS; do httpd_start sqlite-ec sqlite; bench_httpd mod_scep-sqlite-ec "$c"; httpd_stop; done
+            KEYS_CONF="" ;;
+        sqlite-hsm)
+            hsm_keys
+            for c in $CONCS; do httpd_start sqlite-hsm sqlite; bench_httpd mod_scep-sqlite-hsm "$c"; httpd_stop; done
+            KEYS_CONF="" ;;
         pgsql)
             [ "$pg_started" = 1 ] || pg_start
             for c in $CONCS; do httpd_start pgsql pgsql; bench_httpd mod_scep-pgsql "$c"; httpd_stop; done ;;
@@ -771,6 +830,7 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
     echo
     echo "machine: $ncpu CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), load average at start: $load_start, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "openssl speed -multi $ncpu rsa2048: $signs sign/s -> floor $floor enrollments/s"
+    [ -n "$ec_floor_line" ] && echo "$ec_floor_line"
     echo "requests per cell: $N; run time: ${elapsed}s; priority: $(cat /proc/self/autogroup 2>/dev/null | sed 's/.* //;s/^/autogroup nice /')"
     echo
     echo "| server | concurrency | enrollments/s | ok/n | failures | p50 ms | p99 ms | vs micromdm | vs floor | load avg |"

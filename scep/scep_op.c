@@ -1330,6 +1330,70 @@ static apr_status_t pki_steps(enroll_t *e)
     }
 }
 
+/* SCEPCertRepChain on: after the issued certificate, the CA that issued it
+ * and the certificates above it (some VPN clients want them). */
+static STACK_OF(X509) *certrep_chain(enroll_t *e)
+{
+    const scep_ca_t *ca = issuer_in_host(e->svc, e->reply.issued);
+    STACK_OF(X509) *extra = scep_own_x509_stack(e->ctx->pool, sk_X509_new_null());
+    int i;
+
+    ERR_clear_error();
+    if (!ca) {
+        ca = e->svc->ca;
+    }
+    for (i = -1; extra && i < sk_X509_num(ca->chain); i++) {
+        X509 *x = i < 0 ? ca->cert : sk_X509_value(ca->chain, i);
+        if (X509_up_ref(x) && !sk_X509_push(extra, x)) {
+            X509_free(x);
+        }
+    }
+    return extra;
+}
+
+/* The signed CertRep of what the steps decided, then the refusal's record
+ * (once the answer exists: a refusal that cannot be sent because the RA's
+ * token failed is none). */
+static void answer(enroll_t *e, scep_http_out_t *out)
+{
+    apr_pool_t *p = e->ctx->pool;
+    const char *err = NULL;
+    unsigned char *rep;
+    apr_size_t rep_len;
+
+    if (e->reply.issued && e->prof->certrep_chain) {
+        e->reply.extra = certrep_chain(e);
+    }
+    if (scep_msg_certrep(&rep, &rep_len, &err, p, e->svc->oids, e->replier, e->msg, &e->reply,
+                         e->svc->profile->allow_legacy) != APR_SUCCESS) {
+        SCEP_LOG(e->ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00210)
+                 "transaction %s: %s", e->msg->tid_str, err);
+        if (scep_ca_has_token(e->replier)) {
+            /* the token failed, not the sender (an envelope it could not
+             * open included): nothing is recorded or counted against it */
+            scep_ca_key_trouble(e->replier);
+            http_text(out, p, 503, "Service Unavailable: the RA's keys are unavailable");
+            return;
+        }
+        if (e->refused) {
+            record_refusal(e);
+        }
+        http_text(out, p, 500, "Internal Server Error: cannot build the reply");
+        return;
+    }
+    if (e->refused) {
+        record_refusal(e);
+    }
+    out->status = 200;
+    out->content_type = CT_PKI;
+    out->body = rep;
+    out->len = rep_len;
+    out->pki_status = e->reply.status;
+    out->fail_info = e->reply.status == SCEP_STATUS_FAILURE ? (int)e->reply.fail_info : -1;
+    out->serial = e->reply.issued ? scep_serial_hex(p, X509_get0_serialNumber(e->reply.issued))
+                                  : NULL;
+}
+
 static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc, const scep_env_t *env,
                           const scep_http_in_t *in, scep_http_out_t *out)
 {
@@ -1337,8 +1401,6 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc, const scep
     const unsigned char *der;
     apr_size_t len;
     const char *err = NULL;
-    unsigned char *rep;
-    apr_size_t rep_len;
     apr_status_t rv;
     enroll_t e;
 
@@ -1401,36 +1463,7 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc, const scep
         http_text(out, p, 503, "Service Unavailable: the CA's keys are unavailable");
         return;
     }
-    if (scep_msg_certrep(&rep, &rep_len, &err, p, svc->oids, e.replier, e.msg, &e.reply,
-                         svc->profile->allow_legacy) != APR_SUCCESS) {
-        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00210)
-                 "transaction %s: %s", e.msg->tid_str, err);
-        if (scep_ca_has_token(e.replier)) {
-            /* the token failed, not the sender (an envelope it could not
-             * open included): nothing is recorded or counted against it */
-            scep_ca_key_trouble(e.replier);
-            http_text(out, p, 503, "Service Unavailable: the RA's keys are unavailable");
-            return;
-        }
-        if (e.refused) {
-            record_refusal(&e);
-        }
-        http_text(out, p, 500, "Internal Server Error: cannot build the reply");
-        return;
-    }
-    /* recorded once the answer exists: a refusal that cannot be sent
-     * because the RA's token failed is none */
-    if (e.refused) {
-        record_refusal(&e);
-    }
-    out->status = 200;
-    out->content_type = CT_PKI;
-    out->body = rep;
-    out->len = rep_len;
-    out->pki_status = e.reply.status;
-    out->fail_info = e.reply.status == SCEP_STATUS_FAILURE ? (int)e.reply.fail_info : -1;
-    out->serial = e.reply.issued ? scep_serial_hex(p, X509_get0_serialNumber(e.reply.issued))
-                                 : NULL;
+    answer(&e, out);
 }
 
 void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc, const scep_env_t *env,

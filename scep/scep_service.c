@@ -43,8 +43,8 @@ int scep_profile_renewal_keeps_names(const char *word)
     return !strcasecmp(word, "keep") ? 1 : !strcasecmp(word, "profile") ? 0 : -1;
 }
 
-apr_status_t scep_service_cacert(const scep_cacert_t **pcacert, const char **perr,
-                                 apr_pool_t *p, const scep_ca_t *ca)
+static apr_status_t cacert_answer(const scep_cacert_t **pcacert, const char **perr,
+                                  apr_pool_t *p, const scep_ca_t *ca, int with_chain)
 {
     scep_cacert_t *out = apr_pcalloc(p, sizeof(*out));
     STACK_OF(X509) *bundle;
@@ -53,7 +53,7 @@ apr_status_t scep_service_cacert(const scep_cacert_t **pcacert, const char **per
     apr_status_t rv;
     int i;
 
-    if (!ca->has_ra && sk_X509_num(ca->chain) == 0) {
+    if (!ca->has_ra && (!with_chain || sk_X509_num(ca->chain) == 0)) {
         rv = scep_x509_der(&der, &len, p, ca->cert);
         out->content_type = "application/x-x509-ca-cert";
     }
@@ -64,7 +64,7 @@ apr_status_t scep_service_cacert(const scep_cacert_t **pcacert, const char **per
         if (ca->split_ra) sk_X509_push(bundle, ca->enc_cert);
         if (ca->has_ra) sk_X509_push(bundle, ca->ra_cert);
         sk_X509_push(bundle, ca->cert);
-        for (i = 0; i < sk_X509_num(ca->chain); i++) {
+        for (i = 0; with_chain && i < sk_X509_num(ca->chain); i++) {
             sk_X509_push(bundle, sk_X509_value(ca->chain, i));
         }
         rv = scep_bundle_der(&der, &len, p, bundle, NULL);
@@ -82,6 +82,18 @@ apr_status_t scep_service_cacert(const scep_cacert_t **pcacert, const char **per
     return APR_SUCCESS;
 }
 
+apr_status_t scep_service_cacert(const scep_cacert_t **pcacert, const char **perr,
+                                 apr_pool_t *p, const scep_ca_t *ca)
+{
+    return cacert_answer(pcacert, perr, p, ca, 1);
+}
+
+apr_status_t scep_service_cacert_nochain(const scep_cacert_t **pcacert, const char **perr,
+                                         apr_pool_t *p, const scep_ca_t *ca)
+{
+    return cacert_answer(pcacert, perr, p, ca, 0);
+}
+
 scep_service_t *scep_service_make(apr_pool_t *p, const scep_ca_t *ca,
                                   const scep_oids_t *oids, const scep_profile_t *profile,
                                   apr_int64_t crl_validity, const scep_cacert_t *cacert)
@@ -94,6 +106,13 @@ scep_service_t *scep_service_make(apr_pool_t *p, const scep_ca_t *ca,
     svc->crl_validity = crl_validity;
     svc->caps = profile->renewal ? caps_renewal_body : caps_body;
     svc->cacert = cacert;
+    if (profile->cacert_no_chain && sk_X509_num(ca->chain) > 0) {
+        /* this Location's own answer (SCEPGetCACertChain off) */
+        const char *err;
+        if (scep_service_cacert_nochain(&svc->cacert, &err, p, ca) != APR_SUCCESS) {
+            svc->cacert = cacert;
+        }
+    }
     return svc;
 }
 
@@ -172,6 +191,12 @@ void scep_service_set_cas(scep_service_t *svc, apr_pool_t *p, const scep_cas_t *
     after = apr_pmemdup(p, svc, sizeof(*svc));
     after->ca = cas->next;
     after->cacert = next_cacert;
+    if (svc->profile->cacert_no_chain && sk_X509_num(cas->next->chain) > 0) {
+        const char *err;
+        if (scep_service_cacert_nochain(&after->cacert, &err, p, cas->next) != APR_SUCCESS) {
+            after->cacert = next_cacert;
+        }
+    }
     after->nextcacert = NULL;
     after->caps = svc->profile->renewal ? caps_renewal_body : caps_body;
     after->after = NULL;

@@ -40,6 +40,8 @@ typedef struct scep_profile_t {
     int renewal_challenge;             /**< renewals need the challenge too */
     int renewal_keep_subject;          /**< renewed certificate keeps subject and SANs */
     int renewal_supersede;             /**< revoke the renewed certificate (superseded) */
+    int cacert_no_chain;               /**< GetCACert leaves out the chain above the CA */
+    int certrep_chain;                 /**< the CertRep carries the CA and its chain */
     apr_array_header_t *renewal_from;  /**< const char *: other profiles whose
                                             certificates may renew here */
     scep_limits_t limits;
@@ -91,6 +93,10 @@ typedef struct scep_service_t {
 /** GetCACert's answer for ca, from p. On failure *perr says why. */
 apr_status_t scep_service_cacert(const scep_cacert_t **pcacert, const char **perr,
                                  apr_pool_t *p, const scep_ca_t *ca);
+
+/** The same without the chain above the CA (SCEPGetCACertChain off). */
+apr_status_t scep_service_cacert_nochain(const scep_cacert_t **pcacert, const char **perr,
+                                         apr_pool_t *p, const scep_ca_t *ca);
 
 /** The service of one Location, from p: its profile at its CA, with the
  *  CA's GetCACert answer (scep_service_cacert). Nothing in it changes

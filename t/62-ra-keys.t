@@ -1,4 +1,5 @@
 # The RA as deployments use it (README "SCEPRAEncryptionCertificateFile",
+# "SCEPGetCACertChain", "SCEPCertRepChain",
 # "Which client verifies which"): an RA signing certificate beside an RA
 # encryption certificate, EC CAs (P-256, P-384) behind an RSA RA, and EC RA
 # signing certificates beside an RSA encryption certificate, each enrolled
@@ -40,7 +41,7 @@ $EXPECT{'ec384-rsa-ra'} = $EXPECT{'ec256-rsa-ra'};
 $EXPECT{'ec384-split'} = $EXPECT{'ec256-split'};
 
 my $HAVE_PKI = have_pki();
-plan tests => 6 * @SETUPS + @SETUPS * @CLIENTS + 8;
+plan tests => 6 * @SETUPS + @SETUPS * @CLIENTS + 8 + 8;
 
 sub conf {
     my ($dir, $mode) = @_;
@@ -211,4 +212,59 @@ for my $b (@BAD) {
     ok(!$h->{ok}, "httpd refuses $what");
     like($h->{err}, $want, '... and says why, naming the directive');
     private_httpd_stop($h) if $h->{ok};
+}
+
+########## the chain: in GetCACert (SCEPGetCACertChain), in the CertRep (SCEPCertRepChain)
+{
+    my $h = private_httpd(name => 'ra-chain', conf => <<'EOC');
+@HTTPD_BASE@
+LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
+@SQLITE_DB@
+SCEPCACertificateFile "@PKI@/inter/ca.pem"
+SCEPCACertificateKeyFile "@PKI@/inter/ca.key"
+SCEPCAChainFile "@PKI@/inter/chain.pem"
+SCEPRACertificateFile "@PKI@/inter/ra.pem"
+SCEPRACertificateKeyFile "@PKI@/inter/ra.key"
+<Location /full>
+    SetHandler scep
+    SCEPChallengePasswordFile "@PKI@/inter/challenge"
+</Location>
+<Location /short>
+    SetHandler scep
+    SCEPChallengePasswordFile "@PKI@/inter/challenge"
+    SCEPGetCACertChain off
+    SCEPCertRepChain on
+</Location>
+EOC
+    ok($h->{ok}, 'chain options: httpd starts') or diag($h->{err});
+    SKIP: {
+        skip 'httpd did not start', 7 unless $h->{ok};
+        my $count = sub {
+            my $r = http(port => $h->{port}, path => "$_[0]?operation=GetCACert");
+            my $der = write_file(work_file('cc', 'der'), $r->{body} // '');
+            my $t = run_cmd(['openssl', 'pkcs7', '-inform', 'DER', '-in', $der, '-print_certs', '-noout'])->{out};
+            return scalar(() = $t =~ /^subject=/mg);
+        };
+        is($count->('/full'), 3, 'GetCACert by default: RA, CA and the root above it');
+        is($count->('/short'), 2, 'SCEPGetCACertChain off: RA and CA only');
+        my $chal = read_file(pki('inter', 'challenge'));
+        chomp $chal;
+        my $trust = write_file(work_file('inter-trust', 'pem'),
+                               join '', map { read_file(pki('inter', $_)) } qw(ra.pem ca.pem chain.pem));
+        my %rep;
+        for my $loc ('/full', '/short') {
+            my (undef, undef, $rep) = enroll(build => { recipient => pki('inter', 'ra.pem'), challenge => $chal },
+                                             send => { port => $h->{port}, path => $loc },
+                                             parse => { trust => $trust });
+            $rep{$loc} = $rep;
+        }
+        is($rep{'/full'}{pkiStatus}, '0', 'an enrollment at the default Location');
+        is($rep{'/full'}{certCount}, 1, 'its CertRep carries the issued certificate alone');
+        is($rep{'/short'}{pkiStatus}, '0', 'an enrollment with SCEPCertRepChain on');
+        is($rep{'/short'}{certCount}, 3, 'its CertRep carries the certificate, the CA and the root');
+        my @subjects = map { $rep{'/short'}{"cert$_"} // '' } 0 .. 2;
+        ok($subjects[1] =~ /Intermediate CA/ && $subjects[2] =~ /Test CA/,
+           'in order: the issued certificate, its CA, the root') or diag(join "\n", @subjects);
+    }
+    private_httpd_stop($h);
 }
