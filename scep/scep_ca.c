@@ -3,6 +3,7 @@
 #include <strings.h>
 #include <apr_strings.h>
 #include <apr_atomic.h>
+#include <apr_lib.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -409,6 +410,7 @@ apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
 {
     scep_ca_t *ca = apr_pcalloc(p, sizeof(*ca));
     apr_status_t rv;
+    int i;
 
     if ((rv = load_ca_pair(ca, p, files, perr, pwhich)) != APR_SUCCESS
         || (rv = load_chain(ca, p, files, perr, pwhich)) != APR_SUCCESS
@@ -417,6 +419,9 @@ apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
     }
     ca->fingerprint = scep_cert_fingerprint(p, ca->cert);
     ca->id = apr_pstrmemdup(p, ca->fingerprint, 16);
+    for (i = 0; i < 16; i++) {
+        ((char *)ca->id)[i] = (char)apr_tolower(ca->id[i]);   /* as sha256sum prints it */
+    }
     ca->subject = scep_name_str(p, X509_get_subject_name(ca->cert));
     ca->not_after = scep_asn1_time_epoch(X509_get0_notAfter(ca->cert));
     if (!(ca->no_keys = make_no_keys(p))) {
