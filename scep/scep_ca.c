@@ -184,6 +184,40 @@ apr_status_t scep_ca_reopen_keys(scep_ca_t *ca, apr_pool_t *p, const char **perr
     return rv;
 }
 
+int scep_ca_key_signs(EVP_PKEY *key)
+{
+    static const unsigned char probe[] = "mod_scep key probe";
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char sig[1024];
+    size_t len = sizeof(sig);
+    int ok = md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) == 1
+             && EVP_DigestSign(md, sig, &len, probe, sizeof(probe) - 1) == 1;
+
+    EVP_MD_CTX_free(md);
+    return ok;
+}
+
+int scep_ca_enc_token_failed(const scep_ca_t *ca)
+{
+    scep_ca_t *c = (scep_ca_t *)ca;     /* this child's copy: its probe only */
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    int failed;
+
+    if (!ca->enc_key_ref && !(ca->enc_key == ca->key && ca->key_ref)
+        && !(ca->enc_key == ca->ra_key && ca->ra_key_ref)) {
+        return 0;
+    }
+    if (now == apr_atomic_read32(&c->probed_at)) {
+        return (int)apr_atomic_read32(&c->probe_failed);
+    }
+    apr_atomic_set32(&c->probed_at, now);
+    ERR_set_mark();
+    failed = !scep_ca_key_signs(ca->enc_key);
+    ERR_pop_to_mark();
+    apr_atomic_set32(&c->probe_failed, (apr_uint32_t)failed);
+    return failed;
+}
+
 int scep_ca_has_token(const scep_ca_t *ca)
 {
     return ca->key_ref || ca->ra_key_ref || ca->enc_key_ref;

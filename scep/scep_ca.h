@@ -58,6 +58,8 @@ typedef struct scep_ca_t {
     apr_pool_t *key_pool;
     apr_uint32_t reopening;
     apr_uint32_t reopened_at;     /**< seconds: one attempt every few seconds */
+    apr_uint32_t probed_at;       /**< seconds: the encryption token's last probe */
+    apr_uint32_t probe_failed;    /**< ... and whether it failed */
     const char *fingerprint;     /**< hex SHA-256 of the CA cert: the CA's id in records */
     const char *id;              /**< its first 16 hex digits: the CA's name in URLs */
     const char *subject;
@@ -93,6 +95,16 @@ apr_status_t scep_ca_reopen_keys(scep_ca_t *ca, apr_pool_t *p, const char **perr
  *  once the token is back. Operations under way keep the keys they took
  *  (the old ones are freed with the child). 1 when new keys were opened. */
 int scep_ca_key_trouble(const scep_ca_t *ca);
+
+/** Can key sign (a probe of a key in a token)? */
+int scep_ca_key_signs(EVP_PKEY *key);
+
+/** An envelope could not be opened with ca's encryption key: was it the
+ *  token's fault (1), not the sender's (0)? Only for a key in a token,
+ *  probed at most once a second (a flood of bad envelopes costs no more).
+ *  Whether an envelope opens does not tell whether its RSA padding was
+ *  right (OpenSSL goes on with a random key), so the probe is no oracle. */
+int scep_ca_enc_token_failed(const scep_ca_t *ca);
 
 /** Does ca keep a key in a token? */
 int scep_ca_has_token(const scep_ca_t *ca);

@@ -16,17 +16,11 @@
 /* Does key sign? NULL, or why not. */
 static const char *key_signs(apr_pool_t *p, EVP_PKEY *key, const char *which)
 {
-    static const unsigned char probe[] = "mod_scep health check";
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char sig[1024];
-    size_t len = sizeof(sig);
     const char *why = NULL;
 
-    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1
-        || EVP_DigestSign(md, sig, &len, probe, sizeof(probe) - 1) != 1) {
+    if (!scep_ca_key_signs(key)) {
         why = apr_pstrcat(p, "the ", which, " key cannot sign: ", scep_ossl_errors(p), NULL);
     }
-    EVP_MD_CTX_free(md);
     ERR_clear_error();
     return why;
 }

@@ -1313,8 +1313,7 @@ static apr_status_t pki_steps(enroll_t *e)
                          e->replier->enc_key, loc->allow_legacy) != APR_SUCCESS) {
         return refuse(e, fail, err);
     }
-    if (e->msg->decrypt_error && scep_ca_has_token(e->replier)
-        && scep_pkcs11_error(e->msg->detail)) {
+    if (e->msg->decrypt_error && scep_ca_enc_token_failed(e->replier)) {
         /* the token failed, not the sender: nothing is refused or recorded */
         SCEP_LOG(e->ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00372)
                  "transaction %s: the RA key's token cannot decrypt: %s", e->txn.tid,

@@ -190,8 +190,3 @@ const char *scep_pkcs11_safe_uri(apr_pool_t *p, const char *uri)
     return apr_pstrcat(p, apr_pstrmemdup(p, uri, (apr_size_t)(pin - uri)), "pin-value=***",
                        strchr(pin, '&') ? strchr(pin, '&') : "", NULL);
 }
-
-int scep_pkcs11_error(const char *errors)
-{
-    return errors && (strstr(errors, "PKCS#11 module") || strstr(errors, "pkcs11 engine"));
-}

@@ -44,10 +44,6 @@ apr_status_t scep_pkcs11_ref(scep_pkcs11_ref_t **pref, apr_pool_t *p, scep_pkcs1
 apr_status_t scep_pkcs11_open(EVP_PKEY **pkey, apr_pool_t *p, const scep_pkcs11_ref_t *ref,
                               const char **perr);
 
-/** Do OpenSSL's errors (as scep_ossl_errors formats them) come from the
- *  token (the pkcs11 engine or the PKCS#11 module)? */
-int scep_pkcs11_error(const char *errors);
-
 /** The URI as it may be logged: without pin-value. */
 const char *scep_pkcs11_safe_uri(apr_pool_t *p, const char *uri);
 
