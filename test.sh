@@ -289,7 +289,15 @@ EOF
         # the load and fault tests look for memory errors here, not for
         # throughput: fewer enrollments (the first pass sends 2,000 per cell)
         load_n=${SCEP_TEST_LOAD_N:-300} fault_n=${SCEP_TEST_FAULT_N:-200}
-        suite "$san/tree" "$san/httpd" "$san/t.log" "$@"
+        if [ $# -eq 0 ]; then
+            # every file but the browser's (t/51 drives the admin page that
+            # t/41 to t/47 already run under ASan; Chromium takes 40 s)
+            set -- $(cd "$san/tree" && ls t/*.t | grep -v '^t/51-admin-browser\.t$')
+            suite "$san/tree" "$san/httpd" "$san/t.log" "$@"
+            set --
+        else
+            suite "$san/tree" "$san/httpd" "$san/t.log" "$@"
+        fi
         load_n=${SCEP_TEST_LOAD_N:-} fault_n=${SCEP_TEST_FAULT_N:-}
     else
         echo "sanitized build failed:"; tail -20 "$san/build.log"
