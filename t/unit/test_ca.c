@@ -47,21 +47,28 @@ static void split_setup(void)
 {
     static int done;
     EVP_PKEY *ec_ca_key, *sig_key;
-    X509 *ec_ca;
+    X509 *ec_ca, *sig, *enc, *ec_enc;
 
     if (done++) return;
     ec_ca_key = EVP_EC_gen("P-256");
     sig_key = EVP_EC_gen("P-384");
     ec_ca = t_cert(ec_ca_key, NULL, NULL, "Unit EC CA", "critical,keyCertSign,cRLSign", 1, 3650);
+    sig = t_cert(sig_key, ec_ca, ec_ca_key, "Unit RA signing", "critical,digitalSignature", 0, 365);
+    enc = t_cert(ra_key, ec_ca, ec_ca_key, "Unit RA encryption", "critical,keyEncipherment", 0, 365);
+    ec_enc = t_cert(sig_key, ec_ca, ec_ca_key, "Unit RA encryption", "critical,keyEncipherment",
+                    0, 365);
     t_write_pem(dir, "ec-ca.pem", ec_ca, NULL);
     t_write_pem(dir, "ec-ca.key", NULL, ec_ca_key);
-    t_write_pem(dir, "sig.pem", t_cert(sig_key, ec_ca, ec_ca_key, "Unit RA signing",
-                                       "critical,digitalSignature", 0, 365), NULL);
+    t_write_pem(dir, "sig.pem", sig, NULL);
     t_write_pem(dir, "sig.key", NULL, sig_key);
-    t_write_pem(dir, "enc.pem", t_cert(ra_key, ec_ca, ec_ca_key, "Unit RA encryption",
-                                       "critical,keyEncipherment", 0, 365), NULL);
-    t_write_pem(dir, "ec-enc.pem", t_cert(sig_key, ec_ca, ec_ca_key, "Unit RA encryption",
-                                          "critical,keyEncipherment", 0, 365), NULL);
+    t_write_pem(dir, "enc.pem", enc, NULL);
+    t_write_pem(dir, "ec-enc.pem", ec_enc, NULL);
+    X509_free(ec_enc);
+    X509_free(enc);
+    X509_free(sig);
+    X509_free(ec_ca);
+    EVP_PKEY_free(sig_key);
+    EVP_PKEY_free(ec_ca_key);
 }
 
 static apr_status_t load_split(scep_ca_t **pca, const char *sig, const char *sig_key,
