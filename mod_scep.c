@@ -13,6 +13,7 @@
  */
 
 #include "mod_scep_private.h"
+#include "mpm_common.h"
 
 static apr_status_t unload_provider(void *data)
 {
@@ -50,7 +51,8 @@ static int scep_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     if (scep_dbd_post_config(pconf, ptemp, s) != OK
         || scep_ocsp_post_config(pconf, ptemp, s) != OK
-        || scep_metrics_post_config(pconf, ptemp, s) != OK) {
+        || scep_metrics_post_config(pconf, ptemp, s) != OK
+        || scep_pkcs11_post_config(pconf, s) != OK) {
         return !OK;
     }
     if (legacy) {
@@ -565,6 +567,7 @@ static void scep_register_hooks(apr_pool_t *p)
     ap_hook_child_init(scep_ocsp_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* before anything signs: the child's own sessions with the token */
     ap_hook_child_init(scep_pkcs11_child_init, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_monitor(scep_pkcs11_monitor, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(scep_health_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* after mod_dbd's child_init: the worker's first pass opens a connection */
     ap_hook_child_init(scep_outbox_child_init, NULL, NULL, APR_HOOK_LAST);

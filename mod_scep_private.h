@@ -98,6 +98,8 @@ typedef struct scep_srv_conf_t {
     const char *pkcs11_module;        /* SCEPPKCS11Module (main server), or NULL */
     scep_pkcs11_t *pkcs11;            /* main server: the engine, when a key needs it */
     int pkcs11_failed;                /* main server: it could not be loaded (said) */
+    struct scep_token_watch_t *token_watch;  /* main server: children's alarm and the
+                                                parent's probe (mod_scep_pkcs11.c) */
     X509 *mc_cert;                    /* SCEPMobileconfigSigner, or NULL */
     EVP_PKEY *mc_key;
     X509 *ocsp_cert;                  /* SCEPOCSPSigner, or NULL: the CA signs */
@@ -340,6 +342,10 @@ const char *scep_set_pkcs11_module(cmd_parms *cmd, void *dummy, const char *arg)
 scep_pkcs11_t *scep_pkcs11_of(server_rec *s);
 /** child_init: every token key, opened again in the child. */
 void scep_pkcs11_child_init(apr_pool_t *pchild, server_rec *s);
+/** post_config: the alarm children raise when a token fails. */
+int scep_pkcs11_post_config(apr_pool_t *pconf, server_rec *s);
+/** monitor (parent): probe a failed token; restart gracefully once it answers. */
+int scep_pkcs11_monitor(apr_pool_t *p, server_rec *s);
 
 /* ---- mod_scep_ndes.c ----------------------------------------------------- */
 

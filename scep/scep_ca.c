@@ -230,6 +230,9 @@ int scep_ca_key_trouble(const scep_ca_t *ca)
     const char *err = NULL;
     int reopened;
 
+    if (scep_ca_has_token(ca) && c->token_alarm) {
+        apr_atomic_set32(c->token_alarm, 1);
+    }
     if (!scep_ca_has_token(ca) || !c->key_pool
         || now - apr_atomic_read32(&c->reopened_at) < SCEP_KEY_REOPEN_SECONDS
         || apr_atomic_cas32(&c->reopening, 1, 0) != 0) {

@@ -58,6 +58,9 @@ typedef struct scep_ca_t {
     apr_pool_t *key_pool;
     apr_uint32_t reopening;
     apr_uint32_t reopened_at;     /**< seconds: one attempt every few seconds */
+    apr_uint32_t *token_alarm;    /**< raised when a token key fails (shared with the
+                                       parent, which probes the token and restarts
+                                       the children once it answers), or NULL */
     apr_uint32_t probed_at;       /**< seconds: the encryption token's last probe */
     apr_uint32_t probe_failed;    /**< ... and whether it failed */
     const char *fingerprint;     /**< hex SHA-256 of the CA cert: the CA's id in records */
