@@ -295,21 +295,34 @@ void scep_request_ctx(scep_ctx_t *ctx, request_rec *r)
                                                             &scep_module))->metrics;
 }
 
+const char *scep_location_path(request_rec *r, const char *dflt)
+{
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+
+    return core && core->d && core->d[0] == '/' ? core->d : dflt;
+}
+
+const char *scep_path_below(request_rec *r, const char *base)
+{
+    apr_size_t blen = strlen(base);
+    const char *rest;
+
+    if (strncmp(r->uri, base, blen)) {
+        return NULL;
+    }
+    for (rest = r->uri + blen; *rest == '/'; rest++);
+    return rest;
+}
+
 /* The CA whose CRL a scep-crl request asks: SCEPCACertificateFile's at the
  * Location itself, any CA of the server at LOCATION/ID (or ID.crl), where
  * ID is the CA's (README "CA rollover"); NULL for an unknown one. */
 static const scep_ca_t *crl_ca_of(request_rec *r, const scep_srv_conf_t *sconf)
 {
-    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
-    const char *base = core && core->d && core->d[0] == '/' ? core->d : NULL;
-    apr_size_t blen = base ? strlen(base) : 0;
-    const char *rest, *dot;
+    const char *base = scep_location_path(r, NULL);
+    const char *rest = base ? scep_path_below(r, base) : NULL, *dot;
 
-    if (!base || strncmp(r->uri, base, blen)) {
-        return sconf->ca;
-    }
-    for (rest = r->uri + blen; *rest == '/'; rest++);
-    if (!*rest) {
+    if (!rest || !*rest) {
         return sconf->ca;
     }
     dot = strrchr(rest, '.');
@@ -431,10 +444,7 @@ static int admin_handler(request_rec *r)
     scep_admin_in_t in;
     scep_admin_out_t out;
     scep_ctx_t ctx;
-    /* the Location's path, from core: our own section config exists only
-     * where a SCEP directive appears */
-    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
-    const char *base = core && core->d && core->d[0] == '/' ? core->d : "/";
+    const char *base = scep_location_path(r, "/");
     apr_size_t blen;
     int rc, https = !strcmp(ap_http_scheme(r), "https");
     /* under HTTPS a __Host- cookie: only this origin can set it (Secure,
@@ -472,8 +482,9 @@ static int admin_handler(request_rec *r)
     in.own_origin = host ? apr_pstrcat(r->pool, ap_http_scheme(r), "://", host, NULL) : NULL;
     in.client_addr = r->useragent_ip;
     blen = strlen(base);
-    in.path = !strncmp(r->uri, base, blen) ? r->uri + blen : "";
-    while (*in.path == '/') in.path++;
+    if (!(in.path = scep_path_below(r, base))) {
+        in.path = "";
+    }
     if (in.is_post) {
         unsigned char *body = NULL;
         if ((rc = scep_read_body(r, ADMIN_MAX_BODY, &body, &in.body_len)) != OK) {

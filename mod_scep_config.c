@@ -234,7 +234,7 @@ void *scep_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     return conf;
 }
 
-static const char *where(cmd_parms *cmd)
+const char *scep_directive_where(cmd_parms *cmd)
 {
     return apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
                         cmd->directive->line_num);
@@ -248,11 +248,11 @@ scep_dir_conf_t *scep_touch(cmd_parms *cmd, void *dirconf, unsigned set)
     scep_srv_conf_t *sconf = ap_get_module_config(cmd->server->module_config,
                                                   &scep_module);
     if (!conf->where) {
-        conf->where = where(cmd);
+        conf->where = scep_directive_where(cmd);
         conf->wheres = apr_hash_make(cmd->pool);
         APR_ARRAY_PUSH(sconf->locations, scep_dir_conf_t *) = conf;
     }
-    apr_hash_set(conf->wheres, cmd->cmd->name, APR_HASH_KEY_STRING, where(cmd));
+    apr_hash_set(conf->wheres, cmd->cmd->name, APR_HASH_KEY_STRING, scep_directive_where(cmd));
     conf->set |= set;
     return conf;
 }
@@ -274,7 +274,7 @@ static const char *set_file(cmd_parms *cmd, void *dummy, const char *arg)
         return apr_pstrcat(cmd->pool, cmd->cmd->name, ": invalid path ", arg, NULL);
     }
     setting->value = path;
-    setting->where = where(cmd);
+    setting->where = scep_directive_where(cmd);
     return NULL;
 }
 
@@ -886,7 +886,7 @@ static const char *set_ocsp_signer(cmd_parms *cmd, void *dummy, const char *cert
     const char *err = load_signer(cmd, cert, key, &conf->ocsp_cert, &conf->ocsp_key);
 
     if (!err) {
-        conf->ocsp_signer_where = where(cmd);
+        conf->ocsp_signer_where = scep_directive_where(cmd);
     }
     return err;
 }

@@ -202,14 +202,13 @@ int scep_ocsp_check(apr_pool_t *ptemp, server_rec *s)
 /* The request of a GET: the rest of the URL, URL-encoded base64. */
 static int get_request(request_rec *r, const char *base, unsigned char **pder, apr_size_t *plen)
 {
-    apr_size_t blen = strlen(base);
+    const char *below = scep_path_below(r, base);
     char *b64;
 
-    if (strncmp(r->uri, base, blen)) {
+    if (!below) {
         return HTTP_NOT_FOUND;
     }
-    b64 = apr_pstrdup(r->pool, r->uri + blen);
-    while (*b64 == '/') b64++;
+    b64 = apr_pstrdup(r->pool, below);
     /* with AllowEncodedSlashes NoDecode (which a '/' of base64 needs, see
      * README) a %2F stays as it came */
     {
@@ -262,8 +261,7 @@ static void caching_headers(request_rec *r, const scep_ocsp_answer_t *ans,
 int scep_ocsp_handler(request_rec *r)
 {
     scep_srv_conf_t *sconf = ap_get_module_config(r->server->module_config, &scep_module);
-    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
-    const char *base = core && core->d && core->d[0] == '/' ? core->d : "/";
+    const char *base = scep_location_path(r, "/");
     const char *type = apr_table_get(r->headers_in, "Content-Type");
     unsigned char *req = NULL;
     const unsigned char *der;

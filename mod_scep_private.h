@@ -243,6 +243,14 @@ void scep_warn_ca_material(server_rec *s, apr_pool_t *ptemp);
 const scep_service_t *scep_service_of(request_rec *r);
 /** SCEPCRLValidity, or its default. */
 apr_int64_t scep_crl_validity_of(const scep_srv_conf_t *c);
+/** file:line of the directive being read, for start-up messages. */
+const char *scep_directive_where(cmd_parms *cmd);
+/** The path of r's Location (from core: our own section config exists only
+ *  where a SCEP directive appears), or dflt when its section is no path. */
+const char *scep_location_path(request_rec *r, const char *dflt);
+/** The part of r's path below base, its leading '/' skipped ("" at base
+ *  itself), or NULL when the path is not below base. */
+const char *scep_path_below(request_rec *r, const char *base);
 /** "name" or "name:port" of a server, for start-up messages. */
 const char *scep_vhost_name(apr_pool_t *p, server_rec *s);
 

@@ -11,12 +11,6 @@
 #include "mod_scep_private.h"
 #include "scep/scep_service.h"
 
-static const char *where_of(cmd_parms *cmd)
-{
-    return apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
-                        cmd->directive->line_num);
-}
-
 /* "YYYY-MM-DDTHH:MM:SSZ" as seconds since the epoch, or -1. */
 static apr_int64_t parse_utc(const char *s)
 {
@@ -56,7 +50,7 @@ const char *scep_set_switch_time(cmd_parms *cmd, void *dummy, const char *arg)
                            "time such as 2027-01-31T00:00:00Z nor notBefore", NULL);
     }
     conf->switch_time.value = arg;
-    conf->switch_time.where = where_of(cmd);
+    conf->switch_time.where = scep_directive_where(cmd);
     return NULL;
 }
 
@@ -76,7 +70,7 @@ const char *scep_set_previous_ca(cmd_parms *cmd, void *dummy, const char *cert,
     prev = apr_array_push(conf->previous);
     prev->cert = ap_server_root_relative(cmd->pool, cert);
     prev->key = scep_pkcs11_is_uri(key) ? key : ap_server_root_relative(cmd->pool, key);
-    prev->where = where_of(cmd);
+    prev->where = scep_directive_where(cmd);
     if (!prev->cert || !prev->key) {
         return apr_pstrcat(cmd->pool, "SCEPPreviousCA: invalid path ", prev->cert ? key : cert,
                            NULL);
@@ -156,7 +150,7 @@ static int load_next_issuer(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp
 static int load_previous(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp,
                          scep_srv_conf_t *c, scep_cas_t *cas)
 {
-    int i, j;
+    int i;
 
     for (i = 0; c->previous && i < c->previous->nelts; i++) {
         const scep_previous_ca_t *prev = &APR_ARRAY_IDX(c->previous, i, scep_previous_ca_t);
@@ -174,13 +168,9 @@ static int load_previous(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *sp,
         if (scep_ca_load(&ca, pconf, &files, &err, &which) != APR_SUCCESS) {
             return rollover_fail(sp, ptemp, "SCEPPreviousCA", &bad, err);
         }
-        for (j = 0; j < cas->all->nelts; j++) {
-            if (!strcmp(APR_ARRAY_IDX(cas->all, j, const scep_ca_t *)->fingerprint,
-                        ca->fingerprint)) {
-                return rollover_fail(sp, ptemp, "SCEPPreviousCA", &bad, "this CA is "
-                                     "configured already (as the current, next or another "
-                                     "previous CA)");
-            }
+        if (scep_cas_by_fingerprint(cas, ca->fingerprint)) {
+            return rollover_fail(sp, ptemp, "SCEPPreviousCA", &bad, "this CA is configured "
+                                 "already (as the current, next or another previous CA)");
         }
         if (X509_cmp_current_time(X509_get0_notAfter(ca->cert)) <= 0) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sp, SCEPLOGNO(00025)

@@ -99,6 +99,28 @@ void admin_audit(scep_store_t *st, const scep_admin_t *adm, const char *action,
     scep_store_stage_audit(st, &a);
 }
 
+/* The record of serial at adm's CA or, when it has none, at another CA of
+ * the host (a rollover): APR_NOTFOUND when none has it; *pca (if asked)
+ * is the CA that does. */
+static apr_status_t cert_in_host(scep_cert_t **prec, const scep_ca_t **pca, scep_ctx_t *ctx,
+                                 const scep_admin_t *adm, scep_store_t *st, const char *serial)
+{
+    const scep_ca_t *ca = adm->ca;
+    apr_status_t rv = scep_store_cert_get(prec, ctx, st, ca->fingerprint, serial);
+    int i;
+
+    for (i = 0; rv == APR_NOTFOUND && adm->cas && i < adm->cas->all->nelts; i++) {
+        ca = APR_ARRAY_IDX(adm->cas->all, i, const scep_ca_t *);
+        if (ca != adm->ca) {
+            rv = scep_store_cert_get(prec, ctx, st, ca->fingerprint, serial);
+        }
+    }
+    if (pca) {
+        *pca = ca;
+    }
+    return rv;
+}
+
 apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ctx_t *ctx,
                                 const scep_admin_t *adm, scep_store_t *st, const char *id)
 {
@@ -111,7 +133,6 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
     X509_REQ *csr;
     X509 *cert;
     const char *why = NULL;
-    int i;
     unsigned char *der;
     const unsigned char *q;
     apr_size_t len;
@@ -143,14 +164,8 @@ apr_status_t scep_admin_approve(const char **perr, const char **pserial, scep_ct
     }
     /* a held renewal: the old certificate must still be renewable */
     if (t->renewal_of && *t->renewal_of) {
-        rv = scep_store_cert_get(&old, ctx, st, adm->ca->fingerprint, t->renewal_of);
-        for (i = 0; rv == APR_NOTFOUND && adm->cas && i < adm->cas->all->nelts; i++) {
-            /* renewing a certificate of another CA of the host (a rollover) */
-            const scep_ca_t *ca = APR_ARRAY_IDX(adm->cas->all, i, const scep_ca_t *);
-            if (ca != adm->ca) {
-                rv = scep_store_cert_get(&old, ctx, st, ca->fingerprint, t->renewal_of);
-            }
-        }
+        /* (renewing a certificate of another CA of the host: a rollover) */
+        rv = cert_in_host(&old, NULL, ctx, adm, st, t->renewal_of);
         if (rv != APR_SUCCESS) {
             *perr = rv == APR_NOTFOUND ? "the certificate being renewed is not on record"
                                        : "database error";
@@ -1158,29 +1173,22 @@ static const scep_admin_t *admin_of_serial(scep_ctx_t *ctx, const scep_admin_t *
     const char *serial = n >= 2 && !strcmp(seg[0], "certificates") ? seg[1]
                          : n >= 3 && !strcmp(seg[0], "api") && !strcmp(seg[1], "certificates")
                          ? seg[2] : NULL;
+    const scep_ca_t *ca;
     scep_admin_t *other;
     scep_cert_t *rec;
     char *upper, *u;
-    int i;
 
     if (!serial || !adm->cas || adm->cas->all->nelts < 2 || !admin_is_hex(serial)) {
         return adm;
     }
     upper = apr_pstrdup(ctx->pool, serial);
     for (u = upper; *u; u++) *u = (char)apr_toupper(*u);
-    if (scep_store_cert_get(&rec, ctx, st, adm->ca->fingerprint, upper) != APR_NOTFOUND) {
+    if (cert_in_host(&rec, &ca, ctx, adm, st, upper) != APR_SUCCESS || ca == adm->ca) {
         return adm;
     }
-    for (i = 0; i < adm->cas->all->nelts; i++) {
-        const scep_ca_t *ca = APR_ARRAY_IDX(adm->cas->all, i, const scep_ca_t *);
-        if (ca != adm->ca
-            && scep_store_cert_get(&rec, ctx, st, ca->fingerprint, upper) == APR_SUCCESS) {
-            other = apr_pmemdup(ctx->pool, adm, sizeof(*adm));
-            other->ca = ca;
-            return other;
-        }
-    }
-    return adm;
+    other = apr_pmemdup(ctx->pool, adm, sizeof(*adm));
+    other->ca = ca;
+    return other;
 }
 
 void scep_admin_handle(scep_ctx_t *ctx, const scep_admin_t *adm, const scep_admin_in_t *in,

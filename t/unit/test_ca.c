@@ -102,6 +102,16 @@ static const scep_service_t *service(const scep_ca_t *c, int renewal)
     return scep_service_make(test_pool, c, NULL, prof, 86400, cacert);
 }
 
+/* GetCACert's answer of svc, parsed (a SignedData in RA mode). */
+static CMS_ContentInfo *cacert_cms(const scep_service_t *svc)
+{
+    const unsigned char *q = svc->cacert->der;
+    CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &q, (long)svc->cacert->len);
+
+    ck_assert_ptr_nonnull(cms);
+    return cms;
+}
+
 /* An RA that signs (EC) beside one that decrypts (RSA): each where it
  * belongs, and GetCACert with the encryption certificate first. */
 START_TEST(split_ra_loads_and_orders_getcacert)
@@ -109,7 +119,6 @@ START_TEST(split_ra_loads_and_orders_getcacert)
     scep_ca_t *c;
     scep_ca_file_t which;
     const char *err = NULL;
-    const unsigned char *q;
     const scep_service_t *svc;
     CMS_ContentInfo *cms;
     STACK_OF(X509) *certs;
@@ -122,9 +131,7 @@ START_TEST(split_ra_loads_and_orders_getcacert)
     ck_assert_int_eq(EVP_PKEY_get_base_id(c->enc_key), EVP_PKEY_RSA);
     ck_assert_int_ne(X509_cmp(c->ra_cert, c->enc_cert), 0);
     svc = service(c, 0);
-    q = svc->cacert->der;
-    cms = d2i_CMS_ContentInfo(NULL, &q, (long)svc->cacert->len);
-    ck_assert_ptr_nonnull(cms);
+    cms = cacert_cms(svc);
     certs = CMS_get1_certs(cms);
     ck_assert_int_eq(sk_X509_num(certs), 3);
     ck_assert_int_eq(X509_cmp(sk_X509_value(certs, 0), c->enc_cert), 0);
@@ -160,7 +167,6 @@ START_TEST(ra_mode_builds_bundle_and_caps)
     scep_ca_t *c;
     scep_ca_file_t which;
     const char *err = NULL;
-    const unsigned char *q;
     const scep_service_t *svc;
     CMS_ContentInfo *cms;
     STACK_OF(X509) *certs;
@@ -175,9 +181,7 @@ START_TEST(ra_mode_builds_bundle_and_caps)
     ck_assert_ptr_null(strstr(svc->caps, "Renewal"));
     ck_assert_ptr_null(strstr(svc->caps, "GetNextCACert"));
     ck_assert_ptr_nonnull(strstr(service(c, 1)->caps, "Renewal\n"));   /* SCEPRenewal on */
-    q = svc->cacert->der;
-    cms = d2i_CMS_ContentInfo(NULL, &q, (long)svc->cacert->len);
-    ck_assert_ptr_nonnull(cms);
+    cms = cacert_cms(svc);
     certs = CMS_get1_certs(cms);
     ck_assert_int_eq(sk_X509_num(certs), 2);
     ck_assert_int_eq(X509_cmp(sk_X509_value(certs, 0), ra), 0);   /* RA first */
