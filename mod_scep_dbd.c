@@ -277,6 +277,9 @@ apr_status_t scep_dbd_open_store(void *baton, scep_store_t **pstore)
     }
     *pstore = scep_store_make(r->pool, dbd->driver, dbd->handle, dbd->prepared,
                               sconf->db_lock ? sconf->db_lock->mutex : NULL);
+    if (sconf->db_lock && sconf->db_lock->queue) {
+        scep_store_join_queue(*pstore, sconf->db_lock->queue);
+    }
     return APR_SUCCESS;
 }
 
@@ -327,6 +330,11 @@ void scep_dbd_child_init(apr_pool_t *p, server_rec *s)
                          "cannot re-open the database write lock (Mutex " DB_LOCK_TYPE ") "
                          "in this child");
             continue;
+        }
+        if (c->db_lock->sqlite && !(c->db_lock->queue = scep_commit_queue_make(p))) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCEPLOGNO(00031)
+                         "cannot make the group commit's mutex in this child: each "
+                         "SQLite write commits alone");
         }
         /* every child takes them in server order, so never crosswise */
         c->db_lock->held = c->db_lock->sqlite

@@ -128,6 +128,7 @@ typedef struct scep_db_lock_t {
     apr_global_mutex_t *mutex;
     int sqlite;               /* its DBDriver is sqlite3 */
     int held;                 /* this child holds it across mod_dbd's child_init */
+    scep_commit_queue_t *queue;   /* this child's group commit (SQLite) */
 } scep_db_lock_t;
 
 #define DB_LOCK_TYPE "scep-db"

@@ -17,8 +17,11 @@
 #      every timed response is checked afterwards in the access log (status
 #      200 and the size of the verified one)
 #   5. (BENCH_MEMORY=1) RSS of the httpd children after 10,000 and 50,000
-#      enrollments against SQLite
-#   6. one table, the ratios and the targets
+#      enrollments against the shipped configuration on SQLite
+#   6. one table, the ratios and the targets; with two concurrency levels or
+#      more, curve.svg: enrollments/s against concurrency, a line a server,
+#      the floor(s) dashed. Each cell also reports the machine's idle CPU
+#      over its timed phase (/proc/stat, as vmstat reads it)
 #
 # Every server listens on 127.0.0.1 only (scepserver, which cannot bind one
 # address, runs in a private network namespace with the load generator when
@@ -28,7 +31,12 @@
 # Environment:
 #   BENCH_N=2000          requests per (server, concurrency) cell
 #   BENCH_CONC="1 8 32"   concurrency levels
-#   BENCH_SERVERS="sqlite pgsql micromdm"   (also: sqlite-ec, mod_scep on SQLite
+#   BENCH_SERVERS="sqlite pgsql micromdm"   (also: shipped-sqlite, shipped-pgsql:
+#                         the configuration ./demo.sh ships for /scep, on that
+#                         database: one-time challenges (one a request, made
+#                         through the admin API before the cell), renewal, the
+#                         throttle, CRL and OCSP URLs in the certificates,
+#                         LogLevel scep:info and the access log; sqlite-ec, mod_scep on SQLite
 #                         with an EC P-256 CA and EC P-256 RA signing certificate
 #                         beside an RSA RA encryption certificate (one RSA
 #                         private-key operation per enrollment; its floor is
@@ -56,6 +64,8 @@
 #                         (rows of realistic size and mix: bench/records.sh)
 #   BENCH_PERF=0          1: perf record the httpd children during one extra
 #                         mod_scep SQLite run at the highest concurrency
+#                         (BENCH_PERF_FREQ=499 samples/s; perf-shares.md: the
+#                         CPU in exclusive shares, bench/perf-shares.py)
 #   BENCH_IDLE_LOAD=      e.g. 1.0: before each measurement wait (at most
 #                         BENCH_IDLE_WAIT=180 s) until the 1-minute load average
 #                         is below it; for machines shared with other work
@@ -167,7 +177,7 @@ ln -sfn "$stamp" "$bench/out/latest"
 scratch=$(mktemp -d /tmp/scep-bench.XXXXXX)
 chmod 755 "$scratch"
 results=$out/results.tsv
-printf 'server\tconcurrency\tn\tok\tfailures\trate\tp50_ms\tp99_ms\tload1\n' > "$results"
+printf 'server\tconcurrency\tn\tok\tfailures\trate\tp50_ms\tp99_ms\tload1\tidle_pct\n' > "$results"
 
 root=0
 [ "$(id -u)" = 0 ] && root=1
@@ -201,6 +211,10 @@ trap 'exit 130' INT TERM
 "$top/build-tools/make-pki.sh" "$scratch/pki" "mod_scep Bench CA" >/dev/null
 challenge=$(cat "$scratch/pki/challenge")
 mkdir -p "$scratch/htdocs"
+# the administrator of the shipped configuration's cell
+openssl rand -hex 12 > "$scratch/pki/admin.password"
+htpasswd -bc "$scratch/pki/admins.htpasswd" admin "$(cat "$scratch/pki/admin.password")" 2>/dev/null \
+    || die "htpasswd failed"
 
 # ---- httpd -----------------------------------------------------------------
 # httpd_start NAME DBKIND(sqlite|pgsql): a fresh instance with empty records
@@ -224,6 +238,18 @@ DBDParams "host='"$scratch/pg/sock"' port='"$PGPORT"' dbname=scep user=scep"'
     fi
     [ "$root" = 1 ] && chown -R www-data:www-data "$d/db"
     hook_conf=""
+    shipped_conf=""
+    loglevel="warn"
+    if [ "${3:-}" = shipped ]; then
+        # what ./demo.sh ships for /scep: one-time challenges (made below
+        # through the admin API), renewal, the throttle (on by default), the
+        # CRL and OCSP URLs in each certificate, issuance logged at info
+        loglevel="warn scep:info"
+        shipped_conf="SCEPOneTimeChallenges on
+    SCEPRenewal on
+    SCEPCRLDistributionPoint http://127.0.0.1:$PORT/crl
+    SCEPOCSPResponder http://127.0.0.1:$PORT/ocsp"
+    fi
     if [ "${3:-}" = webhook ]; then
         hook_conf="SCEPValidationWebhook https://127.0.0.1:$HOOKPORT/validate
     SCEPNotifyWebhook https://127.0.0.1:$HOOKPORT/events
@@ -237,10 +263,14 @@ ServerName 127.0.0.1
 Listen 127.0.0.1:$PORT
 PidFile "$d/logs/httpd.pid"
 ErrorLog "$d/logs/error_log"
-LogLevel warn
+LogLevel $loglevel
 $httpd_user
 LoadModule mpm_event_module $modules/mod_mpm_event.so
 LoadModule authz_core_module $modules/mod_authz_core.so
+LoadModule authn_core_module $modules/mod_authn_core.so
+LoadModule authn_file_module $modules/mod_authn_file.so
+LoadModule auth_basic_module $modules/mod_auth_basic.so
+LoadModule authz_user_module $modules/mod_authz_user.so
 LoadModule dbd_module $modules/mod_dbd.so
 LoadModule socache_shmcb_module $modules/mod_socache_shmcb.so
 LoadModule scep_module $SCEP_SO
@@ -264,6 +294,18 @@ SCEPRACertificateKeyFile "$scratch/pki/ra.key"}
     SCEPChallengePasswordFile "$scratch/pki/challenge"
     SCEPValidity 365d
     $hook_conf
+    $shipped_conf
+</Location>
+<Location /crl>
+    SetHandler scep-crl
+</Location>
+# the one-time challenges of the shipped configuration's cell
+<Location /admin>
+    SetHandler scep-admin
+    AuthType Basic
+    AuthName "bench"
+    AuthUserFile "$scratch/pki/admins.htpasswd"
+    Require valid-user
 </Location>
 <Location /ocsp>
     SetHandler scep-ocsp
@@ -279,6 +321,26 @@ EOC
     "$scepbench" -u "http://127.0.0.1:$PORT/scep" --wait 20 --cacert-only -q \
         || { tail -5 "$d/logs/error_log" >&2; die "httpd does not answer GetCACert"; }
     prioritize "$(httpd_pid)"
+}
+
+# make_challenges COUNT FILE: COUNT one-time challenges for /scep through the
+# admin API (one keep-alive connection), one a line
+make_challenges() {
+    python3 - "$PORT" "$1" "$2" "$(cat "$scratch/pki/admin.password")" <<'EOP' || die "cannot make one-time challenges"
+import base64, http.client, json, sys
+port, count, out, password = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+auth = "Basic " + base64.b64encode(("admin:" + password).encode()).decode()
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+with open(out, "w") as f:
+    for i in range(count):
+        conn.request("POST", "/admin/api/challenges", body=json.dumps({"profile": "/scep", "ttl": "1d"}),
+                     headers={"Content-Type": "application/json", "Authorization": auth})
+        r = conn.getresponse()
+        body = r.read()
+        if r.status != 201:
+            sys.exit("POST /admin/api/challenges: HTTP %d %s" % (r.status, body[:200]))
+        f.write(json.loads(body)["challenge"] + "\n")
+EOP
 }
 
 # ---- other keys: an EC CA and RA (sqlite-ec), a SoftHSM2 token (sqlite-hsm) ----
@@ -436,22 +498,27 @@ fill_pgsql() { # ROWS
 record() {
     line=$(grep '^RESULT ' "$3" | tail -1)
     if [ -z "$line" ]; then
-        printf '%s\t%s\t%s\t0\t%s\t0\t0\t0\t%s\n' "$1" "$2" "$N" "$N" "$load1" >> "$results"
+        printf '%s\t%s\t%s\t0\t%s\t0\t0\t0\t%s\t-\n' "$1" "$2" "$N" "$N" "$load1" >> "$results"
         return
     fi
     get() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$(get n)" "$(get ok)" "$(get failures)" \
-        "$(get rate)" "$(get p50_ms)" "$(get p99_ms)" "$load1" >> "$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$(get n)" "$(get ok)" "$(get failures)" \
+        "$(get rate)" "$(get p50_ms)" "$(get p99_ms)" "$load1" "$(get idle_pct)" >> "$results"
 }
 
-bench_httpd() { # NAME CONC
+bench_httpd() { # NAME CONC [shipped: one one-time challenge a request]
     log=$out/$1-c$2.log
+    auth="--challenge $challenge"
+    if [ "${3:-}" = shipped ]; then
+        make_challenges "$N" "$scratch/challenges-$1-c$2"
+        auth="--challenges $scratch/challenges-$1-c$2"
+    fi
     wait_idle
     load1=$(cut -d' ' -f1 /proc/loadavg)
     say "$1, concurrency $2, $N requests (load average $load1)"
-    "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$N" -c "$2" --challenge "$challenge" \
+    "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$N" -c "$2" $auth \
         --cn-prefix "$1-c$2" > "$log" 2>&1 || true
-    grep -E '^(rate|latency|failed)|failure' "$log" >&2 || true
+    grep -E '^(rate|latency|failed|machine CPU)|failure' "$log" >&2 || true
     record "$1" "$2" "$log"
 }
 
@@ -493,7 +560,7 @@ bench_micromdm() { # CONC
         sh -c "$mm_script" sh "$scratch/mm" "$MMPORT" "$challenge" "$scepbench" \
             "$N" "$1" 0 > "$log" 2>&1 || true
     fi
-    grep -E '^(rate|latency|failed)|failure' "$log" >&2 || true
+    grep -E '^(rate|latency|failed|machine CPU)|failure' "$log" >&2 || true
     record micromdm "$1" "$log"
 }
 
@@ -526,6 +593,12 @@ for s in $SERVERS; do
     case $s in
         sqlite)
             for c in $CONCS; do httpd_start sqlite sqlite; bench_httpd mod_scep-sqlite "$c"; httpd_stop; done ;;
+        shipped-sqlite|shipped-pgsql)
+            db=${s#shipped-}
+            [ "$db" = pgsql ] && [ "$pg_started" = 0 ] && pg_start
+            for c in $CONCS; do
+                httpd_start "$s" "$db" shipped; bench_httpd "mod_scep-$s" "$c" shipped; httpd_stop
+            done ;;
         sqlite-webhook)
             hook_start
             for c in $CONCS; do
@@ -578,7 +651,7 @@ if [ "$PERF" = 1 ]; then
         perf record "$@" -p "$pids" -o "$out/perf-$name.data" -- sleep 6 >> "$out/perf-record.log" 2>&1 || true
         wait "$bpid" || true
     }
-    perf_run cpu -F 199 --call-graph dwarf,32768
+    perf_run cpu -F "${BENCH_PERF_FREQ:-499}" --call-graph dwarf,32768
     perf_run sleep -e syscalls:sys_enter_pselect6 -e syscalls:sys_enter_clock_nanosleep \
         -e syscalls:sys_enter_nanosleep --call-graph dwarf,32768
     httpd_stop
@@ -589,6 +662,8 @@ if [ "$PERF" = 1 ]; then
         | head -80 > "$out/perf-cpu-children.txt" || true
     perf report -i "$out/perf-cpu.data" --no-children --sort dso --stdio -g none 2>/dev/null \
         | awk '/^ +[0-9.]+%/' | head -12 > "$out/perf-cpu-dso.txt" || true
+    perf script -i "$out/perf-cpu.data" -F comm,tid,ip,sym 2>/dev/null \
+        | python3 "$bench/perf-shares.py" > "$out/perf-shares.md" 2>&1 || true
     # sleeps: count per call chain of the functions that matter
     perf script -i "$out/perf-sleep.data" -F event,ip,sym 2>/dev/null | awk '
         function flush() { if (seen) n[chain == "" ? "(other)" : chain]++; chain = ""; seen = 0 }
@@ -763,8 +838,8 @@ fi
 # ---- 5. memory (optional) ----------------------------------------------------------------
 rss_line=""
 if [ "$MEMORY" = 1 ]; then
-    say "RSS of the httpd children: $MEMORY_STEP then $((5 * MEMORY_STEP)) enrollments (SQLite, concurrency 8)"
-    httpd_start memory sqlite
+    say "RSS of the httpd children: $MEMORY_STEP then $((5 * MEMORY_STEP)) enrollments (the shipped configuration on SQLite, one-time challenges, concurrency 8)"
+    httpd_start memory sqlite shipped
     rss() { # sum of VmRSS, children, and the anonymous (heap) and file-backed parts
         total=0; count=0; anon=0; file=0
         for p in $(httpd_children); do
@@ -780,8 +855,9 @@ if [ "$MEMORY" = 1 ]; then
     echo "0 $(rss)" >> "$out/memory.txt"
     done_n=0
     for step in 1 2 3 4 5; do
-        "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$MEMORY_STEP" -c 8 --challenge "$challenge" \
-            --key-pool "$MEMORY_POOL" --cn-prefix "mem$step" --decrypt-every 1000 --max-time 1800 \
+        make_challenges "$MEMORY_STEP" "$scratch/challenges-memory"
+        "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$MEMORY_STEP" -c 8 \
+            --challenges "$scratch/challenges-memory" --key-pool "$MEMORY_POOL" --cn-prefix "mem$step" --decrypt-every 1000 --max-time 1800 \
             > "$out/memory-$step.log" 2>&1 || true
         done_n=$((done_n + $(sed -n 's/^RESULT .* ok=\([0-9]*\) .*/\1/p' "$out/memory-$step.log")))
         echo "$((step * MEMORY_STEP)) $(rss) ok_total=$done_n" >> "$out/memory.txt"
@@ -799,7 +875,7 @@ growth_lines=""
 if [ "$GROWTH" = 1 ]; then
     all_results=$results
     results=$out/growth.tsv
-    printf 'server\tconcurrency\tn\tok\tfailures\trate\tp50_ms\tp99_ms\tload1\n' > "$results"
+    printf 'server\tconcurrency\tn\tok\tfailures\trate\tp50_ms\tp99_ms\tload1\tidle_pct\n' > "$results"
     for s in $SERVERS; do
         case $s in sqlite|pgsql) ;; *) continue ;; esac
         [ "$s" = pgsql ] && [ "$pg_started" = 0 ] && pg_start
@@ -819,6 +895,63 @@ if [ "$GROWTH" = 1 ]; then
     results=$all_results
 fi
 
+# ---- the curve: enrollments/s against concurrency, one line a server ----------------------------
+# (drawn from results.tsv when BENCH_CONC has two levels or more; the RSA
+# floor, and the EC configuration's when measured, as dashed lines)
+curve_line=""
+if [ "$(echo $CONCS | wc -w)" -ge 2 ] && [ -n "$SERVERS" ]; then
+    python3 - "$results" "$out/curve.svg" "$floor" "${ec_floor:-0}" "$stamp" <<'EOP' && curve_line="curve: $out/curve.svg"
+import math, sys
+results, svg, floor, ec_floor, stamp = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+rows = [l.rstrip("\n").split("\t") for l in open(results)][1:]
+series = {}
+for r in rows:
+    if len(r) >= 6 and r[1].isdigit():
+        series.setdefault(r[0], []).append((int(r[1]), float(r[5] or 0)))
+series = {k: sorted(v) for k, v in series.items() if len(v) >= 2}
+if not series:
+    sys.exit(1)
+concs = sorted({c for v in series.values() for c, _ in v})
+top = max([floor, ec_floor] + [y for v in series.values() for _, y in v]) * 1.1
+W, H, L, R, T, B = 760, 460, 70, 220, 40, 50
+pw, ph = W - L - R, H - T - B
+lo, hi = math.log2(concs[0]), math.log2(concs[-1])
+X = lambda c: L + (pw * (math.log2(c) - lo) / (hi - lo) if hi > lo else pw / 2)
+Y = lambda v: T + ph - ph * v / top
+colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">' % (W, H),
+     '<rect width="100%" height="100%" fill="white"/>',
+     '<text x="%d" y="22" font-size="14">enrollments/s against concurrency (bench/run.sh %s)</text>' % (L, stamp)]
+step = 10 ** math.floor(math.log10(top / 5))
+step = step * (5 if top / step > 25 else 2 if top / step > 10 else 1)
+v = 0.0
+while v <= top:
+    o.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>' % (L, L + pw, Y(v), Y(v)))
+    o.append('<text x="%d" y="%.1f" text-anchor="end">%d</text>' % (L - 6, Y(v) + 4, v))
+    v += step
+for c in concs:
+    o.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#eee"/>' % (X(c), X(c), T, T + ph))
+    o.append('<text x="%.1f" y="%d" text-anchor="middle">%d</text>' % (X(c), T + ph + 18, c))
+o.append('<text x="%d" y="%d" text-anchor="middle">concurrent clients</text>' % (L + pw / 2, H - 8))
+o.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#444"/>' % (L, T, pw, ph))
+for name, val in (("RSA floor", floor), ("EC floor", ec_floor)):
+    if val > 0:
+        o.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#000" stroke-dasharray="6,4"/>' % (L, L + pw, Y(val), Y(val)))
+        o.append('<text x="%d" y="%.1f">%s %.0f/s</text>' % (L + pw + 8, Y(val) + 4, name, val))
+ly = T + 60
+for i, (name, pts) in enumerate(sorted(series.items())):
+    col = colors[i % len(colors)]
+    o.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (col, " ".join("%.1f,%.1f" % (X(c), Y(y)) for c, y in pts)))
+    for c, y in pts:
+        o.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>%s c=%d: %.1f/s</title></circle>' % (X(c), Y(y), col, name, c, y))
+    o.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="%s" stroke-width="2"/>' % (L + pw + 8, L + pw + 28, ly, ly, col))
+    o.append('<text x="%d" y="%d">%s</text>' % (L + pw + 32, ly + 4, name.replace("mod_scep-", "")))
+    ly += 18
+o.append("</svg>")
+open(svg, "w").write("\n".join(o) + "\n")
+EOP
+fi
+
 # ---- 7. the table -----------------------------------------------------------------------------
 elapsed=$(( $(date -u +%s) - started ))
 # the best mod_scep enrollment rate of this run, for the OCSP ratios
@@ -833,8 +966,8 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
     [ -n "$ec_floor_line" ] && echo "$ec_floor_line"
     echo "requests per cell: $N; run time: ${elapsed}s; priority: $(cat /proc/self/autogroup 2>/dev/null | sed 's/.* //;s/^/autogroup nice /')"
     echo
-    echo "| server | concurrency | enrollments/s | ok/n | failures | p50 ms | p99 ms | vs micromdm | vs floor | load avg |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| server | concurrency | enrollments/s | ok/n | failures | p50 ms | p99 ms | vs micromdm | vs floor | idle CPU | load avg |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     awk -F'\t' -v floor="$floor" '
         NR == 1 { next }
         { key = $1 SUBSEP $2; rate[key] = $6; row[++n] = $0 }
@@ -844,8 +977,8 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
                 mm = rate["micromdm" SUBSEP f[2]]
                 vmm = (f[1] != "micromdm" && mm > 0) ? sprintf("%.1fx", f[6] / mm) : "-"
                 vfl = sprintf("%.0f%%", 100 * f[6] / floor)
-                printf "| %s | %s | %.1f | %s/%s | %s | %.1f | %.1f | %s | %s | %s |\n",
-                    f[1], f[2], f[6], f[4], f[3], f[5], f[7], f[8], vmm, vfl, f[9]
+                printf "| %s | %s | %.1f | %s/%s | %s | %.1f | %.1f | %s | %s | %s%% | %s |\n",
+                    f[1], f[2], f[6], f[4], f[3], f[5], f[7], f[8], vmm, vfl, f[10], f[9]
             }
         }' "$results"
     echo
@@ -869,6 +1002,13 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
             }' "$ocsp_rows"
     fi
     [ -n "$rss_line" ] && echo "$rss_line"
+    [ -n "$curve_line" ] && echo "$curve_line"
+    if [ -s "$out/perf-shares.md" ]; then
+        echo
+        echo "where the httpd children's CPU went (perf, SQLite, concurrency $cmax; $out/perf-cpu-children.txt has the inclusive view):"
+        echo
+        cat "$out/perf-shares.md"
+    fi
     echo
     echo "targets (at concurrency $cmax):"
     awk -F'\t' -v floor="$floor" -v c="$cmax" -v ratio="$cacert_ratio" '

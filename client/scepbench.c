@@ -57,6 +57,7 @@ struct opts {
     int concurrency;
     const char *challenge;
     const char *challenge_file;
+    const char *challenges;   /* one challenge per request, a line each */
     const char *cipher;
     const char *digest;
     const char *ca_certs;
@@ -88,6 +89,8 @@ static void usage(void)
         "  -n, --requests N         PKCSReq messages to send, each once (default 1000)\n"
         "  -c, --concurrency C      keep-alive connections, one thread each (default 8)\n"
         "  --challenge S            challengePassword    --challenge-file F  read it from F\n"
+        "  --challenges F           one challenge a request: line i of F for request i\n"
+        "                           (one-time challenges; F has at least N lines)\n"
         "  --cipher NAME            des|des3|aes128|aes192|aes256 (default aes128)\n"
         "  --digest NAME            signer digest (default sha256)\n"
         "  --ca-certs FILE          trust these certificates (PEM/DER/PKCS#7) for replies\n"
@@ -144,6 +147,33 @@ static double cpu_s(void)
         return 0;
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6
            + (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The machine's CPU time (jiffies) from /proc/stat's first line: user
+ * (with nice), system (with irq and softirq), idle (with iowait), steal,
+ * and the total; 0 when it cannot be read. */
+struct machine_cpu { unsigned long long user, sys, idle, steal, total; };
+
+static int machine_cpu(struct machine_cpu *m)
+{
+    unsigned long long v[8] = { 0 };
+    FILE *f = fopen("/proc/stat", "r");
+    int n;
+
+    memset(m, 0, sizeof(*m));
+    if (f == NULL)
+        return 0;
+    n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n < 8)
+        return 0;
+    m->user = v[0] + v[1];
+    m->sys = v[2] + v[5] + v[6];
+    m->idle = v[3] + v[4];
+    m->steal = v[7];
+    m->total = m->user + m->sys + m->idle + m->steal;
+    return 1;
 }
 
 static double now_s(void)
@@ -368,6 +398,8 @@ static EVP_CIPHER *g_cipher;
 static const EVP_MD *g_md;
 static char g_runid[16];
 static char g_challenge[1024];
+static char **g_challenges;          /* --challenges: one a request */
+static long g_nchallenges;
 static atomic_long g_next;
 static atomic_int g_build_failed;
 static X509 **g_signer_cache;        /* --key-pool: one self-signed signer per key */
@@ -407,7 +439,7 @@ static int build_one(long i)
     snprintf(subject, sizeof(subject), "/CN=%s-%s-%ld", O.cn_prefix, g_runid, i);
     memset(&cp, 0, sizeof(cp));
     cp.subject = subject;
-    cp.challenge = g_challenge[0] ? g_challenge : NULL;
+    cp.challenge = g_challenges != NULL ? g_challenges[i] : g_challenge[0] ? g_challenge : NULL;
     cp.md = EVP_sha256();
     if ((req = scepc_csr_build(it->key, &cp)) == NULL || (csr_len = i2d_X509_REQ(req, &csr)) <= 0)
         goto done;
@@ -813,6 +845,7 @@ static const struct bench_opt {
     { "-c", "--concurrency", OPT_INT, &O.concurrency, 1, MAX_CONCURRENCY },
     { NULL, "--challenge", OPT_STR, &O.challenge, 0, 0 },
     { NULL, "--challenge-file", OPT_STR, &O.challenge_file, 0, 0 },
+    { NULL, "--challenges", OPT_STR, &O.challenges, 0, 0 },
     { NULL, "--cipher", OPT_STR, &O.cipher, 0, 0 },
     { NULL, "--digest", OPT_STR, &O.digest, 0, 0 },
     { NULL, "--ca-certs", OPT_STR, &O.ca_certs, 0, 0 },
@@ -890,6 +923,35 @@ static int bench_opts(int argc, char **argv)
     return -1;
 }
 
+/* --challenges: line i is request i's challenge; 1, or 0 after saying why. */
+static int challenges_load(const char *file)
+{
+    unsigned char *b;
+    long l, i, start = 0;
+
+    if (!scepc_read_file(file, &b, &l))
+        return 0;
+    if ((g_challenges = calloc((size_t)O.n, sizeof(*g_challenges))) == NULL) {
+        OPENSSL_free(b);
+        return 0;
+    }
+    for (i = 0; i <= l && g_nchallenges < O.n; i++) {
+        if (i < l && b[i] != '\n')
+            continue;
+        if (i > start && (g_challenges[g_nchallenges] = strndup((char *)b + start,
+                              (size_t)(i - start - (b[i - 1] == '\r')))) != NULL)
+            g_nchallenges++;
+        start = i + 1;
+    }
+    OPENSSL_free(b);
+    if (g_nchallenges < O.n) {
+        fprintf(stderr, "scepbench: %s has %ld challenges for %ld requests\n", file,
+                g_nchallenges, O.n);
+        return 0;
+    }
+    return 1;
+}
+
 /* -u and the challenge: 1, or 0 after saying what is wrong. */
 static int bench_inputs(void)
 {
@@ -903,10 +965,12 @@ static int bench_inputs(void)
     }
     if (!scepc_url_parse(&g_url, O.url))
         return 0;
-    if (O.challenge != NULL && O.challenge_file != NULL) {
-        fprintf(stderr, "scepbench: use --challenge or --challenge-file, not both\n");
+    if ((O.challenge != NULL) + (O.challenge_file != NULL) + (O.challenges != NULL) > 1) {
+        fprintf(stderr, "scepbench: use one of --challenge, --challenge-file, --challenges\n");
         return 0;
     }
+    if (O.challenges != NULL && !challenges_load(O.challenges))
+        return 0;
     if (O.challenge != NULL)
         snprintf(g_challenge, sizeof(g_challenge), "%s", O.challenge);
     if (O.challenge_file != NULL) {
@@ -1005,8 +1069,11 @@ static int tally_items(struct tally *t)
     return 1;
 }
 
-static void tally_print(const struct tally *t, double elapsed, double client_cpu)
+static void tally_print(const struct tally *t, double elapsed, double client_cpu,
+                        const struct machine_cpu *m0, const struct machine_cpu *m1)
 {
+    double span = m1->total > m0->total ? (double)(m1->total - m0->total) : 0.0;
+#define CPU_PCT(f) (span > 0 ? 100.0 * (double)(m1->f - m0->f) / span : -1.0)
     double rate = elapsed > 0 ? (double)t->ok / elapsed : 0.0;
     double p50 = 1e3 * pct(t->lat, t->nlat, 50), p90 = 1e3 * pct(t->lat, t->nlat, 90);
     double p99 = 1e3 * pct(t->lat, t->nlat, 99);
@@ -1028,12 +1095,18 @@ static void tally_print(const struct tally *t, double elapsed, double client_cpu
                atomic_load(&g_decrypted));
         printf("client CPU    %.2f s during the timed phase (%.0f%% of one core)\n", client_cpu,
                elapsed > 0 ? 100 * client_cpu / elapsed : 0.0);
+        printf("machine CPU   %.1f%% user, %.1f%% system, %.1f%% idle, %.1f%% steal "
+               "(/proc/stat over the timed phase, all cores)\n", CPU_PCT(user), CPU_PCT(sys),
+               CPU_PCT(idle), CPU_PCT(steal));
     }
     printf("RESULT n=%ld concurrency=%d ok=%ld failures=%ld unsent=%ld resent=%ld "
            "elapsed_s=%.3f rate=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f "
-           "decrypted=%ld client_cpu_s=%.2f\n",
+           "decrypted=%ld client_cpu_s=%.2f user_pct=%.1f sys_pct=%.1f idle_pct=%.1f "
+           "steal_pct=%.1f\n",
            O.n, O.concurrency, t->ok, t->failed, t->unsent, t->resent, elapsed, rate, p50, p90,
-           p99, max, atomic_load(&g_decrypted), client_cpu);
+           p99, max, atomic_load(&g_decrypted), client_cpu, CPU_PCT(user), CPU_PCT(sys),
+           CPU_PCT(idle), CPU_PCT(steal));
+#undef CPU_PCT
     fflush(stdout);
 }
 
@@ -1043,6 +1116,7 @@ static int bench_run(void)
 {
     struct tally t;
     double t0, tb, elapsed, c0, client_cpu;
+    struct machine_cpu m0, m1;
     int rc = 2;
 
     memset(&t, 0, sizeof(t));
@@ -1066,11 +1140,13 @@ static int bench_run(void)
     note("scepbench: sending %ld requests to %s at concurrency %d\n", O.n, O.url,
          O.concurrency);
     c0 = cpu_s();
+    machine_cpu(&m0);
     t0 = now_s();
     g_deadline = t0 + O.max_time;
     if (!run_threads(O.concurrency, load_thread))
         goto done;
     elapsed = now_s() - t0;
+    machine_cpu(&m1);
     client_cpu = cpu_s() - c0;
     if (!O.verify_inline) {
         tb = now_s();
@@ -1081,7 +1157,7 @@ static int bench_run(void)
     /* results */
     if (!tally_items(&t) || (O.results != NULL && !write_results(O.results)))
         goto done;
-    tally_print(&t, elapsed, client_cpu);
+    tally_print(&t, elapsed, client_cpu, &m0, &m1);
     rc = t.failed == 0 ? 0 : 1;
 done:
     free(t.lat);
@@ -1105,6 +1181,9 @@ static void bench_free(void)
         for (i = 0; i < O.key_offset + O.key_pool; i++)
             X509_free(g_signer_cache[i]);
     free(g_signer_cache);
+    for (i = 0; g_challenges != NULL && i < g_nchallenges; i++)
+        free(g_challenges[i]);
+    free(g_challenges);
     for (i = 0; i < g_nkeys; i++)
         EVP_PKEY_free(g_keys[i]);
     OPENSSL_free(g_keys);

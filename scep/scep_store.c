@@ -4,6 +4,8 @@
 #include <string.h>
 #include <apr_strings.h>
 #include <apr_lib.h>
+#include <apr_thread_cond.h>
+#include <apr_thread_mutex.h>
 
 #include "scep_store_dialect.h"
 #include "scep_metrics.h"
@@ -599,11 +601,43 @@ apr_status_t scep_store_preflight(apr_int64_t *pfailures, apr_array_header_t **p
 typedef apr_status_t txn_body_fn(scep_ctx_t *ctx, scep_store_t *st, const void *a,
                                  const void *b);
 
-static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_fn *body,
-                                   const void *a, const void *b)
-{
-    apr_dbd_transaction_t *trans = NULL;
+/* One write transaction: alone, or waiting for the group's commit. */
+typedef struct commit_job_t {
+    scep_ctx_t *ctx;
+    scep_store_t *st;                 /* the writer's store: what it staged */
+    txn_body_fn *body;
+    const void *a, *b;
     apr_status_t rv;
+    int done;                         /* rv is final (under the queue's mutex) */
+    struct commit_job_t *next;
+} commit_job_t;
+
+struct scep_commit_queue_t {
+    apr_thread_mutex_t *mutex;
+    apr_thread_cond_t *cond;
+    commit_job_t *head, *tail;        /* waiting for the next group */
+    int leading;                      /* a group is being written */
+};
+
+scep_commit_queue_t *scep_commit_queue_make(apr_pool_t *p)
+{
+    scep_commit_queue_t *q = apr_pcalloc(p, sizeof(*q));
+
+    if (apr_thread_mutex_create(&q->mutex, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS
+        || apr_thread_cond_create(&q->cond, p) != APR_SUCCESS) {
+        return NULL;
+    }
+    return q;
+}
+
+void scep_store_join_queue(scep_store_t *st, scep_commit_queue_t *q)
+{
+    st->queue = st->dialect->uses_write_lock ? q : NULL;
+}
+
+/* The writers' lock, then BEGIN: APR_SUCCESS, or SCEP_EDB (logged, unlocked). */
+static apr_status_t txn_open(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t **ptrans)
+{
     int err;
 
     if (scep_store_lock(ctx, st) != APR_SUCCESS) {
@@ -612,7 +646,7 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
     if (st->dialect->txn_opening) {
         st->dialect->txn_opening(ctx, st);
     }
-    err = st->dialect->begin(ctx, st, &trans);
+    err = st->dialect->begin(ctx, st, ptrans);
     if (err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00104)
                  "cannot start a database transaction: %s",
@@ -621,23 +655,18 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
         return SCEP_EDB;
     }
     st->in_transaction = 1;
-    rv = body(ctx, st, a, b);
-    if (rv == APR_SUCCESS) {
-        rv = scep_store_write_staged(ctx, st);
-    }
-    if (rv == APR_SUCCESS) {
-        rv = scep_store_write_audit(ctx, st);
-    }
-    if (st->staged) {
-        apr_array_clear(st->staged);
-    }
-    if (st->staged_audit) {
-        apr_array_clear(st->staged_audit);
-    }
-    err = st->dialect->end(ctx, st, trans, rv == APR_SUCCESS);
+    return APR_SUCCESS;
+}
+
+/* COMMIT (or ROLLBACK), then unlock: SCEP_EDB when a commit failed. */
+static apr_status_t txn_close(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t *trans,
+                              int commit)
+{
+    int err = st->dialect->end(ctx, st, trans, commit);
+
     st->in_transaction = 0;
     scep_store_unlock(st);
-    if (rv != APR_SUCCESS || err) {
+    if (!commit || err) {
         /* a statement inside may have failed for that reason: the next
          * request on this connection finds them again */
         restore_statements(ctx, st, 0);
@@ -645,12 +674,151 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
     if (st->dialect->txn_closed) {
         st->dialect->txn_closed(ctx, st);
     }
-    if (rv == APR_SUCCESS && err) {
+    if (commit && err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00106) "commit failed: %s",
                  apr_dbd_error(st->driver, st->handle, err));
-        rv = SCEP_EDB;
+        return SCEP_EDB;
+    }
+    return APR_SUCCESS;
+}
+
+/* The job's body and what its writer staged (notifications, audit), on
+ * st's connection; the staged lists are emptied, written or not. */
+static apr_status_t run_body(commit_job_t *j, scep_store_t *st)
+{
+    apr_array_header_t *staged = st->staged, *audit = st->staged_audit;
+    apr_status_t rv;
+
+    st->staged = j->st->staged;
+    st->staged_audit = j->st->staged_audit;
+    rv = j->body(j->ctx, st, j->a, j->b);
+    if (rv == APR_SUCCESS) {
+        rv = scep_store_write_staged(j->ctx, st);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = scep_store_write_audit(j->ctx, st);
+    }
+    st->staged = staged;
+    st->staged_audit = audit;
+    if (j->st->staged) {
+        apr_array_clear(j->st->staged);
+    }
+    if (j->st->staged_audit) {
+        apr_array_clear(j->st->staged_audit);
     }
     return rv;
+}
+
+static apr_status_t transaction_alone(commit_job_t *j)
+{
+    apr_dbd_transaction_t *trans = NULL;
+    apr_status_t rv = txn_open(j->ctx, j->st, &trans), closed;
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    rv = run_body(j, j->st);
+    closed = txn_close(j->ctx, j->st, trans, rv == APR_SUCCESS);
+    return rv != APR_SUCCESS ? rv : closed;
+}
+
+static int savepoint(scep_store_t *st, const char *sql)
+{
+    int nrows = 0;
+    return apr_dbd_query(st->driver, st->handle, &nrows, sql) == 0;
+}
+
+/* The group's writes in one transaction on st's connection (the leader's),
+ * each inside a savepoint so that one that fails is rolled back alone;
+ * a failed commit, or a savepoint SQLite lost (it rolls the whole
+ * transaction back on some errors), fails them all. */
+static void run_group(scep_ctx_t *ctx, scep_store_t *st, commit_job_t *jobs)
+{
+    apr_dbd_transaction_t *trans = NULL;
+    int grouped = jobs->next != NULL, any = 0, broken = 0, count = 0, failed = 0;
+    apr_status_t rv = txn_open(ctx, st, &trans);
+    commit_job_t *j;
+
+    if (rv == APR_SUCCESS && grouped) {
+        apr_dbd_transaction_mode_set(st->driver, trans, APR_DBD_TRANSACTION_COMMIT
+                                                        | APR_DBD_TRANSACTION_IGNORE_ERRORS);
+    }
+    for (j = jobs; j; j = j->next) {
+        if (rv != APR_SUCCESS || broken
+            || (grouped && !savepoint(st, "SAVEPOINT scep_write"))) {
+            broken = broken || rv == APR_SUCCESS;
+            j->rv = SCEP_EDB;
+            continue;
+        }
+        j->rv = run_body(j, st);
+        any = any || j->rv == APR_SUCCESS;
+        if (grouped && ((j->rv != APR_SUCCESS
+                         && !savepoint(st, "ROLLBACK TO scep_write"))
+                        || !savepoint(st, "RELEASE scep_write"))) {
+            broken = 1;
+        }
+    }
+    if (rv != APR_SUCCESS) {
+        return;
+    }
+    if (broken) {
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00110)
+                 "a group of writes was rolled back (the database lost its savepoint): %s",
+                 apr_dbd_error(st->driver, st->handle, 1));
+    }
+    rv = txn_close(ctx, st, trans, any && !broken);
+    for (j = jobs; j; j = j->next) {
+        if (j->rv == APR_SUCCESS && (broken || rv != APR_SUCCESS)) {
+            j->rv = SCEP_EDB;
+        }
+        count++;
+        failed += j->rv != APR_SUCCESS;
+    }
+    if (grouped) {
+        SCEP_LOG(ctx, SCEP_LOG_DEBUG, 0, SCEPLOGNO(00111)
+                 "group commit: %d writes in one transaction, %d of them rolled back",
+                 count, failed);
+    }
+}
+
+/* Alone, or in the process's group commit: the writer whose write finds
+ * no group being written leads the next one, with every write waiting. */
+static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_fn *body,
+                                   const void *a, const void *b)
+{
+    commit_job_t job = { ctx, st, body, a, b, APR_SUCCESS, 0, NULL };
+    scep_commit_queue_t *q = st->queue;
+    commit_job_t *group, *j;
+
+    if (!q) {
+        return transaction_alone(&job);
+    }
+    apr_thread_mutex_lock(q->mutex);
+    if (q->tail) {
+        q->tail->next = &job;
+    }
+    else {
+        q->head = &job;
+    }
+    q->tail = &job;
+    while (!job.done && q->leading) {
+        apr_thread_cond_wait(q->cond, q->mutex);
+    }
+    if (!job.done) {
+        q->leading = 1;
+        group = q->head;
+        q->head = q->tail = NULL;
+        apr_thread_mutex_unlock(q->mutex);
+        run_group(ctx, st, group);
+        apr_thread_mutex_lock(q->mutex);
+        for (j = group; j; j = j->next) {
+            j->done = 1;
+        }
+        q->leading = 0;
+        apr_thread_cond_broadcast(q->cond);
+    }
+    apr_thread_mutex_unlock(q->mutex);
+    return job.rv;
 }
 
 typedef struct record_t {

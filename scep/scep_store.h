@@ -34,6 +34,22 @@ scep_store_t *scep_store_make(apr_pool_t *p, const apr_dbd_driver_t *driver,
                               apr_dbd_t *handle, apr_hash_t *prepared,
                               apr_global_mutex_t *sqlite_lock);
 
+/**
+ * Group commit (SQLite): the threads of one process that write at the same
+ * time share one database transaction, hence one commit and one fsync. A
+ * thread that finds no other writing leads: it takes every write waiting
+ * then, runs each inside a savepoint of one transaction on its own
+ * connection (a write that fails is rolled back alone), commits, and wakes
+ * the others; a thread returns only once its write is committed, so nothing
+ * leaves before it is durable. One per process and database, from the
+ * process's pool; NULL if it cannot be made (each write then goes alone).
+ */
+typedef struct scep_commit_queue_t scep_commit_queue_t;
+scep_commit_queue_t *scep_commit_queue_make(apr_pool_t *p);
+
+/** Have st's write transactions join q (only with the SQLite dialect). */
+void scep_store_join_queue(scep_store_t *st, scep_commit_queue_t *q);
+
 /** Transactions with this CA and transactionID that have an answer to
  *  repeat: issued, pending, or rejected by an administrator. */
 apr_status_t scep_store_find_live(apr_array_header_t **prows /* scep_txn_t */,

@@ -27,6 +27,8 @@ struct scep_store_t {
     /* scep_audit_t: the administrator's action the next write commits with
      * its change (scep_store_stage_audit) */
     apr_array_header_t *staged_audit;
+    /* SQLite only: the process's group commit (scep_commit_queue_make) */
+    struct scep_commit_queue_t *queue;
 };
 
 struct scep_dialect_t {

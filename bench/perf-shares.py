@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Where the httpd children's CPU goes, as exclusive shares that add up to
+100%: each sample of `perf script -F comm,tid,ip,sym` (read on stdin, from a
+`perf record --call-graph` of the children) is given to the first bucket
+below that any frame of its stack matches, walking from the leaf towards
+the root. RSA private-key work is the floor; the rest is what to shrink.
+
+usage: perf script -i perf-cpu.data -F comm,tid,ip,sym | bench/perf-shares.py
+"""
+import re
+import sys
+
+# (bucket, pattern on a frame's symbol), first match from the leaf wins
+BUCKETS = [
+    ("RSA private key (BN_mod_exp_mont_consttime)", r"^BN_mod_exp_mont_consttime"),
+    ("RSA/ECDSA public and EC private (verify, encrypt to the device)",
+     r"^(BN_mod_exp_mont|ecp_nistz256|ossl_ec_|ECDSA_|ec_GFp|bn_mul_mont)"),
+    ("fsync (the commit's durability)", r"^(do_fsync|__x64_sys_fdatasync|__x64_sys_fsync)"),
+    ("SQLite (statements, pages, WAL)", r"^sqlite3"),
+    ("PostgreSQL client (libpq)", r"^(PQ|pq)"),
+    ("OpenSSL decoders (public keys of parsed certificates)", r"^(OSSL_DECODER|ossl_decoder)"),
+    ("ASN.1 parse (d2i: request, envelope, certificates)", r"^(d2i_|ASN1_item_d2i|ASN1_item_ex_d2i)"),
+    ("ASN.1 encode (i2d)", r"^(i2d_|ASN1_item_i2d|ASN1_item_ex_i2d)"),
+    ("symmetric crypto and digests", r"^(EVP_(Cipher|Encrypt|Decrypt|Digest)|aesni_|sha256_|sha1_|SHA256|SHA1|ossl_sha)"),
+    ("malloc/free", r"^(malloc|_int_malloc|_int_free|free|cfree|malloc_consolidate|calloc|realloc|CRYPTO_malloc|CRYPTO_free|CRYPTO_zalloc)"),
+    ("APR DBD and mod_dbd (connections, locks)", r"^(apr_dbd|ap_dbd|apr_reslist|apr_global_mutex|apr_proc_mutex)"),
+    ("logging (error and access log)", r"^(ap_log_|log_error_core|ap_run_log_transaction|config_log_transaction)"),
+    ("network and HTTP (sockets, filters, request parsing)",
+     r"^(tcp_|__x64_sys_(sendmsg|sendto|recvfrom|writev|read|write|epoll_wait|epoll_ctl|accept4)|ap_core_output_filter|ap_core_input_filter|ap_read_request|ap_process_request_internal|ap_get_brigade)"),
+    ("scheduler and futexes (waiting, waking)", r"^(__schedule|schedule|__x64_sys_futex|futex_|try_to_wake_up|finish_task_switch)"),
+]
+# the kernel's own, only when no bucket above matches anywhere in the stack
+FALLBACK = ("other kernel (page cache, interrupts, syscalls of other callers)", r"^(do_syscall_64|entry_SYSCALL|asm_|irq|__irq|handle_softirqs)")
+COMPILED = [(name, re.compile(pat)) for name, pat in BUCKETS]
+FALLBACK_RX = re.compile(FALLBACK[1])
+
+
+def samples(stream):
+    frames = []
+    for line in stream:
+        line = line.rstrip("\n")
+        if not line.strip():
+            if frames:
+                yield frames
+            frames = []
+            continue
+        if line[0] not in " \t":
+            if frames:
+                yield frames
+            frames = []
+            continue
+        parts = line.split(None, 2)
+        if len(parts) >= 2:
+            frames.append(re.sub(r"\+0x[0-9a-f]+$", "", parts[1]))
+    if frames:
+        yield frames
+
+
+def main():
+    counts = {}
+    total = 0
+    for frames in samples(sys.stdin):
+        total += 1
+        bucket = "other user space (mod_scep, APR, httpd, OpenSSL objects)"
+        for sym in frames:
+            for name, rx in COMPILED:
+                if rx.search(sym):
+                    bucket = name
+                    break
+            else:
+                continue
+            break
+        else:
+            if any(FALLBACK_RX.search(sym) for sym in frames):
+                bucket = FALLBACK[0]
+        counts[bucket] = counts.get(bucket, 0) + 1
+    if not total:
+        sys.exit("perf-shares: no samples on stdin")
+    print("| where the children's CPU went (%d samples) | share |" % total)
+    print("|---|---:|")
+    for name, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        print("| %s | %.1f%% |" % (name, 100.0 * n / total))
+
+
+if __name__ == "__main__":
+    main()
