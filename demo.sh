@@ -208,7 +208,10 @@ AllowEncodedSlashes NoDecode
 $hook_lines
 EOC
 "$httpd" -t -f "$state/httpd.conf"
-"$httpd" -f "$state/httpd.conf" -DFOREGROUND &
+# glibc gives each worker thread that allocates a malloc arena of its own,
+# and each keeps its high-water mark: two keep httpd's memory flat (README,
+# Sizing)
+MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} "$httpd" -f "$state/httpd.conf" -DFOREGROUND &
 httpd_pid=$!
 stop() {
     kill "$httpd_pid" 2>/dev/null || true

@@ -51,9 +51,10 @@
 #   BENCH_WRK_SECONDS=5   per wrk run (two runs per target, alternating)
 #   BENCH_OCSP=1          0: no OCSP cells
 #   BENCH_MEMORY=0        1: the RSS test (50,000 enrollments, several minutes)
-#                         (glibc's malloc arenas grow as more worker threads
-#                         allocate: compare with MALLOC_ARENA_MAX=2 in the
-#                         environment, which httpd inherits)
+#                         on the shipped configuration, which runs httpd with
+#                         MALLOC_ARENA_MAX=2 as ./demo.sh does (glibc's malloc
+#                         arenas grow as more worker threads allocate; set
+#                         MALLOC_ARENA_MAX in the environment to compare)
 #   BENCH_MEMORY_POOL=2000  keys reused round-robin by the RSS test (random
 #                         transactionIDs, unique subjects)
 #   BENCH_MEMORY_STEP=10000 the RSS test measures after 1 and 5 steps
@@ -316,7 +317,10 @@ SCEPRACertificateKeyFile "$scratch/pki/ra.key"}
 </Location>
 EOC
     "$httpd" -t -f "$d/httpd.conf" >/dev/null 2>&1 || { "$httpd" -t -f "$d/httpd.conf"; die "bad httpd config"; }
-    "$httpd" -f "$d/httpd.conf" -k start || die "httpd did not start (see $d/logs/error_log)"
+    # the shipped cells run with the environment ./demo.sh gives httpd
+    arena_env=""
+    [ "${3:-}" = shipped ] && arena_env="MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}"
+    env $arena_env "$httpd" -f "$d/httpd.conf" -k start || die "httpd did not start (see $d/logs/error_log)"
     httpd_conf_current=$d/httpd.conf
     "$scepbench" -u "http://127.0.0.1:$PORT/scep" --wait 20 --cacert-only -q \
         || { tail -5 "$d/logs/error_log" >&2; die "httpd does not answer GetCACert"; }
@@ -866,7 +870,7 @@ if [ "$MEMORY" = 1 ]; then
     rss10=$(awk -v n="$MEMORY_STEP" '$1 == n { print $2 }' "$out/memory.txt")
     rss50=$(awk -v n="$((5 * MEMORY_STEP))" '$1 == n { print $2 }' "$out/memory.txt")
     growth=$(awk -v a="$rss10" -v b="$rss50" 'BEGIN { printf "%+.1f", (a > 0 ? 100 * (b - a) / a : 0) }')
-    arenas=${MALLOC_ARENA_MAX:+MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX}
+    arenas="MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} as ./demo.sh runs httpd"
     rss_line="RSS of httpd children (sum of VmRSS, glibc ${arenas:-default malloc arenas}): $((rss10 / 1024)) MiB after $MEMORY_STEP enrollments, $((rss50 / 1024)) MiB after $((5 * MEMORY_STEP)) ($growth%; $done_n successful; $out/memory.txt)"
 fi
 

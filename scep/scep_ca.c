@@ -77,37 +77,6 @@ static int expired(X509 *x)
     return X509_cmp_current_time(X509_get0_notAfter(x)) <= 0;
 }
 
-typedef struct no_keys_t {
-    OSSL_LIB_CTX *libctx;
-    OSSL_PROVIDER *null_provider;
-} no_keys_t;
-
-static apr_status_t free_no_keys(void *data)
-{
-    no_keys_t *nk = data;
-
-    OSSL_PROVIDER_unload(nk->null_provider);
-    OSSL_LIB_CTX_free(nk->libctx);
-    return APR_SUCCESS;
-}
-
-/* Loading "null" keeps OpenSSL from falling back to the default provider
- * in this context. */
-static OSSL_LIB_CTX *make_no_keys(apr_pool_t *p)
-{
-    no_keys_t *nk = apr_pcalloc(p, sizeof(*nk));
-
-    if (!(nk->libctx = OSSL_LIB_CTX_new())) {
-        return NULL;
-    }
-    if (!(nk->null_provider = OSSL_PROVIDER_load(nk->libctx, "null"))) {
-        OSSL_LIB_CTX_free(nk->libctx);
-        return NULL;
-    }
-    apr_pool_cleanup_register(p, nk, free_no_keys, apr_pool_cleanup_null);
-    return nk->libctx;
-}
-
 /* A start-up refusal: which file, and why. */
 static apr_status_t ca_fail(const char **perr, scep_ca_file_t *pwhich, scep_ca_file_t which,
                             const char *why)
@@ -461,7 +430,7 @@ apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
     }
     ca->subject = scep_name_str(p, X509_get_subject_name(ca->cert));
     ca->not_after = scep_asn1_time_epoch(X509_get0_notAfter(ca->cert));
-    if (!(ca->no_keys = make_no_keys(p))) {
+    if (!(ca->no_keys = scep_no_keys_make(p))) {
         return ca_fail(perr, pwhich, SCEP_CA_FILE_CERT, apr_psprintf(p, "OpenSSL cannot make "
                        "a library context with its \"null\" provider: %s",
                        scep_ossl_errors(p)));

@@ -19,6 +19,9 @@ typedef struct scep_oids_t {
     ASN1_OBJECT *recipient_nonce;  /* .6 */
     ASN1_OBJECT *transaction_id;   /* .7 */
     ASN1_OBJECT *fail_info_text;   /* 1.3.6.1.5.5.7.24.1 */
+    /* where messages are parsed first: their certificates' keys stay
+     * undecoded (scep_no_keys_make), the signer's is decoded on its own */
+    OSSL_LIB_CTX *no_keys;
 } scep_oids_t;
 
 apr_status_t scep_oids_make(scep_oids_t **poids, apr_pool_t *p);
@@ -38,7 +41,9 @@ typedef struct scep_msg_t {
     const char *tid_str;             /**< printable form for records and logs */
     const unsigned char *sender_nonce;
     apr_size_t sender_nonce_len;
-    X509 *signer;                    /**< NULL if the message did not carry it */
+    X509 *signer;                    /**< NULL if the message did not carry it;
+                                          its key may be undecoded: use signer_key */
+    EVP_PKEY *signer_key;            /**< the signer's public key (with signer) */
     int md_nid;                      /**< signer digest */
     int signature_ok;                /**< signature and messageDigest verified */
     const char *signature_error;     /**< for the requester: no library internals */
@@ -63,6 +68,10 @@ typedef struct scep_msg_t {
 apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
                             apr_pool_t *p, const scep_oids_t *oids,
                             const unsigned char *der, apr_size_t len);
+
+/** Is the signer certificate self-signed, its signature verified (as
+ *  X509_self_signed(signer, 1), with signer_key)? */
+int scep_msg_signer_self_signed(const scep_msg_t *msg);
 
 /** Is the signer digest acceptable (MD5 only with legacy on)? */
 int scep_msg_digest_allowed(int md_nid, int allow_legacy);

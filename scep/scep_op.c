@@ -332,7 +332,7 @@ static apr_status_t classify_signer(enroll_t *e)
 {
     X509 *signer = e->msg->signer;
 
-    if (X509_self_signed(signer, 1) == 1) {
+    if (scep_msg_signer_self_signed(e->msg)) {
         if (e->msg->type == SCEP_MSG_RENEWALREQ) {
             return refuse(e, SCEP_FAIL_BADREQUEST, "a RenewalReq must be signed by the "
                           "certificate being renewed, not a self-signed one");
@@ -380,10 +380,10 @@ static apr_status_t open_csr(enroll_t *e)
     same_spki = *e->txn.key_fp
                 && !strcmp(e->txn.key_fp,
                            scep_pubkey_fingerprint(p, X509_get_X509_PUBKEY(signer)));
-    csr_key = same_spki ? X509_get0_pubkey(signer)
+    csr_key = same_spki ? e->msg->signer_key
                         : scep_pubkey_decode(p, X509_REQ_get_X509_PUBKEY(e->csr));
     /* a first enrollment: the self-signed signer proves the request's key */
-    if (e->self_signed && (!csr_key || EVP_PKEY_eq(X509_get0_pubkey(signer), csr_key) != 1)) {
+    if (e->self_signed && (!csr_key || EVP_PKEY_eq(e->msg->signer_key, csr_key) != 1)) {
         ERR_clear_error();
         return refuse_sealed(e, "the self-signed signer certificate's key differs from "
                              "the request's key");

@@ -60,6 +60,13 @@ const char *scep_name_str(apr_pool_t *p, const X509_NAME *n);
 /** Uppercase hex SHA-256 of a certificate's DER. */
 const char *scep_cert_fingerprint(apr_pool_t *p, X509 *x);
 /**
+ * A library context with only OpenSSL's "null" provider (which keeps it
+ * from falling back to the default one): what is parsed in it keeps its
+ * public keys undecoded, sparing OpenSSL 3.0's decoder chain. Freed with p.
+ */
+OSSL_LIB_CTX *scep_no_keys_make(apr_pool_t *p);
+
+/**
  * Parse a DER PKCS#10 request in a library context without key decoders
  * (scep_ca_t.no_keys), so that its key stays undecoded:
  * X509_REQ_get0_pubkey() is NULL for it, verify with X509_REQ_verify_ex()
@@ -68,7 +75,8 @@ const char *scep_cert_fingerprint(apr_pool_t *p, X509 *x);
 X509_REQ *scep_req_parse_keyless(apr_pool_t *p, OSSL_LIB_CTX *no_keys,
                                  const unsigned char **pq, long len);
 
-/** Decode a SubjectPublicKeyInfo into a key owned by the pool, or NULL. */
+/** Decode a SubjectPublicKeyInfo into a key owned by the pool, or NULL
+ *  (RSA keys by the RSA routines, others by OpenSSL's decoders). */
 EVP_PKEY *scep_pubkey_decode(apr_pool_t *p, const X509_PUBKEY *k);
 
 /** Uppercase hex SHA-256 of a SubjectPublicKeyInfo's DER, as the

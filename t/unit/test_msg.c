@@ -319,6 +319,74 @@ START_TEST(success_reply_is_encrypted_to_signer)
 }
 END_TEST
 
+/* The signer's key is decoded apart (RSA) or by OpenSSL's CMS (other keys):
+ * both verify a good message, refuse a bad signature and a bad
+ * messageDigest, and give the same key. */
+static void check_both_ways(EVP_PKEY *key, int key_type)
+{
+    EVP_PKEY *saved_key = dev_key;
+    X509 *saved_self = dev_self;
+    apr_size_t len;
+    unsigned char *der;
+    scep_msg_t *m;
+    const char *err = NULL;
+
+    dev_key = key;
+    dev_self = t_cert(key, NULL, NULL, "SCEP SIGNER", "digitalSignature", 0, 1);
+    der = build(&len, "19", EVP_aes_128_cbc(), EVP_sha256(), 1);
+    ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+    ck_assert(m->signature_ok);
+    ck_assert_ptr_nonnull(m->signer_key);
+    ck_assert_int_eq(EVP_PKEY_get_base_id(m->signer_key), key_type);
+    ck_assert_int_eq(EVP_PKEY_eq(m->signer_key, key), 1);
+    ck_assert(scep_msg_signer_self_signed(m));
+    /* the signature is the SignerInfo's last field: the DER's last byte */
+    der[len - 1] ^= 0x01;
+    ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+    ck_assert(!m->signature_ok);
+    ck_assert_str_eq(m->signature_error, "the signature over the signed attributes does not verify");
+    X509_free(dev_self);
+    dev_self = saved_self;
+    dev_key = saved_key;
+}
+
+START_TEST(signer_key_both_ways)
+{
+    EVP_PKEY *ec = EVP_EC_gen("P-256");
+
+    ck_assert_ptr_nonnull(ec);
+    check_both_ways(dev_key, EVP_PKEY_RSA);
+    check_both_ways(ec, EVP_PKEY_EC);
+    EVP_PKEY_free(ec);
+}
+END_TEST
+
+/* A signer certificate whose own signature is broken is not self-signed,
+ * whichever way its key was decoded. */
+START_TEST(broken_self_signature_is_not_self_signed)
+{
+    X509 *saved_self = dev_self;
+    unsigned char *cder = NULL, *der;
+    const unsigned char *q;
+    int clen = i2d_X509(dev_self, &cder);
+    apr_size_t len;
+    scep_msg_t *m;
+    const char *err = NULL;
+
+    cder[clen - 1] ^= 0x01;       /* the certificate's signature */
+    q = cder;
+    dev_self = d2i_X509(NULL, &q, clen);
+    ck_assert_ptr_nonnull(dev_self);
+    der = build(&len, "19", EVP_aes_128_cbc(), EVP_sha256(), 1);
+    ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+    ck_assert(m->signature_ok);       /* the message's signature is fine */
+    ck_assert(!scep_msg_signer_self_signed(m));
+    X509_free(dev_self);
+    OPENSSL_free(cder);
+    dev_self = saved_self;
+}
+END_TEST
+
 Suite *msg_suite(void)
 {
     Suite *s = suite_create("msg");
@@ -334,6 +402,8 @@ Suite *msg_suite(void)
     tcase_add_test(tc, success_reply_is_encrypted_to_signer);
     tcase_add_test(tc, undecryptable_goes_on_with_random_bytes);
     tcase_add_test(tc, reply_digest_only_where_allowed);
+    tcase_add_test(tc, signer_key_both_ways);
+    tcase_add_test(tc, broken_self_signature_is_not_self_signed);
     suite_add_tcase(s, tc);
     return s;
 }
