@@ -5,7 +5,6 @@
 #include <openssl/pkcs7.h>
 #include <openssl/rand.h>
 #include <openssl/bio.h>
-#include <openssl/pkcs7.h>
 #include <openssl/x509v3.h>
 
 #include "scep_msg.h"
