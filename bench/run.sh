@@ -31,12 +31,12 @@
 # Environment:
 #   BENCH_N=2000          requests per (server, concurrency) cell
 #   BENCH_CONC="1 8 32"   concurrency levels
-#   BENCH_SERVERS="sqlite pgsql micromdm"   (also: shipped-sqlite, shipped-pgsql:
+#   BENCH_SERVERS="sqlite pgsql shipped-sqlite shipped-pgsql micromdm"   (shipped-sqlite, shipped-pgsql:
 #                         the configuration ./demo.sh ships for /scep, on that
 #                         database: one-time challenges (one a request, made
 #                         through the admin API before the cell), renewal, the
 #                         throttle, CRL and OCSP URLs in the certificates,
-#                         LogLevel scep:info and the access log; sqlite-ec, mod_scep on SQLite
+#                         LogLevel scep:info and the access log; also: sqlite-ec, mod_scep on SQLite
 #                         with an EC P-256 CA and EC P-256 RA signing certificate
 #                         beside an RSA RA encryption certificate (one RSA
 #                         private-key operation per enrollment; its floor is
@@ -100,7 +100,7 @@ bench=$top/bench
 
 N=${BENCH_N:-2000}
 CONCS=${BENCH_CONC:-"1 8 32"}
-SERVERS=${BENCH_SERVERS-"sqlite pgsql micromdm"}   # may be empty: only the other parts
+SERVERS=${BENCH_SERVERS-"sqlite pgsql shipped-sqlite shipped-pgsql micromdm"}   # may be empty: only the other parts
 PORT=${BENCH_PORT:-18080}
 MMPORT=$((PORT + 1))
 PGPORT=$((PORT + 2))   # names the unix socket only: PostgreSQL listens on no TCP address
