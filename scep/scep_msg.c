@@ -141,18 +141,18 @@ static X509 *signer_among(CMS_SignerInfo *si, STACK_OF(X509) *certs)
  * Owned by the pool; NULL if x is. */
 static X509 *standalone(apr_pool_t *p, OSSL_LIB_CTX *no_keys, X509 *x)
 {
-    unsigned char *der = NULL;
+    unsigned char *der;
     const unsigned char *q;
-    int len = x ? i2d_X509(x, &der) : 0;
-    X509 *copy = NULL;
+    apr_size_t len;
+    X509 *copy;
 
-    if (len > 0) {
-        q = der;
-        ERR_set_mark();
-        copy = (X509 *)ASN1_item_d2i_ex(NULL, &q, len, ASN1_ITEM_rptr(X509), no_keys, NULL);
-        ERR_pop_to_mark();
+    if (!x || scep_x509_der(&der, &len, p, x) != APR_SUCCESS) {
+        return NULL;
     }
-    OPENSSL_free(der);
+    q = der;
+    ERR_set_mark();
+    copy = (X509 *)ASN1_item_d2i_ex(NULL, &q, (long)len, ASN1_ITEM_rptr(X509), no_keys, NULL);
+    ERR_pop_to_mark();
     return scep_own_x509(p, copy);
 }
 
@@ -207,8 +207,7 @@ static int quick_verify(scep_msg_t *msg, apr_pool_t *p, OSSL_LIB_CTX *no_keys,
     CMS_SignerInfo_get0_algs(si, NULL, NULL, NULL, &sig_alg);
     if (!signer || !md || !digest || !sig || !pcontent || !*pcontent
         || ASN1_STRING_length(*pcontent) <= 0 || !plain_attributes(si)
-        || (msg->md_nid != NID_sha1 && msg->md_nid != NID_sha224 && msg->md_nid != NID_sha256
-            && msg->md_nid != NID_sha384 && msg->md_nid != NID_sha512)
+        || !scep_msg_digest_allowed(msg->md_nid, 0)      /* SHA-1/2, never MD5 here */
         || !sig_alg || (OBJ_obj2nid(sig_alg->algorithm) != NID_rsaEncryption
                         && (!OBJ_find_sigid_algs(OBJ_obj2nid(sig_alg->algorithm), NULL, &pk_nid)
                             || pk_nid != NID_rsaEncryption))
@@ -282,16 +281,11 @@ int scep_msg_signer_self_signed(const scep_msg_t *msg)
 static int verify_signer(scep_msg_t *msg, apr_pool_t *p, CMS_ContentInfo *cms,
                          CMS_SignerInfo *si, STACK_OF(X509) *certs)
 {
+    X509 *signer = signer_among(si, certs);
     ASN1_OCTET_STRING **pcontent;
-    int i;
 
-    for (i = 0; i < sk_X509_num(certs); i++) {
-        if (CMS_SignerInfo_cert_cmp(si, sk_X509_value(certs, i)) == 0) {
-            msg->signer = sk_X509_value(certs, i);
-            X509_up_ref(msg->signer);
-            scep_own_x509(p, msg->signer);
-            break;
-        }
+    if (signer && X509_up_ref(signer)) {
+        msg->signer = scep_own_x509(p, signer);
     }
     if (!msg->signer) {
         msg->signature_error = "the signer certificate is not in the message";
@@ -359,9 +353,9 @@ apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
 
     ERR_clear_error();
     /* parsed where certificates keep their keys undecoded (quick_verify) */
-    cms = oids->no_keys ? CMS_ContentInfo_new_ex(oids->no_keys, NULL) : NULL;
+    cms = CMS_ContentInfo_new_ex(oids->no_keys, NULL);
     ERR_set_mark();
-    if (len > LONG_MAX || !d2i_CMS_ContentInfo(oids->no_keys ? &cms : NULL, &q, (long)len)) {
+    if (len > LONG_MAX || !d2i_CMS_ContentInfo(&cms, &q, (long)len)) {
         ERR_pop_to_mark();
         CMS_ContentInfo_free(cms);      /* NULL when d2i freed it */
         *perr = "not a CMS ContentInfo";
