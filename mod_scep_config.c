@@ -1370,7 +1370,8 @@ int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
 
     if (scep_oids_make(&oids, pconf) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(00001)
-                     "cannot create the SCEP attribute OIDs");
+                     "cannot create the SCEP attribute OIDs, or OpenSSL's library context "
+                     "with its \"null\" provider (for parsing without decoding keys)");
         return !OK;
     }
     for (sp = s; sp; sp = sp->next) {

@@ -51,7 +51,7 @@ static void csr_payload(apr_pool_t *p, const unsigned char *der, apr_size_t len)
 
     /* as the engine reads it: key undecoded, then decoded on its own */
     ERR_clear_error();
-    if (!(csr = scep_req_parse_keyless(p, fuzz_env()->ca->no_keys, &q, (long)len))) {
+    if (!(csr = scep_req_parse_keyless(p, fuzz_env()->oids->no_keys, &q, (long)len))) {
         ERR_clear_error();
         return;
     }

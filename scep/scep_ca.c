@@ -8,7 +8,6 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <openssl/cms.h>
-#include <openssl/provider.h>
 
 #include "scep_ca.h"
 #include "scep_ossl.h"
@@ -430,11 +429,6 @@ apr_status_t scep_ca_load(scep_ca_t **pca, apr_pool_t *p,
     }
     ca->subject = scep_name_str(p, X509_get_subject_name(ca->cert));
     ca->not_after = scep_asn1_time_epoch(X509_get0_notAfter(ca->cert));
-    if (!(ca->no_keys = scep_no_keys_make(p))) {
-        return ca_fail(perr, pwhich, SCEP_CA_FILE_CERT, apr_psprintf(p, "OpenSSL cannot make "
-                       "a library context with its \"null\" provider: %s",
-                       scep_ossl_errors(p)));
-    }
     *pca = ca;
     return APR_SUCCESS;
 }

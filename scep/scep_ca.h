@@ -67,10 +67,6 @@ typedef struct scep_ca_t {
     const char *id;              /**< its first 16 hex digits: the CA's name in URLs */
     const char *subject;
     apr_int64_t not_after;
-    /** A library context with no provider but "null": a request parsed
-     * there keeps its key undecoded (OpenSSL 3.0 builds a decoder chain for
-     * every key it parses, ~0.1 ms; see scep_req_parse_keyless). */
-    OSSL_LIB_CTX *no_keys;
 } scep_ca_t;
 
 /**

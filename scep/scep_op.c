@@ -368,7 +368,7 @@ static apr_status_t open_csr(enroll_t *e)
     int same_spki;
 
     ERR_clear_error();
-    e->csr = scep_req_parse_keyless(p, e->svc->ca->no_keys, &q, (long)e->msg->payload_len);
+    e->csr = scep_req_parse_keyless(p, e->svc->oids->no_keys, &q, (long)e->msg->payload_len);
     if (!e->csr || e->msg->decrypt_error) {
         ERR_clear_error();
         return refuse_sealed(e, "the envelope does not hold a PKCS#10 request");

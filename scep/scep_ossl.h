@@ -68,7 +68,7 @@ OSSL_LIB_CTX *scep_no_keys_make(apr_pool_t *p);
 
 /**
  * Parse a DER PKCS#10 request in a library context without key decoders
- * (scep_ca_t.no_keys), so that its key stays undecoded:
+ * (scep_oids_t.no_keys), so that its key stays undecoded:
  * X509_REQ_get0_pubkey() is NULL for it, verify with X509_REQ_verify_ex()
  * and a key from elsewhere. *pq advances as with d2i.
  */

@@ -408,7 +408,7 @@ START_TEST(request_without_challenge)
 }
 END_TEST
 
-/* The engine reads a request without decoding its key (scep_ca_t.no_keys),
+/* The engine reads a request without decoding its key (scep_oids_t.no_keys),
  * then takes the key from elsewhere: the request must read whole, keep its
  * key undecoded, verify with the key decoded alone, and plan with it. */
 START_TEST(request_parsed_without_its_key)
