@@ -709,19 +709,6 @@ static apr_status_t run_body(commit_job_t *j, scep_store_t *st)
     return rv;
 }
 
-static apr_status_t transaction_alone(commit_job_t *j)
-{
-    apr_dbd_transaction_t *trans = NULL;
-    apr_status_t rv = txn_open(j->ctx, j->st, &trans), closed;
-
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    rv = run_body(j, j->st);
-    closed = txn_close(j->ctx, j->st, trans, rv == APR_SUCCESS);
-    return rv != APR_SUCCESS ? rv : closed;
-}
-
 static int savepoint(scep_store_t *st, const char *sql)
 {
     int nrows = 0;
@@ -731,7 +718,8 @@ static int savepoint(scep_store_t *st, const char *sql)
 /* The group's writes in one transaction on st's connection (the leader's),
  * each inside a savepoint so that one that fails is rolled back alone;
  * a failed commit, or a savepoint SQLite lost (it rolls the whole
- * transaction back on some errors), fails them all. */
+ * transaction back on some errors), fails them all. A group of one (a
+ * write alone) needs no savepoint: its failure rolls the transaction back. */
 static void run_group(scep_ctx_t *ctx, scep_store_t *st, commit_job_t *jobs)
 {
     apr_dbd_transaction_t *trans = NULL;
@@ -791,7 +779,8 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
     commit_job_t *group, *j;
 
     if (!q) {
-        return transaction_alone(&job);
+        run_group(ctx, st, &job);
+        return job.rv;
     }
     apr_thread_mutex_lock(q->mutex);
     if (q->tail) {
