@@ -347,6 +347,18 @@ with open(out, "w") as f:
 EOP
 }
 
+# challenge_args COUNT NAME [shipped]: sets $auth, scepbench's challenge
+# arguments for a run of COUNT requests: the static challenge, or (shipped)
+# COUNT one-time challenges made now
+challenge_args() {
+    if [ "${3:-}" = shipped ]; then
+        make_challenges "$1" "$scratch/challenges-$2"
+        auth="--challenges $scratch/challenges-$2"
+    else
+        auth="--challenge $challenge"
+    fi
+}
+
 # ---- other keys: an EC CA and RA (sqlite-ec), a SoftHSM2 token (sqlite-hsm) ----
 ec_keys() {
     "$top/build-tools/make-pki.sh" --ca-key ec:P-256 --split-ra ec:P-256 "$scratch/pki-ec" \
@@ -512,11 +524,7 @@ record() {
 
 bench_httpd() { # NAME CONC [shipped: one one-time challenge a request]
     log=$out/$1-c$2.log
-    auth="--challenge $challenge"
-    if [ "${3:-}" = shipped ]; then
-        make_challenges "$N" "$scratch/challenges-$1-c$2"
-        auth="--challenges $scratch/challenges-$1-c$2"
-    fi
+    challenge_args "$N" "$1-c$2" "${3:-}"
     wait_idle
     load1=$(cut -d' ' -f1 /proc/loadavg)
     say "$1, concurrency $2, $N requests (load average $load1)"
@@ -642,23 +650,16 @@ if [ "$PERF" = 1 ]; then
     # the shipped configuration when it is measured, else the plain one
     perf_variant=""
     case " $SERVERS " in *" shipped-sqlite "*) perf_variant=shipped ;; esac
-    perf_auth() { # COUNT NAME: the challenge arguments of a run of COUNT requests
-        if [ -n "$perf_variant" ]; then
-            make_challenges "$1" "$scratch/challenges-perf-$2"
-            echo "--challenges $scratch/challenges-perf-$2"
-        else
-            echo "--challenge $challenge"
-        fi
-    }
     say "perf: where the httpd children spend CPU and where they sleep (SQLite${perf_variant:+, shipped configuration}, concurrency $ctarget)"
     httpd_start perf sqlite $perf_variant
-    "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n 300 -c "$ctarget" $(perf_auth 300 warm) \
+    challenge_args 300 perf-warm "$perf_variant"
+    "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n 300 -c "$ctarget" $auth \
         --key-pool 300 --key-offset 0 --cn-prefix perf-warm -q >/dev/null 2>&1 || true
     pids=$(httpd_children | paste -sd, -)
     echo "httpd children: $pids" > "$out/perf-record.log"
     perf_run() { # NAME PERF-ARGS...: perf record on the children during one scepbench run
         name=$1; shift
-        auth=$(perf_auth "$N" "$name")
+        challenge_args "$N" "perf-$name" "$perf_variant"
         "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$N" -c "$ctarget" $auth \
             --key-pool "$N" --cn-prefix "perf-$name" > "$out/perf-$name-run.log" 2>&1 &
         bpid=$!
@@ -874,9 +875,9 @@ if [ "$MEMORY" = 1 ]; then
     echo "0 $(rss)" >> "$out/memory.txt"
     done_n=0
     for step in 1 2 3 4 5; do
-        make_challenges "$MEMORY_STEP" "$scratch/challenges-memory"
+        challenge_args "$MEMORY_STEP" memory shipped
         "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$MEMORY_STEP" -c 8 \
-            --challenges "$scratch/challenges-memory" --key-pool "$MEMORY_POOL" --cn-prefix "mem$step" --decrypt-every 1000 --max-time 1800 \
+            $auth --key-pool "$MEMORY_POOL" --cn-prefix "mem$step" --decrypt-every 1000 --max-time 1800 \
             > "$out/memory-$step.log" 2>&1 || true
         done_n=$((done_n + $(sed -n 's/^RESULT .* ok=\([0-9]*\) .*/\1/p' "$out/memory-$step.log")))
         echo "$((step * MEMORY_STEP)) $(rss) ok_total=$done_n" >> "$out/memory.txt"
