@@ -196,6 +196,17 @@ static const char *counter(apr_pool_t *p, const scep_metrics_t *m, scep_metrics_
                        u64(p, m->counter[c]), "\n", NULL);
 }
 
+/* A counter of microseconds, exposed in seconds. */
+static const char *seconds(apr_pool_t *p, const scep_metrics_t *m, scep_metrics_counter_t c,
+                           const char *name, const char *help)
+{
+    apr_uint64_t us = m->counter[c];
+
+    return apr_pstrcat(p, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n", name, " ",
+                       u64(p, us / 1000000), apr_psprintf(p, ".%06u", (unsigned)(us % 1000000)),
+                       "\n", NULL);
+}
+
 static const char *ca_series(apr_pool_t *p, const scep_metrics_ca_t *cas, int ncas)
 {
     const char *exp = "# HELP scep_certificate_expiry_seconds Seconds until the CA and RA "
@@ -238,6 +249,10 @@ const char *scep_metrics_prometheus(apr_pool_t *p, const scep_metrics_t *m,
         counter(p, m, SCEP_M_NOTIFY_FAILED, "scep_notification_failures_total", "Notification attempts that failed (retried later)."),
         counter(p, m, SCEP_M_OCSP_RESPONSES, "scep_ocsp_responses_total", "OCSP responses sent."),
         counter(p, m, SCEP_M_OCSP_CACHED, "scep_ocsp_cached_total", "OCSP responses served from the shared cache."),
+        counter(p, m, SCEP_M_DB_COMMITS, "scep_database_commits_total", "The records' write transactions (a group commit is one)."),
+        counter(p, m, SCEP_M_DB_WRITES, "scep_database_writes_total", "The records' writes (a decision, an approval ...), alone or in a group commit."),
+        seconds(p, m, SCEP_M_DB_LOCK_WAIT_US, "scep_database_write_lock_wait_seconds_total", "SQLite: time writers waited for the writers' lock (Mutex scep-db)."),
+        seconds(p, m, SCEP_M_DB_LOCK_HELD_US, "scep_database_write_lock_held_seconds_total", "SQLite: time the writers' lock was held; near one second a second, the single writer is the bottleneck."),
         ca_series(p, cas, ncas), NULL);
 }
 

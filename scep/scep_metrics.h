@@ -21,6 +21,9 @@ typedef enum {
     SCEP_M_APPROVALS, SCEP_M_REJECTIONS, SCEP_M_REVOCATIONS, SCEP_M_DB_ERRORS,
     SCEP_M_DB_RETRIES, SCEP_M_UNAVAILABLE,
     SCEP_M_NOTIFY_DELIVERED, SCEP_M_NOTIFY_FAILED, SCEP_M_OCSP_RESPONSES, SCEP_M_OCSP_CACHED,
+    /* the records' write transactions, the writes they committed, and (SQLite)
+     * microseconds waited for and holding the writers' lock */
+    SCEP_M_DB_COMMITS, SCEP_M_DB_WRITES, SCEP_M_DB_LOCK_WAIT_US, SCEP_M_DB_LOCK_HELD_US,
     SCEP_M_COUNT
 } scep_metrics_counter_t;
 

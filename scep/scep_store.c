@@ -338,9 +338,17 @@ const char *scep_store_dup(apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row, 
     return v ? apr_pstrdup(p, v) : NULL;
 }
 
+/* (a clock set back counts nothing) */
+static apr_uint64_t usec_since(apr_time_t from, apr_time_t to)
+{
+    return to > from ? (apr_uint64_t)(to - from) : 0;
+}
+
 apr_status_t scep_store_lock(scep_ctx_t *ctx, scep_store_t *st)
 {
     apr_status_t rv;
+
+    apr_time_t asked = apr_time_now();
 
     if (!st->write_lock) {
         return APR_SUCCESS;
@@ -351,12 +359,17 @@ apr_status_t scep_store_lock(scep_ctx_t *ctx, scep_store_t *st)
                  "cannot take the database write lock (Mutex scep-db)");
         return SCEP_EDB;
     }
+    st->locked_at = apr_time_now();
+    st->lock_metrics = ctx->metrics;
+    scep_metrics_add(ctx->metrics, SCEP_M_DB_LOCK_WAIT_US, usec_since(asked, st->locked_at));
     return APR_SUCCESS;
 }
 
 void scep_store_unlock(scep_store_t *st)
 {
     if (st->write_lock) {
+        scep_metrics_add(st->lock_metrics, SCEP_M_DB_LOCK_HELD_US,
+                         usec_since(st->locked_at, apr_time_now()));
         apr_global_mutex_unlock(st->write_lock);
     }
 }
@@ -762,6 +775,8 @@ static void run_group(scep_ctx_t *ctx, scep_store_t *st, commit_job_t *jobs)
         count++;
         failed += j->rv != APR_SUCCESS;
     }
+    scep_metrics_add(ctx->metrics, SCEP_M_DB_COMMITS, 1);
+    scep_metrics_add(ctx->metrics, SCEP_M_DB_WRITES, (apr_uint64_t)count);
     if (grouped) {
         SCEP_LOG(ctx, SCEP_LOG_DEBUG, 0, SCEPLOGNO(00111)
                  "group commit: %d writes in one transaction, %d of them rolled back",

@@ -20,6 +20,8 @@ struct scep_store_t {
     /* SQLite only: one writer at a time across every process and thread,
      * taken around each write transaction (see scep_store_sqlite.c) */
     apr_global_mutex_t *write_lock;
+    apr_time_t locked_at;        /* while it holds it: since when, counted in */
+    struct scep_metrics_t *lock_metrics;     /* (SCEP_M_DB_LOCK_HELD_US) */
     int in_transaction;          /* inside begin..end */
     /* scep_event_t: notifications the next write commits with its record
      * (scep_store_stage_event); emptied by that write, committed or not */

@@ -14,7 +14,7 @@ use Test::More import => ['!plan'];
 use lib 't/lib';
 use SCEPTest qw(:all);
 
-plan tests => 16;
+plan tests => 19;
 
 my $h = private_httpd(name => 'metrics', conf => <<'EOC');
 @HTTPD_BASE@
@@ -75,7 +75,7 @@ sub scrape {
 }
 
 SKIP: {
-    skip 'httpd did not start', 15 unless $h->{ok};
+    skip 'httpd did not start', 18 unless $h->{ok};
     my ($r0, $before, $err0) = scrape();
     is($r0->{status}, 200, 'GET /metrics: 200');
     like($r0->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4}, 'Prometheus text format 0.0.4');
@@ -113,6 +113,15 @@ SKIP: {
     is($d->('scep_challenge_failures_total{location="/scep"}'), 2, 'challenge failures: +2');
     is($d->('scep_enrollments_total{location="/m-held",outcome="pending",failinfo=""}'), 1,
        'pending at /m-held: +1');
+    # the records' writes: nine records at least (the refusals may add
+    # theirs), in as many transactions or fewer (group commit), and with
+    # SQLite the time the writers' lock was held
+    my ($commits, $writes) = ($d->('scep_database_commits_total'), $d->('scep_database_writes_total'));
+    ok($writes >= 9, "scep_database_writes_total: +$writes (at least the nine records)");
+    ok($commits >= 1 && $commits <= $writes, "scep_database_commits_total: +$commits, no more than the writes");
+    ok($d->('scep_database_write_lock_held_seconds_total') > 0
+       && $d->('scep_database_write_lock_wait_seconds_total') >= 0,
+       'SQLite: the writers\' lock held for some time, waited for some or none');
     is($d->('scep_request_duration_seconds_count{operation="PKCSReq"}'), 11,
        'PKCSReq latency: 11 more observations');
     is($after->{'scep_request_duration_seconds_bucket{operation="PKCSReq",le="+Inf"}'},
