@@ -178,7 +178,7 @@ ln -sfn "$stamp" "$bench/out/latest"
 scratch=$(mktemp -d /tmp/scep-bench.XXXXXX)
 chmod 755 "$scratch"
 results=$out/results.tsv
-printf 'server\tconcurrency\tn\tok\tfailures\trate\tp50_ms\tp99_ms\tload1\tidle_pct\n' > "$results"
+printf 'server\tconcurrency\tn\tok\tfailures\trate\tp50_ms\tp99_ms\tload1\tidle_pct\twrites_per_commit\twriter_busy_pct\n' > "$results"
 
 root=0
 [ "$(id -u)" = 0 ] && root=1
@@ -310,6 +310,10 @@ SCEPRACertificateKeyFile "$scratch/pki/ra.key"}
 </Location>
 <Location /ocsp>
     SetHandler scep-ocsp
+</Location>
+# read around each cell: the records' writes, commits, SQLite's writers' lock
+<Location /metrics>
+    SetHandler scep-metrics
 </Location>
 # the GetCACert body as a plain file, for the wrk comparison
 <Location /cacert.bin>
@@ -514,12 +518,43 @@ fill_pgsql() { # ROWS
 record() {
     line=$(grep '^RESULT ' "$3" | tail -1)
     if [ -z "$line" ]; then
-        printf '%s\t%s\t%s\t0\t%s\t0\t0\t0\t%s\t-\n' "$1" "$2" "$N" "$N" "$load1" >> "$results"
+        printf '%s\t%s\t%s\t0\t%s\t0\t0\t0\t%s\t-\t-\t-\n' "$1" "$2" "$N" "$N" "$load1" >> "$results"
         return
     fi
     get() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$(get n)" "$(get ok)" "$(get failures)" \
-        "$(get rate)" "$(get p50_ms)" "$(get p99_ms)" "$load1" "$(get idle_pct)" >> "$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$(get n)" "$(get ok)" \
+        "$(get failures)" "$(get rate)" "$(get p50_ms)" "$(get p99_ms)" "$load1" "$(get idle_pct)" \
+        "${writes_per_commit:--}" "${writer_busy:--}" >> "$results"
+    writes_per_commit=""
+    writer_busy=""
+}
+
+# scrape FILE: mod_scep's /metrics now (empty if it cannot be read)
+scrape() {
+    curl -sS --noproxy '*' --max-time 10 "http://127.0.0.1:$PORT/metrics" > "$1" 2>/dev/null || : > "$1"
+}
+
+# writer_report BEFORE AFTER LOG: the records' writes a commit, and the
+# share of the timed phase SQLite's writers' lock was held (one writer at a
+# time: near 100%, it is the bottleneck), from the metrics around a cell
+writer_report() {
+    metric() { awk -v n="$2" '$1 == n { v = $2 } END { print v + 0 }' "$1"; }
+    elapsed_s=$(grep '^RESULT ' "$3" | tail -1 | tr ' ' '\n' | sed -n 's/^elapsed_s=//p')
+    set -- "$(metric "$1" scep_database_writes_total)" "$(metric "$2" scep_database_writes_total)" \
+        "$(metric "$1" scep_database_commits_total)" "$(metric "$2" scep_database_commits_total)" \
+        "$(metric "$1" scep_database_write_lock_held_seconds_total)" \
+        "$(metric "$2" scep_database_write_lock_held_seconds_total)" \
+        "$(metric "$1" scep_database_write_lock_wait_seconds_total)" \
+        "$(metric "$2" scep_database_write_lock_wait_seconds_total)" "${elapsed_s:-0}"
+    eval "$(awk -v w0="$1" -v w1="$2" -v c0="$3" -v c1="$4" -v h0="$5" -v h1="$6" -v q0="$7" -v q1="$8" \
+        -v t="$9" 'BEGIN {
+            w = w1 - w0; c = c1 - c0; h = h1 - h0; q = q1 - q0
+            printf "writes_per_commit=%s\n", (c > 0 ? sprintf("%.1f", w / c) : "-")
+            printf "writer_busy=%s\n", ((h > 0 && t > 0) ? sprintf("%.0f", 100 * h / t) : "-")
+            if (c > 0)
+                printf "say \"records: %d writes in %d commits%s\"\n", w, c,
+                    ((h > 0 && t > 0) ? sprintf("; SQLite write lock held %.0f%% of the timed phase (%.2f ms a write), waited %.2f ms a write", 100 * h / t, 1000 * h / w, 1000 * q / w) : "")
+        }')"
 }
 
 bench_httpd() { # NAME CONC [shipped: one one-time challenge a request]
@@ -528,9 +563,13 @@ bench_httpd() { # NAME CONC [shipped: one one-time challenge a request]
     wait_idle
     load1=$(cut -d' ' -f1 /proc/loadavg)
     say "$1, concurrency $2, $N requests (load average $load1)"
+    scrape "$log.metrics-before"
     "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$N" -c "$2" $auth \
         --cn-prefix "$1-c$2" > "$log" 2>&1 || true
+    scrape "$log.metrics-after"
     grep -E '^(rate|latency|failed|machine CPU)|failure' "$log" >&2 || true
+    writer_report "$log.metrics-before" "$log.metrics-after" "$log"
+    rm -f "$log.metrics-before" "$log.metrics-after"
     record "$1" "$2" "$log"
 }
 
@@ -895,7 +934,7 @@ growth_lines=""
 if [ "$GROWTH" = 1 ]; then
     all_results=$results
     results=$out/growth.tsv
-    printf 'server\tconcurrency\tn\tok\tfailures\trate\tp50_ms\tp99_ms\tload1\tidle_pct\n' > "$results"
+    printf 'server\tconcurrency\tn\tok\tfailures\trate\tp50_ms\tp99_ms\tload1\tidle_pct\twrites_per_commit\twriter_busy_pct\n' > "$results"
     for s in $SERVERS; do
         case $s in sqlite|pgsql) ;; *) continue ;; esac
         [ "$s" = pgsql ] && [ "$pg_started" = 0 ] && pg_start
@@ -986,8 +1025,8 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
     [ -n "$ec_floor_line" ] && echo "$ec_floor_line"
     echo "requests per cell: $N; run time: ${elapsed}s; priority: $(cat /proc/self/autogroup 2>/dev/null | sed 's/.* //;s/^/autogroup nice /')"
     echo
-    echo "| server | concurrency | enrollments/s | ok/n | failures | p50 ms | p99 ms | vs micromdm | vs floor | idle CPU | load avg |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| server | concurrency | enrollments/s | ok/n | failures | p50 ms | p99 ms | vs micromdm | vs floor | idle CPU | load avg | writes a commit | SQLite writer busy |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     awk -F'\t' -v floor="$floor" '
         NR == 1 { next }
         { key = $1 SUBSEP $2; rate[key] = $6; row[++n] = $0 }
@@ -997,8 +1036,9 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
                 mm = rate["micromdm" SUBSEP f[2]]
                 vmm = (f[1] != "micromdm" && mm > 0) ? sprintf("%.1fx", f[6] / mm) : "-"
                 vfl = sprintf("%.0f%%", 100 * f[6] / floor)
-                printf "| %s | %s | %.1f | %s/%s | %s | %.1f | %.1f | %s | %s | %s%% | %s |\n",
-                    f[1], f[2], f[6], f[4], f[3], f[5], f[7], f[8], vmm, vfl, f[10], f[9]
+                printf "| %s | %s | %.1f | %s/%s | %s | %.1f | %.1f | %s | %s | %s%% | %s | %s | %s |\n",
+                    f[1], f[2], f[6], f[4], f[3], f[5], f[7], f[8], vmm, vfl, f[10], f[9],
+                    f[11], (f[12] == "-" || f[12] == "") ? "-" : f[12] "%" 
             }
         }' "$results"
     echo
