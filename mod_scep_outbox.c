@@ -253,6 +253,8 @@ static int outbox_pass(outbox_worker_t *w, apr_pool_t *p)
     scep_ctx_t ctx;
     int delivered = 0;
 
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.metrics = w->conf->metrics;
     ctx.pool = p;
     ctx.log = log_to_server;
     ctx.log_baton = w->s;
@@ -315,7 +317,9 @@ static apr_status_t outbox_stop(void *data)
     if (w->thread) {
         apr_thread_join(&rv, w->thread);
     }
-    /* a clean stop gives the lease up: the next process need not wait it out */
+    /* a clean stop gives the lease up: the next process need not wait it out
+     * (nothing counted: the child is going) */
+    memset(&ctx, 0, sizeof(ctx));
     ctx.pool = w->pass;
     ctx.log = log_to_server;
     ctx.log_baton = w->s;
