@@ -16,14 +16,12 @@
 
 /* Optional functions of mod_dbd: the only statics, reset every generation. */
 static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *dbd_prepare_fn;
-static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire_fn;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open_fn;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close_fn;
 
 int scep_dbd_pre_config(apr_pool_t *pconf)
 {
     dbd_prepare_fn = NULL;
-    dbd_acquire_fn = NULL;
     dbd_open_fn = NULL;
     dbd_close_fn = NULL;
     return ap_mutex_register(pconf, DB_LOCK_TYPE, NULL, APR_LOCK_DEFAULT, 0) == APR_SUCCESS
@@ -212,10 +210,9 @@ int scep_dbd_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     server_rec *sp;
 
     dbd_prepare_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
-    dbd_acquire_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
     dbd_open_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
     dbd_close_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
-    if (!dbd_prepare_fn || !dbd_acquire_fn || !dbd_open_fn || !dbd_close_fn || !dbd_module) {
+    if (!dbd_prepare_fn || !dbd_open_fn || !dbd_close_fn || !dbd_module) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(00005)
                      "mod_scep records every enrollment through mod_dbd: "
                      "add LoadModule dbd_module and DBDriver/DBDParams");
@@ -263,20 +260,73 @@ int scep_dbd_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     return OK;
 }
 
+/* A request's connection, on loan from mod_dbd's pool only while the
+ * store runs statements: a request holds none during its RSA work, so a
+ * child needs as many connections as it has requests at the database at
+ * once, not as many as it has requests (ap_dbd_acquire keeps one until the
+ * request ends). */
+typedef struct dbd_loan_t {
+    request_rec *r;
+    ap_dbd_t *dbd;              /* NULL while given back */
+    int cleanup;                /* the request's pool gives it back at the end */
+} dbd_loan_t;
+
+static void no_connection(request_rec *r)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCEPLOGNO(00301)
+                  "no database connection from mod_dbd (check DBDriver/DBDParams "
+                  "and that the schema from conf/ is loaded)");
+}
+
+static void loan_give_back(void *baton)
+{
+    dbd_loan_t *loan = baton;
+
+    if (loan->dbd) {
+        dbd_close_fn(loan->r->server, loan->dbd);
+        loan->dbd = NULL;
+    }
+}
+
+static apr_status_t loan_end(void *baton)
+{
+    loan_give_back(baton);
+    return APR_SUCCESS;
+}
+
+static apr_status_t loan_take(void *baton, scep_store_t *st)
+{
+    dbd_loan_t *loan = baton;
+
+    loan->dbd = dbd_open_fn(loan->r->pool, loan->r->server);
+    if (!loan->dbd) {
+        no_connection(loan->r);
+        return SCEP_EDB;
+    }
+    if (!loan->cleanup) {
+        apr_pool_cleanup_register(loan->r->pool, loan, loan_end, apr_pool_cleanup_null);
+        loan->cleanup = 1;
+    }
+    if (st) {
+        scep_store_attach(st, loan->dbd->handle, loan->dbd->prepared);
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t scep_dbd_open_store(void *baton, scep_store_t **pstore)
 {
     request_rec *r = baton;
     scep_srv_conf_t *sconf = ap_get_module_config(r->server->module_config, &scep_module);
-    ap_dbd_t *dbd = dbd_acquire_fn ? dbd_acquire_fn(r) : NULL;
+    dbd_loan_t *loan = apr_pcalloc(r->pool, sizeof(*loan));
 
-    if (!dbd) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCEPLOGNO(00301)
-                      "no database connection from mod_dbd (check DBDriver/DBDParams "
-                      "and that the schema from conf/ is loaded)");
+    loan->r = r;
+    if (!dbd_open_fn || loan_take(loan, NULL) != APR_SUCCESS) {
         return SCEP_EDB;
     }
-    *pstore = scep_store_make(r->pool, dbd->driver, dbd->handle, dbd->prepared,
+    *pstore = scep_store_make(r->pool, loan->dbd->driver, loan->dbd->handle,
+                              loan->dbd->prepared,
                               sconf->db_lock ? sconf->db_lock->mutex : NULL);
+    scep_store_on_loan(*pstore, loan_take, loan_give_back, loan);
     if (sconf->db_lock && sconf->db_lock->queue) {
         scep_store_join_queue(*pstore, sconf->db_lock->queue);
     }

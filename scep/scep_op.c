@@ -950,6 +950,7 @@ static apr_status_t issue(enroll_t *e, const scep_cert_plan_t *plan)
     const char *err = "";
     apr_status_t rv;
 
+    scep_store_release(e->store);
     rv = scep_issue_sign(&cert, &rec, &renewal, &err, p, e->svc->ca, plan, e->txn.profile,
                          e->renewed, e->prof->renewal_supersede);
     if (rv == SCEP_EFAILURE) {
@@ -1309,6 +1310,8 @@ static apr_status_t pki_steps(enroll_t *e)
     if ((rv = check_outside(e)) != APR_SUCCESS) {
         return rv;
     }
+    /* no connection held through the RSA work: the next statement takes one */
+    scep_store_release(e->store);
     if (scep_msg_decrypt(e->msg, &fail, &err, e->ctx->pool, e->replier->enc_cert,
                          e->replier->enc_key, loc->allow_legacy) != APR_SUCCESS) {
         return refuse(e, fail, err);
@@ -1363,6 +1366,7 @@ static void answer(enroll_t *e, scep_http_out_t *out)
     if (e->reply.issued && e->prof->certrep_chain) {
         e->reply.extra = certrep_chain(e);
     }
+    scep_store_release(e->store);
     if (scep_msg_certrep(&rep, &rep_len, &err, p, e->svc->oids, e->replier, e->msg, &e->reply,
                          e->svc->profile->allow_legacy) != APR_SUCCESS) {
         SCEP_LOG(e->ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00210)

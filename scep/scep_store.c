@@ -280,6 +280,38 @@ scep_store_t *scep_store_make(apr_pool_t *p, const apr_dbd_driver_t *driver,
     return st;
 }
 
+void scep_store_on_loan(scep_store_t *st, scep_store_take_fn *take, void (*give_back)(void *baton),
+                      void *baton)
+{
+    st->take = take;
+    st->give_back = give_back;
+    st->loan_baton = baton;
+}
+
+void scep_store_attach(scep_store_t *st, apr_dbd_t *handle, apr_hash_t *prepared)
+{
+    st->handle = handle;
+    st->prepared = prepared;
+}
+
+void scep_store_release(scep_store_t *st)
+{
+    if (st && st->handle && st->give_back && !st->in_transaction) {
+        st->give_back(st->loan_baton);
+        st->handle = NULL;
+    }
+}
+
+/* A connection for the next statement: the one held, or a new loan. */
+static apr_status_t attached(scep_store_t *st)
+{
+    if (st->handle) {
+        return APR_SUCCESS;
+    }
+    return st->take && st->take(st->loan_baton, st) == APR_SUCCESS && st->handle
+           ? APR_SUCCESS : SCEP_EDB;
+}
+
 int scep_store_begin_dbd(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t **ptrans)
 {
     return apr_dbd_transaction_start(st->driver, ctx->pool, st->handle, ptrans);
@@ -379,10 +411,10 @@ void scep_store_unlock(scep_store_t *st)
 apr_status_t scep_store_exec(scep_ctx_t *ctx, scep_store_t *st, const char *label,
                               int *pnrows, int nargs, const char **args)
 {
-    apr_dbd_prepared_t *s = stmt(ctx, st, label);
+    apr_dbd_prepared_t *s;
     int nrows = 0, err, locked = !st->in_transaction && st->write_lock;
 
-    if (!s) {
+    if (attached(st) != APR_SUCCESS || !(s = stmt(ctx, st, label))) {
         return SCEP_EDB;
     }
     if (locked && scep_store_lock(ctx, st) != APR_SUCCESS) {
@@ -414,13 +446,13 @@ apr_status_t scep_store_exec(scep_ctx_t *ctx, scep_store_t *st, const char *labe
 apr_status_t scep_store_select(scep_ctx_t *ctx, scep_store_t *st, const char *label,
                                int nargs, const char **args, scep_store_row_fn *fn, void *baton)
 {
-    apr_dbd_prepared_t *s = stmt(ctx, st, label);
+    apr_dbd_prepared_t *s;
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
     int random = st->dialect->random_access;
     int err;
 
-    if (!s) {
+    if (attached(st) != APR_SUCCESS || !(s = stmt(ctx, st, label))) {
         return SCEP_EDB;
     }
     err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s, random, nargs, args);
@@ -653,6 +685,9 @@ static apr_status_t txn_open(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transact
 {
     int err;
 
+    if (attached(st) != APR_SUCCESS) {
+        return SCEP_EDB;
+    }
     if (scep_store_lock(ctx, st) != APR_SUCCESS) {
         return SCEP_EDB;
     }

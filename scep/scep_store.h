@@ -50,6 +50,21 @@ scep_commit_queue_t *scep_commit_queue_make(apr_pool_t *p);
 /** Have st's write transactions join q (only with the SQLite dialect). */
 void scep_store_join_queue(scep_store_t *st, scep_commit_queue_t *q);
 
+/**
+ * A store whose connection is on loan only while statements run: between them
+ * (while the engine does its RSA work, say) scep_store_release() gives it
+ * back, and the next statement takes one again through take(), which
+ * attaches it with scep_store_attach(). Otherwise a store keeps the
+ * connection it was made with.
+ */
+typedef apr_status_t scep_store_take_fn(void *baton, scep_store_t *st);
+void scep_store_on_loan(scep_store_t *st, scep_store_take_fn *take, void (*give_back)(void *baton),
+                      void *baton);
+void scep_store_attach(scep_store_t *st, apr_dbd_t *handle, apr_hash_t *prepared);
+/** Give the connection back until the next statement (kept inside a
+ *  transaction, and off loan). NULL st: nothing. */
+void scep_store_release(scep_store_t *st);
+
 /** Transactions with this CA and transactionID that have an answer to
  *  repeat: issued, pending, or rejected by an administrator. */
 apr_status_t scep_store_find_live(apr_array_header_t **prows /* scep_txn_t */,

@@ -31,6 +31,10 @@ struct scep_store_t {
     apr_array_header_t *staged_audit;
     /* SQLite only: the process's group commit (scep_commit_queue_make) */
     struct scep_commit_queue_t *queue;
+    /* the loan (scep_store_on_loan): handle is NULL while given back */
+    scep_store_take_fn *take;
+    void (*give_back)(void *baton);
+    void *loan_baton;
 };
 
 struct scep_dialect_t {
