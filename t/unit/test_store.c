@@ -64,6 +64,57 @@ static scep_cert_t cert(const char *serial)
     return c;
 }
 
+/* A connection on loan (mod_scep_dbd.c lends mod_dbd's): given back
+ * between statements, taken again by the next one, kept by a write. */
+typedef struct loan_t {
+    t_db_t *db;
+    int held, takes, gives;
+} loan_t;
+
+static apr_status_t loan_take(void *baton, scep_store_t *st)
+{
+    loan_t *l = baton;
+
+    ck_assert_int_eq(l->held, 0);
+    l->held = 1;
+    l->takes++;
+    scep_store_attach(st, l->db->handle, l->db->prepared);
+    return APR_SUCCESS;
+}
+
+static void loan_give(void *baton)
+{
+    loan_t *l = baton;
+
+    ck_assert_int_eq(l->held, 1);
+    l->held = 0;
+    l->gives++;
+}
+
+START_TEST(connection_on_loan_only_while_statements_run)
+{
+    loan_t l = { t_db_open(pool), 1, 0, 0 };
+    scep_store_t *st = l.db->store;
+    scep_txn_t *winner = NULL;
+    scep_txn_t t = txn("T1", "D1", "01");
+    scep_cert_t c = cert("01");
+    apr_array_header_t *rows;
+
+    scep_store_on_loan(st, loan_take, loan_give, &l);
+    scep_store_release(st);
+    scep_store_release(st);               /* given back once */
+    ck_assert_int_eq(l.gives, 1);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t, &c, NULL, NULL, &winner), APR_SUCCESS);
+    ck_assert_int_eq(l.takes, 1);         /* the write took one again */
+    scep_store_release(st);
+    ck_assert_int_eq(scep_store_find_live(&rows, &ctx, st, "CA1", "T1"), APR_SUCCESS);
+    ck_assert_int_eq(rows->nelts, 1);     /* and the read another: same records */
+    ck_assert_int_eq(l.takes, 2);
+    ck_assert_int_eq(l.gives, 2);
+    ck_assert_int_eq(l.held, 1);
+}
+END_TEST
+
 START_TEST(one_answer_per_request)
 {
     scep_store_t *st = fresh_store();
@@ -267,6 +318,7 @@ Suite *store_suite(void)
     TCase *tc = tcase_create("sqlite");
 
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, connection_on_loan_only_while_statements_run);
     tcase_add_test(tc, one_answer_per_request);
     tcase_add_test(tc, challenge_used_once);
     tcase_add_test(tc, renewal_once_and_compromise_stops_the_chain);
