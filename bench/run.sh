@@ -21,7 +21,10 @@
 #   6. one table, the ratios and the targets; with two concurrency levels or
 #      more, curve.svg: enrollments/s against concurrency, a line a server,
 #      the floor(s) dashed. Each cell also reports the machine's idle CPU
-#      over its timed phase (/proc/stat, as vmstat reads it)
+#      over its timed phase (/proc/stat, as vmstat reads it) and, from
+#      mod_scep's /metrics read before and after it, the records' writes a
+#      commit and how much of the timed phase SQLite's writers' lock was held
+#      (one writer at a time: near 100%, the writer is the ceiling)
 #
 # Every server listens on 127.0.0.1 only (scepserver, which cannot bind one
 # address, runs in a private network namespace with the load generator when
