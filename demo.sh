@@ -220,7 +220,10 @@ stop() {
 }
 trap 'stop; exit 130' INT TERM
 # the self-test: one enrollment against the demo, its certificate decrypted
-# and checked; nothing is announced unless it works
+# and checked; nothing is announced unless it works. A new key each run:
+# the transactionID is the key's hash, and a second run's request (another
+# subject) under the first one's ID is refused, as it should be
+rm -rf "$state/selftest"
 mkdir -p "$state/selftest"
 selftest=$(./bench/scepbench -u "http://127.0.0.1:$port/scep" -n 1 -c 1 --wait 20 \
            --challenge-file "$state/pki/challenge" --decrypt-every 1 --cache "$state/selftest" \
