@@ -268,15 +268,7 @@ int scep_dbd_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 typedef struct dbd_loan_t {
     request_rec *r;
     ap_dbd_t *dbd;              /* NULL while given back */
-    int cleanup;                /* the request's pool gives it back at the end */
 } dbd_loan_t;
-
-static void no_connection(request_rec *r)
-{
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCEPLOGNO(00301)
-                  "no database connection from mod_dbd (check DBDriver/DBDParams "
-                  "and that the schema from conf/ is loaded)");
-}
 
 static void loan_give_back(void *baton)
 {
@@ -288,9 +280,22 @@ static void loan_give_back(void *baton)
     }
 }
 
+/* (the request's end gives back what is still held) */
 static apr_status_t loan_end(void *baton)
 {
     loan_give_back(baton);
+    return APR_SUCCESS;
+}
+
+static apr_status_t loan_open(dbd_loan_t *loan)
+{
+    loan->dbd = dbd_open_fn(loan->r->pool, loan->r->server);
+    if (!loan->dbd) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, loan->r, SCEPLOGNO(00301)
+                      "no database connection from mod_dbd (check DBDriver/DBDParams "
+                      "and that the schema from conf/ is loaded)");
+        return SCEP_EDB;
+    }
     return APR_SUCCESS;
 }
 
@@ -298,18 +303,10 @@ static apr_status_t loan_take(void *baton, scep_store_t *st)
 {
     dbd_loan_t *loan = baton;
 
-    loan->dbd = dbd_open_fn(loan->r->pool, loan->r->server);
-    if (!loan->dbd) {
-        no_connection(loan->r);
+    if (loan_open(loan) != APR_SUCCESS) {
         return SCEP_EDB;
     }
-    if (!loan->cleanup) {
-        apr_pool_cleanup_register(loan->r->pool, loan, loan_end, apr_pool_cleanup_null);
-        loan->cleanup = 1;
-    }
-    if (st) {
-        scep_store_attach(st, loan->dbd->handle, loan->dbd->prepared);
-    }
+    scep_store_attach(st, loan->dbd->handle, loan->dbd->prepared);
     return APR_SUCCESS;
 }
 
@@ -320,9 +317,10 @@ apr_status_t scep_dbd_open_store(void *baton, scep_store_t **pstore)
     dbd_loan_t *loan = apr_pcalloc(r->pool, sizeof(*loan));
 
     loan->r = r;
-    if (!dbd_open_fn || loan_take(loan, NULL) != APR_SUCCESS) {
+    if (!dbd_open_fn || loan_open(loan) != APR_SUCCESS) {
         return SCEP_EDB;
     }
+    apr_pool_cleanup_register(r->pool, loan, loan_end, apr_pool_cleanup_null);
     *pstore = scep_store_make(r->pool, loan->dbd->driver, loan->dbd->handle,
                               loan->dbd->prepared,
                               sconf->db_lock ? sconf->db_lock->mutex : NULL);

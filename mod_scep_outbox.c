@@ -242,6 +242,19 @@ static apr_status_t keep_lease(scep_ctx_t *ctx, outbox_worker_t *w, scep_store_t
     return rv;
 }
 
+/* The worker's context: every field set (an unset metrics pointer was
+ * stack garbage), logging to the server. */
+static void worker_ctx(scep_ctx_t *ctx, outbox_worker_t *w, apr_pool_t *p,
+                       struct scep_metrics_t *metrics)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->pool = p;
+    ctx->log = log_to_server;
+    ctx->log_baton = w->s;
+    ctx->log_level = (scep_log_level_t)w->s->log.level;
+    ctx->metrics = metrics;
+}
+
 /* One pass: if this child holds the lease, a batch of events. Returns how
  * many were delivered (the worker goes on at once after a full batch). */
 static int outbox_pass(outbox_worker_t *w, apr_pool_t *p)
@@ -253,12 +266,7 @@ static int outbox_pass(outbox_worker_t *w, apr_pool_t *p)
     scep_ctx_t ctx;
     int delivered = 0;
 
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.metrics = w->conf->metrics;
-    ctx.pool = p;
-    ctx.log = log_to_server;
-    ctx.log_baton = w->s;
-    ctx.log_level = (scep_log_level_t)w->s->log.level;
+    worker_ctx(&ctx, w, p, w->conf->metrics);
     if (scep_dbd_open_server(&st, &dbd, p, w->s) != APR_SUCCESS) {
         return 0;
     }
@@ -319,11 +327,7 @@ static apr_status_t outbox_stop(void *data)
     }
     /* a clean stop gives the lease up: the next process need not wait it out
      * (nothing counted: the child is going) */
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.pool = w->pass;
-    ctx.log = log_to_server;
-    ctx.log_baton = w->s;
-    ctx.log_level = (scep_log_level_t)w->s->log.level;
+    worker_ctx(&ctx, w, w->pass, NULL);
     if (scep_dbd_open_server(&st, &dbd, w->pass, w->s) == APR_SUCCESS) {
         scep_store_lease_release(&ctx, st, w->lease, w->holder);
         scep_dbd_close_server(w->s, dbd);

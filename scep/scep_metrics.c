@@ -189,11 +189,18 @@ static const char *latency_series(apr_pool_t *p, const scep_metrics_t *m)
     return out;
 }
 
+/* One counter family of one sample: its HELP, TYPE and value. */
+static const char *counter_family(apr_pool_t *p, const char *name, const char *help,
+                                  const char *value)
+{
+    return apr_pstrcat(p, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n", name, " ",
+                       value, "\n", NULL);
+}
+
 static const char *counter(apr_pool_t *p, const scep_metrics_t *m, scep_metrics_counter_t c,
                            const char *name, const char *help)
 {
-    return apr_pstrcat(p, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n", name, " ",
-                       u64(p, m->counter[c]), "\n", NULL);
+    return counter_family(p, name, help, u64(p, m->counter[c]));
 }
 
 /* A counter of microseconds, exposed in seconds. */
@@ -202,9 +209,8 @@ static const char *seconds(apr_pool_t *p, const scep_metrics_t *m, scep_metrics_
 {
     apr_uint64_t us = m->counter[c];
 
-    return apr_pstrcat(p, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n", name, " ",
-                       u64(p, us / 1000000), apr_psprintf(p, ".%06u", (unsigned)(us % 1000000)),
-                       "\n", NULL);
+    return counter_family(p, name, help, apr_pstrcat(p, u64(p, us / 1000000),
+                          apr_psprintf(p, ".%06u", (unsigned)(us % 1000000)), NULL));
 }
 
 static const char *ca_series(apr_pool_t *p, const scep_metrics_ca_t *cas, int ncas)

@@ -379,12 +379,12 @@ static apr_uint64_t usec_since(apr_time_t from, apr_time_t to)
 apr_status_t scep_store_lock(scep_ctx_t *ctx, scep_store_t *st)
 {
     apr_status_t rv;
-
-    apr_time_t asked = apr_time_now();
+    apr_time_t asked;
 
     if (!st->write_lock) {
         return APR_SUCCESS;
     }
+    asked = apr_time_now();
     rv = apr_global_mutex_lock(st->write_lock);
     if (rv != APR_SUCCESS) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, rv, SCEPLOGNO(00107)
