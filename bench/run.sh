@@ -181,7 +181,8 @@ ln -sfn "$stamp" "$bench/out/latest"
 scratch=$(mktemp -d /tmp/scep-bench.XXXXXX)
 chmod 755 "$scratch"
 results=$out/results.tsv
-printf 'server\tconcurrency\tn\tok\tfailures\trate\tp50_ms\tp99_ms\tload1\tidle_pct\twrites_per_commit\twriter_busy_pct\n' > "$results"
+tsv_header='server\tconcurrency\tn\tok\tfailures\trate\tp50_ms\tp99_ms\tload1\tidle_pct\twrites_per_commit\twriter_busy_pct\n'
+printf "$tsv_header" > "$results"
 
 root=0
 [ "$(id -u)" = 0 ] && root=1
@@ -518,13 +519,19 @@ fill_pgsql() { # ROWS
 # record SERVER CONC LOGFILE: RESULT line of scepbench -> results.tsv
 # (load1: the 1-minute load average when the cell started, since other work
 # on the machine changes every figure)
+# result_get LOG NAME: a field of the last RESULT line of scepbench's LOG
+result_get() {
+    grep '^RESULT ' "$1" | tail -1 | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
 record() {
     line=$(grep '^RESULT ' "$3" | tail -1)
     if [ -z "$line" ]; then
         printf '%s\t%s\t%s\t0\t%s\t0\t0\t0\t%s\t-\t-\t-\n' "$1" "$2" "$N" "$N" "$load1" >> "$results"
         return
     fi
-    get() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+    result=$3
+    get() { result_get "$result" "$1"; }
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$(get n)" "$(get ok)" \
         "$(get failures)" "$(get rate)" "$(get p50_ms)" "$(get p99_ms)" "$load1" "$(get idle_pct)" \
         "${writes_per_commit:--}" "${writer_busy:--}" >> "$results"
@@ -542,7 +549,7 @@ scrape() {
 # time: near 100%, it is the bottleneck), from the metrics around a cell
 writer_report() {
     metric() { awk -v n="$2" '$1 == n { v = $2 } END { print v + 0 }' "$1"; }
-    elapsed_s=$(grep '^RESULT ' "$3" | tail -1 | tr ' ' '\n' | sed -n 's/^elapsed_s=//p')
+    elapsed_s=$(result_get "$3" elapsed_s)
     set -- "$(metric "$1" scep_database_writes_total)" "$(metric "$2" scep_database_writes_total)" \
         "$(metric "$1" scep_database_commits_total)" "$(metric "$2" scep_database_commits_total)" \
         "$(metric "$1" scep_database_write_lock_held_seconds_total)" \
@@ -937,7 +944,7 @@ growth_lines=""
 if [ "$GROWTH" = 1 ]; then
     all_results=$results
     results=$out/growth.tsv
-    printf 'server\tconcurrency\tn\tok\tfailures\trate\tp50_ms\tp99_ms\tload1\tidle_pct\twrites_per_commit\twriter_busy_pct\n' > "$results"
+    printf "$tsv_header" > "$results"
     for s in $SERVERS; do
         case $s in sqlite|pgsql) ;; *) continue ;; esac
         [ "$s" = pgsql ] && [ "$pg_started" = 0 ] && pg_start
@@ -1041,7 +1048,7 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
                 vfl = sprintf("%.0f%%", 100 * f[6] / floor)
                 printf "| %s | %s | %.1f | %s/%s | %s | %.1f | %.1f | %s | %s | %s%% | %s | %s | %s |\n",
                     f[1], f[2], f[6], f[4], f[3], f[5], f[7], f[8], vmm, vfl, f[10], f[9],
-                    f[11], (f[12] == "-" || f[12] == "") ? "-" : f[12] "%" 
+                    f[11], (f[12] == "-" || f[12] == "") ? "-" : f[12] "%"
             }
         }' "$results"
     echo
