@@ -141,8 +141,9 @@ if [ "$GROWTH" = 1 ]; then
 fi
 
 # ---- prerequisites ---------------------------------------------------------
-need="apache2 apache2-dev libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql sqlite3 postgresql
-      scep wrk openssl libssl-dev pkg-config python3 curl"
+# what the module builds with (jansson, libcurl, autotools...), as ./demo.sh installs it
+"$top/build-tools/install-deps.sh" build || die "cannot install the build dependencies"
+need="libaprutil1-dbd-pgsql postgresql scep wrk python3 curl"
 case " ${BENCH_SERVERS:-} " in *" sqlite-hsm "*) need="$need softhsm2 libengine-pkcs11-openssl" ;; esac
 [ "$PERF" = 1 ] && need="$need linux-perf"
 missing=""
