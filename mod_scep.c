@@ -572,6 +572,7 @@ static void scep_register_hooks(apr_pool_t *p)
     ap_hook_pre_config(scep_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(scep_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(scep_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
+    ap_hook_drop_privileges(scep_dbd_before_drop, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_child_init(scep_dbd_child_init, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_child_init(scep_dbd_child_init_done, NULL, NULL, APR_HOOK_REALLY_LAST);
     ap_hook_child_init(scep_ask_child_init, NULL, NULL, APR_HOOK_MIDDLE);

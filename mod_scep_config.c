@@ -66,6 +66,7 @@ void *scep_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     conf->admin_secret = add->admin_secret ? add->admin_secret : base->admin_secret;
     conf->pass_dialog = add->pass_dialog ? add->pass_dialog : base->pass_dialog;
     conf->outbound_max = add->outbound_max ? add->outbound_max : base->outbound_max;
+    conf->sqlite_writer = add->sqlite_writer ? add->sqlite_writer : base->sqlite_writer;
     conf->mc_cert = add->mc_cert ? add->mc_cert : base->mc_cert;
     conf->mc_key = add->mc_cert ? add->mc_key : base->mc_key;
     conf->ocsp_cert = add->ocsp_cert ? add->ocsp_cert : base->ocsp_cert;
@@ -910,6 +911,27 @@ static const char *set_ocsp_validity(cmd_parms *cmd, void *dummy, const char *ar
     return err ? err : duration_arg(cmd, arg, 60, &conf->ocsp_validity);
 }
 
+static const char *set_sqlite_writer(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "requests")) {
+        conf->sqlite_writer = SQLITE_WRITER_REQUESTS;
+    }
+    else if (!strcasecmp(arg, "realtime")) {
+        conf->sqlite_writer = SQLITE_WRITER_REALTIME;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "SCEPSQLiteWriter must be requests or realtime, not '%s'",
+                            arg);
+    }
+    return NULL;
+}
+
 static const char *set_admin_secret_file(cmd_parms *cmd, void *dummy, const char *arg)
 {
     scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
@@ -1032,6 +1054,9 @@ const command_rec scep_cmds[] = {
                   "bounds on a PKCS#10 request"),
     AP_INIT_TAKE1("SCEPCRLValidity", set_crl_validity, NULL, RSRC_CONF,
                   "time from a CRL's thisUpdate to its nextUpdate, e.g. 7d"),
+    AP_INIT_TAKE1("SCEPSQLiteWriter", set_sqlite_writer, NULL, RSRC_CONF,
+                  "who writes SQLite's group commits: requests (their own threads) or "
+                  "realtime (a writer thread a child, at real-time priority)"),
     AP_INIT_TAKE1("SCEPAdminSecretFile", set_admin_secret_file, NULL, RSRC_CONF,
                   "file with the key of the admin forms' tokens (same on every node)"),
     AP_INIT_TAKE1("SCEPPassPhraseDialog", scep_set_passphrase_dialog, NULL, RSRC_CONF,

@@ -379,7 +379,8 @@ void scep_dbd_child_init(apr_pool_t *p, server_rec *s)
                          "in this child");
             continue;
         }
-        if (c->db_lock->sqlite && !(c->db_lock->queue = scep_commit_queue_make(p))) {
+        if (c->db_lock->sqlite && !c->db_lock->queue
+            && !(c->db_lock->queue = scep_commit_queue_make(p))) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCEPLOGNO(00031)
                          "cannot make the group commit's mutex in this child: each "
                          "SQLite write commits alone");
@@ -388,6 +389,37 @@ void scep_dbd_child_init(apr_pool_t *p, server_rec *s)
         c->db_lock->held = c->db_lock->sqlite
                            && apr_global_mutex_lock(c->db_lock->mutex) == APR_SUCCESS;
     }
+}
+
+/* In the child, before it drops its privileges (only root may raise a
+ * thread's priority): SCEPSQLiteWriter realtime starts each SQLite
+ * database's writer thread. Never refuses: without the thread, the
+ * requests' threads write the groups (child_init makes the queue then). */
+int scep_dbd_before_drop(apr_pool_t *pchild, server_rec *s)
+{
+    for (; s; s = s->next) {
+        scep_srv_conf_t *c = ap_get_module_config(s->module_config, &scep_module);
+        int priority_err = 0;
+        apr_status_t rv;
+
+        if (c->sqlite_writer != SQLITE_WRITER_REALTIME || !c->db_lock || !c->db_lock->sqlite
+            || c->db_lock->queue || !(c->db_lock->queue = scep_commit_queue_make(pchild))) {
+            continue;
+        }
+        rv = scep_commit_queue_start_writer(c->db_lock->queue, pchild, 1, &priority_err);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, SCEPLOGNO(00032)
+                         "SCEPSQLiteWriter realtime: cannot start the writer thread; the "
+                         "requests' threads write SQLite's group commits in this child");
+        }
+        else if (priority_err) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, priority_err, s, SCEPLOGNO(00033)
+                         "SCEPSQLiteWriter realtime: the SQLite writer thread runs at the "
+                         "usual priority (real-time priority needs httpd started as root, "
+                         "with CAP_SYS_NICE)");
+        }
+    }
+    return DECLINED;
 }
 
 /* After every other module's child_init, mod_dbd's included. */

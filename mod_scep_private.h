@@ -118,6 +118,7 @@ typedef struct scep_srv_conf_t {
     apr_hash_t *inflight;             /* profile name -> apr_uint32_t: requests waiting
                                          for its validators, in this child */
     int outbound_max;                 /* SCEPOutboundMaxCalls, 0: default */
+    int sqlite_writer;                /* SCEPSQLiteWriter: SQLITE_WRITER_*, 0: unset */
     apr_array_header_t *ndes_sections;  /* scep_dir_conf_t * with SCEPNDESProfile */
 } scep_srv_conf_t;
 
@@ -132,6 +133,9 @@ typedef struct scep_db_lock_t {
 } scep_db_lock_t;
 
 #define DB_LOCK_TYPE "scep-db"
+
+/* SCEPSQLiteWriter: who writes SQLite's group commits */
+enum { SQLITE_WRITER_REQUESTS = 1, SQLITE_WRITER_REALTIME };
 
 /* Which policy fields a section sets itself (the rest is inherited). */
 enum {
@@ -431,6 +435,7 @@ apr_status_t scep_dbd_open_server(scep_store_t **pstore, ap_dbd_t **pdbd, apr_po
 void scep_dbd_close_server(server_rec *s, ap_dbd_t *dbd);
 /** child_init, first and last: the SQLite locks around mod_dbd's own. */
 void scep_dbd_child_init(apr_pool_t *p, server_rec *s);
+int scep_dbd_before_drop(apr_pool_t *pchild, server_rec *s);
 void scep_dbd_child_init_done(apr_pool_t *p, server_rec *s);
 
 #endif

@@ -6,6 +6,12 @@
 #include <apr_lib.h>
 #include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
+#include <pthread.h>
+#include <sched.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "scep_store_dialect.h"
 #include "scep_metrics.h"
@@ -659,9 +665,13 @@ typedef struct commit_job_t {
 
 struct scep_commit_queue_t {
     apr_thread_mutex_t *mutex;
-    apr_thread_cond_t *cond;
+    apr_thread_cond_t *cond;          /* a group was written */
     commit_job_t *head, *tail;        /* waiting for the next group */
     int leading;                      /* a group is being written */
+    /* the writer thread, when there is one: it writes every group */
+    apr_thread_t *writer;
+    apr_thread_cond_t *work;          /* a job is waiting, or stopping */
+    int realtime, priority_err, started, stopping;
 };
 
 scep_commit_queue_t *scep_commit_queue_make(apr_pool_t *p)
@@ -840,6 +850,14 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
         q->head = &job;
     }
     q->tail = &job;
+    if (q->writer) {
+        apr_thread_cond_signal(q->work);
+        while (!job.done) {
+            apr_thread_cond_wait(q->cond, q->mutex);
+        }
+        apr_thread_mutex_unlock(q->mutex);
+        return job.rv;
+    }
     while (!job.done && q->leading) {
         apr_thread_cond_wait(q->cond, q->mutex);
     }
@@ -858,6 +876,84 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
     }
     apr_thread_mutex_unlock(q->mutex);
     return job.rv;
+}
+
+/* The writer thread: each group as it comes, on the connection of its
+ * first writer (that thread waits, so its store and pool are free to use). */
+static void *APR_THREAD_FUNC writer_main(apr_thread_t *thread, void *data)
+{
+    scep_commit_queue_t *q = data;
+    struct sched_param fifo = { 1 };
+    commit_job_t *group, *j;
+
+#ifdef __linux__
+    prctl(PR_SET_NAME, "scep-db-writer", 0, 0, 0);  /* as ps -L and top -H show it */
+#endif
+    apr_thread_mutex_lock(q->mutex);
+    q->priority_err = q->realtime ? pthread_setschedparam(pthread_self(), SCHED_FIFO, &fifo) : 0;
+    q->started = 1;
+    apr_thread_cond_broadcast(q->cond);
+    for (;;) {
+        while (!q->head && !q->stopping) {
+            apr_thread_cond_wait(q->work, q->mutex);
+        }
+        if (!q->head) {
+            break;
+        }
+        group = q->head;
+        q->head = q->tail = NULL;
+        q->leading = 1;
+        apr_thread_mutex_unlock(q->mutex);
+        run_group(group->ctx, group->st, group);
+        apr_thread_mutex_lock(q->mutex);
+        for (j = group; j; j = j->next) {
+            j->done = 1;
+        }
+        q->leading = 0;
+        apr_thread_cond_broadcast(q->cond);
+    }
+    apr_thread_mutex_unlock(q->mutex);
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+/* (the child's pool cleanup: every request is over by then) */
+static apr_status_t writer_stop(void *data)
+{
+    scep_commit_queue_t *q = data;
+    apr_status_t ignored;
+
+    apr_thread_mutex_lock(q->mutex);
+    q->stopping = 1;
+    apr_thread_cond_signal(q->work);
+    apr_thread_mutex_unlock(q->mutex);
+    apr_thread_join(&ignored, q->writer);
+    q->writer = NULL;
+    return APR_SUCCESS;
+}
+
+apr_status_t scep_commit_queue_start_writer(scep_commit_queue_t *q, apr_pool_t *p, int realtime,
+                                            int *ppriority_err)
+{
+    apr_status_t rv;
+
+    if ((rv = apr_thread_cond_create(&q->work, p)) != APR_SUCCESS) {
+        return rv;
+    }
+    q->realtime = realtime;
+    apr_thread_mutex_lock(q->mutex);
+    rv = apr_thread_create(&q->writer, NULL, writer_main, q, p);
+    while (rv == APR_SUCCESS && !q->started) {
+        apr_thread_cond_wait(q->cond, q->mutex);
+    }
+    apr_thread_mutex_unlock(q->mutex);
+    if (rv != APR_SUCCESS) {
+        q->writer = NULL;
+        return rv;
+    }
+    *ppriority_err = q->priority_err;
+    apr_pool_cleanup_register(p, q, writer_stop, apr_pool_cleanup_null);
+    return APR_SUCCESS;
 }
 
 typedef struct record_t {

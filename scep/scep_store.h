@@ -47,6 +47,18 @@ scep_store_t *scep_store_make(apr_pool_t *p, const apr_dbd_driver_t *driver,
 typedef struct scep_commit_queue_t scep_commit_queue_t;
 scep_commit_queue_t *scep_commit_queue_make(apr_pool_t *p);
 
+/**
+ * A thread of its own writes q's groups (SCEPSQLiteWriter realtime), at
+ * real-time priority (SCHED_FIFO 1) when realtime is set: a writer that the
+ * other requests' RSA work preempts holds the writers' lock, and every
+ * writer behind it waits, while the CPUs have work. Start it in the child
+ * before it drops its privileges: only root may raise a thread's priority.
+ * *ppriority_err is pthread_setschedparam()'s error, 0 if it worked; the
+ * thread writes in either case. It stops when p is cleared.
+ */
+apr_status_t scep_commit_queue_start_writer(scep_commit_queue_t *q, apr_pool_t *p, int realtime,
+                                            int *ppriority_err);
+
 /** Have st's write transactions join q (only with the SQLite dialect). */
 void scep_store_join_queue(scep_store_t *st, scep_commit_queue_t *q);
 

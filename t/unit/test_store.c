@@ -4,6 +4,9 @@
  * one renewal per certificate, approvals scoped to their CA, the
  * throttle's counts. */
 #include <string.h>
+#include <apr_file_info.h>
+#include <apr_file_io.h>
+#include <apr_strings.h>
 #include "tests.h"
 #include "scep_store.h"
 #include "scep_issue.h"
@@ -312,6 +315,65 @@ START_TEST(preflight_reads_live_transactions)
 }
 END_TEST
 
+/* How many threads of this process are named name (/proc: Linux only). */
+static int threads_named(const char *name)
+{
+    apr_dir_t *dir;
+    apr_finfo_t f;
+    int n = 0;
+
+    ck_assert_int_eq(apr_dir_open(&dir, "/proc/self/task", pool), APR_SUCCESS);
+    while (apr_dir_read(&f, APR_FINFO_NAME, dir) == APR_SUCCESS) {
+        char comm[32] = "";
+        apr_file_t *fh;
+        apr_size_t len = sizeof(comm) - 1;
+
+        if (f.name[0] == '.' || apr_file_open(&fh, apr_pstrcat(pool, "/proc/self/task/", f.name,
+                                                                "/comm", NULL),
+                                              APR_FOPEN_READ, 0, pool) != APR_SUCCESS) {
+            continue;
+        }
+        apr_file_read(fh, comm, &len);
+        apr_file_close(fh);
+        n += !strncmp(comm, name, strlen(name)) && comm[strlen(name)] == '\n';
+    }
+    apr_dir_close(dir);
+    return n;
+}
+
+/* SCEPSQLiteWriter realtime: the writer thread writes the groups (a
+ * refused write rolled back as without it), and stops with its pool. */
+START_TEST(writer_thread_writes_the_groups)
+{
+    scep_store_t *st = fresh_store();
+    apr_pool_t *child;
+    scep_commit_queue_t *q;
+    scep_txn_t *winner = NULL;
+    scep_txn_t t = txn("T1", "D1", "01");
+    scep_cert_t c = cert("01"), c2 = cert("02");
+    apr_array_header_t *rows;
+    int priority_err = -1;
+
+    apr_pool_create(&child, pool);
+    ck_assert_ptr_nonnull(q = scep_commit_queue_make(child));
+    ck_assert_int_eq(scep_commit_queue_start_writer(q, child, 0, &priority_err), APR_SUCCESS);
+    ck_assert_int_eq(priority_err, 0);    /* no priority asked: nothing failed */
+    ck_assert_int_eq(threads_named("scep-db-writer"), 1);
+    scep_store_join_queue(st, q);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t, &c, NULL, NULL, &winner), APR_SUCCESS);
+    t.serial = "02";
+    ck_assert_int_eq(scep_store_record_issued(&ctx, st, &t, &c2, NULL, NULL, &winner),
+                     SCEP_ECONFLICT);
+    ck_assert_str_eq(winner->serial, "01");
+    ck_assert_int_eq(scep_store_find_live(&rows, &ctx, st, "CA1", "T1"), APR_SUCCESS);
+    ck_assert_int_eq(rows->nelts, 1);
+    ck_assert_int_eq(scep_store_cert_get(&(scep_cert_t *){ NULL }, &ctx, st, "CA1", "02"),
+                     APR_NOTFOUND);
+    apr_pool_destroy(child);              /* the child's exit: the thread is joined */
+    ck_assert_int_eq(threads_named("scep-db-writer"), 0);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -326,6 +388,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, approval_once_and_only_by_its_ca);
     tcase_add_test(tc, failed_attempts_are_counted_per_address_and_profile);
     tcase_add_test(tc, preflight_reads_live_transactions);
+    tcase_add_test(tc, writer_thread_writes_the_groups);
     suite_add_tcase(s, tc);
     return s;
 }
