@@ -829,14 +829,33 @@ static void run_group(scep_ctx_t *ctx, scep_store_t *st, commit_job_t *jobs)
     }
 }
 
-/* Alone, or in the process's group commit: the writer whose write finds
- * no group being written leads the next one, with every write waiting. */
+/* Under q's mutex: every write waiting becomes one group, written on the
+ * connection (and with the context) of the first, whose thread waits
+ * meanwhile as the others do; then they are all woken. */
+static void write_waiting(scep_commit_queue_t *q)
+{
+    commit_job_t *group = q->head, *j;
+
+    q->head = q->tail = NULL;
+    q->leading = 1;
+    apr_thread_mutex_unlock(q->mutex);
+    run_group(group->ctx, group->st, group);
+    apr_thread_mutex_lock(q->mutex);
+    for (j = group; j; j = j->next) {
+        j->done = 1;
+    }
+    q->leading = 0;
+    apr_thread_cond_broadcast(q->cond);
+}
+
+/* Alone, or in the process's group commit: the writer thread, when there
+ * is one, writes each group; otherwise the writer whose write finds no
+ * group being written leads the next one, with every write waiting. */
 static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_fn *body,
                                    const void *a, const void *b)
 {
     commit_job_t job = { ctx, st, body, a, b, APR_SUCCESS, 0, NULL };
     scep_commit_queue_t *q = st->queue;
-    commit_job_t *group, *j;
 
     if (!q) {
         run_group(ctx, st, &job);
@@ -852,27 +871,12 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
     q->tail = &job;
     if (q->writer) {
         apr_thread_cond_signal(q->work);
-        while (!job.done) {
-            apr_thread_cond_wait(q->cond, q->mutex);
-        }
-        apr_thread_mutex_unlock(q->mutex);
-        return job.rv;
     }
-    while (!job.done && q->leading) {
+    while (!job.done && (q->writer || q->leading)) {
         apr_thread_cond_wait(q->cond, q->mutex);
     }
     if (!job.done) {
-        q->leading = 1;
-        group = q->head;
-        q->head = q->tail = NULL;
-        apr_thread_mutex_unlock(q->mutex);
-        run_group(ctx, st, group);
-        apr_thread_mutex_lock(q->mutex);
-        for (j = group; j; j = j->next) {
-            j->done = 1;
-        }
-        q->leading = 0;
-        apr_thread_cond_broadcast(q->cond);
+        write_waiting(q);
     }
     apr_thread_mutex_unlock(q->mutex);
     return job.rv;
@@ -884,7 +888,6 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thread, void *data)
 {
     scep_commit_queue_t *q = data;
     struct sched_param fifo = { 1 };
-    commit_job_t *group, *j;
 
 #ifdef __linux__
     prctl(PR_SET_NAME, "scep-db-writer", 0, 0, 0);  /* as ps -L and top -H show it */
@@ -900,24 +903,14 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thread, void *data)
         if (!q->head) {
             break;
         }
-        group = q->head;
-        q->head = q->tail = NULL;
-        q->leading = 1;
-        apr_thread_mutex_unlock(q->mutex);
-        run_group(group->ctx, group->st, group);
-        apr_thread_mutex_lock(q->mutex);
-        for (j = group; j; j = j->next) {
-            j->done = 1;
-        }
-        q->leading = 0;
-        apr_thread_cond_broadcast(q->cond);
+        write_waiting(q);
     }
     apr_thread_mutex_unlock(q->mutex);
     apr_thread_exit(thread, APR_SUCCESS);
     return NULL;
 }
 
-/* (the child's pool cleanup: every request is over by then) */
+/* (the child's pool pre-cleanup: every request is over by then) */
 static apr_status_t writer_stop(void *data)
 {
     scep_commit_queue_t *q = data;
@@ -952,7 +945,7 @@ apr_status_t scep_commit_queue_start_writer(scep_commit_queue_t *q, apr_pool_t *
         return rv;
     }
     *ppriority_err = q->priority_err;
-    apr_pool_cleanup_register(p, q, writer_stop, apr_pool_cleanup_null);
+    apr_pool_pre_cleanup_register(p, q, writer_stop);  /* before p's subpools, the thread's among them */
     return APR_SUCCESS;
 }
 
