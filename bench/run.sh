@@ -78,7 +78,8 @@
 #                         priority, so other work on a shared machine disturbs
 #                         less; all of them alike, so the comparison stays fair
 #   BENCH_SQLITE_INIT=    extra lines before the SQLite DBDInitSQL, e.g.
-#                         'DBDInitSQL "PRAGMA cache_size=-256"' (experiments)
+#                         'DBDInitSQL "PRAGMA cache_size=-256"' (experiments), or
+#                         'SCEPSQLiteWriter realtime' (bench/RESULTS.md, fourth pass)
 #   BENCH_KEEP=0          1: keep the scratch folder
 #   SCEP_SO               module to load (default .libs/mod_scep.so)
 set -eu
