@@ -433,9 +433,10 @@ apr_status_t scep_dbd_open_store(void *baton, scep_store_t **pstore);
 apr_status_t scep_dbd_open_server(scep_store_t **pstore, ap_dbd_t **pdbd, apr_pool_t *p,
                                   server_rec *s);
 void scep_dbd_close_server(server_rec *s, ap_dbd_t *dbd);
+/** drop_privileges, first (declines): SCEPSQLiteWriter realtime's threads. */
+int scep_dbd_before_drop(apr_pool_t *pchild, server_rec *s);
 /** child_init, first and last: the SQLite locks around mod_dbd's own. */
 void scep_dbd_child_init(apr_pool_t *p, server_rec *s);
-int scep_dbd_before_drop(apr_pool_t *pchild, server_rec *s);
 void scep_dbd_child_init_done(apr_pool_t *p, server_rec *s);
 
 #endif

@@ -273,21 +273,29 @@ SKIP: {
         or diag(join "\n", @crash[0 .. ($#crash > 4 ? 4 : $#crash)]);
 }
 
+# B and D (3 tests): 12 enrollments at concurrency 6 succeed, and no child
+# has a writer thread or says SCEP00033
+sub enrolls_without_writer {
+    my ($h, $label, $prefix) = @_;
+    my ($all, $why) = burst($h, $prefix, 12, 6);
+    ok($all, "$label: 12 enrollments at concurrency 6 got a verified SUCCESS CertRep") or diag($why);
+    my $st = children_state($h);
+    my @kids = sort keys %$st;
+    # a child with its worker threads has passed the point where A's start theirs
+    my @ready = grep { $st->{$_}{threads} > $THREADS } @kids;
+    my @with = grep { @{ $st->{$_}{writers} } } @kids;
+    ok(@kids == 2 && @ready == 2 && !@with, "$label: neither child has a $WRITER thread")
+        or diag(describe($st));
+    my @s33 = grep { /SCEP00033/ } log_lines($h);
+    ok(!@s33, "$label: no SCEP00033 line") or diag(join "\n", @s33);
+}
+
 ########## B: no directive (requests, the default)
 my $B = start('requests');
 ok($B->{ok}, 'B (no SCEPSQLiteWriter): private httpd starts') or diag($B->{err});
 SKIP: {
     skip 'B did not start', 4 unless $B->{ok};
-    my ($all, $why) = burst($B, "t64-req-$$", 12, 6);
-    ok($all, 'B: 12 enrollments at concurrency 6 got a verified SUCCESS CertRep') or diag($why);
-    my $st = children_state($B);
-    my @kids = sort keys %$st;
-    # a child with its worker threads has passed the point where A's start theirs
-    my @ready = grep { $st->{$_}{threads} > $THREADS } @kids;
-    my @with = grep { @{ $st->{$_}{writers} } } @kids;
-    ok(@kids == 2 && @ready == 2 && !@with, "B: neither child has a $WRITER thread") or diag(describe($st));
-    my @s33 = grep { /SCEP00033/ } log_lines($B);
-    ok(!@s33, 'B: no SCEP00033 line') or diag(join "\n", @s33);
+    enrolls_without_writer($B, 'B', "t64-req-$$");
     my @bad = log_bad($B);
     ok(!@bad, 'B: error_log has nothing at [warn] or worse')
         or diag(join "\n", @bad[0 .. ($#bad > 4 ? 4 : $#bad)]);
@@ -329,15 +337,7 @@ SKIP: {
     my $D = start('pgsql', writer => 'realtime', pg => $ci);
     ok($D->{ok}, 'D (PostgreSQL, SCEPSQLiteWriter realtime): private httpd starts') or diag($D->{err});
     if ($D->{ok}) {
-        my ($all, $why) = burst($D, "t64-pg-$$", 12, 6);
-        ok($all, 'D: 12 enrollments at concurrency 6 got a verified SUCCESS CertRep') or diag($why);
-        my $st = children_state($D);
-        my @kids = sort keys %$st;
-        my @ready = grep { $st->{$_}{threads} > $THREADS } @kids;
-        my @with = grep { @{ $st->{$_}{writers} } } @kids;
-        ok(@kids == 2 && @ready == 2 && !@with, "D: neither child has a $WRITER thread") or diag(describe($st));
-        my @s33 = grep { /SCEP00033/ } log_lines($D);
-        ok(!@s33, 'D: no SCEP00033 line') or diag(join "\n", @s33);
+        enrolls_without_writer($D, 'D', "t64-pg-$$");
         stop($D);
     }
     else {
