@@ -219,6 +219,10 @@ suite() {
             perl t/TEST -apxs "$(command -v apxs)" -httpd "$bin" -port "${SCEP_TEST_PORT:-8529}" \
             -verbose=${SCEP_TEST_VERBOSE:-0} "$@"
     ) > "$log" 2>&1
+    # each failed test with its diagnostics, which the tail below may not
+    # reach (a CI run keeps only this output)
+    diags=$(awk '/^#   Failed test/ { on = 1 } on && /^#/ { print; if (++n >= 200) exit; next } { on = 0 }' "$log")
+    [ -n "$diags" ] && printf 'failed tests and their diagnostics:\n%s\n----\n' "$diags"
     grep -vE '^\[  info\]|^\s*$' "$log" | tail -60
 
     # Test::Harness: "Files=N, Tests=M" and, on failure, "Failed X/M subtests"
