@@ -237,6 +237,13 @@ httpd_start() {
 DBDParams "'"$d/db/scep.sqlite"'"
 '"${BENCH_SQLITE_INIT:-}"'
 DBDInitSQL "PRAGMA journal_mode=WAL"'
+        # ./demo.sh's fixed pool of connections (README, Sizing)
+        if [ "${3:-}" = shipped ]; then
+            dbd="$dbd
+DBDMin 4
+DBDKeep 4
+DBDMax 4"
+        fi
     else
         pg_reset
         [ -n "${GROWTH_FILL:-}" ] && fill_pgsql "$GROWTH_FILL"
@@ -920,9 +927,15 @@ if [ "$MEMORY" = 1 ]; then
             total=$((total + ${kb:-0})); count=$((count + 1))
             anon=$((anon + ${a:-0})); file=$((file + ${f:-0}))
         done
-        echo "$total $count anon_kb=$anon file_kb=$file"
+        # and each child's SQLite connections (mod_dbd's pool): one page
+        # cache and one set of prepared statements each
+        conns=""
+        for p in $(httpd_children); do
+            conns="$conns${conns:+,}$(ls -l "/proc/$p/fd" 2>/dev/null | grep -c 'scep\.sqlite$')"
+        done
+        echo "$total $count anon_kb=$anon file_kb=$file sqlite_connections=$conns"
     }
-    echo "# enrollments rss_kb children anon_kb file_kb" > "$out/memory.txt"
+    echo "# enrollments rss_kb children anon_kb file_kb sqlite_connections (per child)" > "$out/memory.txt"
     echo "0 $(rss)" >> "$out/memory.txt"
     done_n=0
     for step in 1 2 3 4 5; do
