@@ -178,11 +178,13 @@ int scep_ca_enc_token_failed(const scep_ca_t *ca)
     if (now == apr_atomic_read32(&c->probed_at)) {
         return (int)apr_atomic_read32(&c->probe_failed);
     }
-    apr_atomic_set32(&c->probed_at, now);
     ERR_set_mark();
     failed = !scep_ca_key_signs(ca->enc_key);
     ERR_pop_to_mark();
+    /* the answer before its time: a thread that finds this second's time
+     * finds this second's answer, not the last one's */
     apr_atomic_set32(&c->probe_failed, (apr_uint32_t)failed);
+    apr_atomic_set32(&c->probed_at, now);
     return failed;
 }
 
