@@ -80,6 +80,8 @@
 #   BENCH_SQLITE_INIT=    extra lines before the SQLite DBDInitSQL, e.g.
 #                         'DBDInitSQL "PRAGMA cache_size=-256"' (experiments), or
 #                         'SCEPSQLiteWriter realtime' (bench/RESULTS.md, fourth pass)
+#   BENCH_PGSQL_INIT=     extra lines after the PostgreSQL DBDParams, e.g.
+#                         'DBDMax 25' (experiments)
 #   BENCH_KEEP=0          1: keep the scratch folder
 #   SCEP_SO               module to load (default .libs/mod_scep.so)
 set -eu
@@ -248,7 +250,17 @@ DBDMax 4"
         pg_reset
         [ -n "${GROWTH_FILL:-}" ] && fill_pgsql "$GROWTH_FILL"
         dbd='DBDriver pgsql
-DBDParams "host='"$scratch/pg/sock"' port='"$PGPORT"' dbname=scep user=scep"'
+DBDParams "host='"$scratch/pg/sock"' port='"$PGPORT"' dbname=scep user=scep"
+'"${BENCH_PGSQL_INIT:-}"
+        # the sample configuration's fixed pool for PostgreSQL, one connection
+        # a thread (README, Sizing): new connections opened at busy moments
+        # made the p99 tail 5-9x the median
+        if [ "${3:-}" = shipped ]; then
+            dbd="$dbd
+DBDMin 25
+DBDKeep 25
+DBDMax 25"
+        fi
     fi
     [ "$root" = 1 ] && chown -R www-data:www-data "$d/db"
     hook_conf=""
@@ -488,8 +500,9 @@ pg_start() {
     chmod 755 "$scratch/pg" "$scratch/pg/sock"
     $pg_run "$pgbin/initdb" -D "$scratch/pg/data" -A trust -U scep >"$out/pg-init.log" 2>&1 \
         || die "initdb failed (see $out/pg-init.log)"
+    # max_connections: the shipped cell's children keep 25 connections each
     $pg_run "$pgbin/pg_ctl" -D "$scratch/pg/data" -w -t 60 -l "$scratch/pg/log" \
-        -o "-k $scratch/pg/sock -p $PGPORT -c listen_addresses='' -c synchronous_commit=on -c fsync=on" \
+        -o "-k $scratch/pg/sock -p $PGPORT -c listen_addresses='' -c synchronous_commit=on -c fsync=on -c max_connections=300" \
         start >/dev/null || { tail -5 "$scratch/pg/log" >&2; die "PostgreSQL did not start"; }
     pg_started=1
     prioritize "$(head -1 "$scratch/pg/data/postmaster.pid")"
