@@ -165,7 +165,7 @@ run_suite() {
     tree=$1 bin=$2 log=$3 dbdir=$4 tport=$5
     shift 5
     (
-        set -a; . "$dbdir/db.env"; set +a
+        . "$dbdir/db.env"      # (passed on by name below)
         cd "$tree" || exit 1
         $runas env HOME="$work" APACHE_TEST_NO_STICKY_PREFERENCES=1 \
             SCEP_TEST_PGSQL="${SCEP_TEST_PGSQL:-}" \

@@ -240,12 +240,7 @@ DBDParams "'"$d/db/scep.sqlite"'"
 '"${BENCH_SQLITE_INIT:-}"'
 DBDInitSQL "PRAGMA journal_mode=WAL"'
         # ./demo.sh's fixed pool of connections (README, Sizing)
-        if [ "${3:-}" = shipped ]; then
-            dbd="$dbd
-DBDMin 4
-DBDKeep 4
-DBDMax 4"
-        fi
+        shipped_pool=4
     else
         pg_reset
         [ -n "${GROWTH_FILL:-}" ] && fill_pgsql "$GROWTH_FILL"
@@ -255,12 +250,13 @@ DBDParams "host='"$scratch/pg/sock"' port='"$PGPORT"' dbname=scep user=scep"
         # the sample configuration's fixed pool for PostgreSQL, one connection
         # a thread (README, Sizing): new connections opened at busy moments
         # made the p99 tail 5-9x the median
-        if [ "${3:-}" = shipped ]; then
-            dbd="$dbd
-DBDMin 25
-DBDKeep 25
-DBDMax 25"
-        fi
+        shipped_pool=25
+    fi
+    if [ "${3:-}" = shipped ]; then
+        dbd="$dbd
+DBDMin $shipped_pool
+DBDKeep $shipped_pool
+DBDMax $shipped_pool"
     fi
     [ "$root" = 1 ] && chown -R www-data:www-data "$d/db"
     hook_conf=""
