@@ -536,33 +536,34 @@ static int admin_handler(request_rec *r)
     return admin_send(r, &out, cookie, cookie_path, https);
 }
 
+typedef int (*scep_handler_fn)(request_rec *r);
+
+static scep_handler_fn handler_of(const char *name)
+{
+    static const struct { const char *name; scep_handler_fn fn; } handlers[] = {
+        { "scep", scep_handler }, { "scep-crl", crl_handler }, { "scep-admin", admin_handler },
+        { "scep-ndes", scep_ndes_handler }, { "scep-ocsp", scep_ocsp_handler },
+        { "scep-health", scep_health_handler }, { "scep-metrics", scep_metrics_handler },
+    };
+    apr_size_t i;
+
+    for (i = 0; name && i < sizeof(handlers) / sizeof(handlers[0]); i++) {
+        if (!strcmp(name, handlers[i].name)) {
+            return handlers[i].fn;
+        }
+    }
+    return NULL;
+}
+
 static int dispatch(request_rec *r)
 {
-    if (!r->handler) {
+    scep_handler_fn handler = handler_of(r->handler);
+
+    if (!handler) {
         return DECLINED;
     }
-    if (!strcmp(r->handler, "scep")) {
-        return scep_handler(r);
-    }
-    if (!strcmp(r->handler, "scep-crl")) {
-        return crl_handler(r);
-    }
-    if (!strcmp(r->handler, "scep-admin")) {
-        return admin_handler(r);
-    }
-    if (!strcmp(r->handler, "scep-ndes")) {
-        return scep_ndes_handler(r);
-    }
-    if (!strcmp(r->handler, "scep-ocsp")) {
-        return scep_ocsp_handler(r);
-    }
-    if (!strcmp(r->handler, "scep-health")) {
-        return scep_health_handler(r);
-    }
-    if (!strcmp(r->handler, "scep-metrics")) {
-        return scep_metrics_handler(r);
-    }
-    return DECLINED;
+    scep_memory_request(r);
+    return handler(r);
 }
 
 static void scep_register_hooks(apr_pool_t *p)
@@ -581,6 +582,7 @@ static void scep_register_hooks(apr_pool_t *p)
     ap_hook_child_init(scep_pkcs11_child_init, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_monitor(scep_pkcs11_monitor, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(scep_health_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(scep_memory_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* after mod_dbd's child_init: the worker's first pass opens a connection */
     ap_hook_child_init(scep_outbox_child_init, NULL, NULL, APR_HOOK_LAST);
     ap_hook_handler(dispatch, NULL, NULL, APR_HOOK_MIDDLE);

@@ -1057,6 +1057,9 @@ const command_rec scep_cmds[] = {
     AP_INIT_TAKE1("SCEPSQLiteWriter", set_sqlite_writer, NULL, RSRC_CONF,
                   "who writes SQLite's group commits: requests (their own threads) or "
                   "realtime (a writer thread a child, at real-time priority)"),
+    AP_INIT_FLAG("SCEPMemoryTrim", scep_set_memory_trim, NULL, RSRC_CONF,
+                 "on (default): a child gives its free heap back to the system when its "
+                 "last mod_scep request ends (glibc), at most once a second"),
     AP_INIT_TAKE1("SCEPAdminSecretFile", set_admin_secret_file, NULL, RSRC_CONF,
                   "file with the key of the admin forms' tokens (same on every node)"),
     AP_INIT_TAKE1("SCEPPassPhraseDialog", scep_set_passphrase_dialog, NULL, RSRC_CONF,

@@ -120,6 +120,8 @@ typedef struct scep_srv_conf_t {
     int outbound_max;                 /* SCEPOutboundMaxCalls, 0: default */
     int sqlite_writer;                /* SCEPSQLiteWriter: SQLITE_WRITER_*, 0: unset */
     apr_array_header_t *ndes_sections;  /* scep_dir_conf_t * with SCEPNDESProfile */
+    int memory_trim;                  /* SCEPMemoryTrim (main server): 1 on, -1 off, 0 unset */
+    struct scep_trim_t *trim;         /* main server: this child's (child_init), NULL: off */
 } scep_srv_conf_t;
 
 /* The SQLite writers' lock (see scep_store_t.write_lock), one per mod_dbd
@@ -393,6 +395,12 @@ int scep_ocsp_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 void scep_ocsp_child_init(apr_pool_t *p, server_rec *s);
 /* ---- mod_scep_health.c: SetHandler scep-health ----------------------------- */
 void scep_health_child_init(apr_pool_t *pchild, server_rec *s);
+
+/* mod_scep_memory.c */
+typedef struct scep_trim_t scep_trim_t;
+const char *scep_set_memory_trim(cmd_parms *cmd, void *dummy, int on);
+void scep_memory_child_init(apr_pool_t *pchild, server_rec *s);
+void scep_memory_request(request_rec *r);
 int scep_health_handler(request_rec *r);
 /* ---- mod_scep_metrics.c: counters shared by the children, SetHandler
  * scep-metrics (Prometheus) and a mod_status section ---------------------- */

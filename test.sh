@@ -222,9 +222,10 @@ sanitized_pass() {
     $runas mkdir "$san/reports"
     cat > "$san/httpd" <<EOF
 #!/bin/sh
-# $httpd with the ASan runtime loaded first, as mod_scep.so needs (test.sh).
+# $httpd with the ASan runtime loaded first, as mod_scep.so needs (test.sh),
+# before what a test preloads (t/65).
 # detect_leaks=0: httpd is not instrumented and APR pools own memory at exit.
-LD_PRELOAD=$asanlib
+LD_PRELOAD="$asanlib\${LD_PRELOAD:+ \$LD_PRELOAD}"
 ASAN_OPTIONS=log_path=$san/reports/asan:detect_leaks=0:halt_on_error=0
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0
 export LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS

@@ -879,7 +879,8 @@ sub _block {
 # @HTTPD_BASE@ (the lines above), the blocks above, @DIR@
 # (instance dir), @PORT@, @MODULES@, @SCEP_SO@, @PKI@, @DB@; a fresh
 # SQLite database with the schema is made at @DB@ (then prepare_db => CODE,
-# if given, is called with its path before httpd starts).
+# if given, is called with its path before httpd starts; env => {K => V}
+# adds to httpd's environment).
 # Starts httpd and waits until it answers; returns { dir, port, conf, rc,
 # out, err, ok }.
 sub private_httpd {
@@ -910,7 +911,8 @@ sub _private_httpd {
     $text =~ s/^([ \t]*)\@(\w+)\@\n/_block($1, $2)/mge;
     $text =~ s/\@(\w+)\@/exists $sub{$1} ? $sub{$1} : "\@$1\@"/ge;
     my $conf = write_file("$dir/httpd.conf", $text);
-    my $r = run_cmd([httpd_bin(), '-d', $dir, '-f', $conf, '-k', 'start'], timeout => 30);
+    my $r = run_cmd([httpd_bin(), '-d', $dir, '-f', $conf, '-k', 'start'], timeout => 30,
+                    ($o{env} ? (env => $o{env}) : ()));
     my $ok = 0;
     if ($r->{rc} == 0) {
         for (1 .. 50) {
