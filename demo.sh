@@ -264,9 +264,9 @@ mod_scep demo
   NDES SCEP URL:   http://127.0.0.1:$port/certsrv/mscep/mscep.dll
   NDES challenges: http://127.0.0.1:$port/certsrv/mscep_admin/  (admin credentials above)
   CRL:             http://127.0.0.1:$port/crl
-OCSP:              http://127.0.0.1:$port/ocsp   (named in the certificates /scep issues)
-health:            http://127.0.0.1:$port/health   (JSON for load balancers)
-metrics:           http://127.0.0.1:$port/metrics  (Prometheus)
+  OCSP:            http://127.0.0.1:$port/ocsp   (named in the certificates /scep issues)
+  health:          http://127.0.0.1:$port/health   (JSON for load balancers)
+  metrics:         http://127.0.0.1:$port/metrics  (Prometheus)
   CA certificate:  $state/pki/ca.pem
   records:         sqlite3 $db 'select * from scep_certificates'
   error log:       $state/logs/error_log
