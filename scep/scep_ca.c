@@ -168,23 +168,24 @@ int scep_ca_key_signs(EVP_PKEY *key)
 int scep_ca_enc_token_failed(const scep_ca_t *ca)
 {
     scep_ca_t *c = (scep_ca_t *)ca;     /* this child's copy: its probe only */
-    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    /* the second, shifted up to leave the low bit for the answer */
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now()) << 1, last;
     int failed;
 
     if (!ca->enc_key_ref && !(ca->enc_key == ca->key && ca->key_ref)
         && !(ca->enc_key == ca->ra_key && ca->ra_key_ref)) {
         return 0;
     }
-    if (now == apr_atomic_read32(&c->probed_at)) {
-        return (int)apr_atomic_read32(&c->probe_failed);
+    last = apr_atomic_read32(&c->probe);
+    if ((last & ~1u) == now) {
+        return (int)(last & 1u);
     }
     ERR_set_mark();
     failed = !scep_ca_key_signs(ca->enc_key);
     ERR_pop_to_mark();
-    /* the answer before its time: a thread that finds this second's time
-     * finds this second's answer, not the last one's */
-    apr_atomic_set32(&c->probe_failed, (apr_uint32_t)failed);
-    apr_atomic_set32(&c->probed_at, now);
+    /* a slow probe that stores its answer after a newer one stores its own
+     * second with it: the threads of the newer second probe again */
+    apr_atomic_set32(&c->probe, now | (apr_uint32_t)failed);
     return failed;
 }
 

@@ -61,8 +61,10 @@ typedef struct scep_ca_t {
     apr_uint32_t *token_alarm;    /**< raised when a token key fails (shared with the
                                        parent, which probes the token and restarts
                                        the children once it answers), or NULL */
-    apr_uint32_t probed_at;       /**< seconds: the encryption token's last probe */
-    apr_uint32_t probe_failed;    /**< ... and whether it failed */
+    apr_uint32_t probe;           /**< the encryption token's last probe: its second
+                                       (31 bits) and whether it failed (the low bit),
+                                       one word so that no thread pairs one probe's
+                                       second with another's answer */
     const char *fingerprint;     /**< hex SHA-256 of the CA cert: the CA's id in records */
     const char *id;              /**< its first 16 hex digits: the CA's name in URLs */
     const char *subject;

@@ -348,6 +348,34 @@ START_TEST(issue_follows_the_seam)
 }
 END_TEST
 
+/* The encryption token's probe: an answer counts only in the second it was
+ * measured in, even when a slow probe stores it after a newer one. A file
+ * key stands for the token's (enc_key_ref set, never dereferenced); it
+ * signs, so a fresh probe answers 0. */
+START_TEST(enc_token_probe_keeps_its_second)
+{
+    scep_ca_t *c;
+    scep_ca_file_t which;
+    const char *err = NULL;
+    scep_pkcs11_ref_t ref;
+    apr_uint32_t now;
+
+    ck_assert_int_eq(load(&c, "ca.pem", "ca.key", NULL, NULL, &which, &err), APR_SUCCESS);
+    ck_assert_int_eq(scep_ca_enc_token_failed(c), 0);       /* a file key: never probed */
+    memset(&ref, 0, sizeof(ref));
+    c->enc_key_ref = &ref;
+    now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    c->probe = (now << 1) | 1u;                              /* this second: failed */
+    if ((apr_uint32_t)apr_time_sec(apr_time_now()) == now) {
+        ck_assert_int_eq(scep_ca_enc_token_failed(c), 1);    /* kept, not probed again */
+    }
+    c->probe = ((now - 1) << 1) | 1u;                        /* an older second's failure */
+    ck_assert_int_eq(scep_ca_enc_token_failed(c), 0);        /* probed again: it signs */
+    ck_assert_uint_eq(c->probe & 1u, 0);
+    ck_assert_uint_ge(c->probe >> 1, now);
+}
+END_TEST
+
 Suite *ca_suite(void)
 {
     Suite *s = suite_create("ca");
@@ -359,6 +387,7 @@ Suite *ca_suite(void)
     tcase_add_test(tc, single_ca_mode_is_der);
     tcase_add_test(tc, startup_checks_name_the_file);
     tcase_add_test(tc, issue_follows_the_seam);
+    tcase_add_test(tc, enc_token_probe_keeps_its_second);
     suite_add_tcase(s, tc);
     return s;
 }
