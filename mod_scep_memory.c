@@ -12,7 +12,7 @@
  * SQLite's, APR's beyond MaxMemFree) leave free pages in the middle, and
  * RSS keeps the high-water mark of its busiest moment. malloc_trim() gives
  * those pages back; at most once a second, when no other mod_scep request
- * of the child is running, so that a busy child does not pay for it.
+ * of the child is running, so that it costs a busy child little.
  */
 
 #include "mod_scep_private.h"
