@@ -534,6 +534,10 @@ static apr_status_t read_csr(enroll_t *e)
         == APR_SUCCESS) {
         e->txn.csr = scep_b64_encode(p, redacted, rlen);
     }
+    else {
+        note(e, "record: the request's copy is not kept (an attribute of it does not "
+                "encode back as it was read)");
+    }
     /* One answer per request: the same transactionID, the same CSR and the
      * same kind of signer (self-signed, or the certificate being renewed). */
     {

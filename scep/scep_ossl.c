@@ -453,6 +453,32 @@ static int der_cmp(const void *a, const void *b)
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
+/* One attribute's DER, if it reads back. OpenSSL accepts some values it
+ * cannot encode again: a constructed element of tag 0 in an attribute's SET
+ * OF ANY is written back as end-of-contents octets, which no parser takes
+ * inside a definite length (found by fuzz_csr). A copy that does not read
+ * back is no copy. */
+static int attr_der(der_buf_t *out, apr_pool_t *p, X509_ATTRIBUTE *a)
+{
+    int len = i2d_X509_ATTRIBUTE(a, NULL), ok;
+    unsigned char *q;
+    const unsigned char *r;
+    X509_ATTRIBUTE *back;
+
+    if (len <= 0) {
+        return 0;
+    }
+    out->p = p;
+    out->data = q = apr_palloc(p, (apr_size_t)len);
+    out->len = (apr_size_t)i2d_X509_ATTRIBUTE(a, &q);
+    out->ok = 1;
+    r = out->data;
+    back = d2i_X509_ATTRIBUTE(NULL, &r, (long)out->len);
+    ok = back != NULL && r == out->data + out->len;
+    X509_ATTRIBUTE_free(back);
+    return ok;
+}
+
 apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
                                   const X509_REQ *req, int nid)
 {
@@ -479,16 +505,10 @@ apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_po
     for (i = 0, nkept = 0, total = 0; i < n; i++) {
         X509_ATTRIBUTE *a = X509_REQ_get_attr(req, i);
         if (OBJ_obj2nid(X509_ATTRIBUTE_get0_object(a)) != nid) {
-            int len = i2d_X509_ATTRIBUTE(a, NULL);
-            unsigned char *q;
-            if (len <= 0) {
+            if (!attr_der(&kept[nkept], p, a)) {
                 attrs.ok = 0;
                 break;
             }
-            kept[nkept].p = p;
-            kept[nkept].data = q = apr_palloc(p, (apr_size_t)len);
-            kept[nkept].len = (apr_size_t)i2d_X509_ATTRIBUTE(a, &q);
-            kept[nkept].ok = 1;
             total += kept[nkept++].len;
         }
     }

@@ -136,6 +136,7 @@ int main(void)
     srunner_add_suite(sr, intune_suite());
     srunner_add_suite(sr, http_suite());
     srunner_add_suite(sr, webhook_suite());
+    srunner_add_suite(sr, regress_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

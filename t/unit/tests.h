@@ -25,6 +25,7 @@ Suite *admin_suite(void);
 Suite *intune_suite(void);
 Suite *http_suite(void);
 Suite *webhook_suite(void);
+Suite *regress_suite(void);
 
 /* Fixtures made with OpenSSL directly, not with the library under test. */
 EVP_PKEY *t_rsa_key(int bits);
