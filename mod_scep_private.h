@@ -395,13 +395,12 @@ int scep_ocsp_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 void scep_ocsp_child_init(apr_pool_t *p, server_rec *s);
 /* ---- mod_scep_health.c: SetHandler scep-health ----------------------------- */
 void scep_health_child_init(apr_pool_t *pchild, server_rec *s);
-
-/* mod_scep_memory.c */
+int scep_health_handler(request_rec *r);
+/* ---- mod_scep_memory.c: SCEPMemoryTrim ------------------------------------ */
 typedef struct scep_trim_t scep_trim_t;
 const char *scep_set_memory_trim(cmd_parms *cmd, void *dummy, int on);
 void scep_memory_child_init(apr_pool_t *pchild, server_rec *s);
 void scep_memory_request(request_rec *r);
-int scep_health_handler(request_rec *r);
 /* ---- mod_scep_metrics.c: counters shared by the children, SetHandler
  * scep-metrics (Prometheus) and a mod_status section ---------------------- */
 int scep_metrics_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);

@@ -193,12 +193,7 @@ sub stop {
 }
 
 # `httpd -t` of a configuration text in instance H's directory
-sub config_test {
-    my ($h, $name, $text) = @_;
-    my $file = write_file("$h->{dir}/$name.conf", $text);
-    my $r = run_cmd([httpd_bin(), '-t', '-d', $h->{dir}, '-f', $file], timeout => 30);
-    return ($r, $r->{out} . $r->{err}, $file);
-}
+sub config_test { my ($h, $name, $text) = @_; return httpd_config_test($h->{dir}, $name, $text) }
 
 my $as_root = $> == 0;
 

@@ -147,10 +147,8 @@ SKIP: {
     skip 'C: httpd A did not start', 3 unless $A->{ok};
     my $text = read_file($A->{conf});
     my $check = sub {
-        my ($name, $t) = @_;
-        my $file = write_file("$A->{dir}/$name.conf", $t);
-        my $r = run_cmd([httpd_bin(), '-t', '-d', $A->{dir}, '-f', $file], timeout => 30);
-        return ($r->{rc}, $r->{out} . $r->{err});
+        my ($r, $out) = httpd_config_test($A->{dir}, @_);
+        return ($r->{rc}, $out);
     };
     my ($rc, $out) = $check->('vhost', $text . "<VirtualHost 127.0.0.1:$A->{port}>\n"
                                        . "    SCEPMemoryTrim off\n</VirtualHost>\n");

@@ -41,6 +41,7 @@ our @EXPORT_OK = (qw(
     read_file write_file pem_certs_der pem_file_der cert_info cert_serial_info cert_fp key_fp
     openssl_verify asn1parse der_serial_bytes norm_serial
     private_httpd private_httpd_stop private_httpd_start_again httpd_bin modules_dir
+    httpd_config_test
     log_mark error_log_lines error_log_clean
 ), @SCEPCommand::EXPORT_OK);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
@@ -926,6 +927,15 @@ sub _private_httpd {
         $r->{err} .= eval { read_file("$dir/logs/error_log") } // '';
     }
     return { %$r, dir => $dir, port => $port, conf => $conf, ok => $ok, db => $db };
+}
+
+# httpd_config_test(DIR, NAME, TEXT): `httpd -t` of TEXT written to
+# DIR/NAME.conf -> (run_cmd's result, its stdout and stderr, the file)
+sub httpd_config_test {
+    my ($dir, $name, $text) = @_;
+    my $file = write_file("$dir/$name.conf", $text);
+    my $r = run_cmd([httpd_bin(), '-t', '-d', $dir, '-f', $file], timeout => 30);
+    return ($r, $r->{out} . $r->{err}, $file);
 }
 
 # start a stopped private httpd again on its configuration, database and
