@@ -252,6 +252,9 @@ int scep_dbd_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         for (q = scep_store_sql; q->label; q++) {
             dbd_prepare_fn(sp, q->sql, q->label);
         }
+        for (q = scep_store_sql_of_driver(driver); q->label; q++) {
+            dbd_prepare_fn(sp, q->sql, q->label);
+        }
         /* httpd reads its configuration twice at start: check once */
         if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
             check_database(ptemp, sp, driver);

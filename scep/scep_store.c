@@ -242,6 +242,38 @@ const scep_sql_t scep_store_sql[] = {
     { NULL, NULL }
 };
 
+/* PostgreSQL: an enrollment's record as one statement, one round trip where
+ * BEGIN, the challenge, the certificate, the transaction, its names and
+ * COMMIT took six. A statement is a transaction of its own: the parts of
+ * its WITH commit together or not at all. "ok" has its one row when the
+ * one-time challenge was consumed, or when there is none to consume; then
+ * the certificate (if any), the transaction and its names are written.
+ * The names take SCEP_RECORD_ONE_NAMES slots (NULL: unused). */
+#define SCEP_RECORD_ONE_NAMES 4
+static const scep_sql_t pgsql_sql[] = {
+    { "scep_record_one",
+      "WITH used AS (UPDATE scep_challenges SET used_at = %lld, used_tid = %s "
+      "WHERE %lld = 1 AND ca = %s AND hash = %s AND used_at IS NULL AND revoked_at IS NULL "
+      "AND expires_at > %lld RETURNING 1), "
+      "ok AS (SELECT 1 AS one WHERE %lld = 0 OR EXISTS (SELECT 1 FROM used)), "
+      "cert AS (INSERT INTO scep_certificates (ca, serial, subject, not_before, not_after, "
+      "der, issued_at, profile, lineage) SELECT %s, %s, %s, %lld, %lld, %s, %lld, %s, %s "
+      "FROM ok WHERE %lld = 1 RETURNING 1), "
+      "txn AS (INSERT INTO scep_transactions (" TXN_COLUMNS ") SELECT " TXN_VALUES " "
+      "FROM ok RETURNING id, ca), "
+      "named AS (INSERT INTO scep_names (ca, name, txn) SELECT txn.ca, v.name, txn.id "
+      "FROM txn, (VALUES (%s), (%s), (%s), (%s)) v (name) WHERE v.name IS NOT NULL) "
+      "SELECT (SELECT COUNT(*) FROM ok), (SELECT COUNT(*) FROM txn)" },
+    { NULL, NULL }
+};
+
+static const scep_sql_t no_sql[] = { { NULL, NULL } };
+
+const scep_sql_t *scep_store_sql_of_driver(const char *driver)
+{
+    return driver && !strcmp(driver, "pgsql") ? pgsql_sql : no_sql;
+}
+
 static apr_dbd_prepared_t *stmt(scep_ctx_t *ctx, scep_store_t *st,
                                 const char *label)
 {
@@ -448,9 +480,11 @@ apr_status_t scep_store_exec(scep_ctx_t *ctx, scep_store_t *st, const char *labe
     return APR_SUCCESS;
 }
 
-/* Run a prepared select; rows are read to the end so the result is freed. */
-apr_status_t scep_store_select(scep_ctx_t *ctx, scep_store_t *st, const char *label,
-                               int nargs, const char **args, scep_store_row_fn *fn, void *baton)
+/* Run a prepared select; rows are read to the end so the result is freed;
+ * a failure is logged at level. */
+static apr_status_t select_logged(scep_ctx_t *ctx, scep_store_t *st, const char *label,
+                                  int nargs, const char **args, scep_store_row_fn *fn,
+                                  void *baton, int level)
 {
     apr_dbd_prepared_t *s;
     apr_dbd_results_t *res = NULL;
@@ -468,7 +502,7 @@ apr_status_t scep_store_select(scep_ctx_t *ctx, scep_store_t *st, const char *la
     }
     if (err) {
         scep_metrics_add(ctx->metrics, SCEP_M_DB_ERRORS, 1);
-        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00103) "%s failed: %s", label,
+        SCEP_LOG(ctx, level, 0, SCEPLOGNO(00103) "%s failed: %s", label,
                  apr_dbd_error(st->driver, st->handle, err));
         return SCEP_EDB;
     }
@@ -476,6 +510,21 @@ apr_status_t scep_store_select(scep_ctx_t *ctx, scep_store_t *st, const char *la
         fn(baton, ctx->pool, st, row);
     }
     return APR_SUCCESS;
+}
+
+apr_status_t scep_store_select(scep_ctx_t *ctx, scep_store_t *st, const char *label,
+                               int nargs, const char **args, scep_store_row_fn *fn, void *baton)
+{
+    return select_logged(ctx, st, label, nargs, args, fn, baton, SCEP_LOG_ERR);
+}
+
+/* A select that writes, and may fail for the caller to judge (a request
+ * that lost a race): its failure is logged at debug, as scep_store_exec's. */
+static apr_status_t select_quiet(scep_ctx_t *ctx, scep_store_t *st, const char *label,
+                                 int nargs, const char **args, scep_store_row_fn *fn,
+                                 void *baton)
+{
+    return select_logged(ctx, st, label, nargs, args, fn, baton, SCEP_LOG_DEBUG);
 }
 
 apr_status_t scep_store_select_rows(apr_array_header_t **prows, scep_ctx_t *ctx,
@@ -552,18 +601,25 @@ static void read_txn(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t
     fill_txn(apr_array_push(baton), p, st, row, 0);
 }
 
-static apr_status_t insert_txn(scep_ctx_t *ctx, scep_store_t *st, const scep_txn_t *t)
+/* TXN_VALUES's arguments into args (22 of them); how many. */
+static int txn_args(const char **args, apr_pool_t *p, const scep_txn_t *t, const char *now)
 {
-    apr_pool_t *p = ctx->pool;
-    const char *now = now_str(p);
-    const char *args[] = {
+    const char *v[] = {
         t->ca, t->tid, scep_store_num(p, t->msg_type), t->status, t->dedup_key, t->key_fp,
         t->signer_fp, t->signer_cert, t->csr, t->subject, t->renewal_of, t->profile,
         t->client_addr, t->serial, t->fail_info >= 0 ? scep_store_num(p, t->fail_info) : NULL,
         t->fail_text, t->plan_subject, t->plan_san, t->auth_failed ? "1" : "0", now, now,
         t->trace
     };
-    apr_status_t rv = scep_store_exec(ctx, st, "scep_txn_insert", NULL, 22, args);
+    memcpy(args, v, sizeof(v));
+    return (int)(sizeof(v) / sizeof(v[0]));
+}
+
+static apr_status_t insert_txn(scep_ctx_t *ctx, scep_store_t *st, const scep_txn_t *t)
+{
+    const char *args[22];
+    apr_status_t rv = scep_store_exec(ctx, st, "scep_txn_insert", NULL,
+                                      txn_args(args, ctx->pool, t, now_str(ctx->pool)), args);
     int i;
 
     for (i = 0; rv == APR_SUCCESS && t->names && i < t->names->nelts; i++) {
@@ -1006,6 +1062,80 @@ static apr_status_t conflict_or(apr_status_t rv, scep_ctx_t *ctx, scep_store_t *
     return rv;
 }
 
+/* Staged notifications or audit records: a write commits them with it. */
+static int has_staged(const scep_store_t *st)
+{
+    return (st->staged && st->staged->nelts > 0)
+           || (st->staged_audit && st->staged_audit->nelts > 0);
+}
+
+static void read_record_one(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
+{
+    int *counts = baton;
+
+    (void)p;
+    counts[0] = (int)scep_store_i64(apr_dbd_get_entry(st->driver, row, 0));
+    counts[1] = (int)scep_store_i64(apr_dbd_get_entry(st->driver, row, 1));
+}
+
+/* The record in one statement where the driver has it (scep_record_one):
+ * APR_ENOTIMPL when it does not, or when the record needs more than it
+ * writes (a renewal, staged notifications or audit, more names). */
+static apr_status_t record_one(scep_ctx_t *ctx, scep_store_t *st, const record_t *r)
+{
+    apr_pool_t *p = ctx->pool;
+    const scep_txn_t *t = r->txn;
+    const scep_cert_t *c = r->cert;
+    const scep_consume_t *u = r->consume;
+    int nnames = t->names ? t->names->nelts : 0, counts[2] = { -1, -1 }, n = 0, i;
+    const char *now = now_str(p), *args[43];
+    apr_status_t rv;
+
+    if (r->renewal || has_staged(st)
+        || nnames > SCEP_RECORD_ONE_NAMES || attached(st) != APR_SUCCESS
+        || !apr_hash_get(st->prepared, "scep_record_one", APR_HASH_KEY_STRING)) {
+        return APR_ENOTIMPL;
+    }
+    /* the challenge (scep_challenge_consume) */
+    args[n++] = now;
+    args[n++] = u ? u->tid : NULL;
+    args[n++] = u ? "1" : "0";
+    args[n++] = u ? (u->ca ? u->ca : t->ca) : NULL;
+    args[n++] = u ? u->hash : NULL;
+    args[n++] = now;
+    args[n++] = u ? "1" : "0";
+    /* the certificate (scep_cert_insert) */
+    args[n++] = c ? c->ca : NULL;
+    args[n++] = c ? c->serial : NULL;
+    args[n++] = c ? c->subject : NULL;
+    args[n++] = c ? scep_store_num(p, c->not_before) : NULL;
+    args[n++] = c ? scep_store_num(p, c->not_after) : NULL;
+    args[n++] = c ? c->der : NULL;
+    args[n++] = now;
+    args[n++] = c ? c->profile : NULL;
+    args[n++] = c ? (c->lineage ? c->lineage : c->serial) : NULL;
+    args[n++] = c ? "1" : "0";
+    /* the transaction (scep_txn_insert) and its names */
+    n += txn_args(args + n, p, t, now);
+    for (i = 0; i < SCEP_RECORD_ONE_NAMES; i++) {
+        args[n++] = i < nnames ? APR_ARRAY_IDX(t->names, i, const char *) : NULL;
+    }
+    rv = select_quiet(ctx, st, "scep_record_one", n, args, read_record_one, counts);
+    if (rv == APR_SUCCESS) {
+        scep_metrics_add(ctx->metrics, SCEP_M_DB_COMMITS, 1);
+        scep_metrics_add(ctx->metrics, SCEP_M_DB_WRITES, 1);
+    }
+    return rv != APR_SUCCESS ? rv : counts[0] != 1 ? SCEP_ECHALLENGE
+           : counts[1] != 1 ? SCEP_EDB : APR_SUCCESS;
+}
+
+/* Its record: one statement where the driver can, else one transaction. */
+static apr_status_t record(scep_ctx_t *ctx, scep_store_t *st, const record_t *r)
+{
+    apr_status_t rv = record_one(ctx, st, r);
+    return rv != APR_ENOTIMPL ? rv : in_transaction(ctx, st, record_body, r, NULL);
+}
+
 apr_status_t scep_store_record_issued(scep_ctx_t *ctx, scep_store_t *st,
                                       const scep_txn_t *txn, const scep_cert_t *cert,
                                       const scep_consume_t *consume,
@@ -1013,7 +1143,7 @@ apr_status_t scep_store_record_issued(scep_ctx_t *ctx, scep_store_t *st,
 {
     record_t r = { txn, cert, consume, renewal };
     /* an identical request that won first also renewed the old certificate */
-    return conflict_or(in_transaction(ctx, st, record_body, &r, NULL), ctx, st, txn, pwinner);
+    return conflict_or(record(ctx, st, &r), ctx, st, txn, pwinner);
 }
 
 apr_status_t scep_store_record_pending(scep_ctx_t *ctx, scep_store_t *st,
@@ -1021,15 +1151,7 @@ apr_status_t scep_store_record_pending(scep_ctx_t *ctx, scep_store_t *st,
                                        scep_txn_t **pwinner)
 {
     record_t r = { txn, NULL, consume, NULL };
-    return conflict_or(in_transaction(ctx, st, record_body, &r, NULL), ctx, st, txn, pwinner);
-}
-
-/* A write that is one statement needs a transaction of its own only to
- * commit staged notifications with it. */
-static int has_staged(const scep_store_t *st)
-{
-    return (st->staged && st->staged->nelts > 0)
-           || (st->staged_audit && st->staged_audit->nelts > 0);
+    return conflict_or(record(ctx, st, &r), ctx, st, txn, pwinner);
 }
 
 static apr_status_t rejected_body(scep_ctx_t *ctx, scep_store_t *st, const void *a,

@@ -20,6 +20,10 @@ typedef struct scep_sql_t {
 /** All statements, ended by {NULL, NULL}. Placeholders are apr_dbd's %s. */
 extern const scep_sql_t scep_store_sql[];
 
+/** The statements only one driver can prepare (apr_dbd's name for it),
+ *  prepared beside scep_store_sql; an empty table for the others. */
+const scep_sql_t *scep_store_sql_of_driver(const char *driver);
+
 /** A database connection with our prepared statements (from mod_dbd),
  *  and what its driver needs done differently (scep_store_dialect.h). */
 typedef struct scep_store_t scep_store_t;

@@ -39,7 +39,7 @@ static int pgsql_restore(scep_ctx_t *ctx, scep_store_t *st, int err)
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
     const scep_sql_t *q;
-    int restored = 0;
+    int restored = 0, list;
 
     if (apr_dbd_select(st->driver, ctx->pool, st->handle, &res,
                        "SELECT name FROM pg_prepared_statements", 1)) {
@@ -51,12 +51,15 @@ static int pgsql_restore(scep_ctx_t *ctx, scep_store_t *st, int err)
             apr_hash_set(have, apr_pstrdup(ctx->pool, name), APR_HASH_KEY_STRING, "");
         }
     }
-    for (q = scep_store_sql; q->label; q++) {
-        apr_dbd_prepared_t *again = NULL;
-        if (!apr_hash_get(have, q->label, APR_HASH_KEY_STRING)
-            && apr_dbd_prepare(st->driver, ctx->pool, st->handle, q->sql, q->label,
-                               &again) == 0) {
-            restored++;
+    for (list = 0; list < 2; list++) {
+        q = list ? scep_store_sql_of_driver("pgsql") : scep_store_sql;
+        for (; q->label; q++) {
+            apr_dbd_prepared_t *again = NULL;
+            if (!apr_hash_get(have, q->label, APR_HASH_KEY_STRING)
+                && apr_dbd_prepare(st->driver, ctx->pool, st->handle, q->sql, q->label,
+                                   &again) == 0) {
+                restored++;
+            }
         }
     }
     scep_store_restored(ctx, restored, err);
