@@ -50,12 +50,19 @@ static apr_status_t sqlite_pragma(scep_ctx_t *ctx, scep_store_t *st, const char 
 }
 
 /* Inside the lock, before BEGIN: per connection, and mod_dbd's connections
- * are not ours to mark when they open. */
+ * are not ours to mark when they open. The savepoints of a group commit
+ * (and each statement that may fail halfway) keep the pages they change
+ * in a sub-journal, which SQLite moves to a temporary file once it passes
+ * 64 KiB unless temp_store is MEMORY: a group of five enrollments did, and
+ * then every page it touched cost two more pwrite()s inside the lock, a
+ * third of the children's pwrite()s. In memory it holds at most the
+ * group's pages (about 100 kB an enrollment) until its commit. */
 static void sqlite_txn_opening(scep_ctx_t *ctx, scep_store_t *st)
 {
     apr_int64_t ignored;
 
     sqlite_pragma(ctx, st, "PRAGMA wal_autocheckpoint=0", &ignored, 1);
+    sqlite_pragma(ctx, st, "PRAGMA temp_store=MEMORY", &ignored, 1);
 }
 
 /* A long WAL: finish its checkpoint under the writers' lock, waiting for
