@@ -82,6 +82,9 @@
 #                         'SCEPSQLiteWriter realtime' (bench/RESULTS.md, fourth pass)
 #   BENCH_PGSQL_INIT=     extra lines after the PostgreSQL DBDParams, e.g.
 #                         'DBDMax 25' (experiments)
+#   BENCH_PG_EXTRA=       more PostgreSQL server options, e.g. '-c
+#                         log_min_duration_statement=15 -c log_connections=on'
+#                         (its log: pg/log in the scratch folder; BENCH_KEEP=1)
 #   BENCH_KEEP=0          1: keep the scratch folder
 #   SCEP_SO               module to load (default .libs/mod_scep.so)
 set -eu
@@ -498,7 +501,7 @@ pg_start() {
         || die "initdb failed (see $out/pg-init.log)"
     # max_connections: the shipped cell's children keep 25 connections each
     $pg_run "$pgbin/pg_ctl" -D "$scratch/pg/data" -w -t 60 -l "$scratch/pg/log" \
-        -o "-k $scratch/pg/sock -p $PGPORT -c listen_addresses='' -c synchronous_commit=on -c fsync=on -c max_connections=300" \
+        -o "-k $scratch/pg/sock -p $PGPORT -c listen_addresses='' -c synchronous_commit=on -c fsync=on -c max_connections=300 ${BENCH_PG_EXTRA:-}" \
         start >/dev/null || { tail -5 "$scratch/pg/log" >&2; die "PostgreSQL did not start"; }
     pg_started=1
     prioritize "$(head -1 "$scratch/pg/data/postmaster.pid")"
