@@ -87,6 +87,26 @@ sub run {
         push @tids, $req->{tid};
     }
 
+    ########## the names written with the record, at /prof-wifi (O and a
+    ########## URI set by the profile, CN and DNS names from the request):
+    ########## four (PostgreSQL's one-statement write fills its four slots)
+    ########## and six (more than it takes: the transaction of statements)
+    for my $dns (1, 3) {
+        my $cn = "$P-names-$dns";
+        my @san = map { "$cn-$_.wifi.example.com" } 1 .. $dns;
+        my $req = build_request(subject => "/CN=$cn", args => [map { ('--san-dns', $_) } @san]);
+        my $rep = parse_reply(send_request($req, vhost => $VH, path => '/prof-wifi',
+                                           headers => ['X-Device-SID' => "S-1-5-21-$dns"]), $req);
+        my @want = sort($cn, 'example corp', @san, "tag:microsoft.com,2022-09-14:sid:s-1-5-21-$dns");
+        my $got = $rows_of->('SELECT n.name FROM scep_names n JOIN scep_transactions t ON n.txn = t.id '
+                             . 'WHERE t.transaction_id = ' . q_str($req->{tid}));
+        my @got = sort map { $_->{name} } @$got;
+        ok(($rep->{pkiStatus} // '') eq '0' && "@got" eq "@want",
+           scalar(@want) . " names of the certificate in ${DB}'s scep_names")
+            or diag('status ' . ($rep->{pkiStatus} // '-') . "; want @want; got @got");
+        push @tids, $req->{tid};
+    }
+
     ########## wrong challenge
     {
         my $req = build_request(subject => "/CN=$P-refused", challenge => 'wrong');
@@ -147,8 +167,8 @@ sub run {
         is($value_of->("SELECT count(*) FROM scep_transactions WHERE status = 'REJECTED' AND fail_info IS NULL"),
            0, "every REJECTED $DB row has fail_info");
         my $issued = $value_of->("SELECT count(*) FROM scep_transactions WHERE status = 'ISSUED'");
-        is($issued, 6, "six ISSUED rows in $DB (certmonger, 3 x scepreq, resend, micromdm)");
-        is($value_of->('SELECT count(*) FROM scep_certificates'), $issued, 'and six certificates');
+        is($issued, 8, "eight ISSUED rows in $DB (certmonger, 3 x scepreq, 2 x names, resend, micromdm)");
+        is($value_of->('SELECT count(*) FROM scep_certificates'), $issued, 'and as many certificates');
         my $in_sqlite = db_value('SELECT count(*) FROM scep_transactions WHERE transaction_id IN ('
                                  . join(',', map { q_str($_) } @tids) . ')');
         is($in_sqlite, 0, 'none of these transactions is in the main server\'s SQLite database');
