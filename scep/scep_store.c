@@ -253,8 +253,8 @@ const scep_sql_t scep_store_sql[] = {
 static const scep_sql_t pgsql_sql[] = {
     { "scep_record_one",
       "WITH used AS (UPDATE scep_challenges SET used_at = %lld, used_tid = %s "
-      "WHERE %lld = 1 AND ca = %s AND hash = %s AND used_at IS NULL AND revoked_at IS NULL "
-      "AND expires_at > %lld RETURNING 1), "
+      "WHERE ca = %s AND hash = %s AND used_at IS NULL AND revoked_at IS NULL "
+      "AND expires_at > %lld AND %lld = 1 RETURNING 1), "
       "ok AS (SELECT 1 AS one WHERE %lld = 0 OR EXISTS (SELECT 1 FROM used)), "
       "cert AS (INSERT INTO scep_certificates (ca, serial, subject, not_before, not_after, "
       "der, issued_at, profile, lineage) SELECT %s, %s, %s, %lld, %lld, %s, %lld, %s, %s "
@@ -601,10 +601,11 @@ static void read_txn(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t
     fill_txn(apr_array_push(baton), p, st, row, 0);
 }
 
-/* TXN_VALUES's arguments into args (22 of them); how many. */
+/* TXN_VALUES's arguments into args (TXN_NARGS of them); how many. */
+#define TXN_NARGS 22
 static int txn_args(const char **args, apr_pool_t *p, const scep_txn_t *t, const char *now)
 {
-    const char *v[] = {
+    const char *v[TXN_NARGS] = {
         t->ca, t->tid, scep_store_num(p, t->msg_type), t->status, t->dedup_key, t->key_fp,
         t->signer_fp, t->signer_cert, t->csr, t->subject, t->renewal_of, t->profile,
         t->client_addr, t->serial, t->fail_info >= 0 ? scep_store_num(p, t->fail_info) : NULL,
@@ -612,12 +613,12 @@ static int txn_args(const char **args, apr_pool_t *p, const scep_txn_t *t, const
         t->trace
     };
     memcpy(args, v, sizeof(v));
-    return (int)(sizeof(v) / sizeof(v[0]));
+    return TXN_NARGS;
 }
 
 static apr_status_t insert_txn(scep_ctx_t *ctx, scep_store_t *st, const scep_txn_t *t)
 {
-    const char *args[22];
+    const char *args[TXN_NARGS];
     apr_status_t rv = scep_store_exec(ctx, st, "scep_txn_insert", NULL,
                                       txn_args(args, ctx->pool, t, now_str(ctx->pool)), args);
     int i;
@@ -629,14 +630,30 @@ static apr_status_t insert_txn(scep_ctx_t *ctx, scep_store_t *st, const scep_txn
     return rv;
 }
 
+/* scep_cert_insert's arguments into args (CERT_NARGS of them), each NULL
+ * without a certificate; how many. */
+#define CERT_NARGS 9
+static int cert_args(const char **args, apr_pool_t *p, const scep_cert_t *c, const char *now)
+{
+    const char *v[CERT_NARGS] = { NULL };
+
+    if (c) {
+        const char *w[CERT_NARGS] = {
+            c->ca, c->serial, c->subject, scep_store_num(p, c->not_before),
+            scep_store_num(p, c->not_after), c->der, now, c->profile,
+            c->lineage ? c->lineage : c->serial
+        };
+        memcpy(v, w, sizeof(v));
+    }
+    memcpy(args, v, sizeof(v));
+    return CERT_NARGS;
+}
+
 static apr_status_t insert_cert(scep_ctx_t *ctx, scep_store_t *st, const scep_cert_t *c)
 {
-    apr_pool_t *p = ctx->pool;
-    const char *args[] = {
-        c->ca, c->serial, c->subject, scep_store_num(p, c->not_before), scep_store_num(p, c->not_after),
-        c->der, now_str(p), c->profile, c->lineage ? c->lineage : c->serial
-    };
-    return scep_store_exec(ctx, st, "scep_cert_insert", NULL, 9, args);
+    const char *args[CERT_NARGS];
+    return scep_store_exec(ctx, st, "scep_cert_insert", NULL,
+                           cert_args(args, ctx->pool, c, now_str(ctx->pool)), args);
 }
 
 /* Inside the transaction that records the new certificate: the old one
@@ -1012,13 +1029,30 @@ typedef struct record_t {
     const scep_renewal_t *renewal;    /* NULL unless a certificate renews another */
 } record_t;
 
+/* scep_challenge_consume's arguments into args (CONSUME_NARGS of them),
+ * each NULL without a challenge to consume; how many. ca: the
+ * transaction's, when the challenge is not another CA's. */
+#define CONSUME_NARGS 5
+static int consume_args(const char **args, const char *ca, const scep_consume_t *c,
+                        const char *now)
+{
+    const char *v[CONSUME_NARGS] = { NULL };
+
+    if (c) {
+        const char *w[CONSUME_NARGS] = { now, c->tid, c->ca ? c->ca : ca, c->hash, now };
+        memcpy(v, w, sizeof(v));
+    }
+    memcpy(args, v, sizeof(v));
+    return CONSUME_NARGS;
+}
+
 static apr_status_t consume_challenge(scep_ctx_t *ctx, scep_store_t *st,
                                       const char *ca, const scep_consume_t *c)
 {
-    const char *now = now_str(ctx->pool);
-    const char *args[] = { now, c->tid, c->ca ? c->ca : ca, c->hash, now };
+    const char *args[CONSUME_NARGS];
     int nrows = 0;
-    apr_status_t rv = scep_store_exec(ctx, st, "scep_challenge_consume", &nrows, 5, args);
+    apr_status_t rv = scep_store_exec(ctx, st, "scep_challenge_consume", &nrows,
+                                      consume_args(args, ca, c, now_str(ctx->pool)), args);
     return rv == APR_SUCCESS && nrows != 1 ? SCEP_ECHALLENGE : rv;
 }
 
@@ -1088,7 +1122,8 @@ static apr_status_t record_one(scep_ctx_t *ctx, scep_store_t *st, const record_t
     const scep_cert_t *c = r->cert;
     const scep_consume_t *u = r->consume;
     int nnames = t->names ? t->names->nelts : 0, counts[2] = { -1, -1 }, n = 0, i;
-    const char *now = now_str(p), *args[43];
+    const char *now = now_str(p);
+    const char *args[CONSUME_NARGS + 2 + CERT_NARGS + 1 + TXN_NARGS + SCEP_RECORD_ONE_NAMES];
     apr_status_t rv;
 
     if (r->renewal || has_staged(st)
@@ -1096,26 +1131,14 @@ static apr_status_t record_one(scep_ctx_t *ctx, scep_store_t *st, const record_t
         || !apr_hash_get(st->prepared, "scep_record_one", APR_HASH_KEY_STRING)) {
         return APR_ENOTIMPL;
     }
-    /* the challenge (scep_challenge_consume) */
-    args[n++] = now;
-    args[n++] = u ? u->tid : NULL;
+    /* the challenge (scep_challenge_consume's), whether there is one (twice:
+     * "used" and "ok"), the certificate (scep_cert_insert's), whether there
+     * is one, the transaction (scep_txn_insert's) and its names */
+    n += consume_args(args + n, t->ca, u, now);
     args[n++] = u ? "1" : "0";
-    args[n++] = u ? (u->ca ? u->ca : t->ca) : NULL;
-    args[n++] = u ? u->hash : NULL;
-    args[n++] = now;
     args[n++] = u ? "1" : "0";
-    /* the certificate (scep_cert_insert) */
-    args[n++] = c ? c->ca : NULL;
-    args[n++] = c ? c->serial : NULL;
-    args[n++] = c ? c->subject : NULL;
-    args[n++] = c ? scep_store_num(p, c->not_before) : NULL;
-    args[n++] = c ? scep_store_num(p, c->not_after) : NULL;
-    args[n++] = c ? c->der : NULL;
-    args[n++] = now;
-    args[n++] = c ? c->profile : NULL;
-    args[n++] = c ? (c->lineage ? c->lineage : c->serial) : NULL;
+    n += cert_args(args + n, p, c, now);
     args[n++] = c ? "1" : "0";
-    /* the transaction (scep_txn_insert) and its names */
     n += txn_args(args + n, p, t, now);
     for (i = 0; i < SCEP_RECORD_ONE_NAMES; i++) {
         args[n++] = i < nnames ? APR_ARRAY_IDX(t->names, i, const char *) : NULL;
