@@ -67,10 +67,7 @@ DBDInitSQL "PRAGMA journal_mode=WAL"
 </Location>
 EOC
 
-my $shim_c = write_file(work_file('trim-shim', 'c'), $SHIM_C);
-my $shim = work_file('trim-shim', 'so');
-my $cc = run_cmd(['cc', '-shared', '-fPIC', '-o', $shim, $shim_c, '-ldl'], timeout => 60);
-die "cc: $cc->{out}$cc->{err}" if $cc->{rc};
+my $preload = preload_shim('trim-shim', $SHIM_C);
 
 my @started;
 END { private_httpd_stop($_) for @started }
@@ -80,7 +77,7 @@ sub start {
     my $log = work_file("trims-$name", 'log');
     (my $conf = $CONF) =~ s/%TRIM%/$trim ? "SCEPMemoryTrim $trim\n" : ''/e;
     my $h = private_httpd(name => $name, conf => $conf,
-                          env => { LD_PRELOAD => join(' ', grep { $_ } $ENV{LD_PRELOAD}, $shim),
+                          env => { LD_PRELOAD => $preload,
                                    SCEP_TEST_TRIM_LOG => $log });
     push @started, $h if $h->{ok};
     $h->{trim_log} = $log;

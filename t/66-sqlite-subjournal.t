@@ -97,16 +97,12 @@ SCEPChallengeThrottle off
 </Location>
 EOC
 
-my $shim_c = write_file(work_file('open-shim', 'c'), $SHIM_C);
-my $shim = work_file('open-shim', 'so');
-my $cc = run_cmd(['cc', '-U_FORTIFY_SOURCE', '-shared', '-fPIC', '-o', $shim, $shim_c, '-ldl'],
-                 timeout => 60);
-die "cc: $cc->{out}$cc->{err}" if $cc->{rc};
+my $preload = preload_shim('open-shim', $SHIM_C);
 
 my $opens = work_file('sqlite-opens', 'log');
 unlink $opens;
 my $h = private_httpd(name => 'subjournal', conf => $CONF,
-                      env => { LD_PRELOAD => join(' ', grep { $_ } $ENV{LD_PRELOAD}, $shim),
+                      env => { LD_PRELOAD => $preload,
                                SCEP_TEST_OPEN_LOG => $opens });
 END { private_httpd_stop($h) if $h && $h->{ok} }
 $h->{url} = "http://127.0.0.1:$h->{port}/scep";

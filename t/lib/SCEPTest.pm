@@ -41,7 +41,7 @@ our @EXPORT_OK = (qw(
     read_file write_file pem_certs_der pem_file_der cert_info cert_serial_info cert_fp key_fp
     openssl_verify asn1parse der_serial_bytes norm_serial
     private_httpd private_httpd_stop private_httpd_start_again httpd_bin modules_dir
-    httpd_config_test
+    httpd_config_test preload_shim
     log_mark error_log_lines error_log_clean
 ), @SCEPCommand::EXPORT_OK);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
@@ -936,6 +936,20 @@ sub httpd_config_test {
     my $file = write_file("$dir/$name.conf", $text);
     my $r = run_cmd([httpd_bin(), '-t', '-d', $dir, '-f', $file], timeout => 30);
     return ($r, $r->{out} . $r->{err}, $file);
+}
+
+# preload_shim(NAME, C_TEXT) -> the LD_PRELOAD value for a private httpd
+# (its env): what is preloaded already (the sanitized pass's ASan runtime
+# comes first), then C_TEXT built here with cc as a shared object (dies
+# when it does not build)
+sub preload_shim {
+    my ($name, $c) = @_;
+    my $src = write_file(work_file($name, 'c'), $c);
+    my $so = work_file($name, 'so');
+    my $cc = run_cmd(['cc', '-U_FORTIFY_SOURCE', '-shared', '-fPIC', '-o', $so, $src, '-ldl'],
+                     timeout => 60);
+    die "cc $name: $cc->{out}$cc->{err}" if $cc->{rc};
+    return join(' ', grep { $_ } $ENV{LD_PRELOAD}, $so);
 }
 
 # start a stopped private httpd again on its configuration, database and
