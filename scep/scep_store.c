@@ -274,15 +274,58 @@ const scep_sql_t *scep_store_sql_of_driver(const char *driver)
     return driver && !strcmp(driver, "pgsql") ? pgsql_sql : no_sql;
 }
 
+/* The statement called label for st's driver, NULL if there is none. */
+static const scep_sql_t *sql_of(const scep_store_t *st, const char *label)
+{
+    const scep_sql_t *q;
+
+    for (q = scep_store_sql; q->label; q++) {
+        if (!strcmp(q->label, label)) {
+            return q;
+        }
+    }
+    for (q = scep_store_sql_of_driver(apr_dbd_name(st->driver)); q->label; q++) {
+        if (!strcmp(q->label, label)) {
+            return q;
+        }
+    }
+    return NULL;
+}
+
+/* A statement is prepared on a connection when it is first used there, not
+ * by mod_dbd when it opens the connection: mod_dbd opens one while holding
+ * its pool's lock, which every other thread of the child needs to borrow or
+ * give back a connection, and a new PostgreSQL connection preparing our 61
+ * statements under load took 51-107 ms. A connection prepares only what it
+ * runs. The statement lives in the pool of the connection's table of
+ * statements, which mod_dbd clears before it closes the connection (and
+ * whose allocator, the child's, is shared under a mutex). */
 static apr_dbd_prepared_t *stmt(scep_ctx_t *ctx, scep_store_t *st,
                                 const char *label)
 {
     apr_dbd_prepared_t *s = apr_hash_get(st->prepared, label, APR_HASH_KEY_STRING);
-    if (!s) {
-        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00101)
-                 "SQL statement %s is not prepared on this connection: "
-                 "is the schema from conf/ loaded?", label);
+    const scep_sql_t *q;
+    int err;
+
+    if (s) {
+        return s;
     }
+    if (!(q = sql_of(st, label))) {
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00101)
+                 "SQL statement %s is not one of mod_scep's for the %s driver", label,
+                 apr_dbd_name(st->driver));
+        return NULL;
+    }
+    err = apr_dbd_prepare(st->driver, apr_hash_pool_get(st->prepared), st->handle, q->sql,
+                          q->label, &s);
+    if (err || !s) {
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00373)
+                 "cannot prepare SQL statement %s: %s; is the schema from conf/ loaded, "
+                 "and upgraded (README, Upgrading the schema)?", label,
+                 apr_dbd_error(st->driver, st->handle, err));
+        return NULL;
+    }
+    apr_hash_set(st->prepared, q->label, APR_HASH_KEY_STRING, s);
     return s;
 }
 
@@ -1128,7 +1171,7 @@ static apr_status_t record_one(scep_ctx_t *ctx, scep_store_t *st, const record_t
 
     if (r->renewal || has_staged(st)
         || nnames > SCEP_RECORD_ONE_NAMES || attached(st) != APR_SUCCESS
-        || !apr_hash_get(st->prepared, "scep_record_one", APR_HASH_KEY_STRING)) {
+        || !sql_of(st, "scep_record_one")) {
         return APR_ENOTIMPL;
     }
     /* the challenge (scep_challenge_consume's), whether there is one (twice:

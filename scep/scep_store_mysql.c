@@ -11,8 +11,8 @@
  * is dead. So only after an error that says the statement or the session
  * is gone (never after a duplicate key: that would leak live server-side
  * statements), all of them are prepared again, in place. apr_dbd cannot
- * close the dead handles, so each such event leaves 20 dead client-side
- * handles until the connection closes. They must live as long as the
+ * close the dead handles, so each such event leaves the connection's dead
+ * client-side handles until the connection closes. They must live as long as the
  * connection, but its pool shares the child's allocator with other
  * threads, so they go to a pool of their own below it. */
 static int mysql_restore(scep_ctx_t *ctx, scep_store_t *st, int err)

@@ -28,11 +28,12 @@ static int pgsql_end(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t *t
 
 /* After a database restart, mod_dbd's connection check has libpq re-open a
  * pooled connection (PQreset), and the new session has none of the
- * statements mod_dbd prepared: every statement on it would fail until
- * mod_dbd retires it (DBDExptime). So after any failure, the ones the
- * server says this session lacks (pg_prepared_statements) are prepared
- * again under the same names: one query, nothing prepared on a sound
- * connection. */
+ * statements the connection had prepared: every statement on it would fail
+ * until mod_dbd retires it (DBDExptime). So after any failure, those of the
+ * connection's (its table, st->prepared) that the server says this session
+ * lacks (pg_prepared_statements) are prepared again under the same names:
+ * one query, nothing prepared on a sound connection. The others are
+ * prepared when first used, as on any connection. */
 static int pgsql_restore(scep_ctx_t *ctx, scep_store_t *st, int err)
 {
     apr_hash_t *have = apr_hash_make(ctx->pool);
@@ -55,7 +56,8 @@ static int pgsql_restore(scep_ctx_t *ctx, scep_store_t *st, int err)
         q = list ? scep_store_sql_of_driver("pgsql") : scep_store_sql;
         for (; q->label; q++) {
             apr_dbd_prepared_t *again = NULL;
-            if (!apr_hash_get(have, q->label, APR_HASH_KEY_STRING)
+            if (apr_hash_get(st->prepared, q->label, APR_HASH_KEY_STRING)
+                && !apr_hash_get(have, q->label, APR_HASH_KEY_STRING)
                 && apr_dbd_prepare(st->driver, ctx->pool, st->handle, q->sql, q->label,
                                    &again) == 0) {
                 restored++;

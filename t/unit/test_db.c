@@ -1,6 +1,6 @@
 /* Unit-test fixture: an in-memory SQLite database made from
- * conf/schema-sqlite3.sql, with every statement of scep_store_sql prepared
- * as mod_dbd would, and a store on it. One copy for every suite that needs
+ * conf/schema-sqlite3.sql and a store on it, which prepares each statement
+ * when it first runs it, as in httpd. One copy for every suite that needs
  * records (the store, the engine, the admin actions). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +31,7 @@ static char *schema_text(apr_pool_t *pool)
 }
 
 /* apr_dbd_open registers no cleanup: this one closes the handle when its
- * pool goes, after the statements (prepared in a subpool, which APR
- * destroys before it runs the pool's cleanups) are finalized. */
+ * pool goes (apr_dbd_sqlite3 finalizes the statements first). */
 static apr_status_t close_handle(void *data)
 {
     t_db_t *db = data;
@@ -41,23 +40,10 @@ static apr_status_t close_handle(void *data)
     return APR_SUCCESS;
 }
 
-static void prepare_all(t_db_t *db, apr_pool_t *stmts)
-{
-    const scep_sql_t *q;
-
-    for (q = scep_store_sql; q->label; q++) {
-        apr_dbd_prepared_t *s = NULL;
-        ck_assert_msg(apr_dbd_prepare(db->driver, stmts, db->handle, q->sql, q->label, &s) == 0,
-                      "%s: %s", q->label, apr_dbd_error(db->driver, db->handle, 1));
-        apr_hash_set(db->prepared, q->label, APR_HASH_KEY_STRING, s);
-    }
-}
-
 t_db_t *t_db_open(apr_pool_t *pool)
 {
     t_db_t *db = apr_pcalloc(pool, sizeof(*db));
     apr_hash_t *prepared = apr_hash_make(pool);
-    apr_pool_t *stmts;
     char *stmt, *last = NULL;
     int nrows;
 
@@ -75,9 +61,9 @@ t_db_t *t_db_open(apr_pool_t *pool)
         ck_assert_msg(apr_dbd_query(db->driver, db->handle, &nrows, stmt) == 0, "%s: %s",
                       stmt, apr_dbd_error(db->driver, db->handle, 1));
     }
-    apr_pool_create(&stmts, pool);
+    /* empty, as mod_dbd's for us: the store prepares each statement when
+     * it first runs it */
     db->prepared = prepared;
-    prepare_all(db, stmts);
     db->store = scep_store_make(pool, db->driver, db->handle, prepared, NULL);
     return db;
 }
@@ -88,7 +74,9 @@ void t_db_change_schema(t_db_t *db, apr_pool_t *pool, const char *sql)
 
     ck_assert_msg(apr_dbd_query(db->driver, db->handle, &nrows, sql) == 0, "%s: %s", sql,
                   apr_dbd_error(db->driver, db->handle, 1));
-    prepare_all(db, pool);
+    /* SQLite's statements do not survive a schema change: the next use
+     * prepares them again */
+    apr_hash_clear(db->prepared);
 }
 
 long t_db_count(t_db_t *db, apr_pool_t *pool, const char *sql)

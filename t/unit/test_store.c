@@ -1,6 +1,6 @@
 /* Unit tests: the store against an in-memory SQLite database made from
- * conf/schema-sqlite3.sql, every statement prepared as mod_dbd would
- * (t_db_open, test_db.c): one answer per request, one use per challenge,
+ * conf/schema-sqlite3.sql, each statement prepared when first run, as in
+ * httpd (t_db_open, test_db.c): one answer per request, one use per challenge,
  * one renewal per certificate, approvals scoped to their CA, the
  * throttle's counts. */
 #include <string.h>
@@ -93,6 +93,52 @@ static void loan_give(void *baton)
     l->held = 0;
     l->gives++;
 }
+
+/* The messages logged, one a line (a scep_log_fn). */
+static void log_into(void *baton, const char *file, int line, scep_log_level_t level,
+                     apr_status_t rv, const char *msg)
+{
+    char **text = baton;
+
+    (void)file; (void)line; (void)level; (void)rv;
+    *text = apr_pstrcat(pool, *text, msg, "\n", NULL);
+}
+
+START_TEST(statements_prepared_when_first_run)
+{
+    t_db_t *db = t_db_open(pool);
+    apr_array_header_t *rows;
+
+    ck_assert_uint_eq(apr_hash_count(db->prepared), 0);
+    ck_assert_int_eq(scep_store_find_live(&rows, &ctx, db->store, "CA1", "T1"), APR_SUCCESS);
+    ck_assert_ptr_nonnull(apr_hash_get(db->prepared, "scep_txn_find_live", APR_HASH_KEY_STRING));
+    ck_assert_uint_eq(apr_hash_count(db->prepared), 1);
+    ck_assert_int_eq(scep_store_find_live(&rows, &ctx, db->store, "CA1", "T1"), APR_SUCCESS);
+    ck_assert_uint_eq(apr_hash_count(db->prepared), 1);      /* once per connection */
+}
+END_TEST
+
+/* A statement the schema cannot serve fails its request, naming the
+ * statement, the database's reason and the fix; nothing is kept for it. */
+START_TEST(statement_the_schema_lacks_fails_and_says_why)
+{
+    t_db_t *db = t_db_open(pool);
+    apr_array_header_t *rows;
+    char *logged = "";
+
+    t_db_change_schema(db, pool, "DROP TABLE scep_names");
+    t_db_change_schema(db, pool, "DROP TABLE scep_transactions");
+    ctx.log = log_into;
+    ctx.log_baton = &logged;
+    ck_assert_int_eq(scep_store_find_live(&rows, &ctx, db->store, "CA1", "T1"), SCEP_EDB);
+    ctx.log = t_quiet_log;
+    ctx.log_baton = NULL;
+    ck_assert_msg(strstr(logged, "SCEP00373: cannot prepare SQL statement scep_txn_find_live: "
+                                 "no such table: scep_transactions; is the schema from conf/"),
+                  "logged: %s", logged);
+    ck_assert_uint_eq(apr_hash_count(db->prepared), 0);
+}
+END_TEST
 
 START_TEST(connection_on_loan_only_while_statements_run)
 {
@@ -389,6 +435,8 @@ Suite *store_suite(void)
     tcase_add_test(tc, failed_attempts_are_counted_per_address_and_profile);
     tcase_add_test(tc, preflight_reads_live_transactions);
     tcase_add_test(tc, writer_thread_writes_the_groups);
+    tcase_add_test(tc, statements_prepared_when_first_run);
+    tcase_add_test(tc, statement_the_schema_lacks_fails_and_says_why);
     suite_add_tcase(s, tc);
     return s;
 }
