@@ -29,7 +29,9 @@
 # Every server listens on 127.0.0.1 only (scepserver, which cannot bind one
 # address, runs in a private network namespace with the load generator when
 # unshare works); every state file lives in a scratch folder under /tmp.
-# Outputs go to bench/out/<UTC time>/ (bench/out/latest links to it).
+# Outputs go to bench/out/<UTC time>/ (bench/out/latest links to it); each
+# cell's requests, one a line with when each was sent and its latency, are
+# in <server>-c<concurrency>.tsv there (scepbench --results).
 #
 # Environment:
 #   BENCH_N=2000          requests per (server, concurrency) cell
@@ -596,7 +598,7 @@ bench_httpd() { # NAME CONC [shipped: one one-time challenge a request]
     say "$1, concurrency $2, $N requests (load average $load1)"
     scrape "$log.metrics-before"
     "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$N" -c "$2" $auth \
-        --cn-prefix "$1-c$2" > "$log" 2>&1 || true
+        --cn-prefix "$1-c$2" --results "$out/$1-c$2.tsv" > "$log" 2>&1 || true
     scrape "$log.metrics-after"
     grep -E '^(rate|latency|failed|machine CPU)|failure' "$log" >&2 || true
     writer_report "$log.metrics-before" "$log.metrics-after" "$log"

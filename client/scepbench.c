@@ -115,7 +115,8 @@ static void usage(void)
         "                           index, transactionID, outcome (SUCCESS or the failure\n"
         "                           kind), HTTP status (0: no response), pkiStatus,\n"
         "                           failInfo, serial of the issued certificate (decrypted\n"
-        "                           replies only; see --decrypt-every), resends, detail\n"
+        "                           replies only; see --decrypt-every), resends, when it\n"
+        "                           was sent (ms after the first), its latency (ms), detail\n"
         "                           ('-' for an absent field)\n"
         "  --prepare-keys           only make sure the key cache holds the keys a run with\n"
         "                           these -n/--key-pool/--key-offset needs, then exit\n"
@@ -378,6 +379,7 @@ struct item {
     char *tid;
     /* filled by the run */
     int sent;
+    double sent_at;              /* seconds since the first request */
     double latency;              /* seconds */
     int resent;
     struct scepc_response resp;
@@ -629,6 +631,7 @@ static void *verify_thread(void *arg)
 /* load                                                                      */
 
 static double g_deadline;
+static double g_run_start;       /* now_s() when the load started */
 
 static void *load_thread(void *arg)
 {
@@ -649,6 +652,7 @@ static void *load_thread(void *arg)
         it = &g_items[i];
         it->sent = 1;
         t0 = now_s();
+        it->sent_at = t0 - g_run_start;
         if (!scepc_http_exchange(&c, it->http, it->http_len, &it->resp, &it->resent, err,
                            sizeof(err))) {
             it->latency = now_s() - t0;
@@ -762,7 +766,8 @@ static int write_results(const char *path)
         fprintf(stderr, "scepbench: %s: %s\n", path, strerror(errno));
         return 0;
     }
-    fprintf(f, "# index\ttid\toutcome\thttp\tpki_status\tfail_info\tserial\tresent\tdetail\n");
+    fprintf(f, "# index\ttid\toutcome\thttp\tpki_status\tfail_info\tserial\tresent\tsent_ms"
+               "\tlatency_ms\tdetail\n");
     for (i = 0; i < O.n; i++) {
         struct item *it = &g_items[i];
         char num[32];
@@ -778,6 +783,10 @@ static int write_results(const char *path)
         field(f, it->serial, 0);
         snprintf(num, sizeof(num), "%d", it->resent);
         field(f, num, 0);
+        snprintf(num, sizeof(num), "%.3f", it->sent ? it->sent_at * 1e3 : 0.0);
+        field(f, it->sent ? num : NULL, 0);
+        snprintf(num, sizeof(num), "%.3f", it->sent ? it->latency * 1e3 : 0.0);
+        field(f, it->sent ? num : NULL, 0);
         field(f, it->fail_kind == NULL ? NULL : it->fail, 1);
     }
     if (fclose(f) != 0) {
@@ -1143,6 +1152,7 @@ static int bench_run(void)
     machine_cpu(&m0);
     t0 = now_s();
     g_deadline = t0 + O.max_time;
+    g_run_start = t0;
     if (!run_threads(O.concurrency, load_thread))
         goto done;
     elapsed = now_s() - t0;

@@ -12,7 +12,7 @@ use lib 't/lib';
 use SCEPTest qw(:all);
 use SCEPLoad qw(bench_result read_results);
 
-plan tests => 12;
+plan tests => 13;
 
 my $top = Apache::Test::vars('scep_top');
 my $bench = catdir($top, 'bench');
@@ -57,6 +57,10 @@ my @common = ('-u', base_url() . '/scep', '--ca-certs', pki('all.pem'),
     ok(@rows == 20 && !@bad, 'every request answered (HTTP 200, SUCCESS) and recorded: an ISSUED '
        . 'transaction with its serial and certificate') or diag(scalar(@rows) . " result lines; not so: "
        . join("\n", map { join ' ', map { $_ // '-' } @$_{qw(index tid outcome http serial detail)} } @bad));
+    my @untimed = grep { ($_->{sent_ms} // '') !~ /^\d+\.\d{3}$/ || ($_->{latency_ms} // '') !~ /^\d+\.\d{3}$/
+                         || $_->{latency_ms} <= 0 } @rows;
+    ok(@rows == 20 && !@untimed, 'each result line says when its request was sent and its latency (ms)')
+        or diag(join "\n", map { join ' ', map { $_ // '-' } @$_{qw(index sent_ms latency_ms)} } @untimed);
 }
 
 # a wrong challenge: every reply is a verified FAILURE, and the tool says so

@@ -237,7 +237,7 @@ sub bench_result {
 }
 
 # the --results file -> [ { index, tid, outcome, http, pki_status, fail_info,
-# serial, resent, detail } ... ] ('-' fields are undef)
+# serial, resent, sent_ms, latency_ms, detail } ... ] ('-' fields are undef)
 sub read_results {
     my $file = shift;
     my @rows;
@@ -246,7 +246,8 @@ sub read_results {
         chomp $l;
         next if $l =~ /^#/;
         my %r;
-        @r{qw(index tid outcome http pki_status fail_info serial resent detail)} = split /\t/, $l, 9;
+        @r{qw(index tid outcome http pki_status fail_info serial resent sent_ms latency_ms detail)}
+            = split /\t/, $l, 11;
         $_ = (defined $_ && $_ eq '-') ? undef : $_ for values %r;
         push @rows, \%r;
     }
