@@ -87,6 +87,12 @@
 #   BENCH_PG_EXTRA=       more PostgreSQL server options, e.g. '-c
 #                         log_min_duration_statement=15 -c log_connections=on'
 #                         (its log: pg/log in the scratch folder; BENCH_KEEP=1)
+#   BENCH_WARMUP=2        before each cell's timed phase, this many requests per
+#                         client (concurrency x 2) warm the fresh server up,
+#                         not counted: without them the first wave (connections
+#                         opened, statements prepared, caches filled) was the
+#                         p99 of 3,000 requests at 32 clients; the table shows
+#                         the warm-up's slowest request (0: no warm-up)
 #   BENCH_KEEP=0          1: keep the scratch folder
 #   SCEP_SO               module to load (default .libs/mod_scep.so)
 set -eu
@@ -110,6 +116,8 @@ top=$(pwd)
 bench=$top/bench
 
 N=${BENCH_N:-2000}
+WARMUP=${BENCH_WARMUP:-2}
+case $WARMUP in ''|*[!0-9]*) echo "bench/run.sh: BENCH_WARMUP must be a number" >&2; exit 2 ;; esac
 CONCS=${BENCH_CONC:-"1 8 32"}
 SERVERS=${BENCH_SERVERS-"sqlite pgsql shipped-sqlite shipped-pgsql micromdm"}   # may be empty: only the other parts
 PORT=${BENCH_PORT:-18080}
@@ -190,7 +198,7 @@ ln -sfn "$stamp" "$bench/out/latest"
 scratch=$(mktemp -d /tmp/scep-bench.XXXXXX)
 chmod 755 "$scratch"
 results=$out/results.tsv
-tsv_header='server\tconcurrency\tn\tok\tfailures\trate\tp50_ms\tp99_ms\tload1\tidle_pct\twrites_per_commit\twriter_busy_pct\n'
+tsv_header='server\tconcurrency\tn\tok\tfailures\trate\tp50_ms\tp99_ms\tload1\tidle_pct\twrites_per_commit\twriter_busy_pct\twarmup_max_ms\n'
 printf "$tsv_header" > "$results"
 
 root=0
@@ -550,14 +558,15 @@ result_get() {
 record() {
     line=$(grep '^RESULT ' "$3" | tail -1)
     if [ -z "$line" ]; then
-        printf '%s\t%s\t%s\t0\t%s\t0\t0\t0\t%s\t-\t-\t-\n' "$1" "$2" "$N" "$N" "$load1" >> "$results"
+        printf '%s\t%s\t%s\t0\t%s\t0\t0\t0\t%s\t-\t-\t-\t-\n' "$1" "$2" "$N" "$N" "$load1" >> "$results"
         return
     fi
     result=$3
     get() { result_get "$result" "$1"; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$(get n)" "$(get ok)" \
+    warm_max=$(grep '^WARMUP ' "$3" | tail -1 | tr ' ' '\n' | sed -n 's/^max_ms=//p')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$(get n)" "$(get ok)" \
         "$(get failures)" "$(get rate)" "$(get p50_ms)" "$(get p99_ms)" "$load1" "$(get idle_pct)" \
-        "${writes_per_commit:--}" "${writer_busy:--}" >> "$results"
+        "${writes_per_commit:--}" "${writer_busy:--}" "${warm_max:--}" >> "$results"
     writes_per_commit=""
     writer_busy=""
 }
@@ -592,6 +601,13 @@ writer_report() {
 
 bench_httpd() { # NAME CONC [shipped: one one-time challenge a request]
     log=$out/$1-c$2.log
+    : > "$log.warm"
+    if [ "$WARMUP" -gt 0 ]; then
+        challenge_args "$((WARMUP * $2))" "$1-c$2-warm" "${3:-}"
+        # (a pool of keys: random transactionIDs, none of the timed run's)
+        "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$((WARMUP * $2))" -c "$2" $auth \
+            --key-pool "$((WARMUP * $2))" --cn-prefix "$1-c$2-warm" > "$log.warm" 2>&1 || true
+    fi
     challenge_args "$N" "$1-c$2" "${3:-}"
     wait_idle
     load1=$(cut -d' ' -f1 /proc/loadavg)
@@ -599,6 +615,8 @@ bench_httpd() { # NAME CONC [shipped: one one-time challenge a request]
     scrape "$log.metrics-before"
     "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$N" -c "$2" $auth \
         --cn-prefix "$1-c$2" --results "$out/$1-c$2.tsv" > "$log" 2>&1 || true
+    grep '^RESULT ' "$log.warm" | sed 's/^RESULT/WARMUP/' >> "$log"
+    rm -f "$log.warm"
     scrape "$log.metrics-after"
     grep -E '^(rate|latency|failed|machine CPU)|failure' "$log" >&2 || true
     writer_report "$log.metrics-before" "$log.metrics-after" "$log"
@@ -621,12 +639,17 @@ mm_prepare() {
 
 # the server and the load generator, together in a private network namespace
 mm_script='set -u
-d=$1; port=$2; chal=$3; bin=$4; n=$5; conc=$6; netns=$7
+d=$1; port=$2; chal=$3; bin=$4; n=$5; conc=$6; netns=$7; warm=$8
 [ "$netns" = 1 ] && ip link set lo up
 rm -rf "$d/depot"; cp -a "$d/pristine" "$d/depot"
 scepserver -depot "$d/depot" -port "$port" -challenge "$chal" >"$d/server.log" 2>&1 &
 spid=$!
 "$bin" -u "http://127.0.0.1:$port/scep" --wait 20 --cacert-only -q || { kill $spid; exit 1; }
+if [ "$warm" -gt 0 ]; then
+    "$bin" -u "http://127.0.0.1:$port/scep" -n "$warm" -c "$conc" --challenge "$chal" \
+        --key-pool "$warm" --cn-prefix "mm-c$conc-warm" > "$d/warm.log" 2>&1
+    grep "^RESULT " "$d/warm.log" | sed "s/^RESULT/WARMUP/"
+fi
 "$bin" -u "http://127.0.0.1:$port/scep" -n "$n" -c "$conc" --challenge "$chal" --cn-prefix "mm-c$conc"
 rc=$?
 kill $spid; wait $spid 2>/dev/null
@@ -639,10 +662,10 @@ bench_micromdm() { # CONC
     say "micromdm scepserver, concurrency $1, $N requests (load average $load1)"
     if [ "$netns" = 1 ]; then
         unshare -n sh -c "$mm_script" sh "$scratch/mm" "$MMPORT" "$challenge" "$scepbench" \
-            "$N" "$1" 1 > "$log" 2>&1 || true
+            "$N" "$1" 1 "$((WARMUP * $1))" > "$log" 2>&1 || true
     else
         sh -c "$mm_script" sh "$scratch/mm" "$MMPORT" "$challenge" "$scepbench" \
-            "$N" "$1" 0 > "$log" 2>&1 || true
+            "$N" "$1" 0 "$((WARMUP * $1))" > "$log" 2>&1 || true
     fi
     grep -E '^(rate|latency|failed|machine CPU)|failure' "$log" >&2 || true
     record micromdm "$1" "$log"
@@ -1064,8 +1087,8 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
     [ -n "$ec_floor_line" ] && echo "$ec_floor_line"
     echo "requests per cell: $N; run time: ${elapsed}s; priority: $(cat /proc/self/autogroup 2>/dev/null | sed 's/.* //;s/^/autogroup nice /')"
     echo
-    echo "| server | concurrency | enrollments/s | ok/n | failures | p50 ms | p99 ms | vs micromdm | vs floor | idle CPU | load avg | writes a commit | SQLite writer busy |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| server | concurrency | enrollments/s | ok/n | failures | p50 ms | p99 ms | vs micromdm | vs floor | idle CPU | load avg | writes a commit | SQLite writer busy | warm-up max ms |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     awk -F'\t' -v floor="$floor" '
         NR == 1 { next }
         { key = $1 SUBSEP $2; rate[key] = $6; row[++n] = $0 }
@@ -1075,9 +1098,10 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
                 mm = rate["micromdm" SUBSEP f[2]]
                 vmm = (f[1] != "micromdm" && mm > 0) ? sprintf("%.1fx", f[6] / mm) : "-"
                 vfl = sprintf("%.0f%%", 100 * f[6] / floor)
-                printf "| %s | %s | %.1f | %s/%s | %s | %.1f | %.1f | %s | %s | %s%% | %s | %s | %s |\n",
+                printf "| %s | %s | %.1f | %s/%s | %s | %.1f | %.1f | %s | %s | %s%% | %s | %s | %s | %s |\n",
                     f[1], f[2], f[6], f[4], f[3], f[5], f[7], f[8], vmm, vfl, f[10], f[9],
-                    f[11], (f[12] == "-" || f[12] == "") ? "-" : f[12] "%"
+                    f[11], (f[12] == "-" || f[12] == "") ? "-" : f[12] "%",
+                    (f[13] == "" ? "-" : f[13])
             }
         }' "$results"
     echo
