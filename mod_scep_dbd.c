@@ -15,11 +15,13 @@
 #include "mod_scep_private.h"
 
 /* Optional functions of mod_dbd: the only statics, reset every generation. */
+static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *dbd_prepare_fn;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open_fn;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close_fn;
 
 int scep_dbd_pre_config(apr_pool_t *pconf)
 {
+    dbd_prepare_fn = NULL;
     dbd_open_fn = NULL;
     dbd_close_fn = NULL;
     return ap_mutex_register(pconf, DB_LOCK_TYPE, NULL, APR_LOCK_DEFAULT, 0) == APR_SUCCESS
@@ -199,19 +201,20 @@ static void check_database(apr_pool_t *ptemp, server_rec *sp, const char *driver
     apr_dbd_close(drv, handle);
 }
 
-/* Each mod_dbd configuration gets its SQLite writers' lock. Our statements
- * are not given to mod_dbd (ap_dbd_prepare): each connection prepares a
- * statement when it first runs it (scep_store.c), outside the lock of
- * mod_dbd's pool. */
+/* Runs before mod_dbd's post_config, so the statements of every enrollment
+ * are prepared on each connection it opens; a connection prepares the
+ * others when it first runs them (scep_store.c). And each mod_dbd
+ * configuration gets its SQLite writers' lock. */
 int scep_dbd_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 {
     module *dbd_module = ap_find_linked_module("mod_dbd.c");
     apr_hash_t *prepared_for = apr_hash_make(ptemp);
     server_rec *sp;
 
+    dbd_prepare_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
     dbd_open_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
     dbd_close_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
-    if (!dbd_open_fn || !dbd_close_fn || !dbd_module) {
+    if (!dbd_prepare_fn || !dbd_open_fn || !dbd_close_fn || !dbd_module) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCEPLOGNO(00005)
                      "mod_scep records every enrollment through mod_dbd: "
                      "add LoadModule dbd_module and DBDriver/DBDParams");
@@ -220,6 +223,7 @@ int scep_dbd_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     for (sp = s; sp; sp = sp->next) {
         scep_srv_conf_t *c = ap_get_module_config(sp->module_config, &scep_module);
         void *dbd_conf = ap_get_module_config(sp->module_config, dbd_module);
+        const char *const *label;
         const char *driver;
         scep_db_lock_t *lock;
         apr_status_t rv;
@@ -228,7 +232,7 @@ int scep_dbd_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
             continue;
         }
         /* vhosts without DBD directives share the main server's mod_dbd
-         * configuration: one lock per configuration object */
+         * configuration: prepare once per configuration object */
         if ((lock = apr_hash_get(prepared_for, &dbd_conf, sizeof(dbd_conf)))) {
             c->db_lock = lock;
             continue;
@@ -247,6 +251,12 @@ int scep_dbd_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         c->db_lock = lock;
         apr_hash_set(prepared_for, apr_pmemdup(ptemp, &dbd_conf, sizeof(dbd_conf)),
                      sizeof(dbd_conf), lock);
+        for (label = scep_store_sql_at_connect; *label; label++) {
+            const scep_sql_t *q = scep_store_sql_find(driver, *label);
+            if (q) {
+                dbd_prepare_fn(sp, q->sql, q->label);
+            }
+        }
         /* httpd reads its configuration twice at start: check once */
         if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
             check_database(ptemp, sp, driver);

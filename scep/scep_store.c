@@ -274,8 +274,7 @@ const scep_sql_t *scep_store_sql_of_driver(const char *driver)
     return driver && !strcmp(driver, "pgsql") ? pgsql_sql : no_sql;
 }
 
-/* The statement called label for st's driver, NULL if there is none. */
-static const scep_sql_t *sql_of(const scep_store_t *st, const char *label)
+const scep_sql_t *scep_store_sql_find(const char *driver, const char *label)
 {
     const scep_sql_t *q;
 
@@ -284,7 +283,7 @@ static const scep_sql_t *sql_of(const scep_store_t *st, const char *label)
             return q;
         }
     }
-    for (q = scep_store_sql_of_driver(apr_dbd_name(st->driver)); q->label; q++) {
+    for (q = scep_store_sql_of_driver(driver); q->label; q++) {
         if (!strcmp(q->label, label)) {
             return q;
         }
@@ -292,12 +291,23 @@ static const scep_sql_t *sql_of(const scep_store_t *st, const char *label)
     return NULL;
 }
 
-/* A statement is prepared on a connection when it is first used there, not
- * by mod_dbd when it opens the connection: mod_dbd opens one while holding
- * its pool's lock, which every other thread of the child needs to borrow or
- * give back a connection, and a new PostgreSQL connection preparing our 61
- * statements under load took 51-107 ms. A connection prepares only what it
- * runs. The statement lives in the pool of the connection's table of
+const char *const scep_store_sql_at_connect[] = {
+    "scep_preflight", "scep_record_one", "scep_challenge_find", "scep_challenge_consume",
+    "scep_cert_insert", "scep_txn_insert", "scep_name_insert", "scep_txn_find_live",
+    "scep_cert_status", NULL
+};
+
+static const scep_sql_t *sql_of(const scep_store_t *st, const char *label)
+{
+    return scep_store_sql_find(apr_dbd_name(st->driver), label);
+}
+
+/* mod_dbd prepares only scep_store_sql_at_connect when it opens a
+ * connection: it does so while holding its pool's lock, which every other
+ * thread of the child needs to borrow or give back a connection, and a new
+ * PostgreSQL connection preparing all 61 statements under load took
+ * 51-107 ms. The others are prepared here, on a connection that first runs
+ * them. The statement lives in the pool of the connection's table of
  * statements, which mod_dbd clears before it closes the connection (and
  * whose allocator, the child's, is shared under a mutex). */
 static apr_dbd_prepared_t *stmt(scep_ctx_t *ctx, scep_store_t *st,

@@ -24,6 +24,16 @@ extern const scep_sql_t scep_store_sql[];
  *  prepared beside scep_store_sql; an empty table for the others. */
 const scep_sql_t *scep_store_sql_of_driver(const char *driver);
 
+/** The statement called label for driver (apr_dbd's name; NULL: only the
+ *  common ones), NULL if there is none. */
+const scep_sql_t *scep_store_sql_find(const char *driver, const char *label);
+
+/** The statements of every enrollment and OCSP answer, NULL-terminated:
+ *  given to mod_dbd (ap_dbd_prepare), which prepares them on each
+ *  connection it opens. A connection prepares the others when it first
+ *  runs them. */
+extern const char *const scep_store_sql_at_connect[];
+
 /** A database connection with our prepared statements (from mod_dbd),
  *  and what its driver needs done differently (scep_store_dialect.h). */
 typedef struct scep_store_t scep_store_t;

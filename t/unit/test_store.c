@@ -118,6 +118,24 @@ START_TEST(statements_prepared_when_first_run)
 }
 END_TEST
 
+/* What mod_dbd prepares at connect names real statements: all of them for
+ * PostgreSQL, all but its one-statement record for the others. */
+START_TEST(statements_at_connect_exist)
+{
+    const char *const *label;
+    int n = 0;
+
+    for (label = scep_store_sql_at_connect; *label; label++, n++) {
+        ck_assert_msg(scep_store_sql_find("pgsql", *label) != NULL, "%s", *label);
+        ck_assert_msg(scep_store_sql_find("sqlite3", *label) != NULL
+                      || !strcmp(*label, "scep_record_one"), "%s", *label);
+    }
+    ck_assert_int_ge(n, 5);
+    ck_assert_ptr_null(scep_store_sql_find("sqlite3", "scep_record_one"));
+    ck_assert_ptr_null(scep_store_sql_find(NULL, "scep_no_such_statement"));
+}
+END_TEST
+
 /* A statement the schema cannot serve fails its request, naming the
  * statement, the database's reason and the fix; nothing is kept for it. */
 START_TEST(statement_the_schema_lacks_fails_and_says_why)
@@ -436,6 +454,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, preflight_reads_live_transactions);
     tcase_add_test(tc, writer_thread_writes_the_groups);
     tcase_add_test(tc, statements_prepared_when_first_run);
+    tcase_add_test(tc, statements_at_connect_exist);
     tcase_add_test(tc, statement_the_schema_lacks_fails_and_says_why);
     suite_add_tcase(s, tc);
     return s;
