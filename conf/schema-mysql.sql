@@ -1,6 +1,6 @@
 -- mod_scep records for MySQL/MariaDB (apr_dbd driver "mysql", InnoDB).
 -- Load before starting httpd: mariadb scep < schema-mysql.sql
--- mod_scep's statements fail (SCEP00373, naming the table) until the tables exist.
+-- mod_dbd prepares an enrollment's statements when it connects, so the tables must exist first.
 
 -- Every certificate this CA issued. The row is committed before the reply
 -- carrying the certificate is sent.

@@ -1,6 +1,6 @@
 -- mod_scep records for SQLite (apr_dbd driver "sqlite3").
 -- Load before starting httpd: sqlite3 /var/lib/mod_scep/scep.sqlite < schema-sqlite3.sql
--- mod_scep's statements fail (SCEP00373, naming the table) until the tables exist.
+-- mod_dbd prepares an enrollment's statements when it connects, so the tables must exist first.
 PRAGMA journal_mode = WAL;
 
 -- Every certificate this CA issued. The row is committed before the reply
