@@ -535,7 +535,7 @@ static apr_status_t read_csr(enroll_t *e)
         e->txn.csr = scep_b64_encode(p, redacted, rlen);
     }
     else {
-        note(e, "record: the request's copy is not kept (an attribute of it does not "
+        note(e, "record: the request's copy is not kept (a part of it does not "
                 "encode back as it was read)");
     }
     /* One answer per request: the same transactionID, the same CSR and the

@@ -479,6 +479,26 @@ static int attr_der(der_buf_t *out, apr_pool_t *p, X509_ATTRIBUTE *a)
     return ok;
 }
 
+/* Whether a signature algorithm's encoding reads back: its parameters are
+ * any ASN.1 the sender chose, and OpenSSL does not encode again all it
+ * reads (a constructed end-of-contents, found by fuzz_csr). */
+static int algor_reads_back(const X509_ALGOR *alg)
+{
+    unsigned char *der = NULL;
+    const unsigned char *r;
+    X509_ALGOR *back = NULL;
+    int len = alg ? i2d_X509_ALGOR(alg, &der) : -1, ok = 0;
+
+    if (len > 0) {
+        r = der;
+        back = d2i_X509_ALGOR(NULL, &r, len);
+        ok = back != NULL && r == der + len;
+    }
+    X509_ALGOR_free(back);
+    OPENSSL_free(der);
+    return ok;
+}
+
 apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
                                   const X509_REQ *req, int nid)
 {
@@ -533,6 +553,9 @@ apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_po
         all.ok = 0;
     }
     X509_REQ_get0_signature(req, &sig, &alg);
+    if (!algor_reads_back(alg)) {
+        all.ok = 0;
+    }
     DER_APPEND(&all, i2d_X509_ALGOR, alg);
     DER_APPEND(&all, i2d_ASN1_BIT_STRING, sig);
     der_wrap(&all, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
