@@ -302,6 +302,24 @@ static const scep_sql_t *sql_of(const scep_store_t *st, const char *label)
     return scep_store_sql_find(apr_dbd_name(st->driver), label);
 }
 
+/* The driver's error text for err, copied: a restore's own queries (or a
+ * new session) would replace it. */
+static const char *db_error(scep_ctx_t *ctx, const scep_store_t *st, int err)
+{
+    const char *text = apr_dbd_error(st->driver, st->handle, err);
+    return apr_pstrdup(ctx->pool, text ? text : "");
+}
+
+/* After a database restart, a pooled connection's session is gone (or the
+ * driver re-opened it, without the statements it had): the dialect opens a
+ * new one if it can and prepares them again (not inside a transaction: the
+ * session's state is the transaction's). Non-zero: run the statement again. */
+static int restore_statements(scep_ctx_t *ctx, scep_store_t *st, int err)
+{
+    return st->in_transaction || !st->dialect->restore ? 0
+           : st->dialect->restore(ctx, st, err);
+}
+
 /* mod_dbd prepares only scep_store_sql_at_connect when it opens a
  * connection: it does so while holding its pool's lock, which every other
  * thread of the child needs to borrow or give back a connection, and a new
@@ -315,6 +333,7 @@ static apr_dbd_prepared_t *stmt(scep_ctx_t *ctx, scep_store_t *st,
 {
     apr_dbd_prepared_t *s = apr_hash_get(st->prepared, label, APR_HASH_KEY_STRING);
     const scep_sql_t *q;
+    const char *why;
     int err;
 
     if (s) {
@@ -328,11 +347,17 @@ static apr_dbd_prepared_t *stmt(scep_ctx_t *ctx, scep_store_t *st,
     }
     err = apr_dbd_prepare(st->driver, apr_hash_pool_get(st->prepared), st->handle, q->sql,
                           q->label, &s);
+    why = err ? db_error(ctx, st, err) : NULL;
+    if (err && restore_statements(ctx, st, err)) {
+        s = NULL;       /* (apr_dbd_pgsql would reuse the failed one) */
+        err = apr_dbd_prepare(st->driver, apr_hash_pool_get(st->prepared), st->handle,
+                              q->sql, q->label, &s);
+        why = err ? db_error(ctx, st, err) : NULL;
+    }
     if (err || !s) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00373)
                  "cannot prepare SQL statement %s: %s; is the schema from conf/ loaded, "
-                 "and upgraded (README, Upgrading the schema)?", label,
-                 apr_dbd_error(st->driver, st->handle, err));
+                 "and upgraded (README, Upgrading the schema)?", label, why ? why : "");
         return NULL;
     }
     apr_hash_set(st->prepared, q->label, APR_HASH_KEY_STRING, s);
@@ -427,16 +452,6 @@ void scep_store_restored(scep_ctx_t *ctx, int restored, int err)
     }
 }
 
-/* After a database restart, mod_dbd's connection check has the driver
- * re-open a pooled connection, and the new session lacks the statements
- * mod_dbd prepared: the dialect prepares them again (not inside a
- * transaction: the session's state is the transaction's). */
-static int restore_statements(scep_ctx_t *ctx, scep_store_t *st, int err)
-{
-    return st->in_transaction || !st->dialect->restore ? 0
-           : st->dialect->restore(ctx, st, err);
-}
-
 /* above every id and time: where a list without a cursor starts */
 #define NO_CURSOR APR_INT64_C(9223372036854775807)
 
@@ -503,6 +518,7 @@ apr_status_t scep_store_exec(scep_ctx_t *ctx, scep_store_t *st, const char *labe
                               int *pnrows, int nargs, const char **args)
 {
     apr_dbd_prepared_t *s;
+    const char *why;
     int nrows = 0, err, locked = !st->in_transaction && st->write_lock;
 
     if (attached(st) != APR_SUCCESS || !(s = stmt(ctx, st, label))) {
@@ -512,9 +528,11 @@ apr_status_t scep_store_exec(scep_ctx_t *ctx, scep_store_t *st, const char *labe
         return SCEP_EDB;
     }
     err = apr_dbd_pquery(st->driver, ctx->pool, st->handle, &nrows, s, nargs, args);
+    why = err ? db_error(ctx, st, err) : NULL;
     if (err && restore_statements(ctx, st, err)) {
         scep_metrics_add(ctx->metrics, SCEP_M_DB_RETRIES, 1);
         err = apr_dbd_pquery(st->driver, ctx->pool, st->handle, &nrows, s, nargs, args);
+        why = err ? db_error(ctx, st, err) : NULL;
     }
     if (err) {
         scep_metrics_add(ctx->metrics, SCEP_M_DB_ERRORS, 1);
@@ -523,8 +541,7 @@ apr_status_t scep_store_exec(scep_ctx_t *ctx, scep_store_t *st, const char *labe
         scep_store_unlock(st);
     }
     if (err) {
-        SCEP_LOG(ctx, SCEP_LOG_DEBUG, 0, SCEPLOGNO(00102) "%s failed: %s", label,
-                 apr_dbd_error(st->driver, st->handle, err));
+        SCEP_LOG(ctx, SCEP_LOG_DEBUG, 0, SCEPLOGNO(00102) "%s failed: %s", label, why);
         return SCEP_EDB;
     }
     if (pnrows) {
@@ -543,20 +560,22 @@ static apr_status_t select_logged(scep_ctx_t *ctx, scep_store_t *st, const char 
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
     int random = st->dialect->random_access;
+    const char *why;
     int err;
 
     if (attached(st) != APR_SUCCESS || !(s = stmt(ctx, st, label))) {
         return SCEP_EDB;
     }
     err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s, random, nargs, args);
+    why = err ? db_error(ctx, st, err) : NULL;
     if (err && restore_statements(ctx, st, err)) {
         scep_metrics_add(ctx->metrics, SCEP_M_DB_RETRIES, 1);
         err = apr_dbd_pselect(st->driver, ctx->pool, st->handle, &res, s, random, nargs, args);
+        why = err ? db_error(ctx, st, err) : NULL;
     }
     if (err) {
         scep_metrics_add(ctx->metrics, SCEP_M_DB_ERRORS, 1);
-        SCEP_LOG(ctx, level, 0, SCEPLOGNO(00103) "%s failed: %s", label,
-                 apr_dbd_error(st->driver, st->handle, err));
+        SCEP_LOG(ctx, level, 0, SCEPLOGNO(00103) "%s failed: %s", label, why);
         return SCEP_EDB;
     }
     while (apr_dbd_get_row(st->driver, ctx->pool, res, &row, -1) == 0) {
@@ -819,6 +838,7 @@ void scep_store_join_queue(scep_store_t *st, scep_commit_queue_t *q)
 /* The writers' lock, then BEGIN: APR_SUCCESS, or SCEP_EDB (logged, unlocked). */
 static apr_status_t txn_open(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t **ptrans)
 {
+    const char *why;
     int err;
 
     if (attached(st) != APR_SUCCESS) {
@@ -831,10 +851,15 @@ static apr_status_t txn_open(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transact
         st->dialect->txn_opening(ctx, st);
     }
     err = st->dialect->begin(ctx, st, ptrans);
+    why = err ? db_error(ctx, st, err) : NULL;
+    if (err && restore_statements(ctx, st, err)) {
+        /* a session the server closed, opened again */
+        err = st->dialect->begin(ctx, st, ptrans);
+        why = err ? db_error(ctx, st, err) : NULL;
+    }
     if (err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00104)
-                 "cannot start a database transaction: %s",
-                 apr_dbd_error(st->driver, st->handle, err));
+                 "cannot start a database transaction: %s", why);
         scep_store_unlock(st);
         return SCEP_EDB;
     }
@@ -847,6 +872,7 @@ static apr_status_t txn_close(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transac
                               int commit)
 {
     int err = st->dialect->end(ctx, st, trans, commit);
+    const char *why = err ? db_error(ctx, st, err) : NULL;
 
     st->in_transaction = 0;
     scep_store_unlock(st);
@@ -859,8 +885,7 @@ static apr_status_t txn_close(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transac
         st->dialect->txn_closed(ctx, st);
     }
     if (commit && err) {
-        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00106) "commit failed: %s",
-                 apr_dbd_error(st->driver, st->handle, err));
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00106) "commit failed: %s", why);
         return SCEP_EDB;
     }
     return APR_SUCCESS;

@@ -26,14 +26,17 @@ static int pgsql_end(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t *t
     return apr_dbd_query(st->driver, st->handle, &nrows, commit ? "COMMIT" : "ROLLBACK");
 }
 
-/* After a database restart, mod_dbd's connection check has libpq re-open a
- * pooled connection (PQreset), and the new session has none of the
- * statements the connection had prepared: every statement on it would fail
- * until mod_dbd retires it (DBDExptime). So after any failure, those of the
- * connection's (its table, st->prepared) that the server says this session
- * lacks (pg_prepared_statements) are prepared again under the same names:
- * one query, nothing prepared on a sound connection. The others are
- * prepared when first used, as on any connection. */
+/* After a database restart, a pooled connection's session is gone. mod_dbd
+ * checks a connection only when it lends it, so the first statement after
+ * the restart meets the closed session: here libpq opens a new one
+ * (apr_dbd_check_conn: PQreset), as mod_dbd would at the next loan, and
+ * the statement is run again instead of failing its request. The new
+ * session has none of the statements the connection had prepared. So after
+ * any failure, those of the connection's (its table, st->prepared) that the
+ * server says this session lacks (pg_prepared_statements) are prepared
+ * again under the same names: one query, nothing prepared on a sound
+ * connection. The others are prepared when first used, as on any
+ * connection. */
 static int pgsql_restore(scep_ctx_t *ctx, scep_store_t *st, int err)
 {
     apr_hash_t *have = apr_hash_make(ctx->pool);
@@ -42,8 +45,9 @@ static int pgsql_restore(scep_ctx_t *ctx, scep_store_t *st, int err)
     const scep_sql_t *q;
     int restored = 0, list;
 
-    if (apr_dbd_select(st->driver, ctx->pool, st->handle, &res,
-                       "SELECT name FROM pg_prepared_statements", 1)) {
+    if (apr_dbd_check_conn(st->driver, ctx->pool, st->handle) != APR_SUCCESS
+        || apr_dbd_select(st->driver, ctx->pool, st->handle, &res,
+                          "SELECT name FROM pg_prepared_statements", 1)) {
         return 0;
     }
     while (apr_dbd_get_row(st->driver, ctx->pool, res, &row, -1) == 0) {
