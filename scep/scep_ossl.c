@@ -453,49 +453,30 @@ static int der_cmp(const void *a, const void *b)
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-/* One attribute's DER, if it reads back. OpenSSL accepts some values it
- * cannot encode again: a constructed element of tag 0 in an attribute's SET
- * OF ANY is written back as end-of-contents octets, which no parser takes
- * inside a definite length (found by fuzz_csr). A copy that does not read
- * back is no copy. */
-static int attr_der(der_buf_t *out, apr_pool_t *p, X509_ATTRIBUTE *a)
+/* An element's DER, if it reads back. OpenSSL accepts some values it
+ * cannot encode again: a constructed element of tag 0 in an ANY (in an
+ * attribute's SET OF ANY, or as a signature algorithm's parameters) is
+ * written back as end-of-contents octets, which no parser takes inside a
+ * definite length (found by fuzz_csr, in both places). A copy that does not
+ * read back is no copy. */
+static int item_der(der_buf_t *out, apr_pool_t *p, const ASN1_ITEM *it, const void *obj)
 {
-    int len = i2d_X509_ATTRIBUTE(a, NULL), ok;
+    int len = obj ? ASN1_item_i2d((const ASN1_VALUE *)obj, NULL, it) : -1, ok;
     unsigned char *q;
     const unsigned char *r;
-    X509_ATTRIBUTE *back;
+    ASN1_VALUE *back;
 
     if (len <= 0) {
         return 0;
     }
     out->p = p;
     out->data = q = apr_palloc(p, (apr_size_t)len);
-    out->len = (apr_size_t)i2d_X509_ATTRIBUTE(a, &q);
+    out->len = (apr_size_t)ASN1_item_i2d((const ASN1_VALUE *)obj, &q, it);
     out->ok = 1;
     r = out->data;
-    back = d2i_X509_ATTRIBUTE(NULL, &r, (long)out->len);
+    back = ASN1_item_d2i(NULL, &r, (long)out->len, it);
     ok = back != NULL && r == out->data + out->len;
-    X509_ATTRIBUTE_free(back);
-    return ok;
-}
-
-/* Whether a signature algorithm's encoding reads back: its parameters are
- * any ASN.1 the sender chose, and OpenSSL does not encode again all it
- * reads (a constructed end-of-contents, found by fuzz_csr). */
-static int algor_reads_back(const X509_ALGOR *alg)
-{
-    unsigned char *der = NULL;
-    const unsigned char *r;
-    X509_ALGOR *back = NULL;
-    int len = alg ? i2d_X509_ALGOR(alg, &der) : -1, ok = 0;
-
-    if (len > 0) {
-        r = der;
-        back = d2i_X509_ALGOR(NULL, &r, len);
-        ok = back != NULL && r == der + len;
-    }
-    X509_ALGOR_free(back);
-    OPENSSL_free(der);
+    ASN1_item_free(back, it);
     return ok;
 }
 
@@ -503,8 +484,11 @@ apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_po
                                   const X509_REQ *req, int nid)
 {
     der_buf_t info = { p, NULL, 0, 1 }, attrs = { p, NULL, 0, 1 }, all = { p, NULL, 0, 1 };
+    der_buf_t algor = { p, NULL, 0, 1 };
     const ASN1_BIT_STRING *sig = NULL;
     const X509_ALGOR *alg = NULL;
+    X509_ALGOR *key_alg = NULL;
+    X509_PUBKEY *pubkey;
     ASN1_INTEGER *version = ASN1_INTEGER_new();
     long v = X509_REQ_get_version(req);   /* -1 when unreadable: v1 is the only one */
     der_buf_t *kept;
@@ -517,7 +501,15 @@ apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_po
     DER_APPEND(&info, i2d_ASN1_INTEGER, version);
     ASN1_INTEGER_free(version);
     DER_APPEND(&info, i2d_X509_NAME, X509_REQ_get_subject_name(req));
-    DER_APPEND(&info, i2d_X509_PUBKEY, X509_REQ_get_X509_PUBKEY((X509_REQ *)req));
+    /* the request's ANY fields, where OpenSSL may read what it cannot write
+     * again, are each read back (item_der): the key's and the signature's
+     * algorithm parameters, and the attributes' values */
+    pubkey = X509_REQ_get_X509_PUBKEY((X509_REQ *)req);
+    if (!pubkey || !X509_PUBKEY_get0_param(NULL, NULL, NULL, &key_alg, pubkey)
+        || !item_der(&algor, p, ASN1_ITEM_rptr(X509_ALGOR), key_alg)) {
+        info.ok = 0;
+    }
+    DER_APPEND(&info, i2d_X509_PUBKEY, pubkey);
     /* one pass: each kept attribute encoded once, then copied once in
      * order (appending one at a time would copy the buffer each time) */
     n = X509_REQ_get_attr_count(req);
@@ -525,7 +517,7 @@ apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_po
     for (i = 0, nkept = 0, total = 0; i < n; i++) {
         X509_ATTRIBUTE *a = X509_REQ_get_attr(req, i);
         if (OBJ_obj2nid(X509_ATTRIBUTE_get0_object(a)) != nid) {
-            if (!attr_der(&kept[nkept], p, a)) {
+            if (!item_der(&kept[nkept], p, ASN1_ITEM_rptr(X509_ATTRIBUTE), a)) {
                 attrs.ok = 0;
                 break;
             }
@@ -553,10 +545,12 @@ apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_po
         all.ok = 0;
     }
     X509_REQ_get0_signature(req, &sig, &alg);
-    if (!algor_reads_back(alg)) {
+    if (all.ok && !item_der(&algor, p, ASN1_ITEM_rptr(X509_ALGOR), alg)) {
         all.ok = 0;
     }
-    DER_APPEND(&all, i2d_X509_ALGOR, alg);
+    if (all.ok) {
+        der_put(&all, algor.data, algor.len);
+    }
     DER_APPEND(&all, i2d_ASN1_BIT_STRING, sig);
     der_wrap(&all, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
     if (!all.ok) {

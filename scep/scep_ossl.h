@@ -88,8 +88,9 @@ const char *scep_pubkey_fingerprint(apr_pool_t *p, const X509_PUBKEY *k);
  * challengePassword, before the request is recorded). The copy keeps the
  * request's signature, which then no longer verifies. Built from the parts'
  * own encodings: duplicating the request would decode its key again.
- * APR_EGENERAL when it cannot be built, or when a kept attribute would not
- * read back (OpenSSL parses values it cannot write again): keep no copy.
+ * APR_EGENERAL when it cannot be built, or when a kept attribute or an
+ * algorithm's parameters would not read back (OpenSSL parses values it
+ * cannot write again): keep no copy.
  */
 apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
                                   const X509_REQ *req, int nid);
