@@ -274,21 +274,21 @@ const scep_sql_t *scep_store_sql_of_driver(const char *driver)
     return driver && !strcmp(driver, "pgsql") ? pgsql_sql : no_sql;
 }
 
-const scep_sql_t *scep_store_sql_find(const char *driver, const char *label)
+/* The statement called label in the table q, NULL if it has none. */
+static const scep_sql_t *sql_in(const scep_sql_t *q, const char *label)
 {
-    const scep_sql_t *q;
-
-    for (q = scep_store_sql; q->label; q++) {
-        if (!strcmp(q->label, label)) {
-            return q;
-        }
-    }
-    for (q = scep_store_sql_of_driver(driver); q->label; q++) {
+    for (; q->label; q++) {
         if (!strcmp(q->label, label)) {
             return q;
         }
     }
     return NULL;
+}
+
+const scep_sql_t *scep_store_sql_find(const char *driver, const char *label)
+{
+    const scep_sql_t *q = sql_in(scep_store_sql, label);
+    return q ? q : sql_in(scep_store_sql_of_driver(driver), label);
 }
 
 const char *const scep_store_sql_at_connect[] = {
@@ -1206,7 +1206,8 @@ static apr_status_t record_one(scep_ctx_t *ctx, scep_store_t *st, const record_t
 
     if (r->renewal || has_staged(st)
         || nnames > SCEP_RECORD_ONE_NAMES || attached(st) != APR_SUCCESS
-        || !sql_of(st, "scep_record_one")) {
+        /* (in the driver's own table: on the others, a lookup in none) */
+        || !sql_in(scep_store_sql_of_driver(apr_dbd_name(st->driver)), "scep_record_one")) {
         return APR_ENOTIMPL;
     }
     /* the challenge (scep_challenge_consume's), whether there is one (twice:
