@@ -75,6 +75,7 @@
 #   BENCH_IDLE_LOAD=      e.g. 1.0: before each measurement wait (at most
 #                         BENCH_IDLE_WAIT=180 s) until the 1-minute load average
 #                         is below it; for machines shared with other work
+#   BENCH_MPM=event       the MPM of every mod_scep cell (event, worker, prefork)
 #   BENCH_NICE=           e.g. -15 (root): run every process of the benchmark
 #                         (servers, databases, client, openssl speed) at that
 #                         priority, so other work on a shared machine disturbs
@@ -300,7 +301,7 @@ PidFile "$d/logs/httpd.pid"
 ErrorLog "$d/logs/error_log"
 LogLevel $loglevel
 $httpd_user
-LoadModule mpm_event_module $modules/mod_mpm_event.so
+LoadModule mpm_${BENCH_MPM:-event}_module $modules/mod_mpm_${BENCH_MPM:-event}.so
 LoadModule authz_core_module $modules/mod_authz_core.so
 LoadModule authn_core_module $modules/mod_authn_core.so
 LoadModule authn_file_module $modules/mod_authn_file.so
@@ -309,7 +310,9 @@ LoadModule authz_user_module $modules/mod_authz_user.so
 LoadModule dbd_module $modules/mod_dbd.so
 LoadModule socache_shmcb_module $modules/mod_socache_shmcb.so
 LoadModule scep_module $SCEP_SO
-LogFormat "%h %l %u %t \"%r\" %>s %b" common
+# (the child's pid and the time taken, µs, before the status and size that
+# the OCSP check reads last: per-child latencies of each cell)
+LogFormat "%h %l %u %t \"%r\" %P %D %>s %b" common
 CustomLog "$d/logs/access_log" common
 LimitRequestLine 32768
 DocumentRoot "$scratch/htdocs"
@@ -599,6 +602,23 @@ writer_report() {
         }')"
 }
 
+# children_report ACCESS_LOG LINES_BEFORE: for each httpd child that served
+# the timed phase's PKIOperations, how many and their p50/p99 inside httpd
+# (%D): with keep-alive connections each child keeps the clients it got, so
+# anything a child does alone (a per-process lock) shows as a child slower
+# than the others
+children_report() {
+    tail -n +"$(($2 + 1))" "$1" | awk '/operation=PKIOperation/ { print $(NF - 3), $(NF - 2) }' \
+        | sort -k1,1n -k2,2n | awk '
+        function flush() {
+            if (n) printf "pid %s: %d requests, p50 %.1f ms, p99 %.1f ms\n", pid, n,
+                v[int((n - 1) * 0.5) + 1] / 1000, v[int((n - 1) * 0.99) + 1] / 1000
+            n = 0 }
+        $1 != pid { flush(); pid = $1 }
+        { v[++n] = $2 }
+        END { flush() }'
+}
+
 bench_httpd() { # NAME CONC [shipped: one one-time challenge a request]
     log=$out/$1-c$2.log
     : > "$log.warm"
@@ -613,8 +633,13 @@ bench_httpd() { # NAME CONC [shipped: one one-time challenge a request]
     load1=$(cut -d' ' -f1 /proc/loadavg)
     say "$1, concurrency $2, $N requests (load average $load1)"
     scrape "$log.metrics-before"
+    alog=$(dirname "$httpd_conf_current")/logs/access_log
+    alog_before=$(wc -l < "$alog")
     "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$N" -c "$2" $auth \
         --cn-prefix "$1-c$2" --results "$out/$1-c$2.tsv" > "$log" 2>&1 || true
+    sleep 0.5   # (the last lines of the access log)
+    children_report "$alog" "$alog_before" > "$out/$1-c$2-children.txt"
+    say "children: $(paste -sd';' "$out/$1-c$2-children.txt")"
     grep '^RESULT ' "$log.warm" | sed 's/^RESULT/WARMUP/' >> "$log"
     rm -f "$log.warm"
     scrape "$log.metrics-after"
