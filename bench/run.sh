@@ -38,7 +38,9 @@
 #   BENCH_CONC="1 8 32"   concurrency levels
 #   BENCH_SERVERS="sqlite pgsql shipped-sqlite shipped-pgsql micromdm"   (shipped-sqlite, shipped-pgsql:
 #                         the configuration ./demo.sh ships for /scep, on that
-#                         database: one-time challenges (one a request, made
+#                         database, with the sample configuration's fixed pool
+#                         (and, for PostgreSQL, its one child of 64 threads):
+#                         one-time challenges (one a request, made
 #                         through the admin API before the cell), renewal, the
 #                         throttle, CRL and OCSP URLs in the certificates,
 #                         LogLevel scep:info and the access log; also: sqlite-ec, mod_scep on SQLite
@@ -271,6 +273,17 @@ DBDParams "host='"$scratch/pg/sock"' port='"$PGPORT"' dbname=scep user=scep"
 DBDMin $shipped_pool
 DBDKeep $shipped_pool
 DBDMax $shipped_pool"
+        # with PostgreSQL, the sample configuration's one child with a thread
+        # for every client (README, Sizing): spread over several children,
+        # each child served its share of the clients at its own pace
+        [ "$2" = sqlite ] || dbd="$dbd
+ServerLimit 1
+StartServers 1
+ThreadLimit 64
+ThreadsPerChild 64
+MaxRequestWorkers 64
+MinSpareThreads 1
+MaxSpareThreads 64"
     fi
     [ "$root" = 1 ] && chown -R www-data:www-data "$d/db"
     hook_conf=""
