@@ -263,7 +263,8 @@ static const scep_sql_t pgsql_sql[] = {
       "FROM ok RETURNING id, ca), "
       "named AS (INSERT INTO scep_names (ca, name, txn) SELECT txn.ca, v.name, txn.id "
       "FROM txn, (VALUES (%s), (%s), (%s), (%s)) v (name) WHERE v.name IS NOT NULL) "
-      "SELECT (SELECT COUNT(*) FROM ok), (SELECT COUNT(*) FROM txn)" },
+      "SELECT (SELECT COUNT(*) FROM ok), (SELECT COUNT(*) FROM txn), "
+      "(SELECT MAX(id) FROM txn)" },
     { NULL, NULL }
 };
 
@@ -371,7 +372,7 @@ static const scep_dialect_t *const dialects[] = {
 };
 
 static const scep_dialect_t generic_dialect = {
-    "", 0, 0, scep_store_begin_dbd, scep_store_end_dbd, NULL, NULL, NULL
+    "", 0, 0, scep_store_begin_dbd, scep_store_end_dbd, NULL, NULL, NULL, NULL
 };
 
 scep_store_t *scep_store_make(apr_pool_t *p, const apr_dbd_driver_t *driver,
@@ -1181,13 +1182,16 @@ static int has_staged(const scep_store_t *st)
            || (st->staged_audit && st->staged_audit->nelts > 0);
 }
 
+/* the rows "ok" and "txn" had, and the new transaction's id */
 static void read_record_one(void *baton, apr_pool_t *p, scep_store_t *st, apr_dbd_row_t *row)
 {
-    int *counts = baton;
+    apr_int64_t *counts = baton;
+    const char *id = apr_dbd_get_entry(st->driver, row, 2);
 
     (void)p;
-    counts[0] = (int)scep_store_i64(apr_dbd_get_entry(st->driver, row, 0));
-    counts[1] = (int)scep_store_i64(apr_dbd_get_entry(st->driver, row, 1));
+    counts[0] = scep_store_i64(apr_dbd_get_entry(st->driver, row, 0));
+    counts[1] = scep_store_i64(apr_dbd_get_entry(st->driver, row, 1));
+    counts[2] = id && *id ? scep_store_i64(id) : 0;
 }
 
 /* The record in one statement where the driver has it (scep_record_one):
@@ -1199,7 +1203,8 @@ static apr_status_t record_one(scep_ctx_t *ctx, scep_store_t *st, const record_t
     const scep_txn_t *t = r->txn;
     const scep_cert_t *c = r->cert;
     const scep_consume_t *u = r->consume;
-    int nnames = t->names ? t->names->nelts : 0, counts[2] = { -1, -1 }, n = 0, i;
+    int nnames = t->names ? t->names->nelts : 0, n = 0, i;
+    apr_int64_t counts[3] = { -1, -1, 0 };
     const char *now = now_str(p);
     const char *args[CONSUME_NARGS + 2 + CERT_NARGS + 1 + TXN_NARGS + SCEP_RECORD_ONE_NAMES];
     apr_status_t rv;
@@ -1226,6 +1231,9 @@ static apr_status_t record_one(scep_ctx_t *ctx, scep_store_t *st, const record_t
     if (rv == APR_SUCCESS) {
         scep_metrics_add(ctx->metrics, SCEP_M_DB_COMMITS, 1);
         scep_metrics_add(ctx->metrics, SCEP_M_DB_WRITES, 1);
+        if (counts[2] > 0 && st->dialect->recorded) {
+            st->dialect->recorded(ctx, st, counts[2]);
+        }
     }
     return rv != APR_SUCCESS ? rv : counts[0] != 1 ? SCEP_ECHALLENGE
            : counts[1] != 1 ? SCEP_EDB : APR_SUCCESS;

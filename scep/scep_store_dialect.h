@@ -51,6 +51,9 @@ struct scep_dialect_t {
     /** Around a write transaction, inside and after the lock. NULL: nothing. */
     void (*txn_opening)(scep_ctx_t *ctx, scep_store_t *st);
     void (*txn_closed)(scep_ctx_t *ctx, scep_store_t *st);
+    /** After an enrollment's record in one statement (scep_record_one),
+     *  with its transaction's id. NULL: nothing. */
+    void (*recorded)(scep_ctx_t *ctx, scep_store_t *st, apr_int64_t id);
 };
 
 extern const scep_dialect_t scep_dialect_pgsql;

@@ -105,5 +105,5 @@ static void sqlite_txn_closed(scep_ctx_t *ctx, scep_store_t *st)
  * SQLite's own write lock at once. Sequential reads. */
 const scep_dialect_t scep_dialect_sqlite = {
     "sqlite3", 0, 1, scep_store_begin_dbd, scep_store_end_dbd, NULL,
-    sqlite_txn_opening, sqlite_txn_closed
+    sqlite_txn_opening, sqlite_txn_closed, NULL
 };

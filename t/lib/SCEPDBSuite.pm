@@ -176,7 +176,10 @@ sub run {
            "no $P- certificate in SQLite");
     }
 
-    statements_of_one_enrollment($d, $VH) if $_[0] eq 'pgsql';
+    if ($_[0] eq 'pgsql') {
+        statements_of_one_enrollment($d, $VH);
+        statistics_of_new_tables($d, $VH);
+    }
     error_log_clean();
     done_testing();
 }
@@ -239,6 +242,43 @@ sub statements_of_one_enrollment {
         my %pids = map { $_->[0] => 1 } @$ran;
         is(scalar keys %pids, 1, 'on one connection');
     }
+}
+
+# A new database has no statistics until autovacuum's first pass, and the
+# prepared lookups that PostgreSQL plans meanwhile can read every row of the
+# CA: mod_scep analyzes the tables of the enrollment path itself, at every
+# 64th enrollment, when they have rows and were never analyzed.
+sub statistics_of_new_tables {
+    my ($d, $VH) = @_;
+    my @q = @{ $d->{query} };
+    my $stats = "SELECT count(*) FROM pg_stats WHERE tablename = 'scep_transactions'";
+    # as if neither VACUUM nor ANALYZE had reached scep_transactions yet
+    db_exec("ALTER TABLE scep_transactions SET (autovacuum_enabled = off)", @q);
+    db_exec("DELETE FROM pg_statistic WHERE starelid = 'scep_transactions'::regclass", @q);
+    db_exec("UPDATE pg_class SET reltuples = -1 WHERE oid = 'scep_transactions'::regclass", @q);
+    is(db_value($stats, @q), 0, 'scep_transactions without statistics');
+    my $enroll = sub {
+        my $req = build_request(subject => "/CN=$d->{cn}-" . shift);
+        my $rep = parse_reply(send_request($req, vhost => $VH), $req);
+        return ($rep->{pkiStatus} // '') eq '0';
+    };
+    # an enrollment whose transaction is not the 64th: no question asked
+    db_exec("SELECT setval('scep_transactions_id_seq', "
+            . "(SELECT (COALESCE(MAX(id), 0) / 64 + 1) * 64 + 1 FROM scep_transactions))", @q);
+    my $mark = log_mark();
+    ok($enroll->('stats-not-yet'), 'an enrollment (id not a multiple of 64): SUCCESS');
+    is(db_value($stats, @q), 0, 'the table is left as it was');
+    # the next one is the 64th
+    db_exec("SELECT setval('scep_transactions_id_seq', "
+            . "(SELECT (MAX(id) / 64 + 1) * 64 - 1 FROM scep_transactions))", @q);
+    ok($enroll->('stats-now'), 'the 64th enrollment: SUCCESS');
+    cmp_ok(db_value($stats, @q), '>', 0, 'scep_transactions now has statistics');
+    is(db_value("SELECT (reltuples >= 0)::int FROM pg_class "
+                . "WHERE oid = 'scep_transactions'::regclass", @q), 1, 'and its row count is known');
+    my @said = grep { /SCEP00376: .*scep_transactions had rows and no statistics: analyzed/ }
+               error_log_lines($mark);
+    is(scalar @said, 1, 'logged once (SCEP00376)');
+    db_exec("ALTER TABLE scep_transactions RESET (autovacuum_enabled)", @q);
 }
 
 1;
