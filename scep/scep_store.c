@@ -263,8 +263,7 @@ static const scep_sql_t pgsql_sql[] = {
       "FROM ok RETURNING id, ca), "
       "named AS (INSERT INTO scep_names (ca, name, txn) SELECT txn.ca, v.name, txn.id "
       "FROM txn, (VALUES (%s), (%s), (%s), (%s)) v (name) WHERE v.name IS NOT NULL) "
-      "SELECT (SELECT COUNT(*) FROM ok), (SELECT COUNT(*) FROM txn), "
-      "(SELECT MAX(id) FROM txn)" },
+      "SELECT (SELECT COUNT(*) FROM ok), COUNT(*), MAX(id) FROM txn" },
     { NULL, NULL }
 };
 
