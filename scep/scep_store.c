@@ -864,6 +864,7 @@ static apr_status_t txn_open(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transact
         return SCEP_EDB;
     }
     st->in_transaction = 1;
+    st->commit_unsure = 0;
     return APR_SUCCESS;
 }
 
@@ -874,6 +875,8 @@ static apr_status_t txn_close(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transac
     int err = st->dialect->end(ctx, st, trans, commit);
     const char *why = err ? db_error(ctx, st, err) : NULL;
 
+    apr_status_t durable = APR_SUCCESS;
+
     st->in_transaction = 0;
     scep_store_unlock(st);
     if (!commit || err) {
@@ -882,13 +885,14 @@ static apr_status_t txn_close(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transac
         restore_statements(ctx, st, 0);
     }
     if (st->dialect->txn_closed) {
-        st->dialect->txn_closed(ctx, st);
+        durable = st->dialect->txn_closed(ctx, st, commit && !err);
     }
     if (commit && err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00106) "commit failed: %s", why);
         return SCEP_EDB;
     }
-    return APR_SUCCESS;
+    st->commit_unsure = commit && durable != APR_SUCCESS;
+    return st->commit_unsure ? SCEP_EDB : APR_SUCCESS;
 }
 
 /* The job's body and what its writer staged (notifications, audit), on
@@ -968,6 +972,8 @@ static void run_group(scep_ctx_t *ctx, scep_store_t *st, commit_job_t *jobs)
         if (j->rv == APR_SUCCESS && (broken || rv != APR_SUCCESS)) {
             j->rv = SCEP_EDB;
         }
+        /* (each writer looks at its own store afterwards: scep_store_record_*) */
+        j->st->commit_unsure = st->commit_unsure;
         count++;
         failed += j->rv != APR_SUCCESS;
     }
@@ -1160,7 +1166,9 @@ static apr_status_t conflict_or(apr_status_t rv, scep_ctx_t *ctx, scep_store_t *
     apr_array_header_t *rows;
     int i;
 
-    if (rv == APR_SUCCESS || rv == SCEP_ECHALLENGE || !txn->dedup_key
+    /* (a row that committed without reaching the disk is our own, not a
+     * winner's: it is not answered until a resend finds it) */
+    if (rv == APR_SUCCESS || rv == SCEP_ECHALLENGE || !txn->dedup_key || st->commit_unsure
         || scep_store_find_live(&rows, ctx, st, txn->ca, txn->tid) != APR_SUCCESS) {
         return rv;
     }

@@ -23,6 +23,13 @@ struct scep_store_t {
     apr_time_t locked_at;        /* while it holds it: since when, counted in */
     struct scep_metrics_t *lock_metrics;     /* (SCEP_M_DB_LOCK_HELD_US) */
     int in_transaction;          /* inside begin..end */
+    /* SQLite only: this transaction commits without its own fsync, and
+     * txn_closed syncs the WAL after the lock, then sets the connection's
+     * synchronous level back to this (scep_store_sqlite.c); 0: not so */
+    int sync_wal_after;
+    /* the last transaction committed but could not be made durable: its
+     * writes are reported failed, not answered as another writer's */
+    int commit_unsure;
     /* scep_event_t: notifications the next write commits with its record
      * (scep_store_stage_event); emptied by that write, committed or not */
     apr_array_header_t *staged;
@@ -48,9 +55,11 @@ struct scep_dialect_t {
      *  transaction): prepare again what a re-opened session lacks; how many
      *  it prepared (the caller then tries once more). NULL: nothing to do. */
     int (*restore)(scep_ctx_t *ctx, scep_store_t *st, int err);
-    /** Around a write transaction, inside and after the lock. NULL: nothing. */
+    /** Around a write transaction, inside and after the lock. NULL: nothing.
+     *  txn_closed is told whether the transaction committed; a commit is
+     *  reported failed unless it returns APR_SUCCESS (then durable). */
     void (*txn_opening)(scep_ctx_t *ctx, scep_store_t *st);
-    void (*txn_closed)(scep_ctx_t *ctx, scep_store_t *st);
+    apr_status_t (*txn_closed)(scep_ctx_t *ctx, scep_store_t *st, int committed);
     /** After an enrollment's record in one statement (scep_record_one),
      *  with its transaction's id. NULL: nothing. */
     void (*recorded)(scep_ctx_t *ctx, scep_store_t *st, apr_int64_t id);

@@ -4,6 +4,9 @@
  * database by sleeping 100 ms per retry (15 tries, then an error): so our
  * writers queue on a lock shared by every process and thread (Mutex
  * scep-db) instead, which is fair and immediate. */
+#include <string.h>
+
+#include <apr_file_io.h>
 #include <apr_strings.h>
 
 #include "scep_store_dialect.h"
@@ -24,6 +27,8 @@
 #define CHECKPOINT_ODDS 16
 #define WAL_MAX_FRAMES  20000
 #define RESTART_WAIT_MS "200"
+/* PRAGMA synchronous's levels: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA */
+#define SYNC_FULL 2
 
 /* Run a PRAGMA; the first row's integer columns go to out[]. */
 static apr_status_t sqlite_pragma(scep_ctx_t *ctx, scep_store_t *st, const char *sql,
@@ -49,6 +54,26 @@ static apr_status_t sqlite_pragma(scep_ctx_t *ctx, scep_store_t *st, const char 
     return APR_SUCCESS;
 }
 
+/* Run a PRAGMA; column col of its first row, NULL if none (or it failed). */
+static const char *sqlite_pragma_text(scep_ctx_t *ctx, scep_store_t *st, const char *sql,
+                                      int col)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *text = NULL;
+
+    if (apr_dbd_select(st->driver, ctx->pool, st->handle, &res, sql, 0)) {
+        return NULL;
+    }
+    while (apr_dbd_get_row(st->driver, ctx->pool, res, &row, -1) == 0) {
+        const char *v = text ? NULL : apr_dbd_get_entry(st->driver, row, col);
+        if (v) {
+            text = apr_pstrdup(ctx->pool, v);
+        }
+    }
+    return text;
+}
+
 /* Inside the lock, before BEGIN: per connection, and mod_dbd's connections
  * are not ours to mark when they open. The savepoints of a group commit
  * (and each statement that may fail halfway) keep the pages they change
@@ -59,10 +84,58 @@ static apr_status_t sqlite_pragma(scep_ctx_t *ctx, scep_store_t *st, const char 
  * group's pages (about 100 kB an enrollment) until its commit. */
 static void sqlite_txn_opening(scep_ctx_t *ctx, scep_store_t *st)
 {
-    apr_int64_t ignored;
+    apr_int64_t ignored, level = 0;
+    const char *mode;
 
     sqlite_pragma(ctx, st, "PRAGMA wal_autocheckpoint=0", &ignored, 1);
     sqlite_pragma(ctx, st, "PRAGMA temp_store=MEMORY", &ignored, 1);
+    /* The commit's fsync, under the writers' lock, kept every other writer
+     * waiting for the disk and then for a CPU to wake the holder on. In WAL
+     * mode the commit only appends to the WAL, so synchronous=NORMAL skips
+     * that fsync, and sync_wal syncs the WAL after the lock, before the
+     * writes are reported committed. Any other journal keeps FULL, and a
+     * connection set to sync less than FULL (DBDInitSQL) is left as set. */
+    st->sync_wal_after = 0;
+    mode = sqlite_pragma_text(ctx, st, "PRAGMA journal_mode", 0);
+    if (mode && !strcmp(mode, "wal")
+        && sqlite_pragma(ctx, st, "PRAGMA synchronous", &level, 1) == APR_SUCCESS
+        && level >= SYNC_FULL
+        && sqlite_pragma(ctx, st, "PRAGMA synchronous=NORMAL", &ignored, 1) == APR_SUCCESS) {
+        st->sync_wal_after = (int)level;
+    }
+}
+
+/* After the lock: the WAL on disk, with the frames just committed (and all
+ * before them; it is only appended to, and reset after a checkpoint that
+ * synced it into the database file). While this connection is open SQLite
+ * does not delete the WAL, so failing to open it is an error too. */
+static apr_status_t sync_wal(scep_ctx_t *ctx, scep_store_t *st)
+{
+    /* (seq, name, file): the main database's file, as SQLite opened it */
+    const char *db = sqlite_pragma_text(ctx, st, "PRAGMA database_list", 2), *wal;
+    apr_file_t *f = NULL;
+    apr_status_t rv;
+
+    if (!db) {
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00377)
+                 "cannot find the SQLite database's file to sync its WAL: %s",
+                 apr_dbd_error(st->driver, st->handle, 1));
+        return SCEP_EDB;
+    }
+    wal = apr_pstrcat(ctx->pool, db, "-wal", NULL);
+    rv = apr_file_open(&f, wal, APR_FOPEN_READ, APR_OS_DEFAULT, ctx->pool);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_datasync(f);
+        apr_file_close(f);
+    }
+    if (rv != APR_SUCCESS) {
+        SCEP_LOG(ctx, SCEP_LOG_ERR, rv, SCEPLOGNO(00378)
+                 "cannot sync the SQLite WAL %s: the writes just committed are not known "
+                 "to be on disk, so they are reported failed (their clients' resends are "
+                 "answered from the records)", wal);
+        return SCEP_EDB;
+    }
+    return APR_SUCCESS;
 }
 
 /* A long WAL: finish its checkpoint under the writers' lock, waiting for
@@ -86,19 +159,29 @@ static void wal_restart(scep_ctx_t *ctx, scep_store_t *st)
     }
 }
 
-/* After the lock is released: now and then, a checkpoint. */
-static void sqlite_txn_closed(scep_ctx_t *ctx, scep_store_t *st)
+/* After the lock is released: the WAL synced if the commit did not, and
+ * now and then a checkpoint. */
+static apr_status_t sqlite_txn_closed(scep_ctx_t *ctx, scep_store_t *st, int committed)
 {
-    apr_int64_t result[3] = { 0, 0, 0 };
+    apr_int64_t result[3] = { 0, 0, 0 }, ignored;
+    apr_status_t durable = APR_SUCCESS;
     unsigned char dice = 0;
 
+    if (st->sync_wal_after) {
+        durable = committed ? sync_wal(ctx, st) : APR_SUCCESS;
+        /* the connection's other writes (outside a transaction) sync as set */
+        sqlite_pragma(ctx, st, st->sync_wal_after > SYNC_FULL ? "PRAGMA synchronous=EXTRA"
+                      : "PRAGMA synchronous=FULL", &ignored, 1);
+        st->sync_wal_after = 0;
+    }
     if (apr_generate_random_bytes(&dice, 1) != APR_SUCCESS || dice % CHECKPOINT_ODDS) {
-        return;
+        return durable;
     }
     if (sqlite_pragma(ctx, st, "PRAGMA wal_checkpoint(PASSIVE)", result, 3) == APR_SUCCESS
         && result[1] > WAL_MAX_FRAMES) {
         wal_restart(ctx, st);
     }
+    return durable;
 }
 
 /* apr_dbd_sqlite3's transaction starts with BEGIN IMMEDIATE: it takes

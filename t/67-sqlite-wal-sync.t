@@ -1,0 +1,160 @@
+# SQLite in WAL mode: a write transaction commits without its own fsync
+# (synchronous=NORMAL while it runs), and mod_scep syncs the WAL after the
+# writers' lock, before the writes are reported committed
+# (scep_store_sqlite.c). A certificate must still never leave before its
+# record is on disk. A shim preloaded into httpd (LD_PRELOAD, built here
+# with cc) logs every fsync()/fdatasync() of a *-wal file and, while a flag
+# file exists, fails them with EIO, as a dying disk would. A private httpd,
+# the event MPM with one child, SQLite in WAL as the README configures it.
+#
+# 20 enrollments from 4 clients: all SUCCESS, and the WAL was synced. Then,
+# with the WAL's sync failing: the enrollment is refused, not answered with
+# a certificate, and SCEP00378 says why. With the disk back, the same
+# request is answered from the record that committed: SUCCESS, one row.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test qw(-withtestmore);
+use Test::More import => ['!plan'];
+use lib 't/lib';
+use SCEPTest qw(:all);
+use SCEPLoad qw(:all);
+
+plan tests => 9;
+
+my $SHIM_C = <<'EOC';
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef int sync_fn(int);
+
+/* 1 when fd is a SQLite WAL: its path ends in -wal */
+static int is_wal(int fd, char *path, size_t size)
+{
+    char link[64];
+    ssize_t n;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, path, size - 1);
+    if (n <= 4) {
+        return 0;
+    }
+    path[n] = '\0';
+    return !strcmp(path + n - 4, "-wal");
+}
+
+static int synced(const char *how, int fd, sync_fn *real)
+{
+    const char *log = getenv("SCEP_TEST_SYNC_LOG"), *flag = getenv("SCEP_TEST_SYNC_FAIL");
+    char path[4096];
+    int failing, out;
+
+    if (!is_wal(fd, path, sizeof(path))) {
+        return real(fd);
+    }
+    failing = flag && access(flag, F_OK) == 0;
+    out = log ? open(log, O_WRONLY | O_APPEND | O_CREAT, 0644) : -1;
+    if (out >= 0) {
+        char line[4200];
+        int n = snprintf(line, sizeof(line), "%d %s %s%s\n", (int)getpid(), how, path,
+                         failing ? " EIO" : "");
+        if (n > 0 && write(out, line, (size_t)n) != n) {
+            n = 0;
+        }
+        close(out);
+    }
+    if (failing) {
+        errno = EIO;
+        return -1;
+    }
+    return real(fd);
+}
+
+int fsync(int fd)
+{
+    return synced("fsync", fd, (sync_fn *)dlsym(RTLD_NEXT, "fsync"));
+}
+
+int fdatasync(int fd)
+{
+    return synced("fdatasync", fd, (sync_fn *)dlsym(RTLD_NEXT, "fdatasync"));
+}
+EOC
+
+my $CONF = <<'EOC';
+@HTTPD_BASE@
+LogLevel info scep:debug
+LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
+StartServers 1
+ServerLimit 1
+ThreadLimit 8
+ThreadsPerChild 8
+MaxRequestWorkers 8
+MinSpareThreads 1
+MaxSpareThreads 8
+DBDriver sqlite3
+DBDParams "@DB@"
+DBDInitSQL "PRAGMA journal_mode=WAL"
+SCEPChallengeThrottle off
+@TEST_CA@
+<Location /scep>
+    SetHandler scep
+    SCEPChallengePasswordFile "@PKI@/challenge"
+</Location>
+EOC
+
+my $preload = preload_shim('sync-shim', $SHIM_C);
+my $syncs = work_file('wal-syncs', 'log');
+my $flag = work_file('wal-sync-fails', 'flag');
+unlink $syncs, $flag;
+my $h = private_httpd(name => 'walsync', conf => $CONF,
+                      env => { LD_PRELOAD => $preload, SCEP_TEST_SYNC_LOG => $syncs,
+                               SCEP_TEST_SYNC_FAIL => $flag });
+END { unlink $flag if $flag; private_httpd_stop($h) if $h && $h->{ok} }
+$h->{url} = "http://127.0.0.1:$h->{port}/scep";
+$h->{kind} = 'sqlite';
+ok($h->{ok}, 'httpd starts with the shim preloaded') or diag("$h->{out}$h->{err}");
+
+SKIP: {
+    skip 'httpd did not start', 8 unless $h->{ok};
+    my $prefix = "t67-$$";
+    my $r = bench_run($h, n => 20, c => 4, prefix => $prefix, pool => 4, decrypt => 5,
+                      timeout => 30, max_time => 60, cmd_timeout => 120,
+                      results => work_file('results-t67', 'tsv'));
+    my $succ = grep { $_->{outcome} eq 'SUCCESS' } @{ $r->{rows} };
+    ok($r->{rc} == 0 && $succ == 20, '20 enrollments from 4 clients: all SUCCESS')
+        or diag("scepbench rc $r->{rc}, $succ SUCCESS rows; " . substr($r->{err}, 0, 500));
+    is(value($h, "SELECT count(*) FROM scep_transactions WHERE status = 'ISSUED' "
+                 . "AND subject LIKE '%$prefix%'"), 20, 'and 20 ISSUED rows');
+    my @synced = -e $syncs ? split(/\n/, read_file($syncs)) : ();
+    ok(@synced >= 1, 'the WAL was synced (' . scalar(@synced) . ' times)');
+
+    # the disk fails the WAL's sync: no certificate leaves
+    my $req = build_request(subject => "/CN=$prefix-disk");
+    open my $fh, '>', $flag or die "$flag: $!";
+    close $fh;
+    my $mark = scalar log_lines($h);
+    my $resp = send_request($req, port => $h->{port});
+    my $rep = $resp->{status} == 200 ? parse_reply($resp, $req) : {};
+    unlink $flag;
+    ok(($rep->{pkiStatus} // '') ne '0' && !$rep->{cert_file},
+       'with the WAL\'s sync failing: no certificate (HTTP ' . $resp->{status} . ', pkiStatus '
+       . ($rep->{pkiStatus} // 'none') . ')');
+    my @said = grep { /SCEP00378: cannot sync the SQLite WAL .*-wal/ } (log_lines($h))[$mark .. scalar(log_lines($h)) - 1];
+    ok(@said >= 1, 'SCEP00378 names the WAL that could not be synced') or diag(join '', log_lines($h));
+    my @failed = grep { / EIO$/ } (-e $syncs ? split(/\n/, read_file($syncs)) : ());
+    ok(@failed >= 1, 'the shim failed a sync of the WAL');
+
+    # the disk is back: the resend is answered from the committed record
+    my $again = parse_reply(send_request($req, port => $h->{port}), $req);
+    is($again->{pkiStatus} // '', '0', 'the same request again: SUCCESS')
+        or diag($again->{failInfoText} // 'no reply');
+    is(value($h, "SELECT count(*) FROM scep_transactions WHERE subject LIKE '%$prefix-disk%' "
+                 . "AND status = 'ISSUED'"), 1, 'from its one ISSUED row');
+}
