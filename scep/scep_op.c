@@ -587,6 +587,10 @@ static apr_status_t reply_stored(enroll_t *e, const scep_txn_t *t)
         e->is_enrollment = 0;
         return refuse(e, SCEP_FAIL_BADREQUEST, "the stored certificate is unreadable");
     }
+    /* the row may have been committed a moment ago, not yet synced */
+    if (e->store && scep_store_durable(e->ctx, e->store) != APR_SUCCESS) {
+        return SCEP_EDB;
+    }
     e->reply.status = SCEP_STATUS_SUCCESS;
     return SCEP_EDONE;
 }

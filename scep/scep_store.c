@@ -371,7 +371,7 @@ static const scep_dialect_t *const dialects[] = {
 };
 
 static const scep_dialect_t generic_dialect = {
-    "", 0, 0, scep_store_begin_dbd, scep_store_end_dbd, NULL, NULL, NULL, NULL
+    "", 0, 0, scep_store_begin_dbd, scep_store_end_dbd, NULL, NULL, NULL, NULL, NULL
 };
 
 scep_store_t *scep_store_make(apr_pool_t *p, const apr_dbd_driver_t *driver,
@@ -828,6 +828,14 @@ scep_commit_queue_t *scep_commit_queue_make(apr_pool_t *p)
         return NULL;
     }
     return q;
+}
+
+apr_status_t scep_store_durable(scep_ctx_t *ctx, scep_store_t *st)
+{
+    if (!st->dialect->durable) {
+        return APR_SUCCESS;
+    }
+    return attached(st) == APR_SUCCESS ? st->dialect->durable(ctx, st) : SCEP_EDB;
 }
 
 void scep_store_join_queue(scep_store_t *st, scep_commit_queue_t *q)

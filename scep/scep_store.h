@@ -73,6 +73,14 @@ scep_commit_queue_t *scep_commit_queue_make(apr_pool_t *p);
 apr_status_t scep_commit_queue_start_writer(scep_commit_queue_t *q, apr_pool_t *p, int realtime,
                                             int *ppriority_err);
 
+/**
+ * What st's connection has read is on disk, before a reply built from it
+ * leaves: SQLite syncs its WAL after a commit has released the writers'
+ * lock, so a row another writer committed a moment ago may not be yet
+ * (scep_store_sqlite.c). Other drivers: at once. SCEP_EDB if it cannot be.
+ */
+apr_status_t scep_store_durable(scep_ctx_t *ctx, scep_store_t *st);
+
 /** Have st's write transactions join q (only with the SQLite dialect). */
 void scep_store_join_queue(scep_store_t *st, scep_commit_queue_t *q);
 

@@ -63,6 +63,9 @@ struct scep_dialect_t {
     /** After an enrollment's record in one statement (scep_record_one),
      *  with its transaction's id. NULL: nothing. */
     void (*recorded)(scep_ctx_t *ctx, scep_store_t *st, apr_int64_t id);
+    /** What the connection reads is on disk (scep_store_durable). NULL:
+     *  it is once committed. */
+    apr_status_t (*durable)(scep_ctx_t *ctx, scep_store_t *st);
 };
 
 extern const scep_dialect_t scep_dialect_pgsql;

@@ -43,5 +43,6 @@ static int mysql_restore(scep_ctx_t *ctx, scep_store_t *st, int err)
 
 /* Sequential reads: the driver's random mode does not read to the end. */
 const scep_dialect_t scep_dialect_mysql = {
-    "mysql", 0, 0, scep_store_begin_dbd, scep_store_end_dbd, mysql_restore, NULL, NULL, NULL
+    "mysql", 0, 0, scep_store_begin_dbd, scep_store_end_dbd, mysql_restore, NULL, NULL, NULL,
+    NULL
 };

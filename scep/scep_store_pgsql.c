@@ -143,5 +143,6 @@ static void pgsql_recorded(scep_ctx_t *ctx, scep_store_t *st, apr_int64_t id)
  * apr_dbd_pgsql sleeps 100 ms on an empty result, i.e. on every lookup that
  * finds nothing. */
 const scep_dialect_t scep_dialect_pgsql = {
-    "pgsql", 1, 0, pgsql_begin, pgsql_end, pgsql_restore, NULL, NULL, pgsql_recorded
+    "pgsql", 1, 0, pgsql_begin, pgsql_end, pgsql_restore, NULL, NULL, pgsql_recorded,
+    NULL
 };

@@ -184,9 +184,20 @@ static apr_status_t sqlite_txn_closed(scep_ctx_t *ctx, scep_store_t *st, int com
     return durable;
 }
 
+/* Before a reply built from a row leaves: the WAL synced, for a row that
+ * another writer committed and has not synced yet (a resend, an identical
+ * request, a poll arriving in that moment). Not in WAL mode: a commit is
+ * on disk once it can be read. */
+static apr_status_t sqlite_durable(scep_ctx_t *ctx, scep_store_t *st)
+{
+    const char *mode = sqlite_pragma_text(ctx, st, "PRAGMA journal_mode", 0);
+
+    return mode && !strcmp(mode, "wal") ? sync_wal(ctx, st) : APR_SUCCESS;
+}
+
 /* apr_dbd_sqlite3's transaction starts with BEGIN IMMEDIATE: it takes
  * SQLite's own write lock at once. Sequential reads. */
 const scep_dialect_t scep_dialect_sqlite = {
     "sqlite3", 0, 1, scep_store_begin_dbd, scep_store_end_dbd, NULL,
-    sqlite_txn_opening, sqlite_txn_closed, NULL
+    sqlite_txn_opening, sqlite_txn_closed, NULL, sqlite_durable
 };
