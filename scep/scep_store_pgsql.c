@@ -82,9 +82,9 @@ static int pgsql_restore(scep_ctx_t *ctx, scep_store_t *st, int err)
  * 5,000 rows, growing with each enrollment, in the bench's fresh databases).
  * So the enrollment whose transaction id is a multiple of YOUNG_EVERY (one in
  * that many, across every child) asks whether a table of the enrollment path
- * has rows and was never analyzed (nor vacuumed), and if so analyzes it: the first time soon
- * after the first enrollments, and every connection plans again with the
- * statistics. From then on autovacuum keeps them. A table we do not own is
+ * has rows and was never analyzed (nor vacuumed), and if so analyzes it: the
+ * first time soon after the first enrollments, and every connection plans
+ * again with the statistics. From then on autovacuum keeps them. A table we do not own is
  * left to its owner (no statement, no warning). */
 #define YOUNG_EVERY 64
 

@@ -30,26 +30,45 @@
 /* PRAGMA synchronous's levels: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA */
 #define SYNC_FULL 2
 
-/* Run a PRAGMA; the first row's integer columns go to out[]. */
-static apr_status_t sqlite_pragma(scep_ctx_t *ctx, scep_store_t *st, const char *sql,
-                                  apr_int64_t *out, int nout)
+/* Run a PRAGMA: the first ncols columns of its first row, copied, go to
+ * out[] (NULL where there is none, or no row); apr_dbd's error code. */
+static int pragma_row(scep_ctx_t *ctx, scep_store_t *st, const char *sql, const char **out,
+                      int ncols)
 {
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
     int err, i, first = 1;
 
-    err = apr_dbd_select(st->driver, ctx->pool, st->handle, &res, sql, 0);
+    for (i = 0; i < ncols; i++) {
+        out[i] = NULL;
+    }
+    if ((err = apr_dbd_select(st->driver, ctx->pool, st->handle, &res, sql, 0)) != 0) {
+        return err;
+    }
+    while (apr_dbd_get_row(st->driver, ctx->pool, res, &row, -1) == 0) {
+        for (i = 0; first && i < ncols; i++) {
+            const char *v = apr_dbd_get_entry(st->driver, row, i);
+            out[i] = v ? apr_pstrdup(ctx->pool, v) : NULL;
+        }
+        first = 0;
+    }
+    return 0;
+}
+
+/* Run a PRAGMA; the first row's integer columns go to out[] (0 without). */
+static apr_status_t sqlite_pragma(scep_ctx_t *ctx, scep_store_t *st, const char *sql,
+                                  apr_int64_t *out, int nout)
+{
+    const char **text = apr_palloc(ctx->pool, sizeof(*text) * (apr_size_t)nout);
+    int err = pragma_row(ctx, st, sql, text, nout), i;
+
     if (err) {
         SCEP_LOG(ctx, SCEP_LOG_WARNING, 0, SCEPLOGNO(00108) "%s failed: %s", sql,
                  apr_dbd_error(st->driver, st->handle, err));
         return SCEP_EDB;
     }
-    while (apr_dbd_get_row(st->driver, ctx->pool, res, &row, -1) == 0) {
-        for (i = 0; first && i < nout; i++) {
-            const char *v = apr_dbd_get_entry(st->driver, row, i);
-            out[i] = v && *v ? apr_atoi64(v) : 0;
-        }
-        first = 0;
+    for (i = 0; i < nout; i++) {
+        out[i] = text[i] && *text[i] ? apr_atoi64(text[i]) : 0;
     }
     return APR_SUCCESS;
 }
@@ -58,20 +77,9 @@ static apr_status_t sqlite_pragma(scep_ctx_t *ctx, scep_store_t *st, const char 
 static const char *sqlite_pragma_text(scep_ctx_t *ctx, scep_store_t *st, const char *sql,
                                       int col)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    const char *text = NULL;
+    const char **text = apr_palloc(ctx->pool, sizeof(*text) * (apr_size_t)(col + 1));
 
-    if (apr_dbd_select(st->driver, ctx->pool, st->handle, &res, sql, 0)) {
-        return NULL;
-    }
-    while (apr_dbd_get_row(st->driver, ctx->pool, res, &row, -1) == 0) {
-        const char *v = text ? NULL : apr_dbd_get_entry(st->driver, row, col);
-        if (v) {
-            text = apr_pstrdup(ctx->pool, v);
-        }
-    }
-    return text;
+    return pragma_row(ctx, st, sql, text, col + 1) ? NULL : text[col];
 }
 
 /* Inside the lock, before BEGIN: per connection, and mod_dbd's connections

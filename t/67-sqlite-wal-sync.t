@@ -4,8 +4,9 @@
 # (scep_store_sqlite.c). A certificate must still never leave before its
 # record is on disk. A shim preloaded into httpd (LD_PRELOAD, built here
 # with cc) logs every fsync()/fdatasync() of a *-wal file and, while a flag
-# file exists, fails them with EIO, as a dying disk would. A private httpd,
-# the event MPM with one child, SQLite in WAL as the README configures it.
+# file exists, fails them with EIO, as a dying disk would. A private httpd
+# (SCEPLoad's load_httpd: the event MPM, SQLite in WAL as the README
+# configures it).
 #
 # 20 enrollments from 4 clients: all SUCCESS, and the WAL was synced. Then,
 # with the WAL's sync failing: the enrollment is refused, not answered with
@@ -89,38 +90,14 @@ int fdatasync(int fd)
 }
 EOC
 
-my $CONF = <<'EOC';
-@HTTPD_BASE@
-LogLevel info scep:debug
-LoadModule mpm_event_module "@MODULES@/mod_mpm_event.so"
-StartServers 1
-ServerLimit 1
-ThreadLimit 8
-ThreadsPerChild 8
-MaxRequestWorkers 8
-MinSpareThreads 1
-MaxSpareThreads 8
-DBDriver sqlite3
-DBDParams "@DB@"
-DBDInitSQL "PRAGMA journal_mode=WAL"
-SCEPChallengeThrottle off
-@TEST_CA@
-<Location /scep>
-    SetHandler scep
-    SCEPChallengePasswordFile "@PKI@/challenge"
-</Location>
-EOC
-
 my $preload = preload_shim('sync-shim', $SHIM_C);
 my $syncs = work_file('wal-syncs', 'log');
 my $flag = work_file('wal-sync-fails', 'flag');
 unlink $syncs, $flag;
-my $h = private_httpd(name => 'walsync', conf => $CONF,
-                      env => { LD_PRELOAD => $preload, SCEP_TEST_SYNC_LOG => $syncs,
-                               SCEP_TEST_SYNC_FAIL => $flag });
+my $h = load_httpd(name => 'walsync', mpm => 'event', db => 'sqlite',
+                   env => { LD_PRELOAD => $preload, SCEP_TEST_SYNC_LOG => $syncs,
+                            SCEP_TEST_SYNC_FAIL => $flag });
 END { unlink $flag if $flag; private_httpd_stop($h) if $h && $h->{ok} }
-$h->{url} = "http://127.0.0.1:$h->{port}/scep";
-$h->{kind} = 'sqlite';
 ok($h->{ok}, 'httpd starts with the shim preloaded') or diag("$h->{out}$h->{err}");
 
 SKIP: {
@@ -154,7 +131,8 @@ SKIP: {
     unlink $flag;
     ok(($rrep->{pkiStatus} // '') ne '0' && !$rrep->{cert_file},
        'resent while the sync still fails: no certificate either (HTTP ' . $resent->{status} . ')');
-    my @said = grep { /SCEP00378: cannot sync the SQLite WAL .*-wal/ } (log_lines($h))[$mark .. scalar(log_lines($h)) - 1];
+    my @lines = log_lines($h);
+    my @said = grep { /SCEP00378: cannot sync the SQLite WAL .*-wal/ } @lines[$mark .. $#lines];
     ok(@said >= 1, 'SCEP00378 names the WAL that could not be synced') or diag(join '', log_lines($h));
     my @failed = grep { / EIO$/ } (-e $syncs ? split(/\n/, read_file($syncs)) : ());
     ok(@failed >= 1, 'the shim failed a sync of the WAL');

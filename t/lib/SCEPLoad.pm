@@ -98,7 +98,7 @@ EOC
 );
 
 # load_httpd(name => N, mpm => 'event'|'prefork', db => 'sqlite'|'pgsql'|'mysql',
-#            pg => conninfo, prepare_db => CODE)
+#            pg => conninfo, prepare_db => CODE, env => {K => V})
 #   -> private_httpd's hash + { mpm, kind, pg }
 # The module is configured as the README says: SQLite in WAL through
 # DBDInitSQL "PRAGMA journal_mode=WAL" (no busy_timeout).
@@ -135,7 +135,8 @@ EOC2
     # location => TEXT: more lines in the /scep Location (e.g. webhooks)
     my $extra = $o{location} // '';
     $conf =~ s/^[ \t]*\@LOCATION_EXTRA\@\n/$extra/m;
-    my $h = private_httpd(name => $o{name}, conf => $conf, prepare_db => $o{prepare_db});
+    my $h = private_httpd(name => $o{name}, conf => $conf, prepare_db => $o{prepare_db},
+                          env => $o{env});
     $h->{mpm} = $o{mpm};
     $h->{kind} = $o{db};
     $h->{pg} = $o{pg};
