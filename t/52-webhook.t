@@ -560,8 +560,12 @@ sub outbox_conf {
     SCEPNotifyWebhook $url
     SCEPWebhookSecretFile "$SECRET_FILE"
     SCEPOutboundCAFile "$TLS->{cert}"
-    SCEPOutboundTimeout 2
+    SCEPOutboundTimeout 10
 EOC
+    # 10 s, not the 1-2 s of the other cases: "delivered once" holds only if
+    # the receiver answers within the timeout, and right after the restart 8
+    # senders handshake with it at once; under the sanitized pass beside the
+    # normal one, CI saw 2 s run out (an at-least-once retry, not a defect)
     # two processes, each with its outbox worker: one holds the lease
     return <<"EOC";
 \@HTTPD_BASE\@
@@ -683,7 +687,11 @@ sub never_lost {
               "$L: the set of delivered event ids is the set of rows");
     is(scalar(grep { !/^\d+$/ } keys %count), 0, "$L: every delivery has an X-SCEP-Event-Id");
     my @twice = grep { $count{$_} > 1 } sort keys %count;
-    is(scalar @twice, 0, "$L: no event delivered twice (the receiver answered at once)") or diag("@twice");
+    is(scalar @twice, 0, "$L: no event delivered twice (the receiver answered at once)")
+        or diag(join "\n", map { my $id = $_; "event $id received at "
+                                  . join(', ', map { sprintf '%.2f', $_->{time} - $t_restart }
+                                               grep { (header_of($_, 'X-SCEP-Event-Id') // '') eq $id } @$got)
+                                  . ' s after the restart' } @twice);
     my %row = map { $_->{id} => $_ } @$rows;
     is(scalar(grep { ($row{ header_of($_, 'X-SCEP-Event-Id') // 0 } || {})->{event} ne ($_->{body}{event} // '') } @$got), 0,
        "$L: each delivery is the event its id names");
