@@ -995,16 +995,17 @@ static void run_group(scep_ctx_t *ctx, scep_store_t *st, commit_job_t *jobs)
 }
 
 /* Under q's mutex: every write waiting becomes one group, written on the
- * connection (and with the context) of the first, whose thread waits
- * meanwhile as the others do; then they are all woken. */
-static void write_waiting(scep_commit_queue_t *q)
+ * leader's connection (self: the job of the thread leading it), or with no
+ * leader (the writer thread) on the first's, whose thread waits meanwhile
+ * as the others do; then they are all woken. */
+static void write_waiting(scep_commit_queue_t *q, commit_job_t *self)
 {
     commit_job_t *group = q->head, *j;
 
     q->head = q->tail = NULL;
     q->leading = 1;
     apr_thread_mutex_unlock(q->mutex);
-    run_group(group->ctx, group->st, group);
+    run_group(self ? self->ctx : group->ctx, self ? self->st : group->st, group);
     apr_thread_mutex_lock(q->mutex);
     for (j = group; j; j = j->next) {
         j->done = 1;
@@ -1027,6 +1028,11 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
         return job.rv;
     }
     apr_thread_mutex_lock(q->mutex);
+    if (!q->writer) {
+        /* a connection on loan goes back while its write waits for a group:
+         * only the leader's is used, taken again when it leads */
+        scep_store_release(st);
+    }
     if (q->tail) {
         q->tail->next = &job;
     }
@@ -1041,7 +1047,7 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
         apr_thread_cond_wait(q->cond, q->mutex);
     }
     if (!job.done) {
-        write_waiting(q);
+        write_waiting(q, &job);
     }
     apr_thread_mutex_unlock(q->mutex);
     return job.rv;
@@ -1068,7 +1074,7 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thread, void *data)
         if (!q->head) {
             break;
         }
-        write_waiting(q);
+        write_waiting(q, NULL);
     }
     apr_thread_mutex_unlock(q->mutex);
     apr_thread_exit(thread, APR_SUCCESS);
