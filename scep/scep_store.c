@@ -1027,12 +1027,11 @@ static apr_status_t in_transaction(scep_ctx_t *ctx, scep_store_t *st, txn_body_f
         run_group(ctx, st, &job);
         return job.rv;
     }
+    /* a connection on loan goes back while its write waits for a group:
+     * only the group's is used, taken again by its leader (or by the writer
+     * thread, on the first writer's loan) */
+    scep_store_release(st);
     apr_thread_mutex_lock(q->mutex);
-    if (!q->writer) {
-        /* a connection on loan goes back while its write waits for a group:
-         * only the leader's is used, taken again when it leads */
-        scep_store_release(st);
-    }
     if (q->tail) {
         q->tail->next = &job;
     }
