@@ -882,7 +882,6 @@ static apr_status_t txn_close(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transac
 {
     int err = st->dialect->end(ctx, st, trans, commit);
     const char *why = err ? db_error(ctx, st, err) : NULL;
-
     apr_status_t durable = APR_SUCCESS;
 
     st->in_transaction = 0;

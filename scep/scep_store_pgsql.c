@@ -84,8 +84,8 @@ static int pgsql_restore(scep_ctx_t *ctx, scep_store_t *st, int err)
  * that many, across every child) asks whether a table of the enrollment path
  * has rows and was never analyzed (nor vacuumed), and if so analyzes it: the
  * first time soon after the first enrollments, and every connection plans
- * again with the statistics. From then on autovacuum keeps them. A table we do not own is
- * left to its owner (no statement, no warning). */
+ * again with the statistics. From then on autovacuum keeps them. A table we
+ * do not own is left to its owner (no statement, no warning). */
 #define YOUNG_EVERY 64
 
 static const char *const young_tables[] = {
