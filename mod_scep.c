@@ -219,6 +219,7 @@ static int scep_handler(request_rec *r)
     scep_env_t env;
     scep_http_in_t in;
     scep_http_out_t out;
+    scep_slot_t slot;
     int rc;
 
     ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, -1);
@@ -264,6 +265,7 @@ static int scep_handler(request_rec *r)
     env.store_baton = r;
     env.eval = eval_expr;
     env.eval_baton = r;
+    scep_slots_env(&env, &slot, r);
     scep_op_handle(&ctx, svc, &env, &in, &out);
     if (out.tid && APLOG_R_IS_LEVEL(r, APLOG_INFO)) {
         log_summary(r, svc, &out);      /* (its values are escaped only when it is logged) */
@@ -583,6 +585,7 @@ static void scep_register_hooks(apr_pool_t *p)
     ap_hook_monitor(scep_pkcs11_monitor, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(scep_health_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(scep_memory_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(scep_slots_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* after mod_dbd's child_init: the worker's first pass opens a connection */
     ap_hook_child_init(scep_outbox_child_init, NULL, NULL, APR_HOOK_LAST);
     ap_hook_handler(dispatch, NULL, NULL, APR_HOOK_MIDDLE);

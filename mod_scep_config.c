@@ -1060,6 +1060,9 @@ const command_rec scep_cmds[] = {
     AP_INIT_FLAG("SCEPMemoryTrim", scep_set_memory_trim, NULL, RSRC_CONF,
                  "on (default): a child gives its free heap back to the system when its "
                  "last mod_scep request ends (glibc), at most once a second"),
+    AP_INIT_TAKE1("SCEPOperationSlots", scep_set_operation_slots, NULL, RSRC_CONF,
+                  "N or off (default): how many PKIOperations a child works on at once; "
+                  "the others wait their turn in the order they came"),
     AP_INIT_TAKE1("SCEPAdminSecretFile", set_admin_secret_file, NULL, RSRC_CONF,
                   "file with the key of the admin forms' tokens (same on every node)"),
     AP_INIT_TAKE1("SCEPPassPhraseDialog", scep_set_passphrase_dialog, NULL, RSRC_CONF,

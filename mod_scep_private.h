@@ -122,6 +122,8 @@ typedef struct scep_srv_conf_t {
     apr_array_header_t *ndes_sections;  /* scep_dir_conf_t * with SCEPNDESProfile */
     int memory_trim;                  /* SCEPMemoryTrim (main server): 1 on, -1 off, 0 unset */
     struct scep_trim_t *trim;         /* main server: this child's (child_init), NULL: off */
+    int operation_slots;              /* SCEPOperationSlots (main server): N, -1 off, 0 unset */
+    scep_slots_t *slots;              /* main server: this child's (child_init), NULL: off */
 } scep_srv_conf_t;
 
 /* The SQLite writers' lock (see scep_store_t.write_lock), one per mod_dbd
@@ -401,6 +403,13 @@ typedef struct scep_trim_t scep_trim_t;
 const char *scep_set_memory_trim(cmd_parms *cmd, void *dummy, int on);
 void scep_memory_child_init(apr_pool_t *pchild, server_rec *s);
 void scep_memory_request(request_rec *r);
+
+/* ---- mod_scep_slots.c: SCEPOperationSlots --------------------------------- */
+
+const char *scep_set_operation_slots(cmd_parms *cmd, void *dummy, const char *arg);
+void scep_slots_child_init(apr_pool_t *pchild, server_rec *s);
+/** env->slot: the request's hold on one of the child's slots (in hold) */
+void scep_slots_env(scep_env_t *env, scep_slot_t *hold, request_rec *r);
 /* ---- mod_scep_metrics.c: counters shared by the children, SetHandler
  * scep-metrics (Prometheus) and a mod_status section ---------------------- */
 int scep_metrics_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);

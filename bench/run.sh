@@ -85,6 +85,8 @@
 #   BENCH_SQLITE_INIT=    extra lines before the SQLite DBDInitSQL, e.g.
 #                         'DBDInitSQL "PRAGMA cache_size=-256"' (experiments), or
 #                         'SCEPSQLiteWriter realtime' (bench/RESULTS.md, fourth pass)
+#   BENCH_SLOTS=          SCEPOperationSlots of shipped-pgsql (default: six a
+#                         core, as conf/mod_scep.conf.sample advises; off to compare)
 #   BENCH_PGSQL_INIT=     extra lines after the PostgreSQL DBDParams, e.g.
 #                         'DBDMax 25' (experiments)
 #   BENCH_PG_EXTRA=       more PostgreSQL server options, e.g. '-c
@@ -275,7 +277,8 @@ DBDKeep $shipped_pool
 DBDMax $shipped_pool"
         # with PostgreSQL, the sample configuration's one child with a thread
         # for every client (README, Sizing): spread over several children,
-        # each child served its share of the clients at its own pace
+        # each child served its share of the clients at its own pace; and its
+        # operation slots, six a core (BENCH_SLOTS: a number, or off)
         [ "$2" = sqlite ] || dbd="$dbd
 ServerLimit 1
 StartServers 1
@@ -283,7 +286,8 @@ ThreadLimit 64
 ThreadsPerChild 64
 MaxRequestWorkers 64
 MinSpareThreads 1
-MaxSpareThreads 64"
+MaxSpareThreads 64
+SCEPOperationSlots ${BENCH_SLOTS:-$((6 * ncpu))}"
     fi
     [ "$root" = 1 ] && chown -R www-data:www-data "$d/db"
     hook_conf=""

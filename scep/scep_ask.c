@@ -33,13 +33,18 @@ scep_verdict_kind_t scep_ask_password(apr_pool_t *p, const scep_env_t *env,
                                       const scep_profile_t *prof, X509_REQ *csr,
                                       const char *given, apr_size_t len)
 {
+    scep_verdict_kind_t verdict;
     const char *user;
 
     if (!env->check_password || !prof->authn_providers || strlen(given) != len
         || !(user = common_name(p, csr)) || !*user) {
         return SCEP_VERDICT_DENY;
     }
-    return env->check_password(env->check_baton, prof->authn_providers, user, given);
+    /* (a provider may ask a directory server: no slot held meanwhile) */
+    scep_slot_give(env->slot);
+    verdict = env->check_password(env->check_baton, prof->authn_providers, user, given);
+    scep_slot_take(env->slot, 1);
+    return verdict;
 }
 
 static void ask_validators(scep_verdict_t *out, const char **pwho, int *pintune,
@@ -60,7 +65,10 @@ void scep_ask_validators(scep_verdict_t *out, const char **pwho, int *pintune,
         *pwho = "mod_scep";
         return;
     }
+    /* its slot is for CPU work, not for waiting on a validator's answer */
+    scep_slot_give(env->slot);
     ask_validators(out, pwho, pintune, ctx, env, prof, in);
+    scep_slot_take(env->slot, 1);
     if (env->outbound_leave) {
         env->outbound_leave(env->outbound_baton, prof);
     }

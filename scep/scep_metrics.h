@@ -24,6 +24,8 @@ typedef enum {
     /* the records' write transactions, the writes they committed, and (SQLite)
      * microseconds waited for and holding the writers' lock */
     SCEP_M_DB_COMMITS, SCEP_M_DB_WRITES, SCEP_M_DB_LOCK_WAIT_US, SCEP_M_DB_LOCK_HELD_US,
+    /* PKIOperations that waited for a slot (SCEPOperationSlots), and how long */
+    SCEP_M_SLOT_WAITS, SCEP_M_SLOT_WAIT_US,
     SCEP_M_COUNT
 } scep_metrics_counter_t;
 

@@ -1506,8 +1506,11 @@ void scep_op_handle(scep_ctx_t *ctx, const scep_service_t *svc, const scep_env_t
         out->len = svc->cacert->len;
     }
     else if ((op && !strcasecmp(op, "PKIOperation")) || in->is_post) {
-        /* a POST is a PKIOperation whatever operation it names */
+        /* a POST is a PKIOperation whatever operation it names; its
+         * turn comes in the order it came (SCEPOperationSlots) */
+        scep_slot_take(env->slot, 0);
         pki_operation(ctx, svc, env, in, out);
+        scep_slot_give(env->slot);
     }
     else if (op && !strcasecmp(op, "GetNextCACert")) {
         if (!svc->nextcacert) {

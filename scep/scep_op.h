@@ -9,6 +9,7 @@
 #include "scep.h"
 #include "scep_service.h"
 #include "scep_validate.h"
+#include "scep_slots.h"
 
 /** What one request brings besides its bytes: how to reach the database
  *  and evaluate the profile's expressions (both need the request). */
@@ -30,6 +31,9 @@ typedef struct scep_env_t {
     int (*outbound_enter)(void *baton, const scep_profile_t *prof);
     void (*outbound_leave)(void *baton, const scep_profile_t *prof);
     void *outbound_baton;
+    /** SCEPOperationSlots: the request's hold on one of the child's slots
+     *  (NULL: no bound); given back while it waits for a validator */
+    scep_slot_t *slot;
 } scep_env_t;
 
 typedef struct scep_http_in_t {

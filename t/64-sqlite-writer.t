@@ -103,14 +103,8 @@ sub sq { my $s = shift; $s =~ s/'/''/g; "'$s'" }
 # scepbench: -> (all N got a verified SUCCESS, a one-line account)
 sub burst {
     my ($h, $prefix, $n, $c) = @_;
-    my $r = bench_run($h, n => $n, c => $c, prefix => $prefix, pool => 8, decrypt => 8,
-                      timeout => 30, max_time => 40, cmd_timeout => 90,
-                      results => work_file("results-$prefix", 'tsv'));
-    my $succ = grep { $_->{outcome} eq 'SUCCESS' } @{ $r->{rows} };
-    my $all = $r->{rc} == 0 && ($r->{result}{ok} // -1) == $n && $succ == $n;
-    return ($all, sprintf('scepbench rc %d, RESULT ok=%s failures=%s, %d SUCCESS rows; %s',
-                          $r->{rc}, $r->{result}{ok} // '-', $r->{result}{failures} // '-', $succ,
-                          substr($r->{err}, 0, 500)));
+    return bench_burst($h, n => $n, c => $c, prefix => $prefix, pool => 8, decrypt => 8,
+                       timeout => 30, max_time => 40, cmd_timeout => 90);
 }
 
 # the threads of a process: { tid => comm }

@@ -23,7 +23,7 @@ use SCEPTest qw(:all);
 
 our @EXPORT_OK = qw(
     bench_bin pg_schema_create pg_schema_drop pg_conninfo_for load_httpd
-    query value bench_args bench_run bench_bg bench_alive bench_wait bench_result read_results
+    query value bench_args bench_run bench_burst bench_bg bench_alive bench_wait bench_result read_results
     httpd_children httpd_pid log_lines log_bad crashes
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
@@ -261,6 +261,20 @@ sub bench_run {
     $r->{result} = bench_result($r->{out});
     $r->{rows} = $o{results} ? read_results($o{results}) : [];
     return $r;
+}
+
+# bench_burst($h, n => N, prefix => P, bench_run's options): scepbench ->
+# (all N got a verified SUCCESS, a one-line account); its --results file is
+# results-P.tsv in the work folder unless given
+sub bench_burst {
+    my ($h, %o) = @_;
+    $o{results} //= work_file("results-$o{prefix}", 'tsv');
+    my $r = bench_run($h, %o);
+    my $succ = grep { $_->{outcome} eq 'SUCCESS' } @{ $r->{rows} };
+    my $all = $r->{rc} == 0 && ($r->{result}{ok} // -1) == $o{n} && $succ == $o{n};
+    return ($all, sprintf('scepbench rc %d, RESULT ok=%s failures=%s, %d SUCCESS rows; %s',
+                          $r->{rc}, $r->{result}{ok} // '-', $r->{result}{failures} // '-', $succ,
+                          substr($r->{err}, 0, 500)));
 }
 
 # scepbench in the background: start_cmd's process + { results, started }

@@ -2,6 +2,9 @@
 #include <string.h>
 #include "tests.h"
 #include "scep_util.h"
+#include "scep_slots.h"
+#include <apr_thread_proc.h>
+#include <apr_atomic.h>
 
 START_TEST(query_keeps_plus_and_decodes_escapes)
 {
@@ -109,6 +112,140 @@ START_TEST(bounded_cuts_on_a_character)
 END_TEST
 
 
+/* ---- SCEPOperationSlots (scep_slots.c) ---- */
+
+typedef struct slot_user_t {
+    scep_slot_t hold;
+    int front;                       /* takes its slot back, ahead of the others */
+    volatile apr_uint32_t *order;    /* the next turn's number */
+    volatile apr_uint32_t *inside;   /* holders now */
+    volatile apr_uint32_t *most;     /* most holders at once */
+    apr_uint32_t turn;               /* its turn's number */
+} slot_user_t;
+
+static void *APR_THREAD_FUNC slot_user(apr_thread_t *t, void *data)
+{
+    slot_user_t *u = data;
+    apr_uint32_t now, most;
+
+    (void)t;
+    scep_slot_take(&u->hold, u->front);
+    u->turn = apr_atomic_inc32(u->order);
+    now = apr_atomic_inc32(u->inside) + 1;
+    while ((most = apr_atomic_read32(u->most)) < now
+           && apr_atomic_cas32(u->most, now, most) != most) {
+    }
+    apr_sleep(2000);
+    apr_atomic_dec32(u->inside);
+    scep_slot_give(&u->hold);
+    /* a plain return: apr_thread_exit's pthread_exit trips ASan (gcc 12) */
+    return NULL;
+}
+
+typedef struct slot_counts_t {
+    volatile apr_uint32_t order, inside, most;
+} slot_counts_t;
+
+static apr_thread_t *start_user(slot_user_t *u, scep_slots_t *slots, slot_counts_t *n,
+                                int front)
+{
+    apr_thread_t *th = NULL;
+
+    memset(u, 0, sizeof(*u));
+    u->hold.slots = slots;
+    u->front = front;
+    u->order = &n->order;
+    u->inside = &n->inside;
+    u->most = &n->most;
+    ck_assert_int_eq(apr_thread_create(&th, NULL, slot_user, u, test_pool), APR_SUCCESS);
+    return th;
+}
+
+/* Until n wait (at most 5 s). */
+static void await_waiting(scep_slots_t *slots, int n)
+{
+    int i;
+
+    for (i = 0; i < 5000 && scep_slots_waiting(slots) < n; i++) {
+        apr_sleep(1000);
+    }
+    ck_assert_int_eq(scep_slots_waiting(slots), n);
+}
+
+/* One slot: the waiters get it in the order they came, one at a time; one
+ * that comes back from a validator (front) goes ahead of them. Without
+ * slots, take and give do nothing. */
+START_TEST(slots_first_come_first_served)
+{
+    enum { USERS = 5 };
+    scep_slots_t *slots;
+    scep_slot_t first, none;
+    slot_user_t u[USERS];
+    apr_thread_t *th[USERS];
+    slot_counts_t n = { 0, 0, 0 };
+    apr_status_t trv;
+    int i;
+
+    ck_assert_int_eq(scep_slots_make(&slots, test_pool, 1), APR_SUCCESS);
+    memset(&first, 0, sizeof(first));
+    first.slots = slots;
+    scep_slot_take(&first, 0);
+    ck_assert_int_eq(first.held, 1);
+    ck_assert_int_eq(scep_slots_waiting(slots), 0);
+    /* users 0..3 queue in this order, then 4 comes back from a validator */
+    for (i = 0; i < USERS; i++) {
+        th[i] = start_user(&u[i], slots, &n, i == USERS - 1);
+        await_waiting(slots, i + 1);
+    }
+    scep_slot_give(&first);
+    ck_assert_int_eq(first.held, 0);
+    scep_slot_give(&first);          /* (not held: nothing) */
+    for (i = 0; i < USERS; i++) {
+        apr_thread_join(&trv, th[i]);
+    }
+    ck_assert_uint_eq(u[USERS - 1].turn, 0);
+    for (i = 0; i < USERS - 1; i++) {
+        ck_assert_uint_eq(u[i].turn, (apr_uint32_t)i + 1);
+    }
+    ck_assert_uint_eq(n.most, 1);
+    ck_assert_int_eq(scep_slots_waiting(slots), 0);
+    /* the slot is free again: taken at once */
+    scep_slot_take(&first, 0);
+    ck_assert_int_eq(first.held, 1);
+    scep_slot_give(&first);
+    memset(&none, 0, sizeof(none));
+    scep_slot_take(&none, 0);
+    ck_assert_int_eq(none.held, 0);
+    scep_slot_take(NULL, 0);
+    scep_slot_give(NULL);
+}
+END_TEST
+
+/* Three slots, eight users at once: never more than three inside. */
+START_TEST(slots_bound_holders)
+{
+    enum { USERS = 8 };
+    scep_slots_t *slots;
+    slot_user_t u[USERS];
+    apr_thread_t *th[USERS];
+    slot_counts_t n = { 0, 0, 0 };
+    apr_status_t trv;
+    int i;
+
+    ck_assert_int_eq(scep_slots_make(&slots, test_pool, 3), APR_SUCCESS);
+    for (i = 0; i < USERS; i++) {
+        th[i] = start_user(&u[i], slots, &n, 0);
+    }
+    for (i = 0; i < USERS; i++) {
+        apr_thread_join(&trv, th[i]);
+    }
+    ck_assert_uint_eq(n.order, USERS);
+    ck_assert_uint_ge(n.most, 1);
+    ck_assert_uint_le(n.most, 3);
+    ck_assert_uint_eq(n.inside, 0);
+}
+END_TEST
+
 Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -121,6 +258,8 @@ Suite *util_suite(void)
     tcase_add_test(tc, secret_compare);
     tcase_add_test(tc, hex_and_log_safe);
     tcase_add_test(tc, bounded_cuts_on_a_character);
+    tcase_add_test(tc, slots_first_come_first_served);
+    tcase_add_test(tc, slots_bound_holders);
     suite_add_tcase(s, tc);
     return s;
 }
