@@ -5,6 +5,7 @@
  * free while someone waits), and only that waiter is woken: each waiter
  * sleeps on a condition of its own, kept for the next one when it is done.
  */
+#include <apr_allocator.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_cond.h>
 
@@ -28,11 +29,21 @@ struct scep_slots_t {
 apr_status_t scep_slots_make(scep_slots_t **pslots, apr_pool_t *p, int n)
 {
     scep_slots_t *s = apr_pcalloc(p, sizeof(*s));
+    apr_allocator_t *allocator;
     apr_status_t rv;
 
-    if ((rv = apr_pool_create(&s->pool, p)) != APR_SUCCESS
-        || (rv = apr_thread_mutex_create(&s->mutex, APR_THREAD_MUTEX_DEFAULT, p))
-           != APR_SUCCESS) {
+    /* the waiters' pool has an allocator of its own: the child's is shared
+     * by other pools, and this one is used only under s->mutex */
+    if ((rv = apr_allocator_create(&allocator)) != APR_SUCCESS) {
+        return rv;
+    }
+    if ((rv = apr_pool_create_ex(&s->pool, p, NULL, allocator)) != APR_SUCCESS) {
+        apr_allocator_destroy(allocator);
+        return rv;
+    }
+    apr_allocator_owner_set(allocator, s->pool);
+    if ((rv = apr_thread_mutex_create(&s->mutex, APR_THREAD_MUTEX_DEFAULT, p))
+        != APR_SUCCESS) {
         return rv;
     }
     s->free = n;
