@@ -259,7 +259,7 @@ const char *scep_metrics_prometheus(apr_pool_t *p, const scep_metrics_t *m,
         counter(p, m, SCEP_M_DB_WRITES, "scep_database_writes_total", "The records' writes (a decision, an approval ...), alone or in a group commit."),
         seconds(p, m, SCEP_M_DB_LOCK_WAIT_US, "scep_database_write_lock_wait_seconds_total", "SQLite: time writers waited for the writers' lock (Mutex scep-db)."),
         seconds(p, m, SCEP_M_DB_LOCK_HELD_US, "scep_database_write_lock_held_seconds_total", "SQLite: time the writers' lock was held; near one second a second, the single writer is the bottleneck."),
-        counter(p, m, SCEP_M_SLOT_WAITS, "scep_operation_slot_waits_total", "PKIOperations that waited for one of the child's slots (SCEPOperationSlots)."),
+        counter(p, m, SCEP_M_SLOT_WAITS, "scep_operation_slot_waits_total", "Times a PKIOperation waited for one of its child's slots (SCEPOperationSlots): before its work, or after a validator's answer."),
         seconds(p, m, SCEP_M_SLOT_WAIT_US, "scep_operation_slot_wait_seconds_total", "Time PKIOperations waited for a slot (SCEPOperationSlots)."),
         ca_series(p, cas, ncas), NULL);
 }
