@@ -19,7 +19,6 @@ const char *scep_set_operation_slots(cmd_parms *cmd, void *dummy, const char *ar
 {
     scep_srv_conf_t *conf = ap_get_module_config(cmd->server->module_config, &scep_module);
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    char *end;
     apr_int64_t n;
 
     (void)dummy;
@@ -30,10 +29,9 @@ const char *scep_set_operation_slots(cmd_parms *cmd, void *dummy, const char *ar
         conf->operation_slots = -1;
         return NULL;
     }
-    n = apr_strtoi64(arg, &end, 10);
-    if (*end || end == arg || n < 1 || n > MAX_OPERATION_SLOTS) {
-        return apr_psprintf(cmd->pool, "SCEPOperationSlots: '%s' is neither off nor a number "
-                            "of slots from 1 to %d", arg, MAX_OPERATION_SLOTS);
+    if ((err = scep_number_arg(cmd, arg, 1, MAX_OPERATION_SLOTS, "off or a number of slots",
+                               &n)) != NULL) {
+        return err;
     }
     conf->operation_slots = (int)n;
     return NULL;

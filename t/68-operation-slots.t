@@ -153,7 +153,7 @@ SKIP: {
         return ($r->{rc}, $out);
     };
     my ($rc, $out) = $check->('zero', $text . "SCEPOperationSlots 0\n");
-    ok($rc != 0 && $out =~ /SCEPOperationSlots: '0' is neither off nor a number/,
+    ok($rc != 0 && $out =~ /SCEPOperationSlots: '0' is not off or a number of slots from 1 to 100000/,
        'D: SCEPOperationSlots 0: httpd -t fails, naming it') or diag($out);
     ($rc, $out) = $check->('lots', $text . "SCEPOperationSlots lots\n");
     ok($rc != 0 && $out =~ /SCEPOperationSlots: 'lots'/, 'D: SCEPOperationSlots lots: httpd -t fails')
