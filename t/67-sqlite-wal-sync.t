@@ -13,7 +13,9 @@
 # a certificate, and SCEP00378 says why; its resend, which finds the row
 # that committed, gets no certificate either while the WAL cannot be
 # synced. With the disk back, the same request is answered from that
-# record: SUCCESS, one row.
+# record: SUCCESS, one row. (A commit that starts the WAL over fails in
+# SQLite itself, which syncs the new WAL's header: no certificate either,
+# but that try is made again, so that mod_scep's own sync is what fails.)
 use strict;
 use warnings FATAL => 'all';
 
@@ -114,16 +116,35 @@ SKIP: {
     my @synced = -e $syncs ? split(/\n/, read_file($syncs)) : ();
     ok(@synced >= 1, 'the WAL was synced (' . scalar(@synced) . ' times)');
 
-    # the disk fails the WAL's sync: no certificate leaves
-    my $req = build_request(subject => "/CN=$prefix-disk");
-    open my $fh, '>', $flag or die "$flag: $!";
-    close $fh;
-    my $mark = scalar log_lines($h);
-    my $resp = send_request($req, port => $h->{port});
-    my $rep = $resp->{status} == 200 ? parse_reply($resp, $req) : {};
-    ok(($rep->{pkiStatus} // '') ne '0' && !$rep->{cert_file},
+    # the disk fails the WAL's sync: no certificate leaves. SQLite syncs a
+    # WAL's header itself when a commit starts the WAL over (after a
+    # checkpoint copied all of it back, about one write in 16 here): that
+    # commit fails in SQLite (SCEP00106) before mod_scep's own sync is
+    # reached. Safe too, but not the path under test: so each try first
+    # lets one write through with the disk healthy, and a try that took
+    # SQLite's path is made again with a new request.
+    my ($req, $resp, $rep, $mark, @said, @leaked);
+    for my $try (1 .. 5) {
+        unlink $flag;
+        my $warm = build_request(subject => "/CN=$prefix-warm-$try");
+        my $wrep = parse_reply(send_request($warm, port => $h->{port}), $warm);
+        diag("try $try: the healthy write was not SUCCESS") unless ($wrep->{pkiStatus} // '') eq '0';
+        $req = build_request(subject => "/CN=$prefix-disk-$try");
+        open my $fh, '>', $flag or die "$flag: $!";
+        close $fh;
+        $mark = scalar log_lines($h);
+        $resp = send_request($req, port => $h->{port});
+        $rep = $resp->{status} == 200 ? parse_reply($resp, $req) : {};
+        push @leaked, $try if ($rep->{pkiStatus} // '') eq '0' || $rep->{cert_file};
+        my @lines = log_lines($h);
+        @said = grep { /SCEP00378: cannot sync the SQLite WAL .*-wal/ } @lines[$mark .. $#lines];
+        last if @said;
+        diag("try $try: SQLite's own commit failed (it started the WAL over), trying again")
+            if grep { /SCEP00106: commit failed: disk I\/O error/ } @lines[$mark .. $#lines];
+    }
+    ok(!@leaked && !$rep->{cert_file},
        'with the WAL\'s sync failing: no certificate (HTTP ' . $resp->{status} . ', pkiStatus '
-       . ($rep->{pkiStatus} // 'none') . ')');
+       . ($rep->{pkiStatus} // 'none') . ')') or diag("certificates on tries @leaked");
     # its row committed: a resend finds it, and is not answered from it
     # before the WAL holding it is on disk
     my $resent = send_request($req, port => $h->{port});
@@ -131,9 +152,7 @@ SKIP: {
     unlink $flag;
     ok(($rrep->{pkiStatus} // '') ne '0' && !$rrep->{cert_file},
        'resent while the sync still fails: no certificate either (HTTP ' . $resent->{status} . ')');
-    my @lines = log_lines($h);
-    my @said = grep { /SCEP00378: cannot sync the SQLite WAL .*-wal/ } @lines[$mark .. $#lines];
-    ok(@said >= 1, 'SCEP00378 names the WAL that could not be synced') or diag(join '', log_lines($h));
+    ok(@said >= 1, 'SCEP00378 names the WAL that could not be synced') or diag(join "\n", log_lines($h));
     my @failed = grep { / EIO$/ } (-e $syncs ? split(/\n/, read_file($syncs)) : ());
     ok(@failed >= 1, 'the shim failed a sync of the WAL');
 
@@ -142,5 +161,5 @@ SKIP: {
     is($again->{pkiStatus} // '', '0', 'the same request again: SUCCESS')
         or diag($again->{failInfoText} // 'no reply');
     is(value($h, "SELECT count(*) FROM scep_transactions WHERE subject LIKE '%$prefix-disk%' "
-                 . "AND status = 'ISSUED'"), 1, 'from its one ISSUED row');
+                 . "AND status = 'ISSUED'"), 1, 'from its one ISSUED row (none for earlier tries)');
 }
