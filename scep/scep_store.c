@@ -869,6 +869,11 @@ static apr_status_t txn_open(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transact
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00104)
                  "cannot start a database transaction: %s", why);
         scep_store_unlock(st);
+        if (st->dialect->txn_closed) {
+            /* what txn_opening set on the connection is set back (SQLite's
+             * sync level: left lowered, its later commits would go unsynced) */
+            st->dialect->txn_closed(ctx, st, 0);
+        }
         return SCEP_EDB;
     }
     st->in_transaction = 1;

@@ -16,6 +16,13 @@
 # record: SUCCESS, one row. (A commit that starts the WAL over fails in
 # SQLite itself, which syncs the new WAL's header: no certificate either,
 # but that try is made again, so that mod_scep's own sync is what fails.)
+#
+# A BEGIN that fails (the sqlite3 shell holds SQLite's write lock longer
+# than apr_dbd_sqlite3's 1.6 s of retries): that enrollment is refused, and
+# the connection's sync level, lowered for the transaction, is set back:
+# every later enrollment the same child answers is synced before its
+# answer. (Before the fix the connection kept synchronous=NORMAL, and its
+# commits were answered without any sync.)
 use strict;
 use warnings FATAL => 'all';
 
@@ -25,7 +32,7 @@ use lib 't/lib';
 use SCEPTest qw(:all);
 use SCEPLoad qw(:all);
 
-plan tests => 10;
+plan tests => 13;
 
 my $SHIM_C = <<'EOC';
 #define _GNU_SOURCE
@@ -103,7 +110,7 @@ END { unlink $flag if $flag; private_httpd_stop($h) if $h && $h->{ok} }
 ok($h->{ok}, 'httpd starts with the shim preloaded') or diag("$h->{out}$h->{err}");
 
 SKIP: {
-    skip 'httpd did not start', 9 unless $h->{ok};
+    skip 'httpd did not start', 12 unless $h->{ok};
     my $prefix = "t67-$$";
     my $r = bench_run($h, n => 20, c => 4, prefix => $prefix, pool => 4, decrypt => 5,
                       timeout => 30, max_time => 60, cmd_timeout => 120,
@@ -162,4 +169,47 @@ SKIP: {
         or diag($again->{failInfoText} // 'no reply');
     is(value($h, "SELECT count(*) FROM scep_transactions WHERE subject LIKE '%$prefix-disk%' "
                  . "AND status = 'ISSUED'"), 1, 'from its one ISSUED row (none for earlier tries)');
+
+    # the sqlite3 shell holds SQLite's write lock through one enrollment's
+    # BEGIN (and its refusal's): both fail, SQLite being busy
+    my $locked = work_file('sqlite-locked', 'flag');
+    my $hold = work_file('hold', 'sql');
+    unlink $locked;
+    write_file($hold, "BEGIN IMMEDIATE;\n.shell touch $locked\n.shell sleep 4\nCOMMIT;\n");
+    my $holder = start_cmd(sqlite3_cmd($h->{db}), stdin => $hold);
+    poll(10, sub { -e $locked }) or diag('the sqlite3 shell did not take the lock: ' . cmd_output($holder));
+    my $busy = build_request(subject => "/CN=$prefix-busy");
+    my $bmark = scalar log_lines($h);
+    my $bresp = send_request($busy, port => $h->{port});
+    my $brep = $bresp->{status} == 200 ? parse_reply($bresp, $busy) : {};
+    my $held = cmd_wait($holder, 30);
+    my @blines = log_lines($h);
+    my ($pid) = map { /\[pid (\d+):tid \d+\].*SCEP00104: cannot start a database transaction/ ? $1 : () }
+                @blines[$bmark .. $#blines];
+    ok($pid && $held->{rc} == 0 && ($brep->{pkiStatus} // '') ne '0' && !$brep->{cert_file},
+       'a BEGIN that finds SQLite busy: SCEP00104, no certificate (HTTP ' . $bresp->{status} . ')')
+        or diag(join "\n", @blines[$bmark .. $#blines], cmd_output($holder));
+
+    # then, each enrollment that child answers: a sync of the WAL by it
+    my $syncs_of = sub {
+        my $p = shift;
+        return scalar grep { /^$p fdatasync .*-wal$/ } (-e $syncs ? split(/\n/, read_file($syncs)) : ());
+    };
+    my ($served, $issued, @unsynced) = (0, 0);
+    for my $i (1 .. 24) {
+        last if !$pid || $served >= 3;
+        my $before = $syncs_of->($pid);
+        my $req2 = build_request(subject => "/CN=$prefix-after-$i");
+        my $m2 = scalar log_lines($h);
+        my $rep2 = parse_reply(send_request($req2, port => $h->{port}), $req2);
+        $issued++ if ($rep2->{pkiStatus} // '') eq '0';
+        my @l = log_lines($h);
+        next unless grep { /\[pid $pid:tid \d+\].*SCEP00367: .*outcome=SUCCESS/ } @l[$m2 .. $#l];
+        $served++;
+        push @unsynced, $i if $syncs_of->($pid) <= $before;
+    }
+    ok($served >= 1, "enrollments answered by the child whose BEGIN failed ($served)");
+    ok($served >= 1 && !@unsynced && $issued > 0,
+       'each of them synced the WAL before its answer (the sync level was set back)')
+        or diag("answered without a sync of the WAL: @unsynced");
 }
