@@ -868,6 +868,15 @@ static apr_status_t txn_open(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transact
     if (err) {
         SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00104)
                  "cannot start a database transaction: %s", why);
+        if (*ptrans) {
+            /* apr_dbd_sqlite3 (and mysql) hang the transaction on the
+             * connection even when BEGIN failed, and apr_dbd ends it (a
+             * COMMIT) when this request's pool goes: by then the connection
+             * is back in mod_dbd's pool, maybe inside another request's
+             * transaction. So it is ended (rolled back) now. */
+            st->dialect->end(ctx, st, *ptrans, 0);
+            *ptrans = NULL;
+        }
         scep_store_unlock(st);
         if (st->dialect->txn_closed) {
             /* what txn_opening set on the connection is set back (SQLite's

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <apr_file_info.h>
 #include <apr_file_io.h>
+#include <apr_dbd.h>
 #include <apr_strings.h>
 #include "tests.h"
 #include "scep_store.h"
@@ -352,6 +353,46 @@ START_TEST(failed_attempts_are_counted_per_address_and_profile)
 }
 END_TEST
 
+/* A BEGIN that fails leaves no transaction hanging on the connection.
+ * apr_dbd_sqlite3 (and mysql) attach one even then, and apr_dbd ends it
+ * (COMMIT) when the writer's pool goes: after the connection went back to
+ * mod_dbd's pool, so in the middle of whatever transaction another request
+ * then runs on it. Here BEGIN fails because the connection is already
+ * inside a transaction (in httpd: SQLite busy past the driver's retries, a
+ * disk error); the next user's transaction must stay its own. */
+START_TEST(failed_begin_leaves_no_transaction_on_the_connection)
+{
+    t_db_t *db = t_db_open(pool);
+    scep_ctx_t wctx = ctx;
+    scep_txn_t t = txn("T9", "D9", "09"), *winner = NULL;
+    scep_cert_t c = cert("09");
+    apr_dbd_transaction_t *next = NULL;
+    apr_pool_t *wpool;
+    int nrows;
+
+    apr_pool_create(&wpool, pool);
+    wctx.pool = wpool;
+    ck_assert_int_eq(apr_dbd_query(db->driver, db->handle, &nrows, "BEGIN"), 0);
+    ck_assert_int_eq(scep_store_record_issued(&wctx, db->store, &t, &c, NULL, NULL, &winner),
+                     SCEP_EDB);
+    /* (the failed write rolled that transaction back, or it is still open) */
+    apr_dbd_query(db->driver, db->handle, &nrows, "ROLLBACK");
+    /* the next user of the connection: a transaction it will roll back */
+    ck_assert_int_eq(apr_dbd_transaction_start(db->driver, pool, db->handle, &next), 0);
+    ck_assert_int_eq(apr_dbd_query(db->driver, db->handle, &nrows,
+                                   "INSERT INTO scep_auth_failures (ca, profile, "
+                                   "client_addr, created_at) VALUES ('CA9', 'p', "
+                                   "'192.0.2.9', 1)"), 0);
+    apr_pool_destroy(wpool);        /* the failed writer's request ends */
+    apr_dbd_transaction_mode_set(db->driver, next, APR_DBD_TRANSACTION_ROLLBACK);
+    apr_dbd_transaction_end(db->driver, pool, next);
+    ck_assert_int_eq(t_db_count(db, pool, "SELECT count(*) FROM scep_auth_failures"), 0);
+    ck_assert_int_eq(scep_store_record_issued(&ctx, db->store, &t, &c, NULL, NULL, &winner),
+                     APR_SUCCESS);
+    ck_assert_int_eq(t_db_count(db, pool, "SELECT count(*) FROM scep_transactions"), 1);
+}
+END_TEST
+
 /* The one read before decryption finds the request's transactions with
  * their certificate, and none of another CA's. */
 START_TEST(preflight_reads_live_transactions)
@@ -452,6 +493,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, approval_once_and_only_by_its_ca);
     tcase_add_test(tc, failed_attempts_are_counted_per_address_and_profile);
     tcase_add_test(tc, preflight_reads_live_transactions);
+    tcase_add_test(tc, failed_begin_leaves_no_transaction_on_the_connection);
     tcase_add_test(tc, writer_thread_writes_the_groups);
     tcase_add_test(tc, statements_prepared_when_first_run);
     tcase_add_test(tc, statements_at_connect_exist);
