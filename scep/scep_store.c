@@ -894,10 +894,17 @@ static apr_status_t txn_open(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transact
 static apr_status_t txn_close(scep_ctx_t *ctx, scep_store_t *st, apr_dbd_transaction_t *trans,
                               int commit)
 {
-    int err = st->dialect->end(ctx, st, trans, commit);
+    int err = st->dialect->end(ctx, st, trans, commit), nrows = 0;
     const char *why = err ? db_error(ctx, st, err) : NULL;
     apr_status_t durable = APR_SUCCESS;
 
+    if (commit && err) {
+        /* SQLite keeps a transaction whose COMMIT found the database busy
+         * (a reader, outside WAL mode), and the driver forgets it: ended
+         * here, or the connection would go back to the pool inside it, and
+         * its rows be read there as if committed */
+        apr_dbd_query(st->driver, st->handle, &nrows, "ROLLBACK");
+    }
     st->in_transaction = 0;
     scep_store_unlock(st);
     if (!commit || err) {

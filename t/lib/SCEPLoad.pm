@@ -98,7 +98,8 @@ EOC
 );
 
 # load_httpd(name => N, mpm => 'event'|'prefork', db => 'sqlite'|'pgsql'|'mysql',
-#            pg => conninfo, prepare_db => CODE, env => {K => V})
+#            pg => conninfo, prepare_db => CODE, env => {K => V},
+#            journal => 'wal'|'delete' (SQLite))
 #   -> private_httpd's hash + { mpm, kind, pg }
 # The module is configured as the README says: SQLite in WAL through
 # DBDInitSQL "PRAGMA journal_mode=WAL" (no busy_timeout).
@@ -106,7 +107,20 @@ sub load_httpd {
     my %o = @_;
     my $mpm = $MPM{ $o{mpm} } or croak "unknown MPM $o{mpm}";
     my $dbd;
-    if ($o{db} eq 'sqlite') {
+    if ($o{db} eq 'sqlite' && ($o{journal} // 'wal') ne 'wal') {
+        # journal => 'delete': SQLite's rollback journal (the schema's WAL
+        # switched off before httpd starts)
+        $dbd = qq{DBDriver sqlite3\nDBDParams "\@DB\@"\n};
+        my ($mode, $prepare) = (uc $o{journal}, $o{prepare_db});
+        $o{prepare_db} = sub {
+            my $db = shift;
+            my $r = run_cmd(sqlite3_cmd($db, "PRAGMA journal_mode=$mode"));
+            my $want = lc $mode;
+            croak "journal_mode=$mode: $r->{err}" if $r->{rc} || $r->{out} !~ /^\Q$want\E$/m;
+            $prepare->($db) if $prepare;
+        };
+    }
+    elsif ($o{db} eq 'sqlite') {
         $dbd = qq{DBDriver sqlite3\nDBDParams "\@DB\@"\nDBDInitSQL "PRAGMA journal_mode=WAL"\n};
     }
     elsif ($o{db} eq 'mysql') {
