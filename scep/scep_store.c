@@ -1192,7 +1192,10 @@ static apr_status_t record_body(scep_ctx_t *ctx, scep_store_t *st, const void *a
 }
 
 /* After a failed write: did an identical request commit first? Then its
- * row is the answer. */
+ * row is the answer, as a resend's would be. That includes a one-time
+ * challenge found used: by an identical copy sent at the same moment, or by
+ * this very write when PostgreSQL's reply to it was lost and the statement
+ * ran again on a new session. */
 static apr_status_t conflict_or(apr_status_t rv, scep_ctx_t *ctx, scep_store_t *st,
                                 const scep_txn_t *txn, scep_txn_t **pwinner)
 {
@@ -1201,7 +1204,7 @@ static apr_status_t conflict_or(apr_status_t rv, scep_ctx_t *ctx, scep_store_t *
 
     /* (a row that committed without reaching the disk is our own, not a
      * winner's: it is not answered until a resend finds it) */
-    if (rv == APR_SUCCESS || rv == SCEP_ECHALLENGE || !txn->dedup_key || st->commit_unsure
+    if (rv == APR_SUCCESS || !txn->dedup_key || st->commit_unsure
         || scep_store_find_live(&rows, ctx, st, txn->ca, txn->tid) != APR_SUCCESS) {
         return rv;
     }

@@ -498,12 +498,18 @@ sub race {
     my @solo = map { build_request(key => $race_keys[20 + $_], subject => "/CN=group-own-$_",
                                    challenge => $own[$_][1], tid => $tid->()) } 0 .. 9;
     my $copy = build_request(key => $race_keys[30], subject => '/CN=group-copy', tid => $tid->());
-    my @reqs = (@race, @solo, ($copy) x 5);
+    # 5 copies of one request with a one-time challenge of its own: the
+    # copy whose write comes first consumes it; the others are the same
+    # request, answered with its certificate (as a resend is), not refused
+    my ($otp_copy_id, $otp_copy_secret) = make_challenge();
+    my $otp_copy = build_request(key => $race_keys[31], subject => '/CN=group-otp-copy',
+                                 challenge => $otp_copy_secret, tid => $tid->());
+    my @reqs = (@race, @solo, ($copy) x 5, ($otp_copy) x 5);
     my $holder = start_cmd(sqlite3_cmd(sqlite_file()), stdin => $hold);
     ok(poll(10, sub { -e $locked }), 'group commit: the sqlite3 shell holds the write lock')
         or diag(cmd_output($holder));
     my @bodies = run_at_once(map {
-        my ($der, $path) = ($reqs[$_]{der}, $_ < 30 ? '/otp' : '/scep');
+        my ($der, $path) = ($reqs[$_]{der}, $_ < 30 || $_ >= 35 ? '/otp' : '/scep');
         sub {
             my $resp = post_from('127.0.0.1', $path, $der);
             return $resp->{status} == 200 ? $resp->{body} : "HTTP $resp->{status} $resp->{error}";
@@ -534,6 +540,15 @@ sub race {
         or diag(join ',', keys %serials);
     is(db_value("SELECT count(*) FROM scep_certificates WHERE subject = 'CN=group-copy'"), 1,
        'group commit: one certificate row for the copies (the losers\' rolled back)');
+    my @otp_copies = map { parse_reply($_, $otp_copy) } @bodies[35 .. 39];
+    my %otp_serials = map { (serial_of($_) || ($_->{failInfoText} // 'no reply')) => 1 } @otp_copies;
+    ok(keys %otp_serials == 1 && !grep({ !serial_of($_) } @otp_copies),
+       'group commit: the 5 copies of a request with a one-time challenge all get its certificate')
+        or diag(join ',', keys %otp_serials);
+    is(db_value("SELECT count(*) FROM scep_certificates WHERE subject = 'CN=group-otp-copy'"), 1,
+       'group commit: one certificate row for them');
+    is(db_value("SELECT used_tid FROM scep_challenges WHERE id = $otp_copy_id") // '', $otp_copy->{tid},
+       'group commit: their challenge consumed once, by that transaction');
     my @groups = grep { /SCEP00111: group commit: (\d+) writes/ && $1 >= 2 } error_log_lines($from);
     ok(@groups, 'group commit: writes met in a group (SCEP00111 at debug)')
         or diag('no SCEP00111 line with 2 writes or more');
