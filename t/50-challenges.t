@@ -486,9 +486,6 @@ sub race {
 # writers' lock and the writes that come meanwhile queue into one group.
 {
     my $from = log_mark();
-    my $locked = work_file('sqlite-locked');
-    my $hold = work_file('hold', 'sql');
-    write_file($hold, "BEGIN IMMEDIATE;\n.shell touch $locked\n.shell sleep 1\nCOMMIT;\n");
     my ($id, $secret) = make_challenge();
     my @own = map { [make_challenge()] } 1 .. 10;
     my $n = 0;
@@ -505,8 +502,8 @@ sub race {
     my $otp_copy = build_request(key => $race_keys[31], subject => '/CN=group-otp-copy',
                                  challenge => $otp_copy_secret, tid => $tid->());
     my @reqs = (@race, @solo, ($copy) x 5, ($otp_copy) x 5);
-    my $holder = start_cmd(sqlite3_cmd(sqlite_file()), stdin => $hold);
-    ok(poll(10, sub { -e $locked }), 'group commit: the sqlite3 shell holds the write lock')
+    my ($holder, $locked) = sqlite_hold(sqlite_file(), 'BEGIN IMMEDIATE;', 1);
+    ok($locked, 'group commit: the sqlite3 shell holds the write lock')
         or diag(cmd_output($holder));
     my @bodies = run_at_once(map {
         my ($der, $path) = ($reqs[$_]{der}, $_ < 30 || $_ >= 35 ? '/otp' : '/scep');

@@ -172,12 +172,8 @@ SKIP: {
 
     # the sqlite3 shell holds SQLite's write lock through one enrollment's
     # BEGIN (and its refusal's): both fail, SQLite being busy
-    my $locked = work_file('sqlite-locked', 'flag');
-    my $hold = work_file('hold', 'sql');
-    unlink $locked;
-    write_file($hold, "BEGIN IMMEDIATE;\n.shell touch $locked\n.shell sleep 4\nCOMMIT;\n");
-    my $holder = start_cmd(sqlite3_cmd($h->{db}), stdin => $hold);
-    poll(10, sub { -e $locked }) or diag('the sqlite3 shell did not take the lock: ' . cmd_output($holder));
+    my ($holder, $locked) = sqlite_hold($h->{db}, 'BEGIN IMMEDIATE;', 4);
+    $locked or diag('the sqlite3 shell did not take the lock: ' . cmd_output($holder));
     my $busy = build_request(subject => "/CN=$prefix-busy");
     my $bmark = scalar log_lines($h);
     my $bresp = send_request($busy, port => $h->{port});

@@ -33,13 +33,8 @@ SKIP: {
     is(value($h, 'PRAGMA journal_mode'), 'delete', 'the database is not in WAL mode');
 
     # a reader holds SQLite's shared lock through the enrollment's COMMIT
-    my $reading = work_file('sqlite-reading', 'flag');
-    my $hold = work_file('read', 'sql');
-    unlink $reading;
-    write_file($hold, "BEGIN;\nSELECT count(*) FROM scep_transactions;\n"
-                      . ".shell touch $reading\n.shell sleep 4\nCOMMIT;\n");
-    my $reader = start_cmd(sqlite3_cmd($h->{db}), stdin => $hold);
-    poll(10, sub { -e $reading }) or diag('the sqlite3 shell did not start reading: ' . cmd_output($reader));
+    my ($reader, $reading) = sqlite_hold($h->{db}, "BEGIN;\nSELECT count(*) FROM scep_transactions;", 4);
+    $reading or diag('the sqlite3 shell did not start reading: ' . cmd_output($reader));
     my $req = build_request(subject => "/CN=$prefix-busy");
     my $mark = scalar log_lines($h);
     my $resp = send_request($req, port => $h->{port});

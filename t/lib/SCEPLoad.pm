@@ -111,12 +111,11 @@ sub load_httpd {
         # journal => 'delete': SQLite's rollback journal (the schema's WAL
         # switched off before httpd starts)
         $dbd = qq{DBDriver sqlite3\nDBDParams "\@DB\@"\n};
-        my ($mode, $prepare) = (uc $o{journal}, $o{prepare_db});
+        my ($mode, $prepare) = (lc $o{journal}, $o{prepare_db});
         $o{prepare_db} = sub {
             my $db = shift;
             my $r = run_cmd(sqlite3_cmd($db, "PRAGMA journal_mode=$mode"));
-            my $want = lc $mode;
-            croak "journal_mode=$mode: $r->{err}" if $r->{rc} || $r->{out} !~ /^\Q$want\E$/m;
+            croak "journal_mode=$mode: $r->{err}" if $r->{rc} || $r->{out} !~ /^\Q$mode\E$/m;
             $prepare->($db) if $prepare;
         };
     }

@@ -30,7 +30,7 @@ use SCEPCommand qw(:all);
 our @EXPORT_OK = (qw(
     t_dir pki challenge port base_url work_dir work_file
     http get_caps http10
-    run_cmd run_cmds start_cmd cmd_alive cmd_wait cmd_output poll
+    run_cmd run_cmds start_cmd cmd_alive cmd_wait cmd_output poll sqlite_hold
     run_at_once run_parallel
     scepreq scepreq_bin new_key new_keys build_request send_request parse_reply enroll
     openssl_csr
@@ -336,6 +336,20 @@ sub poll {
         return $v if $v || Time::HiRes::time() >= $until;
         Time::HiRes::sleep(0.1);
     }
+}
+
+# sqlite_hold(FILE, SQL, SECONDS): the sqlite3 shell runs SQL, which opens
+# a transaction (BEGIN IMMEDIATE: SQLite's write lock; BEGIN and a SELECT:
+# its read lock), keeps it SECONDS, then commits. -> (the shell, for
+# cmd_wait and cmd_output; true once SQL has run, false if not within 10 s)
+sub sqlite_hold {
+    my ($file, $sql, $seconds) = @_;
+    my $flag = work_file('sqlite-held', 'flag');
+    my $script = work_file('hold', 'sql');
+    unlink $flag;
+    write_file($script, "$sql\n.shell touch $flag\n.shell sleep $seconds\nCOMMIT;\n");
+    my $shell = start_cmd(sqlite3_cmd($file), stdin => $script);
+    return ($shell, poll(10, sub { -e $flag }));
 }
 
 # openssl genrsa; traditional => 1 for PKCS#1 (micromdm scepclient)
