@@ -206,40 +206,98 @@ apr_status_t scep_load_key(EVP_PKEY **pkey, apr_pool_t *p, const char *path,
     return scep_load_key_pass(pkey, p, path, NULL, NULL, perr);
 }
 
+unsigned char *scep_der_wrap(apr_pool_t *p, unsigned char tag, const scep_der_part_t *parts,
+                             int nparts, apr_size_t *plen)
+{
+    apr_size_t body = 0, header, n;
+    unsigned char *der, *q;
+    int i, octets = 0;
+
+    for (i = 0; i < nparts; i++) {
+        body += parts[i].len;
+    }
+    for (n = body; n > 0 && body >= 0x80; n >>= 8) {
+        octets++;
+    }
+    header = 2 + (apr_size_t)octets;
+    q = der = apr_palloc(p, header + body);
+    *q++ = tag;
+    if (body < 0x80) {
+        *q++ = (unsigned char)body;
+    }
+    else {
+        *q++ = (unsigned char)(0x80 | octets);
+        for (i = octets - 1; i >= 0; i--) {
+            *q++ = (unsigned char)(body >> (8 * i));
+        }
+    }
+    for (i = 0; i < nparts; i++) {
+        if (parts[i].len) {
+            memcpy(q, parts[i].data, parts[i].len);
+            q += parts[i].len;
+        }
+    }
+    *plen = header + body;
+    return der;
+}
+
+/* Written out rather than through the PKCS#7 API, whose objects cost more
+ * than copying the certificates' DER: the bytes are fixed but for the
+ * certificates and the CRL (t/unit/test_msg.c checks they are the same). */
 apr_status_t scep_bundle_der(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
                              STACK_OF(X509) *certs, X509_CRL *crl)
 {
-    PKCS7 *p7 = PKCS7_new();
-    unsigned char *der = NULL;
-    apr_status_t rv = APR_EGENERAL;
-    int i, len;
+    static const unsigned char signed_data_oid[] = {     /* id-signedData */
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02
+    };
+    /* version 1, no digestAlgorithms, id-data without its content */
+    static const unsigned char head[] = {
+        0x02, 0x01, 0x01, 0x31, 0x00,
+        0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01
+    };
+    static const unsigned char no_signers[] = { 0x31, 0x00 };
+    int ncerts = certs ? sk_X509_num(certs) : 0, i, n = 0;
+    scep_der_part_t *cert_der = apr_palloc(p, sizeof(*cert_der) * (apr_size_t)(ncerts + 1));
+    scep_der_part_t sd[4], ci[2], crl_der;
+    apr_size_t len;
 
-    ERR_clear_error();
-    if (!p7 || !PKCS7_set_type(p7, NID_pkcs7_signed)
-        || !PKCS7_content_new(p7, NID_pkcs7_data)) {
-        goto leave;
-    }
-    /* content omitted: eContentType id-data without eContent */
-    ASN1_OCTET_STRING_free(p7->d.sign->contents->d.data);
-    p7->d.sign->contents->d.data = NULL;
-    for (i = 0; certs && i < sk_X509_num(certs); i++) {
-        if (!PKCS7_add_certificate(p7, sk_X509_value(certs, i))) {
-            goto leave;
+    for (i = 0; i < ncerts; i++) {
+        unsigned char *d;
+        if (scep_x509_der(&d, &cert_der[i].len, p, sk_X509_value(certs, i)) != APR_SUCCESS) {
+            return APR_EGENERAL;
         }
+        cert_der[i].data = d;
     }
-    if (crl && !PKCS7_add_crl(p7, crl)) {
-        goto leave;
+    sd[n].data = head;
+    sd[n++].len = sizeof(head);
+    if (ncerts) {                                   /* [0] IMPLICIT, in this order */
+        sd[n].data = scep_der_wrap(p, 0xa0, cert_der, ncerts, &len);
+        sd[n++].len = len;
     }
-    if ((len = i2d_PKCS7(p7, &der)) <= 0) {
-        goto leave;
+    if (crl) {                                      /* [1] IMPLICIT */
+        int clen = i2d_X509_CRL(crl, NULL);
+        unsigned char *c, *q;
+        if (clen <= 0) {
+            ERR_clear_error();
+            return APR_EGENERAL;
+        }
+        q = c = apr_palloc(p, (apr_size_t)clen);
+        i2d_X509_CRL(crl, &q);
+        crl_der.data = c;
+        crl_der.len = (apr_size_t)clen;
+        sd[n].data = scep_der_wrap(p, 0xa1, &crl_der, 1, &len);
+        sd[n++].len = len;
     }
-    *pder = apr_pmemdup(p, der, (apr_size_t)len);
-    *plen = (apr_size_t)len;
-    rv = APR_SUCCESS;
-leave:
-    OPENSSL_free(der);
-    PKCS7_free(p7);
-    return rv;
+    sd[n].data = no_signers;
+    sd[n++].len = sizeof(no_signers);
+    ci[0].data = scep_der_wrap(p, 0x30, sd, n, &len);   /* SignedData */
+    ci[0].len = len;
+    ci[1].data = scep_der_wrap(p, 0xa0, ci, 1, &len);   /* [0] EXPLICIT */
+    ci[1].len = len;
+    ci[0].data = signed_data_oid;
+    ci[0].len = sizeof(signed_data_oid);
+    *pder = scep_der_wrap(p, 0x30, ci, 2, plen);
+    return APR_SUCCESS;
 }
 
 apr_status_t scep_x509_der(unsigned char **pder, apr_size_t *plen,

@@ -45,12 +45,22 @@ apr_status_t scep_load_key_pass(EVP_PKEY **pkey, apr_pool_t *p, const char *path
 
 /**
  * DER of a degenerate certs-only SignedData (no signers, content omitted)
- * holding the certificates in this order and an optional CRL. Built with
- * the PKCS#7 API: its certificates are a SEQUENCE in OpenSSL's encoder,
- * while CMS sorts them as a SET and clients take the first one.
+ * holding the certificates in this order and an optional CRL: its
+ * certificates a SEQUENCE, as OpenSSL's PKCS#7 encoder writes them, while
+ * CMS sorts them as a SET and clients take the first one.
  */
 apr_status_t scep_bundle_der(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
                              STACK_OF(X509) *certs, X509_CRL *crl);
+
+/** One piece of DER, for scep_der_wrap. */
+typedef struct {
+    const unsigned char *data;
+    apr_size_t len;
+} scep_der_part_t;
+/** DER: tag and definite length around the parts, one after the other
+ *  (allocated in the pool; *plen gets the whole length). */
+unsigned char *scep_der_wrap(apr_pool_t *p, unsigned char tag, const scep_der_part_t *parts,
+                             int nparts, apr_size_t *plen);
 
 /** DER of an object, allocated in the pool. */
 apr_status_t scep_x509_der(unsigned char **pder, apr_size_t *plen,

@@ -3,6 +3,8 @@
 #include <string.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
+#include <openssl/pkcs7.h>
+#include <openssl/provider.h>
 #include "tests.h"
 #include "scep_msg.h"
 #include "scep_ossl.h"
@@ -319,6 +321,151 @@ START_TEST(success_reply_is_encrypted_to_signer)
 }
 END_TEST
 
+/* The reply's envelope, written out by hand for an RSA signer, with each
+ * content cipher a request may use: OpenSSL's CMS reads it back to the
+ * bundle, addressed to the signer by issuer and serial, with the request's
+ * cipher, and its bytes are DER (re-encoding them gives the same bytes). */
+START_TEST(reply_envelope_each_cipher)
+{
+    const EVP_CIPHER *ciphers[] = { EVP_des_cbc(), EVP_des_ede3_cbc(), EVP_aes_128_cbc(),
+                                    EVP_aes_192_cbc(), EVP_aes_256_cbc() };
+    X509 *issued = t_cert(dev_key, ca, ca_key, "device", "digitalSignature", 0, 30);
+    /* single DES is in the legacy provider (SCEPLegacyAlgorithms loads both) */
+    OSSL_PROVIDER *def = OSSL_PROVIDER_load(NULL, "default");
+    OSSL_PROVIDER *leg = OSSL_PROVIDER_load(NULL, "legacy");
+    size_t i;
+
+    ck_assert(def && leg);
+    for (i = 0; i < sizeof(ciphers) / sizeof(ciphers[0]); i++) {
+        int legacy = EVP_CIPHER_get_nid(ciphers[i]) == NID_des_cbc;
+        apr_size_t len;
+        unsigned char *der = build(&len, "19", ciphers[i], EVP_sha256(), 1), *again = NULL;
+        scep_msg_t *m;
+        scep_fail_info_t fail;
+        const char *err = NULL;
+        scep_reply_t rep = { SCEP_STATUS_SUCCESS, 0, NULL, issued, NULL, NULL };
+        CMS_ContentInfo *cms, *env, *bundle;
+        CMS_RecipientInfo *ri;
+        ASN1_OCTET_STRING **content;
+        X509_ALGOR *kek_alg = NULL;
+        const unsigned char *q;
+        BIO *out = BIO_new(BIO_s_mem());
+        char *plain;
+        long plen;
+        int env_len;
+        STACK_OF(X509) *certs;
+
+        ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+        ck_assert_int_eq(scep_msg_decrypt(m, &fail, &err, test_pool, sca->ra_cert, sca->ra_key,
+                                          legacy), APR_SUCCESS);
+        ck_assert_int_eq(m->cipher_nid, EVP_CIPHER_get_nid(ciphers[i]));
+        cms = reply_for(m, &rep);
+        content = CMS_get0_content(cms);
+        q = ASN1_STRING_get0_data(*content);
+        env_len = ASN1_STRING_length(*content);
+        env = d2i_CMS_ContentInfo(NULL, &q, env_len);
+        ck_assert_ptr_nonnull(env);
+        ck_assert_ptr_eq(q, ASN1_STRING_get0_data(*content) + env_len);
+        ck_assert_int_eq(OBJ_obj2nid(CMS_get0_type(env)), NID_pkcs7_enveloped);
+        ck_assert_int_eq(i2d_CMS_ContentInfo(env, &again), env_len);
+        ck_assert_mem_eq(again, ASN1_STRING_get0_data(*content), (size_t)env_len);
+        ck_assert_int_eq(sk_CMS_RecipientInfo_num(CMS_get0_RecipientInfos(env)), 1);
+        ri = sk_CMS_RecipientInfo_value(CMS_get0_RecipientInfos(env), 0);
+        ck_assert_int_eq(CMS_RecipientInfo_type(ri), CMS_RECIPINFO_TRANS);
+        ck_assert_int_eq(CMS_RecipientInfo_ktri_cert_cmp(ri, dev_self), 0);
+        ck_assert_int_eq(CMS_RecipientInfo_ktri_get0_algs(ri, NULL, NULL, &kek_alg), 1);
+        ck_assert_int_eq(OBJ_obj2nid(kek_alg->algorithm), NID_rsaEncryption);
+        ck_assert_int_eq(CMS_decrypt(env, dev_key, dev_self, NULL, out, CMS_BINARY), 1);
+        plen = BIO_get_mem_data(out, &plain);
+        q = (const unsigned char *)plain;
+        bundle = d2i_CMS_ContentInfo(NULL, &q, plen);
+        ck_assert_ptr_nonnull(bundle);
+        certs = CMS_get1_certs(bundle);
+        ck_assert_int_eq(X509_cmp(sk_X509_value(certs, 0), issued), 0);
+        /* the cipher is the request's: the same parameters decrypt it with
+         * the algorithm named in the envelope */
+        {
+            const unsigned char *e = ASN1_STRING_get0_data(*content);
+            PKCS7 *p7 = d2i_PKCS7(NULL, &e, env_len);
+            ck_assert_ptr_nonnull(p7);
+            ck_assert_int_eq(OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm),
+                             EVP_CIPHER_get_nid(ciphers[i]));
+            PKCS7_free(p7);
+        }
+        sk_X509_pop_free(certs, X509_free);
+        OPENSSL_free(again);
+        CMS_ContentInfo_free(bundle);
+        CMS_ContentInfo_free(env);
+        CMS_ContentInfo_free(cms);
+        BIO_free(out);
+    }
+    X509_free(issued);
+    OSSL_PROVIDER_unload(leg);
+    OSSL_PROVIDER_unload(def);
+}
+END_TEST
+
+/* The certs-only bundle, written out by hand: the bytes OpenSSL's PKCS#7
+ * encoder gives, with and without a CRL, with and without certificates. */
+static void bundle_as_pkcs7_api(unsigned char **pder, int *plen, STACK_OF(X509) *certs,
+                                X509_CRL *crl)
+{
+    PKCS7 *p7 = PKCS7_new();
+    int i;
+
+    ck_assert(PKCS7_set_type(p7, NID_pkcs7_signed) && PKCS7_content_new(p7, NID_pkcs7_data));
+    ASN1_OCTET_STRING_free(p7->d.sign->contents->d.data);
+    p7->d.sign->contents->d.data = NULL;
+    for (i = 0; i < sk_X509_num(certs); i++) {
+        ck_assert(PKCS7_add_certificate(p7, sk_X509_value(certs, i)));
+    }
+    if (crl) {
+        ck_assert(PKCS7_add_crl(p7, crl));
+    }
+    *pder = NULL;
+    *plen = i2d_PKCS7(p7, pder);
+    ck_assert_int_gt(*plen, 0);
+    PKCS7_free(p7);
+}
+
+START_TEST(bundle_same_bytes_as_pkcs7)
+{
+    X509 *issued = t_cert(dev_key, ca, ca_key, "device", "digitalSignature", 0, 30);
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *now = ASN1_TIME_set(NULL, 1700000000);
+    STACK_OF(X509) *certs = sk_X509_new_null(), *none = sk_X509_new_null();
+    struct { STACK_OF(X509) *certs; X509_CRL *crl; } cases[4];
+    int i;
+
+    sk_X509_push(certs, issued);
+    sk_X509_push(certs, ca);
+    ck_assert(X509_CRL_set_version(crl, 1)
+              && X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca))
+              && X509_CRL_set1_lastUpdate(crl, now) && X509_CRL_sign(crl, ca_key, EVP_sha256()));
+    cases[0].certs = certs; cases[0].crl = NULL;
+    cases[1].certs = certs; cases[1].crl = crl;
+    cases[2].certs = none;  cases[2].crl = crl;
+    cases[3].certs = none;  cases[3].crl = NULL;
+    for (i = 0; i < 4; i++) {
+        unsigned char *want, *got;
+        int want_len;
+        apr_size_t got_len;
+
+        bundle_as_pkcs7_api(&want, &want_len, cases[i].certs, cases[i].crl);
+        ck_assert_int_eq(scep_bundle_der(&got, &got_len, test_pool, cases[i].certs, cases[i].crl),
+                         APR_SUCCESS);
+        ck_assert_uint_eq(got_len, (apr_size_t)want_len);
+        ck_assert_mem_eq(got, want, got_len);
+        OPENSSL_free(want);
+    }
+    sk_X509_free(certs);
+    sk_X509_free(none);
+    ASN1_TIME_free(now);
+    X509_CRL_free(crl);
+    X509_free(issued);
+}
+END_TEST
+
 /* The signer's key is decoded apart (RSA) or by OpenSSL's CMS (other keys):
  * both verify a good message, refuse a bad signature and a bad
  * messageDigest, and give the same key. */
@@ -400,6 +547,8 @@ Suite *msg_suite(void)
     tcase_add_test(tc, policy_refuses_weak_and_unknown);
     tcase_add_test(tc, failure_reply_shape);
     tcase_add_test(tc, success_reply_is_encrypted_to_signer);
+    tcase_add_test(tc, reply_envelope_each_cipher);
+    tcase_add_test(tc, bundle_same_bytes_as_pkcs7);
     tcase_add_test(tc, undecryptable_goes_on_with_random_bytes);
     tcase_add_test(tc, reply_digest_only_where_allowed);
     tcase_add_test(tc, signer_key_both_ways);
