@@ -115,5 +115,16 @@ apr_status_t scep_msg_certrep(unsigned char **pder, apr_size_t *plen,
                               const scep_oids_t *oids, const scep_ca_t *ca,
                               const scep_msg_t *req, const scep_reply_t *reply,
                               int allow_legacy);
+/**
+ * scep_msg_certrep with the senderNonce given (NULL: random) and, if
+ * with_cms, built by OpenSSL's CMS instead of written out: for the tests
+ * that compare the two.
+ */
+apr_status_t scep_msg_certrep_as(unsigned char **pder, apr_size_t *plen,
+                                 const char **perr, apr_pool_t *p,
+                                 const scep_oids_t *oids, const scep_ca_t *ca,
+                                 const scep_msg_t *req, const scep_reply_t *reply,
+                                 int allow_legacy, const unsigned char *sender_nonce,
+                                 int with_cms);
 
 #endif

@@ -405,6 +405,135 @@ START_TEST(reply_envelope_each_cipher)
 }
 END_TEST
 
+/* The CertRep written out is the bytes OpenSSL's CMS gives for the same
+ * reply (same senderNonce, the signature being deterministic), for each
+ * digest and each reply without an envelope; a reply with one verifies
+ * and carries the same attributes and certificates as CMS's. */
+START_TEST(certrep_same_bytes_as_cms)
+{
+    const EVP_MD *mds[] = { EVP_sha256(), EVP_sha1(), EVP_sha512(), EVP_md5() };
+    static const unsigned char fixed_nonce[16] = "fixed-nonce-0001";
+    scep_reply_t replies[] = {
+        { SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, "try again later", NULL, NULL, NULL },
+        { SCEP_STATUS_FAILURE, SCEP_FAIL_BADALG, NULL, NULL, NULL, NULL },
+        { SCEP_STATUS_PENDING, 0, NULL, NULL, NULL, NULL },
+    };
+    OSSL_PROVIDER *def = OSSL_PROVIDER_load(NULL, "default");
+    OSSL_PROVIDER *leg = OSSL_PROVIDER_load(NULL, "legacy");
+    /* beside the CA alone: an RA, the CA and a root, whose DER order differs from this */
+    EVP_PKEY *root_key = t_rsa_key(2048), *sub_key = t_rsa_key(2048), *ra_key = t_rsa_key(2048);
+    X509 *root = t_cert(root_key, NULL, NULL, "Z Root", "critical,keyCertSign,cRLSign", 1, 3650);
+    X509 *sub = t_cert(sub_key, root, root_key, "M Sub CA", "critical,keyCertSign,cRLSign", 1, 3650);
+    X509 *ra = t_cert(ra_key, sub, sub_key, "A RA", "digitalSignature,keyEncipherment", 0, 365);
+    const char *dir = t_tmpdir(), *lerr;
+    scep_ca_files_t files = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL };
+    scep_ca_file_t which;
+    const scep_ca_t *cas[2];
+    scep_ca_t *with_ra;
+    size_t i, j, c;
+
+    ck_assert(def && leg);
+    files.cert = t_write_pem(dir, "sub.pem", sub, NULL);
+    files.key = t_write_pem(dir, "sub.key", NULL, sub_key);
+    files.chain = t_write_pem(dir, "root.pem", root, NULL);
+    files.ra_cert = t_write_pem(dir, "ra.pem", ra, NULL);
+    files.ra_key = t_write_pem(dir, "ra.key", NULL, ra_key);
+    ck_assert_int_eq(scep_ca_load(&with_ra, test_pool, &files, &lerr, &which), APR_SUCCESS);
+    ck_assert(with_ra->has_ra && sk_X509_num(with_ra->chain) == 1);
+    cas[0] = sca;
+    cas[1] = with_ra;
+    for (c = 0; c < 2; c++)
+    for (i = 0; i < sizeof(mds) / sizeof(mds[0]); i++) {
+        apr_size_t len;
+        unsigned char *der = build(&len, "19", EVP_aes_128_cbc(), mds[i], 1);
+        scep_msg_t *m;
+        const char *err = NULL;
+        int legacy = EVP_MD_get_type(mds[i]) == NID_md5;
+
+        ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+        for (j = 0; j < sizeof(replies) / sizeof(replies[0]); j++) {
+            unsigned char *ours = NULL, *theirs = NULL;
+            apr_size_t ours_len = 0, theirs_len = 0;
+            int tries;
+
+            /* the same second for signingTime: a try that straddles one goes again */
+            for (tries = 0; tries < 3; tries++) {
+                ck_assert_int_eq(scep_msg_certrep_as(&theirs, &theirs_len, &err, test_pool, oids,
+                                                     cas[c], m, &replies[j], legacy, fixed_nonce,
+                                                     1), APR_SUCCESS);
+                ck_assert_int_eq(scep_msg_certrep_as(&ours, &ours_len, &err, test_pool, oids,
+                                                     cas[c], m, &replies[j], legacy, fixed_nonce,
+                                                     0), APR_SUCCESS);
+                if (ours_len == theirs_len && !memcmp(ours, theirs, ours_len)) {
+                    break;
+                }
+            }
+            ck_assert_uint_eq(ours_len, theirs_len);
+            ck_assert_mem_eq(ours, theirs, ours_len);
+        }
+    }
+    {
+        /* a SUCCESS: its envelope is random, so compared by what it holds */
+        apr_size_t len;
+        unsigned char *der = build(&len, "19", EVP_aes_128_cbc(), EVP_sha256(), 1), *rep[2];
+        apr_size_t rep_len[2];
+        scep_msg_t *m;
+        scep_fail_info_t fail;
+        const char *err = NULL;
+        X509 *issued = t_cert(dev_key, ca, ca_key, "device", "digitalSignature", 0, 30);
+        scep_reply_t ok = { SCEP_STATUS_SUCCESS, 0, NULL, issued, NULL, NULL };
+        CMS_ContentInfo *cms[2];
+        int k, a;
+
+        ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+        ck_assert_int_eq(scep_msg_decrypt(m, &fail, &err, test_pool, sca->ra_cert, sca->ra_key, 0),
+                         APR_SUCCESS);
+        for (k = 0; k < 2; k++) {
+            const unsigned char *q;
+            X509_STORE *st = X509_STORE_new();
+            ck_assert_int_eq(scep_msg_certrep_as(&rep[k], &rep_len[k], &err, test_pool, oids, sca,
+                                                 m, &ok, 0, fixed_nonce, k), APR_SUCCESS);
+            q = rep[k];
+            cms[k] = d2i_CMS_ContentInfo(NULL, &q, (long)rep_len[k]);
+            ck_assert_ptr_nonnull(cms[k]);
+            X509_STORE_add_cert(st, ca);
+            ck_assert_int_eq(CMS_verify(cms[k], NULL, st, NULL, NULL,
+                                        CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY), 1);
+            X509_STORE_free(st);
+        }
+        {
+            CMS_SignerInfo *s0 = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms[0]), 0);
+            CMS_SignerInfo *s1 = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms[1]), 0);
+            STACK_OF(X509) *c0 = CMS_get1_certs(cms[0]), *c1 = CMS_get1_certs(cms[1]);
+
+            ck_assert_int_eq(CMS_signed_get_attr_count(s0), CMS_signed_get_attr_count(s1));
+            for (a = 0; a < CMS_signed_get_attr_count(s0); a++) {
+                ck_assert_int_eq(OBJ_cmp(X509_ATTRIBUTE_get0_object(CMS_signed_get_attr(s0, a)),
+                                         X509_ATTRIBUTE_get0_object(CMS_signed_get_attr(s1, a))),
+                                 0);
+            }
+            ck_assert_int_eq(sk_X509_num(c0), sk_X509_num(c1));
+            for (a = 0; a < sk_X509_num(c0); a++) {
+                ck_assert_int_eq(X509_cmp(sk_X509_value(c0, a), sk_X509_value(c1, a)), 0);
+            }
+            sk_X509_pop_free(c0, X509_free);
+            sk_X509_pop_free(c1, X509_free);
+        }
+        CMS_ContentInfo_free(cms[0]);
+        CMS_ContentInfo_free(cms[1]);
+        X509_free(issued);
+    }
+    X509_free(ra);
+    X509_free(sub);
+    X509_free(root);
+    EVP_PKEY_free(ra_key);
+    EVP_PKEY_free(sub_key);
+    EVP_PKEY_free(root_key);
+    OSSL_PROVIDER_unload(leg);
+    OSSL_PROVIDER_unload(def);
+}
+END_TEST
+
 /* The certs-only bundle, written out by hand: the bytes OpenSSL's PKCS#7
  * encoder gives, with and without a CRL, with and without certificates. */
 static void bundle_as_pkcs7_api(unsigned char **pder, int *plen, STACK_OF(X509) *certs,
@@ -549,6 +678,7 @@ Suite *msg_suite(void)
     tcase_add_test(tc, success_reply_is_encrypted_to_signer);
     tcase_add_test(tc, reply_envelope_each_cipher);
     tcase_add_test(tc, bundle_same_bytes_as_pkcs7);
+    tcase_add_test(tc, certrep_same_bytes_as_cms);
     tcase_add_test(tc, undecryptable_goes_on_with_random_bytes);
     tcase_add_test(tc, reply_digest_only_where_allowed);
     tcase_add_test(tc, signer_key_both_ways);
