@@ -787,13 +787,47 @@ static int string_attribute(apr_pool_t *p, scep_der_part_t *out, const ASN1_OBJE
     return attribute(p, out, type, value);
 }
 
+/* SCEP's signed attributes of a CertRep, as added (DER sorts them) */
+typedef struct {
+    const ASN1_OBJECT *type;
+    int tag;
+    const void *data;
+    int len;                        /* -1: a C string */
+} certrep_attr_t;
+
+#define CERTREP_MAX_ATTRS 7
+
+static int certrep_attrs(certrep_attr_t *a, apr_pool_t *p, const scep_oids_t *oids,
+                         const scep_msg_t *req, const scep_reply_t *reply,
+                         const unsigned char *nonce, int nonce_len)
+{
+    int n = 0;
+
+#define ATTR(t, g, d, l) (a[n].type = (t), a[n].tag = (g), a[n].data = (d), a[n++].len = (l))
+    ATTR(oids->message_type, V_ASN1_PRINTABLESTRING, apr_itoa(p, SCEP_MSG_CERTREP), -1);
+    ATTR(oids->transaction_id, ASN1_STRING_type(req->tid), ASN1_STRING_get0_data(req->tid),
+         ASN1_STRING_length(req->tid));
+    ATTR(oids->sender_nonce, V_ASN1_OCTET_STRING, nonce, nonce_len);
+    ATTR(oids->recipient_nonce, V_ASN1_OCTET_STRING, req->sender_nonce,
+         (int)req->sender_nonce_len);
+    ATTR(oids->pki_status, V_ASN1_PRINTABLESTRING, apr_itoa(p, (int)reply->status), -1);
+    if (reply->status == SCEP_STATUS_FAILURE) {
+        ATTR(oids->fail_info, V_ASN1_PRINTABLESTRING, apr_itoa(p, (int)reply->fail_info), -1);
+        if (reply->fail_text && *reply->fail_text) {
+            ATTR(oids->fail_info_text, V_ASN1_UTF8STRING, reply->fail_text, -1);
+        }
+    }
+#undef ATTR
+    return n;
+}
+
 /* The CertRep's SignedData written out for an RSA signing key: the bytes
  * CMS_sign, CMS_add1_signer and CMS_final give (contentType, signingTime
  * and messageDigest beside SCEP's attributes, all in DER order; the
  * certificates in DER order; rsaEncryption; version 1), which
  * t/unit/test_msg.c checks. Their objects were about a third of the CPU
  * of signing the reply besides the RSA operation (bench/RESULTS.md,
- * fifteenth pass). APR_ENOTIMPL: leave it to CMS (a certificate twice). */
+ * fifteenth pass). APR_ENOTIMPL: left to CMS (a certificate twice). */
 static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
                                         const scep_oids_t *oids, const scep_ca_t *ca,
                                         const scep_msg_t *req, const scep_reply_t *reply,
@@ -811,12 +845,12 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
     static const unsigned char rsa_encryption[] = {
         0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00
     };
-    scep_der_part_t attrs[10], *certs, value, si[6], sd[5], ci[2], tmp;
+    certrep_attr_t scep_attrs[CERTREP_MAX_ATTRS];
+    scep_der_part_t attrs[3 + CERTREP_MAX_ATTRS], *certs, value, si[6], sd[5], ci[2], tmp;
     unsigned char digest[EVP_MAX_MD_SIZE], *sig = NULL;
     unsigned int digest_len = 0;
     size_t sig_len = 0;
-    int nattrs = 0, ncerts = 0, i;
-    char num[8];
+    int nattrs = 0, ncerts = 0, nscep, i;
     X509_ALGOR *digest_alg = X509_ALGOR_new();
     ASN1_TIME *signing_time = ASN1_TIME_set(NULL, now);
     EVP_MD_CTX *mctx = EVP_MD_CTX_new();
@@ -856,30 +890,10 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
                              V_ASN1_OCTET_STRING, digest, (int)digest_len)) {
         goto leave;
     }
-    apr_snprintf(num, sizeof(num), "%d", SCEP_MSG_CERTREP);
-    if (!string_attribute(p, &attrs[nattrs++], oids->message_type, V_ASN1_PRINTABLESTRING,
-                          num, -1)
-        || !string_attribute(p, &attrs[nattrs++], oids->transaction_id,
-                             ASN1_STRING_type(req->tid), ASN1_STRING_get0_data(req->tid),
-                             ASN1_STRING_length(req->tid))
-        || !string_attribute(p, &attrs[nattrs++], oids->sender_nonce, V_ASN1_OCTET_STRING,
-                             nonce, (int)nonce_len)
-        || !string_attribute(p, &attrs[nattrs++], oids->recipient_nonce, V_ASN1_OCTET_STRING,
-                             req->sender_nonce, (int)req->sender_nonce_len)) {
-        goto leave;
-    }
-    apr_snprintf(num, sizeof(num), "%d", (int)reply->status);
-    if (!string_attribute(p, &attrs[nattrs++], oids->pki_status, V_ASN1_PRINTABLESTRING,
-                          num, -1)) {
-        goto leave;
-    }
-    if (reply->status == SCEP_STATUS_FAILURE) {
-        apr_snprintf(num, sizeof(num), "%d", (int)reply->fail_info);
-        if (!string_attribute(p, &attrs[nattrs++], oids->fail_info, V_ASN1_PRINTABLESTRING,
-                              num, -1)
-            || (reply->fail_text && *reply->fail_text
-                && !string_attribute(p, &attrs[nattrs++], oids->fail_info_text,
-                                     V_ASN1_UTF8STRING, reply->fail_text, -1))) {
+    nscep = certrep_attrs(scep_attrs, p, oids, req, reply, nonce, (int)nonce_len);
+    for (i = 0; i < nscep; i++) {
+        if (!string_attribute(p, &attrs[nattrs++], scep_attrs[i].type, scep_attrs[i].tag,
+                              scep_attrs[i].data, scep_attrs[i].len)) {
             goto leave;
         }
     }
@@ -948,9 +962,9 @@ apr_status_t scep_msg_certrep_as(unsigned char **pder, apr_size_t *plen,
     CMS_SignerInfo *si;
     BIO *content = NULL;
     unsigned char *env_der = NULL, *der = NULL, nonce[16];
-    int env_len = 0, len, i;
+    int env_len = 0, len, i, nattrs;
+    certrep_attr_t attrs[CERTREP_MAX_ATTRS];
     const EVP_MD *md;
-    char num[8];
     apr_status_t rv = APR_EGENERAL;
 
     ERR_clear_error();
@@ -980,10 +994,7 @@ apr_status_t scep_msg_certrep_as(unsigned char **pder, apr_size_t *plen,
         if (rv == APR_SUCCESS) {
             goto leave;
         }
-        if (rv != APR_ENOTIMPL) {
-            goto fail;
-        }
-        rv = APR_EGENERAL;
+        rv = APR_EGENERAL;      /* CMS goes again, and says why it cannot */
     }
     cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_BINARY);
     if (!cms) {
@@ -1003,27 +1014,9 @@ apr_status_t scep_msg_certrep_as(unsigned char **pder, apr_size_t *plen,
             goto fail;
         }
     }
-    apr_snprintf(num, sizeof(num), "%d", SCEP_MSG_CERTREP);
-    if (!add_string_attr(si, oids->message_type, V_ASN1_PRINTABLESTRING, num, -1)
-        || !add_string_attr(si, oids->transaction_id, ASN1_STRING_type(req->tid),
-                            ASN1_STRING_get0_data(req->tid), ASN1_STRING_length(req->tid))
-        || !add_string_attr(si, oids->sender_nonce, V_ASN1_OCTET_STRING, nonce, sizeof(nonce))
-        || !add_string_attr(si, oids->recipient_nonce, V_ASN1_OCTET_STRING,
-                            req->sender_nonce, (int)req->sender_nonce_len)) {
-        goto fail;
-    }
-    apr_snprintf(num, sizeof(num), "%d", (int)reply->status);
-    if (!add_string_attr(si, oids->pki_status, V_ASN1_PRINTABLESTRING, num, -1)) {
-        goto fail;
-    }
-    if (reply->status == SCEP_STATUS_FAILURE) {
-        apr_snprintf(num, sizeof(num), "%d", (int)reply->fail_info);
-        if (!add_string_attr(si, oids->fail_info, V_ASN1_PRINTABLESTRING, num, -1)) {
-            goto fail;
-        }
-        if (reply->fail_text && *reply->fail_text
-            && !add_string_attr(si, oids->fail_info_text, V_ASN1_UTF8STRING,
-                                reply->fail_text, -1)) {
+    nattrs = certrep_attrs(attrs, p, oids, req, reply, nonce, (int)sizeof(nonce));
+    for (i = 0; i < nattrs; i++) {
+        if (!add_string_attr(si, attrs[i].type, attrs[i].tag, attrs[i].data, attrs[i].len)) {
             goto fail;
         }
     }
