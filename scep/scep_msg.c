@@ -731,15 +731,6 @@ leave:
     return rv;
 }
 
-/* DER order of a SET OF: OpenSSL's (the bytes, then the length) */
-static int der_order(const void *a, const void *b)
-{
-    const scep_der_part_t *x = a, *y = b;
-    int c = memcmp(x->data, y->data, x->len < y->len ? x->len : y->len);
-
-    return c ? c : (x->len > y->len) - (x->len < y->len);
-}
-
 /* DER of an object through its i2d function, in the pool */
 #define POOL_I2D(p, fn, obj, part) pool_i2d((p), (int (*)(const void *, unsigned char **))(fn), \
                                             (obj), (part))
@@ -870,9 +861,9 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
             goto leave;
         }
     }
-    qsort(certs, (size_t)ncerts, sizeof(certs[0]), der_order);
+    qsort(certs, (size_t)ncerts, sizeof(certs[0]), scep_der_order);
     for (i = 1; i < ncerts; i++) {
-        if (!der_order(&certs[i - 1], &certs[i])) {
+        if (!scep_der_order(&certs[i - 1], &certs[i])) {
             rv = APR_ENOTIMPL;      /* CMS refuses a certificate twice */
             goto leave;
         }
@@ -897,7 +888,7 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
             goto leave;
         }
     }
-    qsort(attrs, (size_t)nattrs, sizeof(attrs[0]), der_order);
+    qsort(attrs, (size_t)nattrs, sizeof(attrs[0]), scep_der_order);
     /* signed: the attributes as a SET */
     tmp.data = scep_der_wrap(p, 0x31, attrs, nattrs, &tmp.len);
     if (EVP_DigestSignInit(mctx, NULL, md, NULL, ca->ra_key) != 1

@@ -241,6 +241,14 @@ unsigned char *scep_der_wrap(apr_pool_t *p, unsigned char tag, const scep_der_pa
     return der;
 }
 
+int scep_der_order(const void *a, const void *b)
+{
+    const scep_der_part_t *x = a, *y = b;
+    int c = memcmp(x->data, y->data, x->len < y->len ? x->len : y->len);
+
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
 /* Written out rather than through the PKCS#7 API, whose objects cost more
  * than copying the certificates' DER: the bytes are fixed but for the
  * certificates and the CRL (t/unit/test_msg.c checks they are the same). */
@@ -485,30 +493,27 @@ static void der_put(der_buf_t *b, const unsigned char *src, apr_size_t n)
         }                                                                   \
     } while (0)
 
-/* Wrap the buffer's content in a TLV header. */
+/* Wrap the buffer's content in a TLV header (a constructed tag). */
 static void der_wrap(der_buf_t *b, int tag, int xclass)
 {
-    int total = ASN1_object_size(1, (int)b->len, tag);
-    unsigned char *out, *q;
+    scep_der_part_t content;
 
-    if (!b->ok || total <= 0) {
+    if (!b->ok || tag >= 31) {
         b->ok = 0;
         return;
     }
-    out = q = apr_palloc(b->p, (apr_size_t)total);
-    ASN1_put_object(&q, 1, (int)b->len, tag, xclass);
-    if (b->len) {
-        memcpy(q, b->data, b->len);
-    }
-    b->data = out;
-    b->len = (apr_size_t)total;
+    content.data = b->data;
+    content.len = b->len;
+    b->data = scep_der_wrap(b->p, (unsigned char)(xclass | V_ASN1_CONSTRUCTED | tag), &content,
+                            1, &b->len);
 }
 
 static int der_cmp(const void *a, const void *b)
 {
     const der_buf_t *x = a, *y = b;
-    int c = memcmp(x->data, y->data, x->len < y->len ? x->len : y->len);
-    return c ? c : (x->len > y->len) - (x->len < y->len);
+    scep_der_part_t px = { x->data, x->len }, py = { y->data, y->len };
+
+    return scep_der_order(&px, &py);
 }
 
 /* An element's DER, if it reads back. OpenSSL accepts some values it

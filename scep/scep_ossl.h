@@ -61,6 +61,9 @@ typedef struct {
  *  (allocated in the pool; *plen gets the whole length). */
 unsigned char *scep_der_wrap(apr_pool_t *p, unsigned char tag, const scep_der_part_t *parts,
                              int nparts, apr_size_t *plen);
+/** qsort order of a DER SET OF's elements (scep_der_part_t), as OpenSSL
+ *  sorts them: by their bytes, then the shorter first. */
+int scep_der_order(const void *a, const void *b);
 
 /** DER of an object, allocated in the pool. */
 apr_status_t scep_x509_der(unsigned char **pder, apr_size_t *plen,
