@@ -583,7 +583,7 @@ static X509 *recipient_of(apr_pool_t *p, const scep_msg_t *req)
 /* DER of an EnvelopedData to an RSA key: the content encrypted with a
  * random key, which PKCS#1 v1.5 carries to the recipient named by issuer
  * and serial (a KeyTransRecipientInfo, as OpenSSL's CMS_encrypt writes
- * it). Written out, because CMS_encrypt's objects were about a quarter of
+ * it). Written out, because CMS_encrypt's objects were about a third of
  * the envelope's CPU (bench/RESULTS.md, fifteenth pass). */
 static apr_status_t envelope_to_rsa(unsigned char **pder, int *plen, apr_pool_t *p,
                                     X509 *recipient, EVP_PKEY *key, int cipher_nid,
@@ -816,8 +816,8 @@ static int certrep_attrs(certrep_attr_t *a, apr_pool_t *p, const scep_oids_t *oi
  * CMS_sign, CMS_add1_signer and CMS_final give (contentType, signingTime
  * and messageDigest beside SCEP's attributes, all in DER order; the
  * certificates in DER order; rsaEncryption; version 1), which
- * t/unit/test_msg.c checks. Their objects were about a third of the CPU
- * of signing the reply besides the RSA operation (bench/RESULTS.md,
+ * t/unit/test_msg.c checks. CMS's objects were about two fifths of what
+ * signing the reply cost besides the RSA operation (bench/RESULTS.md,
  * fifteenth pass). APR_ENOTIMPL: left to CMS (a certificate twice). */
 static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
                                         const scep_oids_t *oids, const scep_ca_t *ca,
