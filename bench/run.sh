@@ -100,6 +100,10 @@
 #                         the warm-up's slowest request (0: no warm-up)
 #   BENCH_KEEP=0          1: keep the scratch folder
 #   SCEP_SO               module to load (default .libs/mod_scep.so)
+#   OPENSSL_ia32cap       OpenSSL's own: ':~0x200000' hides AVX-512 IFMA from
+#                         httpd and openssl speed alike, for RSA at the speed
+#                         of CPUs without it (bench/RESULTS.md, fifteenth
+#                         pass); never empty, which hides every extension
 set -eu
 if [ -n "${BENCH_NICE:-}" ] && [ -z "${BENCH_NICED:-}" ]; then
     # a session of its own: the scheduler's autogroup whose nice value is set
