@@ -731,20 +731,20 @@ leave:
     return rv;
 }
 
-/* DER of an object through its i2d function, in the pool */
-#define POOL_I2D(p, fn, obj, part) pool_i2d((p), (int (*)(const void *, unsigned char **))(fn), \
-                                            (obj), (part))
-static int pool_i2d(apr_pool_t *p, int (*i2d)(const void *, unsigned char **), const void *obj,
+/* DER of an object (of OpenSSL's ASN.1 type it), in the pool */
+#define POOL_I2D(p, type, obj, part) \
+    pool_i2d((p), (const ASN1_VALUE *)(obj), ASN1_ITEM_rptr(type), (part))
+static int pool_i2d(apr_pool_t *p, const ASN1_VALUE *obj, const ASN1_ITEM *it,
                     scep_der_part_t *part)
 {
-    int len = i2d(obj, NULL);
+    int len = obj ? ASN1_item_i2d(obj, NULL, it) : -1;
     unsigned char *der, *q;
 
     if (len <= 0) {
         return 0;
     }
     q = der = apr_palloc(p, (apr_size_t)len);
-    if (i2d(obj, &q) != len) {
+    if (ASN1_item_i2d(obj, &q, it) != len) {
         return 0;
     }
     part->data = der;
@@ -758,7 +758,7 @@ static int attribute(apr_pool_t *p, scep_der_part_t *out, const ASN1_OBJECT *typ
 {
     scep_der_part_t parts[2];
 
-    if (!POOL_I2D(p, i2d_ASN1_OBJECT, type, &parts[0])) {
+    if (!POOL_I2D(p, ASN1_OBJECT, type, &parts[0])) {
         return 0;
     }
     parts[1].data = scep_der_wrap(p, 0x31, &value, 1, &parts[1].len);
@@ -852,12 +852,12 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
     }
     certs = apr_palloc(p, sizeof(*certs) * (apr_size_t)(2 + sk_X509_num(ca->chain)));
     /* the certificates: the signer's, the CA's beside an RA, the chain */
-    if (!POOL_I2D(p, i2d_X509, ca->ra_cert, &certs[ncerts++])
-        || (ca->has_ra && !POOL_I2D(p, i2d_X509, ca->cert, &certs[ncerts++]))) {
+    if (!POOL_I2D(p, X509, ca->ra_cert, &certs[ncerts++])
+        || (ca->has_ra && !POOL_I2D(p, X509, ca->cert, &certs[ncerts++]))) {
         goto leave;
     }
     for (i = 0; i < sk_X509_num(ca->chain); i++) {
-        if (!POOL_I2D(p, i2d_X509, sk_X509_value(ca->chain, i), &certs[ncerts++])) {
+        if (!POOL_I2D(p, X509, sk_X509_value(ca->chain, i), &certs[ncerts++])) {
             goto leave;
         }
     }
@@ -875,7 +875,7 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
     value.data = id_data;
     value.len = sizeof(id_data);
     if (!attribute(p, &attrs[nattrs++], OBJ_nid2obj(NID_pkcs9_contentType), value)
-        || !POOL_I2D(p, i2d_ASN1_TIME, signing_time, &value)
+        || !POOL_I2D(p, ASN1_TIME, signing_time, &value)
         || !attribute(p, &attrs[nattrs++], OBJ_nid2obj(NID_pkcs9_signingTime), value)
         || !string_attribute(p, &attrs[nattrs++], OBJ_nid2obj(NID_pkcs9_messageDigest),
                              V_ASN1_OCTET_STRING, digest, (int)digest_len)) {
@@ -902,9 +902,9 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
      * [0] IMPLICIT signedAttrs, rsaEncryption, signature */
     si[0].data = version_1;
     si[0].len = sizeof(version_1);
-    if (!POOL_I2D(p, i2d_X509_NAME, X509_get_issuer_name(ca->ra_cert), &ci[0])
-        || !POOL_I2D(p, i2d_ASN1_INTEGER, X509_get0_serialNumber(ca->ra_cert), &ci[1])
-        || !POOL_I2D(p, i2d_X509_ALGOR, digest_alg, &si[2])) {
+    if (!POOL_I2D(p, X509_NAME, X509_get_issuer_name(ca->ra_cert), &ci[0])
+        || !POOL_I2D(p, ASN1_INTEGER, X509_get0_serialNumber(ca->ra_cert), &ci[1])
+        || !POOL_I2D(p, X509_ALGOR, digest_alg, &si[2])) {
         goto leave;
     }
     si[1].data = scep_der_wrap(p, 0x30, ci, 2, &si[1].len);
