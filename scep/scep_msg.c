@@ -580,36 +580,39 @@ static X509 *recipient_of(apr_pool_t *p, const scep_msg_t *req)
     return x;
 }
 
+/* DER of the fixed pieces of the envelope and the signed reply */
+static const unsigned char id_data[] = {                 /* OID id-data */
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01
+};
+static const unsigned char rsa_encryption[] = {          /* with NULL parameters */
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00
+};
+
 /* DER of an EnvelopedData to an RSA key: the content encrypted with a
  * random key, which PKCS#1 v1.5 carries to the recipient named by issuer
  * and serial (a KeyTransRecipientInfo, as OpenSSL's CMS_encrypt writes
  * it). Written out, because CMS_encrypt's objects were about a third of
  * the envelope's CPU (bench/RESULTS.md, fifteenth pass). */
 static apr_status_t envelope_to_rsa(unsigned char **pder, int *plen, apr_pool_t *p,
-                                    X509 *recipient, EVP_PKEY *key, int cipher_nid,
-                                    const unsigned char *content, apr_size_t content_len)
+                                    X509 *recipient, EVP_PKEY *key, const EVP_CIPHER *cipher,
+                                    int cipher_nid, const unsigned char *content,
+                                    apr_size_t content_len)
 {
     static const unsigned char version_0[] = { 0x02, 0x01, 0x00 };
-    static const unsigned char rsa_encryption[] = {      /* with NULL parameters */
-        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00
-    };
-    static const unsigned char id_data[] = {
-        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01
-    };
     static const unsigned char id_enveloped_data[] = {
         0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x03
     };
-    const EVP_CIPHER *cipher = EVP_get_cipherbynid(cipher_nid);
     EVP_CIPHER_CTX *cctx = EVP_CIPHER_CTX_new();
     EVP_PKEY_CTX *kctx = NULL;
     unsigned char cek[EVP_MAX_KEY_LENGTH], iv[EVP_MAX_IV_LENGTH], *ct = NULL, *ek = NULL;
-    unsigned char *issuer = NULL, *serial = NULL, *oid = NULL;
-    int keylen, ivlen, n1 = 0, n2 = 0, issuer_len, serial_len, oid_len;
+    /* issuerAndSerialNumber's two, then the cipher's OID */
+    scep_der_part_t ias[2], alg[2];
+    int keylen, ivlen, n1 = 0, n2 = 0;
     size_t ek_len = 0;
     apr_size_t len;
     apr_status_t rv = APR_EGENERAL;
 
-    if (!cipher || !cctx || (keylen = EVP_CIPHER_get_key_length(cipher)) <= 0
+    if (!cctx || (keylen = EVP_CIPHER_get_key_length(cipher)) <= 0
         || keylen > EVP_MAX_KEY_LENGTH || (ivlen = EVP_CIPHER_get_iv_length(cipher)) <= 0
         || ivlen > EVP_MAX_IV_LENGTH || content_len > INT_MAX - EVP_MAX_BLOCK_LENGTH
         || EVP_EncryptInit_ex(cctx, cipher, NULL, NULL, NULL) != 1
@@ -626,23 +629,20 @@ static apr_status_t envelope_to_rsa(unsigned char **pder, int *plen, apr_pool_t 
         || EVP_PKEY_encrypt(kctx, NULL, &ek_len, cek, (size_t)keylen) != 1
         || !(ek = apr_palloc(p, ek_len))
         || EVP_PKEY_encrypt(kctx, ek, &ek_len, cek, (size_t)keylen) != 1
-        || (issuer_len = i2d_X509_NAME(X509_get_issuer_name(recipient), &issuer)) <= 0
-        || (serial_len = i2d_ASN1_INTEGER(X509_get0_serialNumber(recipient), &serial)) <= 0
-        || (oid_len = i2d_ASN1_OBJECT(OBJ_nid2obj(cipher_nid), &oid)) <= 0) {
+        || !SCEP_ITEM_DER(p, X509_NAME, X509_get_issuer_name(recipient), &ias[0])
+        || !SCEP_ITEM_DER(p, ASN1_INTEGER, X509_get0_serialNumber(recipient), &ias[1])
+        || !SCEP_ITEM_DER(p, ASN1_OBJECT, OBJ_nid2obj(cipher_nid), &alg[0])) {
         goto leave;
     }
     {
         /* KeyTransRecipientInfo: version 0, issuerAndSerialNumber,
          * rsaEncryption, encryptedKey */
-        scep_der_part_t ias[2] = { { issuer, (apr_size_t)issuer_len },
-                                   { serial, (apr_size_t)serial_len } };
         scep_der_part_t ekey = { ek, ek_len }, ktri[4] = {
             { version_0, sizeof(version_0) }, { NULL, 0 },
             { rsa_encryption, sizeof(rsa_encryption) }, { NULL, 0 } };
         /* EncryptedContentInfo: id-data, the cipher with its IV as
          * parameters, [0] IMPLICIT the ciphertext */
-        scep_der_part_t ivp = { iv, (apr_size_t)ivlen }, alg[2] = {
-            { oid, (apr_size_t)oid_len }, { NULL, 0 } };
+        scep_der_part_t ivp = { iv, (apr_size_t)ivlen };
         scep_der_part_t ctp = { ct, (apr_size_t)(n1 + n2) }, eci[3] = {
             { id_data, sizeof(id_data) }, { NULL, 0 }, { NULL, 0 } };
         /* EnvelopedData: version 0, recipientInfos, encryptedContentInfo */
@@ -671,9 +671,6 @@ leave:
     OPENSSL_cleanse(cek, sizeof(cek));
     EVP_CIPHER_CTX_free(cctx);
     EVP_PKEY_CTX_free(kctx);
-    OPENSSL_free(issuer);
-    OPENSSL_free(serial);
-    OPENSSL_free(oid);
     ERR_clear_error();
     return rv;
 }
@@ -684,7 +681,7 @@ static apr_status_t envelope_certs(unsigned char **pder, int *plen, apr_pool_t *
                                    const scep_msg_t *req, const scep_reply_t *reply)
 {
     STACK_OF(X509) *bundle_certs = sk_X509_new_null();
-    STACK_OF(X509) *recips = sk_X509_new_null();
+    STACK_OF(X509) *recips = NULL;
     CMS_ContentInfo *env = NULL;
     X509 *recip;
     BIO *in = NULL;
@@ -694,7 +691,7 @@ static apr_status_t envelope_certs(unsigned char **pder, int *plen, apr_pool_t *
     const EVP_CIPHER *cipher = EVP_get_cipherbynid(req->cipher_nid);
     apr_status_t rv = APR_EGENERAL;
 
-    if (!bundle_certs || !recips || !cipher) {
+    if (!bundle_certs || !cipher) {
         goto leave;
     }
     if (reply->issued) {
@@ -707,12 +704,13 @@ static apr_status_t envelope_certs(unsigned char **pder, int *plen, apr_pool_t *
         goto leave;
     }
     if (req->signer && req->signer_key && EVP_PKEY_get_base_id(req->signer_key) == EVP_PKEY_RSA) {
-        rv = envelope_to_rsa(pder, plen, p, req->signer, req->signer_key, req->cipher_nid,
-                             bder, blen);
+        rv = envelope_to_rsa(pder, plen, p, req->signer, req->signer_key, cipher,
+                             req->cipher_nid, bder, blen);
         goto leave;
     }
     /* other keys (key agreement for EC) by OpenSSL's CMS */
-    if (!(recip = recipient_of(p, req)) || !sk_X509_push(recips, recip)) {
+    if (!(recips = sk_X509_new_null()) || !(recip = recipient_of(p, req))
+        || !sk_X509_push(recips, recip)) {
         goto leave;
     }
     in = BIO_new_mem_buf(bder, (int)blen);
@@ -731,34 +729,13 @@ leave:
     return rv;
 }
 
-/* DER of an object (of OpenSSL's ASN.1 type it), in the pool */
-#define POOL_I2D(p, type, obj, part) \
-    pool_i2d((p), (const ASN1_VALUE *)(obj), ASN1_ITEM_rptr(type), (part))
-static int pool_i2d(apr_pool_t *p, const ASN1_VALUE *obj, const ASN1_ITEM *it,
-                    scep_der_part_t *part)
-{
-    int len = obj ? ASN1_item_i2d(obj, NULL, it) : -1;
-    unsigned char *der, *q;
-
-    if (len <= 0) {
-        return 0;
-    }
-    q = der = apr_palloc(p, (apr_size_t)len);
-    if (ASN1_item_i2d(obj, &q, it) != len) {
-        return 0;
-    }
-    part->data = der;
-    part->len = (apr_size_t)len;
-    return 1;
-}
-
 /* Attribute ::= SEQUENCE { type, SET { value } }, value a whole TLV */
 static int attribute(apr_pool_t *p, scep_der_part_t *out, const ASN1_OBJECT *type,
                      scep_der_part_t value)
 {
     scep_der_part_t parts[2];
 
-    if (!POOL_I2D(p, ASN1_OBJECT, type, &parts[0])) {
+    if (!SCEP_ITEM_DER(p, ASN1_OBJECT, type, &parts[0])) {
         return 0;
     }
     parts[1].data = scep_der_wrap(p, 0x31, &value, 1, &parts[1].len);
@@ -826,16 +803,10 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
                                         apr_size_t env_len, const unsigned char *nonce,
                                         apr_size_t nonce_len, time_t now)
 {
-    static const unsigned char id_data[] = {
-        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01
-    };
     static const unsigned char id_signed_data[] = {
         0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02
     };
     static const unsigned char version_1[] = { 0x02, 0x01, 0x01 };
-    static const unsigned char rsa_encryption[] = {
-        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00
-    };
     certrep_attr_t scep_attrs[CERTREP_MAX_ATTRS];
     scep_der_part_t attrs[3 + CERTREP_MAX_ATTRS], *certs, value, si[6], sd[5], ci[2], tmp;
     unsigned char digest[EVP_MAX_MD_SIZE], *sig = NULL;
@@ -852,12 +823,12 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
     }
     certs = apr_palloc(p, sizeof(*certs) * (apr_size_t)(2 + sk_X509_num(ca->chain)));
     /* the certificates: the signer's, the CA's beside an RA, the chain */
-    if (!POOL_I2D(p, X509, ca->ra_cert, &certs[ncerts++])
-        || (ca->has_ra && !POOL_I2D(p, X509, ca->cert, &certs[ncerts++]))) {
+    if (!SCEP_ITEM_DER(p, X509, ca->ra_cert, &certs[ncerts++])
+        || (ca->has_ra && !SCEP_ITEM_DER(p, X509, ca->cert, &certs[ncerts++]))) {
         goto leave;
     }
     for (i = 0; i < sk_X509_num(ca->chain); i++) {
-        if (!POOL_I2D(p, X509, sk_X509_value(ca->chain, i), &certs[ncerts++])) {
+        if (!SCEP_ITEM_DER(p, X509, sk_X509_value(ca->chain, i), &certs[ncerts++])) {
             goto leave;
         }
     }
@@ -875,7 +846,7 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
     value.data = id_data;
     value.len = sizeof(id_data);
     if (!attribute(p, &attrs[nattrs++], OBJ_nid2obj(NID_pkcs9_contentType), value)
-        || !POOL_I2D(p, ASN1_TIME, signing_time, &value)
+        || !SCEP_ITEM_DER(p, ASN1_TIME, signing_time, &value)
         || !attribute(p, &attrs[nattrs++], OBJ_nid2obj(NID_pkcs9_signingTime), value)
         || !string_attribute(p, &attrs[nattrs++], OBJ_nid2obj(NID_pkcs9_messageDigest),
                              V_ASN1_OCTET_STRING, digest, (int)digest_len)) {
@@ -902,9 +873,9 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
      * [0] IMPLICIT signedAttrs, rsaEncryption, signature */
     si[0].data = version_1;
     si[0].len = sizeof(version_1);
-    if (!POOL_I2D(p, X509_NAME, X509_get_issuer_name(ca->ra_cert), &ci[0])
-        || !POOL_I2D(p, ASN1_INTEGER, X509_get0_serialNumber(ca->ra_cert), &ci[1])
-        || !POOL_I2D(p, X509_ALGOR, digest_alg, &si[2])) {
+    if (!SCEP_ITEM_DER(p, X509_NAME, X509_get_issuer_name(ca->ra_cert), &ci[0])
+        || !SCEP_ITEM_DER(p, ASN1_INTEGER, X509_get0_serialNumber(ca->ra_cert), &ci[1])
+        || !SCEP_ITEM_DER(p, X509_ALGOR, digest_alg, &si[2])) {
         goto leave;
     }
     si[1].data = scep_der_wrap(p, 0x30, ci, 2, &si[1].len);

@@ -7,7 +7,6 @@
 #include <openssl/provider.h>
 #include <openssl/bio.h>
 #include <openssl/sha.h>
-#include <openssl/pkcs7.h>
 
 #include "scep_ossl.h"
 #include "scep_util.h"
@@ -270,11 +269,9 @@ apr_status_t scep_bundle_der(unsigned char **pder, apr_size_t *plen, apr_pool_t 
     apr_size_t len;
 
     for (i = 0; i < ncerts; i++) {
-        unsigned char *d;
-        if (scep_x509_der(&d, &cert_der[i].len, p, sk_X509_value(certs, i)) != APR_SUCCESS) {
+        if (!SCEP_ITEM_DER(p, X509, sk_X509_value(certs, i), &cert_der[i])) {
             return APR_EGENERAL;
         }
-        cert_der[i].data = d;
     }
     sd[n].data = head;
     sd[n++].len = sizeof(head);
@@ -283,16 +280,10 @@ apr_status_t scep_bundle_der(unsigned char **pder, apr_size_t *plen, apr_pool_t 
         sd[n++].len = len;
     }
     if (crl) {                                      /* [1] IMPLICIT */
-        int clen = i2d_X509_CRL(crl, NULL);
-        unsigned char *c, *q;
-        if (clen <= 0) {
+        if (!SCEP_ITEM_DER(p, X509_CRL, crl, &crl_der)) {
             ERR_clear_error();
             return APR_EGENERAL;
         }
-        q = c = apr_palloc(p, (apr_size_t)clen);
-        i2d_X509_CRL(crl, &q);
-        crl_der.data = c;
-        crl_der.len = (apr_size_t)clen;
         sd[n].data = scep_der_wrap(p, 0xa1, &crl_der, 1, &len);
         sd[n++].len = len;
     }
@@ -308,19 +299,34 @@ apr_status_t scep_bundle_der(unsigned char **pder, apr_size_t *plen, apr_pool_t 
     return APR_SUCCESS;
 }
 
-apr_status_t scep_x509_der(unsigned char **pder, apr_size_t *plen,
-                           apr_pool_t *p, X509 *x)
+int scep_item_der(apr_pool_t *p, const ASN1_VALUE *obj, const ASN1_ITEM *it,
+                  scep_der_part_t *part)
 {
-    int len = i2d_X509(x, NULL);
+    int len = obj ? ASN1_item_i2d(obj, NULL, it) : -1;
     unsigned char *der, *q;
 
     if (len <= 0) {
+        return 0;
+    }
+    q = der = apr_palloc(p, (apr_size_t)len);
+    if (ASN1_item_i2d(obj, &q, it) != len) {
+        return 0;
+    }
+    part->data = der;
+    part->len = (apr_size_t)len;
+    return 1;
+}
+
+apr_status_t scep_x509_der(unsigned char **pder, apr_size_t *plen,
+                           apr_pool_t *p, X509 *x)
+{
+    scep_der_part_t der;
+
+    if (!SCEP_ITEM_DER(p, X509, x, &der)) {
         return APR_EINVAL;
     }
-    der = q = apr_palloc(p, (apr_size_t)len);
-    i2d_X509(x, &q);
-    *pder = der;
-    *plen = (apr_size_t)len;
+    *pder = (unsigned char *)der.data;
+    *plen = der.len;
     return APR_SUCCESS;
 }
 
@@ -480,18 +486,19 @@ static void der_put(der_buf_t *b, const unsigned char *src, apr_size_t n)
     b->len += n;
 }
 
-/* Append the DER that i2d gives (len from a first call with NULL). */
-#define DER_APPEND(b, i2d, obj)                                             \
-    do {                                                                    \
-        int n_ = (b)->ok ? i2d(obj, NULL) : -1;                             \
-        if (n_ <= 0) {                                                      \
-            (b)->ok = 0;                                                    \
-        } else {                                                            \
-            unsigned char *d_ = apr_palloc((b)->p, (apr_size_t)n_), *q_ = d_; \
-            i2d(obj, &q_);                                                  \
-            der_put((b), d_, (apr_size_t)n_);                               \
-        }                                                                   \
-    } while (0)
+/* Append an object's DER (of OpenSSL's ASN.1 type). */
+static void der_append(der_buf_t *b, const ASN1_VALUE *obj, const ASN1_ITEM *it)
+{
+    scep_der_part_t der;
+
+    if (b->ok && scep_item_der(b->p, obj, it, &der)) {
+        der_put(b, der.data, der.len);
+    }
+    else {
+        b->ok = 0;
+    }
+}
+#define DER_APPEND(b, type, obj) der_append((b), (const ASN1_VALUE *)(obj), ASN1_ITEM_rptr(type))
 
 /* Wrap the buffer's content in a TLV header (a constructed tag). */
 static void der_wrap(der_buf_t *b, int tag, int xclass)
@@ -561,9 +568,9 @@ apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_po
     if (!version || !ASN1_INTEGER_set(version, v < 0 ? 0 : v)) {
         info.ok = 0;
     }
-    DER_APPEND(&info, i2d_ASN1_INTEGER, version);
+    DER_APPEND(&info, ASN1_INTEGER, version);
     ASN1_INTEGER_free(version);
-    DER_APPEND(&info, i2d_X509_NAME, X509_REQ_get_subject_name(req));
+    DER_APPEND(&info, X509_NAME, X509_REQ_get_subject_name(req));
     /* the request's ANY fields, where OpenSSL may read what it cannot write
      * again, are each read back (item_der): the key's and the signature's
      * algorithm parameters, and the attributes' values */
@@ -572,7 +579,7 @@ apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_po
         || !item_der(&algor, p, ASN1_ITEM_rptr(X509_ALGOR), key_alg)) {
         info.ok = 0;
     }
-    DER_APPEND(&info, i2d_X509_PUBKEY, pubkey);
+    DER_APPEND(&info, X509_PUBKEY, pubkey);
     /* one pass: each kept attribute encoded once, then copied once in
      * order (appending one at a time would copy the buffer each time) */
     n = X509_REQ_get_attr_count(req);
@@ -614,7 +621,7 @@ apr_status_t scep_req_der_without(unsigned char **pder, apr_size_t *plen, apr_po
     if (all.ok) {
         der_put(&all, algor.data, algor.len);
     }
-    DER_APPEND(&all, i2d_ASN1_BIT_STRING, sig);
+    DER_APPEND(&all, ASN1_BIT_STRING, sig);
     der_wrap(&all, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
     if (!all.ok) {
         ERR_clear_error();

@@ -65,7 +65,13 @@ unsigned char *scep_der_wrap(apr_pool_t *p, unsigned char tag, const scep_der_pa
  *  sorts them: by their bytes, then the shorter first. */
 int scep_der_order(const void *a, const void *b);
 
-/** DER of an object, allocated in the pool. */
+/** DER of an object of OpenSSL's ASN.1 type it, in the pool: 1, or 0 if
+ *  it has none (obj NULL, or not encodable). SCEP_ITEM_DER names the type. */
+int scep_item_der(apr_pool_t *p, const ASN1_VALUE *obj, const ASN1_ITEM *it,
+                  scep_der_part_t *part);
+#define SCEP_ITEM_DER(p, type, obj, part) \
+    scep_item_der((p), (const ASN1_VALUE *)(obj), ASN1_ITEM_rptr(type), (part))
+/** DER of a certificate, allocated in the pool. */
 apr_status_t scep_x509_der(unsigned char **pder, apr_size_t *plen,
                            apr_pool_t *p, X509 *x);
 /** One-line RFC 2253 rendering of a name. */
