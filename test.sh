@@ -62,12 +62,14 @@ note "unit tests (Check) and static checks"
 # TMPDIR: the unit tests' scratch folders go to the scratch folder
 TMPDIR="$work" make -s check > /tmp/scep-make-check.$$ 2>&1
 cat t/unit/test_scep.log 2>/dev/null | grep -E '^[0-9]+%|:[FE]:'
-grep -E '^(PASS|FAIL): (scep|client)/|^(PASS|FAIL): [0-9]+ unique|^FAIL: log' /tmp/scep-make-check.$$
+grep -E '^(PASS|FAIL): (scep|client)/|^(PASS|FAIL): [0-9]+ unique|^FAIL: log|^PASS: no function|: [0-9]+ lines: ' \
+    /tmp/scep-make-check.$$
 if ! count_unit t/unit/test_scep.log; then
     echo "unit tests did not run:"; tail -20 /tmp/scep-make-check.$$
     failed=$((failed + 1))
 fi
-for check in "scep/ has no httpd headers" "client/ uses nothing of scep/" "unique log tags"; do
+for check in "scep/ has no httpd headers" "client/ uses nothing of scep/" "unique log tags" \
+             "no function over"; do
     if grep -q "^PASS: .*$check" /tmp/scep-make-check.$$; then
         passed=$((passed + 1))
     else

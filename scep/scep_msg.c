@@ -789,6 +789,35 @@ static int certrep_attrs(certrep_attr_t *a, apr_pool_t *p, const scep_oids_t *oi
     return n;
 }
 
+/* The CertRep's certificates, in DER order: the signer's, the CA's beside
+ * an RA, the chain. APR_ENOTIMPL if one is there twice (CMS refuses it). */
+static apr_status_t certrep_certs(scep_der_part_t **pcerts, int *pncerts, apr_pool_t *p,
+                                  const scep_ca_t *ca)
+{
+    scep_der_part_t *certs = apr_palloc(p, sizeof(*certs)
+                                           * (apr_size_t)(2 + sk_X509_num(ca->chain)));
+    int ncerts = 0, i;
+
+    if (!SCEP_ITEM_DER(p, X509, ca->ra_cert, &certs[ncerts++])
+        || (ca->has_ra && !SCEP_ITEM_DER(p, X509, ca->cert, &certs[ncerts++]))) {
+        return APR_EGENERAL;
+    }
+    for (i = 0; i < sk_X509_num(ca->chain); i++) {
+        if (!SCEP_ITEM_DER(p, X509, sk_X509_value(ca->chain, i), &certs[ncerts++])) {
+            return APR_EGENERAL;
+        }
+    }
+    qsort(certs, (size_t)ncerts, sizeof(certs[0]), scep_der_order);
+    for (i = 1; i < ncerts; i++) {
+        if (!scep_der_order(&certs[i - 1], &certs[i])) {
+            return APR_ENOTIMPL;
+        }
+    }
+    *pcerts = certs;
+    *pncerts = ncerts;
+    return APR_SUCCESS;
+}
+
 /* The CertRep's SignedData written out for an RSA signing key: the bytes
  * CMS_sign, CMS_add1_signer and CMS_final give (contentType, signingTime
  * and messageDigest beside SCEP's attributes, all in DER order; the
@@ -821,24 +850,10 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
     if (!digest_alg || !signing_time || !mctx) {
         goto leave;
     }
-    certs = apr_palloc(p, sizeof(*certs) * (apr_size_t)(2 + sk_X509_num(ca->chain)));
-    /* the certificates: the signer's, the CA's beside an RA, the chain */
-    if (!SCEP_ITEM_DER(p, X509, ca->ra_cert, &certs[ncerts++])
-        || (ca->has_ra && !SCEP_ITEM_DER(p, X509, ca->cert, &certs[ncerts++]))) {
+    if ((rv = certrep_certs(&certs, &ncerts, p, ca)) != APR_SUCCESS) {
         goto leave;
     }
-    for (i = 0; i < sk_X509_num(ca->chain); i++) {
-        if (!SCEP_ITEM_DER(p, X509, sk_X509_value(ca->chain, i), &certs[ncerts++])) {
-            goto leave;
-        }
-    }
-    qsort(certs, (size_t)ncerts, sizeof(certs[0]), scep_der_order);
-    for (i = 1; i < ncerts; i++) {
-        if (!scep_der_order(&certs[i - 1], &certs[i])) {
-            rv = APR_ENOTIMPL;      /* CMS refuses a certificate twice */
-            goto leave;
-        }
-    }
+    rv = APR_EGENERAL;
     /* the signed attributes */
     if (EVP_Digest(env, env_len, digest, &digest_len, md, NULL) != 1) {
         goto leave;
