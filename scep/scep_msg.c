@@ -464,14 +464,77 @@ int scep_msg_addressed_to(const scep_msg_t *msg, X509 *cert)
     return found;
 }
 
+/* DER read in place: what is left of an element's content. */
+typedef struct der_cursor_t {
+    const unsigned char *at, *end;
+} der_cursor_t;
+
+/* The next element at c, if it is definite-length, fits and has this
+ * class and tag: c moves past it, and inside (if not NULL) gets its
+ * content. 0 if not. */
+static int der_take(der_cursor_t *c, int cls, int tag, der_cursor_t *inside)
+{
+    const unsigned char *q = c->at;
+    long len;
+    int got_tag, got_cls, ret = ASN1_get_object(&q, &len, &got_tag, &got_cls,
+                                                (long)(c->end - c->at));
+
+    if ((ret & 0x81) || got_cls != cls || got_tag != tag) {    /* 0x01: indefinite */
+        return 0;
+    }
+    if (inside) {
+        inside->at = q;
+        inside->end = q + len;
+    }
+    c->at = q + len;
+    return 1;
+}
+
+/* The content cipher of an EnvelopedData that CMS parsed already: read in
+ * place where it is DER (no second parse), else parsed again as PKCS#7
+ * (BER). NID_undef if it has none. */
+static int envelope_cipher_nid(const unsigned char *der, long len)
+{
+    const int U = V_ASN1_UNIVERSAL, CTX = V_ASN1_CONTEXT_SPECIFIC;
+    der_cursor_t all = { der, der + len }, info, explicit0, env, content, alg;
+    const unsigned char *oid_at = NULL, *q = der;
+    ASN1_OBJECT *oid = NULL;
+    int nid = NID_undef;
+    PKCS7 *p7;
+
+    /* ContentInfo { contentType, [0] EnvelopedData { version, [0]
+     * originatorInfo OPTIONAL, recipientInfos, encryptedContentInfo {
+     * contentType, contentEncryptionAlgorithm { algorithm, ... }, ... } } } */
+    if (der_take(&all, U, V_ASN1_SEQUENCE, &info) && der_take(&info, U, V_ASN1_OBJECT, NULL)
+        && der_take(&info, CTX, 0, &explicit0) && der_take(&explicit0, U, V_ASN1_SEQUENCE, &env)
+        && der_take(&env, U, V_ASN1_INTEGER, NULL)
+        && (der_take(&env, CTX, 0, NULL), der_take(&env, U, V_ASN1_SET, NULL))
+        && der_take(&env, U, V_ASN1_SEQUENCE, &content)
+        && der_take(&content, U, V_ASN1_OBJECT, NULL)
+        && der_take(&content, U, V_ASN1_SEQUENCE, &alg)
+        && (oid_at = alg.at, der_take(&alg, U, V_ASN1_OBJECT, NULL))
+        && d2i_ASN1_OBJECT(&oid, &oid_at, (long)(alg.at - oid_at))) {
+        nid = OBJ_obj2nid(oid);
+        ASN1_OBJECT_free(oid);
+        return nid;
+    }
+    p7 = d2i_PKCS7(NULL, &q, len);
+    if (p7 && PKCS7_type_is_enveloped(p7) && p7->d.enveloped && p7->d.enveloped->enc_data
+        && p7->d.enveloped->enc_data->algorithm) {
+        nid = OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);
+    }
+    PKCS7_free(p7);
+    return nid;
+}
+
 apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
                               const char **perr, apr_pool_t *p,
                               X509 *ra_cert, EVP_PKEY *ra_key,
                               int allow_legacy)
 {
     const unsigned char *q = msg->content;
-    PKCS7 *p7 = NULL;
     CMS_ContentInfo *env = NULL;
+    STACK_OF(CMS_RecipientInfo) *recipients;
     BIO *out = NULL;
     apr_status_t rv = APR_EGENERAL;
     char *data;
@@ -479,21 +542,22 @@ apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
 
     ERR_clear_error();
     *pfail = SCEP_FAIL_BADMESSAGECHECK;
-    /* Peek at the content cipher first: refuse before any key operation. */
-    p7 = d2i_PKCS7(NULL, &q, (long)msg->content_len);
-    if (!p7 || !PKCS7_type_is_enveloped(p7) || !p7->d.enveloped
-        || !p7->d.enveloped->enc_data || !p7->d.enveloped->enc_data->algorithm) {
+    /* The recipients and the content cipher first: refuse before any key
+     * operation. */
+    env = d2i_CMS_ContentInfo(NULL, &q, (long)msg->content_len);
+    recipients = env && OBJ_obj2nid(CMS_get0_type(env)) == NID_pkcs7_enveloped
+                 ? CMS_get0_RecipientInfos(env) : NULL;
+    if (!recipients) {
         *perr = "the content is not a CMS EnvelopedData";
         goto leave;
     }
-    if (sk_PKCS7_RECIP_INFO_num(p7->d.enveloped->recipientinfo) > SCEP_MAX_RECIPIENTS) {
+    if (sk_CMS_RecipientInfo_num(recipients) > SCEP_MAX_RECIPIENTS) {
         *pfail = SCEP_FAIL_BADREQUEST;    /* a limit, not an integrity failure */
         *perr = apr_psprintf(p, "the envelope has too many recipients (%d, the limit is %d)",
-                             sk_PKCS7_RECIP_INFO_num(p7->d.enveloped->recipientinfo),
-                             SCEP_MAX_RECIPIENTS);
+                             sk_CMS_RecipientInfo_num(recipients), SCEP_MAX_RECIPIENTS);
         goto leave;
     }
-    msg->cipher_nid = OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);
+    msg->cipher_nid = envelope_cipher_nid(msg->content, (long)msg->content_len);
     if (!cipher_allowed(msg->cipher_nid, allow_legacy)) {
         *pfail = SCEP_FAIL_BADALG;
         *perr = apr_psprintf(p, "content encryption %s is not allowed%s",
@@ -503,11 +567,9 @@ apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
                              ? " (single DES needs SCEPLegacyAlgorithms on)" : "");
         goto leave;
     }
-    q = msg->content;
-    env = d2i_CMS_ContentInfo(NULL, &q, (long)msg->content_len);
     out = BIO_new(BIO_s_mem());
-    if (!env || !out) {
-        *perr = "the content is not a CMS EnvelopedData";
+    if (!out) {
+        *perr = "out of memory";
         goto leave;
     }
     /* Passing our certificate makes OpenSSL pick our RecipientInfo among
@@ -541,7 +603,6 @@ apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
         msg->payload_len = msg->content_len;
     }
 leave:
-    PKCS7_free(p7);
     CMS_ContentInfo_free(env);
     BIO_free(out);
     ERR_clear_error();

@@ -15,6 +15,7 @@ static scep_ca_t *sca;
 static scep_oids_t *oids;
 static const unsigned char nonce[16] = "0123456789abcdef";
 static X509 *envelope_to;    /* the recipient of build()'s envelope: the CA unless a test says */
+static int envelope_ber;     /* build()'s envelope in BER, indefinite lengths, as streamed */
 
 static void setup(void)
 {
@@ -47,9 +48,21 @@ static unsigned char *build(apr_size_t *plen, const char *type, const EVP_CIPHER
     int envlen, len;
 
     sk_X509_push(recips, envelope_to ? envelope_to : ca);
-    env = CMS_encrypt(recips, in, cipher, CMS_BINARY);
+    env = CMS_encrypt(recips, in, cipher, CMS_BINARY | (envelope_ber ? CMS_STREAM : 0));
     ck_assert_ptr_nonnull(env);
-    envlen = i2d_CMS_ContentInfo(env, &envder);
+    if (envelope_ber) {
+        BIO *ber = BIO_new(BIO_s_mem());
+        char *bytes;
+
+        ck_assert_int_eq(i2d_CMS_bio_stream(ber, env, in, CMS_BINARY | CMS_STREAM), 1);
+        envlen = (int)BIO_get_mem_data(ber, &bytes);
+        envder = OPENSSL_memdup(bytes, (size_t)envlen);
+        BIO_free(ber);
+        ck_assert_uint_eq(envder[1], 0x80);    /* indefinite length */
+    }
+    else {
+        envlen = i2d_CMS_ContentInfo(env, &envder);
+    }
     sd = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_BINARY);
     si = CMS_add1_signer(sd, dev_self, dev_key, md, CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP);
     ck_assert_ptr_nonnull(si);
@@ -318,6 +331,54 @@ START_TEST(success_reply_is_encrypted_to_signer)
     CMS_ContentInfo_free(cms);
     BIO_free(out);
     X509_free(issued);
+}
+END_TEST
+
+/* The content cipher is read in place from a DER envelope and from a BER
+ * one (indefinite lengths, as a streaming encoder writes them): allowed
+ * ciphers decrypt, single DES without SCEPLegacyAlgorithms gets badAlg. */
+START_TEST(envelope_cipher_in_der_and_ber)
+{
+    OSSL_PROVIDER *def = OSSL_PROVIDER_load(NULL, "default");
+    OSSL_PROVIDER *leg = OSSL_PROVIDER_load(NULL, "legacy");
+    const EVP_CIPHER *ciphers[] = { EVP_aes_128_cbc(), EVP_des_ede3_cbc(), EVP_des_cbc() };
+    size_t i;
+    int ber;
+
+    ck_assert(def && leg);
+    for (ber = 0; ber <= 1; ber++) {
+        envelope_ber = ber;
+        for (i = 0; i < sizeof(ciphers) / sizeof(ciphers[0]); i++) {
+            int nid = EVP_CIPHER_get_nid(ciphers[i]), legacy;
+            apr_size_t len;
+            unsigned char *der = build(&len, "19", ciphers[i], EVP_sha256(), 1);
+
+            for (legacy = 0; legacy <= 1; legacy++) {
+                scep_msg_t *m;
+                scep_fail_info_t fail = 99;
+                const char *err = NULL;
+                int refused = nid == NID_des_cbc && !legacy;
+
+                ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+                ck_assert_int_eq(scep_msg_decrypt(m, &fail, &err, test_pool, sca->ra_cert,
+                                                  sca->ra_key, legacy),
+                                 refused ? APR_EGENERAL : APR_SUCCESS);
+                ck_assert_int_eq(m->cipher_nid, nid);
+                if (refused) {
+                    ck_assert_int_eq(fail, SCEP_FAIL_BADALG);
+                    ck_assert_ptr_nonnull(strstr(err, "SCEPLegacyAlgorithms"));
+                }
+                else {
+                    ck_assert_ptr_null(m->decrypt_error);
+                    ck_assert_uint_eq(m->payload_len, 13);
+                    ck_assert(memcmp(m->payload, "payload-bytes", 13) == 0);
+                }
+            }
+        }
+    }
+    envelope_ber = 0;
+    OSSL_PROVIDER_unload(leg);
+    OSSL_PROVIDER_unload(def);
 }
 END_TEST
 
@@ -677,6 +738,7 @@ Suite *msg_suite(void)
     tcase_add_test(tc, failure_reply_shape);
     tcase_add_test(tc, success_reply_is_encrypted_to_signer);
     tcase_add_test(tc, reply_envelope_each_cipher);
+    tcase_add_test(tc, envelope_cipher_in_der_and_ber);
     tcase_add_test(tc, bundle_same_bytes_as_pkcs7);
     tcase_add_test(tc, certrep_same_bytes_as_cms);
     tcase_add_test(tc, undecryptable_goes_on_with_random_bytes);
