@@ -850,6 +850,33 @@ static int certrep_attrs(certrep_attr_t *a, apr_pool_t *p, const scep_oids_t *oi
     return n;
 }
 
+/* The SignerInfo's signatureAlgorithm as CMS writes it: rsaEncryption with
+ * NULL parameters for an RSA key; for an EC key, ECDSA with the digest and
+ * no parameters. 0 for any other key, or a digest ECDSA has no OID for
+ * (left to CMS). */
+static int signature_algorithm(scep_der_part_t *out, apr_pool_t *p, EVP_PKEY *key,
+                               const EVP_MD *md)
+{
+    scep_der_part_t oid;
+    int sig_nid;
+
+    switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA:
+        out->data = rsa_encryption;
+        out->len = sizeof(rsa_encryption);
+        return 1;
+    case EVP_PKEY_EC:
+        if (!OBJ_find_sigid_by_algs(&sig_nid, EVP_MD_get_type(md), EVP_PKEY_EC)
+            || !SCEP_ITEM_DER(p, ASN1_OBJECT, OBJ_nid2obj(sig_nid), &oid)) {
+            return 0;
+        }
+        out->data = scep_der_wrap(p, 0x30, &oid, 1, &out->len);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* The CertRep's certificates, in DER order: the signer's, the CA's beside
  * an RA, the chain. APR_ENOTIMPL if one is there twice (CMS refuses it). */
 static apr_status_t certrep_certs(scep_der_part_t **pcerts, int *pncerts, apr_pool_t *p,
@@ -879,13 +906,14 @@ static apr_status_t certrep_certs(scep_der_part_t **pcerts, int *pncerts, apr_po
     return APR_SUCCESS;
 }
 
-/* The CertRep's SignedData written out for an RSA signing key: the bytes
- * CMS_sign, CMS_add1_signer and CMS_final give (contentType, signingTime
- * and messageDigest beside SCEP's attributes, all in DER order; the
- * certificates in DER order; rsaEncryption; version 1), which
+/* The CertRep's SignedData written out for an RSA or EC signing key: the
+ * bytes CMS_sign, CMS_add1_signer and CMS_final give (contentType,
+ * signingTime and messageDigest beside SCEP's attributes, all in DER order;
+ * the certificates in DER order; signature_algorithm's; version 1), which
  * t/unit/test_msg.c checks. CMS's objects were about two fifths of what
  * signing the reply cost besides the RSA operation (bench/RESULTS.md,
- * fifteenth pass). APR_ENOTIMPL: left to CMS (a certificate twice). */
+ * fifteenth pass). APR_ENOTIMPL: left to CMS (another key, a certificate
+ * twice). */
 static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, apr_pool_t *p,
                                         const scep_oids_t *oids, const scep_ca_t *ca,
                                         const scep_msg_t *req, const scep_reply_t *reply,
@@ -908,6 +936,10 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
     EVP_MD_CTX *mctx = EVP_MD_CTX_new();
     apr_status_t rv = APR_EGENERAL;
 
+    if (!signature_algorithm(&si[4], p, ca->ra_key, md)) {
+        rv = APR_ENOTIMPL;
+        goto leave;
+    }
     if (!digest_alg || !signing_time || !mctx) {
         goto leave;
     }
@@ -946,7 +978,7 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
     }
     X509_ALGOR_set_md(digest_alg, md);   /* SHA-1/2 without parameters, MD5 with NULL */
     /* SignerInfo: version 1, issuerAndSerialNumber, digestAlgorithm,
-     * [0] IMPLICIT signedAttrs, rsaEncryption, signature */
+     * [0] IMPLICIT signedAttrs, signatureAlgorithm, signature */
     si[0].data = version_1;
     si[0].len = sizeof(version_1);
     if (!SCEP_ITEM_DER(p, X509_NAME, X509_get_issuer_name(ca->ra_cert), &ci[0])
@@ -956,8 +988,6 @@ static apr_status_t certrep_written_out(unsigned char **pder, apr_size_t *plen, 
     }
     si[1].data = scep_der_wrap(p, 0x30, ci, 2, &si[1].len);
     si[3].data = scep_der_wrap(p, 0xa0, attrs, nattrs, &si[3].len);
-    si[4].data = rsa_encryption;
-    si[4].len = sizeof(rsa_encryption);
     tmp.data = sig;
     tmp.len = sig_len;
     si[5].data = scep_der_wrap(p, 0x04, &tmp, 1, &si[5].len);
@@ -1025,7 +1055,7 @@ apr_status_t scep_msg_certrep_as(unsigned char **pder, apr_size_t *plen,
     else if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
         goto fail;
     }
-    if (!with_cms && EVP_PKEY_get_base_id(ca->ra_key) == EVP_PKEY_RSA) {
+    if (!with_cms) {
         rv = certrep_written_out(pder, plen, p, oids, ca, req, reply, md,
                                  env_der ? env_der : (const unsigned char *)"",
                                  (apr_size_t)env_len, nonce, sizeof(nonce), time(NULL));

@@ -334,6 +334,137 @@ START_TEST(success_reply_is_encrypted_to_signer)
 }
 END_TEST
 
+/* DER of a CertRep with its signature replaced by another's: ECDSA's are
+ * random, so the written-out reply is compared with CMS's this way. */
+static unsigned char *with_signature_of(apr_size_t *plen, const unsigned char *der,
+                                        apr_size_t len, const unsigned char *other,
+                                        apr_size_t other_len)
+{
+    const unsigned char *q = der, *r = other;
+    CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
+    CMS_ContentInfo *theirs = d2i_CMS_ContentInfo(NULL, &r, (long)other_len);
+    ASN1_OCTET_STRING *sig, *their_sig;
+    unsigned char *out = NULL, *copy;
+    int n;
+
+    ck_assert(cms && theirs);
+    sig = CMS_SignerInfo_get0_signature(sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0));
+    their_sig = CMS_SignerInfo_get0_signature(
+        sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(theirs), 0));
+    ck_assert_int_eq(ASN1_OCTET_STRING_set(sig, ASN1_STRING_get0_data(their_sig),
+                                           ASN1_STRING_length(their_sig)), 1);
+    n = i2d_CMS_ContentInfo(cms, &out);
+    ck_assert_int_gt(n, 0);
+    copy = apr_pmemdup(test_pool, out, (apr_size_t)n);
+    *plen = (apr_size_t)n;
+    OPENSSL_free(out);
+    CMS_ContentInfo_free(cms);
+    CMS_ContentInfo_free(theirs);
+    return copy;
+}
+
+/* 1 if the CertRep's signature verifies with the certificate it carries */
+static int certrep_verifies(const unsigned char *der, apr_size_t len, X509 *trusted)
+{
+    const unsigned char *q = der;
+    CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &q, (long)len);
+    X509_STORE *st = X509_STORE_new();
+    int ok;
+
+    X509_STORE_add_cert(st, trusted);
+    ok = cms && CMS_verify(cms, NULL, st, NULL, NULL,
+                           CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) == 1;
+    X509_STORE_free(st);
+    CMS_ContentInfo_free(cms);
+    return ok;
+}
+
+/* An EC RA signing key (beside an RSA encryption certificate): the reply
+ * written out is CMS's but for the random ECDSA signature, and verifies,
+ * for each digest ECDSA has; where ECDSA has none (MD5) both ways agree. */
+START_TEST(certrep_ec_same_as_cms)
+{
+    const EVP_MD *mds[] = { EVP_sha256(), EVP_sha1(), EVP_sha384(), EVP_sha512(), EVP_md5() };
+    static const unsigned char fixed_nonce[16] = "fixed-nonce-0002";
+    scep_reply_t replies[] = {
+        { SCEP_STATUS_FAILURE, SCEP_FAIL_BADREQUEST, "try again later", NULL, NULL, NULL },
+        { SCEP_STATUS_PENDING, 0, NULL, NULL, NULL, NULL },
+    };
+    OSSL_PROVIDER *def = OSSL_PROVIDER_load(NULL, "default");
+    OSSL_PROVIDER *leg = OSSL_PROVIDER_load(NULL, "legacy");
+    EVP_PKEY *ec_ca_key = EVP_EC_gen("P-256"), *sig_key = EVP_EC_gen("P-256");
+    EVP_PKEY *enc_key = t_rsa_key(2048);
+    X509 *ec_ca = t_cert(ec_ca_key, NULL, NULL, "Unit EC CA", "critical,keyCertSign,cRLSign",
+                         1, 3650);
+    X509 *sig = t_cert(sig_key, ec_ca, ec_ca_key, "Unit RA signing", "critical,digitalSignature",
+                       0, 365);
+    X509 *enc = t_cert(enc_key, ec_ca, ec_ca_key, "Unit RA encryption",
+                       "critical,keyEncipherment", 0, 365);
+    const char *dir = t_tmpdir(), *lerr;
+    scep_ca_files_t files = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL };
+    scep_ca_file_t which;
+    scep_ca_t *ec;
+    size_t i, j;
+
+    ck_assert(def && leg && ec_ca_key && sig_key);
+    files.cert = t_write_pem(dir, "ec-ca.pem", ec_ca, NULL);
+    files.key = t_write_pem(dir, "ec-ca.key", NULL, ec_ca_key);
+    files.ra_cert = t_write_pem(dir, "ec-sig.pem", sig, NULL);
+    files.ra_key = t_write_pem(dir, "ec-sig.key", NULL, sig_key);
+    files.enc_cert = t_write_pem(dir, "rsa-enc.pem", enc, NULL);
+    files.enc_key = t_write_pem(dir, "rsa-enc.key", NULL, enc_key);
+    ck_assert_int_eq(scep_ca_load(&ec, test_pool, &files, &lerr, &which), APR_SUCCESS);
+    ck_assert_int_eq(EVP_PKEY_get_base_id(ec->ra_key), EVP_PKEY_EC);
+    for (i = 0; i < sizeof(mds) / sizeof(mds[0]); i++) {
+        apr_size_t len;
+        unsigned char *der = build(&len, "19", EVP_aes_128_cbc(), mds[i], 1);
+        scep_msg_t *m;
+        const char *err = NULL;
+        int legacy = EVP_MD_get_type(mds[i]) == NID_md5;
+
+        ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+        for (j = 0; j < sizeof(replies) / sizeof(replies[0]); j++) {
+            unsigned char *ours = NULL, *theirs = NULL, *same;
+            apr_size_t ours_len = 0, theirs_len = 0, same_len = 0;
+            apr_status_t rv_theirs, rv_ours;
+            int tries;
+
+            /* the same second for signingTime: a try that straddles one goes again */
+            for (tries = 0; tries < 3; tries++) {
+                rv_theirs = scep_msg_certrep_as(&theirs, &theirs_len, &err, test_pool, oids, ec,
+                                                m, &replies[j], legacy, fixed_nonce, 1);
+                rv_ours = scep_msg_certrep_as(&ours, &ours_len, &err, test_pool, oids, ec, m,
+                                              &replies[j], legacy, fixed_nonce, 0);
+                ck_assert_int_eq(rv_ours, rv_theirs);
+                if (rv_ours != APR_SUCCESS) {
+                    break;
+                }
+                same = with_signature_of(&same_len, ours, ours_len, theirs, theirs_len);
+                if (same_len == theirs_len && !memcmp(same, theirs, same_len)) {
+                    break;
+                }
+            }
+            if (legacy) {
+                continue;   /* whatever CMS makes of ECDSA with MD5, both ways agree */
+            }
+            ck_assert_int_eq(rv_ours, APR_SUCCESS);
+            ck_assert(certrep_verifies(ours, ours_len, ec_ca));
+            ck_assert(certrep_verifies(theirs, theirs_len, ec_ca));
+            ck_assert_uint_eq(same_len, theirs_len);
+            ck_assert_mem_eq(same, theirs, same_len);
+        }
+    }
+    X509_free(enc);
+    X509_free(sig);
+    X509_free(ec_ca);
+    EVP_PKEY_free(enc_key);
+    EVP_PKEY_free(sig_key);
+    EVP_PKEY_free(ec_ca_key);
+    OSSL_PROVIDER_unload(leg);
+    OSSL_PROVIDER_unload(def);
+}
+END_TEST
+
 /* The content cipher is read in place from a DER envelope and from a BER
  * one (indefinite lengths, as a streaming encoder writes them): allowed
  * ciphers decrypt, single DES without SCEPLegacyAlgorithms gets badAlg. */
@@ -741,6 +872,7 @@ Suite *msg_suite(void)
     tcase_add_test(tc, envelope_cipher_in_der_and_ber);
     tcase_add_test(tc, bundle_same_bytes_as_pkcs7);
     tcase_add_test(tc, certrep_same_bytes_as_cms);
+    tcase_add_test(tc, certrep_ec_same_as_cms);
     tcase_add_test(tc, undecryptable_goes_on_with_random_bytes);
     tcase_add_test(tc, reply_digest_only_where_allowed);
     tcase_add_test(tc, signer_key_both_ways);
