@@ -490,40 +490,58 @@ static int der_take(der_cursor_t *c, int cls, int tag, der_cursor_t *inside)
     return 1;
 }
 
-/* The content cipher of an EnvelopedData that CMS parsed already: read in
- * place where it is DER (no second parse), else parsed again as PKCS#7
- * (BER). NID_undef if it has none. */
-static int envelope_cipher_nid(const unsigned char *der, long len)
+/* The content cipher's OID read in place from an EnvelopedData's DER: its
+ * NID (NID_undef if OpenSSL has no name for it), or -1 if the DER does not
+ * have that shape (BER, with indefinite lengths, among others). */
+static int envelope_cipher_in_der(const unsigned char *der, long len)
 {
     const int U = V_ASN1_UNIVERSAL, CTX = V_ASN1_CONTEXT_SPECIFIC;
     der_cursor_t all = { der, der + len }, info, explicit0, env, content, alg;
-    const unsigned char *oid_at = NULL, *q = der;
+    const unsigned char *oid_at;
     ASN1_OBJECT *oid = NULL;
-    int nid = NID_undef;
-    PKCS7 *p7;
+    int nid;
 
     /* ContentInfo { contentType, [0] EnvelopedData { version, [0]
      * originatorInfo OPTIONAL, recipientInfos, encryptedContentInfo {
      * contentType, contentEncryptionAlgorithm { algorithm, ... }, ... } } } */
-    if (der_take(&all, U, V_ASN1_SEQUENCE, &info) && der_take(&info, U, V_ASN1_OBJECT, NULL)
-        && der_take(&info, CTX, 0, &explicit0) && der_take(&explicit0, U, V_ASN1_SEQUENCE, &env)
-        && der_take(&env, U, V_ASN1_INTEGER, NULL)
-        && (der_take(&env, CTX, 0, NULL), der_take(&env, U, V_ASN1_SET, NULL))
-        && der_take(&env, U, V_ASN1_SEQUENCE, &content)
-        && der_take(&content, U, V_ASN1_OBJECT, NULL)
-        && der_take(&content, U, V_ASN1_SEQUENCE, &alg)
-        && (oid_at = alg.at, der_take(&alg, U, V_ASN1_OBJECT, NULL))
-        && d2i_ASN1_OBJECT(&oid, &oid_at, (long)(alg.at - oid_at))) {
-        nid = OBJ_obj2nid(oid);
-        ASN1_OBJECT_free(oid);
-        return nid;
+    if (!der_take(&all, U, V_ASN1_SEQUENCE, &info) || !der_take(&info, U, V_ASN1_OBJECT, NULL)
+        || !der_take(&info, CTX, 0, &explicit0)
+        || !der_take(&explicit0, U, V_ASN1_SEQUENCE, &env)
+        || !der_take(&env, U, V_ASN1_INTEGER, NULL)) {
+        return -1;
     }
-    p7 = d2i_PKCS7(NULL, &q, len);
-    if (p7 && PKCS7_type_is_enveloped(p7) && p7->d.enveloped && p7->d.enveloped->enc_data
-        && p7->d.enveloped->enc_data->algorithm) {
-        nid = OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);
+    der_take(&env, CTX, 0, NULL);    /* originatorInfo, if there is one */
+    if (!der_take(&env, U, V_ASN1_SET, NULL) || !der_take(&env, U, V_ASN1_SEQUENCE, &content)
+        || !der_take(&content, U, V_ASN1_OBJECT, NULL)
+        || !der_take(&content, U, V_ASN1_SEQUENCE, &alg)) {
+        return -1;
     }
-    PKCS7_free(p7);
+    oid_at = alg.at;
+    if (!der_take(&alg, U, V_ASN1_OBJECT, NULL)
+        || !d2i_ASN1_OBJECT(&oid, &oid_at, (long)(alg.at - oid_at))) {
+        return -1;
+    }
+    nid = OBJ_obj2nid(oid);
+    ASN1_OBJECT_free(oid);
+    return nid;
+}
+
+/* The content cipher of the EnvelopedData env that CMS parsed from der:
+ * read in place where the request is DER (no second parse); a request in
+ * BER is read in CMS's DER of it, so that both encodings get one answer.
+ * -1 if it cannot be read. OpenSSL's errors on the way are dropped. */
+static int envelope_cipher_nid(CMS_ContentInfo *env, const unsigned char *der, long len)
+{
+    unsigned char *again = NULL;
+    int nid, again_len;
+
+    ERR_set_mark();
+    nid = envelope_cipher_in_der(der, len);
+    if (nid == -1 && (again_len = i2d_CMS_ContentInfo(env, &again)) > 0) {
+        nid = envelope_cipher_in_der(again, again_len);
+    }
+    OPENSSL_free(again);
+    ERR_pop_to_mark();
     return nid;
 }
 
@@ -557,7 +575,12 @@ apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
                              sk_CMS_RecipientInfo_num(recipients), SCEP_MAX_RECIPIENTS);
         goto leave;
     }
-    msg->cipher_nid = envelope_cipher_nid(msg->content, (long)msg->content_len);
+    msg->cipher_nid = envelope_cipher_nid(env, msg->content, (long)msg->content_len);
+    if (msg->cipher_nid == -1) {
+        msg->cipher_nid = NID_undef;
+        *perr = "the content is not a CMS EnvelopedData";
+        goto leave;
+    }
     if (!cipher_allowed(msg->cipher_nid, allow_legacy)) {
         *pfail = SCEP_FAIL_BADALG;
         *perr = apr_psprintf(p, "content encryption %s is not allowed%s",
@@ -860,21 +883,19 @@ static int signature_algorithm(scep_der_part_t *out, apr_pool_t *p, EVP_PKEY *ke
     scep_der_part_t oid;
     int sig_nid;
 
-    switch (EVP_PKEY_get_base_id(key)) {
-    case EVP_PKEY_RSA:
+    /* (EVP_PKEY_is_a, as CMS tells them apart: SM2 keys are not "EC") */
+    if (EVP_PKEY_is_a(key, "RSA")) {
         out->data = rsa_encryption;
         out->len = sizeof(rsa_encryption);
         return 1;
-    case EVP_PKEY_EC:
-        if (!OBJ_find_sigid_by_algs(&sig_nid, EVP_MD_get_type(md), EVP_PKEY_EC)
-            || !SCEP_ITEM_DER(p, ASN1_OBJECT, OBJ_nid2obj(sig_nid), &oid)) {
-            return 0;
-        }
-        out->data = scep_der_wrap(p, 0x30, &oid, 1, &out->len);
-        return 1;
-    default:
+    }
+    if (!EVP_PKEY_is_a(key, "EC")
+        || !OBJ_find_sigid_by_algs(&sig_nid, EVP_MD_get_type(md), EVP_PKEY_EC)
+        || !SCEP_ITEM_DER(p, ASN1_OBJECT, OBJ_nid2obj(sig_nid), &oid)) {
         return 0;
     }
+    out->data = scep_der_wrap(p, 0x30, &oid, 1, &out->len);
+    return 1;
 }
 
 /* The CertRep's certificates, in DER order: the signer's, the CA's beside
@@ -1024,7 +1045,7 @@ apr_status_t scep_msg_certrep_as(unsigned char **pder, apr_size_t *plen,
                                  const scep_oids_t *oids, const scep_ca_t *ca,
                                  const scep_msg_t *req, const scep_reply_t *reply,
                                  int allow_legacy, const unsigned char *sender_nonce,
-                                 int with_cms)
+                                 scep_certrep_way_t way)
 {
     CMS_ContentInfo *cms = NULL;
     CMS_SignerInfo *si;
@@ -1055,11 +1076,15 @@ apr_status_t scep_msg_certrep_as(unsigned char **pder, apr_size_t *plen,
     else if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
         goto fail;
     }
-    if (!with_cms) {
+    if (way != SCEP_CERTREP_CMS) {
         rv = certrep_written_out(pder, plen, p, oids, ca, req, reply, md,
                                  env_der ? env_der : (const unsigned char *)"",
                                  (apr_size_t)env_len, nonce, sizeof(nonce), time(NULL));
         if (rv == APR_SUCCESS) {
+            goto leave;
+        }
+        if (way == SCEP_CERTREP_WRITTEN) {
+            *perr = "the CertRep cannot be written out";
             goto leave;
         }
         rv = APR_EGENERAL;      /* CMS goes again, and says why it cannot */
@@ -1117,5 +1142,6 @@ apr_status_t scep_msg_certrep(unsigned char **pder, apr_size_t *plen,
                               const scep_msg_t *req, const scep_reply_t *reply,
                               int allow_legacy)
 {
-    return scep_msg_certrep_as(pder, plen, perr, p, oids, ca, req, reply, allow_legacy, NULL, 0);
+    return scep_msg_certrep_as(pder, plen, perr, p, oids, ca, req, reply, allow_legacy, NULL,
+                               SCEP_CERTREP_AUTO);
 }

@@ -115,16 +115,21 @@ apr_status_t scep_msg_certrep(unsigned char **pder, apr_size_t *plen,
                               const scep_oids_t *oids, const scep_ca_t *ca,
                               const scep_msg_t *req, const scep_reply_t *reply,
                               int allow_legacy);
+/** How scep_msg_certrep_as builds the reply. */
+typedef enum {
+    SCEP_CERTREP_AUTO,      /**< written out where it can be, else by CMS (as served) */
+    SCEP_CERTREP_CMS,       /**< by OpenSSL's CMS */
+    SCEP_CERTREP_WRITTEN    /**< written out, or an error where only CMS can (tests) */
+} scep_certrep_way_t;
 /**
- * scep_msg_certrep with the senderNonce given (NULL: random) and, if
- * with_cms, built by OpenSSL's CMS instead of written out: for the tests
- * that compare the two.
+ * scep_msg_certrep with the senderNonce given (NULL: random), built the
+ * way asked: for the tests that compare the two ways.
  */
 apr_status_t scep_msg_certrep_as(unsigned char **pder, apr_size_t *plen,
                                  const char **perr, apr_pool_t *p,
                                  const scep_oids_t *oids, const scep_ca_t *ca,
                                  const scep_msg_t *req, const scep_reply_t *reply,
                                  int allow_legacy, const unsigned char *sender_nonce,
-                                 int with_cms);
+                                 scep_certrep_way_t way);
 
 #endif
