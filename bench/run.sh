@@ -47,7 +47,8 @@
 #                         with an EC P-256 CA and EC P-256 RA signing certificate
 #                         beside an RSA RA encryption certificate (one RSA
 #                         private-key operation per enrollment; its floor is
-#                         printed from openssl speed rsa2048 + ecdsap256);
+#                         printed from openssl speed rsa2048 + ecdsap256), and
+#                         pgsql-ec, the same keys on PostgreSQL (pgsql's setup);
 #                         sqlite-hsm, mod_scep on SQLite with the CA and RA keys
 #                         in a SoftHSM2 token (pkcs11: URIs); sqlite-webhook, mod_scep on
 #                         SQLite asking a local validation webhook before each
@@ -725,13 +726,13 @@ signs=$(awk '/^rsa 2048 bits/ { v = $6 } END { print v }' "$out/openssl-speed.tx
 [ -n "$signs" ] || die "cannot read openssl speed output ($out/openssl-speed.txt)"
 floor=$(awk -v s="$signs" 'BEGIN { printf "%.1f", s / 3 }')
 ec_floor_line=""
-case " $SERVERS " in *" sqlite-ec "*)
+case " $SERVERS " in *" sqlite-ec "*|*" pgsql-ec "*)
     # an EC CA and EC RA signing: one RSA decryption and two ECDSA P-256
     # signatures per enrollment (RSA decrypt ~ sign: both are the private op)
     openssl speed -multi "$ncpu" -seconds 3 ecdsap256 > "$out/openssl-speed-ec.txt" 2>&1
     ecsigns=$(awk '/256 bits ecdsa \(nistp256\)/ { v = $(NF-1) } END { print v }' "$out/openssl-speed-ec.txt")
     ec_floor=$(awk -v r="$signs" -v e="$ecsigns" 'BEGIN { if (r > 0 && e > 0) printf "%.1f", 1 / (1 / r + 2 / e); else print 0 }')
-    ec_floor_line="EC configuration (sqlite-ec): one RSA-2048 private operation ($signs/s) and two ECDSA P-256 signatures ($ecsigns/s) per enrollment -> floor $ec_floor enrollments/s ($(awk -v a="$ec_floor" -v b="$floor" 'BEGIN { printf "%.1f", a / b }')x the RSA floor)" ;;
+    ec_floor_line="EC configuration (sqlite-ec, pgsql-ec): one RSA-2048 private operation ($signs/s) and two ECDSA P-256 signatures ($ecsigns/s) per enrollment -> floor $ec_floor enrollments/s ($(awk -v a="$ec_floor" -v b="$floor" 'BEGIN { printf "%.1f", a / b }')x the RSA floor)" ;;
 esac
 say "RSA-2048 sign/s on $ncpu cores: $signs -> floor $floor enrollments/s"
 
@@ -762,6 +763,11 @@ for s in $SERVERS; do
         sqlite-ec)
             ec_keys
             for c in $CONCS; do httpd_start sqlite-ec sqlite; bench_httpd mod_scep-sqlite-ec "$c"; httpd_stop; done
+            KEYS_CONF="" ;;
+        pgsql-ec)
+            [ "$pg_started" = 1 ] || pg_start
+            ec_keys
+            for c in $CONCS; do httpd_start pgsql-ec pgsql; bench_httpd mod_scep-pgsql-ec "$c"; httpd_stop; done
             KEYS_CONF="" ;;
         sqlite-hsm)
             hsm_keys
@@ -1179,7 +1185,7 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
         cat "$out/perf-shares.md"
     fi
     echo
-    echo "targets (#19: at concurrency $ctarget, and at 8 for the p99 bound; sqlite-ec against 1.5x the RSA floor):"
+    echo "targets (#19: at concurrency $ctarget, and at 8 for the p99 bound; the -ec cells against 1.5x the RSA floor):"
     awk -F'\t' -v floor="$floor" -v c="$ctarget" -v ratio="$cacert_ratio" '
         function verdict(ok) { return ok ? "MET" : "MISSED" }
         NR == 1 { next }
