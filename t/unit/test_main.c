@@ -95,6 +95,17 @@ const char *t_write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY 
     return path;
 }
 
+unsigned char *t_pool_der(unsigned char *der, int len, apr_size_t *plen)
+{
+    unsigned char *copy;
+
+    ck_assert_int_gt(len, 0);
+    copy = apr_pmemdup(test_pool, der, (apr_size_t)len);
+    *plen = (apr_size_t)len;
+    OPENSSL_free(der);
+    return copy;
+}
+
 const char *t_tmpdir(void)
 {
     const char *tmp = getenv("TMPDIR");

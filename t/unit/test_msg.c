@@ -132,9 +132,7 @@ static unsigned char *build(apr_size_t *plen, const char *type, const EVP_CIPHER
     envbio = BIO_new_mem_buf(envder, envlen);
     ck_assert_int_eq(CMS_final(sd, envbio, NULL, CMS_BINARY), 1);
     len = i2d_CMS_ContentInfo(sd, &der);
-    out = apr_pmemdup(test_pool, der, (apr_size_t)len);
-    *plen = (apr_size_t)len;
-    OPENSSL_free(der);
+    out = t_pool_der(der, len, plen);
     OPENSSL_free(envder);
     BIO_free(envbio);
     BIO_free(in);
@@ -413,10 +411,7 @@ static unsigned char *with_signature_of(apr_size_t *plen, const unsigned char *d
     ck_assert_int_eq(ASN1_OCTET_STRING_set(sig, ASN1_STRING_get0_data(their_sig),
                                            ASN1_STRING_length(their_sig)), 1);
     n = i2d_CMS_ContentInfo(cms, &out);
-    ck_assert_int_gt(n, 0);
-    copy = apr_pmemdup(test_pool, out, (apr_size_t)n);
-    *plen = (apr_size_t)n;
-    OPENSSL_free(out);
+    copy = t_pool_der(out, n, plen);
     CMS_ContentInfo_free(cms);
     CMS_ContentInfo_free(theirs);
     return copy;

@@ -33,6 +33,8 @@ X509 *t_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
              const char *cn, const char *ku, int is_ca, long days);
 const char *t_write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY *key);
 const char *t_tmpdir(void);
+/* DER that an OpenSSL i2d allocated (len its return), moved into test_pool. */
+unsigned char *t_pool_der(unsigned char *der, int len, apr_size_t *plen);
 /* A scep_log_fn that drops every message (set SCEP_UNIT_LOG=1 to see them). */
 void t_quiet_log(void *baton, const char *file, int line, scep_log_level_t level,
                  apr_status_t rv, const char *msg);
