@@ -446,21 +446,29 @@ static int cipher_allowed(int nid, int allow_legacy)
 int scep_msg_addressed_to(const scep_msg_t *msg, X509 *cert)
 {
     const unsigned char *q = msg->content;
-    PKCS7 *p7 = d2i_PKCS7(NULL, &q, (long)msg->content_len);
+    CMS_ContentInfo *env;
+    STACK_OF(CMS_RecipientInfo) *recipients;
     int i, n, found = 0;
 
-    if (p7 && PKCS7_type_is_enveloped(p7) && p7->d.enveloped) {
-        n = sk_PKCS7_RECIP_INFO_num(p7->d.enveloped->recipientinfo);
-        for (i = 0; i < n && i < SCEP_MAX_RECIPIENTS && !found; i++) {
-            PKCS7_RECIP_INFO *ri = sk_PKCS7_RECIP_INFO_value(p7->d.enveloped->recipientinfo, i);
-            found = ri->issuer_and_serial
-                    && !X509_NAME_cmp(ri->issuer_and_serial->issuer, X509_get_issuer_name(cert))
-                    && !ASN1_INTEGER_cmp(ri->issuer_and_serial->serial,
-                                         X509_get0_serialNumber(cert));
-        }
+    if (msg->content_len > LONG_MAX) {
+        return 0;
     }
-    PKCS7_free(p7);
-    ERR_clear_error();
+    /* Read as scep_msg_decrypt reads it, so that an envelope is routed to
+     * the CA whose certificate CMS_decrypt will then match (by issuer and
+     * serial, or by subjectKeyIdentifier). */
+    ERR_set_mark();
+    env = d2i_CMS_ContentInfo(NULL, &q, (long)msg->content_len);
+    recipients = env && OBJ_obj2nid(CMS_get0_type(env)) == NID_pkcs7_enveloped
+                 ? CMS_get0_RecipientInfos(env) : NULL;
+    n = sk_CMS_RecipientInfo_num(recipients);
+    for (i = 0; i < n && i < SCEP_MAX_RECIPIENTS && !found; i++) {
+        CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(recipients, i);
+
+        found = CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_TRANS
+                && CMS_RecipientInfo_ktri_cert_cmp(ri, cert) == 0;
+    }
+    CMS_ContentInfo_free(env);
+    ERR_pop_to_mark();
     return found;
 }
 

@@ -94,8 +94,9 @@ apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
                               X509 *ra_cert, EVP_PKEY *ra_key,
                               int allow_legacy);
 
-/** Is one of the envelope's recipients cert (by issuer and serial)? Reads
- *  the clear part only: no key operation. */
+/** Is one of the envelope's recipients cert (by issuer and serial, or by
+ *  subjectKeyIdentifier, as CMS_decrypt matches it)? Reads the clear part
+ *  only: no key operation. */
 int scep_msg_addressed_to(const scep_msg_t *msg, X509 *cert);
 
 /** What to answer. */

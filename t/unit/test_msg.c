@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/pkcs7.h>
 #include <openssl/provider.h>
+#include <openssl/x509v3.h>
 #include "tests.h"
 #include "scep_msg.h"
 #include "scep_ossl.h"
@@ -92,36 +93,53 @@ static unsigned char *with_originator_info(unsigned char *der, int *plen)
     return copy;
 }
 
-/* A PKCSReq-shaped message: envelope of `payload` to the CA, signed. */
-static unsigned char *build(apr_size_t *plen, const char *type, const EVP_CIPHER *cipher,
-                            const EVP_MD *md, int with_tid)
+/* An envelope of "payload-bytes" to recips, in DER, or in BER if
+ * envelope_ber, with an originatorInfo if envelope_originator. flags adds
+ * to CMS_encrypt's (CMS_USE_KEYID: recipients named by key identifier). */
+static unsigned char *envelope_of(STACK_OF(X509) *recips, const EVP_CIPHER *cipher, int flags,
+                                  int *plen)
 {
-    STACK_OF(X509) *recips = sk_X509_new_null();
-    BIO *in = BIO_new_mem_buf("payload-bytes", 13), *envbio;
-    CMS_ContentInfo *env, *sd;
-    CMS_SignerInfo *si;
-    unsigned char *envder = NULL, *der = NULL, *out;
-    int envlen, len;
+    BIO *in = BIO_new_mem_buf("payload-bytes", 13);
+    CMS_ContentInfo *env;
+    unsigned char *envder = NULL;
 
-    sk_X509_push(recips, envelope_to ? envelope_to : ca);
-    env = CMS_encrypt(recips, in, cipher, CMS_BINARY | (envelope_ber ? CMS_STREAM : 0));
+    flags |= CMS_BINARY | (envelope_ber ? CMS_STREAM : 0);
+    env = CMS_encrypt(recips, in, cipher, flags);
     ck_assert_ptr_nonnull(env);
     if (envelope_ber) {
         BIO *ber = BIO_new(BIO_s_mem());
         char *bytes;
 
-        ck_assert_int_eq(i2d_CMS_bio_stream(ber, env, in, CMS_BINARY | CMS_STREAM), 1);
-        envlen = (int)BIO_get_mem_data(ber, &bytes);
-        envder = OPENSSL_memdup(bytes, (size_t)envlen);
+        ck_assert_int_eq(i2d_CMS_bio_stream(ber, env, in, flags), 1);
+        *plen = (int)BIO_get_mem_data(ber, &bytes);
+        envder = OPENSSL_memdup(bytes, (size_t)*plen);
         BIO_free(ber);
         ck_assert_uint_eq(envder[1], 0x80);    /* indefinite length */
     }
     else {
-        envlen = i2d_CMS_ContentInfo(env, &envder);
+        *plen = i2d_CMS_ContentInfo(env, &envder);
     }
     if (envelope_originator) {
-        envder = with_originator_info(envder, &envlen);
+        envder = with_originator_info(envder, plen);
     }
+    CMS_ContentInfo_free(env);
+    BIO_free(in);
+    return envder;
+}
+
+/* A PKCSReq-shaped message: envelope of `payload` to the CA, signed. */
+static unsigned char *build(apr_size_t *plen, const char *type, const EVP_CIPHER *cipher,
+                            const EVP_MD *md, int with_tid)
+{
+    STACK_OF(X509) *recips = sk_X509_new_null();
+    BIO *envbio;
+    CMS_ContentInfo *sd;
+    CMS_SignerInfo *si;
+    unsigned char *envder, *der = NULL, *out;
+    int envlen, len;
+
+    sk_X509_push(recips, envelope_to ? envelope_to : ca);
+    envder = envelope_of(recips, cipher, 0, &envlen);
     sd = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_BINARY);
     si = CMS_add1_signer(sd, dev_self, dev_key, md, CMS_PARTIAL | CMS_BINARY | CMS_NOSMIMECAP);
     ck_assert_ptr_nonnull(si);
@@ -135,8 +153,6 @@ static unsigned char *build(apr_size_t *plen, const char *type, const EVP_CIPHER
     out = t_pool_der(der, len, plen);
     OPENSSL_free(envder);
     BIO_free(envbio);
-    BIO_free(in);
-    CMS_ContentInfo_free(env);
     CMS_ContentInfo_free(sd);
     sk_X509_free(recips);
     return out;
@@ -590,6 +606,90 @@ START_TEST(envelope_cipher_in_der_and_ber)
 }
 END_TEST
 
+/* x again, with a subjectKeyIdentifier, signed by key: a recipient that
+ * CMS_USE_KEYID can name by key identifier. */
+static X509 *with_key_id(X509 *x, EVP_PKEY *key)
+{
+    X509 *copy = X509_dup(x), *reread;
+    X509V3_CTX v3;
+    X509_EXTENSION *ext;
+    unsigned char *der = NULL;
+    const unsigned char *q;
+    int len;
+
+    X509V3_set_ctx(&v3, copy, copy, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_key_identifier, "hash");
+    ck_assert_ptr_nonnull(ext);
+    X509_add_ext(copy, ext, -1);
+    X509_EXTENSION_free(ext);
+    X509_sign(copy, key, EVP_sha256());
+    len = i2d_X509(copy, &der);    /* read back, so no cached extension state is stale */
+    q = der;
+    reread = d2i_X509(NULL, &q, len);
+    ck_assert_ptr_nonnull(reread);
+    OPENSSL_free(der);
+    X509_free(copy);
+    return reread;
+}
+
+/* Which CA an envelope is addressed to (the routing during a rollover) is
+ * read as CMS_decrypt reads it: by issuer and serial or by key identifier,
+ * in DER, BER, and with an originatorInfo; one recipient among several. */
+START_TEST(addressed_to_as_decrypt_reads)
+{
+    X509 *keyed = with_key_id(ca, ca_key), *other_keyed = with_key_id(dev_self, dev_key);
+    STACK_OF(X509) *recips = sk_X509_new_null();
+    scep_msg_t m;
+    int ber, originator, keyid, len;
+
+    memset(&m, 0, sizeof(m));
+    ERR_clear_error();
+    for (ber = 0; ber <= 1; ber++)
+    for (originator = 0; originator <= !ber; originator++)
+    for (keyid = 0; keyid <= 1; keyid++) {
+        X509 *to = keyid ? keyed : ca, *other = keyid ? other_keyed : dev_self;
+        unsigned char *der;
+
+        envelope_ber = ber;
+        envelope_originator = originator;
+        sk_X509_zero(recips);
+        sk_X509_push(recips, to);
+        der = envelope_of(recips, EVP_aes_128_cbc(), keyid ? CMS_USE_KEYID : 0, &len);
+        m.content = der;
+        m.content_len = (apr_size_t)len;
+        ck_assert_msg(scep_msg_addressed_to(&m, to), "ber %d originator %d keyid %d", ber,
+                      originator, keyid);
+        ck_assert(!scep_msg_addressed_to(&m, other));
+        OPENSSL_free(der);
+
+        sk_X509_push(recips, other);    /* micromdm encrypts to every certificate */
+        der = envelope_of(recips, EVP_aes_128_cbc(), keyid ? CMS_USE_KEYID : 0, &len);
+        m.content = der;
+        m.content_len = (apr_size_t)len;
+        ck_assert(scep_msg_addressed_to(&m, to) && scep_msg_addressed_to(&m, other));
+        OPENSSL_free(der);
+    }
+    envelope_ber = 0;
+    envelope_originator = 0;
+    /* not an envelope, or not DER at all */
+    {
+        static const unsigned char junk[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+        apr_size_t signed_len;
+
+        m.content = build(&signed_len, "19", EVP_aes_128_cbc(), EVP_sha256(), 1);
+        m.content_len = signed_len;
+        ck_assert(!scep_msg_addressed_to(&m, ca));
+        m.content = junk;
+        m.content_len = sizeof(junk);
+        ck_assert(!scep_msg_addressed_to(&m, ca));
+    }
+    ck_assert_int_eq(ERR_peek_error(), 0);
+    sk_X509_free(recips);
+    X509_free(keyed);
+    X509_free(other_keyed);
+}
+END_TEST
+
 /* The reply's envelope, written out by hand for an RSA signer, with each
  * content cipher a request may use: OpenSSL's CMS reads it back to the
  * bundle, addressed to the signer by issuer and serial, with the request's
@@ -911,6 +1011,7 @@ Suite *msg_suite(void)
     tcase_add_test(tc, success_reply_is_encrypted_to_signer);
     tcase_add_test(tc, reply_envelope_each_cipher);
     tcase_add_test(tc, envelope_cipher_in_der_and_ber);
+    tcase_add_test(tc, addressed_to_as_decrypt_reads);
     tcase_add_test(tc, bundle_same_bytes_as_pkcs7);
     tcase_add_test(tc, certrep_same_bytes_as_cms);
     tcase_add_test(tc, certrep_ec_same_as_cms);
