@@ -82,34 +82,76 @@ static const char *sqlite_pragma_text(scep_ctx_t *ctx, scep_store_t *st, const c
     return pragma_row(ctx, st, sql, text, col + 1) ? NULL : text[col];
 }
 
-/* Inside the lock, before BEGIN: per connection, and mod_dbd's connections
- * are not ours to mark when they open. The savepoints of a group commit
- * (and each statement that may fail halfway) keep the pages they change
- * in a sub-journal, which SQLite moves to a temporary file once it passes
- * 64 KiB unless temp_store is MEMORY: a group of five enrollments did, and
- * then every page it touched cost two more pwrite()s inside the lock, a
- * third of the children's pwrite()s. In memory it holds at most the
- * group's pages (about 100 kB an enrollment) until its commit. */
+/* What a connection's transactions need of it, set and read on its first
+ * write transaction (mod_dbd's connections are not ours to mark when they
+ * open), rather than seven PRAGMAs a transaction, each parsed again and
+ * five of them inside the writers' lock (together about 0.5% of the
+ * children's CPU; two remain). Kept in the pool of the connection's table
+ * of statements (as stmt() keeps its statements), which lives as long as
+ * the connection; only the thread that has the connection on loan uses it. */
+typedef struct sqlite_conn_t {
+    int sync_level;          /* PRAGMA synchronous as the connection had it */
+    const char *wal;         /* WAL mode: the WAL's file; NULL: another journal */
+} sqlite_conn_t;
+
+#define SQLITE_CONN_KEY "mod_scep:sqlite-connection"
+
+/* The connection's settings: wal_autocheckpoint=0 (we checkpoint) and
+ * temp_store=MEMORY set once, and what it journals and syncs with read
+ * once; NULL if they cannot be read (asked again next time). The savepoints
+ * of a group commit (and each statement that may fail halfway) keep the
+ * pages they change in a sub-journal, which SQLite moves to a temporary
+ * file once it passes 64 KiB unless temp_store is MEMORY: a group of five
+ * enrollments did, and then every page it touched cost two more pwrite()s
+ * inside the lock, a third of the children's pwrite()s. In memory it holds
+ * at most the group's pages (about 100 kB an enrollment) until its commit. */
+static sqlite_conn_t *connection(scep_ctx_t *ctx, scep_store_t *st)
+{
+    apr_pool_t *conn_pool = apr_hash_pool_get(st->prepared);
+    sqlite_conn_t *conn = NULL;
+    apr_int64_t ignored, level = 0;
+    const char *mode, *db = NULL;
+
+    if (apr_pool_userdata_get((void **)&conn, SQLITE_CONN_KEY, conn_pool) == APR_SUCCESS && conn) {
+        return conn;
+    }
+    if (sqlite_pragma(ctx, st, "PRAGMA wal_autocheckpoint=0", &ignored, 1) != APR_SUCCESS
+        || sqlite_pragma(ctx, st, "PRAGMA temp_store=MEMORY", &ignored, 1) != APR_SUCCESS
+        || sqlite_pragma(ctx, st, "PRAGMA synchronous", &level, 1) != APR_SUCCESS
+        || !(mode = sqlite_pragma_text(ctx, st, "PRAGMA journal_mode", 0))) {
+        return NULL;
+    }
+    /* (seq, name, file): the main database's file, as SQLite opened it */
+    if (!strcmp(mode, "wal") && !(db = sqlite_pragma_text(ctx, st, "PRAGMA database_list", 2))) {
+        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00377)
+                 "cannot find the SQLite database's file to sync its WAL: %s",
+                 apr_dbd_error(st->driver, st->handle, 1));
+        return NULL;
+    }
+    conn = apr_pcalloc(conn_pool, sizeof(*conn));
+    conn->sync_level = (int)level;
+    conn->wal = strcmp(mode, "wal") ? NULL : apr_pstrcat(conn_pool, db, "-wal", NULL);
+    apr_pool_userdata_setn(conn, SQLITE_CONN_KEY, NULL, conn_pool);
+    return conn;
+}
+
+/* Inside the lock, before BEGIN. The commit's fsync, under the writers'
+ * lock, kept every other writer waiting for the disk and then for a CPU to
+ * wake the holder on. In WAL mode the commit only appends to the WAL, so
+ * synchronous=NORMAL skips that fsync, and sync_wal syncs the WAL after the
+ * lock, before the writes are reported committed. Any other journal keeps
+ * FULL, and a connection set to sync less than FULL (DBDInitSQL) is left
+ * as set. Without the connection's settings (a PRAGMA failed, and logged)
+ * the transaction syncs as the connection is set. */
 static void sqlite_txn_opening(scep_ctx_t *ctx, scep_store_t *st)
 {
-    apr_int64_t ignored, level = 0;
-    const char *mode;
+    sqlite_conn_t *conn = connection(ctx, st);
+    apr_int64_t ignored;
 
-    sqlite_pragma(ctx, st, "PRAGMA wal_autocheckpoint=0", &ignored, 1);
-    sqlite_pragma(ctx, st, "PRAGMA temp_store=MEMORY", &ignored, 1);
-    /* The commit's fsync, under the writers' lock, kept every other writer
-     * waiting for the disk and then for a CPU to wake the holder on. In WAL
-     * mode the commit only appends to the WAL, so synchronous=NORMAL skips
-     * that fsync, and sync_wal syncs the WAL after the lock, before the
-     * writes are reported committed. Any other journal keeps FULL, and a
-     * connection set to sync less than FULL (DBDInitSQL) is left as set. */
     st->sync_wal_after = 0;
-    mode = sqlite_pragma_text(ctx, st, "PRAGMA journal_mode", 0);
-    if (mode && !strcmp(mode, "wal")
-        && sqlite_pragma(ctx, st, "PRAGMA synchronous", &level, 1) == APR_SUCCESS
-        && level >= SYNC_FULL
+    if (conn && conn->wal && conn->sync_level >= SYNC_FULL
         && sqlite_pragma(ctx, st, "PRAGMA synchronous=NORMAL", &ignored, 1) == APR_SUCCESS) {
-        st->sync_wal_after = (int)level;
+        st->sync_wal_after = conn->sync_level;
     }
 }
 
@@ -117,20 +159,11 @@ static void sqlite_txn_opening(scep_ctx_t *ctx, scep_store_t *st)
  * before them; it is only appended to, and reset after a checkpoint that
  * synced it into the database file). While this connection is open SQLite
  * does not delete the WAL, so failing to open it is an error too. */
-static apr_status_t sync_wal(scep_ctx_t *ctx, scep_store_t *st)
+static apr_status_t sync_wal(scep_ctx_t *ctx, const char *wal)
 {
-    /* (seq, name, file): the main database's file, as SQLite opened it */
-    const char *db = sqlite_pragma_text(ctx, st, "PRAGMA database_list", 2), *wal;
     apr_file_t *f = NULL;
     apr_status_t rv;
 
-    if (!db) {
-        SCEP_LOG(ctx, SCEP_LOG_ERR, 0, SCEPLOGNO(00377)
-                 "cannot find the SQLite database's file to sync its WAL: %s",
-                 apr_dbd_error(st->driver, st->handle, 1));
-        return SCEP_EDB;
-    }
-    wal = apr_pstrcat(ctx->pool, db, "-wal", NULL);
     rv = apr_file_open(&f, wal, APR_FOPEN_READ, APR_OS_DEFAULT, ctx->pool);
     if (rv == APR_SUCCESS) {
         rv = apr_file_datasync(f);
@@ -176,7 +209,8 @@ static apr_status_t sqlite_txn_closed(scep_ctx_t *ctx, scep_store_t *st, int com
     unsigned char dice = 0;
 
     if (st->sync_wal_after) {
-        durable = committed ? sync_wal(ctx, st) : APR_SUCCESS;
+        /* (sync_wal_after is only set with the connection's WAL known) */
+        durable = committed ? sync_wal(ctx, connection(ctx, st)->wal) : APR_SUCCESS;
         /* the connection's other writes (outside a transaction) sync as set */
         sqlite_pragma(ctx, st, st->sync_wal_after > SYNC_FULL ? "PRAGMA synchronous=EXTRA"
                       : "PRAGMA synchronous=FULL", &ignored, 1);
@@ -195,12 +229,16 @@ static apr_status_t sqlite_txn_closed(scep_ctx_t *ctx, scep_store_t *st, int com
 /* Before a reply built from a row leaves: the WAL synced, for a row that
  * another writer committed and has not synced yet (a resend, an identical
  * request, a poll arriving in that moment). Not in WAL mode: a commit is
- * on disk once it can be read. */
+ * on disk once it can be read. A connection whose settings cannot be read
+ * cannot show it. */
 static apr_status_t sqlite_durable(scep_ctx_t *ctx, scep_store_t *st)
 {
-    const char *mode = sqlite_pragma_text(ctx, st, "PRAGMA journal_mode", 0);
+    sqlite_conn_t *conn = connection(ctx, st);
 
-    return mode && !strcmp(mode, "wal") ? sync_wal(ctx, st) : APR_SUCCESS;
+    if (!conn) {
+        return SCEP_EDB;
+    }
+    return conn->wal ? sync_wal(ctx, conn->wal) : APR_SUCCESS;
 }
 
 /* apr_dbd_sqlite3's transaction starts with BEGIN IMMEDIATE: it takes
