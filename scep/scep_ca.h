@@ -69,6 +69,11 @@ typedef struct scep_ca_t {
     const char *id;              /**< its first 16 hex digits: the CA's name in URLs */
     const char *subject;
     apr_int64_t not_after;
+    /** What every certificate it issues carries alike, built once at load:
+     *  basicConstraints (critical, CA:FALSE) and authorityKeyIdentifier
+     *  ("keyid,issuer"), and SHA-1 fetched for the subjectKeyIdentifier */
+    X509_EXTENSION *basic_constraints, *authority_key_id;
+    EVP_MD *key_id_md;
 } scep_ca_t;
 
 /**

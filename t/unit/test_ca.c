@@ -348,6 +348,83 @@ START_TEST(issue_follows_the_seam)
 }
 END_TEST
 
+/* The extension at index i of cert, DER; freed by the caller. */
+static int ext_der(X509 *cert, int i, unsigned char **der)
+{
+    X509_EXTENSION *ext = X509_get_ext(cert, i);
+
+    ck_assert_ptr_nonnull(ext);
+    *der = NULL;
+    return i2d_X509_EXTENSION(ext, der);
+}
+
+/* basicConstraints, subjectKeyIdentifier and authorityKeyIdentifier, made
+ * once per CA (and SHA-1 over the key for the subject's), are the bytes
+ * X509V3 makes from their text for each certificate, in that order; for a
+ * CA with a subjectKeyIdentifier (AKI: keyid) and one without (AKI: its
+ * issuer and serial). */
+START_TEST(issued_extensions_as_x509v3_makes_them)
+{
+    static const struct { int nid; const char *text; } want[] = {
+        { NID_basic_constraints, "critical,CA:FALSE" },
+        { NID_subject_key_identifier, "hash" },
+        { NID_authority_key_identifier, "keyid,issuer" },
+    };
+    X509 *keyed = t_with_key_id(ca, ca_key);
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *n = X509_NAME_new();
+    EVP_PKEY *k = t_rsa_key(2048);
+    scep_policy_t *pol = scep_policy_make(test_pool, "unit");
+    scep_cert_plan_t *plan;
+    const char *err = NULL, *cas[] = { "ca.pem", "ca-keyid.pem" };
+    scep_ca_file_t which;
+    size_t c, i;
+
+    t_write_pem(dir, "ca-keyid.pem", keyed, NULL);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"device", -1, -1, 0);
+    X509_REQ_set_subject_name(req, n);
+    X509_REQ_set_pubkey(req, k);
+    X509_REQ_sign(req, k, EVP_sha256());
+    ck_assert_int_eq(scep_policy_apply(&plan, &err, test_pool, pol, REQ(req), NULL, NULL, NULL),
+                     APR_SUCCESS);
+    for (c = 0; c < 2; c++) {
+        scep_ca_t *sca;
+        X509 *cert;
+        X509V3_CTX v3;
+        AUTHORITY_KEYID *akid;
+
+        ck_assert_int_eq(load(&sca, cas[c], "ca.key", NULL, NULL, &which, &err), APR_SUCCESS);
+        ck_assert_msg(scep_ca_issue(&cert, &err, test_pool, sca, plan) == APR_SUCCESS, "%s", err);
+        X509V3_set_ctx(&v3, sca->cert, cert, NULL, NULL, 0);
+        for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+            X509_EXTENSION *made = X509V3_EXT_conf_nid(NULL, &v3, want[i].nid, want[i].text);
+            unsigned char *got = NULL, *expected = NULL;
+            int got_len = ext_der(cert, (int)i, &got), expected_len;
+
+            ck_assert_ptr_nonnull(made);
+            expected_len = i2d_X509_EXTENSION(made, &expected);
+            ck_assert_msg(got_len == expected_len && !memcmp(got, expected, (size_t)got_len),
+                          "CA %s: %s differs", cas[c], OBJ_nid2sn(want[i].nid));
+            OPENSSL_free(got);
+            OPENSSL_free(expected);
+            X509_EXTENSION_free(made);
+        }
+        /* and they say what they should, not only the same as X509V3 */
+        akid = X509_get_ext_d2i(cert, NID_authority_key_identifier, NULL, NULL);
+        ck_assert_ptr_nonnull(akid);
+        ck_assert_int_eq(akid->keyid != NULL, c == 1);
+        ck_assert_int_eq(akid->serial != NULL, c == 0);
+        ck_assert_int_eq(X509_check_akid(sca->cert, akid), X509_V_OK);
+        AUTHORITY_KEYID_free(akid);
+        ck_assert_int_eq(X509_check_ca(cert), 0);
+    }
+    X509_free(keyed);
+    X509_NAME_free(n);
+    X509_REQ_free(req);
+    EVP_PKEY_free(k);
+}
+END_TEST
+
 /* The encryption token's probe: an answer counts only in the second it was
  * measured in, even when a slow probe stores it after a newer one. A file
  * key stands for the token's (enc_key_ref set, never dereferenced); it
@@ -387,6 +464,7 @@ Suite *ca_suite(void)
     tcase_add_test(tc, single_ca_mode_is_der);
     tcase_add_test(tc, startup_checks_name_the_file);
     tcase_add_test(tc, issue_follows_the_seam);
+    tcase_add_test(tc, issued_extensions_as_x509v3_makes_them);
     tcase_add_test(tc, enc_token_probe_keeps_its_second);
     suite_add_tcase(s, tc);
     return s;

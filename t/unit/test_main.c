@@ -83,6 +83,32 @@ X509 *t_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
     return x;
 }
 
+/* x again, with a subjectKeyIdentifier, signed by key: a recipient that
+ * CMS_USE_KEYID can name by key identifier. */
+X509 *t_with_key_id(X509 *x, EVP_PKEY *key)
+{
+    X509 *copy = X509_dup(x), *reread;
+    X509V3_CTX v3;
+    X509_EXTENSION *ext;
+    unsigned char *der = NULL;
+    const unsigned char *q;
+    int len;
+
+    X509V3_set_ctx(&v3, copy, copy, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_key_identifier, "hash");
+    ck_assert_ptr_nonnull(ext);
+    X509_add_ext(copy, ext, -1);
+    X509_EXTENSION_free(ext);
+    X509_sign(copy, key, EVP_sha256());
+    len = i2d_X509(copy, &der);    /* read back, so no cached extension state is stale */
+    q = der;
+    reread = d2i_X509(NULL, &q, len);
+    ck_assert_ptr_nonnull(reread);
+    OPENSSL_free(der);
+    X509_free(copy);
+    return reread;
+}
+
 const char *t_write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY *key)
 {
     const char *path = apr_pstrcat(test_pool, dir, "/", name, NULL);

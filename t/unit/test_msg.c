@@ -5,7 +5,6 @@
 #include <openssl/err.h>
 #include <openssl/pkcs7.h>
 #include <openssl/provider.h>
-#include <openssl/x509v3.h>
 #include "tests.h"
 #include "scep_msg.h"
 #include "scep_ossl.h"
@@ -606,38 +605,12 @@ START_TEST(envelope_cipher_in_der_and_ber)
 }
 END_TEST
 
-/* x again, with a subjectKeyIdentifier, signed by key: a recipient that
- * CMS_USE_KEYID can name by key identifier. */
-static X509 *with_key_id(X509 *x, EVP_PKEY *key)
-{
-    X509 *copy = X509_dup(x), *reread;
-    X509V3_CTX v3;
-    X509_EXTENSION *ext;
-    unsigned char *der = NULL;
-    const unsigned char *q;
-    int len;
-
-    X509V3_set_ctx(&v3, copy, copy, NULL, NULL, 0);
-    ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_key_identifier, "hash");
-    ck_assert_ptr_nonnull(ext);
-    X509_add_ext(copy, ext, -1);
-    X509_EXTENSION_free(ext);
-    X509_sign(copy, key, EVP_sha256());
-    len = i2d_X509(copy, &der);    /* read back, so no cached extension state is stale */
-    q = der;
-    reread = d2i_X509(NULL, &q, len);
-    ck_assert_ptr_nonnull(reread);
-    OPENSSL_free(der);
-    X509_free(copy);
-    return reread;
-}
-
 /* Which CA an envelope is addressed to (the routing during a rollover) is
  * read as CMS_decrypt reads it: by issuer and serial or by key identifier,
  * in DER, BER, and with an originatorInfo; one recipient among several. */
 START_TEST(addressed_to_as_decrypt_reads)
 {
-    X509 *keyed = with_key_id(ca, ca_key), *other_keyed = with_key_id(dev_self, dev_key);
+    X509 *keyed = t_with_key_id(ca, ca_key), *other_keyed = t_with_key_id(dev_self, dev_key);
     STACK_OF(X509) *recips = sk_X509_new_null();
     scep_msg_t m;
     int ber, originator, keyid, len;

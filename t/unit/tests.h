@@ -35,6 +35,8 @@ const char *t_write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY 
 const char *t_tmpdir(void);
 /* DER that an OpenSSL i2d allocated (len its return), moved into test_pool. */
 unsigned char *t_pool_der(unsigned char *der, int len, apr_size_t *plen);
+/* x again with a subjectKeyIdentifier ("hash"), signed by key; the caller frees it */
+X509 *t_with_key_id(X509 *x, EVP_PKEY *key);
 /* A scep_log_fn that drops every message (set SCEP_UNIT_LOG=1 to see them). */
 void t_quiet_log(void *baton, const char *file, int line, scep_log_level_t level,
                  apr_status_t rv, const char *msg);
