@@ -13,21 +13,6 @@ static X509 *ca_ski, *ca_no_ski;
 static scep_ca_t *with_ski, *without_ski;
 static const char *dir;
 
-/* t_cert adds no subjectKeyIdentifier; the keyid path of the CRL's
- * authorityKeyIdentifier needs one. */
-static void add_ski(X509 *x, EVP_PKEY *key)
-{
-    X509V3_CTX v3;
-    X509_EXTENSION *ext;
-
-    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-    ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_key_identifier, "hash");
-    ck_assert_ptr_nonnull(ext);
-    X509_add_ext(x, ext, -1);
-    X509_EXTENSION_free(ext);
-    X509_sign(x, key, EVP_sha256());
-}
-
 static scep_ca_t *load(const char *cert)
 {
     scep_ca_files_t files = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL };
@@ -49,9 +34,9 @@ static void setup(void)
     if (with_ski) return;
     dir = t_tmpdir();
     ca_key = t_rsa_key(2048);
-    ca_ski = t_cert(ca_key, NULL, NULL, "CRL Unit CA", ku, 1, 3650);
-    add_ski(ca_ski, ca_key);
     ca_no_ski = t_cert(ca_key, NULL, NULL, "CRL Unit CA", ku, 1, 3650);
+    /* the keyid path of the CRL's authorityKeyIdentifier needs one */
+    ca_ski = t_with_key_id(ca_no_ski, ca_key);
     t_write_pem(dir, "ca.pem", ca_ski, NULL);
     t_write_pem(dir, "ca-no-ski.pem", ca_no_ski, NULL);
     t_write_pem(dir, "ca.key", NULL, ca_key);
