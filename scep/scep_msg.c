@@ -443,29 +443,38 @@ static int cipher_allowed(int nid, int allow_legacy)
     }
 }
 
-int scep_msg_addressed_to(const scep_msg_t *msg, X509 *cert)
+int scep_msg_addressed_to(const scep_msg_t *msg, OSSL_LIB_CTX *no_keys, X509 *const *certs,
+                          int ncerts)
 {
     const unsigned char *q = msg->content;
-    CMS_ContentInfo *env;
-    STACK_OF(CMS_RecipientInfo) *recipients;
-    int i, n, found = 0;
+    CMS_ContentInfo *env = NULL;
+    STACK_OF(CMS_RecipientInfo) *recipients = NULL;
+    int c, i, n, found = -1;
 
     if (msg->content_len > LONG_MAX) {
-        return 0;
+        return -1;
     }
     /* Read as scep_msg_decrypt reads it, so that an envelope is routed to
      * the CA whose certificate CMS_decrypt will then match (by issuer and
-     * serial, or by subjectKeyIdentifier). */
+     * serial, or by subjectKeyIdentifier); in the keyless context, since
+     * nothing is proved yet: the certificates an originatorInfo may carry
+     * cost no key decoding. */
     ERR_set_mark();
-    env = d2i_CMS_ContentInfo(NULL, &q, (long)msg->content_len);
-    recipients = env && OBJ_obj2nid(CMS_get0_type(env)) == NID_pkcs7_enveloped
-                 ? CMS_get0_RecipientInfos(env) : NULL;
+    env = CMS_ContentInfo_new_ex(no_keys, NULL);
+    if (env && d2i_CMS_ContentInfo(&env, &q, (long)msg->content_len)
+        && OBJ_obj2nid(CMS_get0_type(env)) == NID_pkcs7_enveloped) {
+        recipients = CMS_get0_RecipientInfos(env);
+    }
     n = sk_CMS_RecipientInfo_num(recipients);
-    for (i = 0; i < n && i < SCEP_MAX_RECIPIENTS && !found; i++) {
-        CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(recipients, i);
+    for (c = 0; c < ncerts && found < 0; c++) {
+        for (i = 0; i < n && i < SCEP_MAX_RECIPIENTS && found < 0; i++) {
+            CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(recipients, i);
 
-        found = CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_TRANS
-                && CMS_RecipientInfo_ktri_cert_cmp(ri, cert) == 0;
+            if (CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_TRANS
+                && CMS_RecipientInfo_ktri_cert_cmp(ri, certs[c]) == 0) {
+                found = c;
+            }
+        }
     }
     CMS_ContentInfo_free(env);
     ERR_pop_to_mark();

@@ -94,10 +94,13 @@ apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
                               X509 *ra_cert, EVP_PKEY *ra_key,
                               int allow_legacy);
 
-/** Is one of the envelope's recipients cert (by issuer and serial, or by
- *  subjectKeyIdentifier, as CMS_decrypt matches it)? Reads the clear part
- *  only: no key operation. */
-int scep_msg_addressed_to(const scep_msg_t *msg, X509 *cert);
+/** The first of certs[0..ncerts) that one of the envelope's recipients is
+ *  (by issuer and serial, or by subjectKeyIdentifier, as CMS_decrypt
+ *  matches it); -1 if none. Reads the clear part only, parsed once in the
+ *  keyless context no_keys (it runs before anything is proved): no key
+ *  operation, no key decoding. */
+int scep_msg_addressed_to(const scep_msg_t *msg, OSSL_LIB_CTX *no_keys, X509 *const *certs,
+                          int ncerts);
 
 /** What to answer. */
 typedef struct scep_reply_t {

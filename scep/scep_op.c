@@ -308,21 +308,31 @@ static const scep_ca_t *issuer_in_host(const scep_service_t *svc, X509 *cert)
 /* The CA whose RA (or itself) the envelope is addressed to: the issuing
  * one, unless the device still encrypts to another CA of the host (it
  * fetched GetCACert before the switch-over, or GetNextCACert). Clear-text
- * reading only: no key operation. */
-static const scep_ca_t *recipient_ca(const scep_service_t *svc, const scep_msg_t *msg)
+ * reading only, one parse: no key operation. */
+static const scep_ca_t *recipient_ca(apr_pool_t *p, const scep_service_t *svc,
+                                     const scep_msg_t *msg)
 {
-    int i;
+    const apr_array_header_t *all = svc->cas ? svc->cas->all : NULL;
+    const scep_ca_t **cas;
+    X509 **certs;
+    int i, n = 0, found;
 
-    if (!svc->cas || svc->cas->all->nelts < 2 || scep_msg_addressed_to(msg, svc->ca->enc_cert)) {
+    if (!all || all->nelts < 2) {
         return svc->ca;
     }
-    for (i = 0; i < svc->cas->all->nelts; i++) {
-        const scep_ca_t *ca = APR_ARRAY_IDX(svc->cas->all, i, const scep_ca_t *);
-        if (ca != svc->ca && scep_msg_addressed_to(msg, ca->enc_cert)) {
-            return ca;
+    cas = apr_palloc(p, sizeof(*cas) * (apr_size_t)all->nelts + sizeof(*cas));
+    certs = apr_palloc(p, sizeof(*certs) * (apr_size_t)all->nelts + sizeof(*certs));
+    cas[n] = svc->ca;                   /* the issuing CA first */
+    certs[n++] = svc->ca->enc_cert;
+    for (i = 0; i < all->nelts; i++) {
+        const scep_ca_t *ca = APR_ARRAY_IDX(all, i, const scep_ca_t *);
+        if (ca != svc->ca) {
+            cas[n] = ca;
+            certs[n++] = ca->enc_cert;
         }
     }
-    return svc->ca;
+    found = scep_msg_addressed_to(msg, svc->oids->no_keys, certs, n);
+    return found >= 0 ? cas[found] : svc->ca;
 }
 
 /* Step (enrollments, before any private-key work): who signed the message.
@@ -1436,7 +1446,7 @@ static void pki_operation(scep_ctx_t *ctx, const scep_service_t *svc, const scep
         e.trace = apr_array_make(p, 8, sizeof(const char *));
     }
     e.txn.ca = svc->ca->fingerprint;
-    e.replier = recipient_ca(svc, e.msg);
+    e.replier = recipient_ca(p, svc, e.msg);
     e.txn.tid = e.msg->tid_str;
     e.txn.msg_type = e.msg->type;
     e.txn.profile = svc->profile->name;

@@ -17,7 +17,9 @@ static const unsigned char nonce[16] = "0123456789abcdef";
 static X509 *envelope_to;    /* the recipient of build()'s envelope: the CA unless a test says */
 static int envelope_ber;     /* build()'s envelope in BER, indefinite lengths, as streamed */
 static int envelope_originator;   /* build()'s envelope (DER) with an originatorInfo, which
-                                     CMS reads and PKCS#7 does not */
+                                     CMS reads and PKCS#7 does not: 1 empty, 2 holding
+                                     ORIGINATOR_CERTS certificates */
+#define ORIGINATOR_CERTS 20
 
 static void setup(void)
 {
@@ -58,16 +60,17 @@ static scep_der_part_t next_element(const unsigned char **pq, long left, const u
     return part;
 }
 
-/* A DER ContentInfo of an EnvelopedData, written again with an empty
- * originatorInfo ([0], after the version): CMS reads it, PKCS#7 does not. */
-static unsigned char *with_originator_info(unsigned char *der, int *plen)
+/* A DER ContentInfo of an EnvelopedData, written again with an
+ * originatorInfo ([0], after the version): empty, or with ncerts copies of
+ * cert. CMS reads it, PKCS#7 does not. */
+static unsigned char *with_originator_info(unsigned char *der, int *plen, X509 *cert, int ncerts)
 {
-    static const unsigned char empty_originator[] = { 0xa0, 0x00 };
     const unsigned char *q = der, *body, *end;
     long body_len;
-    scep_der_part_t info[2], env[3], wrapped;
-    apr_size_t len;
-    unsigned char *out, *copy;
+    scep_der_part_t info[2], env[3], wrapped, certs_part, *copies;
+    apr_size_t len, cert_len = 0;
+    unsigned char *out, *copy, *cert_der = NULL;
+    int i;
 
     next_element(&q, *plen, &body, &body_len);                   /* ContentInfo */
     q = body;
@@ -79,8 +82,19 @@ static unsigned char *with_originator_info(unsigned char *der, int *plen)
     q = body;
     end = body + body_len;
     env[0] = next_element(&q, end - q, NULL, NULL);              /* version */
-    env[1].data = empty_originator;
-    env[1].len = sizeof(empty_originator);
+    /* OriginatorInfo ::= [0] IMPLICIT SEQUENCE { certs [0] IMPLICIT SET OF ... } */
+    copies = apr_palloc(test_pool, sizeof(*copies) * (apr_size_t)(ncerts + 1));
+    if (ncerts > 0) {
+        i = i2d_X509(cert, &cert_der);
+        cert_der = t_pool_der(cert_der, i, &cert_len);
+    }
+    for (i = 0; i < ncerts; i++) {
+        copies[i].data = cert_der;
+        copies[i].len = cert_len;
+    }
+    certs_part.data = ncerts > 0 ? scep_der_wrap(test_pool, 0xa0, copies, ncerts, &certs_part.len)
+                                 : NULL;
+    env[1].data = scep_der_wrap(test_pool, 0xa0, &certs_part, ncerts > 0, &env[1].len);
     env[2].data = q;                                             /* the rest */
     env[2].len = (apr_size_t)(end - q);
     wrapped.data = scep_der_wrap(test_pool, 0x30, env, 3, &wrapped.len);
@@ -119,7 +133,8 @@ static unsigned char *envelope_of(STACK_OF(X509) *recips, const EVP_CIPHER *ciph
         *plen = i2d_CMS_ContentInfo(env, &envder);
     }
     if (envelope_originator) {
-        envder = with_originator_info(envder, plen);
+        envder = with_originator_info(envder, plen, dev_self,
+                                      envelope_originator > 1 ? ORIGINATOR_CERTS : 0);
     }
     CMS_ContentInfo_free(env);
     BIO_free(in);
@@ -605,9 +620,21 @@ START_TEST(envelope_cipher_in_der_and_ber)
 }
 END_TEST
 
+/* scep_msg_addressed_to among a and b (b may be NULL): the index, or -1. */
+static int addressed(const scep_msg_t *m, X509 *a, X509 *b)
+{
+    X509 *certs[2];
+
+    certs[0] = a;
+    certs[1] = b;
+    return scep_msg_addressed_to(m, oids->no_keys, certs, b ? 2 : 1);
+}
+
 /* Which CA an envelope is addressed to (the routing during a rollover) is
  * read as CMS_decrypt reads it: by issuer and serial or by key identifier,
- * in DER, BER, and with an originatorInfo; one recipient among several. */
+ * in DER, BER, and with an originatorInfo (empty, or carrying
+ * certificates); one recipient among several; the first certificate
+ * addressed wins. */
 START_TEST(addressed_to_as_decrypt_reads)
 {
     X509 *keyed = t_with_key_id(ca, ca_key), *other_keyed = t_with_key_id(dev_self, dev_key);
@@ -618,7 +645,7 @@ START_TEST(addressed_to_as_decrypt_reads)
     memset(&m, 0, sizeof(m));
     ERR_clear_error();
     for (ber = 0; ber <= 1; ber++)
-    for (originator = 0; originator <= !ber; originator++)
+    for (originator = 0; originator <= (ber ? 0 : 2); originator++)
     for (keyid = 0; keyid <= 1; keyid++) {
         X509 *to = keyid ? keyed : ca, *other = keyid ? other_keyed : dev_self;
         unsigned char *der;
@@ -630,16 +657,18 @@ START_TEST(addressed_to_as_decrypt_reads)
         der = envelope_of(recips, EVP_aes_128_cbc(), keyid ? CMS_USE_KEYID : 0, &len);
         m.content = der;
         m.content_len = (apr_size_t)len;
-        ck_assert_msg(scep_msg_addressed_to(&m, to), "ber %d originator %d keyid %d", ber,
+        ck_assert_msg(addressed(&m, to, NULL) == 0, "ber %d originator %d keyid %d", ber,
                       originator, keyid);
-        ck_assert(!scep_msg_addressed_to(&m, other));
+        ck_assert_int_eq(addressed(&m, other, NULL), -1);
+        ck_assert_int_eq(addressed(&m, other, to), 1);
         OPENSSL_free(der);
 
         sk_X509_push(recips, other);    /* micromdm encrypts to every certificate */
         der = envelope_of(recips, EVP_aes_128_cbc(), keyid ? CMS_USE_KEYID : 0, &len);
         m.content = der;
         m.content_len = (apr_size_t)len;
-        ck_assert(scep_msg_addressed_to(&m, to) && scep_msg_addressed_to(&m, other));
+        ck_assert_int_eq(addressed(&m, to, other), 0);
+        ck_assert_int_eq(addressed(&m, other, to), 0);
         OPENSSL_free(der);
     }
     envelope_ber = 0;
@@ -651,10 +680,10 @@ START_TEST(addressed_to_as_decrypt_reads)
 
         m.content = build(&signed_len, "19", EVP_aes_128_cbc(), EVP_sha256(), 1);
         m.content_len = signed_len;
-        ck_assert(!scep_msg_addressed_to(&m, ca));
+        ck_assert_int_eq(addressed(&m, ca, NULL), -1);
         m.content = junk;
         m.content_len = sizeof(junk);
-        ck_assert(!scep_msg_addressed_to(&m, ca));
+        ck_assert_int_eq(addressed(&m, ca, NULL), -1);
     }
     ck_assert_int_eq(ERR_peek_error(), 0);
     sk_X509_free(recips);
