@@ -407,6 +407,7 @@ apr_status_t scep_msg_parse(scep_msg_t **pmsg, const char **perr,
     rv = APR_SUCCESS;
     CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, NULL);
     msg->md_nid = dig ? OBJ_obj2nid(dig->algorithm) : NID_undef;
+    msg->no_keys = oids->no_keys;
 
     msg->signature_ok = quick_verify(msg, p, oids->no_keys, cms, si, certs)
                         || openssl_verify(msg, p, der, len);
@@ -543,6 +544,73 @@ static int envelope_cipher_in_der(const unsigned char *der, long len)
     return nid;
 }
 
+/* How many certificates and CRLs an EnvelopedData's originatorInfo
+ * carries, counted in place in its DER (0 without one); -1 if the DER does
+ * not have that shape (BER, with indefinite lengths, among others). */
+static int originator_items_in_der(const unsigned char *der, long len)
+{
+    const int U = V_ASN1_UNIVERSAL, CTX = V_ASN1_CONTEXT_SPECIFIC;
+    der_cursor_t all = { der, der + len }, info, explicit0, env, originator, set;
+    int n = 0, tag;
+
+    if (!der_take(&all, U, V_ASN1_SEQUENCE, &info) || !der_take(&info, U, V_ASN1_OBJECT, NULL)
+        || !der_take(&info, CTX, 0, &explicit0)
+        || !der_take(&explicit0, U, V_ASN1_SEQUENCE, &env)
+        || !der_take(&env, U, V_ASN1_INTEGER, NULL)) {
+        return -1;
+    }
+    if (!der_take(&env, CTX, 0, &originator)) {
+        return 0;
+    }
+    /* OriginatorInfo { certs [0] OPTIONAL, crls [1] OPTIONAL }: count the
+     * elements of each, whatever they are */
+    for (tag = 0; tag <= 1; tag++) {
+        if (!der_take(&originator, CTX, tag, &set)) {
+            continue;
+        }
+        while (set.at < set.end) {
+            const unsigned char *q = set.at;
+            long item_len;
+            int item_tag, item_cls;
+
+            if (ASN1_get_object(&q, &item_len, &item_tag, &item_cls, (long)(set.end - set.at))
+                & 0x81) {
+                return -1;
+            }
+            set.at = q + item_len;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* How many certificates and CRLs the envelope's originatorInfo carries,
+ * before the envelope is parsed where their keys would be decoded (a
+ * request of SCEPMaxRequestBody full of them cost 124 ms a parse): in place
+ * in DER; a request in BER is parsed in the keyless context and counted in
+ * CMS's DER of it. -1 if it cannot be read at all. */
+static int originator_items(const scep_msg_t *msg)
+{
+    const unsigned char *q = msg->content;
+    CMS_ContentInfo *keyless;
+    unsigned char *again = NULL;
+    int n, again_len;
+
+    ERR_set_mark();
+    n = originator_items_in_der(msg->content, (long)msg->content_len);
+    /* (CMS_get1_certs would count identical copies once) */
+    if (n == -1 && msg->no_keys && (keyless = CMS_ContentInfo_new_ex(msg->no_keys, NULL)) != NULL) {
+        if (d2i_CMS_ContentInfo(&keyless, &q, (long)msg->content_len)
+            && (again_len = i2d_CMS_ContentInfo(keyless, &again)) > 0) {
+            n = originator_items_in_der(again, again_len);
+        }
+        OPENSSL_free(again);
+        CMS_ContentInfo_free(keyless);
+    }
+    ERR_pop_to_mark();
+    return n;
+}
+
 /* The content cipher of the EnvelopedData env that CMS parsed from der:
  * read in place where the request is DER (no second parse); a request in
  * BER is read in CMS's DER of it, so that both encodings get one answer.
@@ -577,6 +645,18 @@ apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
 
     ERR_clear_error();
     *pfail = SCEP_FAIL_BADMESSAGECHECK;
+    if (msg->content_len > LONG_MAX) {
+        *perr = "the content is not a CMS EnvelopedData";
+        goto leave;
+    }
+    /* What the envelope carries besides recipients, bounded before the
+     * parse that decodes their keys */
+    if (originator_items(msg) > SCEP_MAX_CERTS) {
+        *pfail = SCEP_FAIL_BADREQUEST;    /* a limit, not an integrity failure */
+        *perr = apr_psprintf(p, "the envelope's originatorInfo carries more than %d "
+                             "certificates and CRLs", SCEP_MAX_CERTS);
+        goto leave;
+    }
     /* The recipients and the content cipher first: refuse before any key
      * operation. */
     env = d2i_CMS_ContentInfo(NULL, &q, (long)msg->content_len);

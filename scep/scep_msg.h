@@ -52,6 +52,8 @@ typedef struct scep_msg_t {
     const char *detail;              /**< OpenSSL's errors, for the log only */
     const unsigned char *content;    /**< eContent: DER EnvelopedData */
     apr_size_t content_len;
+    OSSL_LIB_CTX *no_keys;           /**< scep_oids_t's, for reading content
+                                          before it is decrypted */
     int cipher_nid;                  /**< of the envelope, after scep_msg_decrypt */
     const unsigned char *payload;    /**< decrypted messageData (random bytes when
                                           decrypt_error is set) */

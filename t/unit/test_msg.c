@@ -18,8 +18,10 @@ static X509 *envelope_to;    /* the recipient of build()'s envelope: the CA unle
 static int envelope_ber;     /* build()'s envelope in BER, indefinite lengths, as streamed */
 static int envelope_originator;   /* build()'s envelope (DER) with an originatorInfo, which
                                      CMS reads and PKCS#7 does not: 1 empty, 2 holding
-                                     ORIGINATOR_CERTS certificates */
-#define ORIGINATOR_CERTS 20
+                                     originator_certs certificates */
+static int originator_certs = 20;
+static int envelope_outer_indefinite;   /* build()'s envelope (DER) with its outermost
+                                           length made indefinite: BER */
 
 static void setup(void)
 {
@@ -106,6 +108,27 @@ static unsigned char *with_originator_info(unsigned char *der, int *plen, X509 *
     return copy;
 }
 
+/* DER whose outermost element is then written with an indefinite length
+ * (and its end-of-contents): BER that no DER walker reads. */
+static unsigned char *outer_indefinite(unsigned char *der, int *plen)
+{
+    const unsigned char *q = der, *body;
+    long body_len;
+    unsigned char *ber;
+
+    next_element(&q, *plen, &body, &body_len);
+    ber = OPENSSL_malloc((size_t)body_len + 4);
+    ck_assert_ptr_nonnull(ber);
+    ber[0] = der[0];
+    ber[1] = 0x80;
+    memcpy(ber + 2, body, (size_t)body_len);
+    ber[body_len + 2] = 0;
+    ber[body_len + 3] = 0;
+    OPENSSL_free(der);
+    *plen = (int)body_len + 4;
+    return ber;
+}
+
 /* An envelope of "payload-bytes" to recips, in DER, or in BER if
  * envelope_ber, with an originatorInfo if envelope_originator. flags adds
  * to CMS_encrypt's (CMS_USE_KEYID: recipients named by key identifier). */
@@ -134,7 +157,10 @@ static unsigned char *envelope_of(STACK_OF(X509) *recips, const EVP_CIPHER *ciph
     }
     if (envelope_originator) {
         envder = with_originator_info(envder, plen, dev_self,
-                                      envelope_originator > 1 ? ORIGINATOR_CERTS : 0);
+                                      envelope_originator > 1 ? originator_certs : 0);
+    }
+    if (envelope_outer_indefinite) {
+        envder = outer_indefinite(envder, plen);
     }
     CMS_ContentInfo_free(env);
     BIO_free(in);
@@ -620,6 +646,49 @@ START_TEST(envelope_cipher_in_der_and_ber)
 }
 END_TEST
 
+/* An envelope whose originatorInfo carries more certificates than
+ * SCEP_MAX_CERTS is refused (badRequest) before the parse that would
+ * decode their keys, in DER (counted in place) and in BER (counted in a
+ * keyless parse); up to the limit it decrypts. */
+START_TEST(originator_certificates_bounded)
+{
+    static const int counts[] = { 3, SCEP_MAX_CERTS, SCEP_MAX_CERTS + 1, 200 };
+    size_t i;
+    int indefinite;
+
+    envelope_originator = 2;
+    for (indefinite = 0; indefinite <= 1; indefinite++)
+    for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        apr_size_t len;
+        unsigned char *der;
+        scep_msg_t *m;
+        scep_fail_info_t fail = 99;
+        const char *err = NULL;
+        int refused = counts[i] > SCEP_MAX_CERTS;
+        apr_status_t rv;
+
+        originator_certs = counts[i];
+        envelope_outer_indefinite = indefinite;
+        der = build(&len, "19", EVP_aes_128_cbc(), EVP_sha256(), 1);
+        ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
+        rv = scep_msg_decrypt(m, &fail, &err, test_pool, sca->ra_cert, sca->ra_key, 0);
+        ck_assert_msg(rv == (refused ? APR_EGENERAL : APR_SUCCESS), "%d certificates, %s: %s",
+                      counts[i], indefinite ? "BER" : "DER", err ? err : "");
+        if (refused) {
+            ck_assert_int_eq(fail, SCEP_FAIL_BADREQUEST);
+            ck_assert_ptr_nonnull(strstr(err, "originatorInfo"));
+        }
+        else {
+            ck_assert_ptr_null(m->decrypt_error);
+            ck_assert_uint_eq(m->payload_len, 13);
+        }
+    }
+    envelope_originator = 0;
+    envelope_outer_indefinite = 0;
+    originator_certs = 20;
+}
+END_TEST
+
 /* scep_msg_addressed_to among a and b (b may be NULL): the index, or -1. */
 static int addressed(const scep_msg_t *m, X509 *a, X509 *b)
 {
@@ -1014,6 +1083,7 @@ Suite *msg_suite(void)
     tcase_add_test(tc, reply_envelope_each_cipher);
     tcase_add_test(tc, envelope_cipher_in_der_and_ber);
     tcase_add_test(tc, addressed_to_as_decrypt_reads);
+    tcase_add_test(tc, originator_certificates_bounded);
     tcase_add_test(tc, bundle_same_bytes_as_pkcs7);
     tcase_add_test(tc, certrep_same_bytes_as_cms);
     tcase_add_test(tc, certrep_ec_same_as_cms);
