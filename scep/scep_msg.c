@@ -508,24 +508,48 @@ static int der_take(der_cursor_t *c, int cls, int tag, der_cursor_t *inside)
     return 1;
 }
 
+/* Is the next element at c of this class and tag, whatever the form of
+ * its length? */
+static int der_next_is(const der_cursor_t *c, int cls, int tag)
+{
+    const unsigned char *q = c->at;
+    long len;
+    int got_tag, got_cls;
+
+    return c->at < c->end
+           && !(ASN1_get_object(&q, &len, &got_tag, &got_cls, (long)(c->end - c->at)) & 0x80)
+           && got_cls == cls && got_tag == tag;
+}
+
+/* The content of a ContentInfo's EnvelopedData read in place from its DER,
+ * past the version: ContentInfo { contentType, [0] EnvelopedData {
+ * version, [0] originatorInfo OPTIONAL, recipientInfos,
+ * encryptedContentInfo } }. 0 if the DER does not have that shape. */
+static int envelope_in_der(const unsigned char *der, long len, der_cursor_t *env)
+{
+    const int U = V_ASN1_UNIVERSAL, CTX = V_ASN1_CONTEXT_SPECIFIC;
+    der_cursor_t all = { der, der + len }, info, explicit0;
+
+    return der_take(&all, U, V_ASN1_SEQUENCE, &info) && der_take(&info, U, V_ASN1_OBJECT, NULL)
+           && der_take(&info, CTX, 0, &explicit0)
+           && der_take(&explicit0, U, V_ASN1_SEQUENCE, env)
+           && der_take(env, U, V_ASN1_INTEGER, NULL);
+}
+
 /* The content cipher's OID read in place from an EnvelopedData's DER: its
  * NID (NID_undef if OpenSSL has no name for it), or -1 if the DER does not
  * have that shape (BER, with indefinite lengths, among others). */
 static int envelope_cipher_in_der(const unsigned char *der, long len)
 {
     const int U = V_ASN1_UNIVERSAL, CTX = V_ASN1_CONTEXT_SPECIFIC;
-    der_cursor_t all = { der, der + len }, info, explicit0, env, content, alg;
+    der_cursor_t env, content, alg;
     const unsigned char *oid_at;
     ASN1_OBJECT *oid = NULL;
     int nid;
 
-    /* ContentInfo { contentType, [0] EnvelopedData { version, [0]
-     * originatorInfo OPTIONAL, recipientInfos, encryptedContentInfo {
-     * contentType, contentEncryptionAlgorithm { algorithm, ... }, ... } } } */
-    if (!der_take(&all, U, V_ASN1_SEQUENCE, &info) || !der_take(&info, U, V_ASN1_OBJECT, NULL)
-        || !der_take(&info, CTX, 0, &explicit0)
-        || !der_take(&explicit0, U, V_ASN1_SEQUENCE, &env)
-        || !der_take(&env, U, V_ASN1_INTEGER, NULL)) {
+    /* ... encryptedContentInfo { contentType, contentEncryptionAlgorithm {
+     * algorithm, ... }, ... } */
+    if (!envelope_in_der(der, len, &env)) {
         return -1;
     }
     der_take(&env, CTX, 0, NULL);    /* originatorInfo, if there is one */
@@ -549,24 +573,27 @@ static int envelope_cipher_in_der(const unsigned char *der, long len)
  * not have that shape (BER, with indefinite lengths, among others). */
 static int originator_items_in_der(const unsigned char *der, long len)
 {
-    const int U = V_ASN1_UNIVERSAL, CTX = V_ASN1_CONTEXT_SPECIFIC;
-    der_cursor_t all = { der, der + len }, info, explicit0, env, originator, set;
+    const int CTX = V_ASN1_CONTEXT_SPECIFIC;
+    der_cursor_t env, originator, set;
     int n = 0, tag;
 
-    if (!der_take(&all, U, V_ASN1_SEQUENCE, &info) || !der_take(&info, U, V_ASN1_OBJECT, NULL)
-        || !der_take(&info, CTX, 0, &explicit0)
-        || !der_take(&explicit0, U, V_ASN1_SEQUENCE, &env)
-        || !der_take(&env, U, V_ASN1_INTEGER, NULL)) {
+    if (!envelope_in_der(der, len, &env)) {
         return -1;
     }
-    if (!der_take(&env, CTX, 0, &originator)) {
+    if (!der_next_is(&env, CTX, 0)) {
         return 0;
+    }
+    if (!der_take(&env, CTX, 0, &originator)) {
+        return -1;      /* there, but not in DER */
     }
     /* OriginatorInfo { certs [0] OPTIONAL, crls [1] OPTIONAL }: count the
      * elements of each, whatever they are */
     for (tag = 0; tag <= 1; tag++) {
-        if (!der_take(&originator, CTX, tag, &set)) {
+        if (!der_next_is(&originator, CTX, tag)) {
             continue;
+        }
+        if (!der_take(&originator, CTX, tag, &set)) {
+            return -1;
         }
         while (set.at < set.end) {
             const unsigned char *q = set.at;

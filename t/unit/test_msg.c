@@ -20,6 +20,8 @@ static int envelope_originator;   /* build()'s envelope (DER) with an originator
                                      CMS reads and PKCS#7 does not: 1 empty, 2 holding
                                      originator_certs certificates */
 static int originator_certs = 20;
+static int originator_indefinite;   /* that originatorInfo with an indefinite length, in an
+                                       envelope otherwise DER */
 static int envelope_outer_indefinite;   /* build()'s envelope (DER) with its outermost
                                            length made indefinite: BER */
 
@@ -62,6 +64,27 @@ static scep_der_part_t next_element(const unsigned char **pq, long left, const u
     return part;
 }
 
+/* DER whose outermost element is then written with an indefinite length
+ * (and its end-of-contents): BER that no DER walker reads. */
+static unsigned char *outer_indefinite(unsigned char *der, int *plen)
+{
+    const unsigned char *q = der, *body;
+    long body_len;
+    unsigned char *ber;
+
+    next_element(&q, *plen, &body, &body_len);
+    ber = OPENSSL_malloc((size_t)body_len + 4);
+    ck_assert_ptr_nonnull(ber);
+    ber[0] = der[0];
+    ber[1] = 0x80;
+    memcpy(ber + 2, body, (size_t)body_len);
+    ber[body_len + 2] = 0;
+    ber[body_len + 3] = 0;
+    OPENSSL_free(der);
+    *plen = (int)body_len + 4;
+    return ber;
+}
+
 /* A DER ContentInfo of an EnvelopedData, written again with an
  * originatorInfo ([0], after the version): empty, or with ncerts copies of
  * cert. CMS reads it, PKCS#7 does not. */
@@ -97,6 +120,12 @@ static unsigned char *with_originator_info(unsigned char *der, int *plen, X509 *
     certs_part.data = ncerts > 0 ? scep_der_wrap(test_pool, 0xa0, copies, ncerts, &certs_part.len)
                                  : NULL;
     env[1].data = scep_der_wrap(test_pool, 0xa0, &certs_part, ncerts > 0, &env[1].len);
+    if (originator_indefinite) {
+        int ber_len = (int)env[1].len;
+        unsigned char *ber = outer_indefinite(OPENSSL_memdup(env[1].data, env[1].len), &ber_len);
+
+        env[1].data = t_pool_der(ber, ber_len, &env[1].len);
+    }
     env[2].data = q;                                             /* the rest */
     env[2].len = (apr_size_t)(end - q);
     wrapped.data = scep_der_wrap(test_pool, 0x30, env, 3, &wrapped.len);
@@ -106,27 +135,6 @@ static unsigned char *with_originator_info(unsigned char *der, int *plen, X509 *
     OPENSSL_free(der);
     *plen = (int)len;
     return copy;
-}
-
-/* DER whose outermost element is then written with an indefinite length
- * (and its end-of-contents): BER that no DER walker reads. */
-static unsigned char *outer_indefinite(unsigned char *der, int *plen)
-{
-    const unsigned char *q = der, *body;
-    long body_len;
-    unsigned char *ber;
-
-    next_element(&q, *plen, &body, &body_len);
-    ber = OPENSSL_malloc((size_t)body_len + 4);
-    ck_assert_ptr_nonnull(ber);
-    ber[0] = der[0];
-    ber[1] = 0x80;
-    memcpy(ber + 2, body, (size_t)body_len);
-    ber[body_len + 2] = 0;
-    ber[body_len + 3] = 0;
-    OPENSSL_free(der);
-    *plen = (int)body_len + 4;
-    return ber;
 }
 
 /* An envelope of "payload-bytes" to recips, in DER, or in BER if
@@ -649,15 +657,17 @@ END_TEST
 /* An envelope whose originatorInfo carries more certificates than
  * SCEP_MAX_CERTS is refused (badRequest) before the parse that would
  * decode their keys, in DER (counted in place) and in BER (counted in a
- * keyless parse); up to the limit it decrypts. */
+ * keyless parse), the whole envelope or only its originatorInfo with an
+ * indefinite length; up to the limit it decrypts. */
 START_TEST(originator_certificates_bounded)
 {
     static const int counts[] = { 3, SCEP_MAX_CERTS, SCEP_MAX_CERTS + 1, 200 };
+    static const char *const encodings[] = { "DER", "BER", "DER, originatorInfo in BER" };
     size_t i;
     int indefinite;
 
     envelope_originator = 2;
-    for (indefinite = 0; indefinite <= 1; indefinite++)
+    for (indefinite = 0; indefinite <= 2; indefinite++)
     for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
         apr_size_t len;
         unsigned char *der;
@@ -668,12 +678,13 @@ START_TEST(originator_certificates_bounded)
         apr_status_t rv;
 
         originator_certs = counts[i];
-        envelope_outer_indefinite = indefinite;
+        envelope_outer_indefinite = indefinite == 1;
+        originator_indefinite = indefinite == 2;
         der = build(&len, "19", EVP_aes_128_cbc(), EVP_sha256(), 1);
         ck_assert_int_eq(scep_msg_parse(&m, &err, test_pool, oids, der, len), APR_SUCCESS);
         rv = scep_msg_decrypt(m, &fail, &err, test_pool, sca->ra_cert, sca->ra_key, 0);
         ck_assert_msg(rv == (refused ? APR_EGENERAL : APR_SUCCESS), "%d certificates, %s: %s",
-                      counts[i], indefinite ? "BER" : "DER", err ? err : "");
+                      counts[i], encodings[indefinite], err ? err : "");
         if (refused) {
             ck_assert_int_eq(fail, SCEP_FAIL_BADREQUEST);
             ck_assert_ptr_nonnull(strstr(err, "originatorInfo"));
@@ -685,6 +696,7 @@ START_TEST(originator_certificates_bounded)
     }
     envelope_originator = 0;
     envelope_outer_indefinite = 0;
+    originator_indefinite = 0;
     originator_certs = 20;
 }
 END_TEST
