@@ -444,8 +444,7 @@ static int cipher_allowed(int nid, int allow_legacy)
     }
 }
 
-int scep_msg_addressed_to(const scep_msg_t *msg, OSSL_LIB_CTX *no_keys, X509 *const *certs,
-                          int ncerts)
+int scep_msg_addressed_to(const scep_msg_t *msg, X509 *const *certs, int ncerts)
 {
     const unsigned char *q = msg->content;
     CMS_ContentInfo *env = NULL;
@@ -461,7 +460,7 @@ int scep_msg_addressed_to(const scep_msg_t *msg, OSSL_LIB_CTX *no_keys, X509 *co
      * nothing is proved yet: the certificates an originatorInfo may carry
      * cost no key decoding. */
     ERR_set_mark();
-    env = CMS_ContentInfo_new_ex(no_keys, NULL);
+    env = CMS_ContentInfo_new_ex(msg->no_keys, NULL);
     if (env && d2i_CMS_ContentInfo(&env, &q, (long)msg->content_len)
         && OBJ_obj2nid(CMS_get0_type(env)) == NID_pkcs7_enveloped) {
         recipients = CMS_get0_RecipientInfos(env);

@@ -53,7 +53,7 @@ typedef struct scep_msg_t {
     const unsigned char *content;    /**< eContent: DER EnvelopedData */
     apr_size_t content_len;
     OSSL_LIB_CTX *no_keys;           /**< scep_oids_t's, for reading content
-                                          before it is decrypted */
+                                          before anything is proved */
     int cipher_nid;                  /**< of the envelope, after scep_msg_decrypt */
     const unsigned char *payload;    /**< decrypted messageData (random bytes when
                                           decrypt_error is set) */
@@ -99,10 +99,9 @@ apr_status_t scep_msg_decrypt(scep_msg_t *msg, scep_fail_info_t *pfail,
 /** The first of certs[0..ncerts) that one of the envelope's recipients is
  *  (by issuer and serial, or by subjectKeyIdentifier, as CMS_decrypt
  *  matches it); -1 if none. Reads the clear part only, parsed once in the
- *  keyless context no_keys (it runs before anything is proved): no key
+ *  message's keyless context (it runs before anything is proved): no key
  *  operation, no key decoding. */
-int scep_msg_addressed_to(const scep_msg_t *msg, OSSL_LIB_CTX *no_keys, X509 *const *certs,
-                          int ncerts);
+int scep_msg_addressed_to(const scep_msg_t *msg, X509 *const *certs, int ncerts);
 
 /** What to answer. */
 typedef struct scep_reply_t {

@@ -331,7 +331,7 @@ static const scep_ca_t *recipient_ca(apr_pool_t *p, const scep_service_t *svc,
             certs[n++] = ca->enc_cert;
         }
     }
-    found = scep_msg_addressed_to(msg, svc->oids->no_keys, certs, n);
+    found = scep_msg_addressed_to(msg, certs, n);
     return found >= 0 ? cas[found] : svc->ca;
 }
 

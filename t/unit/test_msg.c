@@ -708,7 +708,7 @@ static int addressed(const scep_msg_t *m, X509 *a, X509 *b)
 
     certs[0] = a;
     certs[1] = b;
-    return scep_msg_addressed_to(m, oids->no_keys, certs, b ? 2 : 1);
+    return scep_msg_addressed_to(m, certs, b ? 2 : 1);
 }
 
 /* Which CA an envelope is addressed to (the routing during a rollover) is
@@ -724,6 +724,7 @@ START_TEST(addressed_to_as_decrypt_reads)
     int ber, originator, keyid, len;
 
     memset(&m, 0, sizeof(m));
+    m.no_keys = oids->no_keys;      /* as scep_msg_parse sets it */
     ERR_clear_error();
     for (ber = 0; ber <= 1; ber++)
     for (originator = 0; originator <= (ber ? 0 : 2); originator++)
