@@ -44,13 +44,23 @@ EVP_PKEY *t_rsa_key(int bits)
     return key;
 }
 
+void t_add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX v3;
+    X509_EXTENSION *ext;
+
+    X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+    ck_assert_ptr_nonnull(ext);
+    ck_assert_int_eq(X509_add_ext(x, ext, -1), 1);
+    X509_EXTENSION_free(ext);
+}
+
 X509 *t_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
              const char *cn, const char *ku, int is_ca, long days)
 {
     X509 *x = X509_new();
     X509_NAME *name = X509_NAME_new();
-    X509V3_CTX v3;
-    X509_EXTENSION *ext;
     unsigned char serial[8];
 
     RAND_bytes(serial, sizeof(serial));
@@ -69,15 +79,9 @@ X509 *t_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
     X509_gmtime_adj(X509_getm_notBefore(x), -3600);
     X509_gmtime_adj(X509_getm_notAfter(x), days * 86400);
     X509_set_pubkey(x, key);
-    X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
-    ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
-                              is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-    X509_add_ext(x, ext, -1);
-    X509_EXTENSION_free(ext);
+    t_add_ext(x, issuer, NID_basic_constraints, is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
     if (ku) {
-        ext = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage, ku);
-        X509_add_ext(x, ext, -1);
-        X509_EXTENSION_free(ext);
+        t_add_ext(x, issuer, NID_key_usage, ku);
     }
     X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256());
     return x;
@@ -88,17 +92,11 @@ X509 *t_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
 X509 *t_with_key_id(X509 *x, EVP_PKEY *key)
 {
     X509 *copy = X509_dup(x), *reread;
-    X509V3_CTX v3;
-    X509_EXTENSION *ext;
     unsigned char *der = NULL;
     const unsigned char *q;
     int len;
 
-    X509V3_set_ctx(&v3, copy, copy, NULL, NULL, 0);
-    ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_key_identifier, "hash");
-    ck_assert_ptr_nonnull(ext);
-    X509_add_ext(copy, ext, -1);
-    X509_EXTENSION_free(ext);
+    t_add_ext(copy, NULL, NID_subject_key_identifier, "hash");
     X509_sign(copy, key, EVP_sha256());
     len = i2d_X509(copy, &der);    /* read back, so no cached extension state is stale */
     q = der;

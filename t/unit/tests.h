@@ -29,6 +29,8 @@ Suite *regress_suite(void);
 
 /* Fixtures made with OpenSSL directly, not with the library under test. */
 EVP_PKEY *t_rsa_key(int bits);
+/* Add to x the extension X509V3 makes of value (issuer NULL: x itself). */
+void t_add_ext(X509 *x, X509 *issuer, int nid, const char *value);
 X509 *t_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
              const char *cn, const char *ku, int is_ca, long days);
 const char *t_write_pem(const char *dir, const char *name, X509 *cert, EVP_PKEY *key);
