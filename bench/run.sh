@@ -60,9 +60,7 @@
 #   BENCH_OCSP=1          0: no OCSP cells
 #   BENCH_MEMORY=0        1: the RSS test (50,000 enrollments, several minutes)
 #                         on the shipped configuration, which runs httpd with
-#                         MALLOC_ARENA_MAX=2 as ./demo.sh does (glibc's malloc
-#                         arenas grow as more worker threads allocate; set
-#                         MALLOC_ARENA_MAX in the environment to compare)
+#                         the malloc ./demo.sh gives it (BENCH_MALLOC)
 #   BENCH_MEMORY_POOL=2000  keys reused round-robin by the RSS test (random
 #                         transactionIDs, unique subjects)
 #   BENCH_MEMORY_STEP=10000 the RSS test measures after 1 and 5 steps
@@ -100,6 +98,12 @@
 #                         p99 of 3,000 requests at 32 clients; the table shows
 #                         the warm-up's slowest request (0: no warm-up)
 #   BENCH_KEEP=0          1: keep the scratch folder
+#   BENCH_MALLOC=jemalloc the shipped cells' malloc, as ./demo.sh's: jemalloc
+#                         (preloaded, when libjemalloc2 is installed) or glibc
+#                         (with MALLOC_ARENA_MAX, 2 unless set)
+#   BENCH_HTTPD_ENV=      more environment for every httpd of the mod_scep
+#                         cells, e.g. 'LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'
+#                         (another malloc, bench/RESULTS.md, eighteenth pass)
 #   SCEP_SO               module to load (default .libs/mod_scep.so)
 #   OPENSSL_ia32cap       OpenSSL's own: ':~0x200000' hides AVX-512 IFMA from
 #                         httpd and openssl speed alike, for RSA at the speed
@@ -238,6 +242,16 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# ---- the shipped cells' malloc, as ./demo.sh chooses it --------------------------
+shipped_jemalloc=""
+case ${BENCH_MALLOC:-jemalloc} in
+    jemalloc) shipped_jemalloc=$(/sbin/ldconfig -p 2>/dev/null | awk '$1 == "libjemalloc.so.2" { print $NF; exit }') ;;
+    glibc) ;;
+    *) die "BENCH_MALLOC: jemalloc or glibc" ;;
+esac
+shipped_malloc="glibc, MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}"
+[ -n "$shipped_jemalloc" ] && shipped_malloc="jemalloc ($shipped_jemalloc)"
 
 # ---- PKI shared by every server --------------------------------------------
 "$top/build-tools/make-pki.sh" "$scratch/pki" "mod_scep Bench CA" >/dev/null
@@ -380,10 +394,11 @@ SCEPRACertificateKeyFile "$scratch/pki/ra.key"}
 </Location>
 EOC
     "$httpd" -t -f "$d/httpd.conf" >/dev/null 2>&1 || { "$httpd" -t -f "$d/httpd.conf"; die "bad httpd config"; }
-    # the shipped cells run with the environment ./demo.sh gives httpd
+    # the shipped cells run with the environment ./demo.sh gives httpd:
+    # jemalloc when installed (BENCH_MALLOC), else glibc with two arenas
     arena_env=""
-    [ "${3:-}" = shipped ] && arena_env="MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}"
-    env $arena_env "$httpd" -f "$d/httpd.conf" -k start || die "httpd did not start (see $d/logs/error_log)"
+    [ "${3:-}" = shipped ] && arena_env="MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}${shipped_jemalloc:+ LD_PRELOAD=$shipped_jemalloc}"
+    env $arena_env ${BENCH_HTTPD_ENV:-} "$httpd" -f "$d/httpd.conf" -k start || die "httpd did not start (see $d/logs/error_log)"
     httpd_conf_current=$d/httpd.conf
     "$scepbench" -u "http://127.0.0.1:$PORT/scep" --wait 20 --cacert-only -q \
         || { tail -5 "$d/logs/error_log" >&2; die "httpd does not answer GetCACert"; }
@@ -822,8 +837,9 @@ if [ "$PERF" = 1 ]; then
     perf_run sleep -e syscalls:sys_enter_pselect6 -e syscalls:sys_enter_clock_nanosleep \
         -e syscalls:sys_enter_nanosleep --call-graph dwarf,32768
     httpd_stop
-    # inclusive CPU share of named functions (children mode): the RSA floor
-    # (BN_mod_exp_mont_consttime) against everything else
+    # inclusive CPU share of named functions (children mode); perf-shares.md
+    # has the RSA private-key operations whole (as openssl speed times them)
+    # against everything else
     perf report -i "$out/perf-cpu.data" --children --sort sym --stdio -g none 2>/dev/null \
         | awk '/^ +[0-9.]+% +[0-9.]+% +\[[.k]\] [A-Za-z_]/ && $4 != "clone3" { print }' \
         | head -80 > "$out/perf-cpu-children.txt" || true
@@ -1039,8 +1055,9 @@ if [ "$MEMORY" = 1 ]; then
     rss10=$(awk -v n="$MEMORY_STEP" '$1 == n { print $2 }' "$out/memory.txt")
     rss50=$(awk -v n="$((5 * MEMORY_STEP))" '$1 == n { print $2 }' "$out/memory.txt")
     growth=$(awk -v a="$rss10" -v b="$rss50" 'BEGIN { printf "%+.1f", (a > 0 ? 100 * (b - a) / a : 0) }')
-    arenas="MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} as ./demo.sh runs httpd"
-    rss_line="RSS of httpd children (sum of VmRSS, glibc ${arenas:-default malloc arenas}): $((rss10 / 1024)) MiB after $MEMORY_STEP enrollments, $((rss50 / 1024)) MiB after $((5 * MEMORY_STEP)) ($growth%; $done_n successful; $out/memory.txt)"
+    arenas="malloc: $shipped_malloc"
+    [ -n "${BENCH_HTTPD_ENV:-}" ] && arenas="$arenas, $BENCH_HTTPD_ENV"
+    rss_line="RSS of httpd children (sum of VmRSS; $arenas): $((rss10 / 1024)) MiB after $MEMORY_STEP enrollments, $((rss50 / 1024)) MiB after $((5 * MEMORY_STEP)) ($growth%; $done_n successful; $out/memory.txt)"
 fi
 
 # ---- 6. database growth (optional) ------------------------------------------------------
@@ -1138,6 +1155,7 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
     echo "openssl speed -multi $ncpu rsa2048: $signs sign/s -> floor $floor enrollments/s"
     [ -n "$ec_floor_line" ] && echo "$ec_floor_line"
     echo "requests per cell: $N; run time: ${elapsed}s; priority: $(cat /proc/self/autogroup 2>/dev/null | sed 's/.* //;s/^/autogroup nice /')"
+    echo "the shipped cells' malloc: $shipped_malloc${BENCH_HTTPD_ENV:+; BENCH_HTTPD_ENV (every mod_scep cell): $BENCH_HTTPD_ENV}"
     echo
     echo "| server | concurrency | enrollments/s | ok/n | failures | p50 ms | p99 ms | vs micromdm | vs floor | idle CPU | load avg | writes a commit | SQLite writer busy | warm-up max ms |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -1205,6 +1223,11 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
             }
             printf "  GetCACert >= 90%% of static: %s (%.0f%%)\n", verdict(ratio >= 0.9), 100 * ratio
         }' "$results"
+    if [ -s "$out/perf-shares.md" ]; then
+        awk -F'|' '/^\| RSA private-key operations/ { v = $3; gsub(/[ %]/, "", v)
+            printf "  RSA private-key operations >= 70%% of the children'"'"'s CPU (perf): %s (%s%%)\n", (v + 0 >= 70) ? "MET" : "MISSED", v }' \
+            "$out/perf-shares.md"
+    fi
     if [ "$OCSP" = 1 ]; then
         awk -F'\t' -v best="$best_enroll" '
             NR == 1 { next }

@@ -1,12 +1,14 @@
 #!/bin/sh
 # Install the Debian packages mod_scep needs (as root), only if missing.
-#   install-deps.sh build   compiler, httpd, APR, OpenSSL, SQLite, jansson, libcurl
+#   install-deps.sh build   compiler, httpd, APR, OpenSSL, SQLite, jansson, libcurl,
+#                           jemalloc (./demo.sh's malloc for httpd)
 #   install-deps.sh test    plus Apache::Test, PostgreSQL, the real SCEP clients,
 #                           valgrind, clang and its libFuzzer/sanitizer runtimes,
 #                           python3 (the tests' HTTPS servers in t/tools)
 set -eu
 pkgs="build-essential autoconf automake libtool pkg-config apache2 apache2-dev
-      libaprutil1-dev libaprutil1-dbd-sqlite3 libssl-dev libjansson-dev libcurl4-openssl-dev sqlite3 openssl"
+      libaprutil1-dev libaprutil1-dbd-sqlite3 libssl-dev libjansson-dev libcurl4-openssl-dev sqlite3 openssl
+      libjemalloc2"
 if [ "${1:-build}" = test ]; then
     pkgs="$pkgs check python3 libapache2-mod-perl2 libwww-perl libaprutil1-dbd-pgsql postgresql
           libaprutil1-dbd-mysql mariadb-server mariadb-client apache2-utils
