@@ -227,6 +227,8 @@ case ${SCEP_DEMO_MALLOC:-jemalloc} in
     glibc) ;;
     *) echo "SCEP_DEMO_MALLOC: jemalloc or glibc, not '$SCEP_DEMO_MALLOC'" >&2; exit 1 ;;
 esac
+malloc_said="glibc, MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}"
+[ -n "$jemalloc" ] && malloc_said="jemalloc, $jemalloc"
 env MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" ${jemalloc:+LD_PRELOAD="$jemalloc"} \
     "$httpd" -f "$state/httpd.conf" -DFOREGROUND &
 httpd_pid=$!
@@ -280,7 +282,7 @@ mod_scep demo
   health:          http://127.0.0.1:$port/health   (JSON for load balancers)
   metrics:         http://127.0.0.1:$port/metrics  (Prometheus)
   CA certificate:  $state/pki/ca.pem
-  malloc:          ${jemalloc:+jemalloc, $jemalloc}${jemalloc:-glibc, MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}}   (SCEP_DEMO_MALLOC; README, Sizing)
+  malloc:          $malloc_said   (SCEP_DEMO_MALLOC; README, Sizing)
   records:         sqlite3 $db 'select * from scep_certificates'
   error log:       $state/logs/error_log
   try:             curl 'http://127.0.0.1:$port/scep?operation=GetCACaps'
