@@ -14,12 +14,18 @@ bignum work under CMS_RecipientInfo_decrypt (the request's envelope).
 Before the eighteenth pass only the exponentiation was counted (its share
 is still shown, below the table).
 
-usage: perf script -i perf-cpu.data -F comm,tid,ip,sym | bench/perf-shares.py
+usage: perf script -i perf-cpu.data -F comm,tid,ip,sym,dso | bench/perf-shares.py
+
+With the dso field, a sample whose leaf is in a malloc library of its own
+(jemalloc, tcmalloc, mimalloc: their inner functions have no symbols) counts
+as malloc/free.
 """
 import re
 import sys
 
 # (bucket, pattern on a frame's symbol), first match from the leaf wins
+ALLOCATOR_DSO_RX = re.compile(r"lib(jemalloc|tcmalloc[a-z_]*|mimalloc)\.so")
+MALLOC = "malloc/free"
 RSA_PRIVATE = "RSA private-key operations (exponentiation, blinding, the result's check)"
 EXPONENTIATION_RX = re.compile(r"^BN_mod_exp_mont_consttime")
 BIGNUM_RX = re.compile(r"^(BN_|bn_)")
@@ -34,7 +40,7 @@ BUCKETS = [
     ("ASN.1 parse (d2i: request, envelope, certificates)", r"^(d2i_|ASN1_item_d2i|ASN1_item_ex_d2i)"),
     ("ASN.1 encode (i2d)", r"^(i2d_|ASN1_item_i2d|ASN1_item_ex_i2d)"),
     ("symmetric crypto and digests", r"^(EVP_(Cipher|Encrypt|Decrypt|Digest)|aesni_|sha256_|sha1_|SHA256|SHA1|ossl_sha)"),
-    ("malloc/free", r"^(malloc|_int_malloc|_int_free|free|cfree|malloc_consolidate|calloc|realloc|CRYPTO_malloc|CRYPTO_free|CRYPTO_zalloc)"),
+    (MALLOC, r"^(malloc|_int_malloc|_int_free|free|cfree|malloc_consolidate|calloc|realloc|CRYPTO_malloc|CRYPTO_free|CRYPTO_zalloc)"),
     ("APR DBD and mod_dbd (connections, locks)", r"^(apr_dbd|ap_dbd|apr_reslist|apr_global_mutex|apr_proc_mutex)"),
     ("logging (error and access log)", r"^(ap_log_|log_error_core|ap_run_log_transaction|config_log_transaction)"),
     ("network and HTTP (sockets, filters, request parsing)",
@@ -48,6 +54,7 @@ FALLBACK_RX = re.compile(FALLBACK[1])
 
 
 def samples(stream):
+    """Each sample's frames from the leaf, as (symbol, dso or '')."""
     frames = []
     for line in stream:
         line = line.rstrip("\n")
@@ -63,7 +70,8 @@ def samples(stream):
             continue
         parts = line.split(None, 2)
         if len(parts) >= 2:
-            frames.append(re.sub(r"\+0x[0-9a-f]+$", "", parts[1]))
+            dso = re.search(r"\(([^()]*)\)$", parts[2]) if len(parts) > 2 else None
+            frames.append((re.sub(r"\+0x[0-9a-f]+$", "", parts[1]), dso.group(1) if dso else ""))
     if frames:
         yield frames
 
@@ -81,12 +89,16 @@ def main():
     counts = {}
     total = 0
     exponentiation = 0
-    for frames in samples(sys.stdin):
+    for sampled in samples(sys.stdin):
         total += 1
+        frames = [sym for sym, _ in sampled]
         if any(EXPONENTIATION_RX.search(f) for f in frames):
             exponentiation += 1
         if rsa_private(frames):
             counts[RSA_PRIVATE] = counts.get(RSA_PRIVATE, 0) + 1
+            continue
+        if ALLOCATOR_DSO_RX.search(sampled[0][1]):
+            counts[MALLOC] = counts.get(MALLOC, 0) + 1
             continue
         bucket = "other user space (mod_scep, APR, httpd, OpenSSL objects)"
         for sym in frames:

@@ -845,7 +845,7 @@ if [ "$PERF" = 1 ]; then
         | head -80 > "$out/perf-cpu-children.txt" || true
     perf report -i "$out/perf-cpu.data" --no-children --sort dso --stdio -g none 2>/dev/null \
         | awk '/^ +[0-9.]+%/' | head -12 > "$out/perf-cpu-dso.txt" || true
-    perf script -i "$out/perf-cpu.data" -F comm,tid,ip,sym 2>/dev/null \
+    perf script -i "$out/perf-cpu.data" -F comm,tid,ip,sym,dso 2>/dev/null \
         | python3 "$bench/perf-shares.py" > "$out/perf-shares.md" 2>&1 || true
     # sleeps: count per call chain of the functions that matter
     perf script -i "$out/perf-sleep.data" -F event,ip,sym 2>/dev/null | awk '
