@@ -568,11 +568,11 @@ static int add_subject_key_id(X509 *cert, const EVP_MD *sha1)
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     ASN1_OCTET_STRING *id = NULL;
-    int nbits = 0, ok;
+    int key_len = 0, ok;
 
-    ok = X509_PUBKEY_get0_param(NULL, &bits, &nbits, NULL, X509_get_X509_PUBKEY(cert))
-         && bits && nbits > 0
-         && EVP_Digest(bits, (size_t)nbits, md, &md_len, sha1, NULL)
+    ok = X509_PUBKEY_get0_param(NULL, &bits, &key_len, NULL, X509_get_X509_PUBKEY(cert))
+         && bits && key_len > 0
+         && EVP_Digest(bits, (size_t)key_len, md, &md_len, sha1, NULL)
          && (id = ASN1_OCTET_STRING_new()) != NULL
          && ASN1_OCTET_STRING_set(id, md, (int)md_len)
          && add_ext_obj(cert, NID_subject_key_identifier, 0, id);
@@ -733,10 +733,10 @@ static int set_pubkey(X509 *cert, const scep_cert_plan_t *plan)
     X509_ALGOR *algor = NULL;
     void *param_copy = NULL;
     unsigned char *bits_copy;
-    int nbits = 0, ptype = V_ASN1_UNDEF;
+    int key_len = 0, ptype = V_ASN1_UNDEF;
 
-    if (!plan->spki || !X509_PUBKEY_get0_param(&alg, &bits, &nbits, &algor, plan->spki)
-        || !bits || nbits <= 0) {
+    if (!plan->spki || !X509_PUBKEY_get0_param(&alg, &bits, &key_len, &algor, plan->spki)
+        || !bits || key_len <= 0) {
         return X509_set_pubkey(cert, plan->pubkey);
     }
     X509_ALGOR_get0(&param_alg, &ptype, &param, algor);
@@ -753,11 +753,11 @@ static int set_pubkey(X509 *cert, const scep_cert_plan_t *plan)
     default:    /* parameters no key type in use has */
         return X509_set_pubkey(cert, plan->pubkey);
     }
-    bits_copy = OPENSSL_memdup(bits, (size_t)nbits);
+    bits_copy = OPENSSL_memdup(bits, (size_t)key_len);
     /* set0 takes the algorithm (a static table object), parameter and bits */
     if (((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && !param_copy) || !bits_copy
         || !X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), OBJ_dup(alg), ptype,
-                                   param_copy, bits_copy, nbits)) {
+                                   param_copy, bits_copy, key_len)) {
         ptype == V_ASN1_OBJECT ? ASN1_OBJECT_free(param_copy) : ASN1_STRING_free(param_copy);
         OPENSSL_free(bits_copy);
         return 0;
