@@ -214,9 +214,9 @@ AllowEncodedSlashes NoDecode
 $hook_lines
 EOC
 "$httpd" -t -f "$state/httpd.conf"
-# httpd's malloc (README, Sizing): jemalloc, preloaded, spends about a third
-# of the CPU glibc's malloc did on an enrollment's allocations (OpenSSL's,
-# SQLite's) for more memory; with glibc, each worker thread that allocates
+# httpd's malloc (README, Sizing): jemalloc, preloaded, spends about half
+# the CPU glibc's malloc did on an enrollment's allocations (OpenSSL's,
+# SQLite's), for more memory; with glibc, each worker thread that allocates
 # gets an arena of its own that keeps its high-water mark, and two arenas
 # keep httpd's memory flat
 jemalloc=""
