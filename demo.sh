@@ -5,6 +5,10 @@
 #   SCEP_DEMO_PORT  port (default 8080)
 #   SCEP_DEMO_MALLOC  jemalloc (default, when libjemalloc2 is installed) or glibc
 set -eu
+case ${SCEP_DEMO_MALLOC:-jemalloc} in
+    jemalloc|glibc) ;;
+    *) echo "SCEP_DEMO_MALLOC: jemalloc or glibc, not '$SCEP_DEMO_MALLOC'" >&2; exit 1 ;;
+esac
 cd "$(dirname "$0")"
 top=$(pwd)
 state=${SCEP_DEMO_DIR:-$top/demo}
@@ -224,8 +228,6 @@ case ${SCEP_DEMO_MALLOC:-jemalloc} in
     jemalloc)
         jemalloc=$(/sbin/ldconfig -p 2>/dev/null | awk '$1 == "libjemalloc.so.2" { print $NF; exit }')
         [ -n "$jemalloc" ] || echo "note: libjemalloc2 is not installed: httpd runs with glibc's malloc" ;;
-    glibc) ;;
-    *) echo "SCEP_DEMO_MALLOC: jemalloc or glibc, not '$SCEP_DEMO_MALLOC'" >&2; exit 1 ;;
 esac
 malloc_said="glibc, MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}"
 [ -n "$jemalloc" ] && malloc_said="jemalloc, $jemalloc"

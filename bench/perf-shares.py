@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Where the httpd children's CPU goes, as exclusive shares that add up to
-100%: each sample of `perf script -F comm,tid,ip,sym` (read on stdin, from a
+100%: each sample of `perf script -F comm,tid,ip,sym,dso` (read on stdin, from a
 `perf record --call-graph` of the children) is given to the first bucket
 below that any frame of its stack matches, walking from the leaf towards
 the root. RSA private-key work is the floor; the rest is what to shrink.

@@ -103,7 +103,9 @@
 #                         (with MALLOC_ARENA_MAX, 2 unless set)
 #   BENCH_HTTPD_ENV=      more environment for every httpd of the mod_scep
 #                         cells, e.g. 'LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'
-#                         (another malloc, bench/RESULTS.md, eighteenth pass)
+#                         (another malloc, bench/RESULTS.md, eighteenth pass); an
+#                         LD_PRELOAD here replaces the shipped cells' jemalloc
+#                         (BENCH_MALLOC=glibc when comparing allocators)
 #   SCEP_SO               module to load (default .libs/mod_scep.so)
 #   OPENSSL_ia32cap       OpenSSL's own: ':~0x200000' hides AVX-512 IFMA from
 #                         httpd and openssl speed alike, for RSA at the speed
@@ -164,6 +166,7 @@ wait_idle() {
     [ "$waited" = 0 ] || say "waited ${waited}s for load average < $BENCH_IDLE_LOAD (now $(cut -d' ' -f1 /proc/loadavg))"
 }
 die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
+case ${BENCH_MALLOC:-jemalloc} in jemalloc|glibc) ;; *) die "BENCH_MALLOC: jemalloc or glibc" ;; esac
 # (bench/records.sh makes at least 1000; checked here, before any work)
 if [ "$GROWTH" = 1 ]; then
     case $GROWTH_ROWS in ''|*[!0-9]*) die "BENCH_GROWTH_ROWS must be a number" ;; esac
@@ -247,8 +250,6 @@ trap 'exit 130' INT TERM
 shipped_jemalloc=""
 case ${BENCH_MALLOC:-jemalloc} in
     jemalloc) shipped_jemalloc=$(/sbin/ldconfig -p 2>/dev/null | awk '$1 == "libjemalloc.so.2" { print $NF; exit }') ;;
-    glibc) ;;
-    *) die "BENCH_MALLOC: jemalloc or glibc" ;;
 esac
 shipped_malloc="glibc, MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}"
 [ -n "$shipped_jemalloc" ] && shipped_malloc="jemalloc ($shipped_jemalloc)"

@@ -1,14 +1,14 @@
 #!/bin/sh
 # Install the Debian packages mod_scep needs (as root), only if missing.
-#   install-deps.sh build   compiler, httpd, APR, OpenSSL, SQLite, jansson, libcurl,
-#                           jemalloc (./demo.sh's malloc for httpd)
+#   install-deps.sh build   compiler, httpd, APR, OpenSSL, SQLite, jansson, libcurl;
+#                           and, as root, jemalloc (./demo.sh's malloc for httpd;
+#                           optional: without it httpd runs with glibc's)
 #   install-deps.sh test    plus Apache::Test, PostgreSQL, the real SCEP clients,
 #                           valgrind, clang and its libFuzzer/sanitizer runtimes,
 #                           python3 (the tests' HTTPS servers in t/tools)
 set -eu
 pkgs="build-essential autoconf automake libtool pkg-config apache2 apache2-dev
-      libaprutil1-dev libaprutil1-dbd-sqlite3 libssl-dev libjansson-dev libcurl4-openssl-dev sqlite3 openssl
-      libjemalloc2"
+      libaprutil1-dev libaprutil1-dbd-sqlite3 libssl-dev libjansson-dev libcurl4-openssl-dev sqlite3 openssl"
 if [ "${1:-build}" = test ]; then
     pkgs="$pkgs check python3 libapache2-mod-perl2 libwww-perl libaprutil1-dbd-pgsql postgresql
           libaprutil1-dbd-mysql mariadb-server mariadb-client apache2-utils
@@ -18,11 +18,18 @@ if [ "${1:-build}" = test ]; then
           valgrind clang libclang-rt-14-dev
           curl dpkg-dev debhelper lintian"
 fi
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=""
 for p in $pkgs; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
-        || missing="$missing $p"
+    installed "$p" || missing="$missing $p"
 done
+# wanted, not needed: installed when run as root, else left out
+optional="libjemalloc2"
+if [ "$(id -u)" = 0 ]; then
+    for p in $optional; do
+        installed "$p" || missing="$missing $p"
+    done
+fi
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages:$missing (run as root to install them)" >&2

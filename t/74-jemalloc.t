@@ -39,7 +39,7 @@ my $h = load_httpd(name => 'jemalloc', mpm => 'event', db => 'sqlite',
     SCEPCRLDistributionPoint http://127.0.0.1/crl
     SCEPOCSPResponder http://127.0.0.1/ocsp
 EOL
-END { private_httpd_stop($h) if $h && $h->{ok} }
+END { local $?; private_httpd_stop($h) if $h }
 ok($h->{ok}, 'httpd starts with jemalloc preloaded') or diag("$h->{out}$h->{err}");
 
 SKIP: {
