@@ -486,24 +486,41 @@ typedef struct der_cursor_t {
     const unsigned char *at, *end;
 } der_cursor_t;
 
-/* The next element at c, if it is definite-length, fits and has this
- * class and tag: c moves past it, and inside (if not NULL) gets its
- * content. 0 if not. */
-static int der_take(der_cursor_t *c, int cls, int tag, der_cursor_t *inside)
+/* The next element at c, whatever it is, if it is definite-length and
+ * fits: c moves past it, *cls and *tag get its class and tag, and inside
+ * (if not NULL) gets its content. 0 if not (c stays). */
+static int der_next(der_cursor_t *c, int *cls, int *tag, der_cursor_t *inside)
 {
     const unsigned char *q = c->at;
     long len;
-    int got_tag, got_cls, ret = ASN1_get_object(&q, &len, &got_tag, &got_cls,
-                                                (long)(c->end - c->at));
 
-    if ((ret & 0x81) || got_cls != cls || got_tag != tag) {    /* 0x01: indefinite */
-        return 0;
+    if (c->at >= c->end
+        || (ASN1_get_object(&q, &len, tag, cls, (long)(c->end - c->at)) & 0x81)) {
+        return 0;                                               /* 0x01: indefinite */
     }
     if (inside) {
         inside->at = q;
         inside->end = q + len;
     }
     c->at = q + len;
+    return 1;
+}
+
+/* The next element at c, if it is definite-length, fits and has this
+ * class and tag: c moves past it, and inside (if not NULL) gets its
+ * content. 0 if not (c and inside stay). */
+static int der_take(der_cursor_t *c, int cls, int tag, der_cursor_t *inside)
+{
+    der_cursor_t next = *c, content;
+    int got_cls, got_tag;
+
+    if (!der_next(&next, &got_cls, &got_tag, &content) || got_cls != cls || got_tag != tag) {
+        return 0;
+    }
+    if (inside) {
+        *inside = content;
+    }
+    *c = next;
     return 1;
 }
 
@@ -595,15 +612,11 @@ static int originator_items_in_der(const unsigned char *der, long len)
             return -1;
         }
         while (set.at < set.end) {
-            const unsigned char *q = set.at;
-            long item_len;
-            int item_tag, item_cls;
+            int item_cls, item_tag;
 
-            if (ASN1_get_object(&q, &item_len, &item_tag, &item_cls, (long)(set.end - set.at))
-                & 0x81) {
+            if (!der_next(&set, &item_cls, &item_tag, NULL)) {
                 return -1;
             }
-            set.at = q + item_len;
             n++;
         }
     }
