@@ -226,7 +226,7 @@ EOC
 jemalloc=""
 case ${SCEP_DEMO_MALLOC:-jemalloc} in
     jemalloc)
-        jemalloc=$(/sbin/ldconfig -p 2>/dev/null | awk '$1 == "libjemalloc.so.2" { print $NF; exit }')
+        jemalloc=$(./build-tools/find-jemalloc.sh)
         [ -n "$jemalloc" ] || echo "note: libjemalloc2 is not installed: httpd runs with glibc's malloc" ;;
 esac
 malloc_said="glibc, MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}"

@@ -249,7 +249,7 @@ trap 'exit 130' INT TERM
 # ---- the shipped cells' malloc, as ./demo.sh chooses it --------------------------
 shipped_jemalloc=""
 case ${BENCH_MALLOC:-jemalloc} in
-    jemalloc) shipped_jemalloc=$(/sbin/ldconfig -p 2>/dev/null | awk '$1 == "libjemalloc.so.2" { print $NF; exit }') ;;
+    jemalloc) shipped_jemalloc=$("$top/build-tools/find-jemalloc.sh") ;;
 esac
 shipped_malloc="glibc, MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}"
 [ -n "$shipped_jemalloc" ] && shipped_malloc="jemalloc ($shipped_jemalloc)"

@@ -17,13 +17,14 @@ use warnings FATAL => 'all';
 
 use Apache::Test qw(-withtestmore);
 use Test::More import => ['!plan'];
+use File::Spec::Functions qw(catfile);
 use lib 't/lib';
 use SCEPTest qw(:all);
 use SCEPLoad qw(:all);
 
 # ./demo.sh's lookup of the library
-my ($jemalloc) = map { /^\s*libjemalloc\.so\.2 .*=> (\S+)$/ ? $1 : () }
-                 split /\n/, (run_cmd(['/sbin/ldconfig', '-p'])->{out} // '');
+my ($jemalloc) = (run_cmd(['sh', catfile(Apache::Test::vars('scep_top'), 'build-tools', 'find-jemalloc.sh')])->{out} // '')
+                 =~ /^(\S+)$/m;
 my $sanitized = do { open my $fh, '<', httpd_bin(); my $l = $fh ? <$fh> : ''; ($l // '') =~ /^#!/ };
 if (!$jemalloc || $sanitized) {
     plan skip_all => $sanitized ? 'the sanitized pass: ASan keeps malloc for itself'
