@@ -75,6 +75,7 @@ struct opts {
     int wait;            /* seconds to wait for the server to answer GetCACert */
     int cacert_only;
     int prepare_keys;
+    int echo;            /* the server echoes the message: no CertRep checks */
     const char *results; /* one line per request to this file */
 };
 
@@ -120,6 +121,9 @@ static void usage(void)
         "                           ('-' for an absent field)\n"
         "  --prepare-keys           only make sure the key cache holds the keys a run with\n"
         "                           these -n/--key-pool/--key-offset needs, then exit\n"
+        "  --echo                   a reply succeeds when it is HTTP 200 and its body is the\n"
+        "                           request's message, byte for byte (bench/run.sh's ceiling\n"
+        "                           cell, whose server answers no SCEP)\n"
         "  -q, --quiet              only the RESULT line\n",
         stderr);
 }
@@ -375,6 +379,7 @@ struct item {
     X509 *signer;
     unsigned char *http;         /* the whole HTTP request */
     size_t http_len;
+    size_t msg_len;              /* the PKIMessage, the request's last bytes */
     unsigned char nonce[SCEPC_NONCE_LEN];
     char *tid;
     /* filled by the run */
@@ -481,6 +486,7 @@ static int build_one(long i)
     memcpy(it->http, head, (size_t)hl);
     memcpy(it->http + hl, msg, (size_t)msg_len);
     it->http_len = (size_t)hl + (size_t)msg_len;
+    it->msg_len = (size_t)msg_len;
     ok = 1;
 done:
     X509_REQ_free(req);
@@ -541,6 +547,16 @@ static void verify_one(long i)
         return;
     if (it->resp.status != 200) {
         fail(it, "http", "HTTP status %d", it->resp.status);
+        return;
+    }
+    if (O.echo) {
+        /* the message is the request's last msg_len bytes, after its headers */
+        if (it->resp.body_len != it->msg_len
+            || memcmp(it->resp.body, it->http + it->http_len - it->msg_len, it->msg_len) != 0)
+            fail(it, "echo", "reply body is not the request's message (%zu bytes, %zu sent)",
+                 it->resp.body_len, it->msg_len);
+        free(it->resp.body);
+        it->resp.body = NULL;
         return;
     }
     if (!scepc_reply_parse(it->resp.body, (long)it->resp.body_len, g_store, &r)) {
@@ -871,6 +887,7 @@ static const struct bench_opt {
     { NULL, "--wait", OPT_INT, &O.wait, 0, 3600 },
     { NULL, "--cacert-only", OPT_FLAG, &O.cacert_only, 0, 0 },
     { NULL, "--prepare-keys", OPT_FLAG, &O.prepare_keys, 0, 0 },
+    { NULL, "--echo", OPT_FLAG, &O.echo, 0, 0 },
     { NULL, "--results", OPT_STR, &O.results, 0, 0 },
     { "-q", "--quiet", OPT_FLAG, &O.quiet, 0, 0 },
 };
