@@ -36,7 +36,7 @@
 # Environment:
 #   BENCH_N=2000          requests per (server, concurrency) cell
 #   BENCH_CONC="1 8 32"   concurrency levels
-#   BENCH_SERVERS="sqlite pgsql shipped-sqlite shipped-pgsql micromdm"   (shipped-sqlite, shipped-pgsql:
+#   BENCH_SERVERS="sqlite pgsql shipped-sqlite shipped-pgsql micromdm ceiling"   (shipped-sqlite, shipped-pgsql:
 #                         the configuration ./demo.sh ships for /scep, on that
 #                         database, with the sample configuration's fixed pool
 #                         (and, for PostgreSQL, its one child of 64 threads):
@@ -55,6 +55,13 @@
 #                         issuance and notifying it of each, t/tools/webhook-receiver.py
 #                         on port +3; after each run it waits for the outbox to
 #                         drain and reports events written, delivered and lost)
+#                         ceiling: not mod_scep but bench/mod_rsa_ceiling.c in the
+#                         shipped cell's httpd (its MPM defaults, malloc and
+#                         access log): each POST costs the three RSA private-key
+#                         operations the floor counts and is answered with its
+#                         own body (scepbench --echo checks each reply), no SCEP
+#                         and no records: the most an httpd with OpenSSL reaches
+#                         here, against which the SCEP and the records' cost shows
 #   BENCH_PORT=18080      httpd port (scepserver: +1; PostgreSQL: unix socket .+2)
 #   BENCH_WRK_SECONDS=5   per wrk run (two runs per target, alternating)
 #   BENCH_OCSP=1          0: no OCSP cells
@@ -135,7 +142,7 @@ N=${BENCH_N:-2000}
 WARMUP=${BENCH_WARMUP:-2}
 case $WARMUP in ''|*[!0-9]*) echo "bench/run.sh: BENCH_WARMUP must be a number" >&2; exit 2 ;; esac
 CONCS=${BENCH_CONC:-"1 8 32"}
-SERVERS=${BENCH_SERVERS-"sqlite pgsql shipped-sqlite shipped-pgsql micromdm"}   # may be empty: only the other parts
+SERVERS=${BENCH_SERVERS-"sqlite pgsql shipped-sqlite shipped-pgsql micromdm ceiling"}   # may be empty: only the other parts
 PORT=${BENCH_PORT:-18080}
 MMPORT=$((PORT + 1))
 PGPORT=$((PORT + 2))   # names the unix socket only: PostgreSQL listens on no TCP address
@@ -323,6 +330,12 @@ SCEPOperationSlots ${BENCH_SLOTS:-$((6 * ncpu))}"
     SCEPCRLDistributionPoint http://127.0.0.1:$PORT/crl
     SCEPOCSPResponder http://127.0.0.1:$PORT/ocsp"
     fi
+    ceiling_conf=""
+    ceiling_load=""
+    if [ "${3:-}" = ceiling ]; then
+        ceiling_load="LoadModule rsa_ceiling_module $ceiling_so"
+        ceiling_conf="RSACeilingKeyFile \"$scratch/pki/ca.key\""
+    fi
     if [ "${3:-}" = webhook ]; then
         hook_conf="SCEPValidationWebhook https://127.0.0.1:$HOOKPORT/validate
     SCEPNotifyWebhook https://127.0.0.1:$HOOKPORT/events
@@ -347,6 +360,7 @@ LoadModule authz_user_module $modules/mod_authz_user.so
 LoadModule dbd_module $modules/mod_dbd.so
 LoadModule socache_shmcb_module $modules/mod_socache_shmcb.so
 LoadModule scep_module $SCEP_SO
+$ceiling_load
 # (the child's pid and the time taken, µs, before the status and size that
 # the OCSP check reads last: per-child latencies of each cell)
 LogFormat "%h %l %u %t \"%r\" %P %D %>s %b" common
@@ -370,6 +384,7 @@ SCEPRACertificateKeyFile "$scratch/pki/ra.key"}
     SCEPValidity 365d
     $hook_conf
     $shipped_conf
+    $ceiling_conf
 </Location>
 <Location /crl>
     SetHandler scep-crl
@@ -398,7 +413,7 @@ EOC
     # the shipped cells run with the environment ./demo.sh gives httpd:
     # jemalloc when installed (BENCH_MALLOC), else glibc with two arenas
     arena_env=""
-    [ "${3:-}" = shipped ] && arena_env="MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}${shipped_jemalloc:+ LD_PRELOAD=$shipped_jemalloc}"
+    case ${3:-} in shipped|ceiling) arena_env="MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}${shipped_jemalloc:+ LD_PRELOAD=$shipped_jemalloc}" ;; esac
     env $arena_env ${BENCH_HTTPD_ENV:-} "$httpd" -f "$d/httpd.conf" -k start || die "httpd did not start (see $d/logs/error_log)"
     httpd_conf_current=$d/httpd.conf
     "$scepbench" -u "http://127.0.0.1:$PORT/scep" --wait 20 --cacert-only -q \
@@ -471,6 +486,16 @@ SCEPCACertificateFile \"$scratch/pki/ca.pem\"
 SCEPCACertificateKeyFile \"$uri;object=ca?pin-source=file:$h/pin\"
 SCEPRACertificateFile \"$scratch/pki/ra.pem\"
 SCEPRACertificateKeyFile \"$uri;object=ra?pin-source=file:$h/pin\""
+}
+
+# ---- the ceiling cell's module (bench/mod_rsa_ceiling.c), built with apxs ------
+ceiling_so=""
+build_ceiling() {
+    mkdir -p "$scratch/ceiling"
+    cp "$bench/mod_rsa_ceiling.c" "$scratch/ceiling/"
+    (cd "$scratch/ceiling" && apxs -c -Wc,-Wall -Wc,-Wextra -Wc,-Werror mod_rsa_ceiling.c -lcrypto) \
+        > "$out/ceiling-build.log" 2>&1 || die "cannot build bench/mod_rsa_ceiling.c (see $out/ceiling-build.log)"
+    ceiling_so=$scratch/ceiling/.libs/mod_rsa_ceiling.so
 }
 
 # ---- the local webhook receiver (sqlite-webhook) -----------------------------
@@ -663,7 +688,7 @@ bench_httpd() { # NAME CONC [shipped: one one-time challenge a request]
     if [ "$WARMUP" -gt 0 ]; then
         challenge_args "$((WARMUP * $2))" "$1-c$2-warm" "${3:-}"
         # (a pool of keys: random transactionIDs, none of the timed run's)
-        "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$((WARMUP * $2))" -c "$2" $auth \
+        "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$((WARMUP * $2))" -c "$2" $auth ${cell_args:-} \
             --key-pool "$((WARMUP * $2))" --cn-prefix "$1-c$2-warm" > "$log.warm" 2>&1 || true
     fi
     challenge_args "$N" "$1-c$2" "${3:-}"
@@ -673,7 +698,7 @@ bench_httpd() { # NAME CONC [shipped: one one-time challenge a request]
     scrape "$log.metrics-before"
     alog=$(dirname "$httpd_conf_current")/logs/access_log
     alog_before=$(wc -l < "$alog")
-    "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$N" -c "$2" $auth \
+    "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$N" -c "$2" $auth ${cell_args:-} \
         --cn-prefix "$1-c$2" --results "$out/$1-c$2.tsv" > "$log" 2>&1 || true
     sleep 0.5   # (the last lines of the access log)
     children_report "$alog" "$alog_before" > "$out/$1-c$2-children.txt"
@@ -789,6 +814,11 @@ for s in $SERVERS; do
             hsm_keys
             for c in $CONCS; do httpd_start sqlite-hsm sqlite; bench_httpd mod_scep-sqlite-hsm "$c"; httpd_stop; done
             KEYS_CONF="" ;;
+        ceiling)
+            build_ceiling
+            cell_args=--echo
+            for c in $CONCS; do httpd_start ceiling sqlite ceiling; bench_httpd ceiling "$c"; httpd_stop; done
+            cell_args="" ;;
         pgsql)
             [ "$pg_started" = 1 ] || pg_start
             for c in $CONCS; do httpd_start pgsql pgsql; bench_httpd mod_scep-pgsql "$c"; httpd_stop; done ;;
@@ -811,19 +841,24 @@ case " $CONCS " in *" 32 "*) ctarget=32 ;; esac
 if [ "$PERF" = 1 ]; then
     wait_idle
     # the shipped configuration when it is measured, else the plain one
+    # (or the ceiling cell when it is the only one measured)
     perf_variant=""
-    case " $SERVERS " in *" shipped-sqlite "*) perf_variant=shipped ;; esac
-    say "perf: where the httpd children spend CPU and where they sleep (SQLite${perf_variant:+, shipped configuration}, concurrency $ctarget)"
+    perf_what="SQLite"
+    case " $SERVERS " in
+        *" shipped-sqlite "*) perf_variant=shipped; perf_what="SQLite, shipped configuration" ;;
+        " ceiling ") perf_variant=ceiling; perf_what="the ceiling cell"; cell_args=--echo ;;
+    esac
+    say "perf: where the httpd children spend CPU and where they sleep ($perf_what, concurrency $ctarget)"
     httpd_start perf sqlite $perf_variant
     challenge_args 300 perf-warm "$perf_variant"
-    "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n 300 -c "$ctarget" $auth \
+    "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n 300 -c "$ctarget" $auth ${cell_args:-} \
         --key-pool 300 --key-offset 0 --cn-prefix perf-warm -q >/dev/null 2>&1 || true
     pids=$(httpd_children | paste -sd, -)
     echo "httpd children: $pids" > "$out/perf-record.log"
     perf_run() { # NAME PERF-ARGS...: perf record on the children during one scepbench run
         name=$1; shift
         challenge_args "$N" "perf-$name" "$perf_variant"
-        "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$N" -c "$ctarget" $auth \
+        "$scepbench" -u "http://127.0.0.1:$PORT/scep" -n "$N" -c "$ctarget" $auth ${cell_args:-} \
             --key-pool "$N" --cn-prefix "perf-$name" > "$out/perf-$name-run.log" 2>&1 &
         bpid=$!
         # past the request-building phase (client CPU only), then 6 s of load
@@ -838,6 +873,7 @@ if [ "$PERF" = 1 ]; then
     perf_run sleep -e syscalls:sys_enter_pselect6 -e syscalls:sys_enter_clock_nanosleep \
         -e syscalls:sys_enter_nanosleep --call-graph dwarf,32768
     httpd_stop
+    cell_args=""
     # inclusive CPU share of named functions (children mode); perf-shares.md
     # has the RSA private-key operations whole (as openssl speed times them)
     # against everything else
@@ -1199,7 +1235,7 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
     [ -n "$curve_line" ] && echo "$curve_line"
     if [ -s "$out/perf-shares.md" ]; then
         echo
-        echo "where the httpd children's CPU went (perf, SQLite${perf_variant:+, shipped configuration}, concurrency $ctarget; $out/perf-cpu-children.txt has the inclusive view):"
+        echo "where the httpd children's CPU went (perf, $perf_what, concurrency $ctarget; $out/perf-cpu-children.txt has the inclusive view):"
         echo
         cat "$out/perf-shares.md"
     fi
@@ -1213,7 +1249,7 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
         END {
             mm = rate["micromdm"]
             for (s in rate) {
-                if (s == "micromdm") continue
+                if (s == "micromdm" || s == "ceiling") continue
                 goal = (s ~ /-ec$/) ? 1.5 : 0.6
                 c8 = has8[s] ? sprintf("p99 at 8 < 50 ms: %s (%.1f ms)", verdict(p99_8[s] < 50), p99_8[s]) : "p99 at 8: not measured"
                 printf "  %-24s >= %.0f%% of the RSA floor: %s (%.0f%%); zero failures: %s (%d); p99 <= 3x p50: %s (%.1f / %.1f ms); %s; idle CPU < 5%%: %s (%s%%)%s\n",
@@ -1223,6 +1259,14 @@ best_enroll_where=$(awk -F'\t' 'NR > 1 && $1 ~ /^mod_scep/ && $6 + 0 > m { m = $
                     (mm > 0) ? sprintf("; %.1fx micromdm", rate[s] / mm) : ""
             }
             printf "  GetCACert >= 90%% of static: %s (%.0f%%)\n", verdict(ratio >= 0.9), 100 * ratio
+            # (the ceiling cell: what httpd and three RSA operations reach, no SCEP, no records)
+            if (rate["ceiling"] > 0) {
+                printf "  the ceiling (httpd, three RSA operations a request, nothing else) reaches %.0f%% of the RSA floor (%.1f/s); against it:", 100 * rate["ceiling"] / floor, rate["ceiling"]
+                for (s in rate)
+                    if (s != "ceiling" && s != "micromdm" && s !~ /-ec$/)
+                        printf " %s %.0f%%", s, 100 * rate[s] / rate["ceiling"]
+                printf "\n"
+            }
         }' "$results"
     if [ -s "$out/perf-shares.md" ]; then
         awk -F'|' '/^\| RSA private-key operations/ { v = $3; gsub(/[ %]/, "", v)

@@ -99,7 +99,8 @@ EOC
 
 # load_httpd(name => N, mpm => 'event'|'prefork', db => 'sqlite'|'pgsql'|'mysql',
 #            pg => conninfo, prepare_db => CODE, env => {K => V},
-#            journal => 'wal'|'delete' (SQLite))
+#            journal => 'wal'|'delete' (SQLite), location => TEXT (more lines
+#            in /scep), server => TEXT (more lines at server level, e.g. LoadModule))
 #   -> private_httpd's hash + { mpm, kind, pg }
 # The module is configured as the README says: SQLite in WAL through
 # DBDInitSQL "PRAGMA journal_mode=WAL" (no busy_timeout).
@@ -132,7 +133,7 @@ sub load_httpd {
         (my $esc = $ci) =~ s/(["\\])/\\$1/g;
         $dbd = qq{DBDriver pgsql\nDBDParams "$esc"\n};
     }
-    my $conf = <<'EOC' . $mpm . $dbd . <<'EOC2';
+    my $conf = <<'EOC' . $mpm . $dbd . ($o{server} // '') . <<'EOC2';
 @HTTPD_BASE@
 KeepAliveTimeout 30
 MaxKeepAliveRequests 0
