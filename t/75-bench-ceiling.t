@@ -1,7 +1,8 @@
 # bench/run.sh's ceiling cell: bench/mod_rsa_ceiling.c builds with apxs
 # (-Wall -Wextra -Werror) and, loaded beside mod_scep into a private httpd,
-# answers each POST to its Location with the body it read (after its three
-# RSA operations), while GetCACert there is still mod_scep's. scepbench
+# answers each POST to its Location with the body it read, after its three
+# RSA operations: the last one's signature of the body, in its header,
+# verifies with the CA's public key. GetCACert there is still mod_scep's. scepbench
 # --echo counts those replies as successes and nothing else: against
 # mod_scep's own CertReps every request is an "echo" failure, and without
 # --echo the ceiling's replies fail the CertRep's signature check. A key that is not an RSA
@@ -14,11 +15,12 @@ use Test::More import => ['!plan'];
 use File::Copy qw(copy);
 use File::Path qw(mkpath);
 use File::Spec::Functions qw(catfile catdir);
+use MIME::Base64 qw(decode_base64);
 use lib 't/lib';
 use SCEPTest qw(:all);
 use SCEPLoad qw(:all);
 
-plan tests => 11;
+plan tests => 12;
 
 my $top = Apache::Test::vars('scep_top');
 my $dir = catdir(work_dir(), 'ceiling-build');
@@ -26,16 +28,16 @@ mkpath($dir);
 copy(catfile($top, 'bench', 'mod_rsa_ceiling.c'), catfile($dir, 'mod_rsa_ceiling.c'))
     or die "copy: $!";
 my $apxs = Apache::Test::vars('apxs') || 'apxs';
-my $b = run_cmd(['sh', '-c', "cd '$dir' && '$apxs' -c -Wc,-Wall -Wc,-Wextra -Wc,-Werror "
+my $build = run_cmd(['sh', '-c', "cd '$dir' && '$apxs' -c -Wc,-Wall -Wc,-Wextra -Wc,-Werror "
                  . "mod_rsa_ceiling.c -lcrypto"], timeout => 120);
 my $so = catfile($dir, '.libs', 'mod_rsa_ceiling.so');
-ok($b->{rc} == 0 && -e $so, 'bench/mod_rsa_ceiling.c builds with apxs, -Wall -Wextra -Werror')
-    or diag("$b->{out}\n$b->{err}");
+ok($build->{rc} == 0 && -e $so, 'bench/mod_rsa_ceiling.c builds with apxs, -Wall -Wextra -Werror')
+    or diag("$build->{out}\n$build->{err}");
 
 my $h;
 END { local $?; private_httpd_stop($h) if $h }
 SKIP: {
-    skip 'the module did not build', 10 unless -e $so;
+    skip 'the module did not build', 11 unless -e $so;
 
     # /scep: the ceiling (POSTs) over mod_scep (GetCACert); /scep-real: mod_scep alone
     $h = load_httpd(name => 'ceiling', mpm => 'event', db => 'sqlite',
@@ -49,12 +51,29 @@ EOS
     RSACeilingKeyFile "@PKI@/ca.key"
 EOL
     ok($h->{ok}, 'httpd starts with mod_rsa_ceiling beside mod_scep') or diag("$h->{out}$h->{err}");
-    skip 'httpd did not start', 9 unless $h->{ok};
+    skip 'httpd did not start', 10 unless $h->{ok};
 
     my $g = http(port => $h->{port}, path => '/scep?operation=GetCACert', timeout => 10);
     ok($g->{status} == 200 && ($g->{headers}{'content-type'} // '') =~ /x-x509-ca/,
        'GetCACert at the ceiling\'s Location is still mod_scep\'s')
         or diag("HTTP $g->{status} " . ($g->{headers}{'content-type'} // '-'));
+
+    # the work done: the body back, and its SHA-256 signed with the CA's key
+    my $body = join '', map { chr(($_ * 7) % 256) } 0 .. 2999;
+    my $p = http(port => $h->{port}, method => 'POST', path => '/scep?operation=PKIOperation',
+                 body => $body, headers => ['Content-Type' => 'application/x-pki-message'],
+                 timeout => 10);
+    my $sig = decode_base64($p->{headers}{'x-rsa-ceiling-signature'} // '');
+    my $pub = run_cmd(['openssl', 'x509', '-in', pki('ca.pem'), '-pubkey', '-noout']);
+    my $v = run_cmd(['openssl', 'dgst', '-sha256', '-verify',
+                     write_file(work_file('ca-pub', 'pem'), $pub->{out}),
+                     '-signature', write_file(work_file('sig', 'bin'), $sig),
+                     write_file(work_file('body', 'bin'), $body)]);
+    ok($p->{status} == 200 && $p->{body} eq $body && length($sig) == 256
+       && $v->{rc} == 0 && $v->{out} =~ /Verified OK/,
+       'a POST: its body back, with a signature of it that the CA\'s public key verifies')
+        or diag("HTTP $p->{status}, " . length($p->{body}) . ' bytes back, signature '
+                . length($sig) . " bytes; $v->{out}$v->{err}");
 
     my $prefix = "t75-$$";
     my $r = bench_run($h, n => 40, c => 4, prefix => $prefix, pool => 40,
