@@ -23,14 +23,14 @@ as malloc/free.
 import re
 import sys
 
-# (bucket, pattern on a frame's symbol), first match from the leaf wins
 ALLOCATOR_DSO_RX = re.compile(r"lib(jemalloc|tcmalloc[a-z_]*|mimalloc)\.so")
 MALLOC = "malloc/free"
+# counted before the buckets (rsa_private)
 RSA_PRIVATE = "RSA private-key operations (exponentiation, blinding, the result's check)"
 EXPONENTIATION_RX = re.compile(r"^BN_mod_exp_mont_consttime")
 BIGNUM_RX = re.compile(r"^(BN_|bn_)")
+# (bucket, pattern on a frame's symbol), first match from the leaf wins
 BUCKETS = [
-    (RSA_PRIVATE, r"^BN_mod_exp_mont_consttime"),
     ("RSA/ECDSA public and EC private (verify, encrypt to the device)",
      r"^(BN_mod_exp_mont|ecp_nistz256|ossl_ec_|ECDSA_|ec_GFp|bn_mul_mont)"),
     ("fsync (the commit's durability)", r"^(do_fsync|__x64_sys_fdatasync|__x64_sys_fsync)"),
@@ -76,13 +76,11 @@ def samples(stream):
         yield frames
 
 
-def rsa_private(frames):
-    """Is this sample part of an RSA private-key operation?"""
-    if "RSA_sign" in frames:
-        return True
-    if "CMS_RecipientInfo_decrypt" in frames and any(BIGNUM_RX.search(f) for f in frames):
-        return True
-    return any(EXPONENTIATION_RX.search(f) for f in frames)
+def rsa_private(frames, in_exponentiation):
+    """Is this sample part of an RSA private-key operation? (in_exponentiation:
+    one of its frames is the exponentiation itself)"""
+    return (in_exponentiation or "RSA_sign" in frames
+            or ("CMS_RecipientInfo_decrypt" in frames and any(BIGNUM_RX.search(f) for f in frames)))
 
 
 def main():
@@ -92,9 +90,9 @@ def main():
     for sampled in samples(sys.stdin):
         total += 1
         frames = [sym for sym, _ in sampled]
-        if any(EXPONENTIATION_RX.search(f) for f in frames):
-            exponentiation += 1
-        if rsa_private(frames):
+        in_exponentiation = any(EXPONENTIATION_RX.search(f) for f in frames)
+        exponentiation += in_exponentiation
+        if rsa_private(frames, in_exponentiation):
             counts[RSA_PRIVATE] = counts.get(RSA_PRIVATE, 0) + 1
             continue
         if ALLOCATOR_DSO_RX.search(sampled[0][1]):
