@@ -12,8 +12,6 @@ use warnings FATAL => 'all';
 
 use Apache::Test qw(-withtestmore);
 use Test::More import => ['!plan'];
-use File::Copy qw(copy);
-use File::Path qw(mkpath);
 use File::Spec::Functions qw(catfile catdir);
 use MIME::Base64 qw(decode_base64);
 use lib 't/lib';
@@ -22,22 +20,19 @@ use SCEPLoad qw(:all);
 
 plan tests => 12;
 
-my $top = Apache::Test::vars('scep_top');
-my $dir = catdir(work_dir(), 'ceiling-build');
-mkpath($dir);
-copy(catfile($top, 'bench', 'mod_rsa_ceiling.c'), catfile($dir, 'mod_rsa_ceiling.c'))
-    or die "copy: $!";
-my $apxs = Apache::Test::vars('apxs') || 'apxs';
-my $build = run_cmd(['sh', '-c', "cd '$dir' && '$apxs' -c -Wc,-Wall -Wc,-Wextra -Wc,-Werror "
-                 . "mod_rsa_ceiling.c -lcrypto"], timeout => 120);
-my $so = catfile($dir, '.libs', 'mod_rsa_ceiling.so');
-ok($build->{rc} == 0 && -e $so, 'bench/mod_rsa_ceiling.c builds with apxs, -Wall -Wextra -Werror')
+# as bench/run.sh builds it
+my $build = run_cmd([catfile(Apache::Test::vars('scep_top'), 'bench', 'build-ceiling.sh'),
+                     catdir(work_dir(), 'ceiling-build')],
+                    env => { APXS => Apache::Test::vars('apxs') || 'apxs' }, timeout => 120);
+my ($so) = ($build->{out} // '') =~ /^(\S+\.so)$/m;
+ok($build->{rc} == 0 && $so && -e $so,
+   'bench/mod_rsa_ceiling.c builds with apxs, -Wall -Wextra -Werror (bench/build-ceiling.sh)')
     or diag("$build->{out}\n$build->{err}");
 
 my $h;
 END { local $?; private_httpd_stop($h) if $h }
 SKIP: {
-    skip 'the module did not build', 11 unless -e $so;
+    skip 'the module did not build', 11 unless $so && -e $so;
 
     # /scep: the ceiling (POSTs) over mod_scep (GetCACert); /scep-real: mod_scep alone
     $h = load_httpd(name => 'ceiling', mpm => 'event', db => 'sqlite',
